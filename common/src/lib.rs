@@ -1,0 +1,50 @@
+//! What every lesson needs and none of them teaches.
+//!
+//! A lesson's `main.rs` shows the socket calls; everything incidental lives here, so that a
+//! reader never has to open this crate to see the networking:
+//!
+//! - [`addr`]: `HOST[:PORT]` arguments that resolve names and accept IPv6 literals,
+//!   and the shared `--bind` / `--port` group;
+//! - [`text`]: turning typed text into bytes and received bytes into printable text
+//!   (UTF-8 or GBK), and reading stdin line by line;
+//! - [`hexdump`]: the `--hexdump` view of the bytes on the wire;
+//! - [`report`]: the ready line, and errors printed as `error:` with a `hint:`.
+#![forbid(unsafe_code)]
+
+pub mod addr;
+pub mod hexdump;
+pub mod report;
+pub mod text;
+
+pub use addr::{BindArgs, HostPort};
+pub use hexdump::Hexdump;
+pub use report::{Proto, announce_listening, log_error, run};
+pub use text::Encoding;
+
+use std::time::Duration;
+
+/// Parses `--timeout SECS`: a positive number of seconds, fractions allowed (`0.5`).
+pub fn seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        return Err(format!("{s} s: a timeout is more than 0 and at most a day"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_are_positive_and_finite() {
+        assert_eq!(seconds("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(seconds("0.25"), Ok(Duration::from_millis(250)));
+        for bad in ["0", "-1", "NaN", "inf", "1e9", "two", ""] {
+            assert!(seconds(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Text and bytes: a socket carries bytes, people type and read text.
+//!
+//! `str.encode("gbk")` and `bytes.decode("gbk")` in the seed become [`Encoding::encode`] and
+//! [`Encoding::decode`] here. Decoding never fails: bytes that are not valid in the chosen
+//! encoding show up as U+FFFD (�), and the caller learns that it happened.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io::{self, BufRead};
+
+/// The text encodings the lessons speak: `--encoding utf-8|gbk`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Encoding {
+    /// UTF-8: Linux, macOS and the web. "你好" is 6 bytes.
+    #[default]
+    #[value(name = "utf-8", alias = "utf8")]
+    Utf8,
+    /// GBK: Chinese Windows and Feiq. "你好" is 4 bytes. Decoding accepts all of GB18030.
+    #[value(name = "gbk", alias = "gb18030", alias = "cp936")]
+    Gbk,
+}
+
+impl Encoding {
+    fn codec(self) -> &'static encoding_rs::Encoding {
+        match self {
+            Encoding::Utf8 => encoding_rs::UTF_8,
+            Encoding::Gbk => encoding_rs::GBK,
+        }
+    }
+
+    /// Text to bytes. Fails, naming the character, when the encoding cannot write it
+    /// (GBK has no emoji): sending a substitute instead would lose what the user typed.
+    pub fn encode(self, text: &str) -> Result<Cow<'_, [u8]>, Unencodable> {
+        let (bytes, _, had_errors) = self.codec().encode(text);
+        if !had_errors {
+            return Ok(bytes);
+        }
+        let ch = text
+            .chars()
+            .find(|c| self.codec().encode(c.encode_utf8(&mut [0; 4])).2)
+            .unwrap_or(char::REPLACEMENT_CHARACTER);
+        Err(Unencodable { ch, encoding: self })
+    }
+
+    /// Bytes to text, lossily: invalid sequences become U+FFFD. The flag says whether any did.
+    pub fn decode(self, bytes: &[u8]) -> (Cow<'_, str>, bool) {
+        let (text, had_errors) = self.codec().decode_without_bom_handling(bytes);
+        (text, had_errors)
+    }
+
+    /// A decoder for a byte stream, which keeps a character cut in two by `read` whole.
+    pub fn stream_decoder(self) -> StreamDecoder {
+        StreamDecoder {
+            decoder: self.codec().new_decoder_without_bom_handling(),
+        }
+    }
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Encoding::Utf8 => "UTF-8",
+            Encoding::Gbk => "GBK",
+        })
+    }
+}
+
+/// A character that the chosen encoding cannot represent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unencodable {
+    pub ch: char,
+    pub encoding: Encoding,
+}
+
+impl fmt::Display for Unencodable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} (U+{:04X}) cannot be written in {}",
+            self.ch, self.ch as u32, self.encoding
+        )
+    }
+}
+
+impl std::error::Error for Unencodable {}
+
+/// Decodes a byte stream chunk by chunk.
+///
+/// TCP delivers bytes, not characters: one `read` can end in the middle of a character
+/// ("你" in GBK is two bytes, and `recv(10)` may return only the first). The decoder keeps
+/// such a partial character until the next chunk completes it.
+pub struct StreamDecoder {
+    decoder: encoding_rs::Decoder,
+}
+
+impl StreamDecoder {
+    /// Decodes `bytes`; `last` says the stream has ended, so an unfinished character is
+    /// shown as U+FFFD instead of being kept. Returns the text and whether any byte was invalid.
+    pub fn decode(&mut self, bytes: &[u8], last: bool) -> (String, bool) {
+        let capacity = self
+            .decoder
+            .max_utf8_buffer_length(bytes.len())
+            .unwrap_or(bytes.len().saturating_mul(3).saturating_add(4));
+        let mut out = String::with_capacity(capacity);
+        let (_, _, had_errors) = self.decoder.decode_to_string(bytes, &mut out, last);
+        (out, had_errors)
+    }
+}
+
+/// Text as it can be shown on one line: control characters (newlines, escapes, NUL) are
+/// written as Rust escapes, so a peer cannot break the one-line-per-event output or send
+/// terminal escape sequences to the user's screen.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Received bytes as one line of text: decoded with `encoding`, control characters escaped,
+/// and a note when some bytes were not valid in that encoding (they show as U+FFFD).
+pub fn show(bytes: &[u8], encoding: Encoding) -> String {
+    let (text, had_errors) = encoding.decode(bytes);
+    let mut line = printable(&text).into_owned();
+    if had_errors {
+        line.push_str(&format!(" [not valid {encoding}: shown as \u{fffd}]"));
+    }
+    line
+}
+
+/// The lines of `input` without their `\n` or `\r\n`. A line that is not valid UTF-8
+/// (a terminal set to another encoding) is taken lossily instead of ending the program.
+pub fn lines<R: BufRead>(input: R) -> Lines<R> {
+    Lines { input }
+}
+
+/// The iterator of [`lines`].
+pub struct Lines<R> {
+    input: R,
+}
+
+impl<R: BufRead> Iterator for Lines<R> {
+    type Item = io::Result<String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut buf = Vec::new();
+        match self.input.read_until(b'\n', &mut buf) {
+            Ok(0) => None,
+            Ok(_) => {
+                if buf.last() == Some(&b'\n') {
+                    buf.pop();
+                    if buf.last() == Some(&b'\r') {
+                        buf.pop();
+                    }
+                }
+                Some(Ok(match String::from_utf8(buf) {
+                    Ok(s) => s,
+                    Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                }))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nihao_is_six_bytes_in_utf8_and_four_in_gbk() {
+        assert_eq!(
+            Encoding::Utf8.encode("你好").unwrap().as_ref(),
+            b"\xe4\xbd\xa0\xe5\xa5\xbd"
+        );
+        assert_eq!(
+            Encoding::Gbk.encode("你好").unwrap().as_ref(),
+            b"\xc4\xe3\xba\xc3"
+        );
+    }
+
+    #[test]
+    fn round_trips() {
+        for enc in [Encoding::Utf8, Encoding::Gbk] {
+            let text = "小道士: hello, 世界!";
+            let bytes = enc.encode(text).unwrap();
+            assert_eq!(enc.decode(&bytes), (Cow::Borrowed(text), false));
+        }
+    }
+
+    #[test]
+    fn gbk_cannot_write_emoji_and_says_which_character() {
+        let err = Encoding::Gbk.encode("ok 😀 ok").unwrap_err();
+        assert_eq!(err.ch, '😀');
+        assert_eq!(
+            err.to_string(),
+            "'😀' (U+1F600) cannot be written in GBK"
+        );
+        assert!(Encoding::Utf8.encode("😀").is_ok());
+    }
+
+    #[test]
+    fn invalid_bytes_become_replacement_characters() {
+        // GBK bytes read as UTF-8: the Windows 调试助手 mix-up of the seed.
+        let (text, bad) = Encoding::Utf8.decode(b"\xc4\xe3\xba\xc3");
+        assert!(bad);
+        assert!(text.chars().all(|c| c == '\u{fffd}'));
+        // A lone lead byte at the end of GBK.
+        let (text, bad) = Encoding::Gbk.decode(b"ok\xc4");
+        assert!(bad);
+        assert_eq!(text, "ok\u{fffd}");
+        // UTF-8 read as GBK decodes to something, never panics.
+        let (_, _) = Encoding::Gbk.decode("你好".as_bytes());
+        let garbage: Vec<u8> = (0..=255).collect();
+        for enc in [Encoding::Utf8, Encoding::Gbk] {
+            let (text, bad) = enc.decode(&garbage);
+            assert!(bad && !text.is_empty());
+        }
+    }
+
+    #[test]
+    fn gbk_decoding_accepts_gb18030_four_byte_sequences() {
+        // U+1F600 in GB18030.
+        let (text, bad) = Encoding::Gbk.decode(b"\x94\x39\xfc\x36");
+        assert_eq!((text.as_ref(), bad), ("😀", false));
+    }
+
+    #[test]
+    fn the_stream_decoder_keeps_a_split_character_whole() {
+        let bytes = Encoding::Gbk.encode("你好").unwrap();
+        let mut d = Encoding::Gbk.stream_decoder();
+        assert_eq!(d.decode(&bytes[..1], false), (String::new(), false));
+        assert_eq!(d.decode(&bytes[1..3], false), ("你".to_string(), false));
+        assert_eq!(d.decode(&bytes[3..], false), ("好".to_string(), false));
+        // A stream that ends in the middle of a character.
+        let mut d = Encoding::Utf8.stream_decoder();
+        assert_eq!(d.decode(b"a\xe4\xbd", false).0, "a");
+        assert_eq!(d.decode(b"", true), ("\u{fffd}".to_string(), true));
+    }
+
+    #[test]
+    fn printable_escapes_control_characters_only() {
+        assert_eq!(printable("你好 world"), "你好 world");
+        assert_eq!(printable("a\nb\r\t\0"), "a\\nb\\r\\t\\0");
+        assert_eq!(printable("\u{1b}[31mred"), "\\u{1b}[31mred");
+    }
+
+    #[test]
+    fn show_decodes_escapes_and_flags_invalid_bytes() {
+        assert_eq!(show("你好\n".as_bytes(), Encoding::Utf8), "你好\\n");
+        assert_eq!(show(b"\xc4\xe3\xba\xc3", Encoding::Gbk), "你好");
+        assert_eq!(
+            show(b"\xc4\xe3\xba\xc3", Encoding::Utf8),
+            "\u{fffd}\u{fffd}\u{fffd} [not valid UTF-8: shown as \u{fffd}]"
+        );
+    }
+
+    #[test]
+    fn lines_strip_endings_and_survive_invalid_utf8() {
+        let input: &[u8] = b"one\r\ntwo\n\xff\xfe\nlast";
+        let got: Vec<String> = lines(input).map(Result::unwrap).collect();
+        assert_eq!(got, ["one", "two", "\u{fffd}\u{fffd}", "last"]);
+        let empty: &[u8] = b"\n";
+        assert_eq!(lines(empty).map(Result::unwrap).collect::<Vec<_>>(), [""]);
+    }
+}
