@@ -28,6 +28,7 @@ impl Encoding {
         }
     }
 
+    // ANCHOR: encode
     /// Text to bytes. Fails, naming the character, when the encoding cannot write it
     /// (GBK has no emoji): sending a substitute instead would lose what the user typed.
     pub fn encode(self, text: &str) -> Result<Cow<'_, [u8]>, Unencodable> {
@@ -47,6 +48,7 @@ impl Encoding {
         let (text, had_errors) = self.codec().decode_without_bom_handling(bytes);
         (text, had_errors)
     }
+    // ANCHOR_END: encode
 
     /// A decoder for a byte stream, which keeps a character cut in two by `read` whole.
     pub fn stream_decoder(self) -> StreamDecoder {
@@ -200,10 +202,7 @@ mod tests {
     fn gbk_cannot_write_emoji_and_says_which_character() {
         let err = Encoding::Gbk.encode("ok 😀 ok").unwrap_err();
         assert_eq!(err.ch, '😀');
-        assert_eq!(
-            err.to_string(),
-            "'😀' (U+1F600) cannot be written in GBK"
-        );
+        assert_eq!(err.to_string(), "'😀' (U+1F600) cannot be written in GBK");
         assert!(Encoding::Utf8.encode("😀").is_ok());
     }
 

@@ -172,13 +172,15 @@ impl Scene {
     ) -> Result<String, Failure> {
         let deadline = Instant::now() + self.timeout;
         loop {
-            let found = self.proc_mut(p)?.unread.iter().position(|l| {
-                stream.is_none_or(|s| s == l.stream) && l.text.contains(needle)
-            });
+            let found = self
+                .proc_mut(p)?
+                .unread
+                .iter()
+                .position(|l| stream.is_none_or(|s| s == l.stream) && l.text.contains(needle));
             if let Some(i) = found {
                 let running = self.proc_mut(p)?;
                 // Lines before the match are passed over: the next expect starts after it.
-                let line = running.unread.drain(..=i).last();
+                let line = running.unread.drain(..=i).next_back();
                 return Ok(line.map(|l| l.text).unwrap_or_default());
             }
             if self.proc_mut(p)?.open_streams == 0 {
@@ -375,7 +377,10 @@ mod tests {
     fn waits_for_lines_in_order_and_reaps() {
         let mut s = Scene::new();
         let p = s
-            .spawn("sh", sh("echo 'listening on 127.0.0.1:9 (udp)'; read x; echo got $x; echo oops >&2"))
+            .spawn(
+                "sh",
+                sh("echo 'listening on 127.0.0.1:9 (udp)'; read x; echo got $x; echo oops >&2"),
+            )
             .unwrap();
         assert_eq!(s.ready(p).unwrap(), "127.0.0.1:9".parse().unwrap());
         s.send_line(p, "hello").unwrap();

@@ -106,7 +106,12 @@ fn chat_with_server() -> anyhow::Result<()> {
                 }
             }
             // The read timeout expired (Unix says WouldBlock, Windows TimedOut).
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 println!(
                     "no reply from {server} within {:?} (UDP promises nothing: \
                      the datagram or its answer may be lost, or nobody answers)",

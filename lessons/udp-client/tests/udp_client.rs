@@ -20,7 +20,11 @@ fn fake_server() -> (UdpSocket, SocketAddr) {
     (socket, addr)
 }
 
-fn client(scene: &mut Scene, server: SocketAddr, args: &[&str]) -> Result<(Proc, SocketAddr), Failure> {
+fn client(
+    scene: &mut Scene,
+    server: SocketAddr,
+    args: &[&str],
+) -> Result<(Proc, SocketAddr), Failure> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_udp-client"));
     cmd.arg(server.to_string())
         .args(["--bind", "127.0.0.1:0"])
@@ -93,10 +97,17 @@ fn encodes_with_gbk_and_refuses_what_gbk_cannot_write() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (p, _) = client(&mut s, addr, &["--encoding", "gbk"])?;
     s.send_line(p, "smile 😀")?;
-    s.expect_on(p, Stream::Stderr, "error: line not sent: '😀' (U+1F600) cannot be written in GBK")?;
+    s.expect_on(
+        p,
+        Stream::Stderr,
+        "error: line not sent: '😀' (U+1F600) cannot be written in GBK",
+    )?;
     s.send_line(p, "你好")?;
     let (data, from) = receive(&server);
-    assert_eq!(data, b"\xc4\xe3\xba\xc3", "the emoji line must not have been sent");
+    assert_eq!(
+        data, b"\xc4\xe3\xba\xc3",
+        "the emoji line must not have been sent"
+    );
     server.send_to(b"\xc4\xe3\xba\xc3", from).unwrap();
     assert!(s.expect(p, "received 4 bytes")?.ends_with(": 你好"));
     Ok(())
@@ -136,7 +147,9 @@ fn binds_the_seeds_port_by_default() -> Result<(), Failure> {
 #[test]
 fn talks_to_an_ipv6_server() -> Result<(), Failure> {
     let server = UdpSocket::bind("[::1]:0").unwrap();
-    server.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let addr = server.local_addr().unwrap();
     let mut s = Scene::new();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_udp-client"));

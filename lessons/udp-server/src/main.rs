@@ -91,7 +91,9 @@ fn serve() -> anyhow::Result<()> {
             );
         }
         if cut {
-            println!("  (cut: the datagram was longer than the {buffer}-byte buffer; the rest is lost)");
+            println!(
+                "  (cut: the datagram was longer than the {buffer}-byte buffer; the rest is lost)"
+            );
         }
         // ANCHOR_END: recv
 

@@ -30,7 +30,10 @@ fn exchange(peer: &UdpSocket, server: SocketAddr, data: &[u8]) -> Vec<u8> {
     peer.send_to(data, server).unwrap();
     let mut buf = [0u8; 70_000];
     let (len, from) = peer.recv_from(&mut buf).expect("no reply from the server");
-    assert_eq!(from, server, "the reply must come from the server's address");
+    assert_eq!(
+        from, server,
+        "the reply must come from the server's address"
+    );
     buf[..len].to_vec()
 }
 
@@ -60,7 +63,10 @@ fn echoes_every_byte_value_and_says_when_text_is_not_utf8() -> Result<(), Failur
     let peer = peer();
     assert_eq!(exchange(&peer, addr, &all), all);
     let line = s.expect(p, "received 256 bytes")?;
-    assert!(line.ends_with("[not valid UTF-8: shown as \u{fffd}]"), "{line}");
+    assert!(
+        line.ends_with("[not valid UTF-8: shown as \u{fffd}]"),
+        "{line}"
+    );
     assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line:?}");
     // The server goes on.
     assert_eq!(exchange(&peer, addr, b"still here"), b"still here");
@@ -87,7 +93,11 @@ fn a_datagram_longer_than_the_buffer_is_cut_and_the_server_says_so() -> Result<(
     assert_eq!(exchange(&peer(), addr, b"abcd"), b"abcd");
     s.expect(p, "received 4 bytes from")?;
     s.expect(p, "sent 4")?;
-    let cut_notes = s.output(p, Stream::Stdout).iter().filter(|l| l.contains("(cut")).count();
+    let cut_notes = s
+        .output(p, Stream::Stdout)
+        .iter()
+        .filter(|l| l.contains("(cut"))
+        .count();
     assert_eq!(cut_notes, 1, "only the long datagram was cut");
     Ok(())
 }
@@ -160,7 +170,8 @@ fn listens_on_ipv6_loopback() -> Result<(), Failure> {
     let (_, addr) = server(&mut s, &["--bind", "::1"])?;
     assert_eq!(addr.ip().to_string(), "::1");
     let peer = UdpSocket::bind("[::1]:0").unwrap();
-    peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     assert_eq!(exchange(&peer, addr, b"six"), b"six");
     Ok(())
 }

@@ -1,0 +1,55 @@
+//! The one list of lessons and pairs that `list`, `demo`, `e2e` and the book check all read.
+
+use crate::scenes;
+use testkit::{Failure, Scene};
+
+pub struct Lesson {
+    pub name: &'static str,
+    pub teaches: &'static str,
+    /// The chapter's file under `docs/src/`.
+    pub chapter: &'static str,
+    pub default_port: u16,
+}
+
+pub const LESSONS: &[Lesson] = &[
+    Lesson {
+        name: "udp-server",
+        teaches: "bind, recv_from, answering the sender's address; truncation",
+        chapter: "udp-server.md",
+        default_port: 8080,
+    },
+    Lesson {
+        name: "udp-client",
+        teaches: "send_to vs connect, timeouts, \"port unreachable\"",
+        chapter: "udp-client.md",
+        default_port: 10086,
+    },
+];
+
+/// A scenario: starts the lessons of a pair in `scene`, drives them, checks what they print.
+pub type Script = fn(&mut Scene, &Bins) -> Result<(), Failure>;
+
+pub struct Pair {
+    pub name: &'static str,
+    pub lessons: &'static [&'static str],
+    pub about: &'static str,
+    pub script: Script,
+}
+
+pub const PAIRS: &[Pair] = &[Pair {
+    name: "udp",
+    lessons: &["udp-server", "udp-client"],
+    about: "udp-client sends three lines, udp-server echoes each one",
+    script: scenes::udp,
+}];
+
+/// Where the lesson binaries are: beside the xtask binary, built with the same profile.
+pub struct Bins {
+    pub dir: std::path::PathBuf,
+}
+
+impl Bins {
+    pub fn command(&self, lesson: &str) -> std::process::Command {
+        std::process::Command::new(self.dir.join(lesson))
+    }
+}
