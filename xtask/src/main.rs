@@ -107,7 +107,7 @@ fn print_line(colour: bool, label: &str, line: &testkit::Line) {
         _ => "33",
     };
     let dim = if err { "\x1b[2m" } else { "" };
-    println!("\x1b[{hue}m{label:>6} │\x1b[0m {dim}{}\x1b[0m", line.text);
+    println!("\x1b[{hue}m{label:>11} │\x1b[0m {dim}{}\x1b[0m", line.text);
 }
 
 fn plain_line(label: &str, line: &testkit::Line) -> String {
@@ -116,7 +116,7 @@ fn plain_line(label: &str, line: &testkit::Line) -> String {
     } else {
         "│"
     };
-    format!("{label:>6} {mark} {}", line.text)
+    format!("{label:>11} {mark} {}", line.text)
 }
 
 /// Reruns every pair and writes what it printed to `docs/src/transcripts/<pair>.txt`, with

@@ -36,12 +36,20 @@ pub struct Pair {
     pub script: Script,
 }
 
-pub const PAIRS: &[Pair] = &[Pair {
-    name: "udp",
-    lessons: &["udp-server", "udp-client"],
-    about: "udp-client sends three lines, udp-server echoes each one",
-    script: scenes::udp,
-}];
+pub const PAIRS: &[Pair] = &[
+    Pair {
+        name: "udp",
+        lessons: &["udp-server", "udp-client"],
+        about: "udp-client sends three lines, udp-server echoes each one",
+        script: scenes::udp,
+    },
+    Pair {
+        name: "udp-seed",
+        lessons: &["udp-server", "udp-client"],
+        about: "each UDP lesson against the seed's own Python program",
+        script: scenes::udp_seed,
+    },
+];
 
 /// Where the lesson binaries are: beside the xtask binary, built with the same profile.
 pub struct Bins {
@@ -51,5 +59,14 @@ pub struct Bins {
 impl Bins {
     pub fn command(&self, lesson: &str) -> std::process::Command {
         std::process::Command::new(self.dir.join(lesson))
+    }
+
+    /// One of the seed's Python programs in `xtask/peers/`, made runnable.
+    pub fn seed(&self, script: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new("python3");
+        // -u: unbuffered, so each print reaches the pipe when it happens.
+        cmd.arg("-u")
+            .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peers").join(script));
+        cmd
     }
 }
