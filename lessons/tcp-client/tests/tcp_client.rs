@@ -1,0 +1,167 @@
+//! tcp-client as a user runs it: the real binary on loopback, against a real TCP listener
+//! that plays the server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
+use std::thread;
+use std::time::Duration;
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use predicates::prelude::*;
+use socket2::{Domain, Socket, Type};
+use testkit::{Failure, Proc, Scene, Stream};
+
+fn client(scene: &mut Scene, server: SocketAddr, args: &[&str]) -> Result<Proc, Failure> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tcp-client"));
+    cmd.arg(server.to_string()).args(args);
+    let p = scene.spawn("client", cmd)?;
+    scene.expect(p, "connected to")?;
+    Ok(p)
+}
+
+fn listener() -> (TcpListener, SocketAddr) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    (l, addr)
+}
+
+fn accept(l: &TcpListener) -> TcpStream {
+    let (stream, _) = l.accept().unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+#[test]
+fn half_closes_on_eof_and_reads_until_the_server_closes() -> Result<(), Failure> {
+    let (l, addr) = listener();
+    // The server reads everything up to the client's FIN, and only then answers and closes:
+    // the client must still be reading after its shutdown(Write).
+    let server = thread::spawn(move || {
+        let mut stream = accept(&l);
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).unwrap();
+        stream.write_all(b"bye\n").unwrap();
+        got
+    });
+    let mut s = Scene::new();
+    let p = client(&mut s, addr, &[])?;
+    s.send_line(p, "one")?;
+    s.send_line(p, "你好")?;
+    s.close_stdin(p)?;
+    s.expect(p, "end of input: sending FIN (shutdown Write)")?;
+    assert_eq!(s.expect(p, "received")?, "received 4 bytes: bye\\n");
+    s.expect(p, "the server closed the connection (FIN)")?;
+    s.wait_success(p)?;
+    assert_eq!(server.join().unwrap(), "one\n你好\n".as_bytes());
+    Ok(())
+}
+
+#[test]
+fn says_so_and_exits_when_the_server_closes_first() -> Result<(), Failure> {
+    let (l, addr) = listener();
+    let mut s = Scene::new();
+    let p = client(&mut s, addr, &[])?;
+    let mut stream = accept(&l);
+    stream.write_all(b"go away\n").unwrap();
+    drop(stream);
+    s.expect(p, "received 8 bytes: go away\\n")?;
+    s.expect(p, "the server closed the connection (FIN)")?;
+    // stdin is still open: the client ends by itself.
+    s.wait_success(p)
+}
+
+#[test]
+fn keeps_a_gbk_character_whole_across_one_byte_reads() -> Result<(), Failure> {
+    let (l, addr) = listener();
+    let mut s = Scene::new();
+    let p = client(&mut s, addr, &["--buffer", "1", "--encoding", "gbk"])?;
+    let mut stream = accept(&l);
+    stream.write_all(b"\xc4\xe3\xba\xc3").unwrap();
+    drop(stream);
+    s.wait_success(p)?;
+    let reads: Vec<String> = s
+        .output(p, Stream::Stdout)
+        .into_iter()
+        .filter(|l| l.starts_with("received"))
+        .collect();
+    assert_eq!(
+        reads,
+        [
+            "received 1 bytes: ",
+            "received 1 bytes: 你",
+            "received 1 bytes: ",
+            "received 1 bytes: 好"
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn a_reset_by_the_server_is_an_error() -> Result<(), Failure> {
+    let (l, addr) = listener();
+    let mut s = Scene::new();
+    let p = client(&mut s, addr, &[])?;
+    let stream = accept(&l);
+    s.send_line(p, "unread")?;
+    // Wait until the line has arrived, then close without reading it: the kernel resets.
+    let mut peek = [0u8; 1];
+    stream.peek(&mut peek).unwrap();
+    drop(stream);
+    s.expect_on(p, Stream::Stderr, "error: connection with")?;
+    s.expect_on(p, Stream::Stderr, "hint: the peer reset the connection")?;
+    assert_eq!(s.wait(p)?.code(), Some(1));
+    Ok(())
+}
+
+#[test]
+fn connecting_to_a_closed_port_is_a_clear_error() {
+    // A socket bound but not listening: connecting to it is refused, and no other test can
+    // take the port meanwhile (a freed port can be handed to the next test that binds one).
+    let closed = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    closed.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+    let addr = closed.local_addr().unwrap().as_socket().unwrap();
+    cargo_bin_cmd!("tcp-client")
+        .arg(addr.to_string())
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with(format!(
+            "error: cannot connect to {addr}: Connection refused"
+        )))
+        .stderr(predicate::str::contains("hint: nothing listens there"));
+}
+
+#[test]
+fn refuses_a_line_the_encoding_cannot_write() -> Result<(), Failure> {
+    let (l, addr) = listener();
+    let server = thread::spawn(move || {
+        let mut got = Vec::new();
+        accept(&l).read_to_end(&mut got).unwrap();
+        got
+    });
+    let mut s = Scene::new();
+    let p = client(&mut s, addr, &["--encoding", "gbk"])?;
+    s.send_line(p, "😀")?;
+    s.expect_on(p, Stream::Stderr, "cannot be written in GBK")?;
+    s.send_line(p, "ok")?;
+    s.close_stdin(p)?;
+    s.wait_success(p)?;
+    assert_eq!(server.join().unwrap(), b"ok\n");
+    Ok(())
+}
+
+#[test]
+fn resolves_localhost() -> Result<(), Failure> {
+    let (l, addr) = listener();
+    let mut s = Scene::new();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tcp-client"));
+    cmd.arg(format!("localhost:{}", addr.port()));
+    let p = s.spawn("client", cmd)?;
+    let _stream = accept(&l);
+    s.expect(p, &format!("connected to {addr}"))?;
+    Ok(())
+}
