@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 /// Which output stream a line came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
-    Stdout,
-    Stderr,
+    Stdout = 0,
+    Stderr = 1,
 }
 
 /// One line a process printed, without its newline.
@@ -44,7 +44,9 @@ struct Running {
     label: String,
     child: Child,
     stdin: Option<ChildStdin>,
-    unread: VecDeque<Line>,
+    /// Lines not yet passed over by an expect, one queue per stream: the order of lines
+    /// within a stream is meaningful, the order between stdout and stderr is not.
+    unread: [VecDeque<Line>; 2],
     open_streams: u8,
     status: Option<ExitStatus>,
 }
@@ -137,7 +139,7 @@ impl Scene {
             label: label.to_string(),
             stdin: child.stdin.take(),
             child,
-            unread: VecDeque::new(),
+            unread: [VecDeque::new(), VecDeque::new()],
             open_streams: 2,
             status: None,
         });
@@ -171,17 +173,20 @@ impl Scene {
         needle: &str,
     ) -> Result<String, Failure> {
         let deadline = Instant::now() + self.timeout;
+        let queues = match stream {
+            Some(s) => vec![s as usize],
+            None => vec![Stream::Stdout as usize, Stream::Stderr as usize],
+        };
         loop {
-            let found = self
-                .proc_mut(p)?
-                .unread
-                .iter()
-                .position(|l| stream.is_none_or(|s| s == l.stream) && l.text.contains(needle));
-            if let Some(i) = found {
-                let running = self.proc_mut(p)?;
-                // Lines before the match are passed over: the next expect starts after it.
-                let line = running.unread.drain(..=i).next_back();
-                return Ok(line.map(|l| l.text).unwrap_or_default());
+            let running = self.proc_mut(p)?;
+            for &q in &queues {
+                let queue = &mut running.unread[q];
+                if let Some(i) = queue.iter().position(|l| l.text.contains(needle)) {
+                    // Lines of this stream before the match are passed over: the next
+                    // expect on it starts after the match.
+                    let line = queue.drain(..=i).next_back();
+                    return Ok(line.map(|l| l.text).unwrap_or_default());
+                }
             }
             if self.proc_mut(p)?.open_streams == 0 {
                 let label = self.label(p);
@@ -256,6 +261,11 @@ impl Scene {
         self.wait(p).map(|_| ())
     }
 
+    /// The operating system's process id of `p`.
+    pub fn pid(&self, p: Proc) -> Option<u32> {
+        self.procs.get(p.0).map(|r| r.child.id())
+    }
+
     /// Every line `p` printed so far on `stream`, in order.
     pub fn output(&self, p: Proc, stream: Stream) -> Vec<String> {
         self.log
@@ -292,7 +302,7 @@ impl Scene {
                     echo(label, &line);
                 }
                 if let Some(running) = self.procs.get_mut(line.proc) {
-                    running.unread.push_back(line.clone());
+                    running.unread[line.stream as usize].push_back(line.clone());
                 }
                 self.log.push(line);
                 true

@@ -6,9 +6,11 @@
 //! cargo xtask e2e               run every pair and check what each side printed
 //! cargo xtask check             the book's includes and anchors, and every lesson's checklist
 //! cargo xtask transcripts       rerun every pair and write its output for the book
+//! cargo xtask bench echo        tcp-server under load: round trips per second, memory
 //! ```
 #![forbid(unsafe_code)]
 
+mod bench;
 mod book;
 mod manifest;
 mod scenes;
@@ -29,7 +31,9 @@ usage: cargo xtask <command>
   demo [PAIR|all]   run a pair (default: all), each side's lines labelled
   e2e               run every pair and check what each side printed
   check             the book's includes and anchors, and every lesson's checklist
-  transcripts       rerun every pair and write its output to docs/src/transcripts/";
+  transcripts       rerun every pair and write its output to docs/src/transcripts/
+  bench echo [--clients N] [--hold N] [--seconds S]
+                    tcp-server, release build: round trips per second, connections, memory";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         ["e2e"] => e2e(),
         ["check"] => check(),
         ["transcripts"] => transcripts(),
+        ["bench", "echo", rest @ ..] => bench_echo(rest),
         [] | ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(())
@@ -175,6 +180,29 @@ fn e2e() -> Result<(), String> {
     }
 }
 
+fn bench_echo(flags: &[&str]) -> Result<(), String> {
+    let mut options = bench::EchoOptions {
+        clients: 500,
+        hold: 1000,
+        seconds: 3.0,
+    };
+    let mut flags = flags.iter();
+    while let Some(flag) = flags.next() {
+        let value = flags
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value"))?;
+        let bad = || format!("{flag} {value}: not a number");
+        match *flag {
+            "--clients" => options.clients = value.parse().map_err(|_| bad())?,
+            "--hold" => options.hold = value.parse().map_err(|_| bad())?,
+            "--seconds" => options.seconds = value.parse().map_err(|_| bad())?,
+            _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
+        }
+    }
+    let bins = build_release(&["tcp-server"])?;
+    bench::echo(&bins, &options)
+}
+
 fn check() -> Result<(), String> {
     let problems = book::check(&repo_root());
     if problems.is_empty() {
@@ -207,6 +235,28 @@ fn build(pairs: &[&Pair]) -> Result<Bins, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find xtask's binary: {e}"))?;
     let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
     Ok(Bins { dir })
+}
+
+/// Builds `lessons` optimised, for benchmarks.
+fn build_release(lessons: &[&str]) -> Result<Bins, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.args(["build", "--quiet", "--release"]);
+    for lesson in lessons {
+        cmd.args(["--package", lesson]);
+    }
+    cmd.current_dir(repo_root());
+    run(&mut cmd)?;
+    // This binary is in <target>/debug (or release); the optimised lessons in <target>/release.
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find xtask's binary: {e}"))?;
+    let target = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    Ok(Bins {
+        dir: target.join("release"),
+    })
 }
 
 /// Runs `cmd`, echoing it first, and turns a failure into an error that names it.

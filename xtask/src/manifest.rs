@@ -24,6 +24,18 @@ pub const LESSONS: &[Lesson] = &[
         chapter: "udp-client.md",
         default_port: 10086,
     },
+    Lesson {
+        name: "tcp-server",
+        teaches: "socket, SO_REUSEADDR, bind, listen(backlog), accept; a thread per client",
+        chapter: "tcp-server.md",
+        default_port: 10050,
+    },
+    Lesson {
+        name: "tcp-client",
+        teaches: "connect, a byte stream without boundaries, half-close, FIN vs RST",
+        chapter: "tcp-client.md",
+        default_port: 10050,
+    },
 ];
 
 /// A scenario: starts the lessons of a pair in `scene`, drives them, checks what they print.
@@ -49,6 +61,24 @@ pub const PAIRS: &[Pair] = &[
         about: "each UDP lesson against the seed's own Python program",
         script: scenes::udp_seed,
     },
+    Pair {
+        name: "tcp",
+        lessons: &["tcp-server", "tcp-client"],
+        about: "tcp-client sends two lines and half-closes, tcp-server echoes and closes",
+        script: scenes::tcp,
+    },
+    Pair {
+        name: "backlog",
+        lessons: &["tcp-server", "tcp-client"],
+        about: "tcp-server --sequential: the second client waits in the accept queue",
+        script: scenes::backlog,
+    },
+    Pair {
+        name: "tcp-seed",
+        lessons: &["tcp-server", "tcp-client"],
+        about: "each TCP lesson against the seed's own Python program",
+        script: scenes::tcp_seed,
+    },
 ];
 
 /// Where the lesson binaries are: beside the xtask binary, built with the same profile.
@@ -65,8 +95,11 @@ impl Bins {
     pub fn seed(&self, script: &str) -> std::process::Command {
         let mut cmd = std::process::Command::new("python3");
         // -u: unbuffered, so each print reaches the pipe when it happens.
-        cmd.arg("-u")
-            .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peers").join(script));
+        cmd.arg("-u").arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("peers")
+                .join(script),
+        );
         cmd
     }
 }

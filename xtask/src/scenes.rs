@@ -69,7 +69,11 @@ pub fn udp_seed(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     s.expect(seed, "hello, seed")?;
     s.send_line(seed, "欢迎")?;
     let got = s.expect(client, "received")?;
-    check(s, got == format!("received 6 bytes from {addr}: 欢迎"), &got)?;
+    check(
+        s,
+        got == format!("received 6 bytes from {addr}: 欢迎"),
+        &got,
+    )?;
     s.close_stdin(client)?;
     s.wait_success(client)?;
     s.kill(seed)
@@ -81,4 +85,112 @@ fn check(s: &Scene, ok: bool, line: &str) -> Result<(), Failure> {
     } else {
         Err(s.fail(format!("unexpected line: {line:?}")))
     }
+}
+
+pub fn tcp(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
+    let mut server = bins.command("tcp-server");
+    server.args(["--port", "0"]);
+    let server = s.spawn("server", server)?;
+    let addr = s.ready(server)?;
+
+    let mut client = bins.command("tcp-client");
+    client.arg(addr.to_string());
+    let client = s.spawn("client", client)?;
+    let hello = s.expect(client, "connected to")?;
+    let local = hello.rsplit(' ').next().unwrap_or_default().to_string();
+
+    for (line, bytes) in [("hello", 6), ("你好", 7)] {
+        s.send_line(client, line)?;
+        let got = s.expect(server, "received")?;
+        check(
+            s,
+            got == format!("received {bytes} bytes from {local}: {line}\\n"),
+            &got,
+        )?;
+        let got = s.expect(client, "received")?;
+        check(s, got == format!("received {bytes} bytes: {line}\\n"), &got)?;
+    }
+    s.close_stdin(client)?;
+    s.expect(client, "end of input: sending FIN")?;
+    s.expect(
+        server,
+        &format!("{local} closed the connection (FIN) after 13 bytes"),
+    )?;
+    s.expect(client, "the server closed the connection (FIN)")?;
+    s.wait_success(client)?;
+    s.kill(server)
+}
+
+/// `--sequential`: the second client connects at once (the kernel completes the handshake
+/// and queues it) but is served only when the first one leaves.
+pub fn backlog(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
+    let mut server = bins.command("tcp-server");
+    server.args(["--port", "0", "--sequential"]);
+    let server = s.spawn("server", server)?;
+    let addr = s.ready(server)?;
+
+    let mut first = bins.command("tcp-client");
+    first.arg(addr.to_string());
+    let first = s.spawn("first", first)?;
+    s.expect(first, "connected to")?;
+    s.send_line(first, "first")?;
+    s.expect(first, "received 6 bytes: first")?;
+
+    let mut second = bins.command("tcp-client");
+    second.arg(addr.to_string());
+    let second = s.spawn("second", second)?;
+    s.expect(second, "connected to")?;
+    s.send_line(second, "second")?;
+    // The server is busy with the first client: nothing comes back yet.
+    s.send_line(first, "still me")?;
+    s.expect(first, "received 9 bytes: still me")?;
+    let early = s.output(second, testkit::Stream::Stdout);
+    check(
+        s,
+        !early.iter().any(|l| l.starts_with("received")),
+        "second got an echo early",
+    )?;
+
+    s.close_stdin(first)?;
+    s.wait_success(first)?;
+    s.expect(server, "accepted")?;
+    s.expect(second, "received 7 bytes: second")?;
+    s.close_stdin(second)?;
+    s.wait_success(second)?;
+    s.kill(server)
+}
+
+/// The seed's TCP programs and the lessons on the same wire, in both roles.
+pub fn tcp_seed(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
+    // The lesson's server, the seed's client (GBK, no newline, recv(10)).
+    let mut server = bins.command("tcp-server");
+    server.args(["--port", "0", "--encoding", "gbk"]);
+    let server = s.spawn("server", server)?;
+    let addr = s.ready(server)?;
+    let mut seed = bins.seed("tcp_client.py");
+    seed.arg(addr.ip().to_string()).arg(addr.port().to_string());
+    let seed = s.spawn("seed-client", seed)?;
+    s.send_line(seed, "你好")?;
+    s.expect(server, "received 4 bytes from 127.0.0.1:")?;
+    s.expect(seed, "收到数据你好")?;
+    s.close_stdin(seed)?;
+    s.wait_success(seed)?;
+    s.expect(server, "closed the connection (FIN) after 4 bytes")?;
+    s.kill(server)?;
+
+    // The seed's server, the lesson's client.
+    let seed = s.spawn("seed-server", bins.seed("tcp_server.py"))?;
+    let addr = s.ready(seed)?;
+    let mut client = bins.command("tcp-client");
+    client.arg(addr.to_string());
+    let client = s.spawn("client", client)?;
+    s.expect(client, "connected to")?;
+    s.send_line(client, "hello, seed")?;
+    s.expect(seed, "b'hello, seed\\n'")?;
+    s.expect(client, "received 12 bytes: hello, seed\\n")?;
+    s.close_stdin(client)?;
+    s.expect(seed, "客户端已关闭")?;
+    s.expect(client, "the server closed the connection (FIN)")?;
+    s.wait_success(client)?;
+    s.wait_success(seed)
 }

@@ -149,7 +149,10 @@ fn print_incoming(
     }
     let (rest, _) = decoder.decode(&[], true);
     if !rest.is_empty() {
-        println!("(the stream ended inside a character: {})", text::printable(&rest));
+        println!(
+            "(the stream ended inside a character: {})",
+            text::printable(&rest)
+        );
     }
     println!("the server closed the connection (FIN)");
     Ok(())

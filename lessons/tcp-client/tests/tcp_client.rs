@@ -122,7 +122,9 @@ fn connecting_to_a_closed_port_is_a_clear_error() {
     // A socket bound but not listening: connecting to it is refused, and no other test can
     // take the port meanwhile (a freed port can be handed to the next test that binds one).
     let closed = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    closed.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+    closed
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
     let addr = closed.local_addr().unwrap().as_socket().unwrap();
     cargo_bin_cmd!("tcp-client")
         .arg(addr.to_string())

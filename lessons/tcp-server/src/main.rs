@@ -81,7 +81,11 @@ fn serve() -> anyhow::Result<()> {
 
     // ANCHOR: listen
     // socket(): a TCP socket of the address's family (IPv4 or IPv6).
-    let socket = Socket::new(Domain::for_address(local), Type::STREAM, Some(Protocol::TCP))?;
+    let socket = Socket::new(
+        Domain::for_address(local),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
     // SO_REUSEADDR: bind the port again at once after a restart, even while connections of
     // the previous run still wait in TIME_WAIT.
     socket.set_reuse_address(true)?;
@@ -113,24 +117,24 @@ fn serve() -> anyhow::Result<()> {
         };
         if args.sequential || args.once {
             println!("accepted {peer}");
-            serve_client(stream, peer, options);
+            serve_client(stream, peer, options, None);
             if args.once {
                 return Ok(());
             }
             continue;
         }
         let Some(slot) = Slot::take(&clients, args.max_clients) else {
-            println!("refused {peer}: {} clients already (--max-clients)", args.max_clients);
+            println!(
+                "refused {peer}: {} clients already (--max-clients)",
+                args.max_clients
+            );
             continue; // Dropping `stream` closes the connection.
         };
         println!("accepted {peer}");
         // One thread per client, with a small stack: a thousand idle clients cost little.
         let spawned = thread::Builder::new()
             .stack_size(64 * 1024)
-            .spawn(move || {
-                let _slot = slot;
-                serve_client(stream, peer, options);
-            });
+            .spawn(move || serve_client(stream, peer, options, Some(slot)));
         if let Err(e) = spawned {
             common::log_error(format_args!("cannot start a thread for {peer}"), e);
         }
@@ -140,7 +144,7 @@ fn serve() -> anyhow::Result<()> {
 
 // ANCHOR: echo
 /// Echoes what `peer` sends until it closes, then logs how the connection ended.
-fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options) {
+fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options, slot: Option<Slot>) {
     let mut shown = options.encoding.stream_decoder();
     let mut buf = [0u8; 16 * 1024];
     let mut total: u64 = 0;
@@ -157,7 +161,10 @@ fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options) {
         options.hexdump.received(peer, chunk);
         if !options.quiet {
             let (text, _) = shown.decode(chunk, false);
-            println!("received {len} bytes from {peer}: {}", text::printable(&text));
+            println!(
+                "received {len} bytes from {peer}: {}",
+                text::printable(&text)
+            );
         }
         // write_all: one write may take only part of the chunk; loop until all is sent.
         if let Err(e) = stream.write_all(chunk) {
@@ -165,8 +172,11 @@ fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options) {
         }
         options.hexdump.sent(peer, chunk);
     };
+    // Closing the socket sends our FIN (after a reset there is nothing left to close), and
+    // frees this client's place under --max-clients.
+    drop(stream);
+    drop(slot);
     match ended {
-        // Returning drops `stream`: our FIN goes out, and the close is complete.
         Ok(()) => println!("{peer} closed the connection (FIN) after {total} bytes; closing ours"),
         Err(e) if is_reset(&e) => println!("{peer} reset the connection (RST) after {total} bytes"),
         Err(e) => common::log_error(format_args!("connection with {peer} failed"), e),
@@ -178,7 +188,9 @@ fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options) {
 fn is_reset(e: &io::Error) -> bool {
     matches!(
         e.kind(),
-        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
     )
 }
 
@@ -188,7 +200,9 @@ struct Slot(Arc<AtomicUsize>);
 impl Slot {
     fn take(count: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
         count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
             .ok()
             .map(|_| Slot(Arc::clone(count)))
     }

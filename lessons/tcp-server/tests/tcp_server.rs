@@ -51,7 +51,10 @@ fn echoes_text_and_every_byte_value_in_pieces_of_any_size() -> Result<(), Failur
     for piece in [1, 2, 3, 7, 255, 256, 1000, 4096, all.len()] {
         assert_eq!(echo_in_pieces(addr, &all, piece), all, "pieces of {piece}");
     }
-    assert_eq!(echo_in_pieces(addr, "你好, world\n".as_bytes(), 5), "你好, world\n".as_bytes());
+    assert_eq!(
+        echo_in_pieces(addr, "你好, world\n".as_bytes(), 5),
+        "你好, world\n".as_bytes()
+    );
     s.expect(p, "closed the connection (FIN)")?;
     Ok(())
 }
@@ -157,7 +160,9 @@ fn sequential_serves_the_second_client_after_the_first_leaves() -> Result<(), Fa
     second.read_exact(&mut one).unwrap();
     assert_eq!(&one, b"2");
     let lines = s.output(p, Stream::Stdout);
-    let closed_first = lines.iter().position(|l| l.contains("closed the connection"));
+    let closed_first = lines
+        .iter()
+        .position(|l| l.contains("closed the connection"));
     let accepted_second = lines.iter().rposition(|l| l.starts_with("accepted"));
     assert!(closed_first < accepted_second, "{lines:?}");
     Ok(())
@@ -209,7 +214,11 @@ fn restarts_on_the_same_port_while_connections_are_in_time_wait() -> Result<(), 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tcp-server"));
     cmd.args(["--port", &port]);
     let p2 = s2.spawn("server again", cmd)?;
-    assert_eq!(s2.ready(p2)?, addr, "SO_REUSEADDR lets the port be bound again at once");
+    assert_eq!(
+        s2.ready(p2)?,
+        addr,
+        "SO_REUSEADDR lets the port be bound again at once"
+    );
     Ok(())
 }
 
