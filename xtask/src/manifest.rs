@@ -25,6 +25,12 @@ pub const LESSONS: &[Lesson] = &[
         default_port: 10086,
     },
     Lesson {
+        name: "udp-chat",
+        teaches: "one socket, two threads (try_clone): receiving while you type",
+        chapter: "udp-chat.md",
+        default_port: 6666,
+    },
+    Lesson {
         name: "tcp-server",
         teaches: "socket, SO_REUSEADDR, bind, listen(backlog), accept; a thread per client",
         chapter: "tcp-server.md",
@@ -60,6 +66,18 @@ pub const PAIRS: &[Pair] = &[
         lessons: &["udp-server", "udp-client"],
         about: "each UDP lesson against the seed's own Python program",
         script: scenes::udp_seed,
+    },
+    Pair {
+        name: "chat",
+        lessons: &["udp-chat"],
+        about: "two udp-chat instances talk in both directions",
+        script: scenes::chat,
+    },
+    Pair {
+        name: "chat-seed",
+        lessons: &["udp-chat"],
+        about: "udp-chat against the seed's menu chat",
+        script: scenes::chat_seed,
     },
     Pair {
         name: "tcp",

@@ -194,3 +194,54 @@ pub fn tcp_seed(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     s.wait_success(client)?;
     s.wait_success(seed)
 }
+
+pub fn chat(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
+    let mut alice = bins.command("udp-chat");
+    alice.args(["--port", "0"]);
+    let alice = s.spawn("alice", alice)?;
+    let alice_addr = s.ready(alice)?;
+    let mut bob = bins.command("udp-chat");
+    bob.args(["--port", "0", "--peer", &alice_addr.to_string()]);
+    let bob = s.spawn("bob", bob)?;
+    let bob_addr = s.ready(bob)?;
+
+    s.send_line(bob, "hi alice, 你好")?;
+    let got = s.expect(alice, "from")?;
+    check(s, got == format!("from {bob_addr}: hi alice, 你好"), &got)?;
+    s.send_line(alice, "/reply hello bob")?;
+    let got = s.expect(bob, "from")?;
+    check(s, got == format!("from {alice_addr}: hello bob"), &got)?;
+    s.send_line(alice, "how are you?")?;
+    s.expect(bob, &format!("from {alice_addr}: how are you?"))?;
+    s.send_line(bob, "/quit")?;
+    s.wait_success(bob)?;
+    s.close_stdin(alice)?;
+    s.wait_success(alice)
+}
+
+/// The seed's menu chat: its "2. receive" echoes what it got, and "1. send" writes to us.
+pub fn chat_seed(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
+    let seed = s.spawn("seed-chat", bins.seed("udp_chat.py"))?;
+    let seed_addr = s.ready(seed)?;
+    let mut chat = bins.command("udp-chat");
+    chat.args(["--port", "0", "--peer", &seed_addr.to_string()]);
+    let chat = s.spawn("chat", chat)?;
+    let chat_addr = s.ready(chat)?;
+
+    // "2": the menu blocks in recvfrom until our message comes, then echoes it back.
+    s.send_line(seed, "2")?;
+    s.send_line(chat, "你好, seed")?;
+    s.expect(seed, "的数据：你好, seed")?;
+    let got = s.expect(chat, "from")?;
+    check(s, got == format!("from {seed_addr}: 你好, seed"), &got)?;
+    // "1": the menu asks for an address, a port and a text, and sends it to us.
+    s.send_line(seed, "1")?;
+    s.send_line(seed, &chat_addr.ip().to_string())?;
+    s.send_line(seed, &chat_addr.port().to_string())?;
+    s.send_line(seed, "来自菜单的消息")?;
+    s.expect(chat, &format!("from {seed_addr}: 来自菜单的消息"))?;
+    s.send_line(seed, "3")?;
+    s.wait_success(seed)?;
+    s.send_line(chat, "/quit")?;
+    s.wait_success(chat)
+}

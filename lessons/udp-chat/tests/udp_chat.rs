@@ -1,0 +1,159 @@
+//! udp-chat as users run it: two real chat processes on loopback, port 0, and strangers.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::process::Command;
+use std::time::Duration;
+
+use testkit::{Failure, Proc, Scene, Stream};
+
+fn chat(scene: &mut Scene, label: &str, args: &[&str]) -> Result<(Proc, SocketAddr), Failure> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_udp-chat"));
+    cmd.args(["--port", "0"]).args(args);
+    let p = scene.spawn(label, cmd)?;
+    let addr = scene.ready(p)?;
+    Ok((p, addr))
+}
+
+fn stranger() -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+#[test]
+fn two_chats_talk_both_ways() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (a, a_addr) = chat(&mut s, "a", &[])?;
+    let (b, b_addr) = chat(&mut s, "b", &["--peer", &a_addr.to_string()])?;
+    s.send_line(b, "hi a, 你好")?;
+    assert_eq!(s.expect(b, "sent")?, format!("sent 12 bytes to {a_addr}"));
+    assert_eq!(s.expect(a, "from")?, format!("from {b_addr}: hi a, 你好"));
+    // a has no peer yet: /reply answers whoever wrote last.
+    s.send_line(a, "/reply hello b")?;
+    assert_eq!(
+        s.expect(a, "now talking to")?,
+        format!("now talking to {b_addr}")
+    );
+    assert_eq!(s.expect(b, "from")?, format!("from {a_addr}: hello b"));
+    // Both keep going in both directions.
+    s.send_line(a, "and again")?;
+    s.expect(b, "from")?;
+    s.send_line(b, "bye")?;
+    s.expect(a, &format!("from {b_addr}: bye"))?;
+    Ok(())
+}
+
+#[test]
+fn peer_switches_where_lines_go() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let first = stranger();
+    let second = stranger();
+    let first_addr = first.local_addr().unwrap().to_string();
+    let (a, _) = chat(&mut s, "a", &["--peer", &first_addr])?;
+    s.send_line(a, "one")?;
+    let mut buf = [0u8; 64];
+    let (len, _) = first.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..len], b"one");
+    s.send_line(a, &format!("/peer {}", second.local_addr().unwrap()))?;
+    s.expect(a, "now talking to")?;
+    s.send_line(a, "two")?;
+    let (len, _) = second.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..len], b"two");
+    Ok(())
+}
+
+#[test]
+fn a_message_from_an_unknown_address_is_shown() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (a, a_addr) = chat(&mut s, "a", &["--peer", "127.0.0.1:9"])?;
+    let stranger = stranger();
+    stranger.send_to(b"who am I?", a_addr).unwrap();
+    assert_eq!(
+        s.expect(a, "from")?,
+        format!("from {}: who am I?", stranger.local_addr().unwrap())
+    );
+    Ok(())
+}
+
+#[test]
+fn bad_datagrams_do_not_stop_the_receiving_thread() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (a, a_addr) = chat(&mut s, "a", &[])?;
+    let stranger = stranger();
+    for bad in [&b"\xff\xfe\x00"[..], b"", b"\x1b[2J"] {
+        stranger.send_to(bad, a_addr).unwrap();
+    }
+    stranger.send_to(b"still listening?", a_addr).unwrap();
+    s.expect(a, "[not valid UTF-8")?;
+    s.expect(a, "\\u{1b}[2J")?;
+    s.expect(a, ": still listening?")?;
+    Ok(())
+}
+
+#[test]
+fn an_unresolvable_peer_is_an_error_line_and_the_chat_goes_on() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let friend = stranger();
+    let (a, _) = chat(
+        &mut s,
+        "a",
+        &["--peer", &friend.local_addr().unwrap().to_string()],
+    )?;
+    s.send_line(a, "/peer no-such-host.invalid")?;
+    s.expect_on(
+        a,
+        Stream::Stderr,
+        "error: cannot talk to \"no-such-host.invalid\"",
+    )?;
+    s.expect_on(a, Stream::Stderr, "hint: check the spelling")?;
+    s.send_line(a, "/peer 127.0.0.1:99999")?;
+    s.expect_on(a, Stream::Stderr, "not a port")?;
+    s.send_line(a, "/nonsense")?;
+    s.expect_on(a, Stream::Stderr, "unknown command \"nonsense\"")?;
+    // The peer is unchanged, and the chat still works.
+    s.send_line(a, "still here")?;
+    let mut buf = [0u8; 64];
+    let (len, _) = friend.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..len], b"still here");
+    Ok(())
+}
+
+#[test]
+fn without_a_peer_a_line_gets_an_error_and_reply_needs_a_sender() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (a, _) = chat(&mut s, "a", &[])?;
+    s.send_line(a, "into the void")?;
+    s.expect_on(a, Stream::Stderr, "error: no peer yet")?;
+    s.send_line(a, "/reply")?;
+    s.expect_on(a, Stream::Stderr, "error: nobody has written yet")?;
+    s.send_line(a, "/quit")?;
+    s.wait_success(a)
+}
+
+#[test]
+fn ends_cleanly_on_quit_and_on_eof() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (a, _) = chat(&mut s, "a", &[])?;
+    s.send_line(a, "/quit")?;
+    s.expect(a, "bye")?;
+    s.wait_success(a)?;
+    let (b, _) = chat(&mut s, "b", &[])?;
+    s.close_stdin(b)?;
+    s.wait_success(b)
+}
+
+#[test]
+fn gbk_both_ways() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (a, a_addr) = chat(&mut s, "a", &["--encoding", "gbk"])?;
+    let (b, _) = chat(
+        &mut s,
+        "b",
+        &["--encoding", "gbk", "--peer", &a_addr.to_string()],
+    )?;
+    s.send_line(b, "你好")?;
+    s.expect(b, "sent 4 bytes")?;
+    assert!(s.expect(a, "from")?.ends_with(": 你好"));
+    Ok(())
+}
