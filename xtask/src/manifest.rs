@@ -31,6 +31,12 @@ pub const LESSONS: &[Lesson] = &[
         default_port: 6666,
     },
     Lesson {
+        name: "feiq",
+        teaches: "a real protocol on UDP: IP Messenger packets, GBK, acknowledgements and resends",
+        chapter: "feiq.md",
+        default_port: 2425,
+    },
+    Lesson {
         name: "tcp-server",
         teaches: "socket, SO_REUSEADDR, bind, listen(backlog), accept; a thread per client",
         chapter: "tcp-server.md",
@@ -78,6 +84,18 @@ pub const PAIRS: &[Pair] = &[
         lessons: &["udp-chat"],
         about: "udp-chat against the seed's menu chat",
         script: scenes::chat_seed,
+    },
+    Pair {
+        name: "feiq",
+        lessons: &["feiq"],
+        about: "feiq send delivers a message to feiq listen, which acknowledges it",
+        script: scenes::feiq,
+    },
+    Pair {
+        name: "feiq-seed",
+        lessons: &["feiq"],
+        about: "feiq listen shows what the seed's Python sender sends",
+        script: scenes::feiq_seed,
     },
     Pair {
         name: "tcp",

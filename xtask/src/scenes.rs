@@ -245,3 +245,39 @@ pub fn chat_seed(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     s.send_line(chat, "/quit")?;
     s.wait_success(chat)
 }
+
+pub fn feiq(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
+    let mut listen = bins.command("feiq");
+    listen.args(["listen", "--port", "0", "--user", "小道士", "--host", "ubuntu"]);
+    let listen = s.spawn("listen", listen)?;
+    let addr = s.ready(listen)?;
+
+    let mut send = bins.command("feiq");
+    send.args(["send", "--bind", "127.0.0.1:0", "--to", &addr.to_string()])
+        .args(["--user", "student", "--host", "laptop", "你好, 飞秋"]);
+    let send = s.spawn("send", send)?;
+    let from = s.ready(send)?;
+    let got = s.expect(listen, "student@laptop")?;
+    check(s, got == format!("student@laptop ({from}): 你好, 飞秋"), &got)?;
+    s.expect(listen, "answered")?;
+    s.expect(send, &format!("delivered to {addr}"))?;
+    s.wait_success(send)?;
+    s.kill(listen)
+}
+
+/// The seed's own sender: its GBK packet with command 32, shown by `feiq listen`.
+pub fn feiq_seed(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
+    let mut listen = bins.command("feiq");
+    listen.args(["listen", "--port", "0"]);
+    let listen = s.spawn("listen", listen)?;
+    let addr = s.ready(listen)?;
+    let mut seed = bins.seed("feiq.py");
+    seed.arg(addr.ip().to_string()).arg(addr.port().to_string());
+    let seed = s.spawn("seed-feiq", seed)?;
+    s.send_line(seed, "晚上一起吃饭吗？")?;
+    let got = s.expect(listen, "小道士@ubuntu")?;
+    check(s, got.ends_with(": 晚上一起吃饭吗？"), &got)?;
+    s.close_stdin(seed)?;
+    s.wait_success(seed)?;
+    s.kill(listen)
+}
