@@ -248,7 +248,15 @@ pub fn chat_seed(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
 
 pub fn feiq(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     let mut listen = bins.command("feiq");
-    listen.args(["listen", "--port", "0", "--user", "小道士", "--host", "ubuntu"]);
+    listen.args([
+        "listen",
+        "--port",
+        "0",
+        "--user",
+        "小道士",
+        "--host",
+        "ubuntu",
+    ]);
     let listen = s.spawn("listen", listen)?;
     let addr = s.ready(listen)?;
 
@@ -258,7 +266,11 @@ pub fn feiq(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     let send = s.spawn("send", send)?;
     let from = s.ready(send)?;
     let got = s.expect(listen, "student@laptop")?;
-    check(s, got == format!("student@laptop ({from}): 你好, 飞秋"), &got)?;
+    check(
+        s,
+        got == format!("student@laptop ({from}): 你好, 飞秋"),
+        &got,
+    )?;
     s.expect(listen, "answered")?;
     s.expect(send, &format!("delivered to {addr}"))?;
     s.wait_success(send)?;

@@ -357,16 +357,21 @@ fn listen(
         );
         let answer = match packet.mode() {
             ipmsg::IPMSG_SENDMSG => {
-                let first_time = !seen.contains(&(from.ip(), packet.packet_no));
-                if first_time {
-                    if seen.len() == 64 {
-                        seen.pop_front();
+                let checked = packet.has(ipmsg::IPMSG_SENDCHECKOPT);
+                // Only a message that asks for acknowledgement is ever resent, so only such
+                // a message can be a copy. (The seed numbers all its messages 324244.)
+                let copy = checked && seen.contains(&(from.ip(), packet.packet_no));
+                if !copy {
+                    if checked {
+                        if seen.len() == 64 {
+                            seen.pop_front();
+                        }
+                        seen.push_back((from.ip(), packet.packet_no));
                     }
-                    seen.push_back((from.ip(), packet.packet_no));
                     println!("{who}: {}", me.show(&packet.text, packet.command));
                 }
                 // Acknowledge, unless it was sent to many or is an automatic answer.
-                let wants_ack = packet.has(ipmsg::IPMSG_SENDCHECKOPT)
+                let wants_ack = checked
                     && !packet.has(ipmsg::IPMSG_BROADCASTOPT)
                     && !packet.has(ipmsg::IPMSG_AUTORETOPT);
                 wants_ack.then(|| {
