@@ -8,17 +8,20 @@
 //! - [`text`]: turning typed text into bytes and received bytes into printable text
 //!   (UTF-8 or GBK), and reading stdin line by line;
 //! - [`hexdump`]: the `--hexdump` view of the bytes on the wire;
-//! - [`report`]: the ready line, and errors printed as `error:` with a `hint:`.
+//! - [`report`]: the ready line, and errors printed as `error:` with a `hint:`;
+//! - [`slots`]: a bound on how many clients a server serves at once.
 #![forbid(unsafe_code)]
 
 pub mod addr;
 pub mod hexdump;
 pub mod report;
+pub mod slots;
 pub mod text;
 
 pub use addr::{BindArgs, HostPort};
 pub use hexdump::Hexdump;
 pub use report::{Proto, announce_listening, log_error, run};
+pub use slots::{Slot, Slots};
 pub use text::Encoding;
 
 use std::time::Duration;

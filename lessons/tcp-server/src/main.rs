@@ -10,14 +10,12 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use common::{BindArgs, Encoding, Hexdump, Proto, text};
+use common::{BindArgs, Encoding, Hexdump, Proto, Slot, Slots, text};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// TCP echo server: accepts clients and sends every byte back.
@@ -102,7 +100,7 @@ fn serve() -> anyhow::Result<()> {
     // ANCHOR_END: listen
 
     // ANCHOR: accept
-    let clients = Arc::new(AtomicUsize::new(0));
+    let slots = Slots::new(args.max_clients);
     loop {
         // accept() takes the next connection off the queue: a new socket for this client,
         // and its address. The listening socket goes on listening.
@@ -123,7 +121,7 @@ fn serve() -> anyhow::Result<()> {
             }
             continue;
         }
-        let Some(slot) = Slot::take(&clients, args.max_clients) else {
+        let Some(slot) = slots.take() else {
             println!(
                 "refused {peer}: {} clients already (--max-clients)",
                 args.max_clients
@@ -192,24 +190,4 @@ fn is_reset(e: &io::Error) -> bool {
             | io::ErrorKind::BrokenPipe
             | io::ErrorKind::ConnectionAborted
     )
-}
-
-/// One of `--max-clients` places; it is given back when dropped, however the client ends.
-struct Slot(Arc<AtomicUsize>);
-
-impl Slot {
-    fn take(count: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
-        count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Slot(Arc::clone(count)))
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
