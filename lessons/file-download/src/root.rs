@@ -173,21 +173,20 @@ mod tests {
             // A link that stays inside is fine.
             assert!(root.resolve("fine").unwrap().ends_with("served/a.txt"));
         }
-        let cases: [(&str, fn(&Refusal) -> bool); 10] = [
-            ("", |r| matches!(r, Refusal::Empty)),
-            ("../secret.txt", |r| matches!(r, Refusal::Parent)),
-            ("sub/../../secret.txt", |r| matches!(r, Refusal::Parent)),
-            ("sub/..", |r| matches!(r, Refusal::Parent)),
-            ("/etc/passwd", |r| matches!(r, Refusal::Absolute)),
-            ("a\0b", |r| matches!(r, Refusal::BadCharacter)),
-            ("a\nb", |r| matches!(r, Refusal::BadCharacter)),
-            ("missing.txt", |r| matches!(r, Refusal::NotFound)),
-            ("a.txt/x", |r| matches!(r, Refusal::NotFound)),
-            ("sub", |r| matches!(r, Refusal::NotAFile)),
-        ];
-        for (name, expected) in cases {
-            let got = root.resolve(name).unwrap_err();
-            assert!(expected(&got), "{name:?}: {got}");
+        for (name, reason) in [
+            ("", "empty"),
+            ("../secret.txt", "'..'"),
+            ("sub/../../secret.txt", "'..'"),
+            ("sub/..", "'..'"),
+            ("/etc/passwd", "absolute"),
+            ("a\0b", "control character"),
+            ("a\nb", "control character"),
+            ("missing.txt", "no such file"),
+            ("a.txt/x", "no such file"),
+            ("sub", "not a regular file"),
+        ] {
+            let got = root.resolve(name).unwrap_err().to_string();
+            assert!(got.contains(reason), "{name:?}: {got}");
         }
         assert!(matches!(
             root.resolve(&"x".repeat(MAX_NAME + 1)),
