@@ -69,6 +69,16 @@ pub struct Failure {
     transcript: String,
 }
 
+impl Failure {
+    /// A failure outside any scene, without a transcript.
+    pub fn new(what: impl Into<String>) -> Failure {
+        Failure {
+            what: what.into(),
+            transcript: String::new(),
+        }
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}\n--- transcript ---\n{}", self.what, self.transcript)

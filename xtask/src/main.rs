@@ -152,7 +152,7 @@ fn e2e() -> Result<(), String> {
     let pairs: Vec<&Pair> = PAIRS.iter().collect();
     let bins = build(&pairs)?;
     let mut failures = Vec::new();
-    println!("{:<10} {:<6} time", "pair", "result");
+    println!("{:<14} {:<6} time", "pair", "result");
     for pair in pairs {
         let started = Instant::now();
         let mut scene = Scene::new();
@@ -160,7 +160,7 @@ fn e2e() -> Result<(), String> {
         // Dropping the scene kills and reaps whatever the script left running.
         drop(scene);
         let verdict = if result.is_ok() { "pass" } else { "FAIL" };
-        println!("{:<10} {verdict:<6} {:.2?}", pair.name, started.elapsed());
+        println!("{:<14} {verdict:<6} {:.2?}", pair.name, started.elapsed());
         if let Err(f) = result {
             failures.push(format!("--- {} ---\n{f}", pair.name));
         }

@@ -48,6 +48,12 @@ pub const LESSONS: &[Lesson] = &[
         chapter: "tcp-client.md",
         default_port: 10050,
     },
+    Lesson {
+        name: "file-download",
+        teaches: "framing a byte stream, a root jail, atomic writes, resuming, sendfile",
+        chapter: "file-download.md",
+        default_port: 6664,
+    },
 ];
 
 /// A scenario: starts the lessons of a pair in `scene`, drives them, checks what they print.
@@ -114,6 +120,18 @@ pub const PAIRS: &[Pair] = &[
         lessons: &["tcp-server", "tcp-client"],
         about: "each TCP lesson against the seed's own Python program",
         script: scenes::tcp_seed,
+    },
+    Pair {
+        name: "download",
+        lessons: &["file-download"],
+        about: "get a text and a binary file, a missing one, a refused ../, a resumed one",
+        script: scenes::download,
+    },
+    Pair {
+        name: "download-seed",
+        lessons: &["file-download"],
+        about: "file-download against the seed's Python client and server (seed protocol)",
+        script: scenes::download_seed,
     },
 ];
 

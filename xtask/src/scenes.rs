@@ -293,3 +293,177 @@ pub fn feiq_seed(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     s.wait_success(seed)?;
     s.kill(listen)
 }
+
+/// A scratch directory under the system's temporary directory, removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(what: &str) -> Result<Scratch, Failure> {
+        let dir =
+            std::env::temp_dir().join(format!("socket-lessons-{}-{what}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Failure::new(format!("cannot create {}: {e}", dir.display())))?;
+        Ok(Scratch(dir))
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<(), Failure> {
+        std::fs::write(self.0.join(name), bytes)
+            .map_err(|e| Failure::new(format!("cannot write {name}: {e}")))
+    }
+
+    fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.0.join(name)).unwrap_or_default()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `file-download` with `args` in `cwd` against `server`, waits for it, and returns
+/// its exit code and its last line.
+fn download_client(
+    s: &mut Scene,
+    bins: &Bins,
+    cwd: &Scratch,
+    server: std::net::SocketAddr,
+    args: &[&str],
+) -> Result<(Option<i32>, String), Failure> {
+    let mut cmd = bins.command("file-download");
+    cmd.args(args)
+        .args(["--server", &server.to_string()])
+        .current_dir(&cwd.0);
+    let p = s.spawn("get", cmd)?;
+    let status = s.wait(p)?;
+    let last = [testkit::Stream::Stdout, testkit::Stream::Stderr]
+        .into_iter()
+        .flat_map(|stream| s.output(p, stream))
+        .filter(|l| l.starts_with("downloaded") || l.starts_with("error:"))
+        .last()
+        .unwrap_or_default();
+    Ok((status.code(), last))
+}
+
+pub fn download(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
+    let root = Scratch::new("download-root")?;
+    let here = Scratch::new("download-here")?;
+    let binary: Vec<u8> = (0..1_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    root.write("notes.txt", "第一课: sockets\n".as_bytes())?;
+    root.write("data.bin", &binary)?;
+
+    let mut serve = bins.command("file-download");
+    serve.args(["serve", "--port", "0", "--root"]).arg(&root.0);
+    let serve = s.spawn("serve", serve)?;
+    let addr = s.ready(serve)?;
+
+    let (code, _) = download_client(s, bins, &here, addr, &["get", "notes.txt"])?;
+    check(
+        s,
+        code == Some(0) && here.read("notes.txt") == root.read("notes.txt"),
+        "notes.txt",
+    )?;
+    let (code, _) = download_client(s, bins, &here, addr, &["get", "data.bin"])?;
+    check(
+        s,
+        code == Some(0) && here.read("data.bin") == binary,
+        "data.bin",
+    )?;
+
+    let (code, last) = download_client(s, bins, &here, addr, &["get", "missing.txt"])?;
+    check(s, code == Some(1) && last.ends_with("no such file"), &last)?;
+    check(
+        s,
+        !here.0.join("missing.txt").exists(),
+        "missing.txt must not exist",
+    )?;
+    let (code, last) = download_client(s, bins, &here, addr, &["get", "../../etc/passwd"])?;
+    check(
+        s,
+        code == Some(1) && last.contains("'..' is not allowed"),
+        &last,
+    )?;
+    check(s, !here.0.join("passwd").exists(), "passwd must not exist")?;
+
+    // An earlier download was cut after 300,000 bytes: --continue fetches only the rest.
+    here.write("again.bin.part", &binary[..300_000])?;
+    let (code, _) = download_client(
+        s,
+        bins,
+        &here,
+        addr,
+        &["get", "data.bin", "-o", "again.bin", "--continue"],
+    )?;
+    s.expect(serve, "from offset 300000")?;
+    check(
+        s,
+        code == Some(0) && here.read("again.bin") == binary,
+        "resumed again.bin",
+    )?;
+    check(
+        s,
+        !here.0.join("again.bin.part").exists(),
+        "the .part file must be gone",
+    )?;
+    s.kill(serve)
+}
+
+/// The seed's download client and server against the lesson's, on the seed's raw protocol.
+pub fn download_seed(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
+    let root = Scratch::new("seed-root")?;
+    let here = Scratch::new("seed-here")?;
+    root.write("hello.txt", "你好, seed!\n".as_bytes())?;
+
+    // The lesson's server in seed mode, the seed's client (which keeps at most 1024 bytes).
+    let mut serve = bins.command("file-download");
+    serve
+        .args(["serve", "--port", "0", "--protocol", "seed", "--root"])
+        .arg(&root.0);
+    let serve = s.spawn("serve", serve)?;
+    let addr = s.ready(serve)?;
+    let mut seed = bins.seed("download_client.py");
+    seed.current_dir(&here.0);
+    let seed = s.spawn("seed-get", seed)?;
+    s.send_line(seed, &addr.ip().to_string())?;
+    s.send_line(seed, &addr.port().to_string())?;
+    s.send_line(seed, "hello.txt")?;
+    s.expect(seed, "文件传输完毕")?;
+    s.wait_success(seed)?;
+    check(
+        s,
+        here.read("hello.txt") == root.read("hello.txt"),
+        "seed client's hello.txt",
+    )?;
+    s.kill(serve)?;
+
+    // The seed's server, the lesson's client in seed mode.
+    let mut seed = bins.seed("download_server.py");
+    seed.current_dir(&root.0);
+    let seed = s.spawn("seed-serve", seed)?;
+    let addr = s.ready(seed)?;
+    let (code, last) = download_client(
+        s,
+        bins,
+        &here,
+        addr,
+        &["get", "hello.txt", "--protocol", "seed", "-o", "copy.txt"],
+    )?;
+    check(
+        s,
+        code == Some(0) && here.read("copy.txt") == root.read("hello.txt"),
+        &last,
+    )?;
+    let (code, last) = download_client(
+        s,
+        bins,
+        &here,
+        addr,
+        &["get", "missing.txt", "--protocol", "seed"],
+    )?;
+    check(s, code == Some(1) && last.contains("look the same"), &last)?;
+    s.kill(seed)
+}
