@@ -342,7 +342,7 @@ fn download_client(
         .into_iter()
         .flat_map(|stream| s.output(p, stream))
         .filter(|l| l.starts_with("downloaded") || l.starts_with("error:"))
-        .last()
+        .next_back()
         .unwrap_or_default();
     Ok((status.code(), last))
 }
