@@ -341,8 +341,7 @@ fn download_client(
     let last = [testkit::Stream::Stdout, testkit::Stream::Stderr]
         .into_iter()
         .flat_map(|stream| s.output(p, stream))
-        .filter(|l| l.starts_with("downloaded") || l.starts_with("error:"))
-        .next_back()
+        .rfind(|l| l.starts_with("downloaded") || l.starts_with("error:"))
         .unwrap_or_default();
     Ok((status.code(), last))
 }
