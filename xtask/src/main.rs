@@ -7,6 +7,7 @@
 //! cargo xtask check             the book's includes and anchors, and every lesson's checklist
 //! cargo xtask transcripts       rerun every pair and write its output for the book
 //! cargo xtask bench echo        tcp-server under load: round trips per second, memory
+//! cargo xtask bench download    file-download against socat: MB/s, both sides' memory
 //! ```
 #![forbid(unsafe_code)]
 
@@ -33,7 +34,9 @@ usage: cargo xtask <command>
   check             the book's includes and anchors, and every lesson's checklist
   transcripts       rerun every pair and write its output to docs/src/transcripts/
   bench echo [--clients N] [--hold N] [--seconds S]
-                    tcp-server, release build: round trips per second, connections, memory";
+                    tcp-server, release build: round trips per second, connections, memory
+  bench download [--size 1G] [--runs 3]
+                    file-download and socat over loopback: MB/s and peak memory";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         ["check"] => check(),
         ["transcripts"] => transcripts(),
         ["bench", "echo", rest @ ..] => bench_echo(rest),
+        ["bench", "download", rest @ ..] => bench_download(rest),
         [] | ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(())
@@ -201,6 +205,31 @@ fn bench_echo(flags: &[&str]) -> Result<(), String> {
     }
     let bins = build_release(&["tcp-server"])?;
     bench::echo(&bins, &options)
+}
+
+fn bench_download(flags: &[&str]) -> Result<(), String> {
+    let mut options = bench::DownloadOptions {
+        size: 1 << 30,
+        runs: 3,
+    };
+    let mut flags = flags.iter();
+    while let Some(flag) = flags.next() {
+        let value = flags
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value"))?;
+        match *flag {
+            "--size" => options.size = bench::parse_size(value)?,
+            "--runs" => {
+                options.runs = value
+                    .parse()
+                    .map_err(|_| format!("--runs {value}: not a number"))?
+            }
+            _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
+        }
+    }
+    let bins = build_release(&["file-download"])?;
+    let target = bins.dir.parent().map(Path::to_path_buf).unwrap_or_default();
+    bench::download(&bins, &target, &options)
 }
 
 fn check() -> Result<(), String> {
