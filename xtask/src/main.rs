@@ -143,7 +143,7 @@ fn transcripts() -> Result<(), String> {
         });
         (pair.script)(&mut scene, &bins).map_err(|f| format!("{} failed: {f}", pair.name))?;
         drop(scene);
-        let text = transcript::normalise_ports(&lines.borrow().join("\n"));
+        let text = transcript::normalise(&lines.borrow().join("\n"));
         let path = dir.join(format!("{}.txt", pair.name));
         std::fs::write(&path, text + "\n")
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
