@@ -135,6 +135,22 @@ pub const PAIRS: &[Pair] = &[
     },
 ];
 
+impl Pair {
+    /// The `-seed` pairs run the seed's Python programs, so they need `python3`.
+    pub fn runnable(&self) -> Result<(), String> {
+        if !self.name.ends_with("-seed") {
+            return Ok(());
+        }
+        match std::process::Command::new("python3")
+            .arg("--version")
+            .output()
+        {
+            Ok(out) if out.status.success() => Ok(()),
+            _ => Err("python3 not found: it runs the seed's programs".into()),
+        }
+    }
+}
+
 /// Where the lesson binaries are: beside the xtask binary, built with the same profile.
 pub struct Bins {
     pub dir: std::path::PathBuf,
