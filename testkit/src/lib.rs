@@ -156,6 +156,13 @@ impl Scene {
         Ok(Proc(id))
     }
 
+    /// Starts `cmd` and waits for its ready line: a lesson that binds, as a user starts it.
+    pub fn start(&mut self, label: &str, cmd: Command) -> Result<(Proc, SocketAddr), Failure> {
+        let p = self.spawn(label, cmd)?;
+        let addr = self.ready(p)?;
+        Ok((p, addr))
+    }
+
     /// Waits for the ready line, `listening on ADDR (udp|tcp)`, and returns ADDR.
     pub fn ready(&mut self, p: Proc) -> Result<SocketAddr, Failure> {
         let line = self.expect_on(p, Stream::Stdout, "listening on ")?;

@@ -10,13 +10,11 @@ use crate::manifest::Bins;
 pub fn udp(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     let mut server = bins.command("udp-server");
     server.args(["--port", "0"]);
-    let server = s.spawn("server", server)?;
-    let addr = s.ready(server)?;
+    let (server, addr) = s.start("server", server)?;
 
     let mut client = bins.command("udp-client");
     client.arg(addr.to_string()).args(["--bind", "127.0.0.1:0"]);
-    let client = s.spawn("client", client)?;
-    let local = s.ready(client)?;
+    let (client, local) = s.start("client", client)?;
 
     for (line, bytes) in [("hello", 5), ("你好", 6), ("", 0)] {
         s.send_line(client, line)?;
@@ -43,8 +41,7 @@ pub fn udp_seed(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     // The lesson's server, the seed's client.
     let mut server = bins.command("udp-server");
     server.args(["--port", "0"]);
-    let server = s.spawn("server", server)?;
-    let addr = s.ready(server)?;
+    let (server, addr) = s.start("server", server)?;
     let mut seed = bins.seed("udp_client.py");
     seed.arg(addr.ip().to_string()).arg(addr.port().to_string());
     let seed = s.spawn("seed-client", seed)?;
@@ -57,8 +54,7 @@ pub fn udp_seed(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     s.kill(server)?;
 
     // The seed's server, the lesson's client.
-    let seed = s.spawn("seed-server", bins.seed("udp_server.py"))?;
-    let addr = s.ready(seed)?;
+    let (seed, addr) = s.start("seed-server", bins.seed("udp_server.py"))?;
     let mut client = bins.command("udp-client");
     client
         .arg(addr.to_string())
@@ -90,8 +86,7 @@ fn check(s: &Scene, ok: bool, line: &str) -> Result<(), Failure> {
 pub fn tcp(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     let mut server = bins.command("tcp-server");
     server.args(["--port", "0"]);
-    let server = s.spawn("server", server)?;
-    let addr = s.ready(server)?;
+    let (server, addr) = s.start("server", server)?;
 
     let mut client = bins.command("tcp-client");
     client.arg(addr.to_string());
@@ -126,8 +121,7 @@ pub fn tcp(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
 pub fn backlog(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     let mut server = bins.command("tcp-server");
     server.args(["--port", "0", "--sequential"]);
-    let server = s.spawn("server", server)?;
-    let addr = s.ready(server)?;
+    let (server, addr) = s.start("server", server)?;
 
     let mut first = bins.command("tcp-client");
     first.arg(addr.to_string());
@@ -165,8 +159,7 @@ pub fn tcp_seed(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     // The lesson's server, the seed's client (GBK, no newline, recv(10)).
     let mut server = bins.command("tcp-server");
     server.args(["--port", "0", "--encoding", "gbk"]);
-    let server = s.spawn("server", server)?;
-    let addr = s.ready(server)?;
+    let (server, addr) = s.start("server", server)?;
     let mut seed = bins.seed("tcp_client.py");
     seed.arg(addr.ip().to_string()).arg(addr.port().to_string());
     let seed = s.spawn("seed-client", seed)?;
@@ -179,8 +172,7 @@ pub fn tcp_seed(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     s.kill(server)?;
 
     // The seed's server, the lesson's client.
-    let seed = s.spawn("seed-server", bins.seed("tcp_server.py"))?;
-    let addr = s.ready(seed)?;
+    let (seed, addr) = s.start("seed-server", bins.seed("tcp_server.py"))?;
     let mut client = bins.command("tcp-client");
     client.arg(addr.to_string());
     let client = s.spawn("client", client)?;
@@ -198,12 +190,10 @@ pub fn tcp_seed(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
 pub fn chat(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     let mut alice = bins.command("udp-chat");
     alice.args(["--port", "0"]);
-    let alice = s.spawn("alice", alice)?;
-    let alice_addr = s.ready(alice)?;
+    let (alice, alice_addr) = s.start("alice", alice)?;
     let mut bob = bins.command("udp-chat");
     bob.args(["--port", "0", "--peer", &alice_addr.to_string()]);
-    let bob = s.spawn("bob", bob)?;
-    let bob_addr = s.ready(bob)?;
+    let (bob, bob_addr) = s.start("bob", bob)?;
 
     s.send_line(bob, "hi alice, 你好")?;
     let got = s.expect(alice, "from")?;
@@ -221,12 +211,10 @@ pub fn chat(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
 
 /// The seed's menu chat: its "2. receive" echoes what it got, and "1. send" writes to us.
 pub fn chat_seed(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
-    let seed = s.spawn("seed-chat", bins.seed("udp_chat.py"))?;
-    let seed_addr = s.ready(seed)?;
+    let (seed, seed_addr) = s.start("seed-chat", bins.seed("udp_chat.py"))?;
     let mut chat = bins.command("udp-chat");
     chat.args(["--port", "0", "--peer", &seed_addr.to_string()]);
-    let chat = s.spawn("chat", chat)?;
-    let chat_addr = s.ready(chat)?;
+    let (chat, chat_addr) = s.start("chat", chat)?;
 
     // "2": the menu blocks in recvfrom until our message comes, then echoes it back.
     s.send_line(seed, "2")?;
@@ -257,14 +245,12 @@ pub fn feiq(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
         "--host",
         "ubuntu",
     ]);
-    let listen = s.spawn("listen", listen)?;
-    let addr = s.ready(listen)?;
+    let (listen, addr) = s.start("listen", listen)?;
 
     let mut send = bins.command("feiq");
     send.args(["send", "--bind", "127.0.0.1:0", "--to", &addr.to_string()])
         .args(["--user", "student", "--host", "laptop", "你好, 飞秋"]);
-    let send = s.spawn("send", send)?;
-    let from = s.ready(send)?;
+    let (send, from) = s.start("send", send)?;
     let got = s.expect(listen, "student@laptop")?;
     check(
         s,
@@ -281,8 +267,7 @@ pub fn feiq(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
 pub fn feiq_seed(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     let mut listen = bins.command("feiq");
     listen.args(["listen", "--port", "0"]);
-    let listen = s.spawn("listen", listen)?;
-    let addr = s.ready(listen)?;
+    let (listen, addr) = s.start("listen", listen)?;
     let mut seed = bins.seed("feiq.py");
     seed.arg(addr.ip().to_string()).arg(addr.port().to_string());
     let seed = s.spawn("seed-feiq", seed)?;
@@ -357,8 +342,7 @@ pub fn download(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
 
     let mut serve = bins.command("file-download");
     serve.args(["serve", "--port", "0", "--root"]).arg(&root.0);
-    let serve = s.spawn("serve", serve)?;
-    let addr = s.ready(serve)?;
+    let (serve, addr) = s.start("serve", serve)?;
 
     let (code, _) = download_client(s, bins, &here, addr, &["get", "notes.txt"])?;
     check(
@@ -422,8 +406,7 @@ pub fn download_seed(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     serve
         .args(["serve", "--port", "0", "--protocol", "seed", "--root"])
         .arg(&root.0);
-    let serve = s.spawn("serve", serve)?;
-    let addr = s.ready(serve)?;
+    let (serve, addr) = s.start("serve", serve)?;
     let mut seed = bins.seed("download_client.py");
     seed.current_dir(&here.0);
     let seed = s.spawn("seed-get", seed)?;
@@ -442,8 +425,7 @@ pub fn download_seed(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     // The seed's server, the lesson's client in seed mode.
     let mut seed = bins.seed("download_server.py");
     seed.current_dir(&root.0);
-    let seed = s.spawn("seed-serve", seed)?;
-    let addr = s.ready(seed)?;
+    let (seed, addr) = s.start("seed-serve", seed)?;
     let (code, last) = download_client(
         s,
         bins,

@@ -19,9 +19,7 @@ fn feiq(args: &[&str]) -> Command {
 fn listen(s: &mut Scene, args: &[&str]) -> Result<(Proc, SocketAddr), Failure> {
     let mut cmd = feiq(&["listen", "--port", "0"]);
     cmd.args(args);
-    let p = s.spawn("listen", cmd)?;
-    let addr = s.ready(p)?;
-    Ok((p, addr))
+    s.start("listen", cmd)
 }
 
 fn peer() -> UdpSocket {
@@ -51,7 +49,7 @@ fn field(packet: &[u8], index: usize) -> String {
 fn send_is_acknowledged_by_listen_and_the_text_arrives() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (l, addr) = listen(&mut s, &[])?;
-    let send = s.spawn(
+    let (send, from) = s.start(
         "send",
         feiq(&[
             "send",
@@ -62,7 +60,6 @@ fn send_is_acknowledged_by_listen_and_the_text_arrives() -> Result<(), Failure> 
             "你好, 飞秋",
         ]),
     )?;
-    let from = s.ready(send)?;
     let line = s.expect(l, "tester@box")?;
     assert_eq!(line, format!("tester@box ({from}): 你好, 飞秋"));
     s.expect(l, &format!("answered {from} with RECVMSG"))?;
@@ -200,7 +197,7 @@ fn send_resends_until_acknowledged_even_from_another_port() -> Result<(), Failur
     let peer_in = peer();
     let peer_out = peer();
     let mut s = Scene::new();
-    let send = s.spawn(
+    let (send, sender) = s.start(
         "send",
         feiq(&[
             "send",
@@ -215,7 +212,6 @@ fn send_resends_until_acknowledged_even_from_another_port() -> Result<(), Failur
             "late ack",
         ]),
     )?;
-    let sender = s.ready(send)?;
     let (first, _) = receive(&peer_in);
     // UTF-8 sets UTF8OPT: SENDMSG | SENDCHECKOPT | UTF8OPT.
     assert_eq!(field(&first, 4), (0x20 | 0x100 | 0x80_0000).to_string());

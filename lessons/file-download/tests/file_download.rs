@@ -49,9 +49,7 @@ fn serve(s: &mut Scene, dir: &Path, args: &[&str]) -> Result<(Proc, SocketAddr),
         .arg(dir.join("root"))
         .args(["--port", "0"])
         .args(args);
-    let p = s.spawn("serve", cmd)?;
-    let addr = s.ready(p)?;
-    Ok((p, addr))
+    s.start("serve", cmd)
 }
 
 /// Runs `get` (or another client subcommand) in `cwd` and returns (exit code, stdout, stderr).

@@ -10,9 +10,7 @@ use testkit::{Failure, Proc, Scene, Stream};
 fn chat(scene: &mut Scene, label: &str, args: &[&str]) -> Result<(Proc, SocketAddr), Failure> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_udp-chat"));
     cmd.args(["--port", "0"]).args(args);
-    let p = scene.spawn(label, cmd)?;
-    let addr = scene.ready(p)?;
-    Ok((p, addr))
+    scene.start(label, cmd)
 }
 
 fn stranger() -> UdpSocket {

@@ -29,9 +29,7 @@ fn client(
     cmd.arg(server.to_string())
         .args(["--bind", "127.0.0.1:0"])
         .args(args);
-    let p = scene.spawn("client", cmd)?;
-    let local = scene.ready(p)?;
-    Ok((p, local))
+    scene.start("client", cmd)
 }
 
 fn receive(socket: &UdpSocket) -> (Vec<u8>, SocketAddr) {

@@ -12,9 +12,7 @@ use testkit::{Failure, Proc, Scene, Stream};
 fn server(scene: &mut Scene, args: &[&str]) -> Result<(Proc, SocketAddr), Failure> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_udp-server"));
     cmd.args(["--port", "0"]).args(args);
-    let p = scene.spawn("server", cmd)?;
-    let addr = scene.ready(p)?;
-    Ok((p, addr))
+    scene.start("server", cmd)
 }
 
 /// A UDP peer on an ephemeral loopback port whose reads give up after a few seconds.
