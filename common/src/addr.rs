@@ -169,6 +169,39 @@ impl<const PORT: u16> BindArgs<PORT> {
     }
 }
 
+/// The local address of a client: `--bind ADDR` and `--port N`, the same two flags as a
+/// server's [`BindArgs`], with the lesson's own default port as `PORT` (0: the OS chooses).
+///
+/// Without `--bind`, a client binds the "any address" of its peer's family: a socket bound to
+/// a loopback address could only talk to loopback peers.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ClientBindArgs<const PORT: u16> {
+    /// Local address to bind, optionally with :PORT [default: every interface, 0.0.0.0 or ::,
+    /// of the peer's family].
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<HostPort>,
+
+    /// Local port; 0 lets the operating system choose a free one.
+    #[arg(long, value_name = "N", default_value_t = PORT)]
+    pub port: u16,
+}
+
+impl<const PORT: u16> ClientBindArgs<PORT> {
+    /// The address to hand to `bind` for a socket that talks to `peer`.
+    pub fn local_addr(&self, peer: SocketAddr) -> Result<SocketAddr, ResolveError> {
+        match &self.bind {
+            Some(bind) => bind.resolve_one(self.port),
+            None => Ok(SocketAddr::new(unspecified_for(peer), self.port)),
+        }
+    }
+
+    /// Whether the user asked for a local address or port of their own; if not, a TCP
+    /// client can leave the choice to `connect`.
+    pub fn is_default(&self) -> bool {
+        self.bind.is_none() && self.port == 0
+    }
+}
+
 /// The "any address" of the same family as `peer`: `0.0.0.0` for IPv4, `::` for IPv6.
 ///
 /// A socket bound to a loopback address can only talk to loopback peers, so a client that
@@ -193,6 +226,38 @@ mod tests {
             host: host.into(),
             port,
         })
+    }
+
+    #[test]
+    fn a_client_binds_the_any_address_of_its_peers_family() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct A {
+            #[command(flatten)]
+            local: ClientBindArgs<10086>,
+        }
+        let v4: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let v6: SocketAddr = "[::1]:8080".parse().unwrap();
+        let a = A::parse_from(["a"]);
+        assert_eq!(
+            a.local.local_addr(v4).unwrap(),
+            "0.0.0.0:10086".parse().unwrap()
+        );
+        assert_eq!(
+            a.local.local_addr(v6).unwrap(),
+            "[::]:10086".parse().unwrap()
+        );
+        assert!(!a.local.is_default());
+        let a = A::parse_from(["a", "--bind", "127.0.0.1", "--port", "0"]);
+        assert_eq!(
+            a.local.local_addr(v4).unwrap(),
+            "127.0.0.1:0".parse().unwrap()
+        );
+        let a = A::parse_from(["a", "--bind", "127.0.0.1:7"]);
+        assert_eq!(
+            a.local.local_addr(v4).unwrap(),
+            "127.0.0.1:7".parse().unwrap()
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! reader never has to open this crate to see the networking:
 //!
 //! - [`addr`]: `HOST[:PORT]` arguments that resolve names and accept IPv6 literals,
-//!   and the shared `--bind` / `--port` group;
+//!   and the shared `--bind` / `--port` groups of servers and clients;
 //! - [`text`]: turning typed text into bytes and received bytes into printable text
 //!   (UTF-8 or GBK), and reading stdin line by line;
 //! - [`hexdump`]: the `--hexdump` view of the bytes on the wire;
@@ -18,9 +18,9 @@ pub mod report;
 pub mod slots;
 pub mod text;
 
-pub use addr::{BindArgs, HostPort};
+pub use addr::{BindArgs, ClientBindArgs, HostPort};
 pub use hexdump::Hexdump;
-pub use report::{Proto, announce_listening, log_error, run};
+pub use report::{CannotBind, Proto, announce_bound, announce_listening, log_error, run};
 pub use slots::{Slot, Slots};
 pub use text::Encoding;
 

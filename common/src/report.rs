@@ -24,24 +24,64 @@ impl fmt::Display for Proto {
     }
 }
 
-/// Prints the ready line, `listening on 127.0.0.1:8080 (udp)`, and flushes it.
+/// Prints the ready line of a program that waits for peers, `listening on 127.0.0.1:8080 (udp)`,
+/// and flushes it.
 ///
-/// It is the first line on stdout of every lesson that binds. With `--port 0` it is the only
-/// way to learn the port, and tests and `cargo xtask` wait for it instead of sleeping.
+/// It is the first line on stdout of every server (and of the peers that receive from
+/// anyone: udp-chat, feiq listen). With `--port 0` it is the only way to learn the port, and
+/// tests and `cargo xtask` wait for it instead of sleeping.
 pub fn announce_listening(addr: SocketAddr, proto: Proto) {
+    ready_line(format_args!("listening on {addr} ({proto})"));
+}
+
+/// Prints the ready line of a client that bound a local address but waits for nobody,
+/// `bound to 0.0.0.0:10086 (udp)`, and flushes it. Tests wait for it as for
+/// [`announce_listening`]'s.
+pub fn announce_bound(addr: SocketAddr, proto: Proto) {
+    ready_line(format_args!("bound to {addr} ({proto})"));
+}
+
+fn ready_line(line: fmt::Arguments<'_>) {
     let mut out = io::stdout().lock();
-    let _ = writeln!(out, "listening on {addr} ({proto})");
+    let _ = writeln!(out, "{line}");
     let _ = out.flush();
 }
 
-/// Runs a lesson's body and turns its result into the exit status: 0 on success, 1 on
-/// failure, after printing `error: <what failed>: <why>` and, where a common mistake
-/// explains it, a `hint:` line. (clap exits with 2 on bad usage before the body runs.)
-pub fn run(body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
-    match body() {
+/// The context of a failed `bind`: `cannot bind 127.0.0.1:8080 (tcp)`. Naming the transport
+/// lets the hint mention TIME_WAIT only where it can be the cause.
+#[derive(Debug, Clone, Copy)]
+pub struct CannotBind {
+    pub addr: SocketAddr,
+    pub proto: Proto,
+}
+
+impl CannotBind {
+    pub fn new(addr: SocketAddr, proto: Proto) -> CannotBind {
+        CannotBind { addr, proto }
+    }
+}
+
+impl fmt::Display for CannotBind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot bind {} ({})", self.addr, self.proto)
+    }
+}
+
+/// Parses the arguments of `A`, runs a lesson's body with them, and turns its result into the
+/// exit status: 0 on success, 1 on failure, after printing `error: <what failed>: <why>` and,
+/// where a common mistake explains it, a `hint:` line that names only flags this program has.
+/// (clap exits with 2 on bad usage before the body runs.)
+pub fn run<A: clap::Parser>(body: impl FnOnce(A) -> anyhow::Result<()>) -> ExitCode {
+    let matches = A::command().get_matches();
+    let flags = Flags::of(&A::command(), &matches);
+    let args = match A::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(err) => err.exit(),
+    };
+    match body(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("{}", describe(&err));
+            eprintln!("{}", describe_for(&err, &flags));
             ExitCode::FAILURE
         }
     }
@@ -54,14 +94,81 @@ pub fn log_error(what: impl fmt::Display, err: impl Into<anyhow::Error>) {
     eprintln!("{}", describe(&err));
 }
 
-/// The `error:` line of `err`, followed by a `hint:` line when one applies.
+/// The long flags that the running program (or subcommand) accepts, so that a hint never
+/// names one it does not have.
+#[derive(Debug, Default, Clone)]
+pub struct Flags(Vec<String>);
+
+impl Flags {
+    /// The flags of `cmd` and of the subcommands that `matches` says were used.
+    pub fn of(cmd: &clap::Command, matches: &clap::ArgMatches) -> Flags {
+        let mut flags = Vec::new();
+        let (mut cmd, mut matches) = (cmd, matches);
+        loop {
+            flags.extend(
+                cmd.get_arguments()
+                    .filter_map(|a| a.get_long())
+                    .map(String::from),
+            );
+            let Some((name, sub_matches)) = matches.subcommand() else {
+                break;
+            };
+            let Some(sub) = cmd.find_subcommand(name) else {
+                break;
+            };
+            (cmd, matches) = (sub, sub_matches);
+        }
+        Flags(flags)
+    }
+
+    /// Flags given by name, for tests.
+    pub fn named(names: &[&str]) -> Flags {
+        Flags(names.iter().map(|n| n.to_string()).collect())
+    }
+
+    fn has(&self, long: &str) -> bool {
+        self.0.iter().any(|f| f == long)
+    }
+}
+
+/// The `error:` line of `err`, followed by a `hint:` line when one applies and names no flag.
 pub fn describe(err: &anyhow::Error) -> String {
+    describe_for(err, &Flags::default())
+}
+
+/// The `error:` line of `err`, followed by a `hint:` line that names only `flags`.
+pub fn describe_for(err: &anyhow::Error, flags: &Flags) -> String {
     let mut text = format!("error: {err:#}");
-    if let Some(hint) = err.chain().find_map(hint_for) {
+    let hint = match err.chain().find_map(|e| e.downcast_ref::<io::Error>()) {
+        Some(io) if io.kind() == ErrorKind::AddrInUse => {
+            Some(addr_in_use_hint(flags, err.downcast_ref::<CannotBind>()))
+        }
+        _ => err.chain().find_map(hint_for).map(String::from),
+    };
+    if let Some(hint) = hint {
         text.push_str("\nhint: ");
-        text.push_str(hint);
+        text.push_str(&hint);
     }
     text
+}
+
+/// "Address already in use", told in terms of what this program accepts.
+fn addr_in_use_hint(flags: &Flags, bind: Option<&CannotBind>) -> String {
+    let mut hint = String::from("another program, or an earlier run, holds this port");
+    if flags.has("port") {
+        hint.push_str(": pick another with --port, or --port 0 to let the OS choose");
+    } else if flags.has("bind") {
+        hint.push_str(": pick another with --bind HOST:PORT, or port 0 to let the OS choose");
+    } else {
+        hint.push_str(": stop it, or wait until it is gone");
+    }
+    if bind.is_some_and(|b| b.proto == Proto::Tcp) {
+        hint.push_str(
+            " (a TCP port can stay taken for up to a minute after its program stops, \
+             while its connections are in TIME_WAIT)",
+        );
+    }
+    hint
 }
 
 /// The hint for one error in a chain, if a common mistake explains it.
@@ -76,25 +183,22 @@ pub fn hint_for(err: &(dyn std::error::Error + 'static)) -> Option<&'static str>
         );
     }
     if err.is::<Unencodable>() {
-        return Some("choose an encoding that can write it: --encoding utf-8");
+        return Some("choose an encoding that can write it: --encoding utf-8 (or gb18030)");
     }
     None
 }
 
-/// The hint for an operating-system error, if a common mistake explains it.
+/// The hint for an operating-system error, if a common mistake explains it. (Address in use
+/// is told by [`describe_for`], which knows the program's flags.)
 pub fn io_hint(err: &io::Error) -> Option<&'static str> {
     Some(match err.kind() {
-        ErrorKind::AddrInUse => {
-            "another program, or an earlier run, holds this port: pick another with --port, \
-             or --port 0 to let the OS choose (a TCP port stays taken in TIME_WAIT for up to \
-             a minute after its server stops)"
-        }
         ErrorKind::ConnectionRefused => {
             "nothing listens there: is the server running, and on this address and port?"
         }
         ErrorKind::PermissionDenied => {
-            "ports below 1024 are well-known ports, and binding one needs privileges: \
-             use a port of 1024 or above, or --port 0"
+            "ports below 1024 are well-known ports, and binding one needs privileges \
+             (unless net.ipv4.ip_unprivileged_port_start says otherwise): use a port of 1024 \
+             or above, or --port 0"
         }
         ErrorKind::TimedOut | ErrorKind::WouldBlock => {
             "no answer in time: is the address right, is the peer up, does a firewall drop packets?"
@@ -104,7 +208,8 @@ pub fn io_hint(err: &io::Error) -> Option<&'static str> {
              address that `ip addr` lists"
         }
         ErrorKind::ConnectionReset => {
-            "the peer reset the connection: it closed with data left unread, or it crashed"
+            "the peer reset the connection: it closed with data it had not read, or it was \
+             killed with data waiting"
         }
         ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
             "no route to that address: check it, and that the network is up (`ip route`)"
@@ -123,7 +228,7 @@ mod tests {
         let err = Err::<(), _>(io::Error::from(ErrorKind::AddrInUse))
             .context("cannot bind 127.0.0.1:8080")
             .unwrap_err();
-        let text = describe(&err);
+        let text = describe_for(&err, &Flags::named(&["bind", "port"]));
         let mut lines = text.lines();
         assert!(
             lines
@@ -135,10 +240,53 @@ mod tests {
         assert_eq!(lines.next(), None);
     }
 
+    fn in_use(proto: Proto) -> anyhow::Error {
+        let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        Err::<(), _>(io::Error::from(ErrorKind::AddrInUse))
+            .context(CannotBind::new(addr, proto))
+            .unwrap_err()
+    }
+
+    #[test]
+    fn the_address_in_use_hint_names_only_flags_the_program_has() {
+        let with_port = describe_for(&in_use(Proto::Udp), &Flags::named(&["bind", "port"]));
+        assert!(
+            with_port.contains("pick another with --port, or --port 0"),
+            "{with_port}"
+        );
+        let bind_only = describe_for(&in_use(Proto::Udp), &Flags::named(&["bind"]));
+        assert!(bind_only.contains("--bind HOST:PORT"), "{bind_only}");
+        assert!(!bind_only.contains("--port"), "{bind_only}");
+        let neither = describe_for(&in_use(Proto::Udp), &Flags::default());
+        assert!(!neither.contains("--"), "{neither}");
+    }
+
+    #[test]
+    fn time_wait_is_mentioned_for_tcp_only() {
+        let flags = Flags::named(&["port"]);
+        assert!(describe_for(&in_use(Proto::Tcp), &flags).contains("TIME_WAIT"));
+        assert!(!describe_for(&in_use(Proto::Udp), &flags).contains("TIME_WAIT"));
+        assert!(
+            describe_for(&in_use(Proto::Tcp), &flags)
+                .starts_with("error: cannot bind 127.0.0.1:8080 (tcp): ")
+        );
+    }
+
+    #[test]
+    fn flags_come_from_the_subcommand_that_ran() {
+        use clap::{Arg, Command};
+        let cmd = Command::new("feiq")
+            .arg(Arg::new("hexdump").long("hexdump").num_args(0))
+            .subcommand(Command::new("send").arg(Arg::new("to").long("to")))
+            .subcommand(Command::new("listen").arg(Arg::new("port").long("port")));
+        let m = cmd.clone().get_matches_from(["feiq", "send", "--to", "x"]);
+        let flags = Flags::of(&cmd, &m);
+        assert!(flags.has("hexdump") && flags.has("to") && !flags.has("port"));
+    }
+
     #[test]
     fn every_named_mistake_has_a_hint() {
         for kind in [
-            ErrorKind::AddrInUse,
             ErrorKind::ConnectionRefused,
             ErrorKind::PermissionDenied,
             ErrorKind::TimedOut,

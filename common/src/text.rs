@@ -8,7 +8,10 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, BufRead};
 
-/// The text encodings the lessons speak: `--encoding utf-8|gbk`.
+/// The text encodings the lessons speak: `--encoding utf-8|gbk|gb18030`.
+///
+/// Lessons declare the flag with `ignore_case = true`, so `GBK`, `UTF8` and `GB18030` work
+/// as people write them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Encoding {
     /// UTF-8: Linux, macOS and the web. "你好" is 6 bytes.
@@ -16,8 +19,11 @@ pub enum Encoding {
     #[value(name = "utf-8", alias = "utf8")]
     Utf8,
     /// GBK: Chinese Windows and Feiq. "你好" is 4 bytes. Decoding accepts all of GB18030.
-    #[value(name = "gbk", alias = "gb18030", alias = "cp936")]
+    #[value(name = "gbk", alias = "cp936", alias = "gb2312")]
     Gbk,
+    /// GB18030: GBK extended to all of Unicode with four-byte sequences (😀 is 94 39 FC 36).
+    #[value(name = "gb18030")]
+    Gb18030,
 }
 
 impl Encoding {
@@ -25,6 +31,7 @@ impl Encoding {
         match self {
             Encoding::Utf8 => encoding_rs::UTF_8,
             Encoding::Gbk => encoding_rs::GBK,
+            Encoding::Gb18030 => encoding_rs::GB18030,
         }
     }
 
@@ -63,6 +70,7 @@ impl fmt::Display for Encoding {
         f.write_str(match self {
             Encoding::Utf8 => "UTF-8",
             Encoding::Gbk => "GBK",
+            Encoding::Gb18030 => "GB18030",
         })
     }
 }
@@ -109,17 +117,20 @@ impl StreamDecoder {
     }
 }
 
-/// Text as it can be shown on one line: control characters (newlines, escapes, NUL) are
-/// written as Rust escapes, so a peer cannot break the one-line-per-event output or send
-/// terminal escape sequences to the user's screen.
+/// Text as it can be shown on one line: control characters (newlines, escapes, NUL) and
+/// the bidirectional controls are written as Rust escapes, so a peer can neither break the
+/// one-line-per-event output, nor send terminal escape sequences to the user's screen, nor
+/// make `abc\u{202e}txt.exe` display as `abcexe.txt`.
 pub fn printable(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(needs_escape) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         if c.is_control() {
             out.extend(c.escape_debug());
+        } else if needs_escape(c) {
+            out.extend(c.escape_unicode());
         } else {
             out.push(c);
         }
@@ -127,15 +138,34 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Control characters, and the characters that reorder text around them (Unicode's
+/// bidirectional controls: the embeddings, overrides and isolates, and the three marks).
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
 /// Received bytes as one line of text: decoded with `encoding`, control characters escaped,
 /// and a note when some bytes were not valid in that encoding (they show as U+FFFD).
+/// Nothing at all (an empty datagram) shows as `[0 bytes]`, never as an empty line.
 pub fn show(bytes: &[u8], encoding: Encoding) -> String {
+    if bytes.is_empty() {
+        return "[0 bytes]".to_string();
+    }
     let (text, had_errors) = encoding.decode(bytes);
     let mut line = printable(&text).into_owned();
     if had_errors {
         line.push_str(&format!(" [not valid {encoding}: shown as \u{fffd}]"));
     }
     line
+}
+
+/// A count with its noun, singular for one: `count(1, "byte", "bytes")` is `1 byte`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The lines of `input` without their `\n` or `\r\n`. A line that is not valid UTF-8
@@ -250,6 +280,55 @@ mod tests {
         assert_eq!(printable("你好 world"), "你好 world");
         assert_eq!(printable("a\nb\r\t\0"), "a\\nb\\r\\t\\0");
         assert_eq!(printable("\u{1b}[31mred"), "\\u{1b}[31mred");
+    }
+
+    #[test]
+    fn printable_escapes_bidirectional_controls() {
+        // Right-to-left override: would display as "abcexe.txt".
+        assert_eq!(printable("abc\u{202e}txt.exe"), "abc\\u{202e}txt.exe");
+        for c in [
+            '\u{200e}', '\u{200f}', '\u{061c}', '\u{202a}', '\u{2066}', '\u{2069}',
+        ] {
+            assert!(!printable(&format!("a{c}b")).contains(c), "{c:?}");
+        }
+        // Arabic and Hebrew letters themselves are text, not controls.
+        assert_eq!(printable("שלום مرحبا"), "שלום مرحبا");
+    }
+
+    #[test]
+    fn empty_input_and_counts_read_the_same_everywhere() {
+        assert_eq!(show(b"", Encoding::Utf8), "[0 bytes]");
+        assert_eq!(count(1, "byte", "bytes"), "1 byte");
+        assert_eq!(count(0, "file", "files"), "0 files");
+        assert_eq!(count(2, "entry", "entries"), "2 entries");
+    }
+
+    #[test]
+    fn gb18030_writes_what_gbk_cannot() {
+        assert_eq!(
+            Encoding::Gb18030.encode("😀").unwrap().as_ref(),
+            b"\x94\x39\xfc\x36"
+        );
+        assert!(Encoding::Gbk.encode("😀").is_err());
+        assert_eq!(
+            Encoding::Gb18030.encode("你好").unwrap().as_ref(),
+            b"\xc4\xe3\xba\xc3"
+        );
+    }
+
+    #[test]
+    fn encoding_names_are_taken_in_any_case() {
+        use clap::ValueEnum;
+        for (name, enc) in [
+            ("UTF-8", Encoding::Utf8),
+            ("utf8", Encoding::Utf8),
+            ("UTF8", Encoding::Utf8),
+            ("GBK", Encoding::Gbk),
+            ("gb18030", Encoding::Gb18030),
+            ("GB18030", Encoding::Gb18030),
+        ] {
+            assert_eq!(Encoding::from_str(name, true), Ok(enc), "{name}");
+        }
     }
 
     #[test]

@@ -163,11 +163,13 @@ impl Scene {
         Ok((p, addr))
     }
 
-    /// Waits for the ready line, `listening on ADDR (udp|tcp)`, and returns ADDR.
+    /// Waits for the ready line, the first on stdout: `listening on ADDR (udp|tcp)` from a
+    /// server, `bound to ADDR (udp|tcp)` from a client. Returns ADDR.
     pub fn ready(&mut self, p: Proc) -> Result<SocketAddr, Failure> {
-        let line = self.expect_on(p, Stream::Stdout, "listening on ")?;
-        let addr = line
-            .strip_prefix("listening on ")
+        let line = self.expect_on(p, Stream::Stdout, "")?;
+        let addr = ["listening on ", "bound to "]
+            .iter()
+            .find_map(|prefix| line.strip_prefix(prefix))
             .and_then(|rest| rest.split(' ').next())
             .and_then(|a| a.parse().ok());
         addr.ok_or_else(|| self.fail(format!("not a ready line: {line:?}")))

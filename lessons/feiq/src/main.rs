@@ -130,8 +130,7 @@ fn main() -> ExitCode {
     common::run(feiq)
 }
 
-fn feiq() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn feiq(args: Args) -> anyhow::Result<()> {
     let encoding = args.encoding.unwrap_or(Encoding::Gbk);
     let name = |given: Option<String>, fallback: String| -> anyhow::Result<Vec<u8>> {
         let name = ipmsg::clean_name(&given.unwrap_or(fallback));

@@ -115,8 +115,7 @@ fn main() -> ExitCode {
     common::run(download)
 }
 
-fn download() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn download(args: Args) -> anyhow::Result<()> {
     let hexdump = Hexdump::new(args.hexdump);
     match args.command {
         Cmd::Serve {

@@ -50,8 +50,7 @@ fn main() -> ExitCode {
     common::run(talk)
 }
 
-fn talk() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn talk(args: Args) -> anyhow::Result<()> {
     let hexdump = Hexdump::new(args.hexdump);
     let addrs = args.server.resolve(10050)?;
 

@@ -68,8 +68,7 @@ fn main() -> ExitCode {
     common::run(serve)
 }
 
-fn serve() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn serve(args: Args) -> anyhow::Result<()> {
     let options = Options {
         quiet: args.quiet,
         encoding: args.encoding,

@@ -54,8 +54,7 @@ fn main() -> ExitCode {
     common::run(chat)
 }
 
-fn chat() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn chat(args: Args) -> anyhow::Result<()> {
     let hexdump = Hexdump::new(args.hexdump);
     let mut peer = match &args.peer {
         Some(p) => Some(p.resolve_one(6666)?),

@@ -50,8 +50,7 @@ fn main() -> ExitCode {
     common::run(chat_with_server)
 }
 
-fn chat_with_server() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn chat_with_server(args: Args) -> anyhow::Result<()> {
     let hexdump = Hexdump::new(args.hexdump);
     let server = args.server.resolve_one(8080)?;
     let local = match &args.bind {

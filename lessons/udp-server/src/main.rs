@@ -50,8 +50,7 @@ fn main() -> ExitCode {
     common::run(serve)
 }
 
-fn serve() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn serve(args: Args) -> anyhow::Result<()> {
     let hexdump = Hexdump::new(args.hexdump);
     let buffer = usize::from(args.buffer);
     let mut typed = text::lines(io::stdin().lock());
