@@ -104,7 +104,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
         );
         if len > copied {
             println!(
-                "  (cut: only the first {copied} fit in the buffer; {} are lost)",
+                "  (cut: the buffer holds {copied}; {} lost)",
                 text::count((len - copied) as u64, "byte", "bytes")
             );
         }

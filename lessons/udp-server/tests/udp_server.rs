@@ -105,7 +105,7 @@ fn a_datagram_longer_than_the_buffer_is_cut_and_the_server_says_by_how_much() ->
     );
     assert_eq!(
         s.expect(p, "(cut")?,
-        "  (cut: only the first 4 fit in the buffer; 6 bytes are lost)"
+        "  (cut: the buffer holds 4; 6 bytes lost)"
     );
     // A datagram that fits exactly is not reported as cut.
     assert_eq!(exchange(&peer(), addr, b"abcd"), b"abcd");
