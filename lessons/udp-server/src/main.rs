@@ -87,9 +87,14 @@ fn serve(args: Args) -> anyhow::Result<()> {
                 Err(_) => continue, // Not an IP address: nobody to answer.
             },
             Ok((_, _, None)) => continue,
-            // An ICMP "port unreachable" for an earlier reply: that client has gone, the
-            // others have not.
-            Err(e) if e == rustix::io::Errno::CONNREFUSED => {
+            // An ICMP "port unreachable" for an earlier reply, which Windows reports here
+            // (Linux tells only connected sockets): that client has gone, the others have not.
+            Err(e)
+                if matches!(
+                    e,
+                    rustix::io::Errno::CONNRESET | rustix::io::Errno::CONNREFUSED
+                ) =>
+            {
                 println!("a client has gone: {}", io::Error::from(e));
                 continue;
             }
