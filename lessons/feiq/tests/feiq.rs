@@ -63,7 +63,7 @@ fn send_is_acknowledged_by_listen_and_the_text_arrives() -> Result<(), Failure> 
     let line = s.expect(l, "tester@box")?;
     assert_eq!(line, format!("tester@box ({from}): 你好, 飞秋"));
     s.expect(l, &format!("answered {from} with RECVMSG"))?;
-    s.expect(send, &format!("delivered to {addr}: packet"))?;
+    s.expect(send, &format!("delivered to {addr} (acknowledged)"))?;
     s.wait_success(send)
 }
 
