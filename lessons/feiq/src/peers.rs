@@ -22,8 +22,8 @@ const REMEMBERED: usize = 256;
 // ANCHOR: bucket
 /// Answers a source may get in a burst, and how many more it earns each second. A person
 /// chatting needs a few a second at most; a flood from one (forged) address gets no more.
-pub const ANSWER_BURST: f64 = 10.0;
-pub const ANSWERS_PER_SEC: f64 = 5.0;
+pub const ANSWER_BURST: f64 = 20.0;
+pub const ANSWERS_PER_SEC: f64 = 10.0;
 
 /// A token bucket: each answer takes a token, and tokens come back at a steady rate.
 #[derive(Clone, Copy, Debug)]
