@@ -236,15 +236,16 @@ fn deliver(
         .collect();
     for attempt in 1..=TRIES {
         for (packet, peer) in &waiting {
-            me.send(socket, packet, *peer)
-                .with_context(|| format!("cannot send to {peer}"))?;
+            // Said before `send_to`: on loopback the answer can come before the next line.
             if attempt == 1 {
-                println!("sent to {peer}");
+                println!("sending to {peer}");
             } else {
                 println!(
-                    "no acknowledgement yet: sent the same packet to {peer} again (try {attempt} of {TRIES})"
+                    "no acknowledgement yet: sending the same packet to {peer} again (try {attempt} of {TRIES})"
                 );
             }
+            me.send(socket, packet, *peer)
+                .with_context(|| format!("cannot send to {peer}"))?;
         }
         if command & ipmsg::IPMSG_SENDCHECKOPT == 0 {
             return Ok(0);
