@@ -194,7 +194,7 @@ pub fn download(
     for _ in 0..options.runs {
         let _ = std::fs::remove_file(out.join("big.bin"));
         let mut get = bins.command("file-download");
-        get.args(["get", "big.bin", "--server", &addr.to_string()])
+        get.args(["get", "big.bin", "--to", &addr.to_string()])
             .current_dir(&out);
         ours.push(measure(get, options.size)?);
     }

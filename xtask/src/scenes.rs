@@ -319,7 +319,7 @@ fn download_client(
 ) -> Result<(Option<i32>, String), Failure> {
     let mut cmd = bins.command("file-download");
     cmd.args(args)
-        .args(["--server", &server.to_string()])
+        .args(["--to", &server.to_string()])
         .current_dir(&cwd.0);
     let p = s.spawn("get", cmd)?;
     let status = s.wait(p)?;
@@ -372,8 +372,16 @@ pub fn download(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     )?;
     check(s, !here.0.join("passwd").exists(), "passwd must not exist")?;
 
-    // An earlier download was cut after 300,000 bytes: --continue fetches only the rest.
+    // An earlier download was cut after 300,000 bytes: --continue fetches only the rest of
+    // the version it came from (the size and modification time the server names).
     here.write("again.bin.part", &binary[..300_000])?;
+    let meta =
+        std::fs::metadata(root.0.join("data.bin")).map_err(|e| s.fail(format!("data.bin: {e}")))?;
+    let version = {
+        use std::os::unix::fs::MetadataExt;
+        format!("{}-{}.{:09}\n", meta.len(), meta.mtime(), meta.mtime_nsec())
+    };
+    here.write("again.bin.part.version", version.as_bytes())?;
     let (code, _) = download_client(
         s,
         bins,
