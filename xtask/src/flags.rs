@@ -206,7 +206,11 @@ fn render(rows: &[(String, Vec<Flag>)]) -> String {
                 None => format!("`{}`", f.name),
             })
             .collect();
-        out.push_str(&format!(" {} |\n", own.join(", ").replace('|', "\\|")));
+        let own = match own.is_empty() {
+            true => "—".to_string(),
+            false => own.join(", ").replace('|', "\\|"),
+        };
+        out.push_str(&format!(" {own} |\n"));
     }
     out
 }

@@ -88,6 +88,7 @@ fn udp(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
     let to = addr.to_string();
     let client = bins.lesson(client, &["--to", &to, "--bind", "127.0.0.1", "--port", "0"]);
     let (client, local) = s.start("client", client)?;
+    s.expect(client, &format!("sending to {addr}"))?;
 
     for (line, bytes) in [("hello", 5), ("你好", 6), ("", 0)] {
         s.send_line(client, line)?;
@@ -124,6 +125,7 @@ fn udp_seed(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
         &["--to", &to, "--bind", "127.0.0.1", "--port", "0"],
     );
     let (client, local) = s.start("client", client)?;
+    s.expect(client, &format!("sending to {addr}"))?;
     s.send_line(client, "hello, seed")?;
     s.expect(client, &format!("sent 11 bytes to {addr}"))?;
     s.expect(seed, &format!("('127.0.0.1', {})", local.port()))?;
