@@ -206,9 +206,10 @@ fn render(rows: &[(String, Vec<Flag>)]) -> String {
                 None => format!("`{}`", f.name),
             })
             .collect();
-        let own = match own.is_empty() {
-            true => "—".to_string(),
-            false => own.join(", ").replace('|', "\\|"),
+        let own = if own.is_empty() {
+            "—".to_string()
+        } else {
+            own.join(", ").replace('|', "\\|")
         };
         out.push_str(&format!(" {own} |\n"));
     }

@@ -56,25 +56,30 @@ enum Command {
     /// Measure the servers, built optimised.
     #[command(subcommand)]
     Bench(Bench),
+    // The exercises' checks join here: `Exercise(exercise::Cmd)`, with `mod exercise;` above.
 }
 
 #[derive(Subcommand)]
 enum Bench {
     /// tcp-server under load: round trips per second, connections held, memory.
     Echo {
-        #[arg(long, default_value_t = 500)]
+        /// Clients sending at once, for the many-clients row.
+        #[arg(long, value_name = "N", default_value_t = 500)]
         clients: usize,
-        #[arg(long, default_value_t = 1000)]
+        /// Connections to open and hold at once.
+        #[arg(long, value_name = "N", default_value_t = 1000)]
         hold: usize,
-        #[arg(long, default_value_t = 3.0)]
+        /// Seconds each row measures.
+        #[arg(long, value_name = "SECS", default_value_t = 3.0)]
         seconds: f64,
     },
     /// file-download and socat over loopback: MB/s and peak memory.
     Download {
         /// Bytes, or with a unit: 64K, 200M, 1G.
-        #[arg(long, default_value = "1G", value_parser = bench::parse_size)]
+        #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = bench::parse_size)]
         size: u64,
-        #[arg(long, default_value_t = 3)]
+        /// Downloads of each kind; the median is shown.
+        #[arg(long, value_name = "N", default_value_t = 3)]
         runs: usize,
     },
 }
