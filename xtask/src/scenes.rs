@@ -388,8 +388,8 @@ fn download(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     // An earlier download was cut after 300,000 bytes: --continue fetches only the rest of
     // the version it came from (the size and modification time the server names).
     write(&here.join("again.bin.part"), &binary[..300_000])?;
-    let meta = std::fs::metadata(root.join("data.bin"))
-        .map_err(|e| s.fail(format!("data.bin: {e}")))?;
+    let meta =
+        std::fs::metadata(root.join("data.bin")).map_err(|e| s.fail(format!("data.bin: {e}")))?;
     let version = {
         use std::os::unix::fs::MetadataExt;
         format!("{}-{}.{:09}\n", meta.len(), meta.mtime(), meta.mtime_nsec())
