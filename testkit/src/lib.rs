@@ -13,6 +13,10 @@
 //! its effect, and a rerun shows the same lines in the same order.
 #![forbid(unsafe_code)]
 
+mod busy;
+
+pub use busy::BusyPort;
+
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
