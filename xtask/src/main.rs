@@ -6,7 +6,7 @@
 //! cargo xtask e2e               run every pair and check what each side printed
 //! cargo xtask check             the book's includes and anchors, and every lesson's checklist
 //! cargo xtask transcripts       rerun every pair and write its output for the book
-//! cargo xtask bench echo        tcp-server under load: round trips per second, memory
+//! cargo xtask bench echo        the four echo servers under the same loads: rate, CPU, memory
 //! cargo xtask bench download    file-download against socat: MB/s, both sides' memory
 //! ```
 #![forbid(unsafe_code)]
@@ -33,8 +33,8 @@ usage: cargo xtask <command>
   e2e               run every pair and check what each side printed
   check             the book's includes and anchors, and every lesson's checklist
   transcripts       rerun every pair and write its output to docs/src/transcripts/
-  bench echo [--clients N] [--hold N] [--seconds S]
-                    tcp-server, release build: round trips per second, connections, memory
+  bench echo [--hold N] [--rounds N]
+                    tcp-server, tcp-poll, tcp-async and C epoll, interleaved: rate, CPU, memory
   bench download [--size 1G] [--runs 3]
                     file-download and socat over loopback: MB/s and peak memory";
 
@@ -200,9 +200,8 @@ fn e2e() -> Result<(), String> {
 
 fn bench_echo(flags: &[&str]) -> Result<(), String> {
     let mut options = bench::EchoOptions {
-        clients: 500,
-        hold: 1000,
-        seconds: 3.0,
+        hold: 10_000,
+        rounds: 3,
     };
     let mut flags = flags.iter();
     while let Some(flag) = flags.next() {
@@ -211,13 +210,12 @@ fn bench_echo(flags: &[&str]) -> Result<(), String> {
             .ok_or_else(|| format!("{flag} needs a value"))?;
         let bad = || format!("{flag} {value}: not a number");
         match *flag {
-            "--clients" => options.clients = value.parse().map_err(|_| bad())?,
             "--hold" => options.hold = value.parse().map_err(|_| bad())?,
-            "--seconds" => options.seconds = value.parse().map_err(|_| bad())?,
+            "--rounds" => options.rounds = value.parse().map_err(|_| bad())?,
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }
     }
-    let bins = build_release(&["tcp-server"])?;
+    let bins = build_release(bench::ECHO_LESSONS)?;
     bench::echo(&bins, &options)
 }
 

@@ -70,7 +70,7 @@ struct Options {
 }
 
 /// Each task's read buffer. Ten thousand clients have ten thousand of them, so it is small.
-const BUF_SIZE: usize = 4 * 1024;
+const BUF_SIZE: usize = 2 * 1024;
 
 fn main() -> ExitCode {
     common::run(serve)
