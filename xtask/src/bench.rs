@@ -81,20 +81,26 @@ pub fn echo(bins: &Bins, options: &EchoOptions) -> Result<(), String> {
             c_binary: None,
         })
         .collect();
+    // Notes that the table needs beside it: printed now, and kept for the report.
+    let mut report = String::new();
+    let mut note = |line: String| {
+        println!("{line}");
+        let _ = writeln!(report, "{line}");
+    };
     match build_c_server(&bins.dir) {
         Ok(binary) => servers.push(Server {
             name: "c-epoll",
             c_binary: Some(binary),
         }),
-        Err(why) => println!("c-epoll: skipped ({why})"),
+        Err(why) => note(format!("c-epoll: skipped ({why})")),
     }
     // Ten thousand connections need twenty thousand descriptors: ours and the servers'.
-    match loadgen::raise_open_files_limit() {
-        Ok((before, after)) => println!(
+    note(match loadgen::raise_open_files_limit() {
+        Ok((before, after)) => format!(
             "open files: soft limit raised from {before} to {after} for this run (the servers inherit it)"
         ),
-        Err(e) => println!("open files: cannot raise the soft limit: {e}"),
-    }
+        Err(e) => format!("open files: cannot raise the soft limit: {e}"),
+    });
     let load_before = loadgen::load_average().unwrap_or(f64::NAN);
     let cores = thread::available_parallelism().map_or(1, |n| n.get());
 
@@ -131,8 +137,13 @@ pub fn echo(bins: &Bins, options: &EchoOptions) -> Result<(), String> {
         options.rounds,
         if options.rounds == 1 { "" } else { "s" }
     );
-    println!("64-byte echo exchanges on loopback, release builds; {conditions}");
-    println!(
+    let printed = report.len();
+    let _ = writeln!(
+        report,
+        "64-byte echo exchanges on loopback, release builds; {conditions}"
+    );
+    let _ = writeln!(
+        report,
         "{:<12} {:<10} {:>9} {:>10} {:>10} {:>10} {:>10} {:>17} {:>6}",
         "load",
         "server",
@@ -144,7 +155,8 @@ pub fn echo(bins: &Bins, options: &EchoOptions) -> Result<(), String> {
         "connect burst",
         "errors"
     );
-    println!(
+    let _ = writeln!(
+        report,
         "{:<12} {:<10} {:>9} {:>10} {:>10} {:>10} {:>10} {:>17} {:>6}",
         "", "", "", "µs/exch", "µs/exch", "MiB", "conn, KiB", "total (slowest)", ""
     );
@@ -157,7 +169,8 @@ pub fn echo(bins: &Bins, options: &EchoOptions) -> Result<(), String> {
                 .cloned()
                 .unwrap_or_default();
             let row = median_row(rows);
-            println!(
+            let _ = writeln!(
+                report,
                 "{:<12} {:<10} {:>9.0} {:>10.2} {:>10.2} {:>10.1} {:>10.1} {:>8.0} ms ({:>3.0}) {:>6}",
                 format!("{} x {}", load.connections, load.exchanges),
                 server.name,
@@ -175,8 +188,9 @@ pub fn echo(bins: &Bins, options: &EchoOptions) -> Result<(), String> {
             }
         }
     }
-    println!();
-    idle(bins, &servers)?;
+    let _ = writeln!(report);
+    idle(bins, &servers, &mut report)?;
+    print!("{}", report.get(printed..).unwrap_or_default());
 
     let names: Vec<&str> = servers.iter().map(|s| s.name).collect();
     let cpu: Vec<f64> = medians
@@ -188,12 +202,14 @@ pub fn echo(bins: &Bins, options: &EchoOptions) -> Result<(), String> {
         .map(|r| r.iter().map(|row| row.peak_kb as f64 / 1024.0).collect())
         .unwrap_or_default();
     let svg = figure(&names, &cpu, &memory, options.hold, &conditions);
-    let path = repo_root().join("docs/src/figures/bench-echo.svg");
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
+    // The book shows the figure and the table of the same run.
+    let dir = repo_root().join("docs/src/figures");
+    let _ = std::fs::create_dir_all(&dir);
+    for (name, text) in [("bench-echo.svg", svg), ("bench-echo.txt", report)] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
     }
-    std::fs::write(&path, svg).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    println!("figure: {}", path.display());
     Ok(())
 }
 
@@ -282,9 +298,9 @@ fn build_c_server(dir: &Path) -> Result<PathBuf, String> {
 }
 
 /// CPU time and wake-ups of each server, started and left alone for two seconds.
-fn idle(bins: &Bins, servers: &[Server]) -> Result<(), String> {
+fn idle(bins: &Bins, servers: &[Server], report: &mut String) -> Result<(), String> {
     const WINDOW: Duration = Duration::from_secs(2);
-    println!("idle, no clients, {} s:", WINDOW.as_secs());
+    let _ = writeln!(report, "idle, no clients, {} s:", WINDOW.as_secs());
     for server in servers {
         let mut scene = Scene::new();
         let (p, _) = start(&mut scene, bins, server, 0)?;
@@ -294,7 +310,8 @@ fn idle(bins: &Bins, servers: &[Server]) -> Result<(), String> {
         // The measuring window: a sleep that synchronises nothing.
         thread::sleep(WINDOW);
         let after = loadgen::usage(pid).unwrap_or_default();
-        println!(
+        let _ = writeln!(
+            report,
             "  {:<10} {:>4} wake-ups, {:>6.0} µs CPU in {:.1} s",
             server.name,
             after.runs.saturating_sub(before.runs),
@@ -315,16 +332,18 @@ fn median_row(mut rows: Vec<Row>) -> Row {
 }
 
 /// The figure of the book's "One thread, many clients": CPU per exchange at 500 × 100 and
-/// peak memory at `hold` connections, one bar per server.
+/// peak memory at `hold` connections, one bar per server. The book shows it as an image, which
+/// does not inherit the theme's text colour: a transparent background, mid-grey text and
+/// saturated bars read on the light and the dark themes alike.
 fn figure(names: &[&str], cpu: &[f64], memory: &[f64], hold: usize, conditions: &str) -> String {
     let bar_h = 22.0;
     let panel_h = 40.0 + names.len() as f64 * (bar_h + 8.0);
     let (left, width) = (100.0, 380.0);
     let mut svg = String::new();
-    let height = 2.0 * panel_h + 50.0;
+    let height = 2.0 * panel_h + 60.0;
     let _ = writeln!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 560 {height:.0}" width="560" height="{height:.0}" font-family="sans-serif" font-size="13" fill="currentColor" stroke="none">"#
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 620 {height:.0}" width="620" height="{height:.0}" font-family="sans-serif" font-size="13" fill="#888888" stroke="none">"##
     );
     let panels = [
         (
@@ -333,7 +352,10 @@ fn figure(names: &[&str], cpu: &[f64], memory: &[f64], hold: usize, conditions: 
             "#3b82f6",
         ),
         (
-            format!("Peak resident memory, {hold} connections (MiB)"),
+            format!(
+                "Peak resident memory, {} connections (MiB)",
+                thousands(hold)
+            ),
             memory,
             "#f59e0b",
         ),
@@ -367,14 +389,33 @@ fn figure(names: &[&str], cpu: &[f64], memory: &[f64], hold: usize, conditions: 
             );
         }
     }
-    let _ = writeln!(
-        svg,
-        r#"  <text x="0" y="{:.0}" font-size="11" opacity="0.8">cargo xtask bench echo: {}</text>"#,
-        height - 12.0,
-        conditions.replace('&', "&amp;").replace('<', "&lt;")
-    );
+    let caption = [
+        "cargo xtask bench echo: 64-byte exchanges on loopback, release builds",
+        conditions,
+    ];
+    for (i, line) in caption.iter().enumerate() {
+        let _ = writeln!(
+            svg,
+            r#"  <text x="0" y="{:.0}" font-size="11">{}</text>"#,
+            height - 26.0 + i as f64 * 15.0,
+            line.replace('&', "&amp;").replace('<', "&lt;")
+        );
+    }
     svg.push_str("</svg>\n");
     svg
+}
+
+/// `10000` as `10,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn repo_root() -> PathBuf {
@@ -563,6 +604,13 @@ fn make_file(path: &std::path::Path, size: u64) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(10_000), "10,000");
+        assert_eq!(thousands(500), "500");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 
     #[test]
     fn sizes_take_units() {
