@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use common::text::{count, printable};
+use common::text;
 use common::{BindArgs, CannotBind, Encoding, Hexdump, Proto};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -43,7 +43,7 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 4096)]
     max_clients: usize,
 
-    /// Close a client that has moved no byte, in or out, for this long.
+    /// Close a client that sends nothing, or reads none of its echo, for SECS seconds.
     #[arg(long, value_name = "SECS", default_value = "300", value_parser = common::seconds)]
     idle_timeout: Duration,
 
@@ -158,7 +158,7 @@ async fn serve_client(
     let ended = loop {
         // timeout(): the read, or the idle limit, whichever comes first.
         let len = match timeout(options.idle_timeout, stream.read(&mut buf)).await {
-            Err(_) => break Ended::Idle,
+            Err(_) => break Ended::Silent,
             // Ok(0): the client sent FIN. It will send nothing more.
             Ok(Ok(0)) => break Ended::Finished,
             Ok(Ok(len)) => len,
@@ -168,22 +168,13 @@ async fn serve_client(
         total += len as u64;
         options.hexdump.received(peer, chunk);
         if !options.quiet {
-            let (text, invalid) = shown.decode(chunk, false);
-            let note = if invalid {
-                format!(" [not valid {}: shown as \u{fffd}]", options.encoding)
-            } else {
-                String::new()
-            };
-            println!(
-                "received {} from {peer}: {}{note}",
-                count(len as u64, "byte", "bytes"),
-                printable(&text)
-            );
+            let count = text::count(len as u64, "byte", "bytes");
+            println!("received {count} from {peer}: {}", shown.show(chunk, false));
         }
         // write_all loops over write() until all is sent, and the task sleeps while the
         // client's window is full (tcp-poll's pending buffer and WRITABLE interest).
         match timeout(options.idle_timeout, stream.write_all(chunk)).await {
-            Err(_) => break Ended::Idle,
+            Err(_) => break Ended::NotReading,
             Ok(Err(e)) => break Ended::Failed(e),
             Ok(Ok(())) => options.hexdump.sent(peer, chunk),
         }
@@ -191,16 +182,18 @@ async fn serve_client(
     // Closing the socket sends our FIN, and giving back the permit frees the client's place.
     drop(stream);
     drop(slot);
+    let total = text::count(total, "byte", "bytes");
+    let idle = format!("{} s (--idle-timeout)", options.idle_timeout.as_secs_f64());
     match ended {
         Ended::Finished => {
-            println!("{peer} closed the connection (FIN) after {total} bytes; closing ours")
+            println!("{peer} closed the connection (FIN) after {total}; closing ours")
         }
-        Ended::Idle => println!(
-            "{peer} idle for {:.1} s (--idle-timeout); closing",
-            options.idle_timeout.as_secs_f64()
-        ),
+        Ended::Silent => println!("{peer} sent nothing for {idle}: closed after {total}"),
+        Ended::NotReading => {
+            println!("{peer} read none of its echo for {idle}: closed after {total}")
+        }
         Ended::Failed(e) if is_reset(&e) => {
-            println!("{peer} reset the connection (RST) after {total} bytes")
+            println!("{peer} reset the connection (RST) after {total}")
         }
         Ended::Failed(e) => common::log_error(format_args!("connection with {peer} failed"), e),
     }
@@ -209,8 +202,12 @@ async fn serve_client(
 
 /// How a client's session ended.
 enum Ended {
+    /// The client sent FIN: an orderly end.
     Finished,
-    Idle,
+    /// A read waited `--idle-timeout` for bytes.
+    Silent,
+    /// A write waited `--idle-timeout` for the client to read.
+    NotReading,
     Failed(io::Error),
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use common::text::{StreamDecoder, count, printable};
+use common::text::{self, StreamDecoder};
 use common::{BindArgs, CannotBind, Encoding, Hexdump, Proto};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
@@ -41,7 +41,7 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 4096)]
     max_clients: usize,
 
-    /// Close a client that has moved no byte, in or out, for this long.
+    /// Close a client that sends nothing, or reads none of its echo, for SECS seconds.
     #[arg(long, value_name = "SECS", default_value = "300", value_parser = common::seconds)]
     idle_timeout: Duration,
 
@@ -92,7 +92,6 @@ enum Turn {
 /// What the serving of a client needs to know.
 struct Options {
     quiet: bool,
-    encoding: Encoding,
     hexdump: Hexdump,
 }
 
@@ -103,7 +102,6 @@ fn main() -> ExitCode {
 fn serve(args: Args) -> anyhow::Result<()> {
     let options = Options {
         quiet: args.quiet,
-        encoding: args.encoding,
         hexdump: Hexdump::new(args.hexdump),
     };
     let local = args.bind.local_addr()?;
@@ -263,18 +261,9 @@ fn take_turn(client: &mut Client, buf: &mut [u8], options: &Options) -> Turn {
         client.last_moved = Instant::now();
         options.hexdump.received(client.peer, chunk);
         if !options.quiet {
-            let (text, invalid) = client.shown.decode(chunk, false);
-            let note = if invalid {
-                format!(" [not valid {}: shown as \u{fffd}]", options.encoding)
-            } else {
-                String::new()
-            };
-            println!(
-                "received {} from {}: {}{note}",
-                count(len as u64, "byte", "bytes"),
-                client.peer,
-                printable(&text)
-            );
+            let count = text::count(len as u64, "byte", "bytes");
+            let shown = client.shown.show(chunk, false);
+            println!("received {count} from {}: {shown}", client.peer);
         }
         client.pending.extend_from_slice(chunk);
         if let Err(e) = flush(client, options.hexdump) {
@@ -346,29 +335,31 @@ fn finish_turn(poll: &Poll, clients: &mut HashMap<Token, Client>, token: Token, 
     let Some(client) = clients.remove(&token) else {
         return;
     };
-    let (peer, total) = (client.peer, client.received);
+    let (peer, total) = (client.peer, text::count(client.received, "byte", "bytes"));
     drop(client);
     match ended {
-        Ok(()) => println!("{peer} closed the connection (FIN) after {total} bytes; closing ours"),
-        Err(e) if is_reset(&e) => println!("{peer} reset the connection (RST) after {total} bytes"),
+        Ok(()) => println!("{peer} closed the connection (FIN) after {total}; closing ours"),
+        Err(e) if is_reset(&e) => println!("{peer} reset the connection (RST) after {total}"),
         Err(e) => common::log_error(format_args!("connection with {peer} failed"), e),
     }
 }
 // ANCHOR_END: finish
 
-/// Closes every client that has moved no byte for `limit`.
+/// Closes every client that has moved no byte, in or out, for `limit`: one that sends
+/// nothing, or one that reads none of its echo.
 fn close_idle(clients: &mut HashMap<Token, Client>, limit: Duration) {
+    let idle = format!("{} s (--idle-timeout)", limit.as_secs_f64());
     clients.retain(|_, client| {
-        let idle = client.last_moved.elapsed();
-        if idle < limit {
+        if client.last_moved.elapsed() < limit {
             return true;
         }
-        println!(
-            "{} idle for {:.1} s (--idle-timeout); closing",
-            client.peer,
-            idle.as_secs_f64()
-        );
-        false
+        let (peer, total) = (client.peer, text::count(client.received, "byte", "bytes"));
+        if client.pending.is_empty() {
+            println!("{peer} sent nothing for {idle}: closed after {total}");
+        } else {
+            println!("{peer} read none of its echo for {idle}: closed after {total}");
+        }
+        false // Dropping the client closes its socket.
     });
 }
 
