@@ -275,14 +275,9 @@ fn start(
     Ok((p, SocketAddr::from(([127, 0, 0, 1], port))))
 }
 
-/// Compiles the shared C epoll echo server with `cc -O2` into `dir`.
+/// Compiles the C epoll echo server (`loadgen/c_echo_epoll.c`) with `cc -O2` into `dir`.
 fn build_c_server(dir: &Path) -> Result<PathBuf, String> {
-    let root = repo_root();
-    let source = root
-        .ancestors()
-        .map(|a| a.join("shared/bench/c_echo_epoll.c"))
-        .find(|p| p.is_file())
-        .ok_or("shared/bench/c_echo_epoll.c not found beside the repository")?;
+    let source = repo_root().join("loadgen/c_echo_epoll.c");
     let binary = dir.join("c_echo_epoll");
     let built = Command::new("cc")
         .arg("-O2")
