@@ -127,7 +127,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
     // ANCHOR_END: listen
 
     // ANCHOR: register
-    // epoll_create(): the kernel's list of sockets we want to hear about, and their events.
+    // epoll_create1(): the kernel's list of sockets we want to hear about, and their events.
     let mut poll = Poll::new().context("cannot create the poll instance")?;
     // epoll_ctl(ADD): tell us when the listening socket is readable, that is, when a
     // finished connection waits in its queue.
@@ -196,6 +196,8 @@ fn accept_all(
         let (mut stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            // A client that reset while it waited in the queue: take the next one.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 common::log_error("accept failed", e);
