@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use loadgen::Usage;
 use testkit::{Proc, Scene};
 
-use crate::manifest::Bins;
+use crate::bins::{Bins, repo_root};
 
 /// The echo servers that `bench echo` builds; the C epoll server is compiled beside them.
 pub const ECHO_LESSONS: &[&str] = &["tcp-server", "tcp-poll", "tcp-async"];
@@ -258,7 +258,7 @@ fn start(
     let Some(binary) = &server.c_binary else {
         // The same backlog as the C server's, and room for every connection of the largest load.
         let max_clients = (hold + 100).to_string();
-        let mut cmd = bins.command(server.name);
+        let mut cmd = bins.lesson(server.name, &[]);
         cmd.args(["--port", "0", "--quiet", "--backlog", "4096"])
             .args(["--max-clients", &max_clients]);
         return scene.start(server.name, cmd).map_err(|f| f.to_string());
@@ -413,13 +413,6 @@ fn thousands(n: usize) -> String {
     out
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
 /// The peak resident memory of a process, from Linux's /proc.
 pub fn peak_memory(scene: &Scene, p: Proc) -> String {
     scene.pid(p).and_then(loadgen::usage).map_or_else(
@@ -467,7 +460,7 @@ pub fn download(
     make_file(&file, options.size)?;
 
     let mut scene = Scene::new();
-    let mut cmd = bins.command("file-download");
+    let mut cmd = bins.lesson("file-download", &[]);
     cmd.args(["serve", "--port", "0", "--root"]).arg(&root);
     let server = scene.spawn("serve", cmd).map_err(|f| f.to_string())?;
     let addr = scene.ready(server).map_err(|f| f.to_string())?;
@@ -484,8 +477,8 @@ pub fn download(
     let mut ours = Vec::new();
     for _ in 0..options.runs {
         let _ = std::fs::remove_file(out.join("big.bin"));
-        let mut get = bins.command("file-download");
-        get.args(["get", "big.bin", "--server", &addr.to_string()])
+        let mut get = bins.lesson("file-download", &[]);
+        get.args(["get", "big.bin", "--to", &addr.to_string()])
             .current_dir(&out);
         ours.push(measure(get, options.size)?);
     }
