@@ -61,17 +61,15 @@ enum Command {
 
 #[derive(Subcommand)]
 enum Bench {
-    /// tcp-server under load: round trips per second, connections held, memory.
+    /// tcp-server, tcp-poll, tcp-async and a C epoll server on the same loads, interleaved:
+    /// exchanges/s, CPU per exchange, memory, connect times; writes the book's figure.
     Echo {
-        /// Clients sending at once, for the many-clients row.
-        #[arg(long, value_name = "N", default_value_t = 500)]
-        clients: usize,
-        /// Connections to open and hold at once.
-        #[arg(long, value_name = "N", default_value_t = 1000)]
+        /// Connections of the largest load.
+        #[arg(long, value_name = "N", default_value_t = 10_000)]
         hold: usize,
-        /// Seconds each row measures.
-        #[arg(long, value_name = "SECS", default_value_t = 3.0)]
-        seconds: f64,
+        /// Times each server meets each load; the median is shown.
+        #[arg(long, value_name = "N", default_value_t = 3)]
+        rounds: usize,
     },
     /// file-download and socat over loopback: MB/s and peak memory.
     Download {
@@ -94,18 +92,12 @@ fn main() -> ExitCode {
         Command::E2e => e2e(),
         Command::Check { fix } => check(fix),
         Command::Transcripts => transcripts(),
-        Command::Bench(Bench::Echo {
-            clients,
-            hold,
-            seconds,
-        }) => build(&["tcp-server"], Profile::Release).and_then(|bins| {
-            let options = bench::EchoOptions {
-                clients,
-                hold,
-                seconds,
-            };
-            bench::echo(&bins, &options).map_err(anyhow::Error::msg)
-        }),
+        Command::Bench(Bench::Echo { hold, rounds }) => {
+            build(bench::ECHO_LESSONS, Profile::Release).and_then(|bins| {
+                let options = bench::EchoOptions { hold, rounds };
+                bench::echo(&bins, &options).map_err(anyhow::Error::msg)
+            })
+        }
         Command::Bench(Bench::Download { size, runs }) => {
             build(&["file-download"], Profile::Release).and_then(|bins| {
                 let options = bench::DownloadOptions { size, runs };
