@@ -13,6 +13,7 @@
 
 mod bench;
 mod book;
+mod i18n;
 mod manifest;
 mod scenes;
 mod transcript;
@@ -56,6 +57,8 @@ fn main() -> ExitCode {
         ["e2e"] => e2e(),
         ["check"] => check(),
         ["transcripts"] => transcripts(),
+        ["i18n", "extract"] => i18n::extract(&repo_root()).map_err(|e| format!("{e:#}")),
+        ["book"] => i18n::book(&repo_root()).map_err(|e| format!("{e:#}")),
         ["bench", "echo", rest @ ..] => bench_echo(rest),
         ["bench", "download", rest @ ..] => bench_download(rest),
         [] | ["help" | "--help" | "-h"] => {
@@ -247,7 +250,11 @@ fn bench_download(flags: &[&str]) -> Result<(), String> {
 }
 
 fn check() -> Result<(), String> {
-    let problems = book::check(&repo_root());
+    let mut problems = book::check(&repo_root());
+    match i18n::problems(&repo_root()) {
+        Ok(p) => problems.extend(p),
+        Err(e) => problems.push(format!("{e:#}")),
+    }
     if problems.is_empty() {
         println!(
             "book and lessons: all includes resolve, all anchors pair up, every lesson complete"
