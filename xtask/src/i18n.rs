@@ -20,6 +20,9 @@ use polib::po_file;
 /// The language of the translated book, as mdBook and the PO file name it.
 pub const LANGUAGE: &str = "zh-CN";
 
+/// The Chinese book's title (book.toml holds the English one).
+const TITLE: &str = "socket-lessons：用 Rust 学 TCP 与 UDP 套接字编程";
+
 /// Writes `po/messages.pot` from the English book and merges it into `po/zh-CN.po`.
 ///
 /// Only prose is extracted: headings, paragraphs, lists, tables, captions. mdbook-xgettext
@@ -265,7 +268,8 @@ pub fn book(root: &Path) -> Result<()> {
             .arg(&docs)
             .arg("--dest-dir")
             .arg(docs.join("book").join(LANGUAGE))
-        .env("MDBOOK_BOOK__LANGUAGE", LANGUAGE))?;
+        .env("MDBOOK_BOOK__LANGUAGE", LANGUAGE)
+        .env("MDBOOK_BOOK__TITLE", TITLE))?;
     Ok(())
 }
 
