@@ -328,7 +328,16 @@ fn read(path: &Path) -> Result<Catalog> {
     if !path.exists() {
         bail!("{} does not exist (run cargo xtask i18n extract)", path.display());
     }
-    po_file::parse(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    // polib panics on an empty comment line, `#` alone, which some PO editors write.
+    let text: String = text
+        .lines()
+        .filter(|line| *line != "#")
+        .flat_map(|line| [line, "\n"])
+        .collect();
+    po_file::parse_from_reader(text.as_bytes())
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
 }
 
 fn po_dir(root: &Path) -> PathBuf {
