@@ -7,6 +7,7 @@ mod bench;
 mod bins;
 mod book;
 mod flags;
+mod i18n;
 mod manifest;
 mod scenes;
 mod transcript;
@@ -56,7 +57,19 @@ enum Command {
     /// Measure the servers, built optimised.
     #[command(subcommand)]
     Bench(Bench),
+    /// The Chinese book's translation, po/zh-CN.po.
+    #[command(subcommand)]
+    I18n(I18n),
+    /// Build both books: English into docs/book/, Chinese into docs/book/zh-CN/.
+    Book,
     // The exercises' checks join here: `Exercise(exercise::Cmd)`, with `mod exercise;` above.
+}
+
+#[derive(Subcommand)]
+enum I18n {
+    /// Extract the English prose into po/messages.pot and merge it into po/zh-CN.po: a
+    /// changed paragraph keeps its old translation, marked fuzzy, until it is translated again.
+    Extract,
 }
 
 #[derive(Subcommand)]
@@ -92,6 +105,8 @@ fn main() -> ExitCode {
         Command::E2e => e2e(),
         Command::Check { fix } => check(fix),
         Command::Transcripts => transcripts(),
+        Command::I18n(I18n::Extract) => i18n::extract(&repo_root()),
+        Command::Book => i18n::book(&repo_root()),
         Command::Bench(Bench::Echo { hold, rounds }) => {
             build(bench::ECHO_LESSONS, Profile::Release).and_then(|bins| {
                 let options = bench::EchoOptions { hold, rounds };
@@ -310,12 +325,13 @@ fn check(fix: bool) -> anyhow::Result<()> {
         &table,
         fix,
     )?);
+    problems.extend(i18n::problems(&root)?);
     if !problems.is_empty() {
         bail!("{}", problems.join("\n"));
     }
     println!(
         "book and lessons: all includes resolve, all anchors pair up, every lesson complete, \
-         the flag table matches the programs"
+         the flag table matches the programs, po/zh-CN.po translates every message"
     );
     Ok(())
 }
