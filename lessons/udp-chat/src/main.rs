@@ -149,6 +149,9 @@ fn chat(args: Args) -> anyhow::Result<()> {
                 continue;
             }
         };
+        // Hold stdout from the send to its "sent" line: an answer that comes back at once is
+        // then printed by the receiving thread after it, never before its cause.
+        let stdout = io::stdout().lock();
         match socket.send_to(&data, to) {
             Ok(sent) => {
                 hexdump.sent(to, &data);
@@ -162,6 +165,7 @@ fn chat(args: Args) -> anyhow::Result<()> {
             ),
             Err(e) => common::log_error(format_args!("cannot send to {to}"), e),
         }
+        drop(stdout);
     }
     // ANCHOR_END: input
     // Returning from main ends the process, and with it the receiving thread, which is

@@ -229,3 +229,50 @@ fn the_peer_is_named_with_to_not_peer() {
         .assert()
         .code(2);
 }
+
+/// A peer that answers at once: each "sent" line comes before the answer it caused, however
+/// the two threads are scheduled (the sender holds stdout from `send_to` to its line).
+#[test]
+fn an_answer_is_never_printed_before_the_message_that_caused_it() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let echo = stranger();
+    let echo_addr = echo.local_addr().unwrap();
+    let rounds = 2000;
+    let answering = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        for _ in 0..rounds {
+            let (len, from) = echo.recv_from(&mut buf).unwrap();
+            echo.send_to(&buf[..len], from).unwrap();
+        }
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_udp-chat"))
+        .args(["--bind", "127.0.0.1", "--port", "0"])
+        .args(["--to", &echo_addr.to_string()])
+        // The hex dump on stderr, between send_to and the "sent" line, widens the window.
+        .arg("--hexdump")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // One message at a time, so that no datagram is lost: each round waits for its answer.
+    for i in 0..rounds {
+        writeln!(stdin, "m{i}").unwrap();
+        let mut sent = false;
+        loop {
+            let line = lines.next().expect("udp-chat ended early").unwrap();
+            if line.starts_with("sent ") {
+                sent = true;
+            } else if line.ends_with(&format!(": m{i}")) {
+                assert!(sent, "round {i}: the answer came before the \"sent\" line");
+                break;
+            }
+        }
+    }
+    answering.join().unwrap();
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
