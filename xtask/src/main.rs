@@ -13,6 +13,7 @@
 
 mod bench;
 mod book;
+mod exercise;
 mod manifest;
 mod scenes;
 mod transcript;
@@ -58,6 +59,7 @@ fn main() -> ExitCode {
         ["transcripts"] => transcripts(),
         ["bench", "echo", rest @ ..] => bench_echo(rest),
         ["bench", "download", rest @ ..] => bench_download(rest),
+        ["exercise", rest @ ..] => exercise::main_with(rest).map_err(|e| format!("{e:#}")),
         [] | ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(())
