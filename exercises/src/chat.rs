@@ -110,10 +110,13 @@ pub fn all(c: &mut Check) -> Result<(), Failure> {
     write_to(c, p, &b, addr)?;
     type_line(c, p, &format!("/peer {}", silent.addr()))?;
     type_line(c, p, "/all hello everyone")?;
+    type_line(c, p, "just you")?;
+    // Then a line for `a` alone, so that `a` does not wait in vain when /all sent nothing.
+    type_line(c, p, &format!("/peer {}", a.addr()))?;
+    type_line(c, p, "and now a")?;
     expect_datagram(c, &a, "/all hello everyone", "hello everyone")?;
     expect_datagram(c, &b, "/all hello everyone", "hello everyone")?;
     // /all goes to those heard, not to the current peer, who never wrote.
-    type_line(c, p, "just you")?;
     let (got, _) = silent.recv(c, "\"just you\", typed for the current peer")?;
     if got != b"just you" {
         return Err(c.fail(format!(

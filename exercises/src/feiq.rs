@@ -164,6 +164,7 @@ pub fn sealed(c: &mut Check) -> Result<(), Failure> {
     let peer = Udp::new(c)?;
     let sealed = SENDMSG | SENDCHECKOPT | SECRETOPT;
     send(c, &peer, to, 2001, sealed, "for your eyes only")?;
+    send(c, &peer, to, 2002, BR_ENTRY, "bob")?;
     expect(
         c,
         &peer,
@@ -180,7 +181,7 @@ pub fn sealed(c: &mut Check) -> Result<(), Failure> {
         Some("2001"),
         "once shown, a sealed message is reported read",
     )?;
-    entry(c, &peer, to, 2002, "READMSG")?;
+    expect(c, &peer, ANSENTRY, "ANSENTRY", None, "then the answer to BR_ENTRY")?;
     // A resent copy is acknowledged again, but it was read once: no second READMSG.
     send(c, &peer, to, 2001, sealed, "for your eyes only")?;
     expect(

@@ -17,6 +17,7 @@ mod tcp;
 mod udp;
 mod wire;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::net::SocketAddr;
@@ -172,8 +173,15 @@ pub fn run(exercise: &Exercise, bins: &Path, report: bool) -> Result<(), Failure
         scene: Scene::new().timeout(WAIT),
         report,
         help: HashMap::new(),
+        procs: Vec::new(),
+        failed: RefCell::new(None),
     };
-    (exercise.check)(&mut check)
+    let result = (exercise.check)(&mut check);
+    let what = check.failed.borrow_mut().take();
+    match (result, what) {
+        (Err(_), Some(what)) => Err(check.with_everything_printed(what)),
+        (result, _) => result,
+    }
 }
 
 /// How long a check waits for any one thing: far longer than loopback ever takes, short
@@ -186,6 +194,9 @@ pub struct Check {
     scene: Scene,
     report: bool,
     help: HashMap<String, String>,
+    procs: Vec<Proc>,
+    /// The last failure's sentence, to show again with all that the programs printed.
+    failed: RefCell<Option<String>>,
 }
 
 impl Check {
@@ -198,7 +209,19 @@ impl Check {
 
     /// A failed step: what the check saw and what it expected, with what the programs printed.
     fn fail(&self, what: impl Into<String>) -> Failure {
+        let what = what.into();
+        *self.failed.borrow_mut() = Some(what.clone());
         self.scene.fail(what)
+    }
+
+    /// The failure `what`, with every line the programs printed until now: lines printed
+    /// after the check's last wait are collected first, for a moment.
+    fn with_everything_printed(mut self, what: String) -> Failure {
+        let mut scene = std::mem::take(&mut self.scene).timeout(Duration::from_millis(200));
+        for &p in &self.procs {
+            let _ = scene.expect(p, "\u{0}");
+        }
+        scene.fail(what)
     }
 
     fn command(&self, lesson: &str, args: &[&str]) -> Command {
@@ -219,7 +242,9 @@ impl Check {
     /// Starts `lesson` with `args` without waiting for anything.
     fn spawn(&mut self, lesson: &str, args: &[&str]) -> Result<Proc, Failure> {
         let cmd = self.command(lesson, args);
-        self.scene.spawn(lesson, cmd)
+        let p = self.scene.spawn(lesson, cmd)?;
+        self.procs.push(p);
+        Ok(p)
     }
 
     /// Why `p` ended before its ready line, in a student's words: clap's complaint about a
