@@ -181,7 +181,14 @@ pub fn sealed(c: &mut Check) -> Result<(), Failure> {
         Some("2001"),
         "once shown, a sealed message is reported read",
     )?;
-    expect(c, &peer, ANSENTRY, "ANSENTRY", None, "then the answer to BR_ENTRY")?;
+    expect(
+        c,
+        &peer,
+        ANSENTRY,
+        "ANSENTRY",
+        None,
+        "then the answer to BR_ENTRY",
+    )?;
     // A resent copy is acknowledged again, but it was read once: no second READMSG.
     send(c, &peer, to, 2001, sealed, "for your eyes only")?;
     expect(
