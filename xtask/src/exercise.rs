@@ -130,6 +130,7 @@ fn show(e: &Exercise, hint: Option<usize>) -> anyhow::Result<()> {
         None => {
             println!("{} ({}): {}\n", e.id, e.lesson, e.title);
             println!("{}", text.statement.trim());
+            println!("\nCheck it: `cargo xtask exercise check {}`", e.id);
             if !text.hints.is_empty() {
                 println!(
                     "\n{} hints: `cargo xtask exercise show {} --hint 1`, then 2, ...",
