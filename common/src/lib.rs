@@ -20,7 +20,9 @@ pub mod text;
 
 pub use addr::{BindArgs, ClientBindArgs, HostPort};
 pub use hexdump::Hexdump;
-pub use report::{CannotBind, Proto, announce_bound, announce_listening, log_error, run};
+pub use report::{
+    CannotBind, CannotConnect, Proto, announce_bound, announce_listening, log_error, run,
+};
 pub use slots::{Slot, Slots};
 pub use text::Encoding;
 

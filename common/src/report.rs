@@ -67,6 +67,26 @@ impl fmt::Display for CannotBind {
     }
 }
 
+/// The context of a failed TCP `connect`: `cannot connect to 127.0.0.1:10050`. A connect that
+/// times out then gets a hint that names the server's accept queue, a cause that a UDP
+/// timeout never has.
+#[derive(Debug, Clone, Copy)]
+pub struct CannotConnect {
+    pub addr: SocketAddr,
+}
+
+impl CannotConnect {
+    pub fn new(addr: SocketAddr) -> CannotConnect {
+        CannotConnect { addr }
+    }
+}
+
+impl fmt::Display for CannotConnect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot connect to {}", self.addr)
+    }
+}
+
 /// Parses the arguments of `A`, runs a lesson's body with them, and turns its result into the
 /// exit status: 0 on success, 1 on failure, after printing `error: <what failed>: <why>` and,
 /// where a common mistake explains it, a `hint:` line that names only flags this program has.
@@ -143,6 +163,9 @@ pub fn describe_for(err: &anyhow::Error, flags: &Flags) -> String {
         Some(io) if io.kind() == ErrorKind::AddrInUse => {
             Some(addr_in_use_hint(flags, err.downcast_ref::<CannotBind>()))
         }
+        Some(io) if is_timeout(io) && err.downcast_ref::<CannotConnect>().is_some() => {
+            Some(CONNECT_TIMED_OUT.to_string())
+        }
         _ => err.chain().find_map(hint_for).map(String::from),
     };
     if let Some(hint) = hint {
@@ -150,6 +173,15 @@ pub fn describe_for(err: &anyhow::Error, flags: &Flags) -> String {
         text.push_str(&hint);
     }
     text
+}
+
+/// A TCP connect with no answer: the SYN went unanswered.
+const CONNECT_TIMED_OUT: &str = "no answer to the SYN in time: the host may be down, a firewall \
+     may drop it, or the server's accept queue is full (it accepts too slowly for its listen \
+     backlog, and the kernel drops new SYNs until it catches up)";
+
+fn is_timeout(err: &io::Error) -> bool {
+    matches!(err.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock)
 }
 
 /// "Address already in use", told in terms of what this program accepts.
@@ -270,6 +302,24 @@ mod tests {
             describe_for(&in_use(Proto::Tcp), &flags)
                 .starts_with("error: cannot bind 127.0.0.1:8080 (tcp): ")
         );
+    }
+
+    #[test]
+    fn a_connect_timeout_names_the_accept_queue() {
+        let addr: SocketAddr = "127.0.0.1:10050".parse().unwrap();
+        let err = Err::<(), _>(io::Error::from(ErrorKind::TimedOut))
+            .context(CannotConnect::new(addr))
+            .unwrap_err();
+        let text = describe(&err);
+        assert!(text.starts_with("error: cannot connect to 127.0.0.1:10050: "));
+        assert!(
+            text.contains("\nhint: ") && text.contains("backlog"),
+            "{text}"
+        );
+        let read = Err::<(), _>(io::Error::from(ErrorKind::TimedOut))
+            .context("no answer")
+            .unwrap_err();
+        assert!(!describe(&read).contains("backlog"));
     }
 
     #[test]

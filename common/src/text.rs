@@ -61,6 +61,7 @@ impl Encoding {
     pub fn stream_decoder(self) -> StreamDecoder {
         StreamDecoder {
             decoder: self.codec().new_decoder_without_bom_handling(),
+            encoding: self,
         }
     }
 }
@@ -101,6 +102,7 @@ impl std::error::Error for Unencodable {}
 /// such a partial character until the next chunk completes it.
 pub struct StreamDecoder {
     decoder: encoding_rs::Decoder,
+    encoding: Encoding,
 }
 
 impl StreamDecoder {
@@ -115,6 +117,23 @@ impl StreamDecoder {
         let (_, _, had_errors) = self.decoder.decode_to_string(bytes, &mut out, last);
         (out, had_errors)
     }
+
+    /// A chunk of the stream as [`show`] shows a datagram: decoded, escaped, and with the
+    /// same `[not valid ...: shown as �]` note when some bytes were not valid. A chunk that
+    /// ends inside a character shows what it completed; the rest comes with the next chunk.
+    pub fn show(&mut self, bytes: &[u8], last: bool) -> String {
+        let (text, had_errors) = self.decode(bytes, last);
+        let mut line = printable(&text).into_owned();
+        if had_errors {
+            line.push_str(&invalid_note(self.encoding));
+        }
+        line
+    }
+}
+
+/// The note after text that had invalid bytes: ` [not valid UTF-8: shown as �]`.
+fn invalid_note(encoding: Encoding) -> String {
+    format!(" [not valid {encoding}: shown as \u{fffd}]")
 }
 
 /// Text as it can be shown on one line: control characters (newlines, escapes, NUL) and
@@ -158,7 +177,7 @@ pub fn show(bytes: &[u8], encoding: Encoding) -> String {
     let (text, had_errors) = encoding.decode(bytes);
     let mut line = printable(&text).into_owned();
     if had_errors {
-        line.push_str(&format!(" [not valid {encoding}: shown as \u{fffd}]"));
+        line.push_str(&invalid_note(encoding));
     }
     line
 }
@@ -329,6 +348,24 @@ mod tests {
         ] {
             assert_eq!(Encoding::from_str(name, true), Ok(enc), "{name}");
         }
+    }
+
+    #[test]
+    fn a_stream_chunk_is_shown_like_a_datagram() {
+        let mut gbk = Encoding::Gbk.stream_decoder();
+        // The first byte of 你 waits for the second; an invalid byte gets the note.
+        assert_eq!(gbk.show(b"\xc4", false), "");
+        assert_eq!(gbk.show(b"\xe3\n", false), "你\\n");
+        assert_eq!(
+            gbk.show(b"\xff", false),
+            "\u{fffd} [not valid GBK: shown as \u{fffd}]"
+        );
+        let mut utf8 = Encoding::Utf8.stream_decoder();
+        assert_eq!(utf8.show(b"\xe4\xbd", false), "");
+        assert_eq!(
+            utf8.show(b"", true),
+            "\u{fffd} [not valid UTF-8: shown as \u{fffd}]"
+        );
     }
 
     #[test]

@@ -89,7 +89,7 @@ pub fn tcp(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     let (server, addr) = s.start("server", server)?;
 
     let mut client = bins.command("tcp-client");
-    client.arg(addr.to_string());
+    client.args(["--to", &addr.to_string()]);
     let client = s.spawn("client", client)?;
     let hello = s.expect(client, "connected to")?;
     let local = hello.rsplit(' ').next().unwrap_or_default().to_string();
@@ -124,14 +124,14 @@ pub fn backlog(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     let (server, addr) = s.start("server", server)?;
 
     let mut first = bins.command("tcp-client");
-    first.arg(addr.to_string());
+    first.args(["--to", &addr.to_string()]);
     let first = s.spawn("first", first)?;
     s.expect(first, "connected to")?;
     s.send_line(first, "first")?;
     s.expect(first, "received 6 bytes: first")?;
 
     let mut second = bins.command("tcp-client");
-    second.arg(addr.to_string());
+    second.args(["--to", &addr.to_string()]);
     let second = s.spawn("second", second)?;
     s.expect(second, "connected to")?;
     s.send_line(second, "second")?;
@@ -174,7 +174,7 @@ pub fn tcp_seed(s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
     // The seed's server, the lesson's client.
     let (seed, addr) = s.start("seed-server", bins.seed("tcp_server.py"))?;
     let mut client = bins.command("tcp-client");
-    client.arg(addr.to_string());
+    client.args(["--to", &addr.to_string()]);
     let client = s.spawn("client", client)?;
     s.expect(client, "connected to")?;
     s.send_line(client, "hello, seed")?;

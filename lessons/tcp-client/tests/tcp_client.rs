@@ -15,7 +15,7 @@ use testkit::{Failure, Proc, Scene, Stream};
 
 fn client(scene: &mut Scene, server: SocketAddr, args: &[&str]) -> Result<Proc, Failure> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tcp-client"));
-    cmd.arg(server.to_string()).args(args);
+    cmd.args(["--to", &server.to_string()]).args(args);
     let p = scene.spawn("client", cmd)?;
     scene.expect(p, "connected to")?;
     Ok(p)
@@ -57,6 +57,17 @@ fn half_closes_on_eof_and_reads_until_the_server_closes() -> Result<(), Failure>
     s.expect(p, "the server closed the connection (FIN)")?;
     s.wait_success(p)?;
     assert_eq!(server.join().unwrap(), "one\n你好\n".as_bytes());
+    // Piped, stdout is the events and nothing else: no prompt, no "bound to" (no bind).
+    let stdout = s.output(p, Stream::Stdout);
+    assert!(stdout[0].starts_with(&format!("connected to {addr} from 127.0.0.1:")));
+    assert_eq!(
+        stdout[1..],
+        [
+            "end of input: sending FIN (shutdown Write), reading until the server closes",
+            "received 4 bytes: bye\\n",
+            "the server closed the connection (FIN)",
+        ]
+    );
     Ok(())
 }
 
@@ -78,7 +89,8 @@ fn says_so_and_exits_when_the_server_closes_first() -> Result<(), Failure> {
 fn keeps_a_gbk_character_whole_across_one_byte_reads() -> Result<(), Failure> {
     let (l, addr) = listener();
     let mut s = Scene::new();
-    let p = client(&mut s, addr, &["--buffer", "1", "--encoding", "gbk"])?;
+    // The encoding's name in any case, as people write it.
+    let p = client(&mut s, addr, &["--buffer", "1", "--encoding", "GBK"])?;
     let mut stream = accept(&l);
     stream.write_all(b"\xc4\xe3\xba\xc3").unwrap();
     drop(stream);
@@ -91,10 +103,10 @@ fn keeps_a_gbk_character_whole_across_one_byte_reads() -> Result<(), Failure> {
     assert_eq!(
         reads,
         [
-            "received 1 bytes: ",
-            "received 1 bytes: 你",
-            "received 1 bytes: ",
-            "received 1 bytes: 好"
+            "received 1 byte: ",
+            "received 1 byte: 你",
+            "received 1 byte: ",
+            "received 1 byte: 好"
         ]
     );
     Ok(())
@@ -127,7 +139,7 @@ fn connecting_to_a_closed_port_is_a_clear_error() {
         .unwrap();
     let addr = closed.local_addr().unwrap().as_socket().unwrap();
     cargo_bin_cmd!("tcp-client")
-        .arg(addr.to_string())
+        .args(["--to", &addr.to_string()])
         .timeout(Duration::from_secs(10))
         .assert()
         .code(1)
@@ -161,9 +173,117 @@ fn resolves_localhost() -> Result<(), Failure> {
     let (l, addr) = listener();
     let mut s = Scene::new();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tcp-client"));
-    cmd.arg(format!("localhost:{}", addr.port()));
+    cmd.args(["--to", &format!("localhost:{}", addr.port())]);
     let p = s.spawn("client", cmd)?;
     let _stream = accept(&l);
     s.expect(p, &format!("connected to {addr}"))?;
     Ok(())
+}
+
+#[test]
+fn invalid_text_is_shown_with_the_same_note_as_everywhere() -> Result<(), Failure> {
+    let (l, addr) = listener();
+    let mut s = Scene::new();
+    let p = client(&mut s, addr, &[])?;
+    let mut stream = accept(&l);
+    stream.write_all(b"\xff!").unwrap();
+    drop(stream);
+    assert_eq!(
+        s.expect(p, "received")?,
+        "received 2 bytes: \u{fffd}! [not valid UTF-8: shown as \u{fffd}]"
+    );
+    s.wait_success(p)
+}
+
+#[test]
+fn binds_before_connecting_only_when_asked() -> Result<(), Failure> {
+    let (l, addr) = listener();
+    let mut s = Scene::new();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tcp-client"));
+    cmd.args([
+        "--to",
+        &addr.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+    ]);
+    let p = s.spawn("client", cmd)?;
+    // bind() chose the port before connect(): the ready line says which.
+    let bound = s.ready(p)?;
+    assert_eq!(bound.ip().to_string(), "127.0.0.1");
+    assert_ne!(bound.port(), 0);
+    let (_stream, peer) = l.accept().unwrap();
+    assert_eq!(peer, bound);
+    assert_eq!(
+        s.expect(p, "connected")?,
+        format!("connected to {addr} from {bound}")
+    );
+    Ok(())
+}
+
+#[test]
+fn a_local_port_in_use_is_a_clear_error_with_a_hint_that_names_port_and_time_wait() {
+    let (_l, addr) = listener();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    cargo_bin_cmd!("tcp-client")
+        .args([
+            "--to",
+            &addr.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port,
+        ])
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with(format!(
+            "error: cannot bind 127.0.0.1:{port} (tcp): Address already in use"
+        )))
+        .stderr(predicate::str::contains(
+            "pick another with --port, or --port 0",
+        ))
+        .stderr(predicate::str::contains("TIME_WAIT"));
+}
+
+#[test]
+fn the_server_is_named_with_to_not_a_positional_argument() {
+    cargo_bin_cmd!("tcp-client")
+        .arg("127.0.0.1:10050")
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unexpected argument"));
+}
+
+#[test]
+fn a_connect_timeout_against_a_full_accept_queue_names_the_backlog() {
+    // A server that never accepts, with the shortest queue: listen(0). Fill the queue
+    // until the kernel drops a SYN; the next connect, tcp-client's, then times out too.
+    let server = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    server
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    server.listen(0).unwrap();
+    let addr = server.local_addr().unwrap().as_socket().unwrap();
+    let mut queued = Vec::new();
+    for _ in 0..16 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+            Ok(stream) => queued.push(stream),
+            Err(_) => break,
+        }
+    }
+    assert!(queued.len() < 16, "the accept queue never filled");
+    cargo_bin_cmd!("tcp-client")
+        .args(["--to", &addr.to_string(), "--timeout", "1"])
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with(format!(
+            "error: cannot connect to {addr}: connection timed out"
+        )))
+        .stderr(predicate::str::contains("accept queue is full"))
+        .stderr(predicate::str::contains("listen backlog"));
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use common::{BindArgs, Encoding, Hexdump, Proto, Slot, Slots, text};
+use common::{BindArgs, CannotBind, Encoding, Hexdump, Proto, Slot, Slots, text};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// TCP echo server: accepts clients and sends every byte back.
@@ -24,12 +24,20 @@ use socket2::{Domain, Protocol, Socket, Type};
 #[command(version)]
 struct Args {
     #[command(flatten)]
-    bind: BindArgs<10050>,
+    bind: BindArgs<ECHO_PORT>,
 
     /// Length of the queue of connections that completed the handshake but were not yet
     /// accepted: listen(backlog).
     #[arg(long, value_name = "N", default_value_t = 128)]
     backlog: i32,
+
+    /// Most clients served at once; one more is accepted, told nothing, and closed.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    max_clients: usize,
+
+    /// Close a client that sends nothing, or reads none of its echo, for SECS seconds.
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = common::seconds)]
+    idle_timeout: Duration,
 
     /// Serve one client at a time, as the seed does: the next one waits in the accept queue.
     #[arg(long)]
@@ -39,16 +47,12 @@ struct Args {
     #[arg(long)]
     once: bool,
 
-    /// Most clients served at once; one more is accepted, told nothing, and closed.
-    #[arg(long, value_name = "N", default_value_t = 4096)]
-    max_clients: usize,
-
     /// Log accepts and closes only, not every chunk (for benchmarks).
     #[arg(long)]
     quiet: bool,
 
     /// How received bytes are shown as text (the echo itself is byte for byte).
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t)]
     encoding: Encoding,
 
     /// Show every chunk's bytes on stderr.
@@ -56,9 +60,13 @@ struct Args {
     hexdump: bool,
 }
 
+/// The seed's port.
+const ECHO_PORT: u16 = 10050;
+
 /// What the serving of one client needs to know.
 #[derive(Clone, Copy)]
 struct Options {
+    idle_timeout: Duration,
     quiet: bool,
     encoding: Encoding,
     hexdump: Hexdump,
@@ -70,6 +78,7 @@ fn main() -> ExitCode {
 
 fn serve(args: Args) -> anyhow::Result<()> {
     let options = Options {
+        idle_timeout: args.idle_timeout,
         quiet: args.quiet,
         encoding: args.encoding,
         hexdump: Hexdump::new(args.hexdump),
@@ -88,7 +97,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
     socket.set_reuse_address(true)?;
     socket
         .bind(&local.into())
-        .with_context(|| format!("cannot bind {local}"))?;
+        .with_context(|| CannotBind::new(local, Proto::Tcp))?;
     // listen(): the socket becomes passive. The kernel now completes handshakes by itself
     // and queues up to `backlog` connections for accept().
     socket
@@ -121,10 +130,8 @@ fn serve(args: Args) -> anyhow::Result<()> {
             continue;
         }
         let Some(slot) = slots.take() else {
-            println!(
-                "refused {peer}: {} clients already (--max-clients)",
-                args.max_clients
-            );
+            let clients = text::count(args.max_clients as u64, "client", "clients");
+            println!("refused {peer}: {clients} already (--max-clients)");
             continue; // Dropping `stream` closes the connection.
         };
         println!("accepted {peer}");
@@ -140,48 +147,87 @@ fn serve(args: Args) -> anyhow::Result<()> {
 }
 
 // ANCHOR: echo
-/// Echoes what `peer` sends until it closes, then logs how the connection ended.
+/// Echoes what `peer` sends until it closes, goes quiet, or stops reading; then logs how the
+/// connection ended.
 fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options, slot: Option<Slot>) {
+    // SO_RCVTIMEO and SO_SNDTIMEO: a read that waits longer than this for bytes, or a write
+    // that waits longer for room in the send buffer, fails instead of blocking for ever. A
+    // client that goes silent, or sends and never reads its echo, cannot hold this thread.
+    let timeouts = stream
+        .set_read_timeout(Some(options.idle_timeout))
+        .and_then(|()| stream.set_write_timeout(Some(options.idle_timeout)));
+    if let Err(e) = timeouts {
+        common::log_error(format_args!("cannot set timeouts for {peer}"), e);
+        return;
+    }
     let mut shown = options.encoding.stream_decoder();
     let mut buf = [0u8; 16 * 1024];
     let mut total: u64 = 0;
-    let ended = loop {
+    let end = loop {
         let len = match stream.read(&mut buf) {
             // Ok(0): the client sent FIN. It will send nothing more.
-            Ok(0) => break Ok(()),
+            Ok(0) => break End::Fin,
             Ok(len) => len,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => break Err(e),
+            Err(e) if is_timeout(&e) => break End::Silent,
+            Err(e) => break End::Failed(e),
         };
         let chunk = &buf[..len];
         total += len as u64;
         options.hexdump.received(peer, chunk);
         if !options.quiet {
-            let (text, _) = shown.decode(chunk, false);
-            println!(
-                "received {len} bytes from {peer}: {}",
-                text::printable(&text)
-            );
+            let count = text::count(len as u64, "byte", "bytes");
+            println!("received {count} from {peer}: {}", shown.show(chunk, false));
         }
-        // write_all: one write may take only part of the chunk; loop until all is sent.
-        if let Err(e) = stream.write_all(chunk) {
-            break Err(e);
+        // write_all: a blocking write waits until the kernel has taken every byte, unless the
+        // send timeout (or a signal) cuts it short after part; write_all then writes the rest.
+        match stream.write_all(chunk) {
+            Ok(()) => options.hexdump.sent(peer, chunk),
+            Err(e) if is_timeout(&e) => break End::NotReading,
+            Err(e) => break End::Failed(e),
         }
-        options.hexdump.sent(peer, chunk);
     };
-    // Closing the socket sends our FIN (after a reset there is nothing left to close), and
+    // Closing the socket sends our FIN (or RST, if the client sent bytes we never read), and
     // frees this client's place under --max-clients.
     drop(stream);
     drop(slot);
-    match ended {
-        Ok(()) => println!("{peer} closed the connection (FIN) after {total} bytes; closing ours"),
-        Err(e) if is_reset(&e) => println!("{peer} reset the connection (RST) after {total} bytes"),
-        Err(e) => common::log_error(format_args!("connection with {peer} failed"), e),
+    let total = text::count(total, "byte", "bytes");
+    let idle = format!("{} s (--idle-timeout)", options.idle_timeout.as_secs_f64());
+    match end {
+        End::Fin => println!("{peer} closed the connection (FIN) after {total}; closing ours"),
+        End::Silent => println!("{peer} sent nothing for {idle}: closed after {total}"),
+        End::NotReading => {
+            println!("{peer} read none of its echo for {idle}: closed after {total}")
+        }
+        End::Failed(e) if is_reset(&e) => {
+            println!("{peer} reset the connection (RST) after {total}")
+        }
+        End::Failed(e) => common::log_error(format_args!("connection with {peer} failed"), e),
     }
 }
 // ANCHOR_END: echo
 
-/// A reset shows up as ECONNRESET on a read, and as EPIPE on a write after it.
+/// How a client's connection ended.
+enum End {
+    /// The client sent FIN: an orderly end.
+    Fin,
+    /// A read waited `--idle-timeout` for bytes.
+    Silent,
+    /// A write waited `--idle-timeout` for the client to read.
+    NotReading,
+    Failed(io::Error),
+}
+
+/// A socket timeout: EAGAIN on Linux (`WouldBlock`), `TimedOut` on Windows.
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// After an RST, the first read or write fails with ECONNRESET, and the writes after that with
+/// EPIPE (also when the client's FIN came before its RST).
 fn is_reset(e: &io::Error) -> bool {
     matches!(
         e.kind(),

@@ -60,7 +60,8 @@ fn echoes_text_and_every_byte_value_in_pieces_of_any_size() -> Result<(), Failur
 #[test]
 fn logs_accept_chunks_and_an_orderly_close() -> Result<(), Failure> {
     let mut s = Scene::new();
-    let (p, addr) = server(&mut s, &["--encoding", "gbk"])?;
+    // The encoding's name in any case, as people write it.
+    let (p, addr) = server(&mut s, &["--encoding", "GBK"])?;
     let mut stream = connect(addr);
     let client = stream.local_addr().unwrap();
     stream.write_all(b"\xc4\xe3\xba\xc3").unwrap();
@@ -153,7 +154,7 @@ fn sequential_serves_the_second_client_after_the_first_leaves() -> Result<(), Fa
     // the connection, whether or not the program calls accept.
     let mut second = connect(addr);
     second.write_all(b"2").unwrap();
-    s.expect(p, "received 1 bytes")?;
+    s.expect(p, "received 1 byte from")?;
     drop(first);
     second.read_exact(&mut one).unwrap();
     assert_eq!(&one, b"2");
@@ -230,9 +231,98 @@ fn a_port_in_use_is_a_clear_error() {
         .assert()
         .code(1)
         .stderr(predicate::str::starts_with(format!(
-            "error: cannot bind 127.0.0.1:{port}: Address already in use"
+            "error: cannot bind 127.0.0.1:{port} (tcp): Address already in use"
         )))
-        .stderr(predicate::str::contains("hint: "));
+        .stderr(predicate::str::contains(
+            "hint: another program, or an earlier run, holds this port: \
+             pick another with --port, or --port 0",
+        ))
+        .stderr(predicate::str::contains("TIME_WAIT"));
+}
+
+#[test]
+fn invalid_text_is_shown_with_the_same_note_as_everywhere() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (p, addr) = server(&mut s, &[])?;
+    let mut stream = connect(addr);
+    let client = stream.local_addr().unwrap();
+    stream.write_all(b"\xff!").unwrap();
+    let mut back = [0u8; 2];
+    stream.read_exact(&mut back).unwrap();
+    assert_eq!(
+        s.expect(p, "received")?,
+        format!("received 2 bytes from {client}: \u{fffd}! [not valid UTF-8: shown as \u{fffd}]")
+    );
+    drop(stream);
+    assert_eq!(
+        s.expect(p, "closed")?,
+        format!("{client} closed the connection (FIN) after 2 bytes; closing ours")
+    );
+    Ok(())
+}
+
+/// The attack: as many clients as --max-clients connect and say nothing. Without an idle
+/// timeout they hold every place for ever, and everyone else is refused.
+#[test]
+fn idle_clients_cannot_hold_every_place() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (p, addr) = server(&mut s, &["--max-clients", "2", "--idle-timeout", "1"])?;
+    let mut idle: Vec<TcpStream> = (0..2).map(|_| connect(addr)).collect();
+    let idle_addrs: Vec<SocketAddr> = idle.iter().map(|c| c.local_addr().unwrap()).collect();
+    s.expect(p, &format!("accepted {}", idle_addrs[0]))?;
+    s.expect(p, &format!("accepted {}", idle_addrs[1]))?;
+    let turned_away = connect(addr);
+    s.expect(
+        p,
+        &format!(
+            "refused {}: 2 clients already",
+            turned_away.local_addr().unwrap()
+        ),
+    )?;
+    // Both are closed, in either order.
+    let mut closed = vec![s.expect(p, "sent nothing")?, s.expect(p, "sent nothing")?];
+    closed.sort();
+    let mut expected: Vec<String> = idle_addrs
+        .iter()
+        .map(|a| format!("{a} sent nothing for 1 s (--idle-timeout): closed after 0 bytes"))
+        .collect();
+    expected.sort();
+    assert_eq!(closed, expected);
+    // The server closed them with FIN: each idle client reads the end of the stream.
+    for c in &mut idle {
+        assert_eq!(c.read(&mut [0u8; 1]).unwrap(), 0);
+    }
+    assert_eq!(echo_in_pieces(addr, b"my turn", 3), b"my turn");
+    Ok(())
+}
+
+/// The attack: a client sends and never reads. The echo fills its receive buffer and our
+/// send buffer, and without a send timeout the server's write blocks for ever.
+#[test]
+fn a_client_that_never_reads_cannot_hold_its_place() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (p, addr) = server(
+        &mut s,
+        &["--max-clients", "1", "--idle-timeout", "1", "--quiet"],
+    )?;
+    let mut flood = connect(addr);
+    let flood_addr = flood.local_addr().unwrap();
+    flood
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // Write until the server gives up on us: then a write fails (reset) or times out.
+    let writer = thread::spawn(move || {
+        let block = [b'x'; 64 * 1024];
+        while flood.write_all(&block).is_ok() {}
+    });
+    let closed = s.expect(p, &format!("{flood_addr} read none of its echo"))?;
+    assert!(
+        closed.contains("for 1 s (--idle-timeout): closed after"),
+        "{closed}"
+    );
+    writer.join().unwrap();
+    assert_eq!(echo_in_pieces(addr, b"next", 1), b"next");
+    Ok(())
 }
 
 #[test]

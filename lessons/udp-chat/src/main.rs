@@ -1,11 +1,13 @@
 //! UDP chat: one socket, a thread that prints every message as it arrives, and you typing.
 //!
-//! Terminal 1:  cargo run -p udp-chat -- --port 6666 --peer 127.0.0.1:6667
-//! Terminal 2:  cargo run -p udp-chat -- --port 6667 --peer 127.0.0.1:6666
+//! Terminal 1:  cargo run -p udp-chat -- --port 6666 --to 127.0.0.1:6667
+//! Terminal 2:  cargo run -p udp-chat -- --port 6667 --to 127.0.0.1:6666
 //!
 //! Pitfall: one thread cannot wait for the keyboard and for the network at once. The seed's
 //! menu does one or the other, and misses whatever the other would have brought.
 #![forbid(unsafe_code)]
+
+mod keyboard;
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -15,7 +17,12 @@ use std::thread;
 
 use anyhow::Context;
 use clap::Parser;
-use common::{BindArgs, Encoding, Hexdump, HostPort, Proto, text};
+use common::{BindArgs, CannotBind, Encoding, Hexdump, HostPort, Proto, text};
+
+use keyboard::Screen;
+
+/// The seed's chat port.
+const CHAT_PORT: u16 = 6666;
 
 /// UDP chat: sends what you type to a peer and shows messages as they arrive.
 /// Chapter: "UDP chat".
@@ -23,14 +30,14 @@ use common::{BindArgs, Encoding, Hexdump, HostPort, Proto, text};
 #[command(version, after_help = HELP)]
 struct Args {
     #[command(flatten)]
-    bind: BindArgs<6666>,
+    bind: BindArgs<CHAT_PORT>,
 
     /// Where plain lines go, HOST[:PORT] (port 6666 if none); `/peer` changes it.
-    #[arg(long, value_name = "ADDR")]
-    peer: Option<HostPort>,
+    #[arg(long, value_name = "HOST[:PORT]")]
+    to: Option<HostPort>,
 
     /// How text is turned into bytes and back.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t)]
     encoding: Encoding,
 
     /// Show every datagram's bytes on stderr.
@@ -47,6 +54,10 @@ Commands, typed as lines:
   /help          this list
   /quit          leave (so does end of input, Ctrl-D)";
 
+/// The most bytes one UDP datagram carries over IPv4: 65,535 for the IP packet, less
+/// 20 for the IP header and 8 for the UDP header.
+const MAX_DATAGRAM: usize = 65_507;
+
 /// Whoever wrote last: the receiving thread sets it, `/reply` reads it.
 type LastSender = Arc<Mutex<Option<SocketAddr>>>;
 
@@ -56,14 +67,14 @@ fn main() -> ExitCode {
 
 fn chat(args: Args) -> anyhow::Result<()> {
     let hexdump = Hexdump::new(args.hexdump);
-    let mut peer = match &args.peer {
-        Some(p) => Some(p.resolve_one(6666)?),
+    let mut peer = match &args.to {
+        Some(p) => Some(p.resolve_one(CHAT_PORT)?),
         None => None,
     };
 
     // ANCHOR: bind
     let local = args.bind.local_addr()?;
-    let socket = UdpSocket::bind(local).with_context(|| format!("cannot bind {local}"))?;
+    let socket = UdpSocket::bind(local).with_context(|| CannotBind::new(local, Proto::Udp))?;
     common::announce_listening(socket.local_addr()?, Proto::Udp);
     // ANCHOR_END: bind
 
@@ -72,15 +83,17 @@ fn chat(args: Args) -> anyhow::Result<()> {
     // while this thread blocks reading the keyboard; each wakes up for its own event.
     let receiver = socket.try_clone().context("cannot clone the socket")?;
     let last_sender = LastSender::default();
+    // On a terminal, the receiving thread prints above the line you are typing.
+    let (mut keyboard, screen) = keyboard::open();
     {
         let last_sender = Arc::clone(&last_sender);
         let encoding = args.encoding;
-        thread::spawn(move || receive(&receiver, &last_sender, encoding, hexdump));
+        thread::spawn(move || receive(&receiver, &last_sender, screen, encoding, hexdump));
     }
     // ANCHOR_END: spawn
 
     // ANCHOR: input
-    for line in text::lines(io::stdin().lock()) {
+    while let Some(line) = keyboard.read_line(&keyboard::prompt(peer)) {
         let line = line.context("cannot read stdin")?;
         let message = match Command::parse(&line) {
             Command::Quit => break,
@@ -101,7 +114,11 @@ fn chat(args: Args) -> anyhow::Result<()> {
             Command::Reply(message) => {
                 let last = *last_sender.lock().unwrap_or_else(PoisonError::into_inner);
                 let Some(addr) = last else {
-                    eprintln!("error: nobody has written yet, so there is nobody to reply to");
+                    eprintln!(
+                        "error: nobody has written yet, so there is nobody to reply to\n\
+                         hint: /reply answers whoever wrote last; wait for a message, \
+                         or choose a peer with /peer HOST:PORT"
+                    );
                     continue;
                 };
                 if peer != Some(addr) {
@@ -135,8 +152,14 @@ fn chat(args: Args) -> anyhow::Result<()> {
         match socket.send_to(&data, to) {
             Ok(sent) => {
                 hexdump.sent(to, &data);
-                println!("sent {sent} bytes to {to}");
+                println!("sent {} to {to}", text::count(sent as u64, "byte", "bytes"));
             }
+            Err(e) if data.len() > MAX_DATAGRAM => eprintln!(
+                "error: message not sent: {} do not fit in one UDP datagram: {e}\n\
+                 hint: a UDP datagram carries at most {MAX_DATAGRAM} bytes over IPv4; \
+                 send less at a time",
+                text::count(data.len() as u64, "byte", "bytes")
+            ),
             Err(e) => common::log_error(format_args!("cannot send to {to}"), e),
         }
     }
@@ -149,7 +172,13 @@ fn chat(args: Args) -> anyhow::Result<()> {
 
 // ANCHOR: receive
 /// Prints every datagram that arrives, and remembers who sent it, until the socket fails.
-fn receive(socket: &UdpSocket, last_sender: &LastSender, encoding: Encoding, hexdump: Hexdump) {
+fn receive(
+    socket: &UdpSocket,
+    last_sender: &LastSender,
+    mut screen: Screen,
+    encoding: Encoding,
+    hexdump: Hexdump,
+) {
     let mut buf = vec![0u8; 65535];
     loop {
         match socket.recv_from(&mut buf) {
@@ -159,7 +188,7 @@ fn receive(socket: &UdpSocket, last_sender: &LastSender, encoding: Encoding, hex
                 *last_sender.lock().unwrap_or_else(PoisonError::into_inner) = Some(from);
                 let data = &buf[..len];
                 hexdump.received(from, data);
-                println!("from {from}: {}", text::show(data, encoding));
+                screen.print(format!("from {from}: {}", text::show(data, encoding)));
             }
             // An ICMP error about an earlier send (a peer that has gone): not this socket's end.
             Err(e)
@@ -168,7 +197,7 @@ fn receive(socket: &UdpSocket, last_sender: &LastSender, encoding: Encoding, hex
                     io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
                 ) =>
             {
-                println!("(a peer is unreachable: {e})");
+                screen.print(format!("(a peer is unreachable: {e})"));
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
@@ -183,7 +212,7 @@ fn receive(socket: &UdpSocket, last_sender: &LastSender, encoding: Encoding, hex
 /// A typed address, HOST[:PORT], with the chat's port 6666 where none is given.
 fn resolve_peer(typed: &str) -> anyhow::Result<SocketAddr> {
     let host_port: HostPort = typed.parse().map_err(anyhow::Error::msg)?;
-    Ok(host_port.resolve_one(6666)?)
+    Ok(host_port.resolve_one(CHAT_PORT)?)
 }
 
 /// A line typed by the user.

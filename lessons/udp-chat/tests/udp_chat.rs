@@ -23,7 +23,7 @@ fn stranger() -> UdpSocket {
 fn two_chats_talk_both_ways() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (a, a_addr) = chat(&mut s, "a", &[])?;
-    let (b, b_addr) = chat(&mut s, "b", &["--peer", &a_addr.to_string()])?;
+    let (b, b_addr) = chat(&mut s, "b", &["--to", &a_addr.to_string()])?;
     s.send_line(b, "hi a, 你好")?;
     assert_eq!(s.expect(b, "sent")?, format!("sent 12 bytes to {a_addr}"));
     assert_eq!(s.expect(a, "from")?, format!("from {b_addr}: hi a, 你好"));
@@ -48,7 +48,7 @@ fn peer_switches_where_lines_go() -> Result<(), Failure> {
     let first = stranger();
     let second = stranger();
     let first_addr = first.local_addr().unwrap().to_string();
-    let (a, _) = chat(&mut s, "a", &["--peer", &first_addr])?;
+    let (a, _) = chat(&mut s, "a", &["--to", &first_addr])?;
     s.send_line(a, "one")?;
     let mut buf = [0u8; 64];
     let (len, _) = first.recv_from(&mut buf).unwrap();
@@ -64,7 +64,7 @@ fn peer_switches_where_lines_go() -> Result<(), Failure> {
 #[test]
 fn a_message_from_an_unknown_address_is_shown() -> Result<(), Failure> {
     let mut s = Scene::new();
-    let (a, a_addr) = chat(&mut s, "a", &["--peer", "127.0.0.1:9"])?;
+    let (a, a_addr) = chat(&mut s, "a", &["--to", "127.0.0.1:9"])?;
     let stranger = stranger();
     stranger.send_to(b"who am I?", a_addr).unwrap();
     assert_eq!(
@@ -79,13 +79,29 @@ fn bad_datagrams_do_not_stop_the_receiving_thread() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (a, a_addr) = chat(&mut s, "a", &[])?;
     let stranger = stranger();
-    for bad in [&b"\xff\xfe\x00"[..], b"", b"\x1b[2J"] {
+    for bad in [
+        &b"\xff\xfe\x00"[..],
+        b"",
+        b"\x1b[2J",
+        "abc\u{202e}txt.exe".as_bytes(),
+    ] {
         stranger.send_to(bad, a_addr).unwrap();
     }
     stranger.send_to(b"still listening?", a_addr).unwrap();
+    let from = stranger.local_addr().unwrap();
     s.expect(a, "[not valid UTF-8")?;
-    s.expect(a, "\\u{1b}[2J")?;
+    // An empty datagram is shown as one, as in every lesson.
+    assert_eq!(s.expect(a, "from")?, format!("from {from}: [0 bytes]"));
+    assert_eq!(s.expect(a, "from")?, format!("from {from}: \\u{{1b}}[2J"));
+    // A right-to-left override cannot make "abc<RLO>txt.exe" look like "abcexe.txt".
+    assert_eq!(
+        s.expect(a, "from")?,
+        format!("from {from}: abc\\u{{202e}}txt.exe")
+    );
     s.expect(a, ": still listening?")?;
+    // Piped input: no prompt anywhere.
+    assert!(!s.output(a, Stream::Stdout).iter().any(|l| l.contains("> ")));
+    assert!(s.output(a, Stream::Stderr).is_empty());
     Ok(())
 }
 
@@ -96,7 +112,7 @@ fn an_unresolvable_peer_is_an_error_line_and_the_chat_goes_on() -> Result<(), Fa
     let (a, _) = chat(
         &mut s,
         "a",
-        &["--peer", &friend.local_addr().unwrap().to_string()],
+        &["--to", &friend.local_addr().unwrap().to_string()],
     )?;
     s.send_line(a, "/peer no-such-host.invalid")?;
     s.expect_on(
@@ -125,6 +141,12 @@ fn without_a_peer_a_line_gets_an_error_and_reply_needs_a_sender() -> Result<(), 
     s.expect_on(a, Stream::Stderr, "error: no peer yet")?;
     s.send_line(a, "/reply")?;
     s.expect_on(a, Stream::Stderr, "error: nobody has written yet")?;
+    s.expect_on(
+        a,
+        Stream::Stderr,
+        "hint: /reply answers whoever wrote last; wait for a message, \
+         or choose a peer with /peer HOST:PORT",
+    )?;
     s.send_line(a, "/quit")?;
     s.wait_success(a)
 }
@@ -144,14 +166,74 @@ fn ends_cleanly_on_quit_and_on_eof() -> Result<(), Failure> {
 #[test]
 fn gbk_both_ways() -> Result<(), Failure> {
     let mut s = Scene::new();
-    let (a, a_addr) = chat(&mut s, "a", &["--encoding", "gbk"])?;
+    let (a, a_addr) = chat(&mut s, "a", &["--encoding", "GBK"])?;
     let (b, _) = chat(
         &mut s,
         "b",
-        &["--encoding", "gbk", "--peer", &a_addr.to_string()],
+        &["--encoding", "gbk", "--to", &a_addr.to_string()],
     )?;
     s.send_line(b, "你好")?;
     s.expect(b, "sent 4 bytes")?;
     assert!(s.expect(a, "from")?.ends_with(": 你好"));
     Ok(())
+}
+
+#[test]
+fn a_message_too_long_for_a_datagram_is_an_error_naming_the_limit() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let friend = stranger();
+    let (a, _) = chat(
+        &mut s,
+        "a",
+        &["--to", &friend.local_addr().unwrap().to_string()],
+    )?;
+    s.send_line(a, &"x".repeat(70_000))?;
+    s.expect_on(
+        a,
+        Stream::Stderr,
+        "error: message not sent: 70000 bytes do not fit in one UDP datagram",
+    )?;
+    s.expect_on(
+        a,
+        Stream::Stderr,
+        "hint: a UDP datagram carries at most 65507 bytes over IPv4",
+    )?;
+    s.send_line(a, "short")?;
+    let mut buf = [0u8; 64];
+    let (len, _) = friend.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..len], b"short");
+    Ok(())
+}
+
+#[test]
+fn a_port_in_use_is_an_error_whose_hint_names_its_own_flags() {
+    use assert_cmd::cargo::cargo_bin_cmd;
+    use predicates::prelude::*;
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    cargo_bin_cmd!("udp-chat")
+        .args(["--port", &port])
+        .write_stdin("")
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::starts_with(format!(
+            "error: cannot bind 127.0.0.1:{port} (udp): Address already in use"
+        )))
+        .stderr(predicate::str::contains(
+            "pick another with --port, or --port 0",
+        ))
+        .stderr(predicate::str::contains("TIME_WAIT").not());
+}
+
+#[test]
+fn the_peer_is_named_with_to_not_peer() {
+    use assert_cmd::cargo::cargo_bin_cmd;
+    cargo_bin_cmd!("udp-chat")
+        .args(["--port", "0", "--peer", "127.0.0.1:6667"])
+        .write_stdin("")
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .code(2);
 }

@@ -7,38 +7,43 @@
 //! missing reply, or the kernel's "port unreachable", tells you.
 #![forbid(unsafe_code)]
 
-use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{self, IsTerminal, Write};
+use std::net::UdpSocket;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use common::{Encoding, Hexdump, HostPort, Proto, text};
+use common::{CannotBind, ClientBindArgs, Encoding, Hexdump, HostPort, Proto, text};
+
+/// The port of the seed's server, and of udp-server.
+const SERVER_PORT: u16 = 8080;
 
 /// The seed's client binds this port, so the seed's server knows where to answer.
 const LOCAL_PORT: u16 = 10086;
+
+/// The most bytes one UDP datagram carries over IPv4: 65,535 for the IP packet, less
+/// 20 for the IP header and 8 for the UDP header.
+const MAX_DATAGRAM: usize = 65_507;
 
 /// UDP client: sends each typed line as a datagram and prints the reply.
 /// Chapter: "UDP client".
 #[derive(Parser)]
 #[command(version)]
 struct Args {
-    /// The server, HOST[:PORT].
-    #[arg(value_name = "SERVER", default_value = "127.0.0.1:8080")]
-    server: HostPort,
+    /// The server, HOST[:PORT] (port 8080 if none).
+    #[arg(long, value_name = "HOST[:PORT]", default_value = "127.0.0.1")]
+    to: HostPort,
 
-    /// Local address, HOST[:PORT] [default: every interface, port 10086, as in the seed].
-    /// `--bind 127.0.0.1:0` lets the OS choose the port.
-    #[arg(long, value_name = "ADDR")]
-    bind: Option<HostPort>,
+    #[command(flatten)]
+    local: ClientBindArgs<LOCAL_PORT>,
 
     /// Seconds to wait for each reply.
     #[arg(long, value_name = "SECS", default_value = "2", value_parser = common::seconds)]
     timeout: Duration,
 
     /// How text is turned into bytes and back.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t)]
     encoding: Encoding,
 
     /// Show every datagram's bytes on stderr.
@@ -52,29 +57,34 @@ fn main() -> ExitCode {
 
 fn chat_with_server(args: Args) -> anyhow::Result<()> {
     let hexdump = Hexdump::new(args.hexdump);
-    let server = args.server.resolve_one(8080)?;
-    let local = match &args.bind {
-        Some(bind) => bind.resolve_one(LOCAL_PORT)?,
-        None => SocketAddr::new(common::addr::unspecified_for(server), LOCAL_PORT),
-    };
+    let server = args.to.resolve_one(SERVER_PORT)?;
+    let local = args.local.local_addr(server)?;
 
     // ANCHOR: bind
-    let socket = UdpSocket::bind(local).with_context(|| format!("cannot bind {local}"))?;
-    common::announce_listening(socket.local_addr()?, Proto::Udp);
+    let socket = UdpSocket::bind(local).with_context(|| CannotBind::new(local, Proto::Udp))?;
+    common::announce_bound(socket.local_addr()?, Proto::Udp);
     // ANCHOR_END: bind
 
     // ANCHOR: connect
-    // A UDP "connect" sends nothing. It fixes the peer: `send` goes there, `recv` takes only
-    // its datagrams, and an ICMP "port unreachable" comes back to us as an error.
+    // A UDP "connect" sends nothing. It fixes the peer: `send` goes there, the kernel drops
+    // datagrams from anyone else that arrive from now on, and an ICMP "port unreachable"
+    // comes back to us as an error.
     socket
         .connect(server)
         .with_context(|| format!("cannot use {server} as the server"))?;
-    socket.set_read_timeout(Some(args.timeout))?;
+    println!("sending to {server}");
     // ANCHOR_END: connect
 
     // ANCHOR: loop
     let mut buf = vec![0u8; 65535];
-    for line in text::lines(io::stdin().lock()) {
+    let prompt = prompt(io::stdin().is_terminal(), &server.to_string());
+    let mut typed = text::lines(io::stdin().lock());
+    loop {
+        eprint!("{prompt}");
+        let _ = io::stderr().flush();
+        let Some(line) = typed.next() else {
+            break; // End of input (Ctrl-D).
+        };
         let line = line.context("cannot read stdin")?;
         let data = match args.encoding.encode(&line) {
             Ok(data) => data,
@@ -86,43 +96,94 @@ fn chat_with_server(args: Args) -> anyhow::Result<()> {
         match socket.send(&data) {
             Ok(sent) => {
                 hexdump.sent(server, &data);
-                println!("sent {sent} bytes to {server}");
+                println!(
+                    "sent {} to {server}",
+                    text::count(sent as u64, "byte", "bytes")
+                );
+            }
+            Err(e) if data.len() > MAX_DATAGRAM => {
+                eprintln!(
+                    "error: line not sent: {} do not fit in one UDP datagram: {e}\n\
+                     hint: a UDP datagram carries at most {MAX_DATAGRAM} bytes over IPv4; \
+                     send less per line, or use TCP for a stream of any length",
+                    text::count(data.len() as u64, "byte", "bytes")
+                );
+                continue;
             }
             Err(e) => {
                 common::log_error(format_args!("cannot send to {server}"), e);
                 continue;
             }
         }
-        match socket.recv(&mut buf) {
-            Ok(len) => {
-                let reply = &buf[..len];
-                hexdump.received(server, reply);
-                if reply.is_empty() {
-                    println!("received 0 bytes from {server} (an empty datagram)");
-                } else {
-                    let shown = text::show(reply, args.encoding);
-                    println!("received {len} bytes from {server}: {shown}");
+        // Wait for one datagram from the server, for --timeout at most.
+        let deadline = Instant::now() + args.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            socket.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+            match socket.recv_from(&mut buf) {
+                // `connect` filters only what arrives after it: a datagram that was queued
+                // before it is still delivered. Only the source address tells.
+                Ok((len, from)) if from != server => {
+                    println!(
+                        "ignored {} from {from}: not the server",
+                        text::count(len as u64, "byte", "bytes")
+                    );
                 }
+                Ok((len, _)) => {
+                    let reply = &buf[..len];
+                    hexdump.received(server, reply);
+                    println!(
+                        "received {} from {server}: {}",
+                        text::count(len as u64, "byte", "bytes"),
+                        text::show(reply, args.encoding)
+                    );
+                    break;
+                }
+                // The read timeout expired (Unix says WouldBlock, Windows TimedOut).
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    println!(
+                        "no reply from {server} within {:?} (UDP promises nothing: \
+                         the datagram or its answer may be lost, or nobody answers)",
+                        args.timeout
+                    );
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    println!(
+                        "nothing listens on {server}: the kernel reported \"port unreachable\""
+                    );
+                    break;
+                }
+                Err(e) => return Err(e).context("recv_from failed"),
             }
-            // The read timeout expired (Unix says WouldBlock, Windows TimedOut).
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                println!(
-                    "no reply from {server} within {:?} (UDP promises nothing: \
-                     the datagram or its answer may be lost, or nobody answers)",
-                    args.timeout
-                );
-            }
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                println!("nothing listens on {server}: the kernel reported \"port unreachable\"");
-            }
-            Err(e) => return Err(e).context("recv failed"),
         }
     }
     // ANCHOR_END: loop
     Ok(())
+}
+
+/// The prompt before each line: where the line goes, on a terminal; nothing when the input
+/// is a pipe or a file, where nobody would read it.
+fn prompt(on_terminal: bool, server: &str) -> String {
+    if on_terminal {
+        format!("to {server}> ")
+    } else {
+        String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prompt;
+
+    #[test]
+    fn prompts_only_on_a_terminal() {
+        assert_eq!(prompt(true, "127.0.0.1:8080"), "to 127.0.0.1:8080> ");
+        assert_eq!(prompt(false, "127.0.0.1:8080"), "");
+    }
 }

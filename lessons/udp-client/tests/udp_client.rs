@@ -26,9 +26,15 @@ fn client(
     args: &[&str],
 ) -> Result<(Proc, SocketAddr), Failure> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_udp-client"));
-    cmd.arg(server.to_string())
-        .args(["--bind", "127.0.0.1:0"])
-        .args(args);
+    cmd.args([
+        "--to",
+        &server.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+    ])
+    .args(args);
     scene.start("client", cmd)
 }
 
@@ -43,6 +49,8 @@ fn sends_each_line_as_one_datagram_and_prints_the_reply() -> Result<(), Failure>
     let (server, addr) = fake_server();
     let mut s = Scene::new();
     let (p, local) = client(&mut s, addr, &[])?;
+    // The first line said where the client is bound; the next one says where it sends.
+    assert_eq!(s.expect(p, "sending")?, format!("sending to {addr}"));
     s.send_line(p, "hello")?;
     let (data, from) = receive(&server);
     assert_eq!((data.as_slice(), from), (&b"hello"[..], local));
@@ -55,9 +63,17 @@ fn sends_each_line_as_one_datagram_and_prints_the_reply() -> Result<(), Failure>
     s.send_line(p, "")?;
     assert_eq!(receive(&server).0, b"");
     server.send_to(b"", from).unwrap();
-    s.expect(p, "received 0 bytes")?;
+    assert_eq!(
+        s.expect(p, "received")?,
+        format!("received 0 bytes from {addr}: [0 bytes]")
+    );
+    s.send_line(p, "x")?;
+    assert_eq!(s.expect(p, "sent")?, format!("sent 1 byte to {addr}"));
     s.close_stdin(p)?;
-    s.wait_success(p)
+    s.wait_success(p)?;
+    // Piped input gets no prompt: stderr has nothing at all.
+    assert_eq!(s.output(p, Stream::Stderr), Vec::<String>::new());
+    Ok(())
 }
 
 #[test]
@@ -93,7 +109,8 @@ fn says_when_nothing_listens() -> Result<(), Failure> {
 fn encodes_with_gbk_and_refuses_what_gbk_cannot_write() -> Result<(), Failure> {
     let (server, addr) = fake_server();
     let mut s = Scene::new();
-    let (p, _) = client(&mut s, addr, &["--encoding", "gbk"])?;
+    // Encoding names are taken in any case.
+    let (p, _) = client(&mut s, addr, &["--encoding", "GBK"])?;
     s.send_line(p, "smile 😀")?;
     s.expect_on(
         p,
@@ -125,12 +142,163 @@ fn ignores_datagrams_from_anyone_but_the_server() -> Result<(), Failure> {
     Ok(())
 }
 
+/// The attack: a stranger's datagram that reaches the client's port after `bind` and before
+/// `connect`. The kernel keeps it, and a `recv` after `connect` returns it as if the server
+/// had answered. To hold the client in that window, its stdout is a pipe filled to the brim:
+/// the ready line, written between `bind` and `connect`, waits until the test reads.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_datagram_queued_before_connect_is_not_taken_for_the_servers() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::Instant;
+
+    let (server, addr) = fake_server();
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (out_read, out_write) = rustix::pipe::pipe().unwrap();
+    let size = rustix::pipe::fcntl_setpipe_size(&out_write, 4096).unwrap();
+    std::fs::File::from(out_write.try_clone().unwrap())
+        .write_all(&vec![b'.'; size])
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_udp-client"))
+        .args(["--to", &addr.to_string(), "--bind", "127.0.0.1"])
+        .args(["--port", &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(out_write))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    let _child = Kill(child);
+
+    // Wait (bounded) until the client's socket is bound: the kernel lists it.
+    let hex_port = format!(":{port:04X}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string("/proc/net/udp")
+        .unwrap()
+        .lines()
+        .any(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|a| a.ends_with(&hex_port))
+        })
+    {
+        assert!(Instant::now() < deadline, "the client never bound {port}");
+        std::thread::yield_now();
+    }
+    let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+    stranger.send_to(b"spoofed", ("127.0.0.1", port)).unwrap();
+
+    // Let the client go on: read what fills the pipe, then its lines.
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = BufReader::new(std::fs::File::from(out_read));
+        out.read_exact(&mut vec![0; size]).unwrap();
+        for line in out.lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || lines.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(next().starts_with("bound to 127.0.0.1:"));
+    assert_eq!(next(), format!("sending to {addr}"));
+    stdin.write_all(b"hello\n").unwrap();
+    let (_, from) = receive(&server);
+    server.send_to(b"real", from).unwrap();
+    next(); // sent 5 bytes
+    let stranger = stranger.local_addr().unwrap();
+    assert_eq!(
+        next(),
+        format!("ignored 7 bytes from {stranger}: not the server")
+    );
+    assert_eq!(next(), format!("received 4 bytes from {addr}: real"));
+}
+
+#[test]
+fn a_line_too_long_for_a_datagram_is_an_error_naming_the_limit() -> Result<(), Failure> {
+    let (server, addr) = fake_server();
+    let mut s = Scene::new();
+    let (p, _) = client(&mut s, addr, &[])?;
+    s.send_line(p, &"x".repeat(70_000))?;
+    s.expect_on(
+        p,
+        Stream::Stderr,
+        "error: line not sent: 70000 bytes do not fit in one UDP datagram",
+    )?;
+    s.expect_on(
+        p,
+        Stream::Stderr,
+        "hint: a UDP datagram carries at most 65507 bytes over IPv4",
+    )?;
+    // The client goes on, and the biggest datagram that fits is sent whole.
+    s.send_line(p, &"y".repeat(65_507))?;
+    assert_eq!(receive(&server).0.len(), 65_507);
+    s.expect(p, "sent 65507 bytes")?;
+    Ok(())
+}
+
+#[test]
+fn a_port_in_use_is_an_error_whose_hint_names_its_own_flags() {
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    cargo_bin_cmd!("udp-client")
+        .args(["--bind", "127.0.0.1", "--port", &port])
+        .write_stdin("")
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::starts_with(format!(
+            "error: cannot bind 127.0.0.1:{port} (udp): Address already in use"
+        )))
+        .stderr(predicate::str::contains(
+            "hint: another program, or an earlier run, holds this port: \
+             pick another with --port, or --port 0",
+        ))
+        .stderr(predicate::str::contains("TIME_WAIT").not());
+}
+
+#[test]
+fn the_server_is_named_with_to_and_defaults_to_port_8080() {
+    // `--to localhost` means port 8080; the client says where it sends before reading.
+    cargo_bin_cmd!("udp-client")
+        .args(["--to", "127.0.0.1", "--bind", "127.0.0.1", "--port", "0"])
+        .write_stdin("")
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("bound to 127.0.0.1:"))
+        .stdout(predicate::str::ends_with(
+            "(udp)\nsending to 127.0.0.1:8080\n",
+        ));
+    // The old positional SERVER is gone.
+    cargo_bin_cmd!("udp-client")
+        .arg("127.0.0.1:8080")
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .code(2);
+}
+
 #[test]
 fn binds_the_seeds_port_by_default() -> Result<(), Failure> {
     let (_server, addr) = fake_server();
     let mut s = Scene::new();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_udp-client"));
-    cmd.arg(addr.to_string());
+    cmd.args(["--to", &addr.to_string()]);
     let p = s.spawn("client", cmd)?;
     match s.ready(p) {
         Ok(local) => assert_eq!(local.to_string(), "0.0.0.0:10086"),
@@ -151,7 +319,7 @@ fn talks_to_an_ipv6_server() -> Result<(), Failure> {
     let addr = server.local_addr().unwrap();
     let mut s = Scene::new();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_udp-client"));
-    cmd.arg(addr.to_string()).args(["--bind", "[::1]:0"]);
+    cmd.args(["--to", &addr.to_string(), "--bind", "::1", "--port", "0"]);
     let p = s.spawn("client", cmd)?;
     s.ready(p)?;
     s.send_line(p, "v6")?;
@@ -165,7 +333,7 @@ fn talks_to_an_ipv6_server() -> Result<(), Failure> {
 #[test]
 fn an_unknown_host_is_a_clear_error_with_a_hint() {
     cargo_bin_cmd!("udp-client")
-        .arg("no-such-host.invalid:8080")
+        .args(["--to", "no-such-host.invalid:8080"])
         .timeout(Duration::from_secs(10))
         .assert()
         .code(1)
@@ -178,8 +346,9 @@ fn an_unknown_host_is_a_clear_error_with_a_hint() {
 #[test]
 fn bad_usage_exits_2() {
     for args in [
-        &["127.0.0.1:99999"][..],
-        &["[::1]:http"],
+        &["--to", "127.0.0.1:99999"][..],
+        &["--to", "[::1]:http"],
+        &["--port", "65536"],
         &["--timeout", "0"],
         &["--timeout", "soon"],
     ] {

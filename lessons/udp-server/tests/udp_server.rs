@@ -75,18 +75,38 @@ fn echoes_every_byte_value_and_says_when_text_is_not_utf8() -> Result<(), Failur
 fn an_empty_datagram_is_shown_and_echoed() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (p, addr) = server(&mut s, &[])?;
-    assert_eq!(exchange(&peer(), addr, b""), b"");
-    s.expect(p, "(an empty datagram)")?;
+    let peer = peer();
+    assert_eq!(exchange(&peer, addr, b""), b"");
+    let from = peer.local_addr().unwrap();
+    assert_eq!(
+        s.expect(p, "received")?,
+        format!("received 0 bytes from {from}: [0 bytes]")
+    );
+    // Counts read as people write them: one byte, not "1 bytes".
+    assert_eq!(exchange(&peer, addr, b"x"), b"x");
+    assert_eq!(
+        s.expect(p, "received")?,
+        format!("received 1 byte from {from}: x")
+    );
+    assert_eq!(s.expect(p, "sent")?, format!("sent 1 byte to {from}"));
     Ok(())
 }
 
 #[test]
-fn a_datagram_longer_than_the_buffer_is_cut_and_the_server_says_so() -> Result<(), Failure> {
+fn a_datagram_longer_than_the_buffer_is_cut_and_the_server_says_by_how_much() -> Result<(), Failure>
+{
     let mut s = Scene::new();
     let (p, addr) = server(&mut s, &["--buffer", "4"])?;
     assert_eq!(exchange(&peer(), addr, b"0123456789"), b"0123");
-    s.expect(p, "received 4 bytes")?;
-    s.expect(p, "(cut: the datagram was longer than the 4-byte buffer")?;
+    // MSG_TRUNC: the kernel reports the datagram's real length, not just what fit.
+    assert!(
+        s.expect(p, "received")?
+            .starts_with("received 10 bytes from")
+    );
+    assert_eq!(
+        s.expect(p, "(cut")?,
+        "  (cut: the buffer holds 4; 6 bytes lost)"
+    );
     // A datagram that fits exactly is not reported as cut.
     assert_eq!(exchange(&peer(), addr, b"abcd"), b"abcd");
     s.expect(p, "received 4 bytes from")?;
@@ -114,7 +134,8 @@ fn a_maximum_size_datagram_arrives_whole() -> Result<(), Failure> {
 #[test]
 fn decodes_gbk_when_asked() -> Result<(), Failure> {
     let mut s = Scene::new();
-    let (p, addr) = server(&mut s, &["--encoding", "gbk"])?;
+    // Encoding names are taken as people write them, in any case.
+    let (p, addr) = server(&mut s, &["--encoding", "GBK"])?;
     exchange(&peer(), addr, b"\xc4\xe3\xba\xc3");
     assert!(s.expect(p, "received 4 bytes")?.ends_with(": 你好"));
     Ok(())
@@ -138,6 +159,28 @@ fn interactive_answers_with_the_typed_line_and_ends_on_eof() -> Result<(), Failu
 }
 
 #[test]
+fn interactive_shows_a_line_typed_before_the_datagram_arrived() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (p, addr) = server(&mut s, &["--interactive"])?;
+    let peer = peer();
+    // Typed before anyone wrote: the server may or may not have read it when the datagram
+    // comes, but either way the reply is this line, and nothing else is sent.
+    s.send_line(p, "early")?;
+    peer.send_to(b"hi", addr).unwrap();
+    let mut buf = [0u8; 64];
+    let (len, _) = peer.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..len], b"early");
+    s.expect(p, "sent 5 bytes")?;
+    // No prompt when stdin is not a terminal.
+    assert!(
+        s.output(p, Stream::Stderr).is_empty(),
+        "{:?}",
+        s.output(p, Stream::Stderr)
+    );
+    Ok(())
+}
+
+#[test]
 fn interactive_refuses_a_line_it_cannot_encode_and_asks_again() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (p, addr) = server(&mut s, &["--interactive", "--encoding", "gbk"])?;
@@ -151,6 +194,92 @@ fn interactive_refuses_a_line_it_cannot_encode_and_asks_again() -> Result<(), Fa
     let mut buf = [0u8; 64];
     let (len, _) = peer.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..len], b"plain");
+    Ok(())
+}
+
+/// The attack: a datagram whose source is the server's own port. Forged, it would make the
+/// server answer itself for ever; here a socket on the same port of another loopback address
+/// (a server like this one, on another machine) sends it, and would get the answer.
+#[test]
+fn a_datagram_from_its_own_port_is_not_answered() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (p, addr) = server(&mut s, &[])?;
+    let twin = UdpSocket::bind(("127.0.0.2", addr.port())).unwrap();
+    twin.set_nonblocking(true).unwrap();
+    twin.send_to(b"loop?", addr).unwrap();
+    let line = s.expect(p, "not answering")?;
+    assert!(
+        line.starts_with(&format!("not answering 127.0.0.2:{}: ", addr.port())),
+        "{line}"
+    );
+    assert!(line.contains("own port"), "{line}");
+    // The server goes on serving others; once it has answered one, an answer to the twin
+    // would have been sent before it, and on loopback it would have arrived already.
+    assert_eq!(exchange(&peer(), addr, b"ping"), b"ping");
+    let mut buf = [0u8; 64];
+    let got = twin.recv_from(&mut buf);
+    assert!(
+        got.as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "the server answered its own port: {got:?}"
+    );
+    Ok(())
+}
+
+/// The attack: the server and another echo server answering each other. The test plays the
+/// other server, echoing everything back, and counts how long the ping-pong lasts: without a
+/// limit it would never end (the test stops it at LOOP_CAP).
+#[test]
+fn an_echo_loop_with_another_server_dies_out() -> Result<(), Failure> {
+    const LOOP_CAP: usize = 2_000;
+    let mut s = Scene::new();
+    let (p, addr) = server(&mut s, &[])?;
+    let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+    other
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    other.send_to(b"ping-pong", addr).unwrap();
+    let mut buf = [0u8; 64];
+    let mut answers = 0;
+    while answers < LOOP_CAP {
+        match other.recv_from(&mut buf) {
+            Ok((len, _)) => {
+                answers += 1;
+                other.send_to(&buf[..len], addr).unwrap();
+            }
+            // The server has stopped answering: the loop is over.
+            Err(_) => break,
+        }
+    }
+    assert!(
+        answers < 100,
+        "the server answered {answers} times in a loop (stopped at {LOOP_CAP})"
+    );
+    let line = s.expect(p, "limiting")?;
+    assert!(line.starts_with("limiting 127.0.0.1: "), "{line}");
+    // Said once for the spell, not once per datagram.
+    let limiting = s
+        .output(p, Stream::Stdout)
+        .iter()
+        .filter(|l| l.starts_with("limiting"))
+        .count();
+    assert_eq!(limiting, 1);
+    Ok(())
+}
+
+/// The attack: text that reorders itself on screen (U+202E, right-to-left override), and
+/// terminal escapes. Shown escaped, it cannot disguise itself.
+#[test]
+fn bidirectional_controls_and_escapes_from_a_peer_are_shown_escaped() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (p, addr) = server(&mut s, &[])?;
+    exchange(&peer(), addr, "abc\u{202e}txt.exe \x1b[2J".as_bytes());
+    let line = s.expect(p, "received")?;
+    assert!(line.ends_with(": abc\\u{202e}txt.exe \\u{1b}[2J"), "{line}");
+    assert!(
+        !line.contains('\u{202e}') && !line.contains('\x1b'),
+        "{line:?}"
+    );
     Ok(())
 }
 
@@ -185,9 +314,13 @@ fn a_port_in_use_is_a_clear_error_with_a_hint() {
         .code(1)
         .stdout("")
         .stderr(predicate::str::starts_with(format!(
-            "error: cannot bind 127.0.0.1:{port}: Address already in use"
+            "error: cannot bind 127.0.0.1:{port} (udp): Address already in use"
         )))
-        .stderr(predicate::str::contains("\nhint: another program"))
+        .stderr(predicate::str::contains(
+            "\nhint: another program, or an earlier run, holds this port: \
+             pick another with --port, or --port 0",
+        ))
+        .stderr(predicate::str::contains("TIME_WAIT").not())
         .stderr(predicate::str::contains("panicked").not());
 }
 
