@@ -18,6 +18,7 @@
 
 use std::fmt;
 
+use clap::ValueEnum;
 use common::Encoding;
 
 // ANCHOR: commands
@@ -29,9 +30,6 @@ pub const IPMSG_ANSENTRY: u32 = 0x0000_0003;
 pub const IPMSG_BR_ABSENCE: u32 = 0x0000_0004;
 pub const IPMSG_SENDMSG: u32 = 0x0000_0020;
 pub const IPMSG_RECVMSG: u32 = 0x0000_0021;
-pub const IPMSG_READMSG: u32 = 0x0000_0030;
-pub const IPMSG_GETINFO: u32 = 0x0000_0040;
-pub const IPMSG_SENDINFO: u32 = 0x0000_0041;
 
 /// Option bits for SENDMSG: ask for a RECVMSG; sent to many; an automatic answer.
 pub const IPMSG_SENDCHECKOPT: u32 = 0x0000_0100;
@@ -46,6 +44,25 @@ pub const fn mode(command: u32) -> u32 {
 }
 // ANCHOR_END: commands
 
+/// The other modes of IP Messenger, which `feiq listen` only names in its log.
+pub const IPMSG_BR_ISGETLIST: u32 = 0x0000_0010;
+pub const IPMSG_OKGETLIST: u32 = 0x0000_0011;
+pub const IPMSG_GETLIST: u32 = 0x0000_0012;
+pub const IPMSG_ANSLIST: u32 = 0x0000_0013;
+pub const IPMSG_BR_ISGETLIST2: u32 = 0x0000_0018;
+pub const IPMSG_READMSG: u32 = 0x0000_0030;
+pub const IPMSG_DELMSG: u32 = 0x0000_0031;
+pub const IPMSG_ANSREADMSG: u32 = 0x0000_0032;
+pub const IPMSG_GETINFO: u32 = 0x0000_0040;
+pub const IPMSG_SENDINFO: u32 = 0x0000_0041;
+pub const IPMSG_GETABSENCEINFO: u32 = 0x0000_0050;
+pub const IPMSG_SENDABSENCEINFO: u32 = 0x0000_0051;
+pub const IPMSG_GETFILEDATA: u32 = 0x0000_0060;
+pub const IPMSG_RELEASEFILES: u32 = 0x0000_0061;
+pub const IPMSG_GETDIRFILES: u32 = 0x0000_0062;
+pub const IPMSG_GETPUBKEY: u32 = 0x0000_0072;
+pub const IPMSG_ANSPUBKEY: u32 = 0x0000_0073;
+
 /// The name of a command mode, for logs.
 pub fn mode_name(command: u32) -> Option<&'static str> {
     Some(match mode(command) {
@@ -54,24 +71,25 @@ pub fn mode_name(command: u32) -> Option<&'static str> {
         IPMSG_BR_EXIT => "BR_EXIT",
         IPMSG_ANSENTRY => "ANSENTRY",
         IPMSG_BR_ABSENCE => "BR_ABSENCE",
-        0x10 => "BR_ISGETLIST",
-        0x11 => "OKGETLIST",
-        0x12 => "GETLIST",
-        0x13 => "ANSLIST",
+        IPMSG_BR_ISGETLIST => "BR_ISGETLIST",
+        IPMSG_OKGETLIST => "OKGETLIST",
+        IPMSG_GETLIST => "GETLIST",
+        IPMSG_ANSLIST => "ANSLIST",
+        IPMSG_BR_ISGETLIST2 => "BR_ISGETLIST2",
         IPMSG_SENDMSG => "SENDMSG",
         IPMSG_RECVMSG => "RECVMSG",
         IPMSG_READMSG => "READMSG",
-        0x31 => "DELMSG",
-        0x32 => "ANSREADMSG",
+        IPMSG_DELMSG => "DELMSG",
+        IPMSG_ANSREADMSG => "ANSREADMSG",
         IPMSG_GETINFO => "GETINFO",
         IPMSG_SENDINFO => "SENDINFO",
-        0x50 => "GETABSENCEINFO",
-        0x51 => "SENDABSENCEINFO",
-        0x60 => "GETFILEDATA",
-        0x61 => "RELEASEFILES",
-        0x62 => "GETDIRFILES",
-        0x72 => "GETPUBKEY",
-        0x73 => "ANSPUBKEY",
+        IPMSG_GETABSENCEINFO => "GETABSENCEINFO",
+        IPMSG_SENDABSENCEINFO => "SENDABSENCEINFO",
+        IPMSG_GETFILEDATA => "GETFILEDATA",
+        IPMSG_RELEASEFILES => "RELEASEFILES",
+        IPMSG_GETDIRFILES => "GETDIRFILES",
+        IPMSG_GETPUBKEY => "GETPUBKEY",
+        IPMSG_ANSPUBKEY => "ANSPUBKEY",
         _ => return None,
     })
 }
@@ -204,19 +222,80 @@ fn number(field: &[u8], name: &'static str) -> Result<u64, ParseError> {
         .ok_or(ParseError::TooLarge(name))
 }
 
+/// The packet number that an acknowledgement (RECVMSG) names: its extra section, as
+/// decimal text.
+pub fn acked_number(ack: &Packet) -> Option<u64> {
+    std::str::from_utf8(&ack.text).ok()?.trim().parse().ok()
+}
+
 // ANCHOR: decode
-/// Decodes a text field. `--encoding` wins when given; otherwise UTF-8 when the UTF8OPT bit
-/// says so or the bytes are valid UTF-8 (not every client sets the bit), else GBK (its
-/// GB18030 superset), which is what Feiq and Chinese IP Messenger send.
-pub fn decode(bytes: &[u8], command: u32, forced: Option<Encoding>) -> String {
-    let encoding = forced.unwrap_or(
-        if command & IPMSG_UTF8OPT != 0 || std::str::from_utf8(bytes).is_ok() {
-            Encoding::Utf8
-        } else {
-            Encoding::Gbk
-        },
-    );
-    common::text::show(bytes, encoding)
+/// The encoding of a packet's text, from what the receiver knows, strongest first: the user
+/// said so (`--encoding`); the packet says UTF-8 (UTF8OPT); the sender announced one in an
+/// earlier entry packet; its version field names a client whose encoding is known. Only
+/// when nothing is known is it guessed.
+pub fn encoding_of(
+    packet: &Packet,
+    forced: Option<Encoding>,
+    announced: Option<Encoding>,
+) -> Encoding {
+    if let Some(encoding) = forced {
+        return encoding;
+    }
+    if packet.has(IPMSG_UTF8OPT) {
+        return Encoding::Utf8;
+    }
+    if let Some(encoding) = announced.or_else(|| client_encoding(&packet.version)) {
+        return encoding;
+    }
+    guess(&[&packet.user, &packet.host, &packet.text])
+}
+
+/// The encoding an entry packet announces. iptux ends its entries with
+/// `nickname\0group\0icon\0utf-8`: the fourth part names the encoding it writes.
+pub fn announced_encoding(packet: &Packet) -> Option<Encoding> {
+    if !matches!(
+        packet.mode(),
+        IPMSG_BR_ENTRY | IPMSG_ANSENTRY | IPMSG_BR_ABSENCE
+    ) {
+        return None;
+    }
+    let label = std::str::from_utf8(packet.parts.get(2)?).ok()?;
+    // The names `--encoding` takes; others (iptux also knows "utf-16") say nothing we can use.
+    Encoding::from_str(label.trim(), true).ok()
+}
+
+/// The encoding of the client named in the version field: iptux (`1_iptux 0.10.0`) writes
+/// UTF-8 unless it announces otherwise, Feiq (`1_lbt6_0#128#...`) writes GBK. IP Messenger
+/// and the seed send a plain `1`, which says nothing.
+fn client_encoding(version: &[u8]) -> Option<Encoding> {
+    if version.windows(5).any(|w| w == b"iptux") {
+        Some(Encoding::Utf8)
+    } else if version.starts_with(b"1_lbt") {
+        Some(Encoding::Gbk)
+    } else {
+        None
+    }
+}
+
+/// Guesses UTF-8 or GBK. Bytes that are not valid UTF-8 are GBK. Bytes valid in both are
+/// ambiguous (GBK `谢谢`, D0 BB D0 BB, is UTF-8 `лл`): GBK's two-byte characters, read as
+/// UTF-8, give two-byte UTF-8 characters (U+0080 to U+07FF: Latin, Greek, Cyrillic...),
+/// while Chinese in UTF-8 takes three bytes a character. So a UTF-8 reading with a two-byte
+/// character, of bytes that are also valid GBK, is taken as GBK.
+pub fn guess(fields: &[&[u8]]) -> Encoding {
+    let mut two_byte_chars = false;
+    for field in fields {
+        match std::str::from_utf8(field) {
+            Ok(text) => two_byte_chars |= text.chars().any(|c| c.len_utf8() == 2),
+            Err(_) => return Encoding::Gbk,
+        }
+    }
+    let valid_gbk = fields.iter().all(|field| !Encoding::Gbk.decode(field).1);
+    if two_byte_chars && valid_gbk {
+        Encoding::Gbk
+    } else {
+        Encoding::Utf8
+    }
 }
 // ANCHOR_END: decode
 
@@ -234,8 +313,12 @@ pub fn clean_name(name: &str) -> String {
     }
 }
 
-/// Packet numbers as real clients make them: the Unix time in seconds, then one more for
-/// each packet, so that they increase even within a second and across restarts.
+// ANCHOR: numbers
+/// Packet numbers: the clock in milliseconds, then one more for each packet, kept to the
+/// 32 bits that receivers parse. Two runs from the same address and port collide only if
+/// the second starts before the first has caught up with the clock; and the numbers keep
+/// increasing from run to run, as iptux needs (it ignores a number not above the last one
+/// it saw from that address), except when the 32-bit count wraps, every 49.7 days.
 pub struct PacketNumbers {
     last: u64,
 }
@@ -248,11 +331,12 @@ impl PacketNumbers {
     pub fn next(&mut self) -> u64 {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        self.last = now.max(self.last + 1);
-        self.last
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.last = now.max(self.last.saturating_add(1));
+        self.last % (1 << 32)
     }
 }
+// ANCHOR_END: numbers
 
 impl Default for PacketNumbers {
     fn default() -> Self {
@@ -263,6 +347,7 @@ impl Default for PacketNumbers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use common::text::show;
     use proptest::prelude::*;
 
     fn packet(text: &[u8]) -> Packet {
@@ -289,9 +374,12 @@ mod tests {
             (p.packet_no, p.command, p.mode()),
             (324244, 32, IPMSG_SENDMSG)
         );
-        assert_eq!(decode(&p.user, p.command, None), "小道士");
-        assert_eq!(decode(&p.host, p.command, None), "ubuntu");
-        assert_eq!(decode(&p.text, p.command, None), "你好");
+        // Version 1 and no UTF8OPT: nothing is known, and the bytes are not valid UTF-8.
+        let encoding = encoding_of(&p, None, None);
+        assert_eq!(encoding, Encoding::Gbk);
+        assert_eq!(show(&p.user, encoding), "小道士");
+        assert_eq!(show(&p.host, encoding), "ubuntu");
+        assert_eq!(show(&p.text, encoding), "你好");
     }
 
     #[test]
@@ -362,19 +450,84 @@ mod tests {
 
     #[test]
     fn bad_gbk_shows_replacement_characters() {
+        let p = Packet::parse(b"1:1:u:h:32:ok\x81").unwrap();
+        assert_eq!(encoding_of(&p, None, None), Encoding::Gbk);
         assert_eq!(
-            decode(b"ok\x81", IPMSG_SENDMSG, None),
+            show(&p.text, Encoding::Gbk),
             "ok\u{fffd} [not valid GBK: shown as \u{fffd}]"
         );
-        // UTF8OPT forces UTF-8, even for bytes that are not.
-        assert!(
-            decode(b"\xc4\xe3", IPMSG_SENDMSG | IPMSG_UTF8OPT, None).contains("not valid UTF-8")
-        );
-        // --encoding wins over the guess.
+    }
+
+    #[test]
+    fn what_is_known_wins_over_the_guess() {
+        // GBK 你 (C4 E3) is not valid UTF-8, but UTF8OPT says UTF-8: the sender is believed.
+        let p = Packet::parse(b"1:1:u:h:8388640:\xc4\xe3").unwrap();
+        assert_eq!(encoding_of(&p, None, None), Encoding::Utf8);
+        // --encoding wins over everything.
+        assert_eq!(encoding_of(&p, Some(Encoding::Gbk), None), Encoding::Gbk);
+        // What the sender announced wins over the guess.
+        let p = Packet::parse(b"1:1:u:h:32:\xd0\xbb").unwrap();
+        assert_eq!(encoding_of(&p, None, None), Encoding::Gbk);
+        assert_eq!(encoding_of(&p, None, Some(Encoding::Utf8)), Encoding::Utf8);
+        // The version field names the client.
+        let iptux = Packet::parse(b"1_iptux 0.10.0:1:u:h:288:\xd0\xbb").unwrap();
+        assert_eq!(encoding_of(&iptux, None, None), Encoding::Utf8);
+        let feiq = Packet::parse("1_lbt6_0#128#000C294BBCAF#0#0#0#4001#9:1:u:h:288:ok".as_bytes())
+            .unwrap();
+        assert_eq!(encoding_of(&feiq, None, None), Encoding::Gbk);
+    }
+
+    #[test]
+    fn iptux_announces_its_encoding_in_its_entry() {
+        let entry = Packet::parse(b"1_iptux 0.8.3:1:root:vm:257:iptuxbot\0\0icon-tux.png\0utf-8\0")
+            .unwrap();
+        assert_eq!(announced_encoding(&entry), Some(Encoding::Utf8));
+        let gbk = Packet::parse(b"1_iptux 0.8.3:1:root:vm:3:bot\0\0icon.png\0GB18030\0").unwrap();
+        assert_eq!(announced_encoding(&gbk), Some(Encoding::Gb18030));
+        // Only entries announce; unknown names say nothing.
+        let message = Packet::parse(b"1:1:u:h:288:hi\0\0icon\0utf-8").unwrap();
+        assert_eq!(announced_encoding(&message), None);
+        let odd = Packet::parse(b"1:1:u:h:1:hi\0\0icon\0utf-16").unwrap();
+        assert_eq!(announced_encoding(&odd), None);
         assert_eq!(
-            decode("你".as_bytes(), 0, Some(Encoding::Gbk)),
-            "浣\u{fffd} [not valid GBK: shown as \u{fffd}]"
+            announced_encoding(&Packet::parse(b"1:1:u:h:1:hi").unwrap()),
+            None
         );
+    }
+
+    /// The bytes the chapter shows: short GBK text that is also valid UTF-8, and back.
+    #[test]
+    fn short_chinese_is_valid_in_both_encodings() {
+        let gbk = |s: &str| Encoding::Gbk.encode(s).unwrap().into_owned();
+        assert_eq!(gbk("谢谢"), b"\xd0\xbb\xd0\xbb");
+        assert_eq!(std::str::from_utf8(&gbk("谢谢")), Ok("лл"));
+        assert_eq!(std::str::from_utf8(&gbk("哦")), Ok("Ŷ"));
+        assert_eq!(std::str::from_utf8(&gbk("小")), Ok("С"));
+        assert!(std::str::from_utf8(&gbk("好的")).is_err());
+        assert!(std::str::from_utf8(&gbk("在吗")).is_err());
+        // 谢谢 in UTF-8 is valid GBK too, and 你 in UTF-8 is not.
+        assert_eq!("谢谢".as_bytes(), b"\xe8\xb0\xa2\xe8\xb0\xa2");
+        assert_eq!(
+            Encoding::Gbk.decode("谢谢".as_bytes()),
+            ("璋㈣阿".into(), false)
+        );
+        assert!(Encoding::Gbk.decode("你".as_bytes()).1);
+    }
+
+    #[test]
+    fn the_guess_reads_short_chinese_right_both_ways() {
+        for word in ["谢谢", "哦", "小", "好的", "在吗", "晚上一起吃饭吗？"] {
+            let bytes = Encoding::Gbk.encode(word).unwrap();
+            assert_eq!(guess(&[b"tester", &bytes]), Encoding::Gbk, "{word} in GBK");
+            assert_eq!(
+                guess(&[b"tester", word.as_bytes()]),
+                Encoding::Utf8,
+                "{word} in UTF-8"
+            );
+        }
+        for utf8 in ["谢谢", "你a", "😀", "ok"] {
+            assert_eq!(guess(&[utf8.as_bytes()]), Encoding::Utf8, "{utf8}");
+        }
     }
 
     #[test]
@@ -394,19 +547,24 @@ mod tests {
     }
 
     #[test]
-    fn packet_numbers_increase_from_the_clock() {
+    fn packet_numbers_count_from_the_clock_in_32_bits() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
         let mut n = PacketNumbers::new();
         let a = n.next();
         let b = n.next();
-        assert!(a > 1_600_000_000, "{a}");
-        assert_eq!(b, a + 1);
+        assert!(a < 1 << 32);
+        assert!(a >= now % (1 << 32) || a < 10_000, "{a} {now}");
+        assert_eq!(b, (a + 1) % (1 << 32));
     }
 
     proptest! {
         #[test]
         fn parsing_any_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = Packet::parse(&bytes);
-            let _ = decode(&bytes, 0, None);
+            let _ = guess(&[&bytes]);
         }
 
         #[test]

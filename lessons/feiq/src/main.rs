@@ -1,25 +1,26 @@
 //! Feiq (飞秋): send and receive real IP Messenger messages over UDP port 2425.
 //!
 //! Terminal 1:  cargo run -p feiq -- listen
-//! Terminal 2:  cargo run -p feiq -- send --to 127.0.0.1 "你好"
+//! Terminal 2:  cargo run -p feiq -- send --port 0 --to 127.0.0.1 "你好"
 //!
 //! Pitfall: IP Messenger clients send their answers to port 2425 of the sender's address,
 //! whatever port the message came from. A sender on any other port never hears the
-//! acknowledgement.
+//! acknowledgement; on one machine, though, `listen` holds 2425, hence `--port 0`.
 #![forbid(unsafe_code)]
 
 mod ipmsg;
+mod peers;
 
-use std::collections::VecDeque;
-use std::io;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::io::{self, IsTerminal, Write};
+use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use common::{BindArgs, Encoding, Hexdump, HostPort, Proto, text};
+use common::{BindArgs, CannotBind, ClientBindArgs, Encoding, Hexdump, HostPort, Proto, text};
 use ipmsg::{Packet, PacketNumbers};
+use peers::{Answer, Peers};
 
 /// The IP Messenger port, UDP (and TCP for files).
 const IPMSG_PORT: u16 = 2425;
@@ -40,9 +41,10 @@ struct Args {
     #[arg(long, global = true, value_name = "NAME")]
     host: Option<String>,
 
-    /// Text encoding: gbk as Feiq [default]; utf-8 sets the UTF8OPT bit. For received text,
-    /// forces this encoding instead of guessing.
-    #[arg(long, global = true, value_enum)]
+    /// Text encoding: gbk as Feiq [default], gb18030 (GBK and the rest of Unicode), or utf-8,
+    /// which sets the UTF8OPT bit. For received text, forces this encoding instead of what
+    /// the sender announced or a guess.
+    #[arg(long, global = true, value_enum, ignore_case = true)]
     encoding: Option<Encoding>,
 
     /// Show every packet's bytes on stderr.
@@ -53,36 +55,42 @@ struct Args {
 #[derive(Subcommand)]
 enum Cmd {
     /// Send a message to one or more peers and wait for each acknowledgement.
-    Send {
-        /// A peer, HOST[:PORT] (port 2425 if none); repeat for several.
-        #[arg(long, value_name = "ADDR", required = true)]
-        to: Vec<HostPort>,
-
-        /// Local address [default: every interface, port 2425, where answers come back].
-        #[arg(long, value_name = "ADDR")]
-        bind: Option<HostPort>,
-
-        /// Send the seed's plain command 32, asking for no acknowledgement.
-        #[arg(long)]
-        no_check: bool,
-
-        /// Seconds between tries; a message is tried 4 times in all.
-        #[arg(long, value_name = "SECS", default_value = "1", value_parser = common::seconds)]
-        timeout: Duration,
-
-        /// The message [default: each line of stdin is one message].
-        message: Vec<String>,
-    },
+    Send(SendArgs),
     /// Print the messages that arrive, and answer as an IP Messenger client does.
-    Listen {
-        #[command(flatten)]
-        bind: BindArgs<IPMSG_PORT>,
+    Listen(ListenArgs),
+}
 
-        /// Announce yourself to ADDR (BR_ENTRY) at start, as clients do to the LAN's
-        /// broadcast address; nothing is broadcast without it.
-        #[arg(long, value_name = "ADDR")]
-        announce: Option<HostPort>,
-    },
+#[derive(clap::Args)]
+struct SendArgs {
+    /// A peer, HOST[:PORT] (port 2425 if none); repeat for several.
+    #[arg(long, value_name = "HOST[:PORT]", required = true)]
+    to: Vec<HostPort>,
+
+    /// Our end: port 2425 by default, because that is where clients send acknowledgements.
+    #[command(flatten)]
+    bind: ClientBindArgs<IPMSG_PORT>,
+
+    /// Send the seed's plain command 32, asking for no acknowledgement.
+    #[arg(long)]
+    no_check: bool,
+
+    /// How long to wait for each acknowledgement before sending again; 4 tries in all.
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = common::seconds)]
+    timeout: Duration,
+
+    /// The message [default: each line of stdin is one message].
+    message: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct ListenArgs {
+    #[command(flatten)]
+    bind: BindArgs<IPMSG_PORT>,
+
+    /// Announce yourself to HOST[:PORT] (BR_ENTRY) at start, as clients do to the LAN's
+    /// broadcast address; nothing is broadcast without it.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    announce: Option<HostPort>,
 }
 
 /// Who we are on the wire, and how we write text.
@@ -120,10 +128,6 @@ impl Me {
         self.hexdump.sent(to, &bytes);
         Ok(())
     }
-
-    fn show(&self, bytes: &[u8], command: u32) -> String {
-        ipmsg::decode(bytes, command, self.forced)
-    }
 }
 
 fn main() -> ExitCode {
@@ -148,179 +152,182 @@ fn feiq(args: Args) -> anyhow::Result<()> {
         hexdump: Hexdump::new(args.hexdump),
     };
     match args.command {
-        Cmd::Send {
-            to,
-            bind,
-            no_check,
-            timeout,
-            message,
-        } => send(&mut me, &to, bind.as_ref(), no_check, timeout, message),
-        Cmd::Listen { bind, announce } => listen(&mut me, &bind, announce.as_ref()),
+        Cmd::Send(send_args) => send(&mut me, send_args),
+        Cmd::Listen(listen_args) => listen(&mut me, &listen_args),
     }
 }
 
 // ANCHOR: send
-fn send(
-    me: &mut Me,
-    to: &[HostPort],
-    bind: Option<&HostPort>,
-    no_check: bool,
-    timeout: Duration,
-    message: Vec<String>,
-) -> anyhow::Result<()> {
-    let peers = to
+fn send(me: &mut Me, args: SendArgs) -> anyhow::Result<()> {
+    let peers = args
+        .to
         .iter()
         .map(|p| p.resolve_one(IPMSG_PORT))
         .collect::<Result<Vec<_>, _>>()?;
-    let local = match (bind, peers.first()) {
-        (Some(b), _) => b.resolve_one(IPMSG_PORT)?,
-        (None, Some(&first)) => SocketAddr::new(common::addr::unspecified_for(first), IPMSG_PORT),
-        (None, None) => anyhow::bail!("no peer to send to: give --to ADDR"),
-    };
-    // Port 2425, because that is where IP Messenger clients send their acknowledgements.
-    let socket = UdpSocket::bind(local).with_context(|| format!("cannot bind {local}"))?;
-    common::announce_listening(socket.local_addr()?, Proto::Udp);
+    let first = *peers
+        .first()
+        .context("no peer to send to: give --to HOST")?;
+    let local = args.bind.local_addr(first)?;
+    let socket = UdpSocket::bind(local).with_context(|| CannotBind::new(local, Proto::Udp))?;
+    common::announce_bound(socket.local_addr()?, Proto::Udp);
 
-    let messages: Box<dyn Iterator<Item = io::Result<String>>> = if message.is_empty() {
-        Box::new(text::lines(io::stdin().lock()))
+    let command = if args.no_check {
+        ipmsg::IPMSG_SENDMSG
     } else {
-        Box::new(std::iter::once(Ok(message.join(" "))))
+        ipmsg::IPMSG_SENDMSG | ipmsg::IPMSG_SENDCHECKOPT
     };
-    let mut all_delivered = true;
-    for message in messages {
+    let mut undelivered = 0;
+    for message in messages(args.message) {
         let message = message.context("cannot read stdin")?;
-        let text = match me.encoding.encode(&message) {
-            Ok(text) => text.into_owned(),
+        match me.encoding.encode(&message) {
+            Ok(text) => {
+                undelivered += deliver(me, &socket, command, &text, &peers, args.timeout)?;
+            }
             Err(e) => {
                 common::log_error("message not sent", e);
-                all_delivered = false;
-                continue;
-            }
-        };
-        let command = if no_check {
-            ipmsg::IPMSG_SENDMSG
-        } else {
-            ipmsg::IPMSG_SENDMSG | ipmsg::IPMSG_SENDCHECKOPT
-        };
-        // One packet (one packet number) per peer: each acknowledgement names its packet.
-        let mut waiting: Vec<(Packet, SocketAddr)> = Vec::new();
-        for &peer in &peers {
-            let packet = me.packet(command, text.clone());
-            me.send(&socket, &packet, peer)
-                .with_context(|| format!("cannot send to {peer}"))?;
-            println!("sent packet {} to {peer}", packet.packet_no);
-            if !no_check {
-                waiting.push((packet, peer));
+                undelivered += peers.len();
             }
         }
-        all_delivered &= wait_for_acks(me, &socket, waiting, timeout)?;
     }
-    if all_delivered {
-        Ok(())
-    } else {
-        anyhow::bail!("some messages were not acknowledged")
+    if undelivered > 0 {
+        anyhow::bail!(
+            "{} not delivered",
+            text::count(undelivered as u64, "message", "messages")
+        );
     }
+    Ok(())
 }
 // ANCHOR_END: send
 
+/// The messages to send: the one on the command line, or else each line of stdin. A person
+/// typing at a terminal gets a prompt; a pipe gets none, so its output stays clean.
+fn messages(given: Vec<String>) -> Box<dyn Iterator<Item = io::Result<String>>> {
+    if !given.is_empty() {
+        return Box::new(std::iter::once(Ok(given.join(" "))));
+    }
+    let prompt = io::stdin().is_terminal();
+    let mut lines = text::lines(io::stdin().lock());
+    Box::new(std::iter::from_fn(move || {
+        if prompt {
+            print!("message> ");
+            let _ = io::stdout().flush();
+        }
+        lines.next()
+    }))
+}
+
 // ANCHOR: acks
-/// Waits for the RECVMSG that names each packet, resending every `timeout`, four tries in
-/// all, as IP Messenger and iptux do. Returns whether every packet was acknowledged.
-fn wait_for_acks(
-    me: &Me,
+/// Sends one message to each peer and, if it asks for acknowledgement, waits for each: the
+/// same packet again every `timeout` while one is missing, four tries in all, as IP
+/// Messenger and iptux do. Returns how many peers did not acknowledge it.
+fn deliver(
+    me: &mut Me,
     socket: &UdpSocket,
-    mut waiting: Vec<(Packet, SocketAddr)>,
+    command: u32,
+    text: &[u8],
+    peers: &[SocketAddr],
     timeout: Duration,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<usize> {
     const TRIES: u32 = 4;
-    let mut buf = vec![0u8; 65535];
-    let mut all = true;
+    // One packet, with its own number, for each peer: an acknowledgement names its packet.
+    let mut waiting: Vec<(Packet, SocketAddr)> = peers
+        .iter()
+        .map(|&peer| (me.packet(command, text.to_vec()), peer))
+        .collect();
     for attempt in 1..=TRIES {
-        if attempt > 1 {
-            for (packet, peer) in &waiting {
-                // The same packet number again: the receiver shows it once, acks every copy.
-                me.send(socket, packet, *peer)
-                    .with_context(|| format!("cannot send to {peer}"))?;
+        for (packet, peer) in &waiting {
+            // Said before `send_to`: on loopback the answer can come before the next line.
+            if attempt == 1 {
+                println!("sending to {peer}");
+            } else {
                 println!(
-                    "resent packet {} to {peer} (try {attempt} of {TRIES})",
-                    packet.packet_no
+                    "no acknowledgement yet: sending the same packet to {peer} again (try {attempt} of {TRIES})"
                 );
             }
+            me.send(socket, packet, *peer)
+                .with_context(|| format!("cannot send to {peer}"))?;
+        }
+        if command & ipmsg::IPMSG_SENDCHECKOPT == 0 {
+            return Ok(0);
         }
         let deadline = Instant::now() + timeout;
         while !waiting.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            let Some((number, from)) = next_ack(me, socket, deadline)? else {
                 break;
-            }
-            socket.set_read_timeout(Some(left))?;
-            let (len, from) = match socket.recv_from(&mut buf) {
-                Ok(got) => got,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    break;
-                }
-                // A "port unreachable" for one peer: the others may still answer.
-                Err(e)
-                    if e.kind() == io::ErrorKind::ConnectionRefused
-                        || e.kind() == io::ErrorKind::ConnectionReset =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(e).context("recv_from failed"),
             };
-            me.hexdump.received(from, &buf[..len]);
-            let Ok(ack) = Packet::parse(&buf[..len]) else {
-                continue;
-            };
-            if ack.mode() != ipmsg::IPMSG_RECVMSG {
-                continue;
-            }
-            // The acknowledgement carries the acknowledged packet's number as text. It comes
-            // from the peer's address, but not necessarily from the port we sent to.
-            let acked: Option<u64> = std::str::from_utf8(&ack.text)
-                .ok()
-                .and_then(|s| s.trim().parse().ok());
-            if let Some(i) = waiting
+            // The acknowledgement comes from the peer's address, but not necessarily from
+            // the port we sent to (iptux answers from its own 2425).
+            let acked = waiting
                 .iter()
-                .position(|(p, peer)| Some(p.packet_no) == acked && peer.ip() == from.ip())
-            {
-                let (packet, peer) = waiting.swap_remove(i);
-                println!(
-                    "delivered to {peer}: packet {} acknowledged",
-                    packet.packet_no
-                );
+                .position(|(packet, peer)| packet.packet_no == number && peer.ip() == from.ip());
+            if let Some(i) = acked {
+                let (_, peer) = waiting.swap_remove(i);
+                println!("delivered to {peer} (acknowledged)");
             }
         }
         if waiting.is_empty() {
-            return Ok(all);
+            return Ok(0);
         }
     }
-    for (packet, peer) in waiting {
-        println!(
-            "no acknowledgement from {peer} for packet {} after {TRIES} tries",
-            packet.packet_no
-        );
-        all = false;
+    for (_, peer) in &waiting {
+        println!("no acknowledgement from {peer} after {TRIES} tries");
     }
-    Ok(all)
+    Ok(waiting.len())
+}
+
+/// Waits until `deadline` for an acknowledgement (RECVMSG) and returns the packet number
+/// it names and who sent it; `None` once the deadline has passed.
+fn next_ack(
+    me: &Me,
+    socket: &UdpSocket,
+    deadline: Instant,
+) -> anyhow::Result<Option<(u64, SocketAddr)>> {
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        socket.set_read_timeout(Some(left))?;
+        let (len, from) = match socket.recv_from(&mut buf) {
+            Ok(got) => got,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(None);
+            }
+            // An ICMP "port unreachable" from one peer: the others may still answer.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e).context("recv_from failed"),
+        };
+        me.hexdump.received(from, &buf[..len]);
+        let acked = Packet::parse(&buf[..len])
+            .ok()
+            .filter(|packet| packet.mode() == ipmsg::IPMSG_RECVMSG)
+            .and_then(|ack| ipmsg::acked_number(&ack));
+        if let Some(number) = acked {
+            return Ok(Some((number, from)));
+        }
+    }
 }
 // ANCHOR_END: acks
 
 // ANCHOR: listen
-fn listen(
-    me: &mut Me,
-    bind: &BindArgs<IPMSG_PORT>,
-    announce: Option<&HostPort>,
-) -> anyhow::Result<()> {
-    let local = bind.local_addr()?;
-    let socket = UdpSocket::bind(local).with_context(|| format!("cannot bind {local}"))?;
+fn listen(me: &mut Me, args: &ListenArgs) -> anyhow::Result<()> {
+    let local = args.bind.local_addr()?;
+    let socket = UdpSocket::bind(local).with_context(|| CannotBind::new(local, Proto::Udp))?;
     common::announce_listening(socket.local_addr()?, Proto::Udp);
-    if let Some(target) = announce {
+    if let Some(target) = &args.announce {
         let target = target.resolve_one(IPMSG_PORT)?;
         // Sending to a broadcast address needs SO_BROADCAST; the kernel refuses without it.
         socket.set_broadcast(true)?;
@@ -330,9 +337,7 @@ fn listen(
         println!("announced ourselves to {target} (BR_ENTRY)");
     }
 
-    // The last packets shown, by sender and number: a resent copy is acknowledged again
-    // but shown only once.
-    let mut seen: VecDeque<(IpAddr, u64)> = VecDeque::with_capacity(64);
+    let mut peers = Peers::new();
     let mut buf = vec![0u8; 65535];
     loop {
         let (len, from) = match socket.recv_from(&mut buf) {
@@ -345,29 +350,30 @@ fn listen(
         let packet = match Packet::parse(datagram) {
             Ok(packet) => packet,
             Err(why) => {
-                println!("not an IPMsg packet from {from} ({len} bytes): {why}");
+                println!(
+                    "not an IPMsg packet from {from} ({}): {why}",
+                    text::count(len as u64, "byte", "bytes")
+                );
                 continue;
             }
         };
-        let who = format!(
-            "{}@{} ({from})",
-            me.show(&packet.user, packet.command),
-            me.show(&packet.host, packet.command)
-        );
+        if let Some(encoding) = ipmsg::announced_encoding(&packet) {
+            peers.announced(from, encoding);
+        }
+        let encoding = ipmsg::encoding_of(&packet, me.forced, peers.encoding(from));
+        // Everything the peer wrote is shown through `show`, which escapes control and
+        // bidirectional characters: a peer cannot rewrite our screen.
+        let show = |bytes: &[u8]| text::show(bytes, encoding);
+        let who = format!("{}@{} ({from})", show(&packet.user), show(&packet.host));
         let answer = match packet.mode() {
             ipmsg::IPMSG_SENDMSG => {
-                let checked = packet.has(ipmsg::IPMSG_SENDCHECKOPT);
                 // Only a message that asks for acknowledgement is ever resent, so only such
                 // a message can be a copy. (The seed numbers all its messages 324244.)
-                let copy = checked && seen.contains(&(from.ip(), packet.packet_no));
-                if !copy {
-                    if checked {
-                        if seen.len() == 64 {
-                            seen.pop_front();
-                        }
-                        seen.push_back((from.ip(), packet.packet_no));
-                    }
-                    println!("{who}: {}", me.show(&packet.text, packet.command));
+                let checked = packet.has(ipmsg::IPMSG_SENDCHECKOPT);
+                if checked && !peers.first_time(from, packet.packet_no) {
+                    println!("{who} resent a message already shown (a copy: acknowledged again)");
+                } else {
+                    println!("{who}: {}", show(&packet.text));
                 }
                 // Acknowledge, unless it was sent to many or is an automatic answer.
                 let wants_ack = checked
@@ -381,15 +387,12 @@ fn listen(
                 })
             }
             ipmsg::IPMSG_BR_ENTRY => {
-                println!("{who} is online: {}", me.show(&packet.text, packet.command));
+                println!("{who} is online: {}", show(&packet.text));
                 // ANSENTRY with our nickname: the newcomer adds us to its list.
                 Some(me.packet(ipmsg::IPMSG_ANSENTRY, me.user.clone()))
             }
             ipmsg::IPMSG_ANSENTRY => {
-                println!(
-                    "{who} answered our entry: {}",
-                    me.show(&packet.text, packet.command)
-                );
+                println!("{who} answered our entry: {}", show(&packet.text));
                 None
             }
             ipmsg::IPMSG_BR_EXIT => {
@@ -397,10 +400,7 @@ fn listen(
                 None
             }
             ipmsg::IPMSG_RECVMSG => {
-                println!(
-                    "{who} acknowledged packet {}",
-                    me.show(&packet.text, packet.command)
-                );
+                println!("{who} acknowledged packet {}", show(&packet.text));
                 None
             }
             _ => {
@@ -409,15 +409,23 @@ fn listen(
                 None
             }
         };
-        // Answer the address the packet came from.
-        if let Some(answer) = answer {
-            match me.send(&socket, &answer, from) {
+        // Answer the address the packet came from, but only so often: that address may be
+        // forged, and the answer would then go to someone who never asked for it.
+        let Some(answer) = answer else { continue };
+        match peers.may_answer(from.ip(), Instant::now()) {
+            Answer::Yes => match me.send(&socket, &answer, from) {
                 Ok(()) => println!(
                     "answered {from} with {}",
                     ipmsg::mode_name(answer.command).unwrap_or("?")
                 ),
                 Err(e) => common::log_error(format_args!("cannot answer {from}"), e),
-            }
+            },
+            Answer::Limited { first: true } => println!(
+                "not answering {}: more than {} answers a second asked for; answers resume when it slows down",
+                from.ip(),
+                peers::ANSWERS_PER_SEC
+            ),
+            Answer::Limited { first: false } => {}
         }
     }
 }

@@ -12,7 +12,7 @@ use testkit::{Failure, Proc, Scene, Stream};
 
 fn feiq(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_feiq"));
-    cmd.args(args).args(["--user", "tester", "--host", "box"]);
+    cmd.args(["--user", "tester", "--host", "box"]).args(args);
     cmd
 }
 
@@ -63,7 +63,7 @@ fn send_is_acknowledged_by_listen_and_the_text_arrives() -> Result<(), Failure> 
     let line = s.expect(l, "tester@box")?;
     assert_eq!(line, format!("tester@box ({from}): 你好, 飞秋"));
     s.expect(l, &format!("answered {from} with RECVMSG"))?;
-    s.expect(send, &format!("delivered to {addr}: packet"))?;
+    s.expect(send, &format!("delivered to {addr} (acknowledged)"))?;
     s.wait_success(send)
 }
 
@@ -112,12 +112,12 @@ fn listen_acknowledges_every_copy_and_shows_it_once() -> Result<(), Failure> {
         .unwrap();
     receive(&p);
     s.expect(l, "next")?;
-    let shown = s
-        .output(l, Stream::Stdout)
-        .iter()
-        .filter(|l| l.ends_with(": twice"))
-        .count();
+    let out = s.output(l, Stream::Stdout);
+    let shown = out.iter().filter(|l| l.ends_with(": twice")).count();
     assert_eq!(shown, 1);
+    // The copy is not silent: listen says what it was.
+    let copies = out.iter().filter(|l| l.contains("a copy")).count();
+    assert_eq!(copies, 1, "{out:?}");
     Ok(())
 }
 
@@ -297,4 +297,300 @@ fn help_names_the_chapter() {
         .assert()
         .success()
         .stdout(predicate::str::contains("Chapter: \"Feiq"));
+}
+
+fn send_to(to: SocketAddr, args: &[&str]) -> Command {
+    let mut cmd = feiq(&["send", "--bind", "127.0.0.1", "--port", "0", "--to"]);
+    cmd.arg(to.to_string()).args(args);
+    cmd
+}
+
+/// A UDP port that was free a moment ago.
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Issue 9, bug 1: six `send` runs in the same second, each acknowledged, were shown once.
+#[test]
+fn several_send_runs_in_one_second_are_all_shown() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (l, addr) = listen(&mut s, &[])?;
+    let runs: Vec<_> = (0..6)
+        .map(|i| s.spawn("send", send_to(addr, &[&format!("message {i}")])))
+        .collect::<Result<_, _>>()?;
+    for run in runs {
+        s.expect(run, "delivered to")?;
+        s.wait_success(run)?;
+    }
+    // Three runs one after the other from the same port, as `feiq send` runs on port 2425.
+    let port = free_port().to_string();
+    for word in ["first", "second", "third"] {
+        let mut cmd = feiq(&["send", "--bind", "127.0.0.1", "--port", &port, "--to"]);
+        cmd.arg(addr.to_string()).arg(word);
+        let run = s.spawn("send", cmd)?;
+        s.wait_success(run)?;
+    }
+    // Two programs on one host that both count from 1, as iptux does: not copies.
+    for sender in [peer(), peer()] {
+        sender
+            .send_to(b"1:1:iptux:mac:288:counting from 1\0", addr)
+            .unwrap();
+        receive(&sender);
+    }
+    // Both are shown, and so, before them, is everything else.
+    s.expect(l, ": counting from 1")?;
+    s.expect(l, ": counting from 1")?;
+    let out = s.output(l, Stream::Stdout);
+    for i in 0..6 {
+        let text = format!(": message {i}");
+        assert!(
+            out.iter().any(|l| l.ends_with(&text)),
+            "{text} not shown: {out:?}"
+        );
+    }
+    for text in [": first", ": second", ": third"] {
+        assert!(out.iter().any(|l| l.ends_with(text)), "{text}: {out:?}");
+    }
+    assert!(!out.iter().any(|l| l.contains("a copy")), "{out:?}");
+    Ok(())
+}
+
+/// Issue 9, bug 2: short Chinese in GBK that is also valid UTF-8 (谢谢 is D0 BB D0 BB, UTF-8
+/// "лл") is shown as Chinese, from the lesson's own sender and from Feiq-like senders.
+#[test]
+fn short_chinese_in_gbk_is_shown_right() -> Result<(), Failure> {
+    const WORDS: [&str; 5] = ["谢谢", "哦", "小", "好的", "在吗"];
+    let mut s = Scene::new();
+    let (l, addr) = listen(&mut s, &[])?;
+    // `feiq send`, GBK by default: version 1, no UTF8OPT, nothing announced.
+    let send = s.spawn("send", send_to(addr, &[]))?;
+    for word in WORDS {
+        s.send_line(send, word)?;
+    }
+    s.close_stdin(send)?;
+    for word in WORDS {
+        let line = s.expect(l, "tester@box")?;
+        assert!(line.ends_with(&format!(": {word}")), "{line}");
+    }
+    s.wait_success(send)?;
+    // A Feiq-like sender: Feiq's version field, GBK, SENDMSG|SENDCHECKOPT.
+    let p = peer();
+    for (i, word) in WORDS.iter().enumerate() {
+        let mut packet =
+            format!("1_lbt6_0#128#000C294BBCAF#0#0#0#4001#9:{i}:feiq:pc:288:").into_bytes();
+        packet.extend(common::Encoding::Gbk.encode(word).unwrap().iter());
+        packet.push(0);
+        p.send_to(&packet, addr).unwrap();
+        let line = s.expect(l, "feiq@pc")?;
+        assert!(line.ends_with(&format!(": {word}")), "{line}");
+    }
+    Ok(())
+}
+
+/// iptux writes UTF-8 without UTF8OPT and says so in its entry: `...\0icon-tux.png\0utf-8`.
+/// listen remembers it for that sender (address and port), even for text that a guess would
+/// take for GBK ("café" in UTF-8 is valid GBK, "caf茅").
+#[test]
+fn an_announced_encoding_is_remembered_for_that_sender() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (l, addr) = listen(&mut s, &[])?;
+    let iptux = peer();
+    iptux
+        .send_to(
+            b"1_iptux 0.8.3:1:root:vm:257:iptuxbot\0\0icon-tux.png\0utf-8\0",
+            addr,
+        )
+        .unwrap();
+    s.expect(l, "is online: iptuxbot")?;
+    iptux
+        .send_to("1_iptux 0.8.3:2:root:vm:288:谢谢\0".as_bytes(), addr)
+        .unwrap();
+    assert!(s.expect(l, "root@vm")?.ends_with(": 谢谢"));
+    iptux
+        .send_to("1:3:root:vm:288:café\0".as_bytes(), addr)
+        .unwrap();
+    let line = s.expect(l, "root@vm")?;
+    assert!(line.ends_with(": café"), "{line}");
+    Ok(())
+}
+
+/// Issue 10, item 12: a right-to-left override in any field a peer writes is shown escaped,
+/// so `abc\u{202e}txt.exe` cannot display as `abcexe.txt`.
+#[test]
+fn bidi_controls_from_a_peer_are_escaped_everywhere() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (l, addr) = listen(&mut s, &[])?;
+    let p = peer();
+    let rlo = "\u{202e}";
+    p.send_to(
+        format!("1:1:u{rlo}x:h{rlo}y:32:abc{rlo}txt.exe").as_bytes(),
+        addr,
+    )
+    .unwrap();
+    p.send_to(format!("1:2:u:h:1:nick{rlo}name\0").as_bytes(), addr)
+        .unwrap();
+    let message = s.expect(l, "abc")?;
+    assert_eq!(
+        message,
+        format!(
+            "u\\u{{202e}}x@h\\u{{202e}}y ({}): abc\\u{{202e}}txt.exe",
+            p.local_addr().unwrap()
+        )
+    );
+    let entry = s.expect(l, "is online")?;
+    assert!(entry.ends_with("nick\\u{202e}name"), "{entry}");
+    let everything = s.output(l, Stream::Stdout).join("\n");
+    assert!(!everything.contains(rlo), "{everything}");
+    Ok(())
+}
+
+/// Issue 10, item 11: an 8-byte BR_ENTRY from a (forged) source gets an answer several times
+/// its size. A flood of them from one address gets a bounded number of answers.
+#[test]
+fn a_flood_of_entries_from_one_address_gets_few_answers() -> Result<(), Failure> {
+    const FLOOD: usize = 100;
+    let mut s = Scene::new();
+    let (l, addr) = listen(
+        &mut s,
+        &["--user", "a-rather-long-nickname-for-amplification"],
+    )?;
+    let victim = peer();
+    for _ in 0..FLOOD {
+        victim.send_to(b"1:1:a:b:1:", addr).unwrap();
+    }
+    // Another address marks the end of the flood: packets are handled in order, and on
+    // loopback an answer is queued at the victim before send_to returns.
+    let marker = UdpSocket::bind("127.0.0.2:0").unwrap();
+    marker.send_to(b"1:1:end:of:32:flood", addr).unwrap();
+    s.expect(l, "end@of")?;
+    victim.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 4096];
+    let (mut answers, mut bytes) = (0, 0);
+    while let Ok((len, _)) = victim.recv_from(&mut buf) {
+        answers += 1;
+        bytes += len;
+    }
+    assert!(
+        (1..=30).contains(&answers),
+        "{answers} answers, {bytes} bytes for {FLOOD} entries"
+    );
+    let limited: Vec<String> = s
+        .output(l, Stream::Stdout)
+        .into_iter()
+        .filter(|l| l.starts_with("not answering 127.0.0.1"))
+        .collect();
+    assert_eq!(limited.len(), 1, "{limited:?}");
+    Ok(())
+}
+
+#[test]
+fn send_says_bound_not_listening_and_prompts_nothing_into_a_pipe() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (l, addr) = listen(&mut s, &[])?;
+    let send = s.spawn("send", send_to(addr, &[]))?;
+    s.send_line(send, "piped")?;
+    s.close_stdin(send)?;
+    s.expect(l, ": piped")?;
+    s.wait_success(send)?;
+    let out = s.output(send, Stream::Stdout);
+    assert!(out[0].starts_with("bound to 127.0.0.1:"), "{out:?}");
+    assert!(!out.iter().any(|l| l.contains("message>")), "{out:?}");
+    assert_eq!(out.len(), 3, "bound, sent, delivered: {out:?}");
+    Ok(())
+}
+
+#[test]
+fn to_repeats_and_port_sets_our_end() -> Result<(), Failure> {
+    let (a, b) = (peer(), peer());
+    let port = free_port();
+    let mut s = Scene::new();
+    let mut cmd = feiq(&["send", "--no-check", "--bind", "127.0.0.1", "--port"]);
+    cmd.arg(port.to_string())
+        .args(["--to", &a.local_addr().unwrap().to_string()])
+        .args(["--to", &b.local_addr().unwrap().to_string(), "to both"]);
+    let send = s.spawn("send", cmd)?;
+    for p in [&a, &b] {
+        let (packet, from) = receive(p);
+        assert_eq!(from.port(), port);
+        assert_eq!(field(&packet, 5), "to both");
+    }
+    s.wait_success(send)
+}
+
+#[test]
+fn gb18030_writes_what_gbk_cannot_and_names_are_taken_in_any_case() -> Result<(), Failure> {
+    let p = peer();
+    let to = p.local_addr().unwrap().to_string();
+    let mut s = Scene::new();
+    let mut cmd = feiq(&["send", "--no-check", "--encoding", "GB18030", "--port", "0"]);
+    cmd.args(["--to", &to, "笑😀"]);
+    let send = s.spawn("send", cmd)?;
+    let (packet, _) = receive(&p);
+    // 笑 in GBK, then 😀 as a GB18030 four-byte sequence; no UTF8OPT.
+    assert!(
+        packet.ends_with(b":32:\xd0\xa6\x94\x39\xfc\x36\0"),
+        "{packet:x?}"
+    );
+    s.wait_success(send)?;
+    // And listen reads it back, guessed or forced.
+    for args in [&[][..], &["--encoding", "gb18030"]] {
+        let (l, addr) = listen(&mut s, args)?;
+        p.send_to(&packet, addr).unwrap();
+        assert!(s.expect(l, "tester@box")?.ends_with(": 笑😀"));
+    }
+    // GBK cannot write 😀: an error that names the way out.
+    cargo_bin_cmd!("feiq")
+        .args([
+            "send",
+            "--encoding",
+            "GBK",
+            "--port",
+            "0",
+            "--to",
+            &to,
+            "😀",
+        ])
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--encoding utf-8 (or gb18030)"));
+    cargo_bin_cmd!("feiq")
+        .args([
+            "send",
+            "--encoding",
+            "UTF8",
+            "--no-check",
+            "--port",
+            "0",
+            "--to",
+            &to,
+            "ok",
+        ])
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .success();
+    Ok(())
+}
+
+#[test]
+fn a_busy_port_hint_names_port_and_no_time_wait() {
+    let busy = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    for sub in [&["send", "--to", "127.0.0.1", "hi"][..], &["listen"]] {
+        cargo_bin_cmd!("feiq")
+            .args(sub)
+            .args(["--bind", "127.0.0.1", "--port", &port])
+            .timeout(Duration::from_secs(10))
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(format!(
+                "cannot bind 127.0.0.1:{port} (udp)"
+            )))
+            .stderr(predicate::str::contains("hint: ").and(predicate::str::contains("--port 0")))
+            .stderr(predicate::str::contains("TIME_WAIT").not());
+    }
 }
