@@ -275,9 +275,11 @@ impl Check {
                 .unwrap_or_default();
             self.help.insert(lesson.to_string(), help);
         }
-        self.help
-            .get(lesson)
-            .is_some_and(|help| help.contains(&format!("{flag} ")))
+        // A flag is a word of its own in the help: `-p, --port <N>`, or `--lines` alone.
+        self.help.get(lesson).is_some_and(|help| {
+            help.split_whitespace()
+                .any(|word| word.trim_end_matches(',') == flag)
+        })
     }
 
     /// The arguments that make a client talk to `server`: `--to ADDR` where the lesson has

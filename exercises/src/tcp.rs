@@ -145,6 +145,14 @@ pub fn server_framed(c: &mut Check) -> Result<(), Failure> {
 
 /// Starts tcp-client talking to `server` with `extra` flags.
 fn client(c: &mut Check, server: SocketAddr, extra: &[&str]) -> Result<Proc, Failure> {
+    // A client that rejects its flags never connects: say so now, rather than wait for it.
+    for flag in extra.iter().filter(|a| a.starts_with("--")) {
+        if !c.has_flag("tcp-client", flag) {
+            return Err(c.fail(format!(
+                "`tcp-client --help` lists no {flag}: the exercise adds that flag"
+            )));
+        }
+    }
     let mut args = c.peer_args("tcp-client", server);
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
