@@ -312,9 +312,20 @@ impl Check {
     }
 }
 
-/// Bytes as a student reads them: text where they are text, escapes where not.
+/// Bytes as a student reads them: text where they are UTF-8, and the bytes in hex where not.
 fn shown(bytes: &[u8]) -> String {
-    format!("{:?}", String::from_utf8_lossy(bytes))
+    match std::str::from_utf8(bytes) {
+        Ok(text) => format!("{text:?}"),
+        Err(_) => {
+            let hex: Vec<String> = bytes.iter().take(32).map(|b| format!("{b:02x}")).collect();
+            let more = if bytes.len() > 32 { " ..." } else { "" };
+            format!(
+                "{:?} (not UTF-8; the bytes: {}{more})",
+                String::from_utf8_lossy(bytes),
+                hex.join(" ")
+            )
+        }
+    }
 }
 
 #[cfg(test)]
@@ -326,6 +337,15 @@ mod tests {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_shown_in_hex() {
+        assert_eq!(shown("你".as_bytes()), "\"你\"");
+        assert_eq!(
+            shown(&[0xa0, 0xbd, 0xe4]),
+            "\"\u{fffd}\u{fffd}\u{fffd}\" (not UTF-8; the bytes: a0 bd e4)"
+        );
     }
 
     #[test]
