@@ -34,6 +34,8 @@ usage: cargo xtask <command>
   e2e               run every pair and check what each side printed
   check             the book's includes and anchors, and every lesson's checklist
   transcripts       rerun every pair and write its output to docs/src/transcripts/
+  exercise list | show ID [--hint N] | check ID | prove
+                    the exercises, checked on the wire against the lessons as they are
   bench echo [--clients N] [--hold N] [--seconds S]
                     tcp-server, release build: round trips per second, connections, memory
   bench download [--size 1G] [--runs 3]
