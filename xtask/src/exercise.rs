@@ -49,7 +49,9 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
     }
 }
 
-/// Parses `cargo xtask exercise ...` from the words after `exercise`.
+/// Parses `cargo xtask exercise ...` from the words after `exercise`, for a `main` that
+/// matches words. Once `main` has a clap table with `Exercise(exercise::Cmd)` calling
+/// [`run`], this function goes.
 pub fn main_with(args: &[&str]) -> anyhow::Result<()> {
     #[derive(clap::Parser)]
     #[command(name = "cargo xtask exercise")]
