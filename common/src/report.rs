@@ -92,6 +92,7 @@ impl fmt::Display for CannotConnect {
 /// where a common mistake explains it, a `hint:` line that names only flags this program has.
 /// (clap exits with 2 on bad usage before the body runs.)
 pub fn run<A: clap::Parser>(body: impl FnOnce(A) -> anyhow::Result<()>) -> ExitCode {
+    quiet_on_closed_stdout();
     let matches = A::command().get_matches();
     let flags = Flags::of(&A::command(), &matches);
     let args = match A::from_arg_matches(&matches) {
@@ -105,6 +106,28 @@ pub fn run<A: clap::Parser>(body: impl FnOnce(A) -> anyhow::Result<()>) -> ExitC
             ExitCode::FAILURE
         }
     }
+}
+
+/// Ends the program quietly when its reader has gone: `udp-server | head -1`.
+///
+/// Rust ignores SIGPIPE, so a write to a closed pipe fails with EPIPE, and `println!` turns
+/// that into a panic with a backtrace hint. A C program would simply have been killed by the
+/// signal; this does the same without a signal (the exit status is 141, as the shell reports
+/// a program killed by SIGPIPE), and leaves every other panic to the default hook.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// Prints, on stderr, a failure that the lesson survives and goes on after:

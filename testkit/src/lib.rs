@@ -5,12 +5,22 @@
 //! ready line" or "the client printed the reply" instead of sleeping, and every wait has a
 //! timeout, so a hang fails instead of blocking. When a scene is dropped, every process in it
 //! is killed and reaped, on every path, panics included.
+//!
+//! A scene also keeps what it [`shows`](Scene::shown): the commands it started, the lines it
+//! typed, and each printed line at the moment the script reaches it (an `expect` that matches
+//! it or passes over it, or the process's exit). Two processes' lines arrive through two pipes
+//! in either order; shown in the order the script waits for them, a cause always comes before
+//! its effect, and a rerun shows the same lines in the same order.
 #![forbid(unsafe_code)]
 
-use std::collections::VecDeque;
+mod busy;
+
+pub use busy::BusyPort;
+
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
@@ -35,6 +45,31 @@ pub struct Line {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Proc(pub usize);
 
+/// One entry of what a scene shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shown {
+    /// The label of the process it concerns.
+    pub label: String,
+    pub kind: Kind,
+    /// The command line, the typed line, or the printed line.
+    pub text: String,
+}
+
+/// What a [`Shown`] entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The scene started the process with this command line.
+    Started,
+    /// The scene typed this line into the process's stdin.
+    Typed,
+    /// The scene closed the process's stdin (Ctrl-D on a terminal).
+    EndOfInput,
+    /// The process printed this line on stdout.
+    Stdout,
+    /// The process printed this line on stderr.
+    Stderr,
+}
+
 enum Event {
     Line(Line),
     Closed(usize),
@@ -44,23 +79,31 @@ struct Running {
     label: String,
     child: Child,
     stdin: Option<ChildStdin>,
-    /// Lines not yet passed over by an expect, one queue per stream: the order of lines
-    /// within a stream is meaningful, the order between stdout and stderr is not.
-    unread: [VecDeque<Line>; 2],
+    /// Every line printed so far, one list per stream: the order of lines within a stream is
+    /// meaningful, the order between stdout and stderr is not.
+    printed: [Vec<String>; 2],
+    /// Per stream, the first line that no expect has matched or passed over.
+    unread: [usize; 2],
+    /// Per stream, how many lines have been shown.
+    shown: [usize; 2],
     open_streams: u8,
     status: Option<ExitStatus>,
 }
 
-type Echo = Box<dyn FnMut(&str, &Line)>;
+type Echo = Box<dyn FnMut(&Shown)>;
+type Step = Box<dyn FnMut()>;
 
 /// The processes of one test or demo, and everything they printed.
 pub struct Scene {
     procs: Vec<Running>,
     tx: Sender<Event>,
     rx: Receiver<Event>,
+    /// Every line in the order it arrived, for a failure's transcript.
     log: Vec<Line>,
+    shown: Vec<Shown>,
     timeout: Duration,
     echo: Option<Echo>,
+    before_step: Option<Step>,
 }
 
 /// Why a scene step failed, with the transcript of every process so far.
@@ -113,14 +156,23 @@ impl Scene {
             tx,
             rx,
             log: Vec::new(),
+            shown: Vec::new(),
             timeout: Duration::from_secs(secs),
             echo: None,
+            before_step: None,
         }
     }
 
-    /// Calls `echo` with each line as soon as it arrives (a demo prints them).
-    pub fn echo(mut self, echo: impl FnMut(&str, &Line) + 'static) -> Scene {
+    /// Calls `echo` with each entry as the scene shows it (a demo prints them).
+    pub fn echo(mut self, echo: impl FnMut(&Shown) + 'static) -> Scene {
         self.echo = Some(Box::new(echo));
+        self
+    }
+
+    /// Calls `step` before each process is started and before each line is typed or stdin
+    /// closed (a demo waits there for the presenter).
+    pub fn before_step(mut self, step: impl FnMut() + 'static) -> Scene {
+        self.before_step = Some(Box::new(step));
         self
     }
 
@@ -130,8 +182,14 @@ impl Scene {
         self
     }
 
+    /// What the scene has shown so far, in order.
+    pub fn shown(&self) -> &[Shown] {
+        &self.shown
+    }
+
     /// Starts `cmd` with piped stdin, stdout and stderr.
     pub fn spawn(&mut self, label: &str, mut cmd: Command) -> Result<Proc, Failure> {
+        self.step();
         let id = self.procs.len();
         let mut child = cmd
             .stdin(Stdio::piped())
@@ -149,10 +207,13 @@ impl Scene {
             label: label.to_string(),
             stdin: child.stdin.take(),
             child,
-            unread: [VecDeque::new(), VecDeque::new()],
+            printed: [Vec::new(), Vec::new()],
+            unread: [0, 0],
+            shown: [0, 0],
             open_streams: 2,
             status: None,
         });
+        self.show(label.to_string(), Kind::Started, command_line(&cmd));
         Ok(Proc(id))
     }
 
@@ -192,19 +253,26 @@ impl Scene {
         needle: &str,
     ) -> Result<String, Failure> {
         let deadline = Instant::now() + self.timeout;
-        let queues = match stream {
-            Some(s) => vec![s as usize],
-            None => vec![Stream::Stdout as usize, Stream::Stderr as usize],
+        let streams = match stream {
+            Some(s) => vec![s],
+            None => vec![Stream::Stdout, Stream::Stderr],
         };
         loop {
             let running = self.proc_mut(p)?;
-            for &q in &queues {
-                let queue = &mut running.unread[q];
-                if let Some(i) = queue.iter().position(|l| l.text.contains(needle)) {
+            for &stream in &streams {
+                let q = stream as usize;
+                let found = running.printed[q]
+                    .iter()
+                    .enumerate()
+                    .skip(running.unread[q])
+                    .find(|(_, l)| l.contains(needle))
+                    .map(|(at, l)| (at, l.clone()));
+                if let Some((at, line)) = found {
                     // Lines of this stream before the match are passed over: the next
                     // expect on it starts after the match.
-                    let line = queue.drain(..=i).next_back();
-                    return Ok(line.map(|l| l.text).unwrap_or_default());
+                    running.unread[q] = at + 1;
+                    self.show_printed(p, stream, at + 1);
+                    return Ok(line);
                 }
             }
             if self.proc_mut(p)?.open_streams == 0 {
@@ -223,11 +291,22 @@ impl Scene {
 
     /// Writes `line` and a newline to the stdin of `p`.
     pub fn send_line(&mut self, p: Proc, line: &str) -> Result<(), Failure> {
-        self.send_bytes(p, format!("{line}\n").as_bytes())
+        self.step();
+        self.show(self.label(p), Kind::Typed, line.to_string());
+        self.write_stdin(p, format!("{line}\n").as_bytes())
     }
 
     /// Writes raw bytes to the stdin of `p`.
     pub fn send_bytes(&mut self, p: Proc, bytes: &[u8]) -> Result<(), Failure> {
+        self.step();
+        let text = String::from_utf8_lossy(bytes);
+        for line in text.strip_suffix('\n').unwrap_or(&text).split('\n') {
+            self.show(self.label(p), Kind::Typed, line.to_string());
+        }
+        self.write_stdin(p, bytes)
+    }
+
+    fn write_stdin(&mut self, p: Proc, bytes: &[u8]) -> Result<(), Failure> {
         let label = self.label(p);
         let result = match self.proc_mut(p)?.stdin.as_mut() {
             Some(stdin) => stdin.write_all(bytes).and_then(|()| stdin.flush()),
@@ -238,12 +317,43 @@ impl Scene {
 
     /// Closes the stdin of `p`: the process reads EOF.
     pub fn close_stdin(&mut self, p: Proc) -> Result<(), Failure> {
+        self.step();
         self.proc_mut(p)?.stdin = None;
+        self.show(self.label(p), Kind::EndOfInput, String::new());
         Ok(())
     }
 
-    /// Waits for `p` to exit, reading all it prints, and returns its exit status.
+    /// Waits for `p` to exit, reading all it prints, and returns its exit status. What it
+    /// printed and the script has not reached yet is shown now, stdout before stderr.
     pub fn wait(&mut self, p: Proc) -> Result<ExitStatus, Failure> {
+        let status = self.reap(p)?;
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let all = self.proc_mut(p)?.printed[stream as usize].len();
+            self.show_printed(p, stream, all);
+        }
+        Ok(status)
+    }
+
+    /// Waits for `p` to exit with status 0.
+    pub fn wait_success(&mut self, p: Proc) -> Result<(), Failure> {
+        let status = self.wait(p)?;
+        if status.success() {
+            Ok(())
+        } else {
+            let label = self.label(p);
+            Err(self.fail(format!("{label} exited with {status}")))
+        }
+    }
+
+    /// Stops `p` (SIGKILL) and reaps it. Lines the script did not wait for are not shown:
+    /// whether they arrived before the kill is a matter of timing.
+    pub fn kill(&mut self, p: Proc) -> Result<(), Failure> {
+        let running = self.proc_mut(p)?;
+        let _ = running.child.kill();
+        self.reap(p).map(|_| ())
+    }
+
+    fn reap(&mut self, p: Proc) -> Result<ExitStatus, Failure> {
         let deadline = Instant::now() + self.timeout;
         while self.proc_mut(p)?.open_streams > 0 {
             if !self.pump(deadline) {
@@ -262,24 +372,6 @@ impl Scene {
         status.map_err(|e| self.fail(format!("cannot reap {label}: {e}")))
     }
 
-    /// Waits for `p` to exit with status 0.
-    pub fn wait_success(&mut self, p: Proc) -> Result<(), Failure> {
-        let status = self.wait(p)?;
-        if status.success() {
-            Ok(())
-        } else {
-            let label = self.label(p);
-            Err(self.fail(format!("{label} exited with {status}")))
-        }
-    }
-
-    /// Stops `p` (SIGKILL) and reaps it.
-    pub fn kill(&mut self, p: Proc) -> Result<(), Failure> {
-        let running = self.proc_mut(p)?;
-        let _ = running.child.kill();
-        self.wait(p).map(|_| ())
-    }
-
     /// The operating system's process id of `p`.
     pub fn pid(&self, p: Proc) -> Option<u32> {
         self.procs.get(p.0).map(|r| r.child.id())
@@ -287,11 +379,10 @@ impl Scene {
 
     /// Every line `p` printed so far on `stream`, in order.
     pub fn output(&self, p: Proc, stream: Stream) -> Vec<String> {
-        self.log
-            .iter()
-            .filter(|l| l.proc == p.0 && l.stream == stream)
-            .map(|l| l.text.clone())
-            .collect()
+        self.procs
+            .get(p.0)
+            .map(|r| r.printed[stream as usize].clone())
+            .unwrap_or_default()
     }
 
     /// A failure of the scene, with the transcript so far.
@@ -311,17 +402,52 @@ impl Scene {
         }
     }
 
+    /// Shows the lines of `p` on `stream` not shown yet, up to (not including) `upto`.
+    fn show_printed(&mut self, p: Proc, stream: Stream, upto: usize) {
+        let q = stream as usize;
+        let Some(running) = self.procs.get_mut(p.0) else {
+            return;
+        };
+        let from = running.shown[q];
+        if upto <= from {
+            return;
+        }
+        running.shown[q] = upto;
+        let lines: Vec<String> = running.printed[q]
+            .get(from..upto)
+            .map(<[String]>::to_vec)
+            .unwrap_or_default();
+        let label = running.label.clone();
+        let kind = match stream {
+            Stream::Stdout => Kind::Stdout,
+            Stream::Stderr => Kind::Stderr,
+        };
+        for text in lines {
+            self.show(label.clone(), kind, text);
+        }
+    }
+
+    fn show(&mut self, label: String, kind: Kind, text: String) {
+        let shown = Shown { label, kind, text };
+        if let Some(echo) = self.echo.as_mut() {
+            echo(&shown);
+        }
+        self.shown.push(shown);
+    }
+
+    fn step(&mut self) {
+        if let Some(step) = self.before_step.as_mut() {
+            step();
+        }
+    }
+
     /// Receives one event, or returns false at the deadline.
     fn pump(&mut self, deadline: Instant) -> bool {
         let left = deadline.saturating_duration_since(Instant::now());
         match self.rx.recv_timeout(left) {
             Ok(Event::Line(line)) => {
-                if let Some(echo) = self.echo.as_mut() {
-                    let label = self.procs.get(line.proc).map_or("?", |r| r.label.as_str());
-                    echo(label, &line);
-                }
                 if let Some(running) = self.procs.get_mut(line.proc) {
-                    running.unread[line.stream as usize].push_back(line.clone());
+                    running.printed[line.stream as usize].push(line.text.clone());
                 }
                 self.log.push(line);
                 true
@@ -362,6 +488,26 @@ impl Drop for Scene {
             }
         }
     }
+}
+
+/// The command line as a person would type it: the program's name, not its path, and a
+/// file given as an argument by its name alone.
+fn command_line(cmd: &Command) -> String {
+    let short = |arg: &std::ffi::OsStr| {
+        let path = Path::new(arg);
+        let name = match path.file_name() {
+            Some(name) if path.is_absolute() && path.is_file() => name,
+            _ => arg,
+        };
+        name.to_string_lossy().into_owned()
+    };
+    let program = Path::new(cmd.get_program())
+        .file_name()
+        .unwrap_or(cmd.get_program());
+    std::iter::once(program.to_string_lossy().into_owned())
+        .chain(cmd.get_args().map(short))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn forward(id: usize, stream: Stream, pipe: impl Read + Send + 'static, tx: Sender<Event>) {
@@ -426,6 +572,72 @@ mod tests {
         let err = s.expect(p, "never").unwrap_err().to_string();
         assert!(err.contains("timed out"), "{err}");
         assert!(err.contains("cat out | something else"), "{err}");
+    }
+
+    fn shown(s: &Scene) -> Vec<String> {
+        s.shown()
+            .iter()
+            .map(|e| format!("{} {:?} {}", e.label, e.kind, e.text))
+            .collect()
+    }
+
+    #[test]
+    fn shows_lines_in_the_order_the_script_reaches_them() {
+        let mut s = Scene::new();
+        let a = s.spawn("a", sh("echo early")).unwrap();
+        let b = s.spawn("b", sh("read x; echo got $x")).unwrap();
+        s.send_line(b, "go").unwrap();
+        s.expect(b, "got").unwrap();
+        // "early" arrived first, but the script reaches it only now.
+        s.expect(a, "early").unwrap();
+        s.wait_success(a).unwrap();
+        s.close_stdin(b).unwrap();
+        s.wait_success(b).unwrap();
+        assert_eq!(
+            shown(&s),
+            [
+                "a Started sh -c echo early",
+                "b Started sh -c read x; echo got $x",
+                "b Typed go",
+                "b Stdout got go",
+                "a Stdout early",
+                "b EndOfInput ",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_exit_shows_the_rest_and_a_kill_shows_only_what_was_reached() {
+        let mut s = Scene::new();
+        let p = s
+            .spawn("p", sh("echo one; echo two; echo oops >&2"))
+            .unwrap();
+        s.expect(p, "one").unwrap();
+        s.wait(p).unwrap();
+        // An expect after the exit still finds the line, and shows it only once.
+        s.expect(p, "two").unwrap();
+        let q = s
+            .spawn("q", sh("echo ready; echo more; exec sleep 30"))
+            .unwrap();
+        s.expect(q, "ready").unwrap();
+        s.kill(q).unwrap();
+        assert_eq!(
+            shown(&s)[1..],
+            [
+                "p Stdout one",
+                "p Stdout two",
+                "p Stderr oops",
+                "q Started sh -c echo ready; echo more; exec sleep 30",
+                "q Stdout ready",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_command_line_names_programs_and_files_as_typed() {
+        let mut cmd = Command::new("/usr/bin/env");
+        cmd.arg(env!("CARGO_MANIFEST_PATH")).args(["--port", "0"]);
+        assert_eq!(command_line(&cmd), "env Cargo.toml --port 0");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use testkit::{Proc, Scene};
 
-use crate::manifest::Bins;
+use crate::bins::Bins;
 
 pub struct EchoOptions {
     pub clients: usize,
@@ -25,7 +25,7 @@ pub struct EchoOptions {
 /// connections held open at once, and the server's peak memory.
 pub fn echo(bins: &Bins, options: &EchoOptions) -> Result<(), String> {
     let mut scene = Scene::new();
-    let mut cmd = bins.command("tcp-server");
+    let mut cmd = bins.lesson("tcp-server", &[]);
     let max = (options.hold.max(options.clients) + 64).to_string();
     cmd.args(["--port", "0", "--quiet", "--max-clients", &max]);
     let server = scene.spawn("server", cmd).map_err(|f| f.to_string())?;
@@ -176,7 +176,7 @@ pub fn download(
     make_file(&file, options.size)?;
 
     let mut scene = Scene::new();
-    let mut cmd = bins.command("file-download");
+    let mut cmd = bins.lesson("file-download", &[]);
     cmd.args(["serve", "--port", "0", "--root"]).arg(&root);
     let server = scene.spawn("serve", cmd).map_err(|f| f.to_string())?;
     let addr = scene.ready(server).map_err(|f| f.to_string())?;
@@ -193,8 +193,8 @@ pub fn download(
     let mut ours = Vec::new();
     for _ in 0..options.runs {
         let _ = std::fs::remove_file(out.join("big.bin"));
-        let mut get = bins.command("file-download");
-        get.args(["get", "big.bin", "--server", &addr.to_string()])
+        let mut get = bins.lesson("file-download", &[]);
+        get.args(["get", "big.bin", "--to", &addr.to_string()])
             .current_dir(&out);
         ours.push(measure(get, options.size)?);
     }

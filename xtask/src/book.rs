@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::manifest::{LESSONS, PAIRS};
+use crate::manifest::LESSONS;
+use crate::scenes::PAIRS;
 
 /// Every problem found under the repository at `root`; empty when all is well.
 pub fn check(root: &Path) -> Vec<String> {

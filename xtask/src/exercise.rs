@@ -49,21 +49,6 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
     }
 }
 
-/// Parses `cargo xtask exercise ...` from the words after `exercise`, for a `main` that
-/// matches words. Once `main` has a clap table with `Exercise(exercise::Cmd)` calling
-/// [`run`], this function goes.
-pub fn main_with(args: &[&str]) -> anyhow::Result<()> {
-    #[derive(clap::Parser)]
-    #[command(name = "cargo xtask exercise")]
-    struct Exercise {
-        #[command(subcommand)]
-        cmd: Cmd,
-    }
-    let args = std::iter::once("cargo xtask exercise").chain(args.iter().copied());
-    let parsed = <Exercise as clap::Parser>::try_parse_from(args).unwrap_or_else(|e| e.exit());
-    run(parsed.cmd)
-}
-
 fn find(id: &str) -> anyhow::Result<&'static Exercise> {
     match exercises::find(id) {
         Some(e) => Ok(e),

@@ -1,105 +1,192 @@
-//! `cargo xtask`: runs the lessons in pairs, as a user would, from their built binaries.
-//!
-//! ```text
-//! cargo xtask list              the lessons, their pairs and chapters
-//! cargo xtask demo [PAIR|all]   run a pair in front of a class, each side's lines labelled
-//! cargo xtask e2e               run every pair and check what each side printed
-//! cargo xtask check             the book's includes and anchors, and every lesson's checklist
-//! cargo xtask transcripts       rerun every pair and write its output for the book
-//! cargo xtask bench echo        tcp-server under load: round trips per second, memory
-//! cargo xtask bench download    file-download against socat: MB/s, both sides' memory
-//! ```
+//! `cargo xtask`: runs the lessons in pairs, as a user would, from their built binaries;
+//! checks the book; measures the servers. `cargo xtask --help` lists the commands, which are
+//! the variants of [`Command`] below.
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bins;
 mod book;
 mod exercise;
+mod flags;
 mod manifest;
 mod scenes;
 mod transcript;
 
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
 use std::time::Instant;
 
-use manifest::{Bins, LESSONS, PAIRS, Pair};
-use testkit::{Scene, Stream};
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, builder::PossibleValuesParser};
+use testkit::{Kind, Scene, Shown};
 
-const USAGE: &str = "\
-usage: cargo xtask <command>
+use bins::{Bins, Profile, build, repo_root};
+use manifest::LESSONS;
+use scenes::{PAIRS, Pair};
 
-  list              the lessons, their pairs and chapters
-  demo [PAIR|all]   run a pair (default: all), each side's lines labelled
-  e2e               run every pair and check what each side printed
-  check             the book's includes and anchors, and every lesson's checklist
-  transcripts       rerun every pair and write its output to docs/src/transcripts/
-  exercise list | show ID [--hint N] | check ID | prove
-                    the exercises, checked on the wire against the lessons as they are
-  bench echo [--clients N] [--hold N] [--seconds S]
-                    tcp-server, release build: round trips per second, connections, memory
-  bench download [--size 1G] [--runs 3]
-                    file-download and socat over loopback: MB/s and peak memory";
+#[derive(Parser)]
+#[command(about = "Runs the lessons in pairs, checks the book, measures the servers.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The lessons, their ports and chapters, and the pairs.
+    List,
+    /// Run pairs in front of a class: every line labelled with the program it concerns.
+    Demo {
+        /// The pair to run.
+        #[arg(default_value = "all", value_parser = pair_names())]
+        pair: String,
+        /// Wait for Enter before each step.
+        #[arg(long)]
+        step: bool,
+    },
+    /// Run every pair and check what each side printed.
+    E2e,
+    /// The book's includes and anchors, every lesson's checklist, the introduction's flag table.
+    Check {
+        /// Rewrite the flag table from the programs' --help instead of failing.
+        #[arg(long)]
+        fix: bool,
+    },
+    /// Rerun every pair and write what it showed to docs/src/transcripts/, for the book.
+    Transcripts,
+    /// Measure the servers, built optimised.
+    #[command(subcommand)]
+    Bench(Bench),
+    /// The exercises at the end of each chapter, checked on the wire.
+    #[command(subcommand)]
+    Exercise(exercise::Cmd),
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// tcp-server under load: round trips per second, connections held, memory.
+    Echo {
+        /// Clients sending at once, for the many-clients row.
+        #[arg(long, value_name = "N", default_value_t = 500)]
+        clients: usize,
+        /// Connections to open and hold at once.
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        hold: usize,
+        /// Seconds each row measures.
+        #[arg(long, value_name = "SECS", default_value_t = 3.0)]
+        seconds: f64,
+    },
+    /// file-download and socat over loopback: MB/s and peak memory.
+    Download {
+        /// Bytes, or with a unit: 64K, 200M, 1G.
+        #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = bench::parse_size)]
+        size: u64,
+        /// Downloads of each kind; the median is shown.
+        #[arg(long, value_name = "N", default_value_t = 3)]
+        runs: usize,
+    },
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let result = match args.as_slice() {
-        ["list"] => {
+    let result = match Cli::parse().command {
+        Command::List => {
             list();
             Ok(())
         }
-        ["demo"] | ["demo", "all"] => demo(PAIRS.iter().collect()),
-        ["demo", name] => match PAIRS.iter().find(|p| p.name == *name) {
-            Some(pair) => demo(vec![pair]),
-            None => Err(format!(
-                "no pair named {name:?}; `cargo xtask list` shows them"
-            )),
-        },
-        ["e2e"] => e2e(),
-        ["check"] => check(),
-        ["transcripts"] => transcripts(),
-        ["bench", "echo", rest @ ..] => bench_echo(rest),
-        ["bench", "download", rest @ ..] => bench_download(rest),
-        ["exercise", rest @ ..] => exercise::main_with(rest).map_err(|e| format!("{e:#}")),
-        [] | ["help" | "--help" | "-h"] => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
+        Command::Demo { pair, step } => demo(&pair, step),
+        Command::E2e => e2e(),
+        Command::Check { fix } => check(fix),
+        Command::Transcripts => transcripts(),
+        Command::Exercise(cmd) => exercise::run(cmd),
+        Command::Bench(Bench::Echo {
+            clients,
+            hold,
+            seconds,
+        }) => build(&["tcp-server"], Profile::Release).and_then(|bins| {
+            let options = bench::EchoOptions {
+                clients,
+                hold,
+                seconds,
+            };
+            bench::echo(&bins, &options).map_err(anyhow::Error::msg)
+        }),
+        Command::Bench(Bench::Download { size, runs }) => {
+            build(&["file-download"], Profile::Release).and_then(|bins| {
+                let options = bench::DownloadOptions { size, runs };
+                bench::download(&bins, &bins.target_dir(), &options).map_err(anyhow::Error::msg)
+            })
         }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
+fn pair_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(PAIRS.iter().map(|p| p.name).chain(["all"]))
+}
+
 fn list() {
-    println!("{:<14} {:<6} {:<22} teaches", "lesson", "port", "chapter");
-    for l in LESSONS {
-        println!(
-            "{:<14} {:<6} {:<22} {}",
-            l.name,
-            l.default_port,
-            format!("docs/src/{}", l.chapter),
-            l.teaches
-        );
-    }
+    let lessons = LESSONS.iter().map(|l| {
+        let chapter = format!("docs/src/{}", l.chapter);
+        [
+            l.name.to_string(),
+            l.ports.to_string(),
+            chapter,
+            l.teaches.to_string(),
+        ]
+    });
+    print_table(["lesson", "default ports", "chapter", "teaches"], lessons);
     println!();
-    println!("{:<10} {:<30} about", "pair", "lessons");
-    for p in PAIRS {
-        println!("{:<10} {:<30} {}", p.name, p.lessons.join(" + "), p.about);
+    let pairs = PAIRS.iter().map(|p| {
+        [
+            p.name.to_string(),
+            p.lessons.join(" + "),
+            p.about.to_string(),
+        ]
+    });
+    print_table(["pair", "lessons", "about"], pairs);
+}
+
+/// Prints rows under a header, each column as wide as its widest cell.
+fn print_table<const N: usize>(header: [&str; N], rows: impl Iterator<Item = [String; N]>) {
+    let rows: Vec<[String; N]> = std::iter::once(header.map(String::from))
+        .chain(rows)
+        .collect();
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..N).map(width).collect();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", cells.join("  ").trim_end());
     }
 }
 
-fn demo(pairs: Vec<&Pair>) -> Result<(), String> {
-    let bins = build(&pairs)?;
+/// The pairs named on the command line, built.
+fn pairs(name: &str) -> anyhow::Result<(Vec<&'static Pair>, Bins)> {
+    let pairs: Vec<&Pair> = PAIRS
+        .iter()
+        .filter(|p| name == "all" || p.name == name)
+        .collect();
+    let mut lessons: Vec<&str> = pairs
+        .iter()
+        .flat_map(|p| p.lessons.iter().copied())
+        .collect();
+    lessons.sort_unstable();
+    lessons.dedup();
+    let bins = build(&lessons, Profile::Dev)?;
+    Ok((pairs, bins))
+}
+
+fn demo(name: &str, step: bool) -> anyhow::Result<()> {
+    let (pairs, bins) = pairs(name)?;
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     for pair in pairs {
         println!("\n== {}: {} ==", pair.name, pair.about);
@@ -107,233 +194,140 @@ fn demo(pairs: Vec<&Pair>) -> Result<(), String> {
             println!("skipped: {why}");
             continue;
         }
-        let mut scene = Scene::new().echo(move |label, line| print_line(colour, label, line));
-        (pair.script)(&mut scene, &bins).map_err(|f| format!("demo {} failed: {f}", pair.name))?;
+        let mut scene = Scene::new().echo(move |entry| print_live(colour, entry));
+        if step {
+            scene = scene.before_step(wait_for_enter);
+        }
+        (pair.script)(&mut scene, &bins, pair)
+            .map_err(|f| anyhow::anyhow!("demo {} failed: {f}", pair.name))?;
     }
     Ok(())
 }
 
-fn print_line(colour: bool, label: &str, line: &testkit::Line) {
-    let err = line.stream == Stream::Stderr;
+fn print_live(colour: bool, entry: &Shown) {
     if !colour {
-        println!("{}", plain_line(label, line));
+        println!("{}", transcript::line(entry));
         return;
     }
-    let hue = match label {
-        "server" | "listen" | "serve" => "36",
+    let hue = match entry.label.as_str() {
+        l if l.contains("serve") || l.contains("listen") => "36",
         _ => "33",
     };
-    let dim = if err { "\x1b[2m" } else { "" };
-    println!("\x1b[{hue}m{label:>11} │\x1b[0m {dim}{}\x1b[0m", line.text);
-}
-
-fn plain_line(label: &str, line: &testkit::Line) -> String {
-    let mark = if line.stream == Stream::Stderr {
-        "!"
-    } else {
-        "│"
+    let (mark, style) = match entry.kind {
+        Kind::Started => ('$', "\x1b[2m"),
+        Kind::Typed | Kind::EndOfInput => ('>', "\x1b[1m"),
+        Kind::Stdout => ('│', ""),
+        Kind::Stderr => ('!', "\x1b[2m"),
     };
-    format!("{label:>11} {mark} {}", line.text)
+    let text = transcript::text(entry);
+    println!(
+        "\x1b[{hue}m{:>11} {mark}\x1b[0m {style}{text}\x1b[0m",
+        entry.label
+    );
 }
 
-/// Reruns every pair and writes what it printed to `docs/src/transcripts/<pair>.txt`, with
-/// the ports the OS chose replaced by stable ones, so the book shows real output.
-fn transcripts() -> Result<(), String> {
-    let pairs: Vec<&Pair> = PAIRS.iter().collect();
-    let bins = build(&pairs)?;
-    let dir = repo_root().join("docs/src/transcripts");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    for pair in pairs {
-        let lines = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-        let sink = lines.clone();
-        let mut scene = Scene::new().echo(move |label, line| {
-            sink.borrow_mut().push(plain_line(label, line));
-        });
-        (pair.script)(&mut scene, &bins).map_err(|f| format!("{} failed: {f}", pair.name))?;
-        drop(scene);
-        let text = transcript::normalise(&lines.borrow().join("\n"));
-        let path = dir.join(format!("{}.txt", pair.name));
-        std::fs::write(&path, text + "\n")
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        println!("wrote {}", path.display());
+/// Waits for Enter on the terminal, then removes the prompt's line.
+fn wait_for_enter() {
+    let terminal = std::io::stderr().is_terminal();
+    eprint!("{:>13}(Enter: next step)", "");
+    let _ = std::io::stderr().flush();
+    let _ = std::io::stdin().lock().read_line(&mut String::new());
+    if terminal {
+        // Up one line (the Enter moved the cursor down) and clear it.
+        eprint!("\x1b[1A\x1b[2K");
+    } else {
+        eprintln!();
     }
-    Ok(())
 }
 
-fn e2e() -> Result<(), String> {
-    let pairs: Vec<&Pair> = PAIRS.iter().collect();
-    let bins = build(&pairs)?;
-    let mut failures = Vec::new();
-    println!("{:<14} {:<6} time", "pair", "result");
-    let mut skipped = 0;
-    for pair in pairs {
+fn e2e() -> anyhow::Result<()> {
+    let (pairs, bins) = pairs("all")?;
+    let width = pairs.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    let (mut failures, mut skipped) = (Vec::new(), 0);
+    println!("{:<width$}  {:<6}  time", "pair", "result");
+    for pair in &pairs {
         if let Err(why) = pair.runnable() {
-            println!("{:<14} {:<6} {why}", pair.name, "skip");
+            println!("{:<width$}  {:<6}  {why}", pair.name, "skip");
             skipped += 1;
             continue;
         }
         let started = Instant::now();
-        let mut scene = Scene::new();
-        let result = (pair.script)(&mut scene, &bins);
-        // Dropping the scene kills and reaps whatever the script left running.
-        drop(scene);
+        // The scene is dropped at the end of the statement: it kills and reaps whatever the
+        // script left running.
+        let result = (pair.script)(&mut Scene::new(), &bins, pair);
         let verdict = if result.is_ok() { "pass" } else { "FAIL" };
-        println!("{:<14} {verdict:<6} {:.2?}", pair.name, started.elapsed());
+        println!(
+            "{:<width$}  {verdict:<6}  {:.2?}",
+            pair.name,
+            started.elapsed()
+        );
         if let Err(f) = result {
             failures.push(format!("--- {} ---\n{f}", pair.name));
         }
     }
-    let passed = PAIRS.len() - failures.len() - skipped;
-    if failures.is_empty() {
-        match skipped {
-            0 => println!("{passed} passed, 0 failed"),
-            _ => println!("{passed} passed, 0 failed, {skipped} skipped"),
-        }
-        Ok(())
-    } else {
-        for f in &failures {
-            eprintln!("{f}");
-        }
-        Err(format!(
-            "{} of {} pairs failed",
-            failures.len(),
-            PAIRS.len()
-        ))
-    }
-}
-
-fn bench_echo(flags: &[&str]) -> Result<(), String> {
-    let mut options = bench::EchoOptions {
-        clients: 500,
-        hold: 1000,
-        seconds: 3.0,
-    };
-    let mut flags = flags.iter();
-    while let Some(flag) = flags.next() {
-        let value = flags
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?;
-        let bad = || format!("{flag} {value}: not a number");
-        match *flag {
-            "--clients" => options.clients = value.parse().map_err(|_| bad())?,
-            "--hold" => options.hold = value.parse().map_err(|_| bad())?,
-            "--seconds" => options.seconds = value.parse().map_err(|_| bad())?,
-            _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
-        }
-    }
-    let bins = build_release(&["tcp-server"])?;
-    bench::echo(&bins, &options)
-}
-
-fn bench_download(flags: &[&str]) -> Result<(), String> {
-    let mut options = bench::DownloadOptions {
-        size: 1 << 30,
-        runs: 3,
-    };
-    let mut flags = flags.iter();
-    while let Some(flag) = flags.next() {
-        let value = flags
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?;
-        match *flag {
-            "--size" => options.size = bench::parse_size(value)?,
-            "--runs" => {
-                options.runs = value
-                    .parse()
-                    .map_err(|_| format!("--runs {value}: not a number"))?
-            }
-            _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
-        }
-    }
-    let bins = build_release(&["file-download"])?;
-    let target = bins.dir.parent().map(Path::to_path_buf).unwrap_or_default();
-    bench::download(&bins, &target, &options)
-}
-
-fn check() -> Result<(), String> {
-    let problems = book::check(&repo_root());
-    if problems.is_empty() {
-        println!(
-            "book and lessons: all includes resolve, all anchors pair up, every lesson complete"
-        );
-        Ok(())
-    } else {
-        Err(problems.join("\n"))
-    }
-}
-
-/// Builds the lessons of `pairs` with cargo, echoing the command, and says where they are.
-fn build(pairs: &[&Pair]) -> Result<Bins, String> {
-    let mut lessons: Vec<&str> = pairs
-        .iter()
-        .flat_map(|p| p.lessons.iter().copied())
-        .collect();
-    lessons.sort_unstable();
-    lessons.dedup();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(&cargo);
-    cmd.args(["build", "--quiet"]);
-    for lesson in &lessons {
-        cmd.args(["--package", lesson]);
-    }
-    cmd.current_dir(repo_root());
-    run(&mut cmd)?;
-    // The lessons land beside this binary: same target directory, same profile.
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find xtask's binary: {e}"))?;
-    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-    Ok(Bins { dir })
-}
-
-/// Builds `lessons` optimised, for benchmarks.
-fn build_release(lessons: &[&str]) -> Result<Bins, String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(&cargo);
-    cmd.args(["build", "--quiet", "--release"]);
-    for lesson in lessons {
-        cmd.args(["--package", lesson]);
-    }
-    cmd.current_dir(repo_root());
-    run(&mut cmd)?;
-    // This binary is in <target>/debug (or release); the optimised lessons in <target>/release.
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find xtask's binary: {e}"))?;
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    Ok(Bins {
-        dir: target.join("release"),
-    })
-}
-
-/// Runs `cmd`, echoing it first, and turns a failure into an error that names it.
-fn run(cmd: &mut Command) -> Result<(), String> {
-    let program = Path::new(cmd.get_program());
-    let shown = format!(
-        "{} {}",
-        program
-            .file_name()
-            .unwrap_or(program.as_os_str())
-            .to_string_lossy(),
-        cmd.get_args()
-            .map(|a| a.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" ")
+    let passed = pairs.len() - failures.len() - skipped;
+    println!(
+        "{passed} passed, {} failed, {skipped} skipped",
+        failures.len()
     );
-    eprintln!("$ {shown}");
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`{shown}` failed: {status}"))
+    for f in &failures {
+        eprintln!("{f}");
     }
+    if !failures.is_empty() {
+        bail!("{} of {} pairs failed", failures.len(), pairs.len());
+    }
+    Ok(())
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+/// Reruns every pair and writes what it showed, normalised, to
+/// `docs/src/transcripts/<pair>.txt`: the book shows real runs, and a rerun changes nothing.
+fn transcripts() -> anyhow::Result<()> {
+    let (pairs, bins) = pairs("all")?;
+    let dir = repo_root().join("docs/src/transcripts");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut failed = Vec::new();
+    for pair in pairs {
+        let path = dir.join(format!("{}.txt", pair.name));
+        if let Err(why) = pair.runnable() {
+            println!("kept {}: {why}", path.display());
+            continue;
+        }
+        let mut scene = Scene::new();
+        if let Err(f) = (pair.script)(&mut scene, &bins, pair) {
+            eprintln!("--- {} ---\n{f}", pair.name);
+            println!("kept {}: the pair failed", path.display());
+            failed.push(pair.name);
+            continue;
+        }
+        std::fs::write(&path, transcript::for_the_book(scene.shown()))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    if !failed.is_empty() {
+        bail!(
+            "failed, so their transcripts are unchanged: {}",
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn check(fix: bool) -> anyhow::Result<()> {
+    let root = repo_root();
+    let mut problems = book::check(&root);
+    let lessons: Vec<&str> = LESSONS.iter().map(|l| l.name).collect();
+    let table = flags::table(&build(&lessons, Profile::Dev)?)?;
+    problems.extend(flags::check(
+        &root.join("docs/src/introduction.md"),
+        &table,
+        fix,
+    )?);
+    if !problems.is_empty() {
+        bail!("{}", problems.join("\n"));
+    }
+    println!(
+        "book and lessons: all includes resolve, all anchors pair up, every lesson complete, \
+         the flag table matches the programs"
+    );
+    Ok(())
 }

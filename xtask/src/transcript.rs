@@ -1,94 +1,213 @@
-//! Makes a run's output stable enough to commit: the ports the OS chose, the scratch
-//! directories' names and the timings differ every run.
+//! What a scene showed, as lines for the terminal and the book.
+//!
+//! A line is `LABEL MARK TEXT`: `$` a command the scene started, `>` a line it typed, `│` a
+//! line the program printed on stdout, `!` on stderr. For the book, whatever differs from run
+//! to run is made stable ([`Normaliser`]), so that regenerating the transcripts changes nothing.
 
-/// Everything that differs from run to run, made stable.
-pub fn normalise(text: &str) -> String {
-    let text = normalise_ports(text);
-    text.lines()
-        .map(|line| {
-            let words: Vec<String> = line.split(' ').map(normalise_word).collect();
-            words.join(" ")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+use std::borrow::Cow;
+
+use testkit::{Kind, Shown};
+
+/// One entry as a line, labelled and marked.
+pub fn line(entry: &Shown) -> String {
+    let mark = match entry.kind {
+        Kind::Started => '$',
+        Kind::Typed | Kind::EndOfInput => '>',
+        Kind::Stdout => '│',
+        Kind::Stderr => '!',
+    };
+    format!("{:>11} {mark} {}", entry.label, text(entry))
+        .trim_end()
+        .to_string()
 }
 
-/// A duration (`40.27µs`, `0.01s`, `1.2ms,`) becomes `…`; a scratch directory loses its pid;
-/// a rate before `MB/s` is left to the caller's eye as `…`.
-fn normalise_word(word: &str) -> String {
+/// The text of an entry, with the keys a person presses where nothing else was typed.
+pub fn text(entry: &Shown) -> Cow<'_, str> {
+    match entry.kind {
+        Kind::Typed if entry.text.is_empty() => "[Enter]".into(),
+        Kind::EndOfInput => "[Ctrl-D]".into(),
+        _ => entry.text.as_str().into(),
+    }
+}
+
+/// A whole transcript for the book: every entry as a line, normalised.
+pub fn for_the_book(shown: &[Shown]) -> String {
+    let mut normaliser = Normaliser::default();
+    let mut out = String::new();
+    for entry in shown {
+        out.push_str(&normaliser.line(entry));
+        out.push('\n');
+    }
+    out
+}
+
+/// Makes a transcript stable. Each rule replaces something that differs from run to run:
+///
+/// - a port the OS chose, after `127.0.0.1:`, `[::1]:` or in Python's `('127.0.0.1', 45098)`,
+///   becomes 50001, 50002, ... in order of first appearance, so one port keeps one number
+///   (port 0 stays: it was typed);
+///   a bare number that is such a port, typed or given as an argument, too;
+/// - a packet number of seven digits or more (feiq's come from the clock) becomes 1000001,
+///   1000002, ... in the same way;
+/// - a duration (`40.27µs`, `0.01s`) or a rate (`12.5` before `MB/s`) becomes `…`;
+/// - a scratch directory `/tmp/socket-lessons-XXXXXX` loses its random part.
+#[derive(Default)]
+pub struct Normaliser {
+    ports: Vec<String>,
+    packets: Vec<String>,
+}
+
+impl Normaliser {
+    pub fn line(&mut self, entry: &Shown) -> String {
+        let text = self.ports_in(&scratch_names(&text(entry)));
+        let typed = matches!(entry.kind, Kind::Started | Kind::Typed);
+        let mut words: Vec<String> = Vec::new();
+        for word in text.split(' ') {
+            let word = if typed && self.ports.iter().any(|p| p == word) {
+                Self::number(&mut self.ports, word, 50_001)
+            } else if words.last().is_some_and(|w| w == "packet")
+                && word.len() >= 7
+                && word.chars().all(|c| c.is_ascii_digit())
+            {
+                Self::number(&mut self.packets, word, 1_000_001)
+            } else {
+                timing(word)
+            };
+            words.push(word);
+        }
+        let shown = Shown {
+            text: words.join(" "),
+            ..entry.clone()
+        };
+        line(&shown)
+    }
+
+    /// The stable number of `value`: `first` for the first value seen, and so on.
+    fn number(seen: &mut Vec<String>, value: &str, first: usize) -> String {
+        let index = seen.iter().position(|v| v == value).unwrap_or_else(|| {
+            seen.push(value.to_string());
+            seen.len() - 1
+        });
+        (first + index).to_string()
+    }
+
+    /// Replaces every port after `127.0.0.1:`, `[::1]:` or `('127.0.0.1', `.
+    fn ports_in(&mut self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        loop {
+            let next = ["127.0.0.1:", "[::1]:", "('127.0.0.1', "]
+                .iter()
+                .filter_map(|host| rest.find(host).map(|at| (at, host.len())))
+                .min();
+            let Some((at, len)) = next else {
+                out.push_str(rest);
+                return out;
+            };
+            out.push_str(&rest[..at + len]);
+            rest = &rest[at + len..];
+            let digits = rest.chars().take_while(char::is_ascii_digit).count();
+            match &rest[..digits] {
+                // Port 0 is typed, not chosen: the OS chooses when it sees it.
+                "" | "0" => out.push_str(&rest[..digits]),
+                port => out.push_str(&Self::number(&mut self.ports, port, 50_001)),
+            }
+            rest = &rest[digits..];
+        }
+    }
+}
+
+/// A duration (`40.27µs`, `0.01s`, `1.2ms,`) or a decimal number (a rate) becomes `…`; an
+/// address (`127.0.0.1`) stays.
+fn timing(word: &str) -> String {
     let core = word.trim_end_matches([',', ';', ':']);
     let tail = &word[core.len()..];
-    for unit in ["µs", "ms", "ns", "s"] {
-        if let Some(number) = core.strip_suffix(unit)
-            && !number.is_empty()
-            && number.chars().all(|c| c.is_ascii_digit() || c == '.')
-        {
-            return format!("…{tail}");
-        }
+    let number = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == '.');
+    let duration = ["µs", "ms", "ns", "s"]
+        .iter()
+        .any(|unit| core.strip_suffix(unit).is_some_and(number));
+    if duration || (number(core) && core.matches('.').count() == 1) {
+        format!("…{tail}")
+    } else {
+        word.to_string()
     }
-    if let Some(at) = word.find("socket-lessons-") {
-        let rest = &word[at + "socket-lessons-".len()..];
-        let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        if digits > 0 && rest[digits..].starts_with('-') {
-            return format!("{}socket-lessons-{}", &word[..at], &rest[digits + 1..]);
-        }
-    }
-    if !core.is_empty()
-        && core.chars().all(|c| c.is_ascii_digit() || c == '.')
-        && core.contains('.')
-    {
-        return format!("…{tail}");
-    }
-    word.to_string()
 }
 
-/// Replaces every port after `127.0.0.1:` or `[::1]:` with a stable one, numbered in order of
-/// first appearance from 50001, so that the same port keeps the same number throughout.
-pub fn normalise_ports(text: &str) -> String {
-    let mut seen: Vec<String> = Vec::new();
-    let mut out = String::with_capacity(text.len());
+/// `/tmp/socket-lessons-a1B2c3/root` becomes `/tmp/socket-lessons/root`, wherever the
+/// system's temporary directory is.
+fn scratch_names(text: &str) -> String {
+    let prefix = std::env::temp_dir().join("socket-lessons-");
+    let prefix = prefix.to_string_lossy();
+    let mut out = String::new();
     let mut rest = text;
-    loop {
-        let next = ["127.0.0.1:", "[::1]:"]
-            .iter()
-            .filter_map(|host| rest.find(host).map(|at| (at, host.len())))
-            .min();
-        let Some((at, len)) = next else {
-            out.push_str(rest);
-            return out;
-        };
-        out.push_str(&rest[..at + len]);
-        rest = &rest[at + len..];
-        let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        let port = &rest[..digits];
-        if !port.is_empty() {
-            let index = match seen.iter().position(|p| p == port) {
-                Some(i) => i,
-                None => {
-                    seen.push(port.to_string());
-                    seen.len() - 1
-                }
-            };
-            out.push_str(&(50_001 + index).to_string());
-        }
-        rest = &rest[digits..];
+    while let Some(at) = rest.find(prefix.as_ref()) {
+        out.push_str(&rest[..at]);
+        out.push_str("/tmp/socket-lessons");
+        rest = &rest[at + prefix.len()..];
+        rest = rest.trim_start_matches(|c: char| c.is_ascii_alphanumeric());
     }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn entry(label: &str, kind: Kind, text: &str) -> Shown {
+        Shown {
+            label: label.into(),
+            kind,
+            text: text.into(),
+        }
+    }
+
     #[test]
-    fn the_same_port_keeps_the_same_number() {
-        let run = "listening on 127.0.0.1:39257 (udp)\nfrom 127.0.0.1:51779 to [::1]:39257, 127.0.0.1:39257";
-        assert_eq!(
-            normalise_ports(run),
-            "listening on 127.0.0.1:50001 (udp)\nfrom 127.0.0.1:50002 to [::1]:50001, 127.0.0.1:50001"
-        );
-        assert_eq!(
-            normalise_ports("no ports, 127.0.0.1: here"),
-            "no ports, 127.0.0.1: here"
-        );
+    fn what_differs_between_runs_is_made_stable() {
+        let tmp = std::env::temp_dir().join("socket-lessons-Xy12Zq/root");
+        let run = [
+            entry("server", Kind::Started, "udp-server --bind 127.0.0.1:0"),
+            entry("server", Kind::Stdout, "listening on 127.0.0.1:39257 (udp)"),
+            entry(
+                "seed",
+                Kind::Started,
+                "python3 -u udp_client.py 127.0.0.1 39257",
+            ),
+            entry("seed", Kind::Stdout, "('127.0.0.1', 51779)"),
+            entry("seed", Kind::Typed, "51779"),
+            entry("client", Kind::Stdout, "from [::1]:39257 got 51779 bytes"),
+            entry(
+                "send",
+                Kind::Stdout,
+                "sent packet 1795742171 to 127.0.0.1:39257",
+            ),
+            entry(
+                "send",
+                Kind::Stdout,
+                "packet 1795742171 acknowledged, packet 324244 not",
+            ),
+            entry(
+                "get",
+                Kind::Stdout,
+                "19 bytes in 40.27µs, 12.5 MB/s; 3 files",
+            ),
+            entry("serve", Kind::Stdout, &format!("serving {}", tmp.display())),
+            entry("client", Kind::Typed, ""),
+            entry("client", Kind::EndOfInput, ""),
+        ];
+        let want = "     server $ udp-server --bind 127.0.0.1:0
+     server │ listening on 127.0.0.1:50001 (udp)
+       seed $ python3 -u udp_client.py 127.0.0.1 50001
+       seed │ ('127.0.0.1', 50002)
+       seed > 50002
+     client │ from [::1]:50001 got 51779 bytes
+       send │ sent packet 1000001 to 127.0.0.1:50001
+       send │ packet 1000001 acknowledged, packet 324244 not
+        get │ 19 bytes in …, … MB/s; 3 files
+      serve │ serving /tmp/socket-lessons/root
+     client > [Enter]
+     client > [Ctrl-D]
+";
+        assert_eq!(for_the_book(&run), want);
     }
 }

@@ -4,18 +4,27 @@
 //! header is one line of text ending in `\n`, and the header says how many bytes follow.
 //!
 //! ```text
-//! client -> server   GET <offset> <name>\n      the file from byte <offset> on
-//!                    LIST\n                     the files offered
-//! server -> client   OK <size> <offset>\n       then size - offset bytes of the file
-//!                    OK <count>\n               then <count> lines "<size> <name>\n" (LIST)
-//!                    ERR <reason>\n             and the server closes
+//! client -> server   GET <offset> <version> <name>\n   the file from byte <offset> on, if it is
+//!                                                      still at <version> ("-": any); else all of it
+//!                    LIST\n                            the files offered
+//! server -> client   OK <size> <offset> <version>\n    then size - offset bytes of the file
+//!                    OK\n                              then "<size> <name>\n" per file, and
+//!                                                      "END <count>[ <why it stopped>]\n" (LIST)
+//!                    ERR <reason>\n                    and the server closes
 //! ```
 //!
 //! Text, so that a student can speak it with `nc`:
-//! `printf 'GET 0 notes.txt\n' | nc 127.0.0.1 6664`.
+//! `printf 'GET 0 - notes.txt\n' | nc -N 127.0.0.1 6664`.
 
 use std::fmt;
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Instant;
+
+use common::Hexdump;
+
+/// The port the seed's download server listens on, and so the lesson's default.
+pub const DOWNLOAD_PORT: u16 = 6664;
 
 /// The longest request or header line, newline included. A peer that sends more without a
 /// newline is not speaking this protocol.
@@ -25,8 +34,13 @@ pub const MAX_LINE: usize = 4096;
 /// What a client asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
-    /// A file, from byte `offset` on (0 for all of it; more to resume a download).
-    Get { offset: u64, name: String },
+    /// A file, from byte `offset` on (0 for all of it; more to resume a download), provided it
+    /// is still at `version`; if it changed, the server sends all of it instead.
+    Get {
+        offset: u64,
+        version: Option<Version>,
+        name: String,
+    },
     /// The names and sizes of the files offered.
     List,
 }
@@ -37,17 +51,27 @@ impl Request {
             return Ok(Request::List);
         }
         let Some(rest) = line.strip_prefix("GET ") else {
-            return Err("expected GET <offset> <name> or LIST".into());
+            return Err("expected GET <offset> <version> <name> or LIST".into());
         };
-        let (offset, name) = rest.split_once(' ').ok_or("expected GET <offset> <name>")?;
+        let mut fields = rest.splitn(3, ' ');
+        let (Some(offset), Some(version), Some(name)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            return Err("expected GET <offset> <version> <name> (version - for any)".into());
+        };
         let offset = offset
             .parse()
             .map_err(|_| format!("{offset:?} is not an offset (a number of bytes)"))?;
+        let version = match version {
+            "-" => None,
+            v => Some(Version::parse(v)?),
+        };
         if name.is_empty() {
             return Err("the file name is empty".into());
         }
         Ok(Request::Get {
             offset,
+            version,
             name: name.to_string(),
         })
     }
@@ -56,21 +80,67 @@ impl Request {
 impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Request::Get { offset, name } => write!(f, "GET {offset} {name}"),
+            Request::Get {
+                offset,
+                version,
+                name,
+            } => match version {
+                Some(version) => write!(f, "GET {offset} {version} {name}"),
+                None => write!(f, "GET {offset} - {name}"),
+            },
             Request::List => f.write_str("LIST"),
         }
     }
 }
 // ANCHOR_END: request
 
+// ANCHOR: version
+/// A version of a file, as HTTP's `ETag`: what the server says the file is now, so that a
+/// client resuming a download can ask for the rest *of the same file*. The server makes it
+/// from the file's size and modification time (`200-1719999999.123456789`); the client only
+/// keeps it and compares it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version(String);
+
+impl Version {
+    /// The version of a file with this size and modification time.
+    pub fn new(size: u64, mtime_secs: i64, mtime_nanos: i64) -> Version {
+        Version(format!("{size}-{mtime_secs}.{mtime_nanos:09}"))
+    }
+
+    /// A version as it came over the wire: one word of at most 64 printable characters.
+    pub fn parse(word: &str) -> Result<Version, String> {
+        let ok = !word.is_empty()
+            && word != "-"
+            && word.len() <= 64
+            && word.chars().all(|c| c.is_ascii_graphic());
+        if ok {
+            Ok(Version(word.to_string()))
+        } else {
+            Err(format!("{word:?} is not a version"))
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+// ANCHOR_END: version
+
 // ANCHOR: response
 /// The server's header line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Header {
-    /// The file is `size` bytes long; `size - offset` bytes follow.
-    File { size: u64, offset: u64 },
-    /// `count` lines of the listing follow.
-    Listing { count: u64 },
+    /// The file is `size` bytes long and at `version`; `size - offset` bytes follow.
+    File {
+        size: u64,
+        offset: u64,
+        version: Version,
+    },
+    /// Listing lines follow, up to an `END` line.
+    Listing,
     /// No file follows, and why.
     Refused(String),
 }
@@ -80,39 +150,192 @@ impl Header {
         if let Some(reason) = line.strip_prefix("ERR ") {
             return Ok(Header::Refused(reason.to_string()));
         }
-        let Some(rest) = line.strip_prefix("OK ") else {
-            return Err(format!("not a response header: {line:?}"));
-        };
-        let numbers = rest
-            .split(' ')
-            .map(str::parse)
-            .collect::<Result<Vec<u64>, _>>()
-            .map_err(|_| format!("not a response header: {line:?}"))?;
-        match numbers[..] {
-            [size, offset] if offset <= size => Ok(Header::File { size, offset }),
-            [count] => Ok(Header::Listing { count }),
-            _ => Err(format!("not a response header: {line:?}")),
+        if line == "OK" {
+            return Ok(Header::Listing);
         }
+        let bad = || format!("not a response header: {line:?}");
+        let fields: Vec<&str> = line
+            .strip_prefix("OK ")
+            .ok_or_else(bad)?
+            .split(' ')
+            .collect();
+        let [size, offset, version] = fields[..] else {
+            return Err(bad());
+        };
+        let (Ok(size), Ok(offset)) = (size.parse::<u64>(), offset.parse::<u64>()) else {
+            return Err(bad());
+        };
+        if offset > size {
+            return Err(bad());
+        }
+        let version = Version::parse(version)?;
+        Ok(Header::File {
+            size,
+            offset,
+            version,
+        })
     }
 }
 
 impl fmt::Display for Header {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Header::File { size, offset } => write!(f, "OK {size} {offset}"),
-            Header::Listing { count } => write!(f, "OK {count}"),
+            Header::File {
+                size,
+                offset,
+                version,
+            } => write!(f, "OK {size} {offset} {version}"),
+            Header::Listing => f.write_str("OK"),
             // A reason is one line: a newline in it would end the header early.
             Header::Refused(reason) => write!(f, "ERR {}", reason.replace(['\n', '\r'], " ")),
         }
     }
 }
+
+/// A line of a listing: a file, or the end, with the count the client must have seen (a
+/// listing cut short is noticed, as a file cut short is) and why the server stopped early.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListLine {
+    File { size: u64, name: String },
+    End { count: u64, note: Option<String> },
+}
+
+impl ListLine {
+    pub fn parse(line: &str) -> Result<ListLine, String> {
+        let bad = || format!("not a listing line: {line:?}");
+        if let Some(rest) = line.strip_prefix("END ") {
+            let (count, note) = match rest.split_once(' ') {
+                Some((count, note)) => (count, Some(note.to_string())),
+                None => (rest, None),
+            };
+            let count = count.parse().map_err(|_| bad())?;
+            return Ok(ListLine::End { count, note });
+        }
+        let (size, name) = line.split_once(' ').ok_or_else(bad)?;
+        let size = size.parse().map_err(|_| bad())?;
+        Ok(ListLine::File {
+            size,
+            name: name.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for ListLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListLine::File { size, name } => write!(f, "{size} {name}"),
+            ListLine::End { count, note: None } => write!(f, "END {count}"),
+            ListLine::End {
+                count,
+                note: Some(note),
+            } => write!(f, "END {count} {}", note.replace(['\n', '\r'], " ")),
+        }
+    }
+}
 // ANCHOR_END: response
+
+// ANCHOR: connection
+/// One end of a connection that speaks this protocol. Lines are read through a buffer and
+/// sent through another, each shown by `--hexdump`: the sequence "format, show, write" lives
+/// here once (as in mini-redis's `Connection`).
+pub struct Connection<'s> {
+    stream: &'s TcpStream,
+    reader: BufReader<Deadline<'s>>,
+    writer: BufWriter<&'s TcpStream>,
+    peer: SocketAddr,
+    hexdump: Hexdump,
+}
+
+impl<'s> Connection<'s> {
+    // `Read` and `Write` are implemented for `&TcpStream`, not only for `TcpStream`: the socket's
+    // state lives in the kernel, so reading and writing through shared references is safe, and
+    // the reader, the writer and `sendfile` can all use the one stream.
+    pub fn new(stream: &'s TcpStream, hexdump: Hexdump) -> io::Result<Connection<'s>> {
+        Ok(Connection {
+            stream,
+            reader: BufReader::new(Deadline {
+                stream,
+                deadline: None,
+            }),
+            writer: BufWriter::new(stream),
+            peer: stream.peer_addr()?,
+            hexdump,
+        })
+    }
+
+    pub fn stream(&self) -> &'s TcpStream {
+        self.stream
+    }
+
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Sends one line (a request, a header, a listing line) at once, whole.
+    pub fn send(&mut self, line: impl fmt::Display) -> io::Result<()> {
+        self.queue(line)?;
+        self.writer.flush()
+    }
+
+    /// Adds one line to the buffer, sent when the buffer fills or with the next [`send`].
+    ///
+    /// [`send`]: Connection::send
+    pub fn queue(&mut self, line: impl fmt::Display) -> io::Result<()> {
+        let line = format!("{line}\n");
+        self.hexdump.sent(self.peer, line.as_bytes());
+        self.writer.write_all(line.as_bytes())
+    }
+
+    /// Reads one line, waiting for each piece of it at most the stream's read timeout.
+    pub fn read_line(&mut self) -> Result<String, LineError> {
+        let line = read_line(&mut self.reader)?;
+        self.hexdump
+            .received(self.peer, format!("{line}\n").as_bytes());
+        Ok(line)
+    }
+
+    /// Reads one line that must be whole by `deadline`, however slowly its bytes come.
+    pub fn read_line_by(&mut self, deadline: Instant) -> Result<String, LineError> {
+        self.reader.get_mut().deadline = Some(deadline);
+        let line = self.read_line();
+        self.reader.get_mut().deadline = None;
+        line
+    }
+
+    /// What follows the header: bytes that already came with it in the buffer first.
+    pub fn body(&mut self) -> &mut impl Read {
+        &mut self.reader
+    }
+}
+
+/// The stream as the line reader sees it: before each read, the socket's read timeout is cut
+/// to what is left until the deadline, so that a peer sending one byte at a time cannot make a
+/// line last longer than that.
+struct Deadline<'s> {
+    stream: &'s TcpStream,
+    deadline: Option<Instant>,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.stream.set_read_timeout(Some(left))?;
+        }
+        let mut stream = self.stream;
+        stream.read(buf)
+    }
+}
+// ANCHOR_END: connection
 
 /// Why a line could not be read.
 #[derive(Debug)]
 pub enum LineError {
-    /// The peer closed the connection before sending a whole line (`Some(bytes)` if it sent
-    /// part of one).
+    /// The peer closed the connection before sending a whole line (after this many bytes of
+    /// one).
     Closed(usize),
     /// More than [`MAX_LINE`] bytes without a newline.
     TooLong,
@@ -121,11 +344,23 @@ pub enum LineError {
     Io(io::Error),
 }
 
+impl LineError {
+    /// Whether the peer simply took too long (a read timeout, or the deadline).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, LineError::Io(e)
+            if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut))
+    }
+}
+
 impl fmt::Display for LineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LineError::Closed(0) => write!(f, "the connection closed before a line was sent"),
-            LineError::Closed(n) => write!(f, "the connection closed after {n} bytes of a line"),
+            LineError::Closed(n) => write!(
+                f,
+                "the connection closed after {} of a line",
+                common::text::count(*n as u64, "byte", "bytes")
+            ),
             LineError::TooLong => write!(f, "the line is longer than {MAX_LINE} bytes"),
             LineError::NotText => write!(
                 f,
@@ -146,7 +381,7 @@ impl std::error::Error for LineError {
 }
 
 /// Reads one line, without its `\n` (and `\r`), at most [`MAX_LINE`] bytes: a peer can make
-/// the reader wait (a read timeout bounds that), but not make it store an endless line.
+/// the reader wait (a timeout bounds that), but not make it store an endless line.
 pub fn read_line(reader: &mut impl BufRead) -> Result<String, LineError> {
     let mut line = Vec::new();
     let limit = u64::try_from(MAX_LINE).unwrap_or(u64::MAX);
@@ -176,35 +411,47 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+
     #[test]
     fn requests_round_trip() {
         for r in [
             Request::List,
             Request::Get {
                 offset: 0,
+                version: None,
                 name: "notes.txt".into(),
             },
             Request::Get {
                 offset: 42,
+                version: Some(Version::new(100, 1_719_999_999, 5)),
                 name: "a dir/with spaces.bin".into(),
             },
         ] {
             assert_eq!(Request::parse(&r.to_string()), Ok(r));
         }
+        assert_eq!(
+            Version::new(200, 1_719_999_999, 123).to_string(),
+            "200-1719999999.000000123"
+        );
     }
 
     #[test]
     fn rejects_bad_requests_with_a_reason() {
         for bad in [
             "",
-            "get 0 x",
+            "get 0 - x",
             "GET",
             "GET 0",
-            "GET 0 ",
-            "GET -1 x",
-            "GET x y",
+            "GET 0 -",
+            "GET 0 - ",
+            "GET 0 x",
+            "GET -1 - x",
+            "GET x - y",
             "LIST please",
-            "GET 99999999999999999999 x",
+            "GET 99999999999999999999 - x",
         ] {
             assert!(Request::parse(bad).is_err(), "{bad:?}");
         }
@@ -216,23 +463,27 @@ mod tests {
             Header::File {
                 size: 10,
                 offset: 0,
+                version: v("10-1.0"),
             },
             Header::File {
                 size: 10,
                 offset: 10,
+                version: v("x"),
             },
-            Header::Listing { count: 3 },
+            Header::Listing,
             Header::Refused("no such file".into()),
         ] {
             assert_eq!(Header::parse(&h.to_string()), Ok(h));
         }
         for bad in [
-            "OK",
-            "OK 1 2 3",
-            "OK 5 9",
-            "OK x",
+            "OK 1",
+            "OK 1 0",
+            "OK 1 2 3 4",
+            "OK 5 9 v",
+            "OK x 0 v",
+            "OK 5 0 -",
             "HTTP/1.1 200 OK",
-            "OK -1 0",
+            "OK -1 0 v",
             "",
         ] {
             assert!(Header::parse(bad).is_err(), "{bad:?}");
@@ -241,9 +492,32 @@ mod tests {
     }
 
     #[test]
+    fn listing_lines_round_trip() {
+        for l in [
+            ListLine::File {
+                size: 3,
+                name: "a b.txt".into(),
+            },
+            ListLine::End {
+                count: 3,
+                note: None,
+            },
+            ListLine::End {
+                count: 1000,
+                note: Some("stopped at 1000".into()),
+            },
+        ] {
+            assert_eq!(ListLine::parse(&l.to_string()), Ok(l));
+        }
+        for bad in ["", "x y", "END", "END x", "12"] {
+            assert!(ListLine::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn reads_lines_within_the_limit() {
-        let mut input: &[u8] = b"GET 0 a\r\nLIST\n";
-        assert_eq!(read_line(&mut input).unwrap(), "GET 0 a");
+        let mut input: &[u8] = b"GET 0 - a\r\nLIST\n";
+        assert_eq!(read_line(&mut input).unwrap(), "GET 0 - a");
         assert_eq!(read_line(&mut input).unwrap(), "LIST");
         assert!(matches!(read_line(&mut input), Err(LineError::Closed(0))));
         let mut half: &[u8] = b"GET 0";
@@ -253,7 +527,11 @@ mod tests {
         let mut exact = vec![b'x'; MAX_LINE - 1];
         exact.push(b'\n');
         assert_eq!(read_line(&mut &exact[..]).unwrap().len(), MAX_LINE - 1);
-        for bad in [&b"GET 0 a\0b\n"[..], b"GET 0 \xff\n", b"GET 0 \x1b[2J\n"] {
+        for bad in [
+            &b"GET 0 - a\0b\n"[..],
+            b"GET 0 - \xff\n",
+            b"GET 0 - \x1b[2J\n",
+        ] {
             assert!(
                 matches!(read_line(&mut &bad[..]), Err(LineError::NotText)),
                 "{bad:?}"
@@ -266,6 +544,7 @@ mod tests {
         fn parsing_any_line_never_panics(line in "\\PC{0,64}") {
             let _ = Request::parse(&line);
             let _ = Header::parse(&line);
+            let _ = ListLine::parse(&line);
         }
 
         #[test]

@@ -5,14 +5,26 @@
 //!
 //! - an absolute name (`/etc/passwd`) would ignore the root;
 //! - a `..` component would climb out of it;
-//! - a symbolic link inside the root may point outside it: the name is resolved
-//!   (`canonicalize` follows every link) and the result must still lie under the root;
-//! - a directory, a device or a FIFO is not a file to send (opening a FIFO would block).
+//! - a symbolic link inside the root may point anywhere, and can be swapped in *between* a
+//!   check of the name and an open of the name. So nothing checks a name and opens it later:
+//!   the file is opened beneath the root directory's descriptor by `openat2` with
+//!   `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, and the kernel refuses every link and every way
+//!   out while it resolves the name, in the same call that opens it. Where `openat2` is
+//!   missing (Linux before 5.6, other Unix systems), one `openat` per component, each with
+//!   `O_NOFOLLOW`, relative to the directory the previous one opened, does the same;
+//! - a directory, a device or a FIFO is not a file to send. The file is opened with
+//!   `O_NONBLOCK` (opening a FIFO would otherwise wait for a writer, for ever), and `fstat` on
+//!   the open descriptor, which is what will be sent, must say "regular file".
 
 use std::fmt;
-use std::fs;
+use std::fs::File;
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
 
 /// The longest file name the server will look at.
 pub const MAX_NAME: usize = 1024;
@@ -21,6 +33,7 @@ pub const MAX_NAME: usize = 1024;
 #[derive(Clone, Debug)]
 pub struct Root {
     dir: PathBuf,
+    fd: Arc<OwnedFd>,
 }
 
 /// Why a name is not served: the reason goes back to the client in the `ERR` line.
@@ -32,6 +45,7 @@ pub enum Refusal {
     Absolute,
     Parent,
     NotFound,
+    Link,
     OutsideRoot,
     NotAFile,
     Unreadable(io::Error),
@@ -46,6 +60,7 @@ impl fmt::Display for Refusal {
             Refusal::Absolute => write!(f, "absolute paths are not served"),
             Refusal::Parent => write!(f, "'..' is not allowed in a file name"),
             Refusal::NotFound => write!(f, "no such file"),
+            Refusal::Link => write!(f, "symbolic links are not followed"),
             Refusal::OutsideRoot => write!(f, "the name leads outside the served directory"),
             Refusal::NotAFile => write!(f, "not a regular file"),
             Refusal::Unreadable(e) => write!(f, "cannot read the file: {e}"),
@@ -53,82 +68,175 @@ impl fmt::Display for Refusal {
     }
 }
 
+impl From<Errno> for Refusal {
+    fn from(e: Errno) -> Refusal {
+        match e {
+            Errno::NOENT | Errno::NOTDIR => Refusal::NotFound,
+            // RESOLVE_NO_SYMLINKS and O_NOFOLLOW both answer a link with ELOOP.
+            Errno::LOOP => Refusal::Link,
+            Errno::XDEV => Refusal::OutsideRoot,
+            // Opening a Unix socket gives ENXIO.
+            Errno::NXIO => Refusal::NotAFile,
+            e => Refusal::Unreadable(e.into()),
+        }
+    }
+}
+
+/// How a file to send is opened: for reading, never a link as the last component, never
+/// waiting (a FIFO), never becoming this process's terminal (a tty).
+const OPEN_FILE: OFlags = OFlags::RDONLY
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::NONBLOCK)
+    .union(OFlags::NOCTTY)
+    .union(OFlags::CLOEXEC);
+
 // ANCHOR: resolve
 impl Root {
-    /// The root, as an absolute path without links, so that "is under the root" is a plain
-    /// comparison of path components.
+    /// The root, opened once: every file is then opened relative to this descriptor.
     pub fn new(dir: &Path) -> io::Result<Root> {
-        let dir = fs::canonicalize(dir)?;
-        if !dir.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotADirectory,
-                "not a directory",
-            ));
-        }
-        Ok(Root { dir })
+        let dir = dir.canonicalize()?;
+        let fd = rustix::fs::open(
+            &dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Root {
+            dir,
+            fd: Arc::new(fd),
+        })
     }
 
     pub fn path(&self) -> &Path {
         &self.dir
     }
 
-    /// The file that `name` names under the root, if the server may send it.
-    pub fn resolve(&self, name: &str) -> Result<PathBuf, Refusal> {
-        if name.is_empty() {
-            return Err(Refusal::Empty);
-        }
-        if name.len() > MAX_NAME {
-            return Err(Refusal::TooLong);
-        }
-        if name.chars().any(char::is_control) {
-            return Err(Refusal::BadCharacter);
-        }
-        for component in Path::new(name).components() {
-            match component {
-                Component::Normal(_) | Component::CurDir => {}
-                Component::ParentDir => return Err(Refusal::Parent),
-                Component::RootDir | Component::Prefix(_) => return Err(Refusal::Absolute),
-            }
-        }
-        // canonicalize follows every symbolic link: what it returns is where the bytes are.
-        let real = fs::canonicalize(self.dir.join(name)).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => Refusal::NotFound,
-            _ => Refusal::Unreadable(e),
-        })?;
-        if !real.starts_with(&self.dir) {
-            return Err(Refusal::OutsideRoot);
-        }
-        let meta = fs::metadata(&real).map_err(Refusal::Unreadable)?;
-        if !meta.is_file() {
+    /// Opens the file that `name` names under the root, if the server may send it.
+    pub fn open(&self, name: &str) -> Result<File, Refusal> {
+        check_name(name)?;
+        let fd = open_beneath(self.fd.as_fd(), name)?;
+        // What was opened, not what the name means by now: fstat asks the descriptor.
+        let stat = rustix::fs::fstat(&fd)?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
             return Err(Refusal::NotAFile);
         }
-        Ok(real)
+        // O_NONBLOCK was for the open; a regular file is read as usual from here on.
+        let flags = rustix::fs::fcntl_getfl(&fd)?;
+        rustix::fs::fcntl_setfl(&fd, flags - OFlags::NONBLOCK)?;
+        Ok(File::from(fd))
     }
-    // ANCHOR_END: resolve
+}
 
-    /// The regular files directly in the root that [`Root::resolve`] would serve, with their
-    /// sizes, by name.
-    pub fn list(&self) -> io::Result<Vec<(String, u64)>> {
-        let mut files = Vec::new();
-        for entry in fs::read_dir(&self.dir)? {
-            let entry = entry?;
-            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-                continue; // Not UTF-8: it could not be named in a request line.
-            };
-            if let Ok(path) = self.resolve(&name)
-                && let Ok(meta) = fs::metadata(path)
-            {
-                files.push((name, meta.len()));
-            }
+/// The checks on the name itself, before the file system is asked anything: they give a
+/// clear reason for the common mistakes and attacks.
+fn check_name(name: &str) -> Result<(), Refusal> {
+    if name.is_empty() {
+        return Err(Refusal::Empty);
+    }
+    if name.len() > MAX_NAME {
+        return Err(Refusal::TooLong);
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Refusal::BadCharacter);
+    }
+    for component in Path::new(name).components() {
+        match component {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir => return Err(Refusal::Parent),
+            Component::RootDir | Component::Prefix(_) => return Err(Refusal::Absolute),
         }
-        files.sort();
-        Ok(files)
+    }
+    Ok(())
+}
+
+/// Opens `name` beneath the directory `root`: the kernel resolves the name, refuses any
+/// symbolic link and any way out of `root`, and opens the file, all in one system call.
+#[cfg(target_os = "linux")]
+fn open_beneath(root: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
+    use rustix::fs::ResolveFlags;
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS;
+    match rustix::fs::openat2(root, name, OPEN_FILE, Mode::empty(), resolve) {
+        // openat2 came with Linux 5.6: before it, walk the name one component at a time.
+        Err(Errno::NOSYS) => walk_beneath(root, name),
+        opened => opened,
+    }
+}
+// ANCHOR_END: resolve
+
+#[cfg(not(target_os = "linux"))]
+fn open_beneath(root: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
+    walk_beneath(root, name)
+}
+
+/// The same open without `openat2`: one `openat` per component, each relative to the
+/// directory the previous one opened and each with `O_NOFOLLOW`, so that no link is followed
+/// and no name is looked up twice.
+fn walk_beneath(root: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
+    let mut parts = name
+        .split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .peekable();
+    let mut dir: Option<OwnedFd> = None;
+    while let Some(part) = parts.next() {
+        if part == ".." {
+            return Err(Errno::XDEV);
+        }
+        let at = dir.as_ref().map_or(root, |d| d.as_fd());
+        let last = parts.peek().is_none();
+        if last && !name.ends_with('/') {
+            return rustix::fs::openat(at, part, OPEN_FILE, Mode::empty());
+        }
+        let directory = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        match rustix::fs::openat(at, part, directory, Mode::empty()) {
+            Ok(opened) => dir = Some(opened),
+            // With O_DIRECTORY, a link is "not a directory": say that it is a link.
+            Err(Errno::NOTDIR) if is_link(at, part) => return Err(Errno::LOOP),
+            Err(e) => return Err(e),
+        }
+    }
+    match dir {
+        // "sub/": a directory, which fstat will refuse.
+        Some(dir) => Ok(dir),
+        // Only "." components: the root itself.
+        None => rustix::fs::openat(root, ".", OPEN_FILE, Mode::empty()),
+    }
+}
+
+fn is_link(dir: BorrowedFd<'_>, name: &str) -> bool {
+    rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::Symlink)
+}
+
+impl Root {
+    /// The regular files directly in the root, with their sizes, in the order the directory
+    /// gives them: read one entry at a time, so that listing a million files takes no more
+    /// memory than listing ten. Names that could not be asked for are left out.
+    pub fn files(&self) -> io::Result<impl Iterator<Item = io::Result<(String, u64)>> + '_> {
+        let dir = rustix::fs::Dir::read_from(self.fd.as_fd())?;
+        Ok(dir.filter_map(move |entry| {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let name = entry.file_name().to_str().ok()?;
+            if check_name(name).is_err() || name == "." || name == ".." {
+                return None;
+            }
+            // Without following a link: only what `open` would serve is listed.
+            let stat = rustix::fs::statat(self.fd.as_fd(), name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+            if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+                return None;
+            }
+            Some(Ok((name.to_string(), u64::try_from(stat.st_size).ok()?)))
+        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::io::Read;
+    use std::os::unix::fs::symlink;
 
     fn root() -> (tempfile::TempDir, Root) {
         let dir = tempfile::tempdir().unwrap();
@@ -141,38 +249,55 @@ mod tests {
         (dir, root)
     }
 
+    fn read(file: File) -> String {
+        let mut text = String::new();
+        (&file).read_to_string(&mut text).unwrap();
+        text
+    }
+
+    /// Both ways of opening beneath the root: openat2, and the walk it falls back to.
+    fn both(root: &Root, name: &str) -> [Result<File, Refusal>; 2] {
+        let walked = check_name(name).and_then(|()| {
+            let fd = walk_beneath(root.fd.as_fd(), name)?;
+            let stat = rustix::fs::fstat(&fd)?;
+            if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+                return Err(Refusal::NotAFile);
+            }
+            Ok(File::from(fd))
+        });
+        [root.open(name), walked]
+    }
+
     #[test]
     fn serves_regular_files_under_the_root() {
         let (_dir, root) = root();
-        assert!(root.resolve("a.txt").unwrap().ends_with("served/a.txt"));
-        assert!(
-            root.resolve("./sub/b.txt")
-                .unwrap()
-                .ends_with("served/sub/b.txt")
-        );
-        assert!(root.resolve("sub//b.txt").is_ok());
+        for name in ["a.txt", "./a.txt", "sub/b.txt", "./sub/b.txt", "sub//b.txt"] {
+            for opened in both(&root, name) {
+                let text = read(opened.unwrap_or_else(|e| panic!("{name}: {e}")));
+                assert!(text == "inside" || text == "deeper", "{name}");
+            }
+        }
     }
 
     #[test]
     fn refuses_every_way_out() {
         let (dir, root) = root();
-        #[cfg(unix)]
-        {
-            std::os::unix::fs::symlink(
-                dir.path().join("secret.txt"),
-                dir.path().join("served/link"),
-            )
-            .unwrap();
-            std::os::unix::fs::symlink("/etc", dir.path().join("served/etc")).unwrap();
-            std::os::unix::fs::symlink("a.txt", dir.path().join("served/fine")).unwrap();
-            assert!(matches!(root.resolve("link"), Err(Refusal::OutsideRoot)));
-            assert!(matches!(
-                root.resolve("etc/passwd"),
-                Err(Refusal::OutsideRoot)
-            ));
-            // A link that stays inside is fine.
-            assert!(root.resolve("fine").unwrap().ends_with("served/a.txt"));
-        }
+        symlink(
+            dir.path().join("secret.txt"),
+            dir.path().join("served/link"),
+        )
+        .unwrap();
+        symlink("/etc", dir.path().join("served/etc")).unwrap();
+        symlink("a.txt", dir.path().join("served/fine")).unwrap();
+        symlink("sub", dir.path().join("served/subdir")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            dir.path().join("served/fifo"),
+            FileType::Fifo,
+            Mode::RUSR | Mode::WUSR,
+            0,
+        )
+        .unwrap();
         for (name, reason) in [
             ("", "empty"),
             ("../secret.txt", "'..'"),
@@ -183,32 +308,79 @@ mod tests {
             ("a\nb", "control character"),
             ("missing.txt", "no such file"),
             ("a.txt/x", "no such file"),
+            ("a.txt/", "no such file"),
             ("sub", "not a regular file"),
+            ("sub/", "not a regular file"),
+            (".", "not a regular file"),
+            ("fifo", "not a regular file"),
+            // Every link is refused, even one that stays inside: a link can be changed
+            // between two requests, and checking where it points is what the race defeats.
+            ("link", "symbolic links"),
+            ("etc/passwd", "symbolic links"),
+            ("fine", "symbolic links"),
+            ("subdir/b.txt", "symbolic links"),
         ] {
-            let got = root.resolve(name).unwrap_err().to_string();
-            assert!(got.contains(reason), "{name:?}: {got}");
+            for opened in both(&root, name) {
+                let got = opened.unwrap_err().to_string();
+                assert!(got.contains(reason), "{name:?}: {got}");
+            }
         }
         assert!(matches!(
-            root.resolve(&"x".repeat(MAX_NAME + 1)),
+            root.open(&"x".repeat(MAX_NAME + 1)),
             Err(Refusal::TooLong)
         ));
-        #[cfg(target_os = "linux")]
         assert!(matches!(
-            Root::new(Path::new("/dev")).unwrap().resolve("null"),
+            Root::new(Path::new("/dev")).unwrap().open("null"),
             Err(Refusal::NotAFile)
         ));
+    }
+
+    /// The attack on a check-then-open server: a link to a file outside is swapped, again and
+    /// again, with a regular file inside. Whatever the timing, what is opened is never the
+    /// outside file.
+    #[test]
+    fn a_link_swapped_in_during_the_open_is_never_followed() {
+        let (dir, root) = root();
+        let served = dir.path().join("served");
+        symlink(dir.path().join("secret.txt"), served.join("swap")).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let swapper = {
+            let (stop, served) = (Arc::clone(&stop), served.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    rustix::fs::renameat_with(
+                        rustix::fs::CWD,
+                        served.join("a.txt"),
+                        rustix::fs::CWD,
+                        served.join("swap"),
+                        rustix::fs::RenameFlags::EXCHANGE,
+                    )
+                    .unwrap();
+                }
+            })
+        };
+        let mut opened = 0;
+        for _ in 0..20_000 {
+            for file in both(&root, "a.txt").into_iter().flatten() {
+                assert_eq!(read(file), "inside");
+                opened += 1;
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        swapper.join().unwrap();
+        assert!(opened > 0, "the regular file was never there to open");
     }
 
     #[test]
     fn lists_only_what_it_would_serve() {
         let (dir, root) = root();
-        #[cfg(unix)]
-        std::os::unix::fs::symlink(
+        symlink(
             dir.path().join("secret.txt"),
             dir.path().join("served/link"),
         )
         .unwrap();
-        assert_eq!(root.list().unwrap(), [("a.txt".to_string(), 6)]);
+        let files: Vec<_> = root.files().unwrap().map(Result::unwrap).collect();
+        assert_eq!(files, [("a.txt".to_string(), 6)]);
     }
 
     #[test]

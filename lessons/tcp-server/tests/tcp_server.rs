@@ -2,13 +2,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
 use assert_cmd::cargo::cargo_bin_cmd;
-use predicates::prelude::*;
 use testkit::{Failure, Proc, Scene, Stream};
 
 fn server(scene: &mut Scene, args: &[&str]) -> Result<(Proc, SocketAddr), Failure> {
@@ -223,21 +222,13 @@ fn restarts_on_the_same_port_while_connections_are_in_time_wait() -> Result<(), 
 
 #[test]
 fn a_port_in_use_is_a_clear_error() {
-    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port().to_string();
-    cargo_bin_cmd!("tcp-server")
-        .args(["--port", &port])
+    let busy = testkit::BusyPort::tcp().unwrap();
+    let out = cargo_bin_cmd!("tcp-server")
+        .args(["--port", &busy.port()])
         .timeout(Duration::from_secs(10))
-        .assert()
-        .code(1)
-        .stderr(predicate::str::starts_with(format!(
-            "error: cannot bind 127.0.0.1:{port} (tcp): Address already in use"
-        )))
-        .stderr(predicate::str::contains(
-            "hint: another program, or an earlier run, holds this port: \
-             pick another with --port, or --port 0",
-        ))
-        .stderr(predicate::str::contains("TIME_WAIT"));
+        .output()
+        .unwrap();
+    busy.assert_refused(&out);
 }
 
 #[test]

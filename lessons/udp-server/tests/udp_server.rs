@@ -305,23 +305,14 @@ fn listens_on_ipv6_loopback() -> Result<(), Failure> {
 
 #[test]
 fn a_port_in_use_is_a_clear_error_with_a_hint() {
-    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port().to_string();
-    cargo_bin_cmd!("udp-server")
-        .args(["--port", &port])
+    let busy = testkit::BusyPort::udp().unwrap();
+    let out = cargo_bin_cmd!("udp-server")
+        .args(["--port", &busy.port()])
         .timeout(Duration::from_secs(10))
-        .assert()
-        .code(1)
-        .stdout("")
-        .stderr(predicate::str::starts_with(format!(
-            "error: cannot bind 127.0.0.1:{port} (udp): Address already in use"
-        )))
-        .stderr(predicate::str::contains(
-            "\nhint: another program, or an earlier run, holds this port: \
-             pick another with --port, or --port 0",
-        ))
-        .stderr(predicate::str::contains("TIME_WAIT").not())
-        .stderr(predicate::str::contains("panicked").not());
+        .output()
+        .unwrap();
+    busy.assert_refused(&out);
+    assert!(out.stdout.is_empty());
 }
 
 #[test]
@@ -359,4 +350,49 @@ fn help_names_the_chapter() {
         .assert()
         .success()
         .stdout(predicate::str::contains("Chapter: \"UDP server\""));
+}
+
+/// `udp-server | head -1`: once the reader of its output has gone, the server ends quietly,
+/// as a program killed by SIGPIPE does (status 141), with no panic and no backtrace.
+#[test]
+fn a_closed_stdout_ends_the_server_quietly() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_udp-server"))
+        .args(["--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    // The reader is dropped here: the pipe's read end is closed.
+    let addr: SocketAddr = ready.split_whitespace().nth(2).unwrap().parse().unwrap();
+    let peer = peer();
+    peer.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut status = None;
+    for _ in 0..50 {
+        peer.send_to(b"hello", addr).unwrap();
+        let _ = peer.recv_from(&mut [0; 64]);
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+    }
+    let Some(status) = status else {
+        child.kill().unwrap();
+        panic!("the server went on writing into a closed pipe");
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(141), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
 }

@@ -1,0 +1,273 @@
+//! The client's side of the disk. A download is written to `NAME.part`; beside it,
+//! `NAME.part.version` keeps the version of the server's file that those bytes came from; and
+//! `NAME` appears, by a rename, only when every byte has arrived.
+//!
+//! The directory may not be only the user's (`/tmp`, a shared folder), so nothing here writes
+//! through a name that someone else could have prepared: a `.part` is created with `O_EXCL`
+//! (it must be new) and opened with `O_NOFOLLOW` (never through a symbolic link), and what was
+//! opened is checked with `fstat`.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::amount;
+use crate::protocol::Version;
+
+/// The `.part` file of one download, and what is known about it before the server answers.
+pub struct Part {
+    path: PathBuf,
+    version_path: PathBuf,
+    /// An earlier `.part` to resume.
+    resume: Option<Resume>,
+    /// An earlier `.part` to remove once the server has said that the file is on its way.
+    discard: bool,
+    /// The file being written, once the server has answered.
+    file: Option<File>,
+}
+
+/// An earlier `.part`, open, with the version its bytes belong to.
+struct Resume {
+    file: File,
+    len: u64,
+    version: Version,
+}
+
+/// Opening an existing `.part` for more bytes: never through a link, never waiting on a FIFO.
+const APPEND: OFlags = OFlags::WRONLY
+    .union(OFlags::APPEND)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::NONBLOCK)
+    .union(OFlags::CLOEXEC);
+
+/// Creating a new one: it must not exist, not even as a link.
+const CREATE: OFlags = OFlags::WRONLY
+    .union(OFlags::CREATE)
+    .union(OFlags::EXCL)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
+impl Part {
+    /// Looks at what an earlier run left for `target`, before anything goes on the network,
+    /// and says what will be done with it.
+    pub fn prepare(target: &Path, resume: bool, force: bool) -> anyhow::Result<Part> {
+        let path = with_suffix(target, ".part");
+        let version_path = with_suffix(target, ".part.version");
+        let mut part = Part {
+            path,
+            version_path,
+            resume: None,
+            discard: false,
+            file: None,
+        };
+        let Ok(meta) = fs::symlink_metadata(&part.path) else {
+            if resume {
+                println!(
+                    "nothing to resume: {} does not exist; fetching all of it",
+                    part.path.display()
+                );
+            }
+            return Ok(part);
+        };
+        let shown = part.path.display();
+        if meta.is_symlink() {
+            if !force {
+                bail!(
+                    "{shown} is a symbolic link: refusing to write through it (someone may \
+                     have put it there to make this download overwrite another file)\n\
+                     hint: look at it with `ls -l {shown}`; --force removes the link (not \
+                     what it points to) and starts over"
+                );
+            }
+        } else if !resume && !force {
+            bail!(
+                "{shown} holds {} from an earlier download\n\
+                 hint: --continue resumes it; --force discards it and starts over",
+                amount(meta.len())
+            );
+        }
+        if !resume {
+            println!("discarding {shown} ({})", amount(meta.len()));
+            part.discard = true;
+            return Ok(part);
+        }
+        let file = open_existing(&part.path)?;
+        let len = file.metadata()?.len();
+        match read_version(&part.version_path) {
+            Some(version) => part.resume = Some(Resume { file, len, version }),
+            None => {
+                println!(
+                    "{shown} has no version beside it ({}): there is no telling which file its \
+                     bytes came from, so starting over",
+                    part.version_path.display()
+                );
+                part.discard = true;
+            }
+        }
+        Ok(part)
+    }
+
+    /// Where to ask the server to start, and the version those first bytes belong to.
+    pub fn resume_point(&self) -> (u64, Option<&Version>) {
+        self.resume
+            .as_ref()
+            .map_or((0, None), |r| (r.len, Some(&r.version)))
+    }
+
+    /// Refuses a download that the file system cannot hold, before a byte of it is written.
+    pub fn check_space(&self, size: u64, to_write: u64) -> anyhow::Result<()> {
+        let dir = match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let fs = rustix::fs::statvfs(dir)
+            .with_context(|| format!("cannot see the free space in {}", dir.display()))?;
+        let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+        if to_write > free {
+            bail!(
+                "the server announces a file of {}, and {} of it would not fit: {} has {} free\n\
+                 hint: free some space, or download elsewhere with -o PATH",
+                amount(size),
+                amount(to_write),
+                dir.display(),
+                amount(free)
+            );
+        }
+        Ok(())
+    }
+
+    /// The file to write the body into, once the server has answered: the `.part` it sends
+    /// from byte `from` of `version` (none in the seed's protocol).
+    pub fn begin(&mut self, from: u64, version: Option<&Version>) -> anyhow::Result<&mut File> {
+        let file = match self.resume.take() {
+            Some(Resume { file, len, .. }) if from == len => file,
+            Some(Resume { file, .. }) => {
+                // The server sends all of it: its file is not the one these bytes came from.
+                println!(
+                    "the file changed on the server since {} was written: starting over",
+                    self.path.display()
+                );
+                file.set_len(0)?;
+                self.write_version(version)?;
+                file
+            }
+            None => {
+                if self.discard {
+                    remove_if_there(&self.path)?;
+                }
+                let file = create_new(&self.path)?;
+                self.write_version(version)?;
+                file
+            }
+        };
+        Ok(self.file.insert(file))
+    }
+
+    /// A whole file: on disk first, then renamed, so that `target` appears only complete.
+    pub fn finish(self, target: &Path) -> anyhow::Result<()> {
+        if let Some(file) = &self.file {
+            file.sync_all()?;
+        }
+        fs::rename(&self.path, target).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                self.path.display(),
+                target.display()
+            )
+        })?;
+        remove_if_there(&self.version_path)?;
+        Ok(())
+    }
+
+    /// Nothing worth keeping arrived: removes what `begin` created.
+    pub fn discard(self) -> anyhow::Result<()> {
+        drop(self.file);
+        remove_if_there(&self.path)?;
+        remove_if_there(&self.version_path)?;
+        Ok(())
+    }
+
+    /// What the user is told when a transfer is cut short.
+    pub fn kept(&self) -> String {
+        format!(
+            "{} keeps what arrived: run again with --continue to fetch the rest",
+            self.path.display()
+        )
+    }
+
+    fn write_version(&self, version: Option<&Version>) -> anyhow::Result<()> {
+        remove_if_there(&self.version_path)?;
+        if let Some(version) = version {
+            let mut file = create_new(&self.version_path)?;
+            writeln!(file, "{version}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens an existing `.part` to append to it: a link is refused, and so is anything but a
+/// regular file.
+fn open_existing(path: &Path) -> anyhow::Result<File> {
+    let fd: OwnedFd = match rustix::fs::open(path, APPEND, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::LOOP) => bail!(
+            "{} is a symbolic link: refusing to write through it",
+            path.display()
+        ),
+        Err(e) => {
+            return Err(io::Error::from(e)).context(format!("cannot open {}", path.display()));
+        }
+    };
+    let stat = rustix::fs::fstat(&fd)?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        bail!("{} is not a regular file", path.display());
+    }
+    let flags = rustix::fs::fcntl_getfl(&fd)?;
+    rustix::fs::fcntl_setfl(&fd, flags - OFlags::NONBLOCK)?;
+    Ok(File::from(fd))
+}
+
+/// Creates `path`, which must not exist in any form, a link included.
+fn create_new(path: &Path) -> anyhow::Result<File> {
+    let mode = Mode::RUSR | Mode::WUSR | Mode::RGRP | Mode::ROTH;
+    match rustix::fs::open(path, CREATE, mode) {
+        Ok(fd) => Ok(File::from(fd)),
+        Err(Errno::EXIST) => bail!(
+            "{} appeared while this download started: refusing to write to it",
+            path.display()
+        ),
+        Err(e) => Err(io::Error::from(e)).context(format!("cannot create {}", path.display())),
+    }
+}
+
+/// The version kept beside a `.part`, if it is there and readable (never through a link).
+fn read_version(path: &Path) -> Option<Version> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let file = File::from(rustix::fs::open(path, flags, Mode::empty()).ok()?);
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(100).read_to_string(&mut text).ok()?;
+    Version::parse(text.trim_end()).ok()
+}
+
+/// Removes a file or a link (never what a link points to); gone already is fine.
+fn remove_if_there(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// `notes.txt` downloads into `notes.txt.part`.
+pub fn with_suffix(target: &Path, suffix: &str) -> PathBuf {
+    let mut path = target.as_os_str().to_owned();
+    path.push(suffix);
+    PathBuf::from(path)
+}

@@ -1,0 +1,59 @@
+//! A port that another program holds, for the tests of "address already in use".
+
+use std::net::{TcpListener, UdpSocket};
+use std::process::Output;
+
+/// A loopback port held for as long as this value lives, by a TCP listener or a UDP socket.
+pub enum BusyPort {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+}
+
+impl BusyPort {
+    /// Holds a free TCP port of 127.0.0.1.
+    pub fn tcp() -> std::io::Result<BusyPort> {
+        TcpListener::bind("127.0.0.1:0").map(BusyPort::Tcp)
+    }
+
+    /// Holds a free UDP port of 127.0.0.1.
+    pub fn udp() -> std::io::Result<BusyPort> {
+        UdpSocket::bind("127.0.0.1:0").map(BusyPort::Udp)
+    }
+
+    /// The port, as a lesson's `--port` takes it.
+    pub fn port(&self) -> String {
+        let addr = match self {
+            BusyPort::Tcp(l) => l.local_addr(),
+            BusyPort::Udp(s) => s.local_addr(),
+        };
+        addr.map(|a| a.port().to_string()).unwrap_or_default()
+    }
+
+    /// Panics unless `output` is a lesson's refusal to bind this port, as every lesson words
+    /// it: exit status 1, `error: cannot bind 127.0.0.1:PORT (udp|tcp)`, a hint that names
+    /// `--port`, and TIME_WAIT mentioned for TCP only.
+    pub fn assert_refused(&self, output: &Output) {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let (proto, tcp) = match self {
+            BusyPort::Tcp(_) => ("tcp", true),
+            BusyPort::Udp(_) => ("udp", false),
+        };
+        assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "error: cannot bind 127.0.0.1:{} ({proto}): Address already in use",
+                self.port()
+            )),
+            "stderr: {stderr}"
+        );
+        assert!(
+            stderr.contains(
+                "\nhint: another program, or an earlier run, holds this port: \
+                 pick another with --port, or --port 0"
+            ),
+            "stderr: {stderr}"
+        );
+        assert_eq!(stderr.contains("TIME_WAIT"), tcp, "stderr: {stderr}");
+        assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    }
+}
