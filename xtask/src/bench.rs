@@ -1,140 +1,424 @@
 //! `cargo xtask bench`: how fast and how lean the lessons are, measured on loopback.
 //!
-//! Benchmarks print a table and change nothing. Timing belongs here, never in tests: a
-//! loaded CI machine makes timed tests fail for no fault of the code.
+//! Benchmarks print a table and change nothing but their figure. Timing belongs here, never in
+//! tests: a loaded CI machine makes timed tests fail for no fault of the code.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::fmt::Write as _;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use loadgen::Usage;
 use testkit::{Proc, Scene};
 
-use crate::bins::Bins;
+use crate::bins::{Bins, repo_root};
+
+/// The echo servers that `bench echo` builds; the C epoll server is compiled beside them.
+pub const ECHO_LESSONS: &[&str] = &["tcp-server", "tcp-poll", "tcp-async"];
 
 pub struct EchoOptions {
-    pub clients: usize,
+    /// Connections of the largest load.
     pub hold: usize,
-    pub seconds: f64,
+    /// How many times each server meets each load; the table shows the median.
+    pub rounds: usize,
 }
 
-/// Round trips per second of 64-byte messages for one client and for many, the most
-/// connections held open at once, and the server's peak memory.
-pub fn echo(bins: &Bins, options: &EchoOptions) -> Result<(), String> {
-    let mut scene = Scene::new();
-    let mut cmd = bins.lesson("tcp-server", &[]);
-    let max = (options.hold.max(options.clients) + 64).to_string();
-    cmd.args(["--port", "0", "--quiet", "--max-clients", &max]);
-    let server = scene.spawn("server", cmd).map_err(|f| f.to_string())?;
-    let addr = scene.ready(server).map_err(|f| f.to_string())?;
-    let window = Duration::from_secs_f64(options.seconds);
+/// One load: `connections` opened in a burst, then `exchanges` round trips on each.
+#[derive(Clone, Copy)]
+struct Load {
+    connections: usize,
+    exchanges: usize,
+}
 
-    println!(
-        "tcp-server echo on {addr}, {}s per row, 64-byte messages",
-        options.seconds
+/// What one server did under one load.
+#[derive(Clone, Copy, Default)]
+struct Row {
+    per_second: f64,
+    server_us: f64,
+    generator_us: f64,
+    peak_kb: u64,
+    kb_per_connection: f64,
+    connect: Duration,
+    slowest_connect: Duration,
+    errors: usize,
+}
+
+/// An echo server under test: a lesson binary, or the C program.
+struct Server {
+    name: &'static str,
+    c_binary: Option<PathBuf>,
+}
+
+/// Runs tcp-server, tcp-poll, tcp-async and the C epoll server on the same loads, interleaved
+/// (every server meets a load before the next load starts, in a rotating order), prints the
+/// medians, and draws `docs/src/figures/bench-echo.svg` from them.
+pub fn echo(bins: &Bins, options: &EchoOptions) -> Result<(), String> {
+    let loads = [
+        Load {
+            connections: 1,
+            exchanges: 20_000,
+        },
+        Load {
+            connections: 500,
+            exchanges: 100,
+        },
+        Load {
+            connections: 1_000,
+            exchanges: 20,
+        },
+        Load {
+            connections: options.hold,
+            exchanges: 10,
+        },
+    ];
+    let mut servers: Vec<Server> = ECHO_LESSONS
+        .iter()
+        .map(|&name| Server {
+            name,
+            c_binary: None,
+        })
+        .collect();
+    // Notes that the table needs beside it: printed now, and kept for the report.
+    let mut report = String::new();
+    let mut note = |line: String| {
+        println!("{line}");
+        let _ = writeln!(report, "{line}");
+    };
+    match build_c_server(&bins.dir) {
+        Ok(binary) => servers.push(Server {
+            name: "c-epoll",
+            c_binary: Some(binary),
+        }),
+        Err(why) => note(format!("c-epoll: skipped ({why})")),
+    }
+    // Ten thousand connections need twenty thousand descriptors: ours and the servers'.
+    note(match loadgen::raise_open_files_limit() {
+        Ok((before, after)) => format!(
+            "open files: soft limit raised from {before} to {after} for this run (the servers inherit it)"
+        ),
+        Err(e) => format!("open files: cannot raise the soft limit: {e}"),
+    });
+    let load_before = loadgen::load_average().unwrap_or(f64::NAN);
+    let cores = thread::available_parallelism().map_or(1, |n| n.get());
+
+    // samples[load][server]: one row per round.
+    let mut samples = vec![vec![Vec::new(); servers.len()]; loads.len()];
+    for round in 0..options.rounds {
+        for (l, load) in loads.iter().enumerate() {
+            for k in 0..servers.len() {
+                // Rotate the order, so that no server always runs first, or right after another.
+                let s = (k + round + l) % servers.len();
+                let Some(server) = servers.get(s) else {
+                    continue;
+                };
+                eprint!(
+                    "\rround {}/{}: {:>5} x {:<5} on {:<10}",
+                    round + 1,
+                    options.rounds,
+                    load.connections,
+                    load.exchanges,
+                    server.name
+                );
+                let _ = std::io::stderr().flush();
+                let row = run_load(bins, server, *load, options.hold, cores)?;
+                if let Some(cell) = samples.get_mut(l).and_then(|r| r.get_mut(s)) {
+                    cell.push(row);
+                }
+            }
+        }
+    }
+    eprintln!();
+    let load_after = loadgen::load_average().unwrap_or(f64::NAN);
+    let conditions = format!(
+        "{} round{}, interleaved, median shown; {cores} cores; load average {load_before:.1} before, {load_after:.1} after",
+        options.rounds,
+        if options.rounds == 1 { "" } else { "s" }
     );
-    println!("{:<34} {:>14}", "measure", "result");
-    let one = round_trips(addr, 1, window)?;
-    println!("{:<34} {:>10.0} rt/s", "1 client", one);
-    let many = round_trips(addr, options.clients, window)?;
-    println!(
-        "{:<34} {:>10.0} rt/s",
-        format!("{} concurrent clients", options.clients),
-        many
+    let printed = report.len();
+    let _ = writeln!(
+        report,
+        "64-byte echo exchanges on loopback, release builds; {conditions}"
     );
-    let held = hold(addr, options.hold)?;
-    println!(
-        "{:<34} {:>14}",
-        format!("connections held at once (of {})", options.hold),
-        held
+    let _ = writeln!(
+        report,
+        "{:<12} {:<10} {:>9} {:>10} {:>10} {:>10} {:>10} {:>17} {:>6}",
+        "load",
+        "server",
+        "exch/s",
+        "server",
+        "loadgen",
+        "peak RSS",
+        "RSS per",
+        "connect burst",
+        "errors"
     );
-    println!(
-        "{:<34} {:>14}",
-        "server peak memory (VmHWM)",
-        peak_memory(&scene, server)
+    let _ = writeln!(
+        report,
+        "{:<12} {:<10} {:>9} {:>10} {:>10} {:>10} {:>10} {:>17} {:>6}",
+        "", "", "", "µs/exch", "µs/exch", "MiB", "conn, KiB", "total (slowest)", ""
     );
+    let mut medians = vec![vec![Row::default(); servers.len()]; loads.len()];
+    for (l, load) in loads.iter().enumerate() {
+        for (s, server) in servers.iter().enumerate() {
+            let rows = samples
+                .get(l)
+                .and_then(|r| r.get(s))
+                .cloned()
+                .unwrap_or_default();
+            let row = median_row(rows);
+            let _ = writeln!(
+                report,
+                "{:<12} {:<10} {:>9.0} {:>10.2} {:>10.2} {:>10.1} {:>10.1} {:>8.0} ms ({:>3.0}) {:>6}",
+                format!("{} x {}", load.connections, load.exchanges),
+                server.name,
+                row.per_second,
+                row.server_us,
+                row.generator_us,
+                row.peak_kb as f64 / 1024.0,
+                row.kb_per_connection,
+                row.connect.as_secs_f64() * 1e3,
+                row.slowest_connect.as_secs_f64() * 1e3,
+                row.errors
+            );
+            if let Some(cell) = medians.get_mut(l).and_then(|r| r.get_mut(s)) {
+                *cell = row;
+            }
+        }
+    }
+    let _ = writeln!(report);
+    idle(bins, &servers, &mut report)?;
+    print!("{}", report.get(printed..).unwrap_or_default());
+
+    let names: Vec<&str> = servers.iter().map(|s| s.name).collect();
+    let cpu: Vec<f64> = medians
+        .get(1)
+        .map(|r| r.iter().map(|row| row.server_us).collect())
+        .unwrap_or_default();
+    let memory: Vec<f64> = medians
+        .get(3)
+        .map(|r| r.iter().map(|row| row.peak_kb as f64 / 1024.0).collect())
+        .unwrap_or_default();
+    let svg = figure(&names, &cpu, &memory, options.hold, &conditions);
+    // The book shows the figure and the table of the same run.
+    let dir = repo_root().join("docs/src/figures");
+    let _ = std::fs::create_dir_all(&dir);
+    for (name, text) in [("bench-echo.svg", svg), ("bench-echo.txt", report)] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
     Ok(())
 }
 
-/// Runs `clients` threads, each sending 64 bytes and reading the echo in a loop for `window`.
-fn round_trips(addr: SocketAddr, clients: usize, window: Duration) -> Result<f64, String> {
-    let streams = (0..clients)
-        .map(|_| connect(addr))
-        .collect::<Result<Vec<_>, _>>()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let count = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let workers: Vec<_> = streams
-        .into_iter()
-        .map(|mut stream| {
-            let (stop, count) = (Arc::clone(&stop), Arc::clone(&count));
-            thread::spawn(move || -> std::io::Result<()> {
-                let msg = [b'x'; 64];
-                let mut back = [0u8; 64];
-                while !stop.load(Ordering::Relaxed) {
-                    stream.write_all(&msg)?;
-                    stream.read_exact(&mut back)?;
-                    count.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(())
-            })
-        })
-        .collect();
-    // The measuring window: the one sleep in this program, and it synchronises nothing.
-    thread::sleep(window);
-    stop.store(true, Ordering::Relaxed);
-    let mut failed = 0;
-    for w in workers {
-        if !matches!(w.join(), Ok(Ok(()))) {
-            failed += 1;
-        }
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    if failed > 0 {
-        return Err(format!("{failed} of {clients} clients failed"));
-    }
-    Ok(count.load(Ordering::Relaxed) as f64 / elapsed)
+/// Starts `server`, puts `load` on it, and measures both sides.
+fn run_load(
+    bins: &Bins,
+    server: &Server,
+    load: Load,
+    hold: usize,
+    cores: usize,
+) -> Result<Row, String> {
+    let mut scene = Scene::new();
+    let (p, addr) = start(&mut scene, bins, server, hold)?;
+    let pid = scene.pid(p).ok_or("the server has no process id")?;
+    let usage = || loadgen::usage(pid).ok_or(format!("{} has gone", server.name));
+    let fresh = usage()?;
+    let burst = loadgen::connect_burst(addr, load.connections);
+    let (connect, slowest_connect, refused) = (burst.total, burst.slowest, burst.failed);
+    let before = usage()?;
+    // One generator thread per core; one connection needs one thread.
+    let threads = cores.min(load.connections);
+    let done = loadgen::exchange(burst.streams, load.exchanges, threads);
+    let after = usage()?;
+    let open = done.streams.len().max(1) as f64;
+    drop(done.streams);
+    let exchanges = done.exchanges.max(1) as f64;
+    Ok(Row {
+        per_second: done.exchanges as f64 / done.elapsed.as_secs_f64().max(1e-9),
+        server_us: after.cpu.saturating_sub(before.cpu).as_secs_f64() * 1e6 / exchanges,
+        generator_us: done.generator_cpu.as_secs_f64() * 1e6 / exchanges,
+        peak_kb: after.peak_rss_kb,
+        kb_per_connection: after.rss_kb.saturating_sub(fresh.rss_kb) as f64 / open,
+        connect,
+        slowest_connect,
+        errors: refused + done.failed,
+    })
 }
 
-/// Opens `n` connections, keeps them all open, and checks that each one echoes.
-fn hold(addr: SocketAddr, n: usize) -> Result<String, String> {
-    let mut streams = Vec::with_capacity(n);
-    for i in 0..n {
-        streams.push(connect(addr).map_err(|e| format!("connection {i}: {e}"))?);
-    }
-    let mut echoed = 0;
-    for stream in &mut streams {
-        let mut one = [0u8; 1];
-        if stream.write_all(b"!").is_ok() && stream.read_exact(&mut one).is_ok() {
-            echoed += 1;
-        }
-    }
-    Ok(format!("{echoed} echoed"))
+/// Starts `server` on a free loopback port and waits until it is ready.
+fn start(
+    scene: &mut Scene,
+    bins: &Bins,
+    server: &Server,
+    hold: usize,
+) -> Result<(Proc, SocketAddr), String> {
+    let Some(binary) = &server.c_binary else {
+        // The same backlog as the C server's, and room for every connection of the largest load.
+        let max_clients = (hold + 100).to_string();
+        let mut cmd = bins.lesson(server.name, &[]);
+        cmd.args(["--port", "0", "--quiet", "--backlog", "4096"])
+            .args(["--max-clients", &max_clients]);
+        return scene.start(server.name, cmd).map_err(|f| f.to_string());
+    };
+    // The C server takes a port and prints `ready`: find a free port first.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("cannot find a free port: {e}"))?
+        .port();
+    let mut cmd = Command::new(binary);
+    cmd.arg(port.to_string());
+    let p = scene.spawn(server.name, cmd).map_err(|f| f.to_string())?;
+    scene.expect(p, "ready").map_err(|f| f.to_string())?;
+    Ok((p, SocketAddr::from(([127, 0, 0, 1], port))))
 }
 
-fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
-    let stream = TcpStream::connect(addr).map_err(|e| format!("cannot connect: {e}"))?;
-    // Each message is a whole request: send it now, do not wait to fill a segment.
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    Ok(stream)
+/// Compiles the C epoll echo server (`loadgen/c_echo_epoll.c`) with `cc -O2` into `dir`.
+fn build_c_server(dir: &Path) -> Result<PathBuf, String> {
+    let source = repo_root().join("loadgen/c_echo_epoll.c");
+    let binary = dir.join("c_echo_epoll");
+    let built = Command::new("cc")
+        .arg("-O2")
+        .arg("-o")
+        .arg(&binary)
+        .arg(&source)
+        .status();
+    match built {
+        Ok(status) if status.success() => Ok(binary),
+        Ok(status) => Err(format!("cc failed: {status}")),
+        Err(_) => Err("no cc to build it".into()),
+    }
+}
+
+/// CPU time and wake-ups of each server, started and left alone for two seconds.
+fn idle(bins: &Bins, servers: &[Server], report: &mut String) -> Result<(), String> {
+    const WINDOW: Duration = Duration::from_secs(2);
+    let _ = writeln!(report, "idle, no clients, {} s:", WINDOW.as_secs());
+    for server in servers {
+        let mut scene = Scene::new();
+        let (p, _) = start(&mut scene, bins, server, 0)?;
+        let pid = scene.pid(p).ok_or("the server has no process id")?;
+        let before = loadgen::usage(pid).unwrap_or_default();
+        let started = Instant::now();
+        // The measuring window: a sleep that synchronises nothing.
+        thread::sleep(WINDOW);
+        let after = loadgen::usage(pid).unwrap_or_default();
+        let _ = writeln!(
+            report,
+            "  {:<10} {:>4} wake-ups, {:>6.0} µs CPU in {:.1} s",
+            server.name,
+            after.runs.saturating_sub(before.runs),
+            after.cpu.saturating_sub(before.cpu).as_secs_f64() * 1e6,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// The round whose server CPU per exchange is the median, with the errors of all rounds.
+fn median_row(mut rows: Vec<Row>) -> Row {
+    let errors = rows.iter().map(|r| r.errors).sum();
+    rows.sort_by(|a, b| a.server_us.total_cmp(&b.server_us));
+    let mut row = rows.get(rows.len() / 2).copied().unwrap_or_default();
+    row.errors = errors;
+    row
+}
+
+/// The figure of the book's "One thread, many clients": CPU per exchange at 500 × 100 and
+/// peak memory at `hold` connections, one bar per server. The book shows it as an image, which
+/// does not inherit the theme's text colour: a transparent background, mid-grey text and
+/// saturated bars read on the light and the dark themes alike.
+fn figure(names: &[&str], cpu: &[f64], memory: &[f64], hold: usize, conditions: &str) -> String {
+    let bar_h = 22.0;
+    let panel_h = 40.0 + names.len() as f64 * (bar_h + 8.0);
+    let (left, width) = (100.0, 380.0);
+    let mut svg = String::new();
+    let height = 2.0 * panel_h + 60.0;
+    let _ = writeln!(
+        svg,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 620 {height:.0}" width="620" height="{height:.0}" font-family="sans-serif" font-size="13" fill="#888888" stroke="none">"##
+    );
+    let panels = [
+        (
+            "Server CPU per exchange, 500 connections × 100 exchanges (µs)".to_string(),
+            cpu,
+            "#3b82f6",
+        ),
+        (
+            format!(
+                "Peak resident memory, {} connections (MiB)",
+                thousands(hold)
+            ),
+            memory,
+            "#f59e0b",
+        ),
+    ];
+    for (i, (title, values, colour)) in panels.iter().enumerate() {
+        let top = 10.0 + i as f64 * panel_h;
+        let _ = writeln!(
+            svg,
+            r#"  <text x="0" y="{:.0}" font-weight="bold">{title}</text>"#,
+            top + 16.0
+        );
+        let max = values.iter().copied().fold(0.0, f64::max).max(1e-9);
+        for (j, (name, value)) in names.iter().zip(values.iter()).enumerate() {
+            let y = top + 30.0 + j as f64 * (bar_h + 8.0);
+            let w = value / max * width;
+            let _ = writeln!(
+                svg,
+                r#"  <text x="{:.0}" y="{:.0}" text-anchor="end">{name}</text>"#,
+                left - 8.0,
+                y + 16.0
+            );
+            let _ = writeln!(
+                svg,
+                r#"  <rect x="{left:.0}" y="{y:.0}" width="{w:.1}" height="{bar_h:.0}" fill="{colour}"/>"#
+            );
+            let _ = writeln!(
+                svg,
+                r#"  <text x="{:.1}" y="{:.0}">{value:.1}</text>"#,
+                left + w + 6.0,
+                y + 16.0
+            );
+        }
+    }
+    let caption = [
+        "cargo xtask bench echo: 64-byte exchanges on loopback, release builds",
+        conditions,
+    ];
+    for (i, line) in caption.iter().enumerate() {
+        let _ = writeln!(
+            svg,
+            r#"  <text x="0" y="{:.0}" font-size="11">{}</text>"#,
+            height - 26.0 + i as f64 * 15.0,
+            line.replace('&', "&amp;").replace('<', "&lt;")
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// `10000` as `10,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The peak resident memory of a process, from Linux's /proc.
 pub fn peak_memory(scene: &Scene, p: Proc) -> String {
-    scene
-        .pid(p)
-        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
+    scene.pid(p).and_then(loadgen::usage).map_or_else(
+        || "unknown".into(),
+        |u: Usage| format!("{} kB", u.peak_rss_kb),
+    )
 }
 
 pub struct DownloadOptions {
@@ -308,6 +592,13 @@ fn make_file(path: &std::path::Path, size: u64) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(10_000), "10,000");
+        assert_eq!(thousands(500), "500");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 
     #[test]
     fn sizes_take_units() {

@@ -48,6 +48,18 @@ pub const LESSONS: &[Lesson] = &[
         ports: "connects to 10050",
     },
     Lesson {
+        name: "tcp-poll",
+        teaches: "non-blocking sockets, WouldBlock, an epoll loop (mio); one thread, many clients",
+        chapter: "tcp-poll.md",
+        ports: "listens on 10050",
+    },
+    Lesson {
+        name: "tcp-async",
+        teaches: "the same server with tokio: a task per client, what each .await does",
+        chapter: "tcp-async.md",
+        ports: "listens on 10050",
+    },
+    Lesson {
         name: "file-download",
         teaches: "framing a byte stream, a root jail, atomic writes, resuming, sendfile",
         chapter: "file-download.md",

@@ -51,6 +51,10 @@ pub const PAIRS: &[Pair] = &[
     pair("tcp", &["tcp-server", "tcp-client"], tcp, "tcp-client sends two lines and half-closes, tcp-server echoes and closes"),
     pair("backlog", &["tcp-server", "tcp-client"], backlog, "tcp-server --sequential: the second client waits in the accept queue"),
     pair("tcp-seed", &["tcp-server", "tcp-client"], tcp_seed, "each TCP lesson against the seed's own Python program"),
+    pair("poll", &["tcp-poll", "tcp-client"], tcp, "tcp-client against tcp-poll: one thread, an epoll loop (mio)"),
+    pair("poll-seed", &["tcp-poll"], seed_client, "the seed's TCP client against tcp-poll"),
+    pair("async", &["tcp-async", "tcp-client"], tcp, "tcp-client against tcp-async: a tokio task per client"),
+    pair("async-seed", &["tcp-async"], seed_client, "the seed's TCP client against tcp-async"),
     pair("download", &["file-download"], download, "get a text and a binary file, a missing one, a refused ../, a resumed one"),
     pair("download-seed", &["file-download"], download_seed, "file-download against the seed's Python client and server (seed protocol)"),
 ];
@@ -320,19 +324,7 @@ fn finish(
 
 /// The seed's TCP programs and the lessons on the same wire, in both roles.
 fn tcp_seed(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
-    // The lesson's server, the seed's client (GBK, no newline, recv(10)).
-    let server = bins.lesson("tcp-server", &["--port", "0", "--encoding", "gbk"]);
-    let (server, addr) = s.start("server", server)?;
-    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
-    let seed = s.spawn("seed-client", bins.seed("tcp_client.py", &[&ip, &port]))?;
-    s.expect(server, "accepted 127.0.0.1:")?;
-    s.send_line(seed, "你好")?;
-    s.expect(server, "received 4 bytes from 127.0.0.1:")?;
-    s.expect(seed, "收到数据你好")?;
-    s.close_stdin(seed)?;
-    s.wait_success(seed)?;
-    s.expect(server, "closed the connection (FIN) after 4 bytes")?;
-    s.kill(server)?;
+    seed_client_against(s, bins, "tcp-server")?;
 
     // The seed's server, the lesson's client.
     let (seed, addr) = s.start("seed-server", bins.seed("tcp_server.py", &[]))?;
@@ -347,6 +339,30 @@ fn tcp_seed(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     s.expect(client, "the server closed the connection (FIN)")?;
     s.wait_success(client)?;
     s.wait_success(seed)
+}
+
+/// The seed's client against the pair's server, an echo on tcp-server's wire.
+fn seed_client(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
+    match pair.lessons {
+        [server] => seed_client_against(s, bins, server),
+        _ => Err(Failure::new(format!("{}: needs one server", pair.name))),
+    }
+}
+
+/// The lesson's server, the seed's client (GBK, no newline, recv(10)).
+fn seed_client_against(s: &mut Scene, bins: &Bins, server: &str) -> Result<(), Failure> {
+    let server = bins.lesson(server, &["--port", "0", "--encoding", "gbk"]);
+    let (server, addr) = s.start("server", server)?;
+    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+    let seed = s.spawn("seed-client", bins.seed("tcp_client.py", &[&ip, &port]))?;
+    s.expect(server, "accepted 127.0.0.1:")?;
+    s.send_line(seed, "你好")?;
+    s.expect(server, "received 4 bytes from 127.0.0.1:")?;
+    s.expect(seed, "收到数据你好")?;
+    s.close_stdin(seed)?;
+    s.wait_success(seed)?;
+    s.expect(server, "closed the connection (FIN) after 4 bytes")?;
+    s.kill(server)
 }
 
 fn download(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {

@@ -1,0 +1,222 @@
+//! TCP echo server with tokio: tcp-poll's readiness loop, written for us by `async`/`await`.
+//!
+//! Terminal 1:  cargo run -p tcp-async
+//! Terminal 2:  cargo run -p tcp-client
+//!
+//! Pitfall: an `async fn` does nothing until it is awaited or spawned, and a task that never
+//! reaches an `.await` (a long computation, a blocking call such as `std::thread::sleep`)
+//! holds up every other task of its thread.
+#![forbid(unsafe_code)]
+
+use std::io;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use common::text;
+use common::{BindArgs, CannotBind, Encoding, Hexdump, Proto};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::timeout;
+
+/// The port of tcp-server, whose echo wire this lesson speaks: the same clients talk to both.
+const ECHO_PORT: u16 = 10050;
+
+/// TCP echo server with tokio: a task per client on one thread.
+/// Chapters: "One thread, many clients" and "TCP async".
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    bind: BindArgs<ECHO_PORT>,
+
+    /// Length of the queue of connections that completed the handshake but were not yet
+    /// accepted: listen(backlog).
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    backlog: u32,
+
+    /// Most clients served at once; one more is accepted, told nothing, and closed.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    max_clients: usize,
+
+    /// Close a client that sends nothing, or reads none of its echo, for SECS seconds.
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = common::seconds)]
+    idle_timeout: Duration,
+
+    /// Log accepts and closes only, not every chunk (for benchmarks).
+    #[arg(long)]
+    quiet: bool,
+
+    /// How received bytes are shown as text (the echo itself is byte for byte).
+    #[arg(long, value_enum, ignore_case = true, default_value_t)]
+    encoding: Encoding,
+
+    /// Show every chunk's bytes on stderr.
+    #[arg(long)]
+    hexdump: bool,
+}
+
+/// What the serving of one client needs to know.
+#[derive(Clone, Copy)]
+struct Options {
+    quiet: bool,
+    encoding: Encoding,
+    hexdump: Hexdump,
+    idle_timeout: Duration,
+}
+
+/// Each task's read buffer. Ten thousand clients have ten thousand of them, so it is small.
+const BUF_SIZE: usize = 2 * 1024;
+
+fn main() -> ExitCode {
+    common::run(serve)
+}
+
+// ANCHOR: runtime
+fn serve(args: Args) -> anyhow::Result<()> {
+    // A current-thread runtime: one thread runs every task, as tcp-poll's one loop serves
+    // every client. Its reactor is the same epoll loop, written once, inside tokio.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    runtime.block_on(serve_all(args))
+}
+// ANCHOR_END: runtime
+
+async fn serve_all(args: Args) -> anyhow::Result<()> {
+    let options = Options {
+        quiet: args.quiet,
+        encoding: args.encoding,
+        hexdump: Hexdump::new(args.hexdump),
+        idle_timeout: args.idle_timeout,
+    };
+    let local = args.bind.local_addr()?;
+
+    // ANCHOR: listen
+    // socket(), SO_REUSEADDR, bind() and listen(), as in tcp-server; tokio's sockets are
+    // non-blocking from the start.
+    let socket = match local {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket
+        .bind(local)
+        .with_context(|| CannotBind::new(local, Proto::Tcp))?;
+    let listener = socket
+        .listen(args.backlog)
+        .with_context(|| format!("cannot listen on {local}"))?;
+    common::announce_listening(listener.local_addr()?, Proto::Tcp);
+    // ANCHOR_END: listen
+
+    // ANCHOR: accept
+    // One permit per client: --max-clients as a semaphore.
+    let slots = Arc::new(Semaphore::new(args.max_clients));
+    loop {
+        // .await: if no connection waits, this task sleeps here and the runtime runs others
+        // (tcp-poll's WouldBlock, then epoll_wait until the listener is readable).
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                common::log_error("accept failed", e);
+                // Out of file descriptors, most likely: wait for clients to leave.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            println!(
+                "refused {peer}: {} clients already (--max-clients)",
+                args.max_clients
+            );
+            continue; // Dropping `stream` closes the connection.
+        };
+        println!("accepted {peer}");
+        // A task per client: a few hundred bytes on the heap, where tcp-server spends a
+        // thread. It runs on this same thread, whenever its socket is ready.
+        tokio::spawn(serve_client(stream, peer, options, slot));
+    }
+    // ANCHOR_END: accept
+}
+
+// ANCHOR: echo
+/// Echoes what `peer` sends until it closes, then logs how the connection ended.
+async fn serve_client(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    options: Options,
+    slot: OwnedSemaphorePermit,
+) {
+    let mut shown = options.encoding.stream_decoder();
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut total: u64 = 0;
+    let ended = loop {
+        // timeout(): the read, or the idle limit, whichever comes first.
+        let len = match timeout(options.idle_timeout, stream.read(&mut buf)).await {
+            Err(_) => break Ended::Silent,
+            // Ok(0): the client sent FIN. It will send nothing more.
+            Ok(Ok(0)) => break Ended::Finished,
+            Ok(Ok(len)) => len,
+            Ok(Err(e)) => break Ended::Failed(e),
+        };
+        let chunk = buf.get(..len).unwrap_or_default();
+        total += len as u64;
+        options.hexdump.received(peer, chunk);
+        if !options.quiet {
+            let count = text::count(len as u64, "byte", "bytes");
+            println!("received {count} from {peer}: {}", shown.show(chunk, false));
+        }
+        // write_all loops over write() until all is sent, and the task sleeps while the
+        // client's window is full (tcp-poll's pending buffer and WRITABLE interest).
+        match timeout(options.idle_timeout, stream.write_all(chunk)).await {
+            Err(_) => break Ended::NotReading,
+            Ok(Err(e)) => break Ended::Failed(e),
+            Ok(Ok(())) => options.hexdump.sent(peer, chunk),
+        }
+    };
+    // Closing the socket sends our FIN, and giving back the permit frees the client's place.
+    drop(stream);
+    drop(slot);
+    let total = text::count(total, "byte", "bytes");
+    let idle = format!("{} s (--idle-timeout)", options.idle_timeout.as_secs_f64());
+    match ended {
+        Ended::Finished => {
+            println!("{peer} closed the connection (FIN) after {total}; closing ours")
+        }
+        Ended::Silent => println!("{peer} sent nothing for {idle}: closed after {total}"),
+        Ended::NotReading => {
+            println!("{peer} read none of its echo for {idle}: closed after {total}")
+        }
+        Ended::Failed(e) if is_reset(&e) => {
+            println!("{peer} reset the connection (RST) after {total}")
+        }
+        Ended::Failed(e) => common::log_error(format_args!("connection with {peer} failed"), e),
+    }
+}
+// ANCHOR_END: echo
+
+/// How a client's session ended.
+enum Ended {
+    /// The client sent FIN: an orderly end.
+    Finished,
+    /// A read waited `--idle-timeout` for bytes.
+    Silent,
+    /// A write waited `--idle-timeout` for the client to read.
+    NotReading,
+    Failed(io::Error),
+}
+
+/// A reset shows up as ECONNRESET on a read, and as EPIPE on a write after it.
+fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
+}
