@@ -22,31 +22,34 @@ impl HostPort {
     /// lessons' servers bind `127.0.0.1` by default, so a client that picks one address
     /// should pick that one.
     pub fn resolve(&self, default_port: u16) -> Result<Vec<SocketAddr>, ResolveError> {
-        let port = self.port.unwrap_or(default_port);
-        let mut addrs: Vec<SocketAddr> = (self.host.as_str(), port)
-            .to_socket_addrs()
-            .map_err(|source| ResolveError {
-                host: self.host.clone(),
-                source: Some(source),
-            })?
-            .collect();
+        let mut addrs: Vec<SocketAddr> = self.lookup(default_port)?.collect();
         if addrs.is_empty() {
-            return Err(ResolveError {
-                host: self.host.clone(),
-                source: None,
-            });
+            return Err(self.unknown(None));
         }
         addrs.sort_by_key(|a| !a.is_ipv4());
         Ok(addrs)
     }
 
-    /// The one address a UDP socket sends to or binds: the first of [`HostPort::resolve`].
+    /// The one address a UDP socket sends to or binds: the first of [`HostPort::resolve`],
+    /// IPv4 before IPv6.
     pub fn resolve_one(&self, default_port: u16) -> Result<SocketAddr, ResolveError> {
-        let addrs = self.resolve(default_port)?;
-        addrs.first().copied().ok_or_else(|| ResolveError {
+        let addrs: Vec<SocketAddr> = self.lookup(default_port)?.collect();
+        let first = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first());
+        first.copied().ok_or_else(|| self.unknown(None))
+    }
+
+    fn lookup(&self, default_port: u16) -> Result<std::vec::IntoIter<SocketAddr>, ResolveError> {
+        let port = self.port.unwrap_or(default_port);
+        (self.host.as_str(), port)
+            .to_socket_addrs()
+            .map_err(|source| self.unknown(Some(source)))
+    }
+
+    fn unknown(&self, source: Option<std::io::Error>) -> ResolveError {
+        ResolveError {
             host: self.host.clone(),
-            source: None,
-        })
+            source,
+        }
     }
 }
 
@@ -206,7 +209,7 @@ impl<const PORT: u16> ClientBindArgs<PORT> {
 ///
 /// A socket bound to a loopback address can only talk to loopback peers, so a client that
 /// binds a fixed port (as the seed's does) binds it on every interface.
-pub fn unspecified_for(peer: SocketAddr) -> IpAddr {
+fn unspecified_for(peer: SocketAddr) -> IpAddr {
     match peer {
         SocketAddr::V4(_) => IpAddr::from([0, 0, 0, 0]),
         SocketAddr::V6(_) => IpAddr::from([0u16; 8]),

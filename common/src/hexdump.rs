@@ -40,7 +40,7 @@ impl Hexdump {
 }
 
 /// `bytes` in the canonical hex + ASCII layout, sixteen bytes a line, each line ending in `\n`.
-pub fn dump(bytes: &[u8]) -> String {
+fn dump(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(16) * 78);
     for (i, line) in bytes.chunks(16).enumerate() {
         let _ = write!(out, "{:08x} ", i * 16);

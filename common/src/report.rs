@@ -140,11 +140,11 @@ pub fn log_error(what: impl fmt::Display, err: impl Into<anyhow::Error>) {
 /// The long flags that the running program (or subcommand) accepts, so that a hint never
 /// names one it does not have.
 #[derive(Debug, Default, Clone)]
-pub struct Flags(Vec<String>);
+struct Flags(Vec<String>);
 
 impl Flags {
     /// The flags of `cmd` and of the subcommands that `matches` says were used.
-    pub fn of(cmd: &clap::Command, matches: &clap::ArgMatches) -> Flags {
+    fn of(cmd: &clap::Command, matches: &clap::ArgMatches) -> Flags {
         let mut flags = Vec::new();
         let (mut cmd, mut matches) = (cmd, matches);
         loop {
@@ -165,7 +165,8 @@ impl Flags {
     }
 
     /// Flags given by name, for tests.
-    pub fn named(names: &[&str]) -> Flags {
+    #[cfg(test)]
+    fn named(names: &[&str]) -> Flags {
         Flags(names.iter().map(|n| n.to_string()).collect())
     }
 
@@ -180,7 +181,7 @@ pub fn describe(err: &anyhow::Error) -> String {
 }
 
 /// The `error:` line of `err`, followed by a `hint:` line that names only `flags`.
-pub fn describe_for(err: &anyhow::Error, flags: &Flags) -> String {
+fn describe_for(err: &anyhow::Error, flags: &Flags) -> String {
     let mut text = format!("error: {err:#}");
     let hint = match err.chain().find_map(|e| e.downcast_ref::<io::Error>()) {
         Some(io) if io.kind() == ErrorKind::AddrInUse => {
@@ -227,7 +228,7 @@ fn addr_in_use_hint(flags: &Flags, bind: Option<&CannotBind>) -> String {
 }
 
 /// The hint for one error in a chain, if a common mistake explains it.
-pub fn hint_for(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+fn hint_for(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     if let Some(io) = err.downcast_ref::<io::Error>() {
         return io_hint(io);
     }
@@ -245,7 +246,7 @@ pub fn hint_for(err: &(dyn std::error::Error + 'static)) -> Option<&'static str>
 
 /// The hint for an operating-system error, if a common mistake explains it. (Address in use
 /// is told by [`describe_for`], which knows the program's flags.)
-pub fn io_hint(err: &io::Error) -> Option<&'static str> {
+fn io_hint(err: &io::Error) -> Option<&'static str> {
     Some(match err.kind() {
         ErrorKind::ConnectionRefused => {
             "nothing listens there: is the server running, and on this address and port?"

@@ -51,7 +51,10 @@ fn extract_in(root: &Path) -> Result<MergeStats> {
     let prose_ids: HashSet<&str> = prose.messages().map(|m| m.msgid()).collect();
 
     let mut pot = Catalog::new(metadata());
-    for m in everything.messages().filter(|m| prose_ids.contains(m.msgid())) {
+    for m in everything
+        .messages()
+        .filter(|m| prose_ids.contains(m.msgid()))
+    {
         pot.append_or_update(
             Message::build_singular()
                 .with_msgid(m.msgid().to_string())
@@ -93,7 +96,9 @@ fn xgettext(docs: &Path) -> Result<Catalog> {
 
 /// Copies the book in `from` to `to`, leaving out every fenced code block of its chapters.
 fn copy_without_code(from: &Path, to: &Path) -> Result<()> {
-    for entry in std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+    for entry in
+        std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))?
+    {
         let entry = entry?;
         let (src, dst) = (entry.path(), to.join(entry.file_name()));
         if entry.file_type()?.is_dir() {
@@ -216,11 +221,7 @@ fn similarity(a: &str, b: &str) -> f64 {
         let mut diag = 0;
         for (j, y) in b.iter().enumerate() {
             let up = row[j + 1];
-            row[j + 1] = if x == y {
-                diag + 1
-            } else {
-                up.max(row[j])
-            };
+            row[j + 1] = if x == y { diag + 1 } else { up.max(row[j]) };
             diag = up;
         }
     }
@@ -264,10 +265,10 @@ pub fn book(root: &Path) -> Result<()> {
     let docs = root.join("docs");
     run(Command::new("mdbook").arg("build").arg(&docs))?;
     run(Command::new("mdbook")
-            .arg("build")
-            .arg(&docs)
-            .arg("--dest-dir")
-            .arg(docs.join("book").join(LANGUAGE))
+        .arg("build")
+        .arg(&docs)
+        .arg("--dest-dir")
+        .arg(docs.join("book").join(LANGUAGE))
         .env("MDBOOK_BOOK__LANGUAGE", LANGUAGE)
         .env("MDBOOK_BOOK__TITLE", TITLE))?;
     Ok(())
@@ -326,10 +327,13 @@ const HEADER: &[&str] = &[
 
 fn read(path: &Path) -> Result<Catalog> {
     if !path.exists() {
-        bail!("{} does not exist (run cargo xtask i18n extract)", path.display());
+        bail!(
+            "{} does not exist (run cargo xtask i18n extract)",
+            path.display()
+        );
     }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     // polib panics on an empty comment line, `#` alone, which some PO editors write.
     let text: String = text
         .lines()
@@ -384,7 +388,10 @@ mod tests {
     fn a_changed_paragraph_and_only_it_becomes_fuzzy() {
         let old = catalog(&[
             ("UDP has no connection.", "UDP 没有连接。"),
-            ("A socket is an endpoint of communication.", "套接字是通信的端点。"),
+            (
+                "A socket is an endpoint of communication.",
+                "套接字是通信的端点。",
+            ),
         ]);
         let pot = catalog(&[
             ("UDP has no connection.", ""),
@@ -402,7 +409,9 @@ mod tests {
                 dropped: 0
             }
         );
-        let kept = merged.find_message(None, "UDP has no connection.", None).unwrap();
+        let kept = merged
+            .find_message(None, "UDP has no connection.", None)
+            .unwrap();
         assert!(!kept.is_fuzzy() && kept.msgstr().unwrap() == "UDP 没有连接。");
         let changed = merged
             .find_message(None, "A socket is one endpoint of a communication.", None)
@@ -421,7 +430,11 @@ mod tests {
     /// them before the tests); without them it says so and fails only in CI.
     #[test]
     fn changing_one_paragraph_makes_exactly_one_message_fuzzy() {
-        if Command::new("mdbook-xgettext").arg("--help").output().is_err() {
+        if Command::new("mdbook-xgettext")
+            .arg("--help")
+            .output()
+            .is_err()
+        {
             assert!(
                 std::env::var_os("CI").is_none(),
                 "CI must install mdbook-i18n-helpers before the tests"
@@ -451,12 +464,23 @@ mod tests {
         // Change one word of one paragraph.
         let chapter = root.join("docs/src/glossary.md");
         let text = std::fs::read_to_string(&chapter).unwrap();
-        let changed = text.replacen("the best pages on sockets", "the best pages about sockets", 1);
-        assert_ne!(text, changed, "the test's paragraph is gone from glossary.md");
+        let changed = text.replacen(
+            "the best pages on sockets",
+            "the best pages about sockets",
+            1,
+        );
+        assert_ne!(
+            text, changed,
+            "the test's paragraph is gone from glossary.md"
+        );
         std::fs::write(&chapter, changed).unwrap();
 
         let stats = extract_in(root).unwrap();
-        assert_eq!((stats.fuzzy, stats.new, stats.dropped), (1, 0, 0), "{stats:?}");
+        assert_eq!(
+            (stats.fuzzy, stats.new, stats.dropped),
+            (1, 0, 0),
+            "{stats:?}"
+        );
         let problems = problems(root).unwrap();
         assert_eq!(problems.len(), 1, "{problems:#?}");
         assert!(problems[0].contains("fuzzy") && problems[0].contains("glossary.md"));
