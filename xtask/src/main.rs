@@ -6,6 +6,7 @@
 mod bench;
 mod bins;
 mod book;
+mod exercise;
 mod flags;
 mod i18n;
 mod manifest;
@@ -62,7 +63,9 @@ enum Command {
     I18n(I18n),
     /// Build both books: English into docs/book/, Chinese into docs/book/zh-CN/.
     Book,
-    // The exercises' checks join here: `Exercise(exercise::Cmd)`, with `mod exercise;` above.
+    /// The exercises at the end of each chapter, checked on the wire.
+    #[command(subcommand)]
+    Exercise(exercise::Cmd),
 }
 
 #[derive(Subcommand)]
@@ -105,6 +108,7 @@ fn main() -> ExitCode {
         Command::E2e => e2e(),
         Command::Check { fix } => check(fix),
         Command::Transcripts => transcripts(),
+        Command::Exercise(cmd) => exercise::run(cmd),
         Command::I18n(I18n::Extract) => i18n::extract(&repo_root()),
         Command::Book => i18n::book(&repo_root()),
         Command::Bench(Bench::Echo { hold, rounds }) => {

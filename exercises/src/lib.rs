@@ -1,0 +1,405 @@
+//! The exercises: a change a student makes to a lesson, and a check that runs the student's
+//! own binary against real peers on loopback and says what it saw.
+//!
+//! A check never reads the source. It starts the lesson as a user would (`--port 0`, waiting
+//! for the ready line), plays the other side itself (a UDP socket, a TCP listener, a file
+//! server's client) and compares what comes over the wire with what the exercise asks for.
+//! Every wait is bounded, so a program that hangs fails instead of blocking.
+//!
+//! The statements and hints are in the book (`docs/src/exercises/<lesson>.md`); the
+//! solutions are patches against the lesson as shipped (`exercises/solutions/<ID>.patch`).
+#![forbid(unsafe_code)]
+
+mod chat;
+mod download;
+mod feiq;
+mod tcp;
+mod udp;
+mod wire;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+pub use testkit::Failure;
+use testkit::{Proc, Scene, Stream};
+
+/// One exercise: which lesson it changes, and the check that says whether it is done.
+pub struct Exercise {
+    pub id: &'static str,
+    pub lesson: &'static str,
+    pub title: &'static str,
+    pub check: fn(&mut Check) -> Result<(), Failure>,
+}
+
+/// Every exercise, lesson by lesson in the book's order, each lesson's from small to real.
+pub const EXERCISES: &[Exercise] = &[
+    Exercise {
+        id: "udp-server-1",
+        lesson: "udp-server",
+        title: "Answer backwards (--reverse)",
+        check: udp::server_reverse,
+    },
+    Exercise {
+        id: "udp-server-2",
+        lesson: "udp-server",
+        title: "Number the answers per sender (--number)",
+        check: udp::server_number,
+    },
+    Exercise {
+        id: "udp-server-3",
+        lesson: "udp-server",
+        title: "Refuse a datagram that did not fit",
+        check: udp::server_too_long,
+    },
+    Exercise {
+        id: "udp-client-1",
+        lesson: "udp-client",
+        title: "Time the round trip",
+        check: udp::client_round_trip,
+    },
+    Exercise {
+        id: "udp-client-2",
+        lesson: "udp-client",
+        title: "Try again, waiting longer each time (--retries N)",
+        check: udp::client_retries,
+    },
+    Exercise {
+        id: "udp-client-3",
+        lesson: "udp-client",
+        title: "Number the datagrams, ignore stale answers (--seq)",
+        check: udp::client_seq,
+    },
+    Exercise {
+        id: "udp-chat-1",
+        lesson: "udp-chat",
+        title: "/nick NAME",
+        check: chat::nick,
+    },
+    Exercise {
+        id: "udp-chat-2",
+        lesson: "udp-chat",
+        title: "/who: the peers heard in the last minute",
+        check: chat::who,
+    },
+    Exercise {
+        id: "udp-chat-3",
+        lesson: "udp-chat",
+        title: "/all TEXT: send to everyone heard",
+        check: chat::all,
+    },
+    Exercise {
+        id: "feiq-1",
+        lesson: "feiq",
+        title: "Answer GETINFO with your version",
+        check: feiq::getinfo,
+    },
+    Exercise {
+        id: "feiq-2",
+        lesson: "feiq",
+        title: "Sealed messages: say when one was read",
+        check: feiq::sealed,
+    },
+    Exercise {
+        id: "feiq-3",
+        lesson: "feiq",
+        title: "An absence message (--away TEXT)",
+        check: feiq::away,
+    },
+    Exercise {
+        id: "tcp-server-1",
+        lesson: "tcp-server",
+        title: "Greet each client by its address (--greet)",
+        check: tcp::server_greet,
+    },
+    Exercise {
+        id: "tcp-server-2",
+        lesson: "tcp-server",
+        title: "A line protocol: ECHO, TIME, QUIT (--commands)",
+        check: tcp::server_commands,
+    },
+    Exercise {
+        id: "tcp-server-3",
+        lesson: "tcp-server",
+        title: "Length-prefixed messages (--framed)",
+        check: tcp::server_framed,
+    },
+    Exercise {
+        id: "tcp-client-1",
+        lesson: "tcp-client",
+        title: "Count what arrived",
+        check: tcp::client_total,
+    },
+    Exercise {
+        id: "tcp-client-2",
+        lesson: "tcp-client",
+        title: "Print whole lines (--lines)",
+        check: tcp::client_lines,
+    },
+    Exercise {
+        id: "tcp-client-3",
+        lesson: "tcp-client",
+        title: "Connect again, with back-off (--retry N)",
+        check: tcp::client_retry,
+    },
+    Exercise {
+        id: "file-download-1",
+        lesson: "file-download",
+        title: "SIZE: the size without the bytes",
+        check: download::size,
+    },
+    Exercise {
+        id: "file-download-2",
+        lesson: "file-download",
+        title: "Several requests on one connection",
+        check: download::keep_alive,
+    },
+];
+
+/// The exercise named `id`.
+pub fn find(id: &str) -> Option<&'static Exercise> {
+    EXERCISES.iter().find(|e| e.id == id)
+}
+
+/// Runs `exercise`'s check against the lesson binaries in `bins`. With `report`, each step
+/// that passed is printed as it passes.
+pub fn run(exercise: &Exercise, bins: &Path, report: bool) -> Result<(), Failure> {
+    let mut check = Check {
+        bins: bins.to_path_buf(),
+        scene: Scene::new().timeout(WAIT),
+        report,
+        help: HashMap::new(),
+        procs: Vec::new(),
+        failed: RefCell::new(None),
+    };
+    let result = (exercise.check)(&mut check);
+    let what = check.failed.borrow_mut().take();
+    match (result, what) {
+        (Err(_), Some(what)) => Err(check.with_everything_printed(what)),
+        (result, _) => result,
+    }
+}
+
+/// How long a check waits for any one thing: far longer than loopback ever takes, short
+/// enough that a program that never answers fails soon.
+const WAIT: Duration = Duration::from_secs(5);
+
+/// One run of a check: the processes it started, and where their binaries are.
+pub struct Check {
+    bins: PathBuf,
+    scene: Scene,
+    report: bool,
+    help: HashMap<String, String>,
+    procs: Vec<Proc>,
+    /// The last failure's sentence, to show again with all that the programs printed.
+    failed: RefCell<Option<String>>,
+}
+
+impl Check {
+    /// Says that one step passed.
+    fn pass(&self, what: impl Display) {
+        if self.report {
+            println!("  ok: {what}");
+        }
+    }
+
+    /// A failed step: what the check saw and what it expected, with what the programs printed.
+    fn fail(&self, what: impl Into<String>) -> Failure {
+        let what = what.into();
+        *self.failed.borrow_mut() = Some(what.clone());
+        self.scene.fail(what)
+    }
+
+    /// The failure `what`, with every line the programs printed until now: lines printed
+    /// after the check's last wait are collected first, for a moment.
+    fn with_everything_printed(mut self, what: String) -> Failure {
+        let mut scene = std::mem::take(&mut self.scene).timeout(Duration::from_millis(200));
+        for &p in &self.procs {
+            let _ = scene.expect(p, "\u{0}");
+        }
+        scene.fail(what)
+    }
+
+    fn command(&self, lesson: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(self.bins.join(lesson));
+        cmd.args(args);
+        cmd
+    }
+
+    /// Starts `lesson` with `args` and waits for its ready line.
+    fn start(&mut self, lesson: &str, args: &[&str]) -> Result<(Proc, SocketAddr), Failure> {
+        let p = self.spawn(lesson, args)?;
+        match self.scene.ready(p) {
+            Ok(addr) => Ok((p, addr)),
+            Err(_) => Err(self.did_not_start(p, lesson, args)),
+        }
+    }
+
+    /// Starts `lesson` with `args` without waiting for anything.
+    fn spawn(&mut self, lesson: &str, args: &[&str]) -> Result<Proc, Failure> {
+        let cmd = self.command(lesson, args);
+        let p = self.scene.spawn(lesson, cmd)?;
+        self.procs.push(p);
+        Ok(p)
+    }
+
+    /// Why `p` ended before its ready line, in a student's words: clap's complaint about a
+    /// flag the exercise adds, most often.
+    fn did_not_start(&mut self, p: Proc, lesson: &str, args: &[&str]) -> Failure {
+        let _ = self.scene.kill(p);
+        let said = self.scene.output(p, Stream::Stderr);
+        let said = said
+            .iter()
+            .find(|l| l.starts_with("error"))
+            .or(said.first())
+            .map_or("nothing on stderr", String::as_str)
+            .to_string();
+        self.fail(format!(
+            "`{lesson} {}` did not start: it said {said:?}",
+            args.join(" ")
+        ))
+    }
+
+    /// Whether `lesson --help` mentions `flag`: the checks follow the lessons' own flags for
+    /// what the exercise does not change (how a client names its server, for one).
+    fn has_flag(&mut self, lesson: &str, flag: &str) -> bool {
+        if !self.help.contains_key(lesson) {
+            let help = self
+                .command(lesson, &["--help"])
+                .output()
+                .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+                .unwrap_or_default();
+            self.help.insert(lesson.to_string(), help);
+        }
+        // A flag is a word of its own in the help: `-p, --port <N>`, or `--lines` alone.
+        self.help.get(lesson).is_some_and(|help| {
+            help.split_whitespace()
+                .any(|word| word.trim_end_matches(',') == flag)
+        })
+    }
+
+    /// The arguments that make a client talk to `server`: `--to ADDR` where the lesson has
+    /// that flag, the positional SERVER where it does not.
+    fn peer_args(&mut self, lesson: &str, server: SocketAddr) -> Vec<String> {
+        if self.has_flag(lesson, "--to") {
+            vec!["--to".into(), server.to_string()]
+        } else {
+            vec![server.to_string()]
+        }
+    }
+
+    /// The arguments that bind a client to 127.0.0.1 on a port the OS chooses.
+    fn loopback_args(&mut self, lesson: &str) -> Vec<String> {
+        if self.has_flag(lesson, "--port") {
+            ["--bind", "127.0.0.1", "--port", "0"]
+                .map(String::from)
+                .to_vec()
+        } else {
+            ["--bind", "127.0.0.1:0"].map(String::from).to_vec()
+        }
+    }
+
+    /// Waits for a line of `p`, on either stream, that contains `needle`; `fail` says what
+    /// was expected when it does not come.
+    fn expect(&mut self, p: Proc, needle: &str, fail: &str) -> Result<String, Failure> {
+        self.scene
+            .expect(p, needle)
+            .map_err(|_| self.fail(format!("{fail} (no line with {needle:?})")))
+    }
+}
+
+/// Bytes as a student reads them: text where they are UTF-8, and the bytes in hex where not.
+fn shown(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => format!("{text:?}"),
+        Err(_) => {
+            let hex: Vec<String> = bytes.iter().take(32).map(|b| format!("{b:02x}")).collect();
+            let more = if bytes.len() > 32 { " ..." } else { "" };
+            format!(
+                "{:?} (not UTF-8; the bytes: {}{more})",
+                String::from_utf8_lossy(bytes),
+                hex.join(" ")
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_shown_in_hex() {
+        assert_eq!(shown("你".as_bytes()), "\"你\"");
+        assert_eq!(
+            shown(&[0xa0, 0xbd, 0xe4]),
+            "\"\u{fffd}\u{fffd}\u{fffd}\" (not UTF-8; the bytes: a0 bd e4)"
+        );
+    }
+
+    #[test]
+    fn two_to_four_per_lesson_and_ids_in_order() {
+        let lessons = [
+            "udp-server",
+            "udp-client",
+            "udp-chat",
+            "feiq",
+            "tcp-server",
+            "tcp-client",
+            "file-download",
+        ];
+        assert!(EXERCISES.len() >= 20);
+        for lesson in lessons {
+            let ids: Vec<&str> = EXERCISES
+                .iter()
+                .filter(|e| e.lesson == lesson)
+                .map(|e| e.id)
+                .collect();
+            assert!((2..=4).contains(&ids.len()), "{lesson}: {ids:?}");
+            for (i, id) in ids.iter().enumerate() {
+                assert_eq!(*id, format!("{lesson}-{}", i + 1));
+            }
+        }
+        assert!(EXERCISES.iter().all(|e| lessons.contains(&e.lesson)));
+    }
+
+    #[test]
+    fn every_exercise_has_a_solution_and_a_place_in_the_book() {
+        let root = root();
+        let solutions = std::fs::read_to_string(root.join("docs/src/exercises/solutions.md"))
+            .unwrap_or_default();
+        for e in EXERCISES {
+            let patch = root.join(format!("exercises/solutions/{}.patch", e.id));
+            assert!(patch.is_file(), "{} has no solution", e.id);
+            let chapter = root.join(format!("docs/src/exercises/{}.md", e.lesson));
+            let text = std::fs::read_to_string(&chapter).unwrap_or_default();
+            assert!(
+                text.contains(&format!("### {}: {}", e.id, e.title)),
+                "{} has no section `### {}: {}` in {}",
+                e.id,
+                e.id,
+                e.title,
+                chapter.display()
+            );
+            assert!(
+                solutions.contains(&format!(
+                    "{{{{#include ../../../exercises/solutions/{}.patch}}}}",
+                    e.id
+                )),
+                "{} is missing from the solutions appendix",
+                e.id
+            );
+        }
+    }
+}

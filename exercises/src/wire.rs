@@ -1,0 +1,227 @@
+//! The checks' own ends of the wire: a UDP peer, a TCP client and a TCP listener, each on
+//! loopback, each wait bounded, each failure a sentence about what did not arrive.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::mpsc;
+use std::thread;
+
+use crate::{Check, Failure, WAIT, shown};
+
+/// A UDP socket on 127.0.0.1, on a port the OS chose.
+pub struct Udp {
+    socket: UdpSocket,
+}
+
+impl Udp {
+    pub fn new(c: &Check) -> Result<Udp, Failure> {
+        let socket = UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.set_read_timeout(Some(WAIT)).map(|()| s))
+            .map_err(|e| c.fail(format!("cannot open a UDP socket on 127.0.0.1: {e}")))?;
+        Ok(Udp { socket })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.socket
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn send(&self, c: &Check, to: SocketAddr, data: &[u8]) -> Result<(), Failure> {
+        self.socket
+            .send_to(data, to)
+            .map(drop)
+            .map_err(|e| c.fail(format!("cannot send {} to {to}: {e}", shown(data))))
+    }
+
+    /// The next datagram, or a failure that says `what` never came.
+    pub fn recv(&self, c: &Check, what: &str) -> Result<(Vec<u8>, SocketAddr), Failure> {
+        let mut buf = vec![0u8; 65536];
+        match self.socket.recv_from(&mut buf) {
+            Ok((len, from)) => Ok((buf.get(..len).unwrap_or_default().to_vec(), from)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Err(c.fail(format!(
+                    "expected {what}, but nothing came within {} s",
+                    WAIT.as_secs()
+                )))
+            }
+            Err(e) => Err(c.fail(format!("expected {what}, but receiving failed: {e}"))),
+        }
+    }
+
+    /// Sends `data` to `to` and returns the answer, which must come from `to`.
+    pub fn ask(&self, c: &Check, to: SocketAddr, data: &[u8]) -> Result<Vec<u8>, Failure> {
+        self.send(c, to, data)?;
+        let what = format!("an answer to {}", shown(data));
+        let (answer, from) = self.recv(c, &what)?;
+        if from != to {
+            return Err(c.fail(format!(
+                "expected {what} from {to}, but it came from {from}"
+            )));
+        }
+        Ok(answer)
+    }
+
+    /// The datagrams already waiting, without waiting for more.
+    pub fn waiting(&self) -> Vec<Vec<u8>> {
+        let mut all = Vec::new();
+        if self.socket.set_nonblocking(true).is_err() {
+            return all;
+        }
+        let mut buf = vec![0u8; 65536];
+        while let Ok(len) = self.socket.recv(&mut buf) {
+            all.push(buf.get(..len).unwrap_or_default().to_vec());
+        }
+        let _ = self.socket.set_nonblocking(false);
+        all
+    }
+}
+
+/// A TCP connection to a lesson, with bounded reads and a buffered reader.
+pub struct Conn {
+    pub reader: BufReader<TcpStream>,
+}
+
+impl Conn {
+    pub fn connect(c: &Check, to: SocketAddr) -> Result<Conn, Failure> {
+        let stream = TcpStream::connect_timeout(&to, WAIT)
+            .map_err(|e| c.fail(format!("cannot connect to {to}: {e}")))?;
+        Conn::new(c, stream)
+    }
+
+    pub fn new(c: &Check, stream: TcpStream) -> Result<Conn, Failure> {
+        stream
+            .set_read_timeout(Some(WAIT))
+            .and_then(|()| stream.set_write_timeout(Some(WAIT)))
+            .and_then(|()| stream.set_nodelay(true))
+            .map_err(|e| c.fail(format!("cannot set up the connection: {e}")))?;
+        Ok(Conn {
+            reader: BufReader::new(stream),
+        })
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.reader.get_ref().local_addr().ok()
+    }
+
+    pub fn write(&mut self, c: &Check, data: &[u8]) -> Result<(), Failure> {
+        self.reader
+            .get_mut()
+            .write_all(data)
+            .map_err(|e| c.fail(format!("cannot send {}: {e}", shown(data))))
+    }
+
+    /// Sends FIN: the lesson reads end of stream.
+    pub fn finish(&mut self, c: &Check) -> Result<(), Failure> {
+        self.reader
+            .get_ref()
+            .shutdown(std::net::Shutdown::Write)
+            .map_err(|e| c.fail(format!("cannot shut down the sending side: {e}")))
+    }
+
+    /// The next line, without its newline; `what` names it when it does not come.
+    pub fn line(&mut self, c: &Check, what: &str) -> Result<String, Failure> {
+        let mut line = Vec::new();
+        match self.reader.read_until(b'\n', &mut line) {
+            Ok(_) if line.ends_with(b"\n") => {
+                line.pop();
+                Ok(String::from_utf8_lossy(&line).into_owned())
+            }
+            Ok(0) => Err(c.fail(format!("expected {what}, but the connection was closed"))),
+            Ok(_) => Err(c.fail(format!(
+                "expected {what}, but the connection was closed after {} without a newline",
+                shown(&line)
+            ))),
+            Err(e) => Err(c.fail(failed_read(what, &e, &line))),
+        }
+    }
+
+    /// Exactly `len` bytes.
+    pub fn bytes(&mut self, c: &Check, len: usize, what: &str) -> Result<Vec<u8>, Failure> {
+        let mut buf = Vec::new();
+        let read = (&mut self.reader).take(len as u64).read_to_end(&mut buf);
+        match read {
+            Ok(n) if n == len => Ok(buf),
+            Ok(n) => Err(c.fail(format!(
+                "expected {what} ({len} bytes), but the connection was closed after {n}: {}",
+                shown(&buf)
+            ))),
+            Err(e) => Err(c.fail(failed_read(what, &e, &buf))),
+        }
+    }
+
+    /// Whether the lesson closes the connection (FIN or RST) with nothing more to send.
+    pub fn closed(&mut self, c: &Check, what: &str) -> Result<(), Failure> {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) if rest.is_empty() => Ok(()),
+            Ok(_) => Err(c.fail(format!("expected {what}, but {} came first", shown(&rest)))),
+            Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionReset) && rest.is_empty() => {
+                Ok(())
+            }
+            Err(e) => Err(c.fail(failed_read(what, &e, &rest))),
+        }
+    }
+}
+
+fn failed_read(what: &str, e: &io::Error, so_far: &[u8]) -> String {
+    let so_far = if so_far.is_empty() {
+        String::new()
+    } else {
+        format!(" (after {})", shown(so_far))
+    };
+    if matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    ) {
+        format!(
+            "expected {what}, but nothing more came within {} s{so_far}",
+            WAIT.as_secs()
+        )
+    } else {
+        format!("expected {what}, but reading failed: {e}{so_far}")
+    }
+}
+
+/// A TCP listener on 127.0.0.1 whose accept gives up after a while.
+pub struct Listener {
+    pub addr: SocketAddr,
+    accepted: mpsc::Receiver<io::Result<TcpStream>>,
+}
+
+impl Listener {
+    pub fn bind(c: &Check, addr: SocketAddr) -> Result<Listener, Failure> {
+        let listener =
+            TcpListener::bind(addr).map_err(|e| c.fail(format!("cannot listen on {addr}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| c.fail(format!("cannot listen on {addr}: {e}")))?;
+        let (tx, accepted) = mpsc::channel();
+        // A thread accepts, so that the check can wait for a connection with a deadline.
+        // It ends with the first failed send, once the check has dropped the receiver.
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                if tx.send(stream).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Listener { addr, accepted })
+    }
+
+    pub fn accept(&self, c: &Check, what: &str) -> Result<Conn, Failure> {
+        match self.accepted.recv_timeout(WAIT) {
+            Ok(Ok(stream)) => Conn::new(c, stream),
+            Ok(Err(e)) => Err(c.fail(format!("accept failed: {e}"))),
+            Err(_) => Err(c.fail(format!(
+                "expected {what}, but no connection came within {} s",
+                WAIT.as_secs()
+            ))),
+        }
+    }
+}
