@@ -87,17 +87,26 @@ fn an_echo_the_client_reads_late_comes_back_whole() -> Result<(), Failure> {
     // until the client reads, with no more bytes coming in to wake it. 8 MiB fits in the
     // socket buffers of both ends (net.ipv4.tcp_rmem and tcp_wmem: at least 6 + 4 MiB each
     // on Linux's defaults), so the client's writes do finish.
+    // Where the buffers are smaller than that, the writes stall, and reading starts once they
+    // have made no progress for a few seconds: the echo still waits in the server first.
     let mut s = Scene::new();
     let (_, addr) = server(crate::BIN, &mut s, &["--quiet"])?;
     let data: Vec<u8> = (0..8192 * 1024).map(|i: u32| (i % 251) as u8).collect();
     let mut stream = connect(addr);
-    stream
-        .set_write_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream.write_all(&data).unwrap();
-    stream.shutdown(Shutdown::Write).unwrap();
+    let (written, all_written) = std::sync::mpsc::channel();
+    let writer = {
+        let mut stream = stream.try_clone().unwrap();
+        let data = data.clone();
+        std::thread::spawn(move || {
+            stream.write_all(&data).unwrap();
+            stream.shutdown(Shutdown::Write).unwrap();
+            let _ = written.send(());
+        })
+    };
+    let _ = all_written.recv_timeout(Duration::from_secs(5));
     let mut back = Vec::new();
     stream.read_to_end(&mut back).unwrap();
+    writer.join().unwrap();
     assert!(
         back == data,
         "{} of {} bytes came back",
