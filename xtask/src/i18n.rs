@@ -271,7 +271,80 @@ pub fn book(root: &Path) -> Result<()> {
         .arg(docs.join("book").join(LANGUAGE))
         .env("MDBOOK_BOOK__LANGUAGE", LANGUAGE)
         .env("MDBOOK_BOOK__TITLE", TITLE))?;
+
+    // Both books have the same pages, and every link inside them leads somewhere.
+    let english = docs.join("book");
+    let chinese = english.join(LANGUAGE);
+    let mut problems = Vec::new();
+    for page in html_pages(&english, &chinese)? {
+        let relative = page.strip_prefix(&english).unwrap_or(&page);
+        if !chinese.join(relative).exists() {
+            problems.push(format!("{}: no Chinese page", relative.display()));
+        }
+    }
+    for book in [&english, &chinese] {
+        for page in html_pages(book, &chinese)? {
+            problems.extend(broken_links(&page)?);
+        }
+    }
+    if !problems.is_empty() {
+        bail!("the books are not whole:\n{}", problems.join("\n"));
+    }
+    println!(
+        "{} and {}: the same pages, every internal link resolves",
+        english.display(),
+        chinese.display()
+    );
     Ok(())
+}
+
+/// The chapter pages of the book in `dir` (not `print.html`, `toc.html` or `404.html`, nor
+/// the other book's pages under `skip`).
+fn html_pages(dir: &Path, skip: &Path) -> Result<Vec<PathBuf>> {
+    let mut pages = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
+        {
+            let path = entry?.path();
+            if path.is_dir() {
+                if path != skip && !path.ends_with("fonts") && !path.ends_with("FontAwesome") {
+                    dirs.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "html")
+                && !["print.html", "toc.html", "404.html"]
+                    .iter()
+                    .any(|n| path.ends_with(n))
+            {
+                pages.push(path);
+            }
+        }
+    }
+    pages.sort();
+    Ok(pages)
+}
+
+/// The links of `page` to a file of the book that does not exist.
+fn broken_links(page: &Path) -> Result<Vec<String>> {
+    let html = std::fs::read_to_string(page)?;
+    let dir = page.parent().unwrap_or(Path::new("."));
+    let mut broken = Vec::new();
+    for attr in ["href=\"", "src=\""] {
+        for (start, _) in html.match_indices(attr) {
+            let rest = &html[start + attr.len()..];
+            let target = rest.split('"').next().unwrap_or("");
+            let file = target.split(['#', '?']).next().unwrap_or("");
+            if file.is_empty() || file.contains(':') || file.starts_with("//") || file.contains('{')
+            {
+                continue; // an anchor on the page, another site, or a template
+            }
+            if !dir.join(file).exists() {
+                broken.push(format!("{}: broken link {target}", page.display()));
+            }
+        }
+    }
+    Ok(broken)
 }
 
 /// Runs an mdbook command, echoing it, and says what to install when it is missing.
