@@ -4,7 +4,7 @@
     "use strict";
     const chinese = document.documentElement.lang === "zh-CN";
     // The root of this book, and where the current page sits below it.
-    const root = new URL(path_to_root, window.location.href);
+    const root = new URL(path_to_root || "./", window.location.href);
     const page = window.location.href.slice(root.href.length) || "index.html";
     const other = new URL(chinese ? "../" + page : "zh-CN/" + page, root);
 
