@@ -264,8 +264,9 @@ fn io_hint(err: &io::Error) -> Option<&'static str> {
              address that `ip addr` lists"
         }
         ErrorKind::ConnectionReset => {
-            "the peer reset the connection: it closed with data it had not read, or it was \
-             killed with data waiting"
+            "the peer reset the connection: it closed with data it had not read, it was \
+             killed with data waiting, or it closed its listening socket while this connection \
+             still waited in its accept queue"
         }
         ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
             "no route to that address: check it, and that the network is up (`ip route`)"
