@@ -115,8 +115,9 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
     // ANCHOR_END: listen
 
     // ANCHOR: accept
-    // One permit per client: --max-clients as a semaphore.
-    let slots = Arc::new(Semaphore::new(args.max_clients));
+    // One permit per client: --max-clients as a semaphore. It counts at most 2^61 - 1 permits
+    // and panics past that; a larger --max-clients means "no limit" all the same.
+    let slots = Arc::new(Semaphore::new(args.max_clients.min(Semaphore::MAX_PERMITS)));
     loop {
         // .await: if no connection waits, this task sleeps here and the runtime runs others
         // (tcp-poll's WouldBlock, then epoll_wait until the listener is readable).

@@ -5,3 +5,28 @@ const BIN: &str = env!("CARGO_BIN_EXE_tcp-async");
 
 #[path = "../../tcp-poll/tests/echo_server/mod.rs"]
 mod echo_server;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+
+use testkit::{Failure, Scene, Stream};
+
+#[test]
+fn a_max_clients_larger_than_any_machine_serves_instead_of_panicking() -> Result<(), Failure> {
+    // tokio's semaphore counts at most 2^61 - 1 permits and panics past that: the user's
+    // number must not reach it as it is.
+    let mut s = Scene::new();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--port", "0", "--max-clients", &usize::MAX.to_string()]);
+    let (p, addr) = s.start("server", cmd)?;
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(b"big").unwrap();
+    let mut back = [0u8; 3];
+    stream.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"big");
+    s.expect(p, "received 3 bytes")?;
+    let stderr = s.output(p, Stream::Stderr);
+    assert!(stderr.is_empty(), "{stderr:?}");
+    Ok(())
+}

@@ -63,6 +63,8 @@ const LISTENER: Token = Token(usize::MAX);
 
 /// Echo bytes read but not yet written back, per client, before the loop stops reading from
 /// it: a client that sends without reading its echo is slowed down, not given all our memory.
+/// Reads never take more than the room left, so with --max-clients 4096 the pending buffers
+/// hold at most 4096 × 64 KiB = 256 MiB.
 const MAX_PENDING: usize = 64 * 1024;
 
 /// One connected client: its socket and what the loop remembers between events.
@@ -143,10 +145,14 @@ fn serve(args: Args) -> anyhow::Result<()> {
     // Idle clients are looked for once a second (more often for a shorter --idle-timeout).
     let sweep_every = args.idle_timeout.min(Duration::from_secs(1));
     let mut next_sweep = Instant::now() + sweep_every;
+    // Whether accept() last stopped on an error with connections perhaps still queued.
+    let mut accept_stalled = false;
     loop {
         // epoll_wait(): sleep until at least one registered socket is ready. With no client
         // there is nothing to time out, so no deadline either: an idle server uses no CPU.
-        let timeout = if clients.is_empty() {
+        // Unless accept() failed: then the sweep must come back to the queue, because the
+        // edge-triggered listener reports nothing more until someone else connects.
+        let timeout = if clients.is_empty() && !accept_stalled {
             None
         } else {
             Some(next_sweep.saturating_duration_since(Instant::now()))
@@ -159,7 +165,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
         }
         for event in events.iter() {
             if event.token() == LISTENER {
-                accept_all(&listener, &poll, &mut clients, &mut next_token, &args);
+                accept_stalled = accept_all(&listener, &poll, &mut clients, &mut next_token, &args);
                 continue;
             }
             // An event can name a client closed earlier in this same batch: skip it.
@@ -173,7 +179,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
             close_idle(&mut clients, args.idle_timeout);
             // Also retry accepting: an accept that failed (out of descriptors) left
             // connections in the queue, and no new event will tell us about them.
-            accept_all(&listener, &poll, &mut clients, &mut next_token, &args);
+            accept_stalled = accept_all(&listener, &poll, &mut clients, &mut next_token, &args);
             next_sweep = Instant::now() + sweep_every;
         }
     }
@@ -181,27 +187,28 @@ fn serve(args: Args) -> anyhow::Result<()> {
 }
 
 // ANCHOR: accept
-/// Accepts every connection waiting in the queue, until accept() says WouldBlock.
+/// Accepts every connection waiting in the queue, until accept() says WouldBlock. Returns
+/// true if it stopped on an error instead, with connections perhaps left in the queue.
 fn accept_all(
     listener: &TcpListener,
     poll: &Poll,
     clients: &mut HashMap<Token, Client>,
     next_token: &mut usize,
     args: &Args,
-) {
+) -> bool {
     loop {
         // accept4(SOCK_NONBLOCK): the new socket is non-blocking from the start. mio's events
         // are edge-triggered: the listener is reported once per change, so we must empty the
         // queue now, or the connections left in it wait until someone else connects.
         let (mut stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
             // A client that reset while it waited in the queue: take the next one.
             Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 common::log_error("accept failed", e);
-                return; // Out of file descriptors, most likely: the next sweep retries.
+                return true; // Out of file descriptors, most likely: the next sweep retries.
             }
         };
         if clients.len() >= args.max_clients {
@@ -247,7 +254,9 @@ fn take_turn(client: &mut Client, buf: &mut [u8], options: &Options) -> Turn {
     // Read until WouldBlock: with edge-triggered events, bytes left unread now would not be
     // reported again. Stop early only while too much echo waits for the client to read.
     while !client.finished && client.pending.len() < MAX_PENDING {
-        let len = match client.stream.read(buf) {
+        // Read no more than the room left, so that `pending` never grows past MAX_PENDING.
+        let room = (MAX_PENDING - client.pending.len()).min(buf.len());
+        let len = match client.stream.read(&mut buf[..room]) {
             // Ok(0): the client sent FIN. It will send nothing more.
             Ok(0) => {
                 client.finished = true;

@@ -289,3 +289,30 @@ fn listens_on_ipv6_loopback() -> Result<(), Failure> {
     assert_eq!(echo_in_pieces(addr, b"v6", 1), b"v6");
     Ok(())
 }
+
+#[test]
+fn connections_queued_while_out_of_descriptors_are_served_when_clients_leave() -> Result<(), Failure>
+{
+    // A hostile peer opens connections until the server has no file descriptor left: accept()
+    // fails (EMFILE) and the rest wait in the listen queue. When the peer then closes all of
+    // its connections, the queued ones must still be accepted, although nobody new connects.
+    // `ulimit -n 24` gives the server room for about 18 clients.
+    let mut s = Scene::new();
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        r#"ulimit -n 24 && exec "$0" --port 0 --quiet"#,
+        crate::BIN,
+    ]);
+    let (p, addr) = s.start("server", cmd)?;
+    let mut streams: Vec<TcpStream> = (0..40).map(|_| connect(addr)).collect();
+    s.expect_on(p, Stream::Stderr, "accept failed")?;
+    // Accept is first come, first served: the first 39 hold every descriptor the server has.
+    let mut last = streams.pop().unwrap();
+    drop(streams);
+    last.write_all(b"queued").unwrap();
+    let mut back = [0u8; 6];
+    last.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"queued");
+    Ok(())
+}
