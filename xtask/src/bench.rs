@@ -96,6 +96,9 @@ pub fn echo(bins: &Bins, options: &EchoOptions) -> Result<(), String> {
     }
     // Ten thousand connections need twenty thousand descriptors: ours and the servers'.
     note(match loadgen::raise_open_files_limit() {
+        Ok((before, after)) if before == after => {
+            format!("open files: soft limit {after}, enough for this run")
+        }
         Ok((before, after)) => format!(
             "open files: soft limit raised from {before} to {after} for this run (the servers inherit it)"
         ),
