@@ -9,12 +9,14 @@
 //!   (UTF-8 or GBK), and reading stdin line by line;
 //! - [`hexdump`]: the `--hexdump` view of the bytes on the wire;
 //! - [`report`]: the ready line, and errors printed as `error:` with a `hint:`;
-//! - [`slots`]: a bound on how many clients a server serves at once.
+//! - [`slots`]: a bound on how many clients a server serves at once;
+//! - [`session`]: how a TCP client's session ended, told the same way by every echo server.
 #![forbid(unsafe_code)]
 
 pub mod addr;
 pub mod hexdump;
 pub mod report;
+pub mod session;
 pub mod slots;
 pub mod text;
 

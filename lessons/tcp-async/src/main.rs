@@ -8,7 +8,6 @@
 //! holds up every other task of its thread.
 #![forbid(unsafe_code)]
 
-use std::io;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,6 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use common::session::{self, End};
 use common::text;
 use common::{BindArgs, CannotBind, Encoding, Hexdump, Proto};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -159,11 +159,11 @@ async fn serve_client(
     let ended = loop {
         // timeout(): the read, or the idle limit, whichever comes first.
         let len = match timeout(options.idle_timeout, stream.read(&mut buf)).await {
-            Err(_) => break Ended::Silent,
+            Err(_) => break End::Silent(options.idle_timeout),
             // Ok(0): the client sent FIN. It will send nothing more.
-            Ok(Ok(0)) => break Ended::Finished,
+            Ok(Ok(0)) => break End::Fin,
             Ok(Ok(len)) => len,
-            Ok(Err(e)) => break Ended::Failed(e),
+            Ok(Err(e)) => break End::Failed(e),
         };
         let chunk = buf.get(..len).unwrap_or_default();
         total += len as u64;
@@ -175,49 +175,14 @@ async fn serve_client(
         // write_all loops over write() until all is sent, and the task sleeps while the
         // client's window is full (tcp-poll's pending buffer and WRITABLE interest).
         match timeout(options.idle_timeout, stream.write_all(chunk)).await {
-            Err(_) => break Ended::NotReading,
-            Ok(Err(e)) => break Ended::Failed(e),
+            Err(_) => break End::NotReading(options.idle_timeout),
+            Ok(Err(e)) => break End::Failed(e),
             Ok(Ok(())) => options.hexdump.sent(peer, chunk),
         }
     };
     // Closing the socket sends our FIN, and giving back the permit frees the client's place.
     drop(stream);
     drop(slot);
-    let total = text::count(total, "byte", "bytes");
-    let idle = format!("{} s (--idle-timeout)", options.idle_timeout.as_secs_f64());
-    match ended {
-        Ended::Finished => {
-            println!("{peer} closed the connection (FIN) after {total}; closing ours")
-        }
-        Ended::Silent => println!("{peer} sent nothing for {idle}: closed after {total}"),
-        Ended::NotReading => {
-            println!("{peer} read none of its echo for {idle}: closed after {total}")
-        }
-        Ended::Failed(e) if is_reset(&e) => {
-            println!("{peer} reset the connection (RST) after {total}")
-        }
-        Ended::Failed(e) => common::log_error(format_args!("connection with {peer} failed"), e),
-    }
+    session::log_end(peer, ended, total);
 }
 // ANCHOR_END: echo
-
-/// How a client's session ended.
-enum Ended {
-    /// The client sent FIN: an orderly end.
-    Finished,
-    /// A read waited `--idle-timeout` for bytes.
-    Silent,
-    /// A write waited `--idle-timeout` for the client to read.
-    NotReading,
-    Failed(io::Error),
-}
-
-/// A reset shows up as ECONNRESET on a read, and as EPIPE on a write after it.
-fn is_reset(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionReset
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::ConnectionAborted
-    )
-}

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
+use common::session::{self, End};
 use common::text::{self, StreamDecoder};
 use common::{BindArgs, CannotBind, Encoding, Hexdump, Proto};
 use mio::net::{TcpListener, TcpStream};
@@ -346,40 +347,29 @@ fn finish_turn(poll: &Poll, clients: &mut HashMap<Token, Client>, token: Token, 
     let Some(client) = clients.remove(&token) else {
         return;
     };
-    let (peer, total) = (client.peer, text::count(client.received, "byte", "bytes"));
+    let (peer, received) = (client.peer, client.received);
     drop(client);
-    match ended {
-        Ok(()) => println!("{peer} closed the connection (FIN) after {total}; closing ours"),
-        Err(e) if is_reset(&e) => println!("{peer} reset the connection (RST) after {total}"),
-        Err(e) => common::log_error(format_args!("connection with {peer} failed"), e),
-    }
+    let end = match ended {
+        Ok(()) => End::Fin,
+        Err(e) => End::Failed(e),
+    };
+    session::log_end(peer, end, received);
 }
 // ANCHOR_END: finish
 
 /// Closes every client that has moved no byte, in or out, for `limit`: one that sends
 /// nothing, or one that reads none of its echo.
 fn close_idle(clients: &mut HashMap<Token, Client>, limit: Duration) {
-    let idle = format!("{} s (--idle-timeout)", limit.as_secs_f64());
     clients.retain(|_, client| {
         if client.last_moved.elapsed() < limit {
             return true;
         }
-        let (peer, total) = (client.peer, text::count(client.received, "byte", "bytes"));
-        if client.pending.is_empty() {
-            println!("{peer} sent nothing for {idle}: closed after {total}");
+        let end = if client.pending.is_empty() {
+            End::Silent(limit)
         } else {
-            println!("{peer} read none of its echo for {idle}: closed after {total}");
-        }
+            End::NotReading(limit)
+        };
+        session::log_end(client.peer, end, client.received);
         false // Dropping the client closes its socket.
     });
-}
-
-/// A reset shows up as ECONNRESET on a read, and as EPIPE on a write after it.
-fn is_reset(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionReset
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::ConnectionAborted
-    )
 }

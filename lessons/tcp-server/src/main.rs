@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use common::session::{self, End};
 use common::{BindArgs, CannotBind, Encoding, Hexdump, Proto, Slot, Slots, text};
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -169,7 +170,7 @@ fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options, slot:
             Ok(0) => break End::Fin,
             Ok(len) => len,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if is_timeout(&e) => break End::Silent,
+            Err(e) if is_timeout(&e) => break End::Silent(options.idle_timeout),
             Err(e) => break End::Failed(e),
         };
         let chunk = &buf[..len];
@@ -183,7 +184,7 @@ fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options, slot:
         // send timeout (or a signal) cuts it short after part; write_all then writes the rest.
         match stream.write_all(chunk) {
             Ok(()) => options.hexdump.sent(peer, chunk),
-            Err(e) if is_timeout(&e) => break End::NotReading,
+            Err(e) if is_timeout(&e) => break End::NotReading(options.idle_timeout),
             Err(e) => break End::Failed(e),
         }
     };
@@ -191,48 +192,14 @@ fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options, slot:
     // frees this client's place under --max-clients.
     drop(stream);
     drop(slot);
-    let total = text::count(total, "byte", "bytes");
-    let idle = format!("{} s (--idle-timeout)", options.idle_timeout.as_secs_f64());
-    match end {
-        End::Fin => println!("{peer} closed the connection (FIN) after {total}; closing ours"),
-        End::Silent => println!("{peer} sent nothing for {idle}: closed after {total}"),
-        End::NotReading => {
-            println!("{peer} read none of its echo for {idle}: closed after {total}")
-        }
-        End::Failed(e) if is_reset(&e) => {
-            println!("{peer} reset the connection (RST) after {total}")
-        }
-        End::Failed(e) => common::log_error(format_args!("connection with {peer} failed"), e),
-    }
+    session::log_end(peer, end, total);
 }
 // ANCHOR_END: echo
-
-/// How a client's connection ended.
-enum End {
-    /// The client sent FIN: an orderly end.
-    Fin,
-    /// A read waited `--idle-timeout` for bytes.
-    Silent,
-    /// A write waited `--idle-timeout` for the client to read.
-    NotReading,
-    Failed(io::Error),
-}
 
 /// A socket timeout: EAGAIN on Linux (`WouldBlock`), `TimedOut` on Windows.
 fn is_timeout(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
-
-/// After an RST, the first read or write fails with ECONNRESET, and the writes after that with
-/// EPIPE (also when the client's FIN came before its RST).
-fn is_reset(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionReset
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::ConnectionAborted
     )
 }

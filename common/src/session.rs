@@ -1,0 +1,68 @@
+//! How a TCP client's session with an echo server ended, told the same way by tcp-server,
+//! tcp-poll and tcp-async.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::text;
+
+/// How a client's session ended.
+#[derive(Debug)]
+pub enum End {
+    /// The client sent FIN: an orderly end.
+    Fin,
+    /// The client sent nothing for this long (`--idle-timeout`).
+    Silent(Duration),
+    /// The client read none of its echo for this long (`--idle-timeout`).
+    NotReading(Duration),
+    /// A read or write failed: a reset, or another error.
+    Failed(io::Error),
+}
+
+/// Prints the line that ends a client's session: `127.0.0.1:50002 closed the connection (FIN)
+/// after 13 bytes; closing ours`, and the like. `received` is what the client sent in all.
+pub fn log_end(peer: SocketAddr, end: End, received: u64) {
+    let total = text::count(received, "byte", "bytes");
+    let idle = |limit: Duration| format!("{} s (--idle-timeout)", limit.as_secs_f64());
+    match end {
+        End::Fin => println!("{peer} closed the connection (FIN) after {total}; closing ours"),
+        End::Silent(limit) => {
+            println!(
+                "{peer} sent nothing for {}: closed after {total}",
+                idle(limit)
+            )
+        }
+        End::NotReading(limit) => println!(
+            "{peer} read none of its echo for {}: closed after {total}",
+            idle(limit)
+        ),
+        End::Failed(e) if is_reset(&e) => {
+            println!("{peer} reset the connection (RST) after {total}")
+        }
+        End::Failed(e) => crate::log_error(format_args!("connection with {peer} failed"), e),
+    }
+}
+
+/// After an RST, the first read or write fails with ECONNRESET, and the writes after that with
+/// EPIPE (also when the client's FIN came before its RST).
+pub fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reset_is_econnreset_then_epipe() {
+        assert!(is_reset(&io::Error::from(io::ErrorKind::ConnectionReset)));
+        assert!(is_reset(&io::Error::from(io::ErrorKind::BrokenPipe)));
+        assert!(!is_reset(&io::Error::from(io::ErrorKind::TimedOut)));
+    }
+}
