@@ -15,7 +15,7 @@ use rustyline::{Config, DefaultEditor, ExternalPrinter};
 /// Where typed lines come from.
 pub enum Keyboard {
     /// A person at a terminal, with a line editor.
-    Editor(DefaultEditor),
+    Editor(Box<DefaultEditor>),
     /// A pipe or a file: plain lines, no prompt.
     Lines(text::Lines<Box<dyn BufRead>>),
 }
@@ -35,7 +35,7 @@ pub fn open() -> (Keyboard, Screen) {
         if let Ok(mut editor) = DefaultEditor::with_config(config) {
             if let Ok(printer) = editor.create_external_printer() {
                 return (
-                    Keyboard::Editor(editor),
+                    Keyboard::Editor(Box::new(editor)),
                     Screen::AboveTheLine(Box::new(printer)),
                 );
             }
