@@ -93,8 +93,9 @@ impl fmt::Display for CannotConnect {
 /// (clap exits with 2 on bad usage before the body runs.)
 pub fn run<A: clap::Parser>(body: impl FnOnce(A) -> anyhow::Result<()>) -> ExitCode {
     quiet_on_closed_stdout();
-    let matches = A::command().get_matches();
-    let flags = Flags::of(&A::command(), &matches);
+    let cmd = A::command();
+    let matches = cmd.clone().get_matches();
+    let flags = Flags::of(&cmd, &matches);
     let args = match A::from_arg_matches(&matches) {
         Ok(args) => args,
         Err(err) => err.exit(),
