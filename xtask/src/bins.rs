@@ -71,7 +71,9 @@ pub fn build(packages: &[&str], profile: Profile) -> anyhow::Result<Bins> {
 
 /// Runs `cmd`, echoing it first, and turns a failure into an error that names it.
 pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
-    let shown = std::iter::once(cmd.get_program())
+    // The program by its name alone: cargo's full path under ~/.rustup says nothing more.
+    let program = Path::new(cmd.get_program());
+    let shown = std::iter::once(program.file_name().unwrap_or(program.as_os_str()))
         .chain(cmd.get_args())
         .map(|a| a.to_string_lossy())
         .collect::<Vec<_>>()

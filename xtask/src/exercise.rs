@@ -323,7 +323,7 @@ fn copy_workspace(root: &Path, ws: &Path) -> anyhow::Result<()> {
         }
         std::fs::copy(&from, &to).with_context(|| format!("cannot copy {name}"))?;
     }
-    shell(
+    crate::bins::run(
         Command::new("git")
             .args(["init", "--quiet"])
             .current_dir(ws),
@@ -338,7 +338,7 @@ fn git_apply(ws: &Path, patch: &str, reverse: bool) -> anyhow::Result<()> {
         cmd.arg("--reverse");
     }
     cmd.arg(patch).current_dir(ws);
-    shell(&mut cmd).with_context(|| format!("{patch} does not apply"))
+    crate::bins::run(&mut cmd).with_context(|| format!("{patch} does not apply"))
 }
 
 /// Builds `lessons` in the workspace at `root` (into `target`, or the usual target
@@ -354,7 +354,7 @@ fn build(root: &Path, target: Option<&Path>, lessons: &[&str]) -> anyhow::Result
         cmd.args(["--package", lesson]);
     }
     cmd.current_dir(root);
-    shell(&mut cmd)?;
+    crate::bins::run(&mut cmd)?;
     Ok(match target {
         Some(target) => target.join("debug"),
         // The lessons land beside this binary: same target directory, same profile.
@@ -370,29 +370,6 @@ fn lessons<'a>(exercises: impl Iterator<Item = &'a Exercise>) -> Vec<&'static st
     names.sort_unstable();
     names.dedup();
     names
-}
-
-/// Runs `cmd`, echoing it first on stderr, and turns a failure into an error naming it.
-fn shell(cmd: &mut Command) -> anyhow::Result<()> {
-    let shown = format!(
-        "{} {}",
-        Path::new(cmd.get_program())
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy(),
-        cmd.get_args()
-            .map(|a| a.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    eprintln!("$ {shown}");
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot run `{shown}`"))?;
-    if !status.success() {
-        bail!("`{shown}` failed: {status}");
-    }
-    Ok(())
 }
 
 /// This binary's target directory: `<target>/debug/xtask`.

@@ -349,25 +349,21 @@ fn broken_links(page: &Path) -> Result<Vec<String>> {
 
 /// Runs an mdbook command, echoing it, and says what to install when it is missing.
 fn run(cmd: &mut Command) -> Result<()> {
-    let shown = format!(
-        "{} {}",
-        cmd.get_program().to_string_lossy(),
-        cmd.get_args()
-            .map(|a| a.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    eprintln!("$ {shown}");
-    let status = cmd.status().with_context(|| {
-        format!(
-            "cannot run `{shown}`\nhint: the books need mdbook and mdbook-i18n-helpers: \
-             cargo install --locked mdbook@0.5.4 mdbook-i18n-helpers@0.4.0"
-        )
-    })?;
-    if !status.success() {
-        bail!("`{shown}` failed: {status}");
-    }
-    Ok(())
+    crate::bins::run(cmd).map_err(|e| {
+        let missing = e.chain().any(|cause| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+        });
+        if missing {
+            e.context(
+                "the books need mdbook and mdbook-i18n-helpers: \
+                 cargo install --locked mdbook@0.5.4 mdbook-i18n-helpers@0.4.0",
+            )
+        } else {
+            e
+        }
+    })
 }
 
 /// Writes `catalog` with the full header that mdbook-gettext's parser requires (polib leaves
