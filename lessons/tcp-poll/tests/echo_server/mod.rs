@@ -3,7 +3,7 @@
 //! two ways, so they pass the same tests: each one's test file names its binary as `BIN` and
 //! includes this module.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::thread;
@@ -82,36 +82,35 @@ fn echoes_text_and_every_byte_value_in_pieces_of_any_size() -> Result<(), Failur
 
 #[test]
 fn an_echo_the_client_reads_late_comes_back_whole() -> Result<(), Failure> {
-    // The client writes everything before it reads anything: the server's writes soon meet
-    // a full client window (WouldBlock), and the end of the echo must wait in the server
-    // until the client reads, with no more bytes coming in to wake it. 8 MiB fits in the
-    // socket buffers of both ends (net.ipv4.tcp_rmem and tcp_wmem: at least 6 + 4 MiB each
-    // on Linux's defaults), so the client's writes do finish.
-    // Where the buffers are smaller than that, the writes stall, and reading starts once they
-    // have made no progress for a few seconds: the echo still waits in the server first.
+    // The client writes without reading until its writes stall: the server's writes have met
+    // a full client window (WouldBlock), its unwritten echo waits in the server, and the
+    // server has stopped reading. Then the client sends FIN and only reads. No more bytes will
+    // come in to wake the server: the rest of the echo goes out only if the server asked to
+    // be told when the socket is writable again.
     let mut s = Scene::new();
     let (_, addr) = server(crate::BIN, &mut s, &["--quiet"])?;
-    let data: Vec<u8> = (0..8192 * 1024).map(|i: u32| (i % 251) as u8).collect();
     let mut stream = connect(addr);
-    let (written, all_written) = std::sync::mpsc::channel();
-    let writer = {
-        let mut stream = stream.try_clone().unwrap();
-        let data = data.clone();
-        std::thread::spawn(move || {
-            stream.write_all(&data).unwrap();
-            stream.shutdown(Shutdown::Write).unwrap();
-            let _ = written.send(());
-        })
-    };
-    let _ = all_written.recv_timeout(Duration::from_secs(5));
+    // A write that moves nothing for half a second: both directions are full.
+    stream
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let chunk: Vec<u8> = (0..64 * 1024).map(|i: u32| (i % 251) as u8).collect();
+    let mut sent = Vec::new();
+    while sent.len() < 256 * 1024 * 1024 {
+        match stream.write(&chunk) {
+            Ok(n) => sent.extend_from_slice(&chunk[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            Err(e) => panic!("write failed after {} bytes: {e}", sent.len()),
+        }
+    }
+    stream.shutdown(Shutdown::Write).unwrap();
     let mut back = Vec::new();
-    stream.read_to_end(&mut back).unwrap();
-    writer.join().unwrap();
+    let read = stream.read_to_end(&mut back);
     assert!(
-        back == data,
-        "{} of {} bytes came back",
+        read.is_ok() && back == sent,
+        "{} of {} bytes came back ({read:?})",
         back.len(),
-        data.len()
+        sent.len()
     );
     Ok(())
 }
