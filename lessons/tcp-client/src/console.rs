@@ -58,6 +58,12 @@ impl<W: Write> Console<W> {
         }
     }
 
+    /// A line was typed: Enter moved the cursor to a new, empty line, so the prompt is no
+    /// longer on the screen, and the next [`Console::prompt`] draws it again.
+    pub fn typed(&self) {
+        self.lock().prompt_shown = false;
+    }
+
     /// Prints one line, keeping the prompt (if any) below it.
     pub fn line(&self, line: impl fmt::Display) {
         let mut screen = self.lock();
@@ -126,6 +132,19 @@ mod tests {
             shown(false, session),
             "connected\nreceived 6 bytes: hello\\n\nend of input\n"
         );
+    }
+
+    #[test]
+    fn a_typed_line_gets_a_new_prompt_even_when_nothing_arrives() {
+        let typed_twice = |console: &Console<Vec<u8>>| {
+            console.prompt();
+            console.typed();
+            console.prompt();
+            console.typed();
+            console.prompt();
+        };
+        assert_eq!(shown(true, typed_twice), "> > > ");
+        assert_eq!(shown(false, typed_twice), "");
     }
 
     #[test]

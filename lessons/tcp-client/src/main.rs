@@ -97,6 +97,7 @@ fn talk(args: Args) -> anyhow::Result<()> {
     console.prompt();
     for line in text::lines(io::stdin().lock()) {
         let line = line.context("cannot read stdin")?;
+        console.typed();
         let mut data = match args.encoding.encode(&line) {
             Ok(data) => data.into_owned(),
             Err(e) => {
