@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod busy;
+pub mod echo;
 
 pub use busy::BusyPort;
 

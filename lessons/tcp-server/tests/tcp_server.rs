@@ -17,27 +17,12 @@ fn server(scene: &mut Scene, args: &[&str]) -> Result<(Proc, SocketAddr), Failur
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
+    testkit::echo::connect(addr).unwrap()
 }
 
 /// Sends `data` in pieces of `piece` bytes, half-closes, and returns all that comes back.
 fn echo_in_pieces(addr: SocketAddr, data: &[u8], piece: usize) -> Vec<u8> {
-    let mut stream = connect(addr);
-    let mut reader = stream.try_clone().unwrap();
-    let collector = thread::spawn(move || {
-        let mut back = Vec::new();
-        reader.read_to_end(&mut back).unwrap();
-        back
-    });
-    for chunk in data.chunks(piece) {
-        stream.write_all(chunk).unwrap();
-    }
-    stream.shutdown(Shutdown::Write).unwrap();
-    collector.join().unwrap()
+    testkit::echo::echo_in_pieces(addr, data, piece).unwrap()
 }
 
 #[test]

@@ -1,0 +1,33 @@
+//! A TCP client for the tests of the echo servers (tcp-server, tcp-poll, tcp-async), which
+//! speak one wire and so are tested the same way.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+/// A connection to `addr` whose reads give up after ten seconds, so a silent server fails
+/// the test instead of hanging it.
+pub fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    Ok(stream)
+}
+
+/// Sends `data` in pieces of `piece` bytes, half-closes, and returns all that comes back.
+/// A second thread reads meanwhile, so a large echo never waits for the writes to finish.
+pub fn echo_in_pieces(addr: SocketAddr, data: &[u8], piece: usize) -> io::Result<Vec<u8>> {
+    let mut stream = connect(addr)?;
+    let mut reader = stream.try_clone()?;
+    let collector = thread::spawn(move || {
+        let mut back = Vec::new();
+        reader.read_to_end(&mut back).map(|_| back)
+    });
+    for chunk in data.chunks(piece.max(1)) {
+        stream.write_all(chunk)?;
+    }
+    stream.shutdown(Shutdown::Write)?;
+    collector
+        .join()
+        .map_err(|_| io::Error::other("the reading thread panicked"))?
+}
