@@ -1,9 +1,10 @@
-//! tcp-async as a user runs it: the same tests as tcp-poll's, the same server written with tokio.
+//! tcp-async as a user runs it: tcp-server's tests of the echo wire (`echo_server`), the same
+//! server written with tokio, and its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 const BIN: &str = env!("CARGO_BIN_EXE_tcp-async");
 
-#[path = "../../tcp-poll/tests/echo_server/mod.rs"]
+#[path = "../../tcp-server/tests/echo_server/mod.rs"]
 mod echo_server;
 
 use std::io::{Read, Write};

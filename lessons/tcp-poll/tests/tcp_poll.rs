@@ -1,8 +1,9 @@
-//! tcp-poll as a user runs it. The tests are tcp-async's too: see `echo_server`.
+//! tcp-poll as a user runs it: tcp-server's tests of the echo wire (`echo_server`), and its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 const BIN: &str = env!("CARGO_BIN_EXE_tcp-poll");
 
+#[path = "../../tcp-server/tests/echo_server/mod.rs"]
 mod echo_server;
 
 use std::io::{ErrorKind, Write};

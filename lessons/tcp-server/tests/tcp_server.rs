@@ -1,8 +1,14 @@
 //! tcp-server as a user runs it: the real binary on loopback, port 0, with real TCP clients.
+//! The tests of the echo wire itself are in `echo_server`, which tcp-poll and tcp-async run
+//! too; the ones here are tcp-server's own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+const BIN: &str = env!("CARGO_BIN_EXE_tcp-server");
+
+mod echo_server;
+
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::thread;
 use std::time::Duration;
@@ -23,107 +29,6 @@ fn connect(addr: SocketAddr) -> TcpStream {
 /// Sends `data` in pieces of `piece` bytes, half-closes, and returns all that comes back.
 fn echo_in_pieces(addr: SocketAddr, data: &[u8], piece: usize) -> Vec<u8> {
     testkit::echo::echo_in_pieces(addr, data, piece).unwrap()
-}
-
-#[test]
-fn echoes_text_and_every_byte_value_in_pieces_of_any_size() -> Result<(), Failure> {
-    let mut s = Scene::new();
-    let (p, addr) = server(&mut s, &["--quiet"])?;
-    let all: Vec<u8> = (0..=255u8).cycle().take(256 * 40).collect();
-    for piece in [1, 2, 3, 7, 255, 256, 1000, 4096, all.len()] {
-        assert_eq!(echo_in_pieces(addr, &all, piece), all, "pieces of {piece}");
-    }
-    assert_eq!(
-        echo_in_pieces(addr, "你好, world\n".as_bytes(), 5),
-        "你好, world\n".as_bytes()
-    );
-    s.expect(p, "closed the connection (FIN)")?;
-    Ok(())
-}
-
-#[test]
-fn logs_accept_chunks_and_an_orderly_close() -> Result<(), Failure> {
-    let mut s = Scene::new();
-    // The encoding's name in any case, as people write it.
-    let (p, addr) = server(&mut s, &["--encoding", "GBK"])?;
-    let mut stream = connect(addr);
-    let client = stream.local_addr().unwrap();
-    stream.write_all(b"\xc4\xe3\xba\xc3").unwrap();
-    let mut back = [0u8; 4];
-    stream.read_exact(&mut back).unwrap();
-    assert_eq!(s.expect(p, "accepted")?, format!("accepted {client}"));
-    assert_eq!(
-        s.expect(p, "received")?,
-        format!("received 4 bytes from {client}: 你好")
-    );
-    stream.shutdown(Shutdown::Write).unwrap();
-    // The server answers our FIN with its own: read returns 0.
-    assert_eq!(stream.read(&mut back).unwrap(), 0);
-    assert_eq!(
-        s.expect(p, "closed")?,
-        format!("{client} closed the connection (FIN) after 4 bytes; closing ours")
-    );
-    Ok(())
-}
-
-#[test]
-fn a_client_that_resets_with_unread_data_does_not_stop_the_server() -> Result<(), Failure> {
-    let mut s = Scene::new();
-    let (p, addr) = server(&mut s, &[])?;
-    // The seed's client: send, read only recv(10), close with the rest of the echo unread.
-    // Closing a socket with unread data makes the kernel send RST instead of FIN.
-    let mut rude = connect(addr);
-    let rude_addr = rude.local_addr().unwrap();
-    rude.write_all(&[b'x'; 100]).unwrap();
-    let mut ten = [0u8; 10];
-    rude.read_exact(&mut ten).unwrap();
-    s.expect(p, "received 100 bytes")?;
-    drop(rude);
-    s.expect(p, &format!("{rude_addr} reset the connection (RST)"))?;
-    // The next client is served.
-    assert_eq!(echo_in_pieces(addr, b"next", 4), b"next");
-    let stderr = s.output(p, Stream::Stderr);
-    assert!(stderr.is_empty(), "{stderr:?}");
-    Ok(())
-}
-
-#[test]
-fn two_hundred_concurrent_clients_each_get_their_own_bytes() -> Result<(), Failure> {
-    let mut s = Scene::new();
-    let (_, addr) = server(&mut s, &["--quiet"])?;
-    // Connect all of them first, so that all 200 connections are open at once.
-    let streams: Vec<TcpStream> = (0..200).map(|_| connect(addr)).collect();
-    let workers: Vec<_> = streams
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut stream)| {
-            thread::spawn(move || {
-                let mine = format!("client {i} says {}\n", "x".repeat(i)).into_bytes();
-                stream.write_all(&mine).unwrap();
-                let mut back = vec![0u8; mine.len()];
-                stream.read_exact(&mut back).unwrap();
-                back == mine
-            })
-        })
-        .collect();
-    let good = workers
-        .into_iter()
-        .map(|w| w.join())
-        .filter(|r| matches!(r, Ok(true)))
-        .count();
-    assert_eq!(good, 200);
-    Ok(())
-}
-
-#[test]
-fn idle_and_half_closed_clients_do_not_block_others() -> Result<(), Failure> {
-    let mut s = Scene::new();
-    let (_, addr) = server(&mut s, &[])?;
-    let _idle = connect(addr);
-    let half = connect(addr);
-    half.shutdown(Shutdown::Write).unwrap();
-    assert_eq!(echo_in_pieces(addr, b"still served", 3), b"still served");
-    Ok(())
 }
 
 #[test]
@@ -157,27 +62,6 @@ fn once_serves_one_client_and_exits() -> Result<(), Failure> {
     let (p, addr) = server(&mut s, &["--once"])?;
     assert_eq!(echo_in_pieces(addr, b"only", 2), b"only");
     s.wait_success(p)
-}
-
-#[test]
-fn refuses_clients_past_the_limit_with_a_log_line() -> Result<(), Failure> {
-    let mut s = Scene::new();
-    let (p, addr) = server(&mut s, &["--max-clients", "1"])?;
-    let mut first = connect(addr);
-    first.write_all(b"a").unwrap();
-    let mut one = [0u8; 1];
-    first.read_exact(&mut one).unwrap();
-    let mut second = connect(addr);
-    s.expect(p, "refused")?;
-    // The refused connection is closed: its read ends at once.
-    let mut rest = Vec::new();
-    let _ = second.read_to_end(&mut rest);
-    assert!(rest.is_empty());
-    drop(first);
-    s.expect(p, "closed the connection")?;
-    // The place is free again.
-    assert_eq!(echo_in_pieces(addr, b"b", 1), b"b");
-    Ok(())
 }
 
 #[test]
@@ -298,14 +182,5 @@ fn a_client_that_never_reads_cannot_hold_its_place() -> Result<(), Failure> {
     );
     writer.join().unwrap();
     assert_eq!(echo_in_pieces(addr, b"next", 1), b"next");
-    Ok(())
-}
-
-#[test]
-fn listens_on_ipv6_loopback() -> Result<(), Failure> {
-    let mut s = Scene::new();
-    let (_, addr) = server(&mut s, &["--bind", "[::1]"])?;
-    assert!(addr.is_ipv6());
-    assert_eq!(echo_in_pieces(addr, b"v6", 1), b"v6");
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The tests of an echo server on tcp-server's wire, as a user runs it: the real binary on
-//! loopback, port 0, with real TCP clients. tcp-poll and tcp-async are the same server written
-//! two ways, so they pass the same tests: each one's test file names its binary as `BIN` and
-//! includes this module.
+//! loopback, port 0, with real TCP clients. tcp-server, tcp-poll and tcp-async are the same
+//! server written three ways, so they pass the same tests: each one's test file names its
+//! binary as `BIN` and includes this module.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
