@@ -7,25 +7,32 @@
 //!   and the shared `--bind` / `--port` groups of servers and clients;
 //! - [`text`]: turning typed text into bytes and received bytes into printable text
 //!   (UTF-8 or GBK), and reading stdin line by line;
+//! - [`echo`]: the flags of the three echo servers;
 //! - [`hexdump`]: the `--hexdump` view of the bytes on the wire;
 //! - [`report`]: the ready line, and errors printed as `error:` with a `hint:`;
+//! - [`root`]: the root jail, regular files beneath one directory and nothing else
+//!   (file-download and http-server);
 //! - [`slots`]: a bound on how many clients a server serves at once;
 //! - [`session`]: how a TCP client's session ended, told the same way by every echo server.
 #![forbid(unsafe_code)]
 
 pub mod addr;
+pub mod echo;
 pub mod hexdump;
 pub mod report;
+pub mod root;
 pub mod session;
 pub mod slots;
 pub mod text;
 
 pub use addr::{BindArgs, ClientBindArgs, HostPort};
+pub use echo::{ECHO_PORT, EchoArgs};
 pub use hexdump::Hexdump;
 pub use report::{
     CannotBind, CannotConnect, Proto, announce_bound, announce_listening, log_error, run,
 };
-pub use slots::{Slot, Slots};
+pub use root::Root;
+pub use slots::{Full, Slot, Slots};
 pub use text::Encoding;
 
 use std::time::Duration;

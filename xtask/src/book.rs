@@ -42,7 +42,7 @@ fn check_lessons(root: &Path, problems: &mut Vec<String>) {
     for lesson in LESSONS {
         let chapter = root.join("docs/src").join(lesson.chapter);
         let text = fs::read_to_string(&chapter).unwrap_or_default();
-        if !text.contains(&format!("lessons/{}/", lesson.name)) {
+        if !text.contains(&format!("lessons/{}/", lesson.dir)) {
             problems.push(format!(
                 "{}: chapter {} does not include the lesson's sources",
                 lesson.name, lesson.chapter
@@ -73,7 +73,7 @@ fn check_lessons(root: &Path, problems: &mut Vec<String>) {
         .flatten();
     for dir in dirs {
         let name = dir.file_name().to_string_lossy().into_owned();
-        if !LESSONS.iter().any(|l| l.name == name) {
+        if !LESSONS.iter().any(|l| l.dir == name) {
             problems.push(format!("lessons/{name} is not in xtask's manifest"));
         }
     }

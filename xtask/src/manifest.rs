@@ -3,6 +3,8 @@
 
 pub struct Lesson {
     pub name: &'static str,
+    /// Its directory under `lessons/`: the course order, then the name.
+    pub dir: &'static str,
     pub teaches: &'static str,
     /// The chapter's file under `docs/src/`.
     pub chapter: &'static str,
@@ -13,56 +15,65 @@ pub struct Lesson {
 pub const LESSONS: &[Lesson] = &[
     Lesson {
         name: "udp-server",
+        dir: "01-udp-server",
         teaches: "bind, recv_from, answering the sender's address; truncation",
         chapter: "udp-server.md",
         ports: "listens on 8080",
     },
     Lesson {
         name: "udp-client",
+        dir: "02-udp-client",
         teaches: "send_to vs connect, timeouts, \"port unreachable\"",
         chapter: "udp-client.md",
         ports: "binds 10086, sends to 8080",
     },
     Lesson {
         name: "udp-chat",
+        dir: "03-udp-chat",
         teaches: "one socket, two threads (try_clone): receiving while you type",
         chapter: "udp-chat.md",
         ports: "binds 6666, sends to 6666",
     },
     Lesson {
         name: "feiq",
+        dir: "04-feiq",
         teaches: "a real protocol on UDP: IP Messenger packets, GBK, acknowledgements and resends",
         chapter: "feiq.md",
         ports: "binds 2425, sends to 2425",
     },
     Lesson {
         name: "tcp-server",
+        dir: "05-tcp-server",
         teaches: "socket, SO_REUSEADDR, bind, listen(backlog), accept; a thread per client",
         chapter: "tcp-server.md",
         ports: "listens on 10050",
     },
     Lesson {
         name: "tcp-client",
+        dir: "06-tcp-client",
         teaches: "connect, a byte stream without boundaries, half-close, FIN vs RST",
         chapter: "tcp-client.md",
         ports: "connects to 10050",
     },
     Lesson {
+        name: "file-download",
+        dir: "07-file-download",
+        teaches: "framing a byte stream, a root jail, atomic writes, resuming, sendfile",
+        chapter: "file-download.md",
+        ports: "serve listens on 6664, get/list connect",
+    },
+    Lesson {
         name: "tcp-poll",
+        dir: "09-tcp-poll",
         teaches: "non-blocking sockets, WouldBlock, an epoll loop (mio); one thread, many clients",
         chapter: "tcp-poll.md",
         ports: "listens on 10050",
     },
     Lesson {
         name: "tcp-async",
+        dir: "10-tcp-async",
         teaches: "the same server with tokio: a task per client, what each .await does",
         chapter: "tcp-async.md",
         ports: "listens on 10050",
-    },
-    Lesson {
-        name: "file-download",
-        teaches: "framing a byte stream, a root jail, atomic writes, resuming, sendfile",
-        chapter: "file-download.md",
-        ports: "serve listens on 6664, get/list connect",
     },
 ];

@@ -17,13 +17,10 @@ use anyhow::Context;
 use clap::Parser;
 use common::session::{self, End};
 use common::text::{self, StreamDecoder};
-use common::{BindArgs, CannotBind, Encoding, Hexdump, Proto};
+use common::{CannotBind, EchoArgs, Hexdump, Proto};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
-
-/// The port of tcp-server, whose echo wire this lesson speaks: the same clients talk to both.
-const ECHO_PORT: u16 = 10050;
 
 /// TCP echo server in one thread: non-blocking sockets, one readiness loop (mio).
 /// Chapters: "One thread, many clients" and "TCP poll".
@@ -31,32 +28,7 @@ const ECHO_PORT: u16 = 10050;
 #[command(version)]
 struct Args {
     #[command(flatten)]
-    bind: BindArgs<ECHO_PORT>,
-
-    /// Length of the queue of connections that completed the handshake but were not yet
-    /// accepted: listen(backlog).
-    #[arg(long, value_name = "N", default_value_t = 128)]
-    backlog: i32,
-
-    /// Most clients served at once; one more is accepted, told nothing, and closed.
-    #[arg(long, value_name = "N", default_value_t = 4096)]
-    max_clients: usize,
-
-    /// Close a client that sends nothing, or reads none of its echo, for SECS seconds.
-    #[arg(long, value_name = "SECS", default_value = "300", value_parser = common::seconds)]
-    idle_timeout: Duration,
-
-    /// Log accepts and closes only, not every chunk (for benchmarks).
-    #[arg(long)]
-    quiet: bool,
-
-    /// How received bytes are shown as text (the echo itself is byte for byte).
-    #[arg(long, value_enum, ignore_case = true, default_value_t)]
-    encoding: Encoding,
-
-    /// Show every chunk's bytes on stderr.
-    #[arg(long)]
-    hexdump: bool,
+    echo: EchoArgs,
 }
 
 /// The listening socket's token; a client's token is its number, counted up from 0.
@@ -104,10 +76,10 @@ fn main() -> ExitCode {
 
 fn serve(args: Args) -> anyhow::Result<()> {
     let options = Options {
-        quiet: args.quiet,
-        hexdump: Hexdump::new(args.hexdump),
+        quiet: args.echo.quiet,
+        hexdump: Hexdump::new(args.echo.hexdump),
     };
-    let local = args.bind.local_addr()?;
+    let local = args.echo.bind.local_addr()?;
 
     // ANCHOR: listen
     // socket(), SO_REUSEADDR, bind() and listen(), exactly as in tcp-server.
@@ -121,7 +93,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
         .bind(&local.into())
         .with_context(|| CannotBind::new(local, Proto::Tcp))?;
     socket
-        .listen(args.backlog)
+        .listen(args.echo.backlog())
         .with_context(|| format!("cannot listen on {local}"))?;
     // O_NONBLOCK: accept() on an empty queue now returns WouldBlock instead of waiting.
     socket.set_nonblocking(true)?;
@@ -144,7 +116,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
 
     // ANCHOR: loop
     // Idle clients are looked for once a second (more often for a shorter --idle-timeout).
-    let sweep_every = args.idle_timeout.min(Duration::from_secs(1));
+    let sweep_every = args.echo.idle_timeout.min(Duration::from_secs(1));
     let mut next_sweep = Instant::now() + sweep_every;
     // Whether accept() last stopped on an error with connections perhaps still queued.
     let mut accept_stalled = false;
@@ -177,7 +149,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
             finish_turn(&poll, &mut clients, event.token(), turn);
         }
         if Instant::now() >= next_sweep {
-            close_idle(&mut clients, args.idle_timeout);
+            close_idle(&mut clients, args.echo.idle_timeout);
             // Also retry accepting: an accept that failed (out of descriptors) left
             // connections in the queue, and no new event will tell us about them.
             accept_stalled = accept_all(&listener, &poll, &mut clients, &mut next_token, &args);
@@ -212,10 +184,10 @@ fn accept_all(
                 return true; // Out of file descriptors, most likely: the next sweep retries.
             }
         };
-        if clients.len() >= args.max_clients {
+        if clients.len() >= args.echo.max_clients {
             println!(
                 "refused {peer}: {} clients already (--max-clients)",
-                args.max_clients
+                args.echo.max_clients
             );
             continue; // Dropping `stream` closes the connection.
         }
@@ -238,7 +210,7 @@ fn accept_all(
             finished: false,
             received: 0,
             last_moved: Instant::now(),
-            shown: args.encoding.stream_decoder(),
+            shown: args.echo.encoding.stream_decoder(),
         };
         clients.insert(token, client);
     }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use common::session::{self, End};
-use common::{BindArgs, CannotBind, Encoding, Hexdump, Proto, Slot, Slots, text};
+use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto, Slot, Slots, text};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// TCP echo server: accepts clients and sends every byte back.
@@ -25,20 +25,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 #[command(version)]
 struct Args {
     #[command(flatten)]
-    bind: BindArgs<ECHO_PORT>,
-
-    /// Length of the queue of connections that completed the handshake but were not yet
-    /// accepted: listen(backlog).
-    #[arg(long, value_name = "N", default_value_t = 128)]
-    backlog: i32,
-
-    /// Most clients served at once; one more is accepted, told nothing, and closed.
-    #[arg(long, value_name = "N", default_value_t = 4096)]
-    max_clients: usize,
-
-    /// Close a client that sends nothing, or reads none of its echo, for SECS seconds.
-    #[arg(long, value_name = "SECS", default_value = "300", value_parser = common::seconds)]
-    idle_timeout: Duration,
+    echo: EchoArgs,
 
     /// Serve one client at a time, as the seed does: the next one waits in the accept queue.
     #[arg(long)]
@@ -47,22 +34,7 @@ struct Args {
     /// Serve one client, then exit.
     #[arg(long)]
     once: bool,
-
-    /// Log accepts and closes only, not every chunk (for benchmarks).
-    #[arg(long)]
-    quiet: bool,
-
-    /// How received bytes are shown as text (the echo itself is byte for byte).
-    #[arg(long, value_enum, ignore_case = true, default_value_t)]
-    encoding: Encoding,
-
-    /// Show every chunk's bytes on stderr.
-    #[arg(long)]
-    hexdump: bool,
 }
-
-/// The seed's port.
-const ECHO_PORT: u16 = 10050;
 
 /// What the serving of one client needs to know.
 #[derive(Clone, Copy)]
@@ -79,12 +51,12 @@ fn main() -> ExitCode {
 
 fn serve(args: Args) -> anyhow::Result<()> {
     let options = Options {
-        idle_timeout: args.idle_timeout,
-        quiet: args.quiet,
-        encoding: args.encoding,
-        hexdump: Hexdump::new(args.hexdump),
+        idle_timeout: args.echo.idle_timeout,
+        quiet: args.echo.quiet,
+        encoding: args.echo.encoding,
+        hexdump: Hexdump::new(args.echo.hexdump),
     };
-    let local = args.bind.local_addr()?;
+    let local = args.echo.bind.local_addr()?;
 
     // ANCHOR: listen
     // socket(): a TCP socket of the address's family (IPv4 or IPv6).
@@ -102,14 +74,14 @@ fn serve(args: Args) -> anyhow::Result<()> {
     // listen(): the socket becomes passive. The kernel now completes handshakes by itself
     // and queues up to `backlog` connections for accept().
     socket
-        .listen(args.backlog)
+        .listen(args.echo.backlog())
         .with_context(|| format!("cannot listen on {local}"))?;
     let listener = TcpListener::from(socket);
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
     // ANCHOR_END: listen
 
     // ANCHOR: accept
-    let slots = Slots::new(args.max_clients);
+    let slots = Slots::new(args.echo.max_clients, args.echo.max_per_address);
     loop {
         // accept() takes the next connection off the queue: a new socket for this client,
         // and its address. The listening socket goes on listening.
@@ -130,10 +102,12 @@ fn serve(args: Args) -> anyhow::Result<()> {
             }
             continue;
         }
-        let Some(slot) = slots.take() else {
-            let clients = text::count(args.max_clients as u64, "client", "clients");
-            println!("refused {peer}: {clients} already (--max-clients)");
-            continue; // Dropping `stream` closes the connection.
+        let slot = match slots.take(peer.ip()) {
+            Ok(slot) => slot,
+            Err(full) => {
+                println!("refused {peer}: {full} (--max-clients, --max-per-address)");
+                continue; // Dropping `stream` closes the connection.
+            }
         };
         println!("accepted {peer}");
         // One thread per client, with a small stack: a thousand idle clients cost little.

@@ -17,14 +17,11 @@ use anyhow::Context;
 use clap::Parser;
 use common::session::{self, End};
 use common::text;
-use common::{BindArgs, CannotBind, Encoding, Hexdump, Proto};
+use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
-
-/// The port of tcp-server, whose echo wire this lesson speaks: the same clients talk to both.
-const ECHO_PORT: u16 = 10050;
 
 /// TCP echo server with tokio: a task per client on one thread.
 /// Chapters: "One thread, many clients" and "TCP async".
@@ -32,32 +29,7 @@ const ECHO_PORT: u16 = 10050;
 #[command(version)]
 struct Args {
     #[command(flatten)]
-    bind: BindArgs<ECHO_PORT>,
-
-    /// Length of the queue of connections that completed the handshake but were not yet
-    /// accepted: listen(backlog).
-    #[arg(long, value_name = "N", default_value_t = 128)]
-    backlog: u32,
-
-    /// Most clients served at once; one more is accepted, told nothing, and closed.
-    #[arg(long, value_name = "N", default_value_t = 4096)]
-    max_clients: usize,
-
-    /// Close a client that sends nothing, or reads none of its echo, for SECS seconds.
-    #[arg(long, value_name = "SECS", default_value = "300", value_parser = common::seconds)]
-    idle_timeout: Duration,
-
-    /// Log accepts and closes only, not every chunk (for benchmarks).
-    #[arg(long)]
-    quiet: bool,
-
-    /// How received bytes are shown as text (the echo itself is byte for byte).
-    #[arg(long, value_enum, ignore_case = true, default_value_t)]
-    encoding: Encoding,
-
-    /// Show every chunk's bytes on stderr.
-    #[arg(long)]
-    hexdump: bool,
+    echo: EchoArgs,
 }
 
 /// What the serving of one client needs to know.
@@ -90,12 +62,12 @@ fn serve(args: Args) -> anyhow::Result<()> {
 
 async fn serve_all(args: Args) -> anyhow::Result<()> {
     let options = Options {
-        quiet: args.quiet,
-        encoding: args.encoding,
-        hexdump: Hexdump::new(args.hexdump),
-        idle_timeout: args.idle_timeout,
+        quiet: args.echo.quiet,
+        encoding: args.echo.encoding,
+        hexdump: Hexdump::new(args.echo.hexdump),
+        idle_timeout: args.echo.idle_timeout,
     };
-    let local = args.bind.local_addr()?;
+    let local = args.echo.bind.local_addr()?;
 
     // ANCHOR: listen
     // socket(), SO_REUSEADDR, bind() and listen(), as in tcp-server; tokio's sockets are
@@ -109,7 +81,7 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
         .bind(local)
         .with_context(|| CannotBind::new(local, Proto::Tcp))?;
     let listener = socket
-        .listen(args.backlog)
+        .listen(args.echo.backlog)
         .with_context(|| format!("cannot listen on {local}"))?;
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
     // ANCHOR_END: listen
@@ -117,7 +89,9 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
     // ANCHOR: accept
     // One permit per client: --max-clients as a semaphore. It counts at most 2^61 - 1 permits
     // and panics past that; a larger --max-clients means "no limit" all the same.
-    let slots = Arc::new(Semaphore::new(args.max_clients.min(Semaphore::MAX_PERMITS)));
+    let slots = Arc::new(Semaphore::new(
+        args.echo.max_clients.min(Semaphore::MAX_PERMITS),
+    ));
     loop {
         // .await: if no connection waits, this task sleeps here and the runtime runs others
         // (tcp-poll's WouldBlock, then epoll_wait until the listener is readable).
@@ -133,7 +107,7 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             println!(
                 "refused {peer}: {} clients already (--max-clients)",
-                args.max_clients
+                args.echo.max_clients
             );
             continue; // Dropping `stream` closes the connection.
         };

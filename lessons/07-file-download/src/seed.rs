@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use common::text::count;
 
 use crate::part::Part;
-use crate::root::Root;
+use common::Root;
 
 // ANCHOR: serve_seed
 /// One read for the name (the seed's `recv(1024)`), then the file's bytes, then close. A

@@ -10,7 +10,6 @@
 
 mod part;
 mod protocol;
-mod root;
 mod seed;
 
 use std::fs::File;
@@ -25,10 +24,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use common::text::{count, printable};
-use common::{BindArgs, CannotBind, ClientBindArgs, Hexdump, HostPort, Proto, Slots};
+use common::{BindArgs, CannotBind, ClientBindArgs, Hexdump, HostPort, Proto, Root, Slots};
 use part::Part;
 use protocol::{Connection, DOWNLOAD_PORT, Header, LineError, ListLine, Request, Version};
-use root::Root;
 
 /// The most files one listing shows: a listing costs the server time and the client screen
 /// space, so it has a bound, and says when it stopped there.
@@ -146,7 +144,7 @@ fn download(args: Args) -> anyhow::Result<()> {
                 &root,
                 &bind,
                 protocol,
-                Slots::new(max_clients),
+                Slots::new(max_clients, max_clients),
                 timeout,
                 hexdump,
             )
@@ -204,15 +202,15 @@ fn serve(
                 continue;
             }
         };
-        let Some(slot) = slots.take() else {
-            println!(
-                "refused {peer}: {} clients already (--max-clients)",
-                slots.max()
-            );
-            // One short line into an empty send buffer: this write does not wait.
-            let _ = Connection::new(&stream, hexdump)
-                .and_then(|mut conn| conn.send(Header::Refused("busy".into())));
-            continue;
+        let slot = match slots.take(peer.ip()) {
+            Ok(slot) => slot,
+            Err(full) => {
+                println!("refused {peer}: {full} (--max-clients)");
+                // One short line into an empty send buffer: this write does not wait.
+                let _ = Connection::new(&stream, hexdump)
+                    .and_then(|mut conn| conn.send(Header::Refused("busy".into())));
+                continue;
+            }
         };
         let root = root.clone();
         thread::spawn(move || {

@@ -3,7 +3,7 @@
 
 const BIN: &str = env!("CARGO_BIN_EXE_tcp-poll");
 
-#[path = "../../tcp-server/tests/echo_server/mod.rs"]
+#[path = "../../05-tcp-server/tests/echo_server/mod.rs"]
 mod echo_server;
 
 use std::io::{ErrorKind, Write};
