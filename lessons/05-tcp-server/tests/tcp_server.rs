@@ -135,7 +135,7 @@ fn idle_clients_cannot_hold_every_place() -> Result<(), Failure> {
     s.expect(
         p,
         &format!(
-            "refused {}: 2 clients already",
+            "refused {}: all 2 places are taken",
             turned_away.local_addr().unwrap()
         ),
     )?;
