@@ -174,46 +174,37 @@ fn flag(head: &str, about: &str, usage: &str) -> Flag {
     }
 }
 
+/// One list item a program: the flags the rule gives every program first, in the rule's order,
+/// then its own; each with its value and, in brackets, its default or "required". A list wraps
+/// at any width, where a table of every flag overflowed the page.
 fn render(rows: &[(String, Vec<Flag>)]) -> String {
-    let mut out = String::from("| program |");
-    for shared in SHARED {
-        out.push_str(&format!(" `{shared}` |"));
-    }
-    out.push_str(" its own flags and arguments |\n|---|");
-    out.push_str(&"---|".repeat(SHARED.len() + 1));
-    out.push('\n');
+    // The list is code and the programs' own words: the Chinese book shows it as it is, and a
+    // new flag does not wait for a translation.
+    let mut out = String::from("<!-- mdbook-xgettext: skip -->\n\n");
     for (program, flags) in rows {
-        out.push_str(&format!("| `{program}` |"));
-        for shared in SHARED {
-            let cell = match flags.iter().find(|f| f.name == *shared) {
-                None => "—".to_string(),
-                Some(f) if f.required => "required".to_string(),
-                Some(Flag {
-                    default: Some(d), ..
-                }) if d.contains(' ') => d.clone(),
-                Some(Flag {
-                    default: Some(d), ..
-                }) => format!("`{d}`"),
-                Some(_) => "✓".to_string(),
-            };
-            out.push_str(&format!(" {} |", cell.replace('|', "\\|")));
-        }
-        let own: Vec<String> = flags
+        let mut ordered: Vec<&Flag> = SHARED
             .iter()
-            .filter(|f| !SHARED.contains(&f.name.as_str()))
-            .map(|f| match &f.value {
-                Some(value) => format!("`{} {value}`", f.name),
-                None => format!("`{}`", f.name),
-            })
+            .filter_map(|shared| flags.iter().find(|f| f.name == *shared))
             .collect();
-        let own = if own.is_empty() {
-            "—".to_string()
-        } else {
-            own.join(", ").replace('|', "\\|")
-        };
-        out.push_str(&format!(" {own} |\n"));
+        ordered.extend(flags.iter().filter(|f| !SHARED.contains(&f.name.as_str())));
+        let shown: Vec<String> = ordered.into_iter().map(describe).collect();
+        out.push_str(&format!("- `{program}`: {}\n", shown.join(", ")));
     }
     out
+}
+
+/// `--port N` (`8080`), `--to ADDR` (required), `--hexdump`.
+fn describe(f: &Flag) -> String {
+    let name = match &f.value {
+        Some(value) => format!("`{} {value}`", f.name),
+        None => format!("`{}`", f.name),
+    };
+    match (&f.default, f.required) {
+        (_, true) => format!("{name} (required)"),
+        (Some(d), _) if d.contains(' ') => format!("{name} ({d})"),
+        (Some(d), _) => format!("{name} (`{d}`)"),
+        (None, _) => name,
+    }
 }
 
 #[cfg(test)]
@@ -257,12 +248,14 @@ Options:
         assert_eq!(flags[2].default.as_deref(), Some("2425"));
         assert_eq!(flags[3].value.as_deref(), Some("PATH"));
         assert_eq!(flags[4].default.as_deref(), Some("no"));
-        let table = render(&[("feiq send".into(), flags)]);
-        let row = table.lines().nth(2).unwrap_or_default();
+        let list = render(&[("feiq send".into(), flags)]);
         assert_eq!(
-            row,
-            "| `feiq send` | required | — | `2425` | — | — | `no` \
-             | `[MESSAGE]...`, `-o/--output PATH` |"
+            list.lines()
+                .last()
+                .map(|l| format!("{l}\n"))
+                .unwrap_or_default(),
+            "- `feiq send`: `--to ADDR` (required), `--port N` (`2425`), `--hexdump` (`no`), \
+             `[MESSAGE]...` (each line of stdin is one message), `-o/--output PATH`\n"
         );
     }
 }

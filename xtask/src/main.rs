@@ -7,6 +7,7 @@ mod bench;
 mod bins;
 mod book;
 mod exercise;
+mod figures;
 mod flags;
 mod i18n;
 mod manifest;
@@ -329,13 +330,15 @@ fn check(fix: bool) -> anyhow::Result<()> {
         &table,
         fix,
     )?);
+    problems.extend(figures::check(&root, fix)?);
     problems.extend(i18n::problems(&root)?);
     if !problems.is_empty() {
         bail!("{}", problems.join("\n"));
     }
     println!(
         "book and lessons: all includes resolve, all anchors pair up, every lesson complete, \
-         the flag table matches the programs, po/zh-CN.po translates every message"
+         the flag table matches the programs, the Chinese figures are up to date, \
+         po/zh-CN.po translates every message and shows the Chinese figures"
     );
     Ok(())
 }
