@@ -95,3 +95,22 @@ pub fn repo_root() -> PathBuf {
         .map(Path::to_path_buf)
         .unwrap_or_default()
 }
+
+/// The newest modification time under `dir`, `target` directories aside.
+pub fn newest_under(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                if entry.file_name() != "target" {
+                    stack.push(entry.path());
+                }
+            } else if let Ok(modified) = meta.modified() {
+                newest = newest.max(Some(modified));
+            }
+        }
+    }
+    newest
+}

@@ -219,8 +219,8 @@ fn watch(first: Option<&str>) -> anyhow::Result<()> {
             "\nwatching {} for a save (Ctrl-C to stop)...",
             dir.strip_prefix(&root).unwrap_or(&dir).display()
         );
-        let before = newest(&dir);
-        while newest(&dir) == before {
+        let before = crate::bins::newest_under(&dir);
+        while crate::bins::newest_under(&dir) == before {
             std::thread::sleep(Duration::from_millis(400));
         }
     }
@@ -232,26 +232,6 @@ fn lesson_dir(root: &Path, lesson: &str) -> anyhow::Result<PathBuf> {
         Some(l) => Ok(root.join("lessons").join(l.dir)),
         None => bail!("{lesson} is not in xtask's manifest"),
     }
-}
-
-/// The newest modification time of a file under `dir` (target directories aside).
-fn newest(dir: &Path) -> Option<SystemTime> {
-    let mut newest = None;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            let Ok(meta) = entry.metadata() else { continue };
-            if meta.is_dir() {
-                if entry.file_name() != "target" {
-                    stack.push(path);
-                }
-            } else if let Ok(modified) = meta.modified() {
-                newest = newest.max(Some(modified));
-            }
-        }
-    }
-    newest
 }
 
 /// One exercise's part of the book: its statement, and its hints.

@@ -63,7 +63,12 @@ enum Command {
     #[command(subcommand)]
     I18n(I18n),
     /// Build both books: English into docs/book/, Chinese into docs/book/zh-CN/.
-    Book,
+    Book {
+        /// Then serve both on http://127.0.0.1:PORT/ (the course's own http-server) and build
+        /// them again whenever a chapter, the translation or a lesson's source changes.
+        #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "3000")]
+        serve: Option<u16>,
+    },
     /// The exercises at the end of each chapter, checked on the wire.
     #[command(subcommand)]
     Exercise(exercise::Cmd),
@@ -111,7 +116,8 @@ fn main() -> ExitCode {
         Command::Transcripts => transcripts(),
         Command::Exercise(cmd) => exercise::run(cmd),
         Command::I18n(I18n::Extract) => i18n::extract(&repo_root()),
-        Command::Book => i18n::book(&repo_root()),
+        Command::Book { serve: None } => i18n::book(&repo_root()),
+        Command::Book { serve: Some(port) } => serve_books(port),
         Command::Bench(Bench::Echo { hold, rounds }) => {
             build(bench::ECHO_LESSONS, Profile::Release).and_then(|bins| {
                 let options = bench::EchoOptions { hold, rounds };
@@ -318,6 +324,40 @@ fn transcripts() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Builds both books, serves them with the course's http-server, and rebuilds them on a change.
+fn serve_books(port: u16) -> anyhow::Result<()> {
+    let root = repo_root();
+    i18n::book(&root)?;
+    let bins = build(&["http-server"], Profile::Dev)?;
+    let port = port.to_string();
+    let root_dir = root.join("docs/book");
+    let mut server = bins
+        .lesson("http-server", &["--port", &port, "--quiet", "--root"])
+        .arg(&root_dir)
+        .spawn()
+        .context("cannot start http-server")?;
+    println!(
+        "\nthe books: http://127.0.0.1:{port}/ and http://127.0.0.1:{port}/zh-CN/ \
+         (Ctrl-C stops); rebuilt when docs/src, po/ or a lesson changes"
+    );
+    let watched = ["docs/src", "po", "lessons", "common/src"].map(|d| root.join(d));
+    let newest = || watched.iter().filter_map(|d| bins::newest_under(d)).max();
+    let mut seen = newest();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        if let Ok(Some(status)) = server.try_wait() {
+            bail!("http-server stopped: {status}");
+        }
+        let now = newest();
+        if now != seen {
+            seen = now;
+            if let Err(e) = i18n::book(&root) {
+                eprintln!("error: {e:#}");
+            }
+        }
+    }
 }
 
 fn check(fix: bool) -> anyhow::Result<()> {
