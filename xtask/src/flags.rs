@@ -176,11 +176,11 @@ fn flag(head: &str, about: &str, usage: &str) -> Flag {
 
 /// One list item a program: the flags the rule gives every program first, in the rule's order,
 /// then its own; each with its value and, in brackets, its default or "required". A list wraps
-/// at any width, where a table of every flag overflowed the page.
+/// at any width, where a table of every flag overflowed the page. It is one block of HTML, so
+/// that the Chinese book shows it as it is (it is code and the programs' own words, and a new
+/// flag does not wait for a translation): mdbook-xgettext extracts no HTML block.
 fn render(rows: &[(String, Vec<Flag>)]) -> String {
-    // The list is code and the programs' own words: the Chinese book shows it as it is, and a
-    // new flag does not wait for a translation.
-    let mut out = String::from("<!-- mdbook-xgettext: skip -->\n\n");
+    let mut out = String::from("<ul class=\"flags\">\n");
     for (program, flags) in rows {
         let mut ordered: Vec<&Flag> = SHARED
             .iter()
@@ -188,23 +188,38 @@ fn render(rows: &[(String, Vec<Flag>)]) -> String {
             .collect();
         ordered.extend(flags.iter().filter(|f| !SHARED.contains(&f.name.as_str())));
         let shown: Vec<String> = ordered.into_iter().map(describe).collect();
-        out.push_str(&format!("- `{program}`: {}\n", shown.join(", ")));
+        out.push_str(&format!(
+            "<li>{}: {}</li>\n",
+            code(program),
+            shown.join(", ")
+        ));
     }
+    out.push_str("</ul>\n");
     out
 }
 
-/// `--port N` (`8080`), `--to ADDR` (required), `--hexdump`.
+/// `--port N` (`8080`), `--to ADDR` (required), `--hexdump`, in HTML.
 fn describe(f: &Flag) -> String {
     let name = match &f.value {
-        Some(value) => format!("`{} {value}`", f.name),
-        None => format!("`{}`", f.name),
+        Some(value) => code(&format!("{} {value}", f.name)),
+        None => code(&f.name),
     };
     match (&f.default, f.required) {
         (_, true) => format!("{name} (required)"),
-        (Some(d), _) if d.contains(' ') => format!("{name} ({d})"),
-        (Some(d), _) => format!("{name} (`{d}`)"),
+        (Some(d), _) if d.contains(' ') => format!("{name} ({})", escape(d)),
+        (Some(d), _) => format!("{name} ({})", code(d)),
         (None, _) => name,
     }
+}
+
+fn code(text: &str) -> String {
+    format!("<code>{}</code>", escape(text))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -254,8 +269,14 @@ Options:
                 .last()
                 .map(|l| format!("{l}\n"))
                 .unwrap_or_default(),
-            "- `feiq send`: `--to ADDR` (required), `--port N` (`2425`), `--hexdump` (`no`), \
-             `[MESSAGE]...` (each line of stdin is one message), `-o/--output PATH`\n"
+            "</ul>\n"
+        );
+        assert_eq!(
+            list.lines().nth(1).unwrap_or_default(),
+            "<li><code>feiq send</code>: <code>--to ADDR</code> (required), <code>--port N</code> \
+             (<code>2425</code>), <code>--hexdump</code> (<code>no</code>), \
+             <code>[MESSAGE]...</code> (each line of stdin is one message), \
+             <code>-o/--output PATH</code></li>"
         );
     }
 }
