@@ -150,7 +150,9 @@ fn chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     s.send_line(bob, "hi alice, 你好")?;
     s.expect(bob, &format!("sent 16 bytes to {a}"))?;
     s.expect(alice, &format!("from {b}: hi alice, 你好"))?;
-    s.send_line(alice, "/reply hello bob")?;
+    s.send_line(alice, "/reply")?;
+    s.expect(alice, &format!("now talking to {b}"))?;
+    s.send_line(alice, "hello bob")?;
     s.expect(alice, &format!("sent 9 bytes to {b}"))?;
     s.expect(bob, &format!("from {a}: hello bob"))?;
     s.send_line(alice, "how are you?")?;
