@@ -142,7 +142,10 @@ mod tests {
     #[test]
     fn piped_input_gives_plain_lines_and_ends() {
         let mut keyboard = Keyboard::piped(&b"hello\r\n/quit\n"[..]);
-        assert!(matches!(keyboard, Keyboard::Lines(_)), "no editor, no prompt");
+        assert!(
+            matches!(keyboard, Keyboard::Lines(_)),
+            "no editor, no prompt"
+        );
         assert_eq!(keyboard.read_line("ignored> ").unwrap().unwrap(), "hello");
         assert_eq!(keyboard.read_line("ignored> ").unwrap().unwrap(), "/quit");
         assert!(keyboard.read_line("ignored> ").is_none());
@@ -160,7 +163,10 @@ mod tests {
 
     #[test]
     fn a_short_line_and_an_unknown_width_are_left_alone() {
-        assert_eq!(fit("from 127.0.0.1:6667: hi", Some(80)), "from 127.0.0.1:6667: hi");
+        assert_eq!(
+            fit("from 127.0.0.1:6667: hi", Some(80)),
+            "from 127.0.0.1:6667: hi"
+        );
         let long = "x".repeat(500);
         assert_eq!(fit(&long, None), long);
     }
@@ -168,7 +174,10 @@ mod tests {
     #[test]
     fn padding_cannot_start_a_visual_line_of_its_own() {
         // The attack: pad to the width, then what looks like another peer's line.
-        let forged = format!("{}from 10.0.0.1:6666: the exam moved to room 9", " ".repeat(54));
+        let forged = format!(
+            "{}from 10.0.0.1:6666: the exam moved to room 9",
+            " ".repeat(54)
+        );
         let shown = fit(&format!("from 127.0.0.1:6667: {forged}"), Some(80));
         let mut lines = shown.lines();
         assert!(lines.next().unwrap().starts_with("from 127.0.0.1:6667: "));

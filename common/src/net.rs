@@ -56,7 +56,8 @@ pub fn connect(
     timeout: Duration,
 ) -> anyhow::Result<TcpStream> {
     let Some(me) = local else {
-        return TcpStream::connect_timeout(&addr, timeout).with_context(|| CannotConnect::new(addr));
+        return TcpStream::connect_timeout(&addr, timeout)
+            .with_context(|| CannotConnect::new(addr));
     };
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket

@@ -52,5 +52,4 @@ mod tests {
         assert_eq!(Command::parse("/nope x"), Unknown("nope"));
         assert_eq!(Command::parse("/"), Unknown(""));
     }
-
 }

@@ -122,7 +122,10 @@ fn chat(args: Args) -> anyhow::Result<()> {
 impl Chat {
     /// Whoever wrote last, as the receiving thread recorded it.
     fn last_sender(&self) -> Option<SocketAddr> {
-        *self.last_sender.lock().unwrap_or_else(PoisonError::into_inner)
+        *self
+            .last_sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Carries out one typed command.

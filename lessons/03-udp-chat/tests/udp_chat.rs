@@ -150,16 +150,25 @@ fn a_reply_never_goes_to_a_sender_the_prompt_did_not_name() -> Result<(), Failur
     attacker.send_to(b"", a_addr).unwrap();
     s.expect(a, &format!("from {attacker_addr}: [0 bytes]"))?;
     s.send_line(a, "/reply hunter2")?;
-    s.expect_on(a, Stream::Stderr, "error: not sent: /reply TEXT goes only to")?;
+    s.expect_on(
+        a,
+        Stream::Stderr,
+        "error: not sent: /reply TEXT goes only to",
+    )?;
     s.send_line(a, "/quit")?;
     s.wait_success(a)?;
     assert!(
-        !s.output(a, Stream::Stdout).iter().any(|l| l.starts_with("sent")),
+        !s.output(a, Stream::Stdout)
+            .iter()
+            .any(|l| l.starts_with("sent")),
         "nothing may be sent"
     );
     // A send on loopback is queued at the receiver before send_to returns.
     attacker.set_nonblocking(true).unwrap();
-    assert!(attacker.recv_from(&mut [0u8; 64]).is_err(), "the attacker got it");
+    assert!(
+        attacker.recv_from(&mut [0u8; 64]).is_err(),
+        "the attacker got it"
+    );
     Ok(())
 }
 
