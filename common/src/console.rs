@@ -101,6 +101,44 @@ impl Screen {
     }
 }
 
+/// The terminal's settings as the program found them, put back when this is dropped.
+///
+/// A line editor switches the terminal to raw mode while it reads a line, and back when the
+/// line is done. A program that ends while the editor waits (tcp-client, when the server
+/// closes the connection) would leave the terminal raw: nothing echoed, no line editing in
+/// the shell. Dropping this restores the settings, and ends the line the prompt was on.
+pub struct Terminal {
+    saved: Option<rustix::termios::Termios>,
+}
+
+impl Terminal {
+    /// Saves stdin's terminal settings, if stdin is a terminal.
+    pub fn save() -> Terminal {
+        let saved = io::stdin()
+            .is_terminal()
+            .then(|| rustix::termios::tcgetattr(io::stdin()).ok())
+            .flatten();
+        Terminal { saved }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+        let Some(saved) = &self.saved else { return };
+        let now = tcgetattr(io::stdin());
+        let was_raw = now.is_ok_and(|t| {
+            saved.local_modes.contains(LocalModes::ICANON)
+                && !t.local_modes.contains(LocalModes::ICANON)
+        });
+        if was_raw {
+            let _ = tcsetattr(io::stdin(), OptionalActions::Now, saved);
+            let mut out = io::stdout().lock();
+            let _ = out.write_all(b"\r\n").and_then(|()| out.flush());
+        }
+    }
+}
+
 /// The width of the terminal on stdout, in columns, if stdout is one.
 pub fn terminal_width() -> Option<usize> {
     let size = rustix::termios::tcgetwinsize(io::stdout()).ok()?;

@@ -274,3 +274,23 @@ fn a_connect_timeout_against_a_full_accept_queue_names_the_backlog() {
         .stderr(predicate::str::contains("accept queue is full"))
         .stderr(predicate::str::contains("listen backlog"));
 }
+
+/// A server that accepts and never reads: the client's write blocks once the server's
+/// receive buffer and the client's send buffer are full. It used to block for ever (20 MB
+/// typed, still in the kernel after 20 s); now the write gives up after --timeout.
+#[test]
+fn a_server_that_never_reads_is_an_error_after_the_timeout() -> Result<(), Failure> {
+    let (l, addr) = listener();
+    let mut s = Scene::new();
+    let p = client(&mut s, addr, &["--timeout", "1"])?;
+    let _never_read = accept(&l);
+    // 32 MiB in one line: more than both buffers on loopback hold.
+    s.send_line(p, &"x".repeat(32 << 20))?;
+    let err = s.expect_on(p, Stream::Stderr, "error: cannot send to 127.0.0.1:")?;
+    assert!(
+        err.contains(": the server has taken nothing for 1s"),
+        "{err}"
+    );
+    assert_eq!(s.wait(p)?.code(), Some(1));
+    Ok(())
+}
