@@ -35,11 +35,11 @@ pub enum Keyboard {
 }
 
 /// Where a program prints its lines; it can be handed to another thread.
-pub enum Screen {
-    /// Above the line being typed, which the editor then redraws.
-    AboveTheLine(Box<dyn ExternalPrinter + Send>),
-    /// Standard output.
-    Stdout,
+pub struct Screen {
+    /// On a terminal, the editor that prints above the line being typed and redraws it.
+    editor: Option<Box<dyn ExternalPrinter + Send>>,
+    /// The terminal's settings before the editor changed them.
+    saved: Option<rustix::termios::Termios>,
 }
 
 /// The keyboard and the screen: a line editor when stdin and stdout are a terminal, plain
@@ -49,14 +49,19 @@ pub fn open() -> (Keyboard, Screen) {
         let config = Config::builder().auto_add_history(true).build();
         if let Ok(mut editor) = DefaultEditor::with_config(config) {
             if let Ok(printer) = editor.create_external_printer() {
-                return (
-                    Keyboard::Editor(Box::new(editor)),
-                    Screen::AboveTheLine(Box::new(printer)),
-                );
+                let screen = Screen {
+                    editor: Some(Box::new(printer)),
+                    saved: rustix::termios::tcgetattr(io::stdin()).ok(),
+                };
+                return (Keyboard::Editor(Box::new(editor)), screen);
             }
         }
     }
-    (Keyboard::piped(BufReader::new(io::stdin())), Screen::Stdout)
+    let screen = Screen {
+        editor: None,
+        saved: None,
+    };
+    (Keyboard::piped(BufReader::new(io::stdin())), screen)
 }
 
 impl Keyboard {
@@ -85,57 +90,48 @@ impl Screen {
     /// with another thread's.
     pub fn line(&mut self, line: impl fmt::Display) {
         let line = line.to_string();
-        match self {
-            Screen::AboveTheLine(printer) => {
-                let fitted = fit(&line, terminal_width());
-                if printer.print(format!("{fitted}\n")).is_err() {
-                    println!("{fitted}");
-                }
-            }
-            Screen::Stdout => {
-                let width = io::stdout().is_terminal().then(terminal_width).flatten();
-                // A closed stdout is not worth stopping a connection for.
-                let _ = writeln!(io::stdout().lock(), "{}", fit(&line, width));
+        let fitted = fit(
+            &line,
+            io::stdout().is_terminal().then(terminal_width).flatten(),
+        );
+        if let Some(editor) = &mut self.editor {
+            if editor.print(format!("{fitted}\n")).is_ok() {
+                return;
             }
         }
+        // A closed stdout is not worth stopping a connection for.
+        let _ = writeln!(io::stdout().lock(), "{fitted}");
     }
-}
 
-/// The terminal's settings as the program found them, put back when this is dropped.
-///
-/// A line editor switches the terminal to raw mode while it reads a line, and back when the
-/// line is done. A program that ends while the editor waits (tcp-client, when the server
-/// closes the connection) would leave the terminal raw: nothing echoed, no line editing in
-/// the shell. Dropping this restores the settings, and ends the line the prompt was on.
-pub struct Terminal {
-    saved: Option<rustix::termios::Termios>,
-}
-
-impl Terminal {
-    /// Saves stdin's terminal settings, if stdin is a terminal.
-    pub fn save() -> Terminal {
-        let saved = io::stdin()
-            .is_terminal()
-            .then(|| rustix::termios::tcgetattr(io::stdin()).ok())
-            .flatten();
-        Terminal { saved }
-    }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
+    /// The program ends while the editor may still wait for a key, in raw mode (tcp-client,
+    /// when the server closes the connection): the terminal gets its settings back, the
+    /// prompt's line is erased, and the lines from now on go straight to stdout, so that
+    /// none is lost when the program exits.
+    pub fn end_editing(&mut self) {
         use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
-        let Some(saved) = &self.saved else { return };
-        let now = tcgetattr(io::stdin());
-        let was_raw = now.is_ok_and(|t| {
+        self.editor = None;
+        let Some(saved) = self.saved.take() else {
+            return;
+        };
+        let raw = tcgetattr(io::stdin()).is_ok_and(|now| {
             saved.local_modes.contains(LocalModes::ICANON)
-                && !t.local_modes.contains(LocalModes::ICANON)
+                && !now.local_modes.contains(LocalModes::ICANON)
         });
-        if was_raw {
-            let _ = tcsetattr(io::stdin(), OptionalActions::Now, saved);
+        if raw {
+            let _ = tcsetattr(io::stdin(), OptionalActions::Now, &saved);
             let mut out = io::stdout().lock();
-            let _ = out.write_all(b"\r\n").and_then(|()| out.flush());
+            // Bracketed paste off (the editor turned it on), then erase the line.
+            let _ = out
+                .write_all(b"\x1b[?2004l\r\x1b[K")
+                .and_then(|()| out.flush());
         }
+    }
+}
+
+impl Drop for Screen {
+    /// However the program ends, it never leaves the terminal in raw mode.
+    fn drop(&mut self) {
+        self.end_editing();
     }
 }
 
@@ -195,7 +191,7 @@ mod tests {
         if !(io::stdin().is_terminal() && io::stdout().is_terminal()) {
             let (keyboard, screen) = open();
             assert!(matches!(keyboard, Keyboard::Lines(_)));
-            assert!(matches!(screen, Screen::Stdout));
+            assert!(screen.editor.is_none());
         }
     }
 

@@ -410,56 +410,19 @@ fn help_names_the_chapter() {
 }
 
 /// On a terminal, Ctrl-D at the prompt ends the prompt's line: the shell's prompt that comes
-/// next starts on a line of its own, not after `to 127.0.0.1:9> `. The terminal is a pty
-/// that script(1) makes; the test is skipped where script(1) is missing.
+/// next starts on a line of its own, not after `to 127.0.0.1:9> `.
 #[test]
 fn ctrl_d_on_a_terminal_ends_the_prompt_line() {
-    use std::io::{Read, Write};
-    use std::process::Stdio;
-    if Command::new("script").arg("--version").output().is_err() {
+    let bin = env!("CARGO_BIN_EXE_udp-client");
+    let args = ["--to", "127.0.0.1:9", "--bind", "127.0.0.1", "--port", "0"];
+    let Some(mut tty) = testkit::pty::Pty::spawn(bin, &args) else {
         eprintln!("skipped: script(1), which makes the terminal, is not installed");
         return;
-    }
-    let bin = env!("CARGO_BIN_EXE_udp-client");
-    let mut child = Command::new("script")
-        .args([
-            "-qfec",
-            &format!("{bin} --to 127.0.0.1:9 --bind 127.0.0.1 --port 0"),
-        ])
-        .arg("/dev/null")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n @ 1..) = stdout.read(&mut buf) {
-            if tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen = Vec::new();
-    let mut read_until = |what: &dyn Fn(&str) -> bool| loop {
-        if what(&String::from_utf8_lossy(&seen)) {
-            return String::from_utf8_lossy(&seen).into_owned();
-        }
-        match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(bytes) => seen.extend(bytes),
-            Err(_) => return String::from_utf8_lossy(&seen).into_owned(),
-        }
     };
     let prompt = "to 127.0.0.1:9> ";
-    let shown = read_until(&|s| s.contains(prompt));
-    assert!(shown.contains(prompt), "no prompt: {shown:?}");
-    stdin.write_all(b"\x04").unwrap();
-    // Everything the client printed, up to its end (the pipe closes).
-    let shown = read_until(&|_| false);
-    let _ = child.wait();
+    tty.wait_for(prompt).unwrap();
+    tty.type_keys("\x04");
+    let shown = tty.wait_for_end().unwrap();
     let after = shown.rsplit(prompt).next().unwrap_or_default();
     assert!(
         after.contains('\n'),

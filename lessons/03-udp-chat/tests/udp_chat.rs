@@ -315,3 +315,44 @@ fn an_answer_is_never_printed_before_the_message_that_caused_it() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
+
+/// Line-wrap spoofing: a peer pads its text to the terminal's width, so that the terminal
+/// wraps what follows onto a line of its own that reads like a message from someone else.
+/// On a terminal (80 columns here) a long line is cut by the chat itself, and every visual
+/// line after the first starts with `  | `, which the chat's own lines never do.
+#[test]
+fn padding_to_the_terminal_width_cannot_forge_a_line() {
+    let bin = env!("CARGO_BIN_EXE_udp-chat");
+    let Some(mut tty) = testkit::pty::Pty::spawn(bin, &["--port", "0"]) else {
+        eprintln!("skipped: script(1), which makes the terminal, is not installed");
+        return;
+    };
+    let shown = tty.wait_for("(udp)").unwrap();
+    let addr: SocketAddr = shown
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let attacker = stranger();
+    let me = attacker.local_addr().unwrap();
+    // "from 127.0.0.1:NNNNN: " then padding to the 80th column, then the forgery.
+    let pad = 80 - format!("from {me}: ").len();
+    let forged = format!(
+        "{}from 10.0.0.1:6666: the exam moved to room 9",
+        " ".repeat(pad)
+    );
+    attacker.send_to(forged.as_bytes(), addr).unwrap();
+    let shown = tty.wait_for("room 9").unwrap();
+    let forged_line = shown
+        .split(['\r', '\n'])
+        .find(|l| l.contains("the exam moved"))
+        .unwrap();
+    assert!(
+        forged_line.starts_with("  | "),
+        "a line of its own: {forged_line:?} in {shown:?}"
+    );
+    tty.type_keys("/quit\r");
+    tty.wait_for_end().unwrap();
+}

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use clap::Parser;
-use common::console::{self, Keyboard, Screen, Terminal};
+use common::console::{self, Keyboard, Screen};
 use common::net::{self, is_timeout};
 use common::text::StreamDecoder;
 use common::{ClientBindArgs, Encoding, Hexdump, HostPort, text};
@@ -86,9 +86,6 @@ fn talk(args: Args) -> anyhow::Result<()> {
     // A write that the server takes nothing of for --timeout fails instead of blocking for
     // ever (a server that never reads fills its receive buffer, then our send buffer).
     stream.set_write_timeout(Some(args.timeout))?;
-    // The terminal is put back as it was however the program ends, even while the line
-    // editor waits for a key in raw mode.
-    let _terminal = Terminal::save();
     let (keyboard, mut screen) = console::open();
     screen.line(format_args!(
         "connected to {server} from {}",
@@ -138,7 +135,10 @@ fn talk(args: Args) -> anyhow::Result<()> {
                 ));
             }
             Event::Closed => return closed(decoder, &mut screen),
-            Event::Failed(e) => return Err(e).context(format!("connection with {server} failed")),
+            Event::Failed(e) => {
+                screen.end_editing();
+                return Err(e).context(format!("connection with {server} failed"));
+            }
         }
     }
     Err(anyhow!("both reading threads ended"))
@@ -147,6 +147,8 @@ fn talk(args: Args) -> anyhow::Result<()> {
 
 /// The server's FIN: what the decoder still holds, and the news.
 fn closed(mut decoder: StreamDecoder, screen: &mut Screen) -> anyhow::Result<()> {
+    // You may be typing: the program ends without waiting for your line.
+    screen.end_editing();
     let rest = decoder.show(&[], true);
     if !rest.is_empty() {
         screen.line(format_args!(
