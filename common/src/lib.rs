@@ -7,8 +7,11 @@
 //!   and the shared `--bind` / `--port` groups of servers and clients;
 //! - [`text`]: turning typed text into bytes and received bytes into printable text
 //!   (UTF-8 or GBK), and reading stdin line by line;
+//! - [`console`]: the keyboard and the screen of a client that prints while you type;
 //! - [`echo`]: the flags of the three echo servers;
 //! - [`hexdump`]: the `--hexdump` view of the bytes on the wire;
+//! - [`net`]: the timeout test, the EINTR retry, the largest UDP datagram, a TCP connect
+//!   that may bind first;
 //! - [`report`]: the ready line, and errors printed as `error:` with a `hint:`;
 //! - [`root`]: the root jail, regular files beneath one directory and nothing else
 //!   (file-download and http-server);
@@ -17,8 +20,10 @@
 #![forbid(unsafe_code)]
 
 pub mod addr;
+pub mod console;
 pub mod echo;
 pub mod hexdump;
+pub mod net;
 pub mod report;
 pub mod root;
 pub mod session;

@@ -15,6 +15,7 @@
 
 mod busy;
 pub mod echo;
+pub mod pty;
 
 pub use busy::BusyPort;
 

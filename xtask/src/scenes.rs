@@ -44,13 +44,19 @@ const fn pair(
 pub const PAIRS: &[Pair] = &[
     pair("udp", &["udp-server", "udp-client"], udp, "udp-client sends three lines, udp-server echoes each one"),
     pair("udp-seed", &["udp-server", "udp-client"], udp_seed, "each UDP lesson against the seed's own Python program"),
+    pair("step1-seed-udp-client", &["udp-client"], step1_udp_client, "udp-client's step 1 (the seed's client in Rust) against the seed's server"),
+    pair("step2-each-line-waits", &["udp-client"], step2_udp_client, "udp-client's step 2 (each line a datagram, a reply awaited 2 s) against the seed's server"),
     pair("chat", &["udp-chat"], chat, "two udp-chat instances talk in both directions"),
     pair("chat-seed", &["udp-chat"], chat_seed, "udp-chat against the seed's menu chat"),
+    pair("step1-seed-menu", &["udp-chat"], step1_udp_chat, "udp-chat's step 1 (the seed's menu in Rust) against the seed's menu chat"),
+    pair("step2-receiving-thread", &["udp-chat"], step2_udp_chat, "udp-chat's step 2 (a receiving thread) against the seed's menu chat"),
     pair("feiq", &["feiq"], feiq, "feiq send delivers a message to feiq listen, which acknowledges it"),
     pair("feiq-seed", &["feiq"], feiq_seed, "feiq listen shows what the seed's Python sender sends"),
     pair("tcp", &["tcp-server", "tcp-client"], tcp, "tcp-client sends two lines and half-closes, tcp-server echoes and closes"),
     pair("backlog", &["tcp-server", "tcp-client"], backlog, "tcp-server --sequential: the second client waits in the accept queue"),
     pair("tcp-seed", &["tcp-server", "tcp-client"], tcp_seed, "each TCP lesson against the seed's own Python program"),
+    pair("step1-seed-tcp-client", &["tcp-client"], step1_tcp_client, "tcp-client's step 1 (the seed's client in Rust) against the seed's server"),
+    pair("step2-reader-thread", &["tcp-client"], step2_tcp_client, "tcp-client's step 2 (a reading thread, FIN at the end of input) against the seed's server"),
     pair("poll", &["tcp-poll", "tcp-client"], tcp, "tcp-client against tcp-poll: one thread, an epoll loop (mio)"),
     pair("poll-seed", &["tcp-poll"], seed_client, "the seed's TCP client against tcp-poll"),
     pair("async", &["tcp-async", "tcp-client"], tcp, "tcp-client against tcp-async: a tokio task per client"),
@@ -60,9 +66,10 @@ pub const PAIRS: &[Pair] = &[
 ];
 
 impl Pair {
-    /// The `-seed` pairs run the seed's Python programs, so they need `python3`.
+    /// The `-seed` pairs and the steps' pairs run the seed's Python programs, so they need
+    /// `python3`.
     pub fn runnable(&self) -> Result<(), String> {
-        if !self.name.ends_with("-seed") {
+        if !(self.name.ends_with("-seed") || self.name.starts_with("step")) {
             return Ok(());
         }
         match std::process::Command::new("python3")
@@ -141,6 +148,85 @@ fn udp_seed(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     s.kill(seed)
 }
 
+/// The seed's server; the step sends one line and prints every answer, as the seed does.
+fn step1_udp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (seed, addr) = s.start("seed-server", bins.seed("udp_server.py", &[]))?;
+    let step = bins.example("step1-seed-udp-client", &[&addr.to_string(), "127.0.0.1:0"]);
+    let (step, local) = s.start("step1", step)?;
+    s.send_line(step, "hello, seed")?;
+    s.expect(seed, &format!("('127.0.0.1', {})", local.port()))?;
+    s.expect(seed, "hello, seed")?;
+    s.send_line(seed, "欢迎")?;
+    s.expect(step, &addr.to_string())?;
+    s.expect(step, "欢迎")?;
+    // Like the seed, step 1 waits for answers until it is stopped.
+    s.kill(step)?;
+    s.kill(seed)
+}
+
+fn step2_udp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (seed, addr) = s.start("seed-server", bins.seed("udp_server.py", &[]))?;
+    let step = bins.example("step2-each-line-waits", &[&addr.to_string(), "127.0.0.1:0"]);
+    let (step, local) = s.start("step2", step)?;
+    s.send_line(step, "hello, seed")?;
+    s.expect(step, &format!("sent 11 bytes to {addr}"))?;
+    s.expect(seed, &format!("('127.0.0.1', {})", local.port()))?;
+    s.expect(seed, "hello, seed")?;
+    s.send_line(seed, "欢迎")?;
+    s.expect(step, &format!("received 6 bytes from {addr}: 欢迎"))?;
+    s.close_stdin(step)?;
+    s.wait_success(step)?;
+    s.kill(seed)
+}
+
+/// Two menus: each receives only when its user chooses 2.
+fn step1_udp_chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (seed, seed_addr) = s.start("seed-chat", bins.seed("udp_chat.py", &[]))?;
+    s.expect(seed, "请选择功能")?;
+    let (step, step_addr) = s.start("step1", bins.example("step1-seed-menu", &["127.0.0.1:0"]))?;
+    s.expect(step, "choose: 1 send, 2 receive, 3 quit")?;
+    let (ip, port) = (seed_addr.ip().to_string(), seed_addr.port().to_string());
+    for (line, next) in [("1", "IP address:"), (&ip, "port:"), (&port, "message:")] {
+        s.send_line(step, line)?;
+        s.expect(step, next)?;
+    }
+    s.send_line(step, "你好, seed")?;
+    s.expect(step, "choose")?;
+    s.send_line(seed, "2")?;
+    s.expect(seed, "的数据：你好, seed")?;
+    s.send_line(step, "2")?;
+    s.expect(step, &format!("from {seed_addr}: 你好, seed"))?;
+    s.expect(seed, "请选择功能")?;
+    let (ip, port) = (step_addr.ip().to_string(), step_addr.port().to_string());
+    for line in ["1", &ip, &port, "来自菜单的消息"] {
+        s.send_line(seed, line)?;
+    }
+    s.expect(seed, "输入内容请选择功能")?;
+    s.send_line(step, "2")?;
+    s.expect(step, &format!("from {seed_addr}: 来自菜单的消息"))?;
+    s.send_line(step, "3")?;
+    s.wait_success(step)?;
+    s.send_line(seed, "3")?;
+    s.wait_success(seed)
+}
+
+fn step2_udp_chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (seed, seed_addr) = s.start("seed-chat", bins.seed("udp_chat.py", &[]))?;
+    s.expect(seed, "请选择功能")?;
+    let to_seed = seed_addr.to_string();
+    let step = bins.example("step2-receiving-thread", &["127.0.0.1:0", &to_seed]);
+    let (step, _) = s.start("step2", step)?;
+    s.send_line(step, "你好, seed")?;
+    s.expect(step, &format!("sent 12 bytes to {seed_addr}"))?;
+    s.send_line(seed, "2")?;
+    s.expect(seed, "的数据：你好, seed")?;
+    s.expect(step, &format!("from {seed_addr}: 你好, seed"))?;
+    s.close_stdin(step)?;
+    s.wait_success(step)?;
+    s.send_line(seed, "3")?;
+    s.wait_success(seed)
+}
+
 fn chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let (alice, a) = s.start("alice", bins.lesson("udp-chat", &["--port", "0"]))?;
     let to_alice = a.to_string();
@@ -150,7 +236,9 @@ fn chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     s.send_line(bob, "hi alice, 你好")?;
     s.expect(bob, &format!("sent 16 bytes to {a}"))?;
     s.expect(alice, &format!("from {b}: hi alice, 你好"))?;
-    s.send_line(alice, "/reply hello bob")?;
+    s.send_line(alice, "/reply")?;
+    s.expect(alice, &format!("now talking to {b}"))?;
+    s.send_line(alice, "hello bob")?;
     s.expect(alice, &format!("sent 9 bytes to {b}"))?;
     s.expect(bob, &format!("from {a}: hello bob"))?;
     s.send_line(alice, "how are you?")?;
@@ -320,6 +408,35 @@ fn finish(
     )?;
     s.expect(client, "the server closed the connection (FIN)")?;
     s.wait_success(client)
+}
+
+/// The seed's echo server; the step reads once after each line, 10 bytes at most.
+fn step1_tcp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (seed, addr) = s.start("seed-server", bins.seed("tcp_server.py", &[]))?;
+    let step = bins.example("step1-seed-tcp-client", &[&addr.to_string()]);
+    let (step, _) = connect(s, "step1", step)?;
+    s.send_line(step, "hello")?;
+    s.expect(seed, "b'hello'")?;
+    s.expect(step, "received: hello")?;
+    s.close_stdin(step)?;
+    s.wait_success(step)?;
+    s.expect(seed, "客户端已关闭")?;
+    s.wait_success(seed)
+}
+
+fn step2_tcp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (seed, addr) = s.start("seed-server", bins.seed("tcp_server.py", &[]))?;
+    let step = bins.example("step2-reader-thread", &[&addr.to_string()]);
+    let (step, _) = connect(s, "step2", step)?;
+    s.send_line(step, "hello, seed")?;
+    s.expect(seed, "b'hello, seed\\n'")?;
+    s.expect(step, "received 12 bytes: \"hello, seed\\n\"")?;
+    s.close_stdin(step)?;
+    s.expect(step, "end of input: sending FIN")?;
+    s.expect(seed, "客户端已关闭")?;
+    s.expect(step, "the server closed the connection (FIN)")?;
+    s.wait_success(step)?;
+    s.wait_success(seed)
 }
 
 /// The seed's TCP programs and the lessons on the same wire, in both roles.
