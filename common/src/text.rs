@@ -136,10 +136,11 @@ fn invalid_note(encoding: Encoding) -> String {
     format!(" [not valid {encoding}: shown as \u{fffd}]")
 }
 
-/// Text as it can be shown on one line: control characters (newlines, escapes, NUL) and
-/// the bidirectional controls are written as Rust escapes, so a peer can neither break the
-/// one-line-per-event output, nor send terminal escape sequences to the user's screen, nor
-/// make `abc\u{202e}txt.exe` display as `abcexe.txt`.
+/// Text as it can be shown on one line: control characters (newlines, escapes, NUL, the C1
+/// controls) and every invisible formatting character are written as Rust escapes, so a peer
+/// can neither break the one-line-per-event output, nor send terminal escape sequences to the
+/// user's screen, nor make `abc\u{202e}txt.exe` display as `abcexe.txt`, nor make four
+/// different names all read `notes.txt` (`notes\u{200b}.txt`, `\u{feff}notes.txt`, ...).
 pub fn printable(text: &str) -> Cow<'_, str> {
     if !text.chars().any(needs_escape) {
         return Cow::Borrowed(text);
@@ -157,14 +158,42 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Control characters, and the characters that reorder text around them (Unicode's
-/// bidirectional controls: the embeddings, overrides and isolates, and the three marks).
+/// Control characters (Unicode category Cc: C0, DEL, C1) and the characters of categories Cf
+/// (format: zero-width spaces and joiners, the bidirectional controls, the byte order mark,
+/// the soft hyphen, tags), Zl and Zp (the line and paragraph separators, U+2028 and U+2029).
+/// None of them shows as a glyph of its own; each can hide text, reorder it or break a line.
 fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-        )
+    c.is_control() || is_format_or_separator(c)
+}
+
+/// Categories Cf, Zl and Zp of Unicode 15.1, as ranges. Made with Python's `unicodedata`
+/// (`category(chr(cp)) in ("Cf", "Zl", "Zp")` for every code point), with the Egyptian
+/// hieroglyph format controls that Unicode 15.0 added (U+13439..U+1343F).
+fn is_format_or_separator(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{600}'..='\u{605}'
+            | '\u{61c}'
+            | '\u{6dd}'
+            | '\u{70f}'
+            | '\u{890}'..='\u{891}'
+            | '\u{8e2}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{110bd}'
+            | '\u{110cd}'
+            | '\u{13430}'..='\u{1343f}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0001}'
+            | '\u{e0020}'..='\u{e007f}'
+    )
 }
 
 /// Received bytes as one line of text: decoded with `encoding`, control characters escaped,
@@ -312,6 +341,61 @@ mod tests {
         }
         // Arabic and Hebrew letters themselves are text, not controls.
         assert_eq!(printable("שלום مرحبا"), "שלום مرحبا");
+    }
+
+    #[test]
+    fn printable_escapes_invisible_format_characters_and_separators() {
+        for (c, what) in [
+            ('\u{200b}', "zero width space"),
+            ('\u{200c}', "zero width non-joiner"),
+            ('\u{200d}', "zero width joiner"),
+            ('\u{2060}', "word joiner"),
+            ('\u{2061}', "function application"),
+            ('\u{feff}', "byte order mark"),
+            ('\u{2028}', "line separator (Zl)"),
+            ('\u{2029}', "paragraph separator (Zp)"),
+            ('\u{00ad}', "soft hyphen"),
+            ('\u{180e}', "Mongolian vowel separator"),
+            ('\u{206a}', "inhibit symmetric swapping"),
+            ('\u{fff9}', "interlinear annotation anchor"),
+            ('\u{0600}', "Arabic number sign"),
+            (
+                '\u{1343f}',
+                "Egyptian hieroglyph end walled enclosure (Unicode 15)",
+            ),
+            ('\u{e0001}', "language tag"),
+            ('\u{e0041}', "tag latin capital A"),
+            ('\u{e007f}', "cancel tag"),
+        ] {
+            let shown = printable(&format!("notes{c}.txt")).into_owned();
+            assert!(!shown.contains(c), "{what}: {shown:?}");
+            assert_eq!(shown, format!("notes\\u{{{:x}}}.txt", c as u32), "{what}");
+        }
+        // Four names that all read "notes.txt" on a terminal are told apart.
+        let names = [
+            "notes.txt",
+            "notes\u{200b}.txt",
+            "\u{feff}notes.txt",
+            "no\u{2060}tes.txt",
+        ];
+        let shown: std::collections::HashSet<_> = names.iter().map(|n| printable(n)).collect();
+        assert_eq!(shown.len(), 4);
+        // The C1 controls and DEL stay escaped as before.
+        assert_eq!(
+            printable("a\u{85}b\u{9b}c\u{7f}"),
+            "a\\u{85}b\\u{9b}c\\u{7f}"
+        );
+        // Visible neighbours are text: the no-break space, the ideographic space,
+        // the em space, the hyphen and CJK punctuation.
+        for text in [
+            "a\u{a0}b",
+            "你\u{3000}好",
+            "a\u{2003}b",
+            "a\u{2010}b",
+            "你好，世界。",
+        ] {
+            assert_eq!(printable(text), text);
+        }
     }
 
     #[test]
