@@ -9,6 +9,8 @@
 //!   (UTF-8 or GBK), and reading stdin line by line;
 //! - [`echo`]: the flags of the three echo servers;
 //! - [`hexdump`]: the `--hexdump` view of the bytes on the wire;
+//! - [`log`]: a server's per-event lines, which never panic, never block the server, and
+//!   show at most a bounded part of what a peer sent;
 //! - [`report`]: the ready line, and errors printed as `error:` with a `hint:`;
 //! - [`root`]: the root jail, regular files beneath one directory and nothing else
 //!   (file-download and http-server);
@@ -19,6 +21,7 @@
 pub mod addr;
 pub mod echo;
 pub mod hexdump;
+pub mod log;
 pub mod report;
 pub mod root;
 pub mod session;

@@ -100,10 +100,14 @@ pub fn run<A: clap::Parser>(body: impl FnOnce(A) -> anyhow::Result<()>) -> ExitC
         Ok(args) => args,
         Err(err) => err.exit(),
     };
-    match body(args) {
+    let result = body(args);
+    // Lines still queued by `log` go out before the program does (a bounded wait: stdout
+    // may be a pipe that nobody reads).
+    crate::log::finish(std::time::Duration::from_secs(2));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("{}", describe_for(&err, &flags));
+            let _ = writeln!(io::stderr(), "{}", describe_for(&err, &flags));
             ExitCode::FAILURE
         }
     }
@@ -135,7 +139,7 @@ fn quiet_on_closed_stdout() {
 /// `error: <what>: <why>` and a hint where one applies.
 pub fn log_error(what: impl fmt::Display, err: impl Into<anyhow::Error>) {
     let err = err.into().context(what.to_string());
-    eprintln!("{}", describe(&err));
+    let _ = writeln!(io::stderr(), "{}", describe(&err));
 }
 
 /// The long flags that the running program (or subcommand) accepts, so that a hint never

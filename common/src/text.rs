@@ -129,6 +129,25 @@ impl StreamDecoder {
         }
         line
     }
+    /// Like [`show`](Self::show), but shows at most `max` bytes of the chunk, followed by
+    /// ` … (M more bytes)`: a log line stays short however long the chunk, and however many
+    /// escapes its bytes need. The decoder still takes the whole chunk, so the next chunk is
+    /// decoded as if nothing had been left out.
+    pub fn show_capped(&mut self, bytes: &[u8], last: bool, max: usize) -> String {
+        let Some((head, rest)) = bytes.split_at_checked(max).filter(|(_, r)| !r.is_empty()) else {
+            return self.show(bytes, last);
+        };
+        let (text, had_errors) = self.decode(head, false);
+        let _ = self.decode(rest, last);
+        let mut line = printable(&text).into_owned();
+        let more = rest.len();
+        let noun = if more == 1 { "byte" } else { "bytes" };
+        line.push_str(&format!(" \u{2026} ({more} more {noun})"));
+        if had_errors {
+            line.push_str(&invalid_note(self.encoding));
+        }
+        line
+    }
 }
 
 /// The note after text that had invalid bytes: ` [not valid UTF-8: shown as �]`.
@@ -450,6 +469,34 @@ mod tests {
             utf8.show(b"", true),
             "\u{fffd} [not valid UTF-8: shown as \u{fffd}]"
         );
+    }
+
+    #[test]
+    fn a_capped_chunk_shows_its_start_and_counts_the_rest() {
+        // 10 MiB of 0x7f was six times its size in the log: now each chunk costs a bounded line.
+        let mut d = Encoding::Utf8.stream_decoder();
+        let line = d.show_capped(&[0x7f; 16 * 1024], false, 128);
+        assert_eq!(
+            line,
+            format!("{} \u{2026} (16256 more bytes)", "\\u{7f}".repeat(128))
+        );
+        // Short chunks are shown whole, as show() shows them.
+        assert_eq!(d.show_capped(b"hello\n", false, 128), "hello\\n");
+        assert_eq!(d.show_capped(b"abc", false, 3), "abc");
+        assert_eq!(
+            d.show_capped(b"abcd", false, 3),
+            "abc \u{2026} (1 more byte)"
+        );
+        // A character cut by the cap is left out, and the next chunk still decodes cleanly.
+        let nihao = "你好".as_bytes();
+        assert_eq!(d.show_capped(nihao, false, 4), "你 \u{2026} (2 more bytes)");
+        assert_eq!(d.show_capped("世界".as_bytes(), false, 128), "世界");
+        // A cut in the middle of a character of the next chunk: kept across the chunks.
+        assert_eq!(
+            d.show_capped(&nihao[..4], false, 2),
+            " \u{2026} (2 more bytes)"
+        );
+        assert_eq!(d.show_capped(&nihao[4..], false, 2), "好");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use common::session::{self, End};
-use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto, Slot, Slots, text};
+use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto, Slot, Slots, log, logln, text};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// TCP echo server: accepts clients and sends every byte back.
@@ -88,14 +88,14 @@ fn serve(args: Args) -> anyhow::Result<()> {
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
             Err(e) => {
-                common::log_error("accept failed", e);
+                log::error("accept failed", e);
                 // Out of file descriptors, most likely: wait for clients to leave.
                 thread::sleep(Duration::from_millis(100));
                 continue;
             }
         };
         if args.sequential || args.once {
-            println!("accepted {peer}");
+            logln!("accepted {peer}");
             serve_client(stream, peer, options, None);
             if args.once {
                 return Ok(());
@@ -105,17 +105,17 @@ fn serve(args: Args) -> anyhow::Result<()> {
         let slot = match slots.take(peer.ip()) {
             Ok(slot) => slot,
             Err(full) => {
-                println!("refused {peer}: {full} (--max-clients, --max-per-address)");
+                logln!("refused {peer}: {full} (--max-clients, --max-per-address)");
                 continue; // Dropping `stream` closes the connection.
             }
         };
-        println!("accepted {peer}");
+        logln!("accepted {peer}");
         // One thread per client, with a small stack: a thousand idle clients cost little.
         let spawned = thread::Builder::new()
             .stack_size(64 * 1024)
             .spawn(move || serve_client(stream, peer, options, Some(slot)));
         if let Err(e) = spawned {
-            common::log_error(format_args!("cannot start a thread for {peer}"), e);
+            log::error(format_args!("cannot start a thread for {peer}"), e);
         }
     }
     // ANCHOR_END: accept
@@ -132,7 +132,7 @@ fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options, slot:
         .set_read_timeout(Some(options.idle_timeout))
         .and_then(|()| stream.set_write_timeout(Some(options.idle_timeout)));
     if let Err(e) = timeouts {
-        common::log_error(format_args!("cannot set timeouts for {peer}"), e);
+        log::error(format_args!("cannot set timeouts for {peer}"), e);
         return;
     }
     let mut shown = options.encoding.stream_decoder();
@@ -152,7 +152,10 @@ fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options, slot:
         options.hexdump.received(peer, chunk);
         if !options.quiet {
             let count = text::count(len as u64, "byte", "bytes");
-            println!("received {count} from {peer}: {}", shown.show(chunk, false));
+            // The log shows the start of a long chunk, so a peer cannot make it much bigger
+            // than its traffic; it never blocks or panics, so a full disk cannot stop us.
+            let text = shown.show_capped(chunk, false, log::SHOWN_PER_CHUNK);
+            logln!("received {count} from {peer}: {text}");
         }
         // write_all: a blocking write waits until the kernel has taken every byte, unless the
         // send timeout (or a signal) cuts it short after part; write_all then writes the rest.
@@ -166,7 +169,7 @@ fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options, slot:
     // frees this client's place under --max-clients.
     drop(stream);
     drop(slot);
-    session::log_end(peer, end, total);
+    session::queue_end(peer, end, total);
 }
 // ANCHOR_END: echo
 

@@ -184,3 +184,149 @@ fn a_client_that_never_reads_cannot_hold_its_place() -> Result<(), Failure> {
     assert_eq!(echo_in_pieces(addr, b"next", 1), b"next");
     Ok(())
 }
+
+/// A free port on 127.0.0.1, for a server whose ready line nobody can read.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Connects once the server listens, for at most ten seconds.
+fn connect_when_up(addr: SocketAddr, server: &mut std::process::Child) -> TcpStream {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(stream) = TcpStream::connect(addr) {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            return stream;
+        }
+        assert!(
+            server.try_wait().unwrap().is_none(),
+            "the server exited before it listened"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never listened on {addr}"
+        );
+        thread::yield_now();
+    }
+}
+
+/// Kills the child when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The attack: the server's log is on a full disk (here /dev/full) and a peer sends 10 MiB.
+/// println! panics on the failed write (the servers exited 101 after about 14 MB); the log
+/// instead drops the lines, says so once on stderr, and the server goes on serving.
+#[test]
+fn a_full_disk_under_the_log_does_not_stop_the_server() {
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--port", &port.to_string()])
+        .stdout(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .stderr(std::process::Stdio::piped());
+    let mut server = KillOnDrop(cmd.spawn().unwrap());
+    drop(connect_when_up(addr, &mut server.0));
+    let flood: Vec<u8> = vec![0x7f; 10 << 20];
+    assert_eq!(echo_in_pieces(addr, &flood, 64 * 1024), flood);
+    assert_eq!(echo_in_pieces(addr, b"still here", 3), b"still here");
+    assert!(server.0.try_wait().unwrap().is_none(), "the server exited");
+    let _ = server.0.kill();
+    let _ = server.0.wait();
+    let mut said = String::new();
+    server
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    assert_eq!(
+        said.matches("log: lines for stdout are being dropped")
+            .count(),
+        1,
+        "{said}"
+    );
+    assert!(said.contains("No space left on device"), "{said}");
+}
+
+/// The attack: the server's stdout is a pipe that nobody reads (a terminal paused with
+/// Ctrl-S, `tcp-server | slow-reader`). Once the pipe is full, a println! blocks, and with it
+/// the accept loop: new clients waited unserved. The log drops lines instead.
+#[test]
+fn a_log_nobody_reads_does_not_stop_the_accepting() {
+    use std::io::BufRead;
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut server = KillOnDrop(cmd.spawn().unwrap());
+    // Read the ready line, then never read again.
+    let mut out = std::io::BufReader::new(server.0.stdout.take().unwrap());
+    let mut ready = String::new();
+    out.read_line(&mut ready).unwrap();
+    let addr: SocketAddr = ready
+        .trim()
+        .strip_prefix("listening on ")
+        .and_then(|r| r.strip_suffix(" (tcp)"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Ten thousand one-byte exchanges: far more log than a 64 KiB pipe holds.
+    let mut chatty = connect(addr);
+    for _ in 0..10_000 {
+        chatty.write_all(b"x").unwrap();
+        chatty.read_exact(&mut [0u8; 1]).unwrap();
+    }
+    // New clients are still accepted and served.
+    for i in 0..20 {
+        let hello = format!("client {i}");
+        assert_eq!(echo_in_pieces(addr, hello.as_bytes(), 4), hello.as_bytes());
+    }
+    drop(out);
+}
+
+/// The attack: bytes that each take six characters to show (0x7f is `\u{7f}`) made the log
+/// six times the traffic. A line shows at most the first 128 bytes of a chunk.
+#[test]
+fn a_peer_cannot_make_the_log_much_bigger_than_its_traffic() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (p, addr) = server(&mut s, &[])?;
+    let flood = vec![0x7f; 4 << 20];
+    assert_eq!(echo_in_pieces(addr, &flood, 64 * 1024), flood);
+    s.expect(p, "closed the connection (FIN) after 4194304 bytes")?;
+    let log: usize = s
+        .output(p, Stream::Stdout)
+        .iter()
+        .map(|l| l.len() + 1)
+        .sum();
+    assert!(
+        log < flood.len() / 10,
+        "{log} bytes of log for {} bytes",
+        flood.len()
+    );
+    let shown = s.output(p, Stream::Stdout);
+    let capped = shown.iter().find(|l| l.contains(" more bytes)")).unwrap();
+    assert!(
+        capped.contains(&format!("{} \u{2026} (", "\\u{7f}".repeat(128))),
+        "{capped}"
+    );
+    Ok(())
+}

@@ -14,7 +14,8 @@ use testkit::{Failure, Proc, Scene, Stream};
 fn server(bin: &str, scene: &mut Scene, args: &[&str]) -> Result<(Proc, SocketAddr), Failure> {
     let mut cmd = Command::new(bin);
     // Every test client comes from 127.0.0.1: the per-address limit is tested on its own.
-    cmd.args(["--port", "0", "--max-per-address", "4096"]).args(args);
+    cmd.args(["--port", "0", "--max-per-address", "4096"])
+        .args(args);
     scene.start("server", cmd)
 }
 
