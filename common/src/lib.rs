@@ -32,7 +32,8 @@ pub use addr::{BindArgs, ClientBindArgs, HostPort};
 pub use echo::{ECHO_PORT, EchoArgs};
 pub use hexdump::Hexdump;
 pub use report::{
-    CannotBind, CannotConnect, Proto, announce_bound, announce_listening, log_error, run,
+    CannotBind, CannotConnect, Hint, HintExt, Proto, announce_bound, announce_listening, log_error,
+    run,
 };
 pub use root::Root;
 pub use slots::{Full, Slot, Slots};
