@@ -8,6 +8,8 @@
 //! - [`text`]: turning typed text into bytes and received bytes into printable text
 //!   (UTF-8 or GBK), and reading stdin line by line;
 //! - [`echo`]: the flags of the three echo servers;
+//! - [`fdlimit`]: the open-file limit raised at start, and a spare descriptor that lets a
+//!   server refuse a client instead of leaving it hanging when it has none left;
 //! - [`hexdump`]: the `--hexdump` view of the bytes on the wire;
 //! - [`log`]: a server's per-event lines, which never panic, never block the server, and
 //!   show at most a bounded part of what a peer sent;
@@ -20,6 +22,7 @@
 
 pub mod addr;
 pub mod echo;
+pub mod fdlimit;
 pub mod hexdump;
 pub mod log;
 pub mod report;

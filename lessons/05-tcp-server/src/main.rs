@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use common::fdlimit::{self, Accepted, Raised, Spare};
 use common::session::{self, End};
 use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto, Slot, Slots, log, logln, text};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -79,17 +80,40 @@ fn serve(args: Args) -> anyhow::Result<()> {
     let listener = TcpListener::from(socket);
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
     // ANCHOR_END: listen
+    // Every client is a file descriptor: raise the soft limit (often 1,024) to the hard one.
+    match fdlimit::raise_limit() {
+        Ok(Raised::From(old, new)) => logln!("open-file limit raised from {old} to {new}"),
+        Ok(Raised::Already(_)) => {}
+        Err(e) => log::error("cannot raise the open-file limit", e),
+    }
 
     // ANCHOR: accept
     let slots = Slots::new(args.echo.max_clients, args.echo.max_per_address);
+    let mut spare = Spare::new();
     loop {
         // accept() takes the next connection off the queue: a new socket for this client,
         // and its address. The listening socket goes on listening.
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
+            // EMFILE: no descriptor left for a new socket, and a client would wait in the
+            // queue unserved. Give up the descriptor kept in reserve, accept, and close the
+            // connection at once if there is still no room: the client is told, not left hanging.
+            Err(e) if fdlimit::is_out_of_descriptors(&e) && spare.is_held() => {
+                match spare.accept_or_refuse(|| listener.accept()) {
+                    Ok(Accepted::Room(stream, peer)) => (stream, peer),
+                    Ok(Accepted::Refused(peer)) => {
+                        logln!("refused {peer}: {e}, closed at once (ulimit -n)");
+                        continue;
+                    }
+                    Err(e) => {
+                        log::error("accept failed", e);
+                        continue;
+                    }
+                }
+            }
             Err(e) => {
                 log::error("accept failed", e);
-                // Out of file descriptors, most likely: wait for clients to leave.
+                // Out of descriptors with no spare left: wait for clients to leave.
                 thread::sleep(Duration::from_millis(100));
                 continue;
             }

@@ -330,3 +330,104 @@ fn a_peer_cannot_make_the_log_much_bigger_than_its_traffic() -> Result<(), Failu
     );
     Ok(())
 }
+
+/// A TCP connection to `to` from the local address `from` (another loopback address, such as
+/// 127.0.0.2: all of 127.0.0.0/8 is this machine).
+fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::from((from, 0)).into()).unwrap();
+    socket.connect(&to.into()).unwrap();
+    let stream = TcpStream::from(socket);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+/// The lockout attack: one address opens as many idle connections as the server has places.
+/// With a limit per address it gets only its share, and another address (127.0.0.2) is served.
+#[test]
+fn idle_connections_from_one_address_do_not_lock_out_another() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (p, addr) = server(&mut s, &["--max-clients", "8", "--max-per-address", "3"])?;
+    let idle: Vec<TcpStream> = (0..8).map(|_| connect_from([127, 0, 0, 1], addr)).collect();
+    for c in &idle[..3] {
+        s.expect(p, &format!("accepted {}", c.local_addr().unwrap()))?;
+    }
+    for c in &idle[3..] {
+        s.expect(
+            p,
+            &format!(
+                "refused {}: this address already has 3 connections",
+                c.local_addr().unwrap()
+            ),
+        )?;
+    }
+    let mut other = connect_from([127, 0, 0, 2], addr);
+    other.write_all(b"let me in").unwrap();
+    let mut back = [0u8; 9];
+    other.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"let me in");
+    s.expect(p, "received 9 bytes from 127.0.0.2:")?;
+    drop(idle);
+    Ok(())
+}
+
+/// Runs tcp-server under `ulimit -n LIMIT` (soft and hard, so it cannot raise it).
+fn server_with_few_descriptors(
+    scene: &mut Scene,
+    limit: u32,
+) -> Result<(Proc, SocketAddr), Failure> {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "ulimit -n {limit} && exec \"$0\" --port 0 --max-per-address 4096"
+        ))
+        .arg(BIN);
+    scene.start("server", cmd)
+}
+
+/// Out of file descriptors: `accept` fails with EMFILE and the connection stays queued. The
+/// server used to sleep and retry while the client hung; now it accepts the connection with
+/// its spare descriptor, closes it at once, logs it, and serves again when clients leave.
+#[test]
+fn out_of_descriptors_a_client_is_refused_not_left_hanging() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (p, addr) = server_with_few_descriptors(&mut s, 24)?;
+    let mut clients: Vec<TcpStream> = Vec::new();
+    let mut refused = None;
+    for _ in 0..40 {
+        let mut c = connect(addr);
+        let mut one = [0u8; 1];
+        // Served: its echo. Refused: the end of the stream, or a reset, at once.
+        match c.write_all(b"?").and_then(|()| c.read(&mut one)) {
+            Ok(1) => clients.push(c),
+            Ok(_) => {
+                refused = Some(c.local_addr().unwrap());
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                panic!("a client was left hanging: {e}")
+            }
+            Err(_) => {
+                refused = Some(c.local_addr().unwrap());
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("40 clients served under ulimit -n 24");
+    s.expect(
+        p,
+        &format!("refused {refused}: Too many open files (os error 24), closed at once"),
+    )?;
+    // When clients leave, there is room again.
+    let served = clients.len();
+    assert!(served >= 10, "{served}");
+    drop(clients);
+    for _ in 0..served {
+        s.expect(p, "closed the connection (FIN)")?;
+    }
+    assert_eq!(echo_in_pieces(addr, b"room again", 4), b"room again");
+    Ok(())
+}
