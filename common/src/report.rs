@@ -42,6 +42,32 @@ pub fn announce_bound(addr: SocketAddr, proto: Proto) {
     ready_line(format_args!("bound to {addr} ({proto})"));
 }
 
+/// The ready line's address and transport, read back: what tests and `cargo xtask` wait for.
+/// `None` for any other line.
+pub fn parse_ready_line(line: &str) -> Option<(SocketAddr, Proto)> {
+    let rest = ["listening on ", "bound to "]
+        .iter()
+        .find_map(|prefix| line.strip_prefix(prefix))?;
+    let (addr, proto) = rest.split_once(' ')?;
+    let proto = match proto {
+        "(udp)" => Proto::Udp,
+        "(tcp)" => Proto::Tcp,
+        _ => return None,
+    };
+    Some((addr.parse().ok()?, proto))
+}
+
+/// The `error:` and `hint:` lines a program with the flags `flags` prints when it cannot bind
+/// `addr` because another socket holds it: for the tests that check it (testkit's
+/// `BusyPort`), so they do not restate the wording.
+pub fn address_in_use_text(addr: SocketAddr, proto: Proto, flags: &[&str]) -> String {
+    let err = anyhow::Error::new(io::Error::from_raw_os_error(
+        rustix::io::Errno::ADDRINUSE.raw_os_error(),
+    ))
+    .context(CannotBind::new(addr, proto));
+    describe_for(&err, &Flags(flags.iter().map(|f| f.to_string()).collect()))
+}
+
 fn ready_line(line: fmt::Arguments<'_>) {
     let mut out = io::stdout().lock();
     let _ = writeln!(out, "{line}");
@@ -614,6 +640,37 @@ mod tests {
         assert!(
             text.contains(&format!("a socket on 0.0.0.0:{port} holds it")),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_ready_line_reads_back() {
+        let addr: SocketAddr = "[::1]:10050".parse().unwrap();
+        for (line, proto) in [
+            (format!("listening on {addr} ({})", Proto::Tcp), Proto::Tcp),
+            (format!("bound to {addr} ({})", Proto::Udp), Proto::Udp),
+        ] {
+            assert_eq!(parse_ready_line(&line), Some((addr, proto)), "{line}");
+        }
+        for other in [
+            "listening on nowhere (tcp)",
+            "accepted 127.0.0.1:1",
+            "bound to 1.2.3.4:5",
+        ] {
+            assert_eq!(parse_ready_line(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn the_address_in_use_text_is_what_a_lesson_prints() {
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let text = address_in_use_text(addr, Proto::Tcp, &["port"]);
+        assert!(
+            text.starts_with("error: cannot bind 127.0.0.1:1 (tcp): Address already in use"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nhint: ") && text.contains("--port 0") && text.contains("TIME_WAIT")
         );
     }
 

@@ -1,11 +1,11 @@
 //! tcp-server as a user runs it: the real binary on loopback, port 0, with real TCP clients.
-//! The tests of the echo wire itself are in `echo_server`, which tcp-poll and tcp-async run
-//! too; the ones here are tcp-server's own.
+//! The tests of the echo wire itself are testkit's shared suite (`echo_server`), which
+//! tcp-poll and tcp-async run too; the ones here are tcp-server's own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 const BIN: &str = env!("CARGO_BIN_EXE_tcp-server");
 
-mod echo_server;
+testkit::echo_server_suite!(env!("CARGO_BIN_EXE_tcp-server"));
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
