@@ -26,6 +26,13 @@ impl Bins {
         cmd
     }
 
+    /// The example `name` of a lesson (`examples/step1-*.rs`), with `args`.
+    pub fn example(&self, name: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(self.dir.join("examples").join(name));
+        cmd.args(args);
+        cmd
+    }
+
     /// One of the seed's Python programs in `xtask/peers/`, made runnable, with `args`.
     pub fn seed(&self, script: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new("python3");
@@ -52,6 +59,10 @@ pub fn build(packages: &[&str], profile: Profile) -> anyhow::Result<Bins> {
     }
     for package in packages {
         cmd.args(["--package", package]);
+    }
+    if profile == Profile::Dev {
+        // The lessons' steps (examples/stepN-*.rs) run in pairs too.
+        cmd.args(["--bins", "--examples"]);
     }
     run(&mut cmd)?;
     // This binary is <target>/<its profile>/xtask; the lessons are in <target>/<profile>.
