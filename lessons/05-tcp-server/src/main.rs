@@ -91,32 +91,8 @@ fn serve(args: Args) -> anyhow::Result<()> {
     let slots = Slots::new(args.echo.max_clients, args.echo.max_per_address);
     let mut spare = Spare::new();
     loop {
-        // accept() takes the next connection off the queue: a new socket for this client,
-        // and its address. The listening socket goes on listening.
-        let (stream, peer) = match listener.accept() {
-            Ok(accepted) => accepted,
-            // EMFILE: no descriptor left for a new socket, and a client would wait in the
-            // queue unserved. Give up the descriptor kept in reserve, accept, and close the
-            // connection at once if there is still no room: the client is told, not left hanging.
-            Err(e) if fdlimit::is_out_of_descriptors(&e) && spare.is_held() => {
-                match spare.accept_or_refuse(|| listener.accept()) {
-                    Ok(Accepted::Room(stream, peer)) => (stream, peer),
-                    Ok(Accepted::Refused(peer)) => {
-                        logln!("refused {peer}: {e}, closed at once (ulimit -n)");
-                        continue;
-                    }
-                    Err(e) => {
-                        log::error("accept failed", e);
-                        continue;
-                    }
-                }
-            }
-            Err(e) => {
-                log::error("accept failed", e);
-                // Out of descriptors with no spare left: wait for clients to leave.
-                thread::sleep(Duration::from_millis(100));
-                continue;
-            }
+        let Some((stream, peer)) = next_client(&listener, &mut spare) else {
+            continue;
         };
         if args.sequential || args.once {
             logln!("accepted {peer}");
@@ -144,6 +120,39 @@ fn serve(args: Args) -> anyhow::Result<()> {
     }
     // ANCHOR_END: accept
 }
+
+// ANCHOR: next_client
+/// The next client off the accept queue, or `None` after logging why there was none.
+fn next_client(listener: &TcpListener, spare: &mut Spare) -> Option<(TcpStream, SocketAddr)> {
+    // accept() takes the next connection off the queue: a new socket for this client, and
+    // its address. The listening socket goes on listening.
+    match listener.accept() {
+        Ok(accepted) => Some(accepted),
+        // EMFILE: no descriptor left for a new socket, and a client would wait in the queue
+        // unserved. Give up the descriptor kept in reserve, accept, and close the connection
+        // at once if there is still no room: the client is told, not left hanging.
+        Err(e) if fdlimit::is_out_of_descriptors(&e) && spare.is_held() => {
+            match spare.accept_or_refuse(|| listener.accept()) {
+                Ok(Accepted::Room(stream, peer)) => Some((stream, peer)),
+                Ok(Accepted::Refused(peer)) => {
+                    logln!("refused {peer}: {e}, closed at once (ulimit -n)");
+                    None
+                }
+                Err(e) => {
+                    log::error("accept failed", e);
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            log::error("accept failed", e);
+            // Out of descriptors with no spare left: wait for clients to leave.
+            thread::sleep(Duration::from_millis(100));
+            None
+        }
+    }
+}
+// ANCHOR_END: next_client
 
 // ANCHOR: echo
 /// Echoes what `peer` sends until it closes, goes quiet, or stops reading; then logs how the
@@ -181,8 +190,9 @@ fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options, slot:
             let text = shown.show_capped(chunk, false, log::SHOWN_PER_CHUNK);
             logln!("received {count} from {peer}: {text}");
         }
-        // write_all: a blocking write waits until the kernel has taken every byte, unless the
-        // send timeout (or a signal) cuts it short after part; write_all then writes the rest.
+        // write_all: a blocking write waits until the kernel has taken every byte, unless
+        // something cuts it short after a part: a signal, the send timeout, or a reset from
+        // the client (the next write then fails). write_all writes the rest, or fails.
         match stream.write_all(chunk) {
             Ok(()) => options.hexdump.sent(peer, chunk),
             Err(e) if is_timeout(&e) => break End::NotReading(options.idle_timeout),
