@@ -9,9 +9,13 @@
 //!   (UTF-8 or GBK), and reading stdin line by line;
 //! - [`console`]: the keyboard and the screen of a client that prints while you type;
 //! - [`echo`]: the flags of the three echo servers;
+//! - [`fdlimit`]: the open-file limit raised at start, and a spare descriptor that lets a
+//!   server refuse a client instead of leaving it hanging when it has none left;
 //! - [`hexdump`]: the `--hexdump` view of the bytes on the wire;
 //! - [`net`]: the timeout test, the EINTR retry, the largest UDP datagram, a TCP connect
 //!   that may bind first;
+//! - [`log`]: a server's per-event lines, which never panic, never block the server, and
+//!   show at most a bounded part of what a peer sent;
 //! - [`report`]: the ready line, and errors printed as `error:` with a `hint:`;
 //! - [`root`]: the root jail, regular files beneath one directory and nothing else
 //!   (file-download and http-server);
@@ -22,8 +26,10 @@
 pub mod addr;
 pub mod console;
 pub mod echo;
+pub mod fdlimit;
 pub mod hexdump;
 pub mod net;
+pub mod log;
 pub mod report;
 pub mod root;
 pub mod session;
@@ -34,7 +40,8 @@ pub use addr::{BindArgs, ClientBindArgs, HostPort};
 pub use echo::{ECHO_PORT, EchoArgs};
 pub use hexdump::Hexdump;
 pub use report::{
-    CannotBind, CannotConnect, Proto, announce_bound, announce_listening, log_error, run,
+    CannotBind, CannotConnect, Hint, HintExt, Proto, announce_bound, announce_listening, log_error,
+    run,
 };
 pub use root::Root;
 pub use slots::{Full, Slot, Slots};

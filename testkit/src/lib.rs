@@ -16,6 +16,7 @@
 mod busy;
 pub mod echo;
 pub mod pty;
+mod echo_suite;
 
 pub use busy::BusyPort;
 
@@ -230,11 +231,7 @@ impl Scene {
     /// server, `bound to ADDR (udp|tcp)` from a client. Returns ADDR.
     pub fn ready(&mut self, p: Proc) -> Result<SocketAddr, Failure> {
         let line = self.expect_on(p, Stream::Stdout, "")?;
-        let addr = ["listening on ", "bound to "]
-            .iter()
-            .find_map(|prefix| line.strip_prefix(prefix))
-            .and_then(|rest| rest.split(' ').next())
-            .and_then(|a| a.parse().ok());
+        let addr = common::report::parse_ready_line(&line).map(|(addr, _)| addr);
         addr.ok_or_else(|| self.fail(format!("not a ready line: {line:?}")))
     }
 

@@ -57,6 +57,11 @@ pub const PAIRS: &[Pair] = &[
     pair("tcp-seed", &["tcp-server", "tcp-client"], tcp_seed, "each TCP lesson against the seed's own Python program"),
     pair("step1-seed-tcp-client", &["tcp-client"], step1_tcp_client, "tcp-client's step 1 (the seed's client in Rust) against the seed's server"),
     pair("step2-reader-thread", &["tcp-client"], step2_tcp_client, "tcp-client's step 2 (a reading thread, FIN at the end of input) against the seed's server"),
+    pair("step1-seed-tcp-server", &["tcp-server"], tcp_server_step, "tcp-server's step 1 (the seed's server in Rust) against the seed's client"),
+    pair("step2-thread-per-client", &["tcp-server"], tcp_server_step, "tcp-server's step 2 (a thread per client) against the seed's client"),
+    pair("step3-timeouts", &["tcp-server"], tcp_server_step, "tcp-server's step 3 (read and write timeouts) against the seed's client"),
+    pair("step4-limits", &["tcp-server"], tcp_server_step, "tcp-server's step 4 (places in all and per address) against the seed's client"),
+    pair("step5-socket2", &["tcp-server"], tcp_server_step, "tcp-server's step 5 (SO_REUSEADDR and a backlog of 4096) against the seed's client"),
     pair("poll", &["tcp-poll", "tcp-client"], tcp, "tcp-client against tcp-poll: one thread, an epoll loop (mio)"),
     pair("poll-seed", &["tcp-poll"], seed_client, "the seed's TCP client against tcp-poll"),
     pair("async", &["tcp-async", "tcp-client"], tcp, "tcp-client against tcp-async: a tokio task per client"),
@@ -456,6 +461,31 @@ fn tcp_seed(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     s.expect(client, "the server closed the connection (FIN)")?;
     s.wait_success(client)?;
     s.wait_success(seed)
+}
+
+/// A step of tcp-server (the example named like the pair) and the seed's client: GBK, no
+/// newline, recv(10). Step 1 serves that one client and exits, as the seed does.
+fn tcp_server_step(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
+    let label = pair.name.split('-').next().unwrap_or(pair.name);
+    let (step, addr) = s.start(label, bins.example(pair.name, &["127.0.0.1:0"]))?;
+    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+    let seed = s.spawn("seed-client", bins.seed("tcp_client.py", &[&ip, &port]))?;
+    let first = label == "step1";
+    if !first {
+        s.expect(step, "accepted 127.0.0.1:")?;
+    }
+    s.send_line(seed, "你好")?;
+    s.expect(step, "b'\\xc4\\xe3\\xba\\xc3'")?;
+    s.expect(seed, "收到数据你好")?;
+    s.close_stdin(seed)?;
+    s.wait_success(seed)?;
+    if first {
+        s.expect(step, "the client closed the connection")?;
+        s.wait_success(step)
+    } else {
+        s.expect(step, "closed the connection (FIN)")?;
+        s.kill(step)
+    }
 }
 
 /// The seed's client against the pair's server, an echo on tcp-server's wire.

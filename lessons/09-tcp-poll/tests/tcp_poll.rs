@@ -3,8 +3,7 @@
 
 const BIN: &str = env!("CARGO_BIN_EXE_tcp-poll");
 
-#[path = "../../05-tcp-server/tests/echo_server/mod.rs"]
-mod echo_server;
+testkit::echo_server_suite!(env!("CARGO_BIN_EXE_tcp-poll"));
 
 use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
