@@ -32,10 +32,18 @@ impl Header {
 }
 
 fn main() {
-    let h = Header { version: 1, kind: 2, flags: 0x0102, len: 300 };
+    let h = Header {
+        version: 1,
+        kind: 2,
+        flags: 0x0102,
+        len: 300,
+    };
     let wire = h.to_bytes();
     println!("{wire:02x?}");
     println!("{:?}", Header::from_bytes(wire));
-    println!("300 in memory on this machine: {:02x?}", 300u32.to_ne_bytes());
+    println!(
+        "300 in memory on this machine: {:02x?}",
+        300u32.to_ne_bytes()
+    );
     assert_eq!(Header::from_bytes(wire), h);
 }
