@@ -57,6 +57,7 @@ pub const PAIRS: &[Pair] = &[
     pair("tcp-seed", &["tcp-server", "tcp-client"], tcp_seed, "each TCP lesson against the seed's own Python program"),
     pair("step1-seed-tcp-client", &["tcp-client"], step1_tcp_client, "tcp-client's step 1 (the seed's client in Rust) against the seed's server"),
     pair("step2-reader-thread", &["tcp-client"], step2_tcp_client, "tcp-client's step 2 (a reading thread, FIN at the end of input) against the seed's server"),
+    pair("step3-one-loop", &["tcp-client"], step3_tcp_client, "tcp-client's step 3 (events on one channel, one loop) against the seed's server"),
     pair("poll", &["tcp-poll", "tcp-client"], tcp, "tcp-client against tcp-poll: one thread, an epoll loop (mio)"),
     pair("poll-seed", &["tcp-poll"], seed_client, "the seed's TCP client against tcp-poll"),
     pair("async", &["tcp-async", "tcp-client"], tcp, "tcp-client against tcp-async: a tokio task per client"),
@@ -425,9 +426,18 @@ fn step1_tcp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure>
 }
 
 fn step2_tcp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    later_tcp_step(s, bins, "step2-reader-thread", "step2")
+}
+
+fn step3_tcp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    later_tcp_step(s, bins, "step3-one-loop", "step3")
+}
+
+/// A line, its echo, the end of input, the seed's FIN: steps 2 and 3 print the same.
+fn later_tcp_step(s: &mut Scene, bins: &Bins, example: &str, label: &str) -> Result<(), Failure> {
     let (seed, addr) = s.start("seed-server", bins.seed("tcp_server.py", &[]))?;
-    let step = bins.example("step2-reader-thread", &[&addr.to_string()]);
-    let (step, _) = connect(s, "step2", step)?;
+    let step = bins.example(example, &[&addr.to_string()]);
+    let (step, _) = connect(s, label, step)?;
     s.send_line(step, "hello, seed")?;
     s.expect(seed, "b'hello, seed\\n'")?;
     s.expect(step, "received 12 bytes: \"hello, seed\\n\"")?;
