@@ -46,6 +46,7 @@ pub const PAIRS: &[Pair] = &[
     pair("udp-seed", &["udp-server", "udp-client"], udp_seed, "each UDP lesson against the seed's own Python program"),
     pair("step1-seed-udp-client", &["udp-client"], step1_udp_client, "udp-client's step 1 (the seed's client in Rust) against the seed's server"),
     pair("step2-each-line-waits", &["udp-client"], step2_udp_client, "udp-client's step 2 (each line a datagram, a reply awaited 2 s) against the seed's server"),
+    pair("step3-connected", &["udp-client"], step3_udp_client, "udp-client's step 3 (a connected socket) against the seed's server, then against nobody"),
     pair("chat", &["udp-chat"], chat, "two udp-chat instances talk in both directions"),
     pair("chat-seed", &["udp-chat"], chat_seed, "udp-chat against the seed's menu chat"),
     pair("step1-seed-menu", &["udp-chat"], step1_udp_chat, "udp-chat's step 1 (the seed's menu in Rust) against the seed's menu chat"),
@@ -57,6 +58,7 @@ pub const PAIRS: &[Pair] = &[
     pair("tcp-seed", &["tcp-server", "tcp-client"], tcp_seed, "each TCP lesson against the seed's own Python program"),
     pair("step1-seed-tcp-client", &["tcp-client"], step1_tcp_client, "tcp-client's step 1 (the seed's client in Rust) against the seed's server"),
     pair("step2-reader-thread", &["tcp-client"], step2_tcp_client, "tcp-client's step 2 (a reading thread, FIN at the end of input) against the seed's server"),
+    pair("step3-one-loop", &["tcp-client"], step3_tcp_client, "tcp-client's step 3 (events on one channel, one loop) against the seed's server"),
     pair("step1-seed-tcp-server", &["tcp-server"], tcp_server_step, "tcp-server's step 1 (the seed's server in Rust) against the seed's client"),
     pair("step2-thread-per-client", &["tcp-server"], tcp_server_step, "tcp-server's step 2 (a thread per client) against the seed's client"),
     pair("step3-timeouts", &["tcp-server"], tcp_server_step, "tcp-server's step 3 (read and write timeouts) against the seed's client"),
@@ -182,6 +184,23 @@ fn step2_udp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure>
     s.close_stdin(step)?;
     s.wait_success(step)?;
     s.kill(seed)
+}
+
+/// A connected socket: the seed's server answers; once it is gone, the kernel says so.
+fn step3_udp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (seed, addr) = s.start("seed-server", bins.seed("udp_server.py", &[]))?;
+    let step = bins.example("step3-connected", &[&addr.to_string(), "127.0.0.1:0"]);
+    let (step, _) = s.start("step3", step)?;
+    s.send_line(step, "hello, seed")?;
+    s.expect(step, &format!("sent 11 bytes to {addr}"))?;
+    s.expect(seed, "hello, seed")?;
+    s.send_line(seed, "欢迎")?;
+    s.expect(step, &format!("received 6 bytes from {addr}: 欢迎"))?;
+    s.kill(seed)?;
+    s.send_line(step, "anyone?")?;
+    s.expect(step, &format!("nothing listens on {addr}"))?;
+    s.close_stdin(step)?;
+    s.wait_success(step)
 }
 
 /// Two menus: each receives only when its user chooses 2.
@@ -430,9 +449,18 @@ fn step1_tcp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure>
 }
 
 fn step2_tcp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    later_tcp_step(s, bins, "step2-reader-thread", "step2")
+}
+
+fn step3_tcp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    later_tcp_step(s, bins, "step3-one-loop", "step3")
+}
+
+/// A line, its echo, the end of input, the seed's FIN: steps 2 and 3 print the same.
+fn later_tcp_step(s: &mut Scene, bins: &Bins, example: &str, label: &str) -> Result<(), Failure> {
     let (seed, addr) = s.start("seed-server", bins.seed("tcp_server.py", &[]))?;
-    let step = bins.example("step2-reader-thread", &[&addr.to_string()]);
-    let (step, _) = connect(s, "step2", step)?;
+    let step = bins.example(example, &[&addr.to_string()]);
+    let (step, _) = connect(s, label, step)?;
     s.send_line(step, "hello, seed")?;
     s.expect(seed, "b'hello, seed\\n'")?;
     s.expect(step, "received 12 bytes: \"hello, seed\\n\"")?;
