@@ -15,6 +15,7 @@
 
 mod busy;
 pub mod echo;
+pub mod netns;
 
 pub use busy::BusyPort;
 
