@@ -95,9 +95,11 @@ fn serve(args: Args) -> anyhow::Result<()> {
             Err(e) => return Err(e).context("recvfrom failed"),
         };
         let (peer, data) = (got.from, &buf[..got.copied]);
+        // From this moment the operator can see who wrote: `--interactive` sends this
+        // peer only what was typed after it.
+        let named_at = Instant::now();
         hexdump.received(peer, data);
         print_received(&got, data, args.encoding);
-        let named_at = Instant::now();
         // ANCHOR_END: recv
 
         // ANCHOR: guard
