@@ -190,30 +190,39 @@ fn listen(me: &mut Me, args: &ListenArgs, hexdump: Hexdump) -> anyhow::Result<()
         println!("{line}");
         // Answer the address the packet came from, but only so often: that address may be
         // forged, and the answer would then go to someone who never asked for it.
-        let Some(answer) = answer else { continue };
-        match peers.may_answer(from.ip(), Instant::now()) {
-            Limit::Yes | Limit::Again(_) => match send_packet(&socket, hexdump, &answer, from) {
-                Ok(()) => println!(
-                    "answered {from} with {}",
-                    ipmsg::mode_name(answer.command).unwrap_or("?")
-                ),
-                Err(e) => common::log_error(format_args!("cannot answer {from}"), e),
-            },
-            Limit::Limited { first: true } => println!(
-                "not answering {}: more than {} answers at once or {} a second asked for; \
-                 answers resume when it slows down",
-                from.ip(),
-                peers::ANSWER_BURST,
-                peers::ANSWERS_PER_SEC
-            ),
-            Limit::Limited { first: false } => {}
-            Limit::TooManyPeers => {
-                println!("not answering {from}: too many peers at once to keep track of");
+        if let Some(answer) = answer {
+            if answer_allowed(&mut peers, from) {
+                match send_packet(&socket, hexdump, &answer, from) {
+                    Ok(()) => println!(
+                        "answered {from} with {}",
+                        ipmsg::mode_name(answer.command).unwrap_or("?")
+                    ),
+                    Err(e) => common::log_error(format_args!("cannot answer {from}"), e),
+                }
             }
         }
     }
 }
 // ANCHOR_END: listen
+
+/// Whether `from` may get one more answer now; says so when it may not, once per spell.
+fn answer_allowed(peers: &mut Peers, from: SocketAddr) -> bool {
+    let limit = peers.may_answer(from.ip(), Instant::now());
+    match limit {
+        Limit::Limited { first: true } => println!(
+            "not answering {}: more than {} answers at once or {} a second asked for; \
+             answers resume when it slows down",
+            from.ip(),
+            peers::ANSWER_BURST,
+            peers::ANSWERS_PER_SEC
+        ),
+        Limit::TooManyPeers => {
+            println!("not answering {from}: too many peers at once to keep track of");
+        }
+        Limit::Yes | Limit::Again(_) | Limit::Limited { first: false } => {}
+    }
+    limit.allows()
+}
 
 /// Sends one packet, and shows it with `--hexdump`.
 fn send_packet(
