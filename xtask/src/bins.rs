@@ -26,6 +26,13 @@ impl Bins {
         cmd
     }
 
+    /// The example `name` (a lesson's step, `lessons/*/examples/NAME.rs`), with `args`.
+    pub fn example(&self, name: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(self.dir.join("examples").join(name));
+        cmd.args(args);
+        cmd
+    }
+
     /// One of the seed's Python programs in `xtask/peers/`, made runnable, with `args`.
     pub fn seed(&self, script: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new("python3");
@@ -47,9 +54,11 @@ pub fn build(packages: &[&str], profile: Profile) -> anyhow::Result<Bins> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.arg("build").current_dir(repo_root());
-    if profile == Profile::Release {
-        cmd.arg("--release");
-    }
+    match profile {
+        Profile::Release => cmd.arg("--release"),
+        // The lessons' steps too, which the pairs run.
+        Profile::Dev => cmd.args(["--bins", "--examples"]),
+    };
     for package in packages {
         cmd.args(["--package", package]);
     }
