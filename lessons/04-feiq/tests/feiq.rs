@@ -738,3 +738,46 @@ fn a_busy_port_hint_names_port_and_no_time_wait() {
         busy.assert_refused(&out);
     }
 }
+
+/// feiq must answer a BR_ENTRY sent to the network's broadcast address (that is how clients
+/// find each other), and its answers stay limited: 30 forged broadcasts from one address get
+/// 20 answers. Run in a private network namespace, as root; skipped otherwise.
+#[test]
+fn a_broadcast_entry_is_answered_within_the_limit() -> Result<(), Failure> {
+    let netns = match testkit::netns::Netns::new("feiq") {
+        Ok(netns) => netns,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return Ok(());
+        }
+    };
+    let mut s = Scene::new();
+    let cmd = feiq(&["listen", "--bind", "0.0.0.0", "--port", "0"]);
+    let (l, addr) = s.start("listen", netns.exec(&cmd))?;
+    let script = "import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.bind((sys.argv[1], 0))
+for _ in range(30):
+    s.sendto(b'1:1:a:b:1:', (sys.argv[2], int(sys.argv[3])))
+s.settimeout(2)
+n = 0
+try:
+    while True:
+        s.recvfrom(4096); n += 1
+except socket.timeout:
+    pass
+print('answers:', n)";
+    let mut python = Command::new("python3");
+    let (me, all, port) = (
+        netns.addr.to_string(),
+        netns.broadcast.to_string(),
+        addr.port().to_string(),
+    );
+    python.args(["-c", script, &me, &all, &port]);
+    let client = s.spawn("client", netns.exec(&python))?;
+    s.expect(l, "is online")?;
+    s.expect(l, "answered")?;
+    assert_eq!(s.expect(client, "answers:")?, "answers: 20");
+    s.wait_success(client)
+}
