@@ -20,16 +20,20 @@
 //! - [`root`]: the root jail, regular files beneath one directory and nothing else
 //!   (file-download and http-server);
 //! - [`slots`]: a bound on how many clients a server serves at once;
-//! - [`session`]: how a TCP client's session ended, told the same way by every echo server.
+//! - [`session`]: how a TCP client's session ended, told the same way by every echo server;
+//! - [`datagram`]: receiving a datagram with its real length and its destination;
+//! - [`limit`]: how often a UDP program answers each peer (one token bucket per address).
 #![forbid(unsafe_code)]
 
 pub mod addr;
 pub mod console;
+pub mod datagram;
 pub mod echo;
 pub mod fdlimit;
 pub mod hexdump;
-pub mod net;
+pub mod limit;
 pub mod log;
+pub mod net;
 pub mod report;
 pub mod root;
 pub mod session;

@@ -15,8 +15,9 @@
 
 mod busy;
 pub mod echo;
-pub mod pty;
 mod echo_suite;
+pub mod netns;
+pub mod pty;
 
 pub use busy::BusyPort;
 

@@ -54,15 +54,13 @@ pub fn build(packages: &[&str], profile: Profile) -> anyhow::Result<Bins> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.arg("build").current_dir(repo_root());
-    if profile == Profile::Release {
-        cmd.arg("--release");
-    }
+    match profile {
+        Profile::Release => cmd.arg("--release"),
+        // The lessons' steps too, which the pairs run.
+        Profile::Dev => cmd.args(["--bins", "--examples"]),
+    };
     for package in packages {
         cmd.args(["--package", package]);
-    }
-    if profile == Profile::Dev {
-        // The lessons' steps (examples/stepN-*.rs) run in pairs too.
-        cmd.args(["--bins", "--examples"]);
     }
     run(&mut cmd)?;
     // This binary is <target>/<its profile>/xtask; the lessons are in <target>/<profile>.

@@ -47,12 +47,18 @@ pub const PAIRS: &[Pair] = &[
     pair("step1-seed-udp-client", &["udp-client"], step1_udp_client, "udp-client's step 1 (the seed's client in Rust) against the seed's server"),
     pair("step2-each-line-waits", &["udp-client"], step2_udp_client, "udp-client's step 2 (each line a datagram, a reply awaited 2 s) against the seed's server"),
     pair("step3-connected", &["udp-client"], step3_udp_client, "udp-client's step 3 (a connected socket) against the seed's server, then against nobody"),
+    pair("udp-step1", &["udp-server"], udp_step1, "udp-server's step 1, the seed's server in Rust, answers the seed's client"),
+    pair("udp-step2", &["udp-server"], udp_step2, "udp-server's step 2 (flags, hints, an echo) against the seed's client"),
+    pair("udp-step3", &["udp-server"], udp_step3, "udp-server's step 3 sees and reports a datagram cut by its buffer"),
     pair("chat", &["udp-chat"], chat, "two udp-chat instances talk in both directions"),
     pair("chat-seed", &["udp-chat"], chat_seed, "udp-chat against the seed's menu chat"),
     pair("step1-seed-menu", &["udp-chat"], step1_udp_chat, "udp-chat's step 1 (the seed's menu in Rust) against the seed's menu chat"),
     pair("step2-receiving-thread", &["udp-chat"], step2_udp_chat, "udp-chat's step 2 (a receiving thread) against the seed's menu chat"),
     pair("feiq", &["feiq"], feiq, "feiq send delivers a message to feiq listen, which acknowledges it"),
     pair("feiq-seed", &["feiq"], feiq_seed, "feiq listen shows what the seed's Python sender sends"),
+    pair("feiq-step1", &["feiq"], feiq_step1, "feiq's step 1 sends the seed's bytes, as the seed does"),
+    pair("feiq-step2", &["feiq"], feiq_step2, "feiq's step 2 asks for an acknowledgement, and feiq listen gives it"),
+    pair("feiq-step3", &["feiq"], feiq_step3, "feiq's step 3 shows the seed's message and acknowledges step 2's"),
     pair("tcp", &["tcp-server", "tcp-client"], tcp, "tcp-client sends two lines and half-closes, tcp-server echoes and closes"),
     pair("backlog", &["tcp-server", "tcp-client"], backlog, "tcp-server --sequential: the second client waits in the accept queue"),
     pair("tcp-seed", &["tcp-server", "tcp-client"], tcp_seed, "each TCP lesson against the seed's own Python program"),
@@ -76,7 +82,10 @@ impl Pair {
     /// The `-seed` pairs and the steps' pairs run the seed's Python programs, so they need
     /// `python3`.
     pub fn runnable(&self) -> Result<(), String> {
-        if !(self.name.ends_with("-seed") || self.name.starts_with("step")) {
+        if !(self.name.ends_with("-seed")
+            || self.name.starts_with("step")
+            || self.name.contains("-step"))
+        {
             return Ok(());
         }
         match std::process::Command::new("python3")
@@ -251,6 +260,48 @@ fn step2_udp_chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     s.wait_success(seed)
 }
 
+/// The seed's client against udp-server's step 1: it prints the sender and the text, and
+/// answers with the line typed.
+fn udp_step1(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (server, addr) = s.start("step1", bins.example("step1-udp-seed", &["0"]))?;
+    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+    let seed = s.spawn("seed-client", bins.seed("udp_client.py", &[&ip, &port]))?;
+    s.send_line(seed, "你好, seed")?;
+    s.expect(server, "你好, seed")?;
+    s.send_line(server, "欢迎")?;
+    s.expect(seed, &format!("('127.0.0.1', {port})"))?;
+    s.expect(seed, "欢迎")?;
+    s.wait_success(seed)?;
+    s.kill(server)
+}
+
+/// The seed's client against udp-server's step 2: an echo, shown.
+fn udp_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let step2 = bins.example("step2-udp-flags", &["--port", "0"]);
+    let (server, addr) = s.start("step2", step2)?;
+    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+    let seed = s.spawn("seed-client", bins.seed("udp_client.py", &[&ip, &port]))?;
+    s.send_line(seed, "你好, seed")?;
+    s.expect(server, "sent 12 bytes to 127.0.0.1:")?;
+    s.expect(seed, "你好, seed")?;
+    s.wait_success(seed)?;
+    s.kill(server)
+}
+
+/// The seed's client against udp-server's step 3 with a 4-byte buffer: the cut is told.
+fn udp_step3(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let step3 = bins.example("step3-udp-truncation", &["--port", "0", "--buffer", "4"]);
+    let (server, addr) = s.start("step3", step3)?;
+    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+    let seed = s.spawn("seed-client", bins.seed("udp_client.py", &[&ip, &port]))?;
+    s.send_line(seed, "0123456789")?;
+    s.expect(server, "(cut: the buffer holds 4; 6 bytes lost)")?;
+    s.expect(server, "sent 4 bytes")?;
+    s.expect(seed, "0123")?;
+    s.wait_success(seed)?;
+    s.kill(server)
+}
+
 fn chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let (alice, a) = s.start("alice", bins.lesson("udp-chat", &["--port", "0"]))?;
     let to_alice = a.to_string();
@@ -344,6 +395,61 @@ fn feiq_seed(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     s.expect(listen, "小道士@ubuntu (127.0.0.1:")?;
     s.close_stdin(seed)?;
     s.wait_success(seed)?;
+    s.kill(listen)
+}
+
+/// The seed's sender and feiq's step 1 send the same bytes: `feiq listen --hexdump` shows.
+fn feiq_step1(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let listen = ["listen", "--port", "0", "--hexdump"];
+    let (listen, addr) = s.start("listen", bins.lesson("feiq", &listen))?;
+    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+    for (label, cmd) in [
+        ("seed-feiq", bins.seed("feiq.py", &[&ip, &port])),
+        ("step1", bins.example("step1-feiq-seed", &[&ip, &port])),
+    ] {
+        let sender = s.spawn(label, cmd)?;
+        s.send_line(sender, "你好")?;
+        s.expect_on(listen, Stream::Stderr, "00000010")?;
+        s.expect(listen, "小道士@ubuntu (127.0.0.1:")?;
+        s.close_stdin(sender)?;
+        s.wait_success(sender)?;
+    }
+    s.kill(listen)
+}
+
+/// feiq's step 2 asks for an acknowledgement; feiq listen gives it.
+fn feiq_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let listen = ["listen", "--port", "0", "--user", "rust", "--host", "vm"];
+    let (listen, addr) = s.start("listen", bins.lesson("feiq", &listen))?;
+    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+    let step2 = s.spawn("step2", bins.example("step2-feiq-ack", &[&ip, &port]))?;
+    s.send_line(step2, "晚上好")?;
+    s.expect(step2, &format!("sending to {addr}"))?;
+    s.expect(listen, "小道士@ubuntu (127.0.0.1:")?;
+    s.expect(listen, "answered 127.0.0.1:")?;
+    s.expect(step2, &format!("delivered to {addr} (acknowledged)"))?;
+    s.close_stdin(step2)?;
+    s.wait_success(step2)?;
+    s.kill(listen)
+}
+
+/// feiq's step 3 shows the seed's message (which asks for no acknowledgement), then
+/// acknowledges step 2's.
+fn feiq_step3(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (listen, addr) = s.start("step3", bins.example("step3-feiq-listen", &["0"]))?;
+    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+    let seed = s.spawn("seed-feiq", bins.seed("feiq.py", &[&ip, &port]))?;
+    s.send_line(seed, "晚上一起吃饭吗？")?;
+    s.expect(listen, "小道士@ubuntu (127.0.0.1:")?;
+    s.close_stdin(seed)?;
+    s.wait_success(seed)?;
+    let step2 = s.spawn("step2", bins.example("step2-feiq-ack", &[&ip, &port]))?;
+    s.send_line(step2, "好的")?;
+    s.expect(step2, &format!("sending to {addr}"))?;
+    s.expect(listen, "acknowledged packet")?;
+    s.expect(step2, &format!("delivered to {addr} (acknowledged)"))?;
+    s.close_stdin(step2)?;
+    s.wait_success(step2)?;
     s.kill(listen)
 }
 
