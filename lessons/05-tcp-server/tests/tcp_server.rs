@@ -431,3 +431,25 @@ fn out_of_descriptors_a_client_is_refused_not_left_hanging() -> Result<(), Failu
     assert_eq!(echo_in_pieces(addr, b"room again", 4), b"room again");
     Ok(())
 }
+
+/// A soft limit below the hard one (`ulimit -S -n 64`) is raised at start, and the log says so.
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_one() -> Result<(), Failure> {
+    let hard = Command::new("sh")
+        .args(["-c", "ulimit -H -n"])
+        .output()
+        .unwrap();
+    let hard = String::from_utf8_lossy(&hard.stdout).trim().to_string();
+    if hard == "unlimited" || hard.parse::<u64>().is_ok_and(|h| h <= 64) {
+        eprintln!("skipped: the hard limit is {hard}");
+        return Ok(());
+    }
+    let mut s = Scene::new();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("ulimit -S -n 64 && exec \"$0\" --port 0")
+        .arg(BIN);
+    let (p, _) = s.start("server", cmd)?;
+    s.expect(p, &format!("open-file limit raised from 64 to {hard}"))?;
+    Ok(())
+}
