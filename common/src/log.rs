@@ -14,7 +14,8 @@
 //! - A line that finds the queue full, or that the writer cannot write (ENOSPC, EPIPE), is
 //!   dropped and counted. The first time lines are dropped, the writer says so on stderr
 //!   (once); when stdout works again it writes `log: N lines dropped` there, and
-//!   [`finish`] (which [`run`](crate::run) calls before the program exits) prints the total.
+//!   [`finish`] (which [`run`](crate::run) calls when the program's body returns) prints the
+//!   total.
 //! - What a peer sent is shown through [`StreamDecoder::show_capped`](crate::text::StreamDecoder::show_capped):
 //!   at most [`SHOWN_PER_CHUNK`] bytes of one chunk, then `… (M more bytes)`, so the log
 //!   stays far smaller than the traffic (4 MiB of 0x7f made 25 MB of tcp-server's log, now
@@ -238,8 +239,8 @@ fn write_lines(
             };
             let _ = writeln!(
                 err,
-                "log: lines for stdout are being dropped ({why}); the server goes on serving, \
-                 and the count is printed when it exits"
+                "log: lines for stdout are being dropped ({why}); the server goes on serving \
+                 and counts them"
             );
         }
         shared.done.fetch_add(batch.len() as u64, Ordering::Relaxed);

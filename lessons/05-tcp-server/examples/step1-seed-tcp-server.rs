@@ -2,7 +2,7 @@
 //! client, sends back every byte it receives, and exits when that client closes.
 //!
 //! Terminal 1:  cargo run -p tcp-server --example step1-seed-tcp-server
-//! Terminal 2:  python3 docs/src/seed/tcp_client.py   (its address changed to 127.0.0.1)
+//! Terminal 2:  python3 xtask/peers/tcp_client.py 127.0.0.1 10050   (the seed's client)
 //!
 //! Pitfall: a second client connects at once (the kernel queues it) but is never served.
 use std::io::{Read, Write};

@@ -431,3 +431,53 @@ fn out_of_descriptors_a_client_is_refused_not_left_hanging() -> Result<(), Failu
     assert_eq!(echo_in_pieces(addr, b"room again", 4), b"room again");
     Ok(())
 }
+
+/// A soft limit below the hard one (`ulimit -S -n 64`) is raised at start, and the log says so.
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_one() -> Result<(), Failure> {
+    let hard = Command::new("sh")
+        .args(["-c", "ulimit -H -n"])
+        .output()
+        .unwrap();
+    let hard = String::from_utf8_lossy(&hard.stdout).trim().to_string();
+    if hard == "unlimited" || hard.parse::<u64>().is_ok_and(|h| h <= 64) {
+        eprintln!("skipped: the hard limit is {hard}");
+        return Ok(());
+    }
+    let mut s = Scene::new();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("ulimit -S -n 64 && exec \"$0\" --port 0")
+        .arg(BIN);
+    let (p, _) = s.start("server", cmd)?;
+    s.expect(p, &format!("open-file limit raised from 64 to {hard}"))?;
+    Ok(())
+}
+
+/// `--bind ::` holds the port for IPv4 too (dual stack): a second server on `--bind 0.0.0.0`
+/// is told so, not sent to wait for TIME_WAIT. The holder here binds without listening, so
+/// nothing can connect to it, and the server's bind fails, so it listens nowhere either.
+#[test]
+fn a_dual_stack_conflict_is_named_in_the_hint() {
+    use socket2::{Domain, Socket, Type};
+    let holder = Socket::new(Domain::IPV6, Type::STREAM, None).unwrap();
+    let any: SocketAddr = "[::]:0".parse().unwrap();
+    if holder.set_only_v6(false).is_err() || holder.bind(&any.into()).is_err() {
+        eprintln!("skipped: no IPv6 dual stack here");
+        return;
+    }
+    let port = holder.local_addr().unwrap().as_socket().unwrap().port();
+    let out = cargo_bin_cmd!("tcp-server")
+        .args(["--bind", "0.0.0.0", "--port", &port.to_string()])
+        .timeout(Duration::from_secs(10))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("a socket on [::]:{port} holds it"))
+            && stderr.contains("dual stack"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("TIME_WAIT"), "{stderr}");
+}
