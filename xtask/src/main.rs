@@ -375,13 +375,15 @@ fn check(fix: bool) -> anyhow::Result<()> {
         fix,
     )?);
     problems.extend(figures::check(&root, fix)?);
+    problems.extend(manifest::feature_drift(&root)?);
     problems.extend(i18n::problems(&root)?);
     if !problems.is_empty() {
         bail!("{}", problems.join("\n"));
     }
     println!(
         "book and lessons: all includes resolve, all anchors pair up, every lesson complete, \
-         the flag table matches the programs, the Chinese figures are up to date, \
+         the flag table matches the programs, no lesson's build differs from the workspace's, \
+         the Chinese figures are up to date, \
          po/zh-CN.po translates every message and shows the Chinese figures"
     );
     Ok(())
