@@ -452,11 +452,14 @@ impl Connection {
         // knows where this answer ends and the next one begins.
         let more = !self.head_only && len > 0;
         self.send_head(status, reason, &headers, Some(len), keep, more)?;
-        let sent = if more {
-            send_file(file, &self.stream, start, len)?
-        } else {
-            0
-        };
+        if !more {
+            return Ok(Answer {
+                status,
+                sent: 0,
+                keep,
+            });
+        }
+        let sent = send_file(file, &self.stream, start, len)?;
         if sent < len {
             // The file shrank: the client counts on len bytes, so the connection must end.
             return Ok(Answer {
