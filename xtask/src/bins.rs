@@ -26,6 +26,13 @@ impl Bins {
         cmd
     }
 
+    /// The example `name` of a lesson (its steps, `examples/stepN-*.rs`), with `args`.
+    pub fn example(&self, name: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(self.dir.join("examples").join(name));
+        cmd.args(args);
+        cmd
+    }
+
     /// One of the seed's Python programs in `xtask/peers/`, made runnable, with `args`.
     pub fn seed(&self, script: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new("python3");
@@ -53,6 +60,8 @@ pub fn build(packages: &[&str], profile: Profile) -> anyhow::Result<Bins> {
     for package in packages {
         cmd.args(["--package", package]);
     }
+    // The lessons' steps too: pairs run them.
+    cmd.arg("--examples");
     run(&mut cmd)?;
     // This binary is <target>/<its profile>/xtask; the lessons are in <target>/<profile>.
     let exe = std::env::current_exe().context("cannot find xtask's own binary")?;
