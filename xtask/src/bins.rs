@@ -60,8 +60,8 @@ pub fn build(packages: &[&str], profile: Profile) -> anyhow::Result<Bins> {
     for package in packages {
         cmd.args(["--package", package]);
     }
-    // The lessons' steps too: pairs run them.
-    cmd.arg("--examples");
+    // The binaries, and the lessons' steps (their examples): pairs run them.
+    cmd.args(["--bins", "--examples"]);
     run(&mut cmd)?;
     // This binary is <target>/<its profile>/xtask; the lessons are in <target>/<profile>.
     let exe = std::env::current_exe().context("cannot find xtask's own binary")?;

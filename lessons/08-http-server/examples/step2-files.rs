@@ -27,6 +27,7 @@ fn main() -> io::Result<()> {
     Ok(())
 }
 
+// ANCHOR: serve
 fn serve(stream: &TcpStream, root: &Path) -> io::Result<()> {
     let mut reader = BufReader::new(stream);
     let mut request_line = String::new();
@@ -62,6 +63,7 @@ fn serve(stream: &TcpStream, root: &Path) -> io::Result<()> {
     stream.write_all(head.as_bytes())?;
     stream.write_all(&body)
 }
+// ANCHOR_END: serve
 
 /// The value after `name` on the command line, or `default`.
 fn arg(name: &str, default: &str) -> String {

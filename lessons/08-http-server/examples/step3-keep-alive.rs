@@ -35,6 +35,7 @@ fn main() -> io::Result<()> {
     Ok(())
 }
 
+// ANCHOR: serve
 /// Answers requests until the client closes or asks to; returns how many.
 fn serve(stream: &TcpStream, root: &Path) -> io::Result<u64> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -79,6 +80,7 @@ fn serve(stream: &TcpStream, root: &Path) -> io::Result<u64> {
         }
     }
 }
+// ANCHOR_END: serve
 
 /// The value after `name` on the command line, or `default`.
 fn arg(name: &str, default: &str) -> String {
