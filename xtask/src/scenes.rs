@@ -615,7 +615,11 @@ fn http(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
             "/data.bin",
             "\"GET /data.bin HTTP/1.1\" 206 40000",
         ),
-        (&[], "/docs/", "\"GET /docs/ HTTP/1.1\" 200"),
+        (
+            &["-o", "/dev/null", "-w", fields],
+            "/docs/",
+            "\"GET /docs/ HTTP/1.1\" 200",
+        ),
         (
             &["-w", "%{http_code}\\n"],
             "/missing.txt",
