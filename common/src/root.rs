@@ -290,6 +290,36 @@ impl Root {
     }
 }
 
+/// What [`Root::open_file`] learnt of the file it opened, from its one `fstat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileInfo {
+    pub size: u64,
+    /// The modification time: seconds since 1970, and the nanoseconds within that second.
+    pub mtime: i64,
+    pub mtime_nsec: i64,
+}
+
+impl Root {
+    /// [`Root::open`] for a server that answers many small requests (http-server): the same
+    /// checks and the same open, the size and times from the `fstat` that checked the file,
+    /// and `O_NONBLOCK` left set, which reads and `sendfile` of a regular file do not heed on
+    /// Linux. Three system calls fewer per file than `open` and then `metadata`.
+    pub fn open_file(&self, name: &str) -> Result<(File, FileInfo), Refusal> {
+        check_name(name)?;
+        let fd = open_beneath(self.fd.as_fd(), name)?;
+        let stat = rustix::fs::fstat(&fd)?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+            return Err(Refusal::NotAFile);
+        }
+        let info = FileInfo {
+            size: u64::try_from(stat.st_size).unwrap_or(0),
+            mtime: stat.st_mtime,
+            mtime_nsec: i64::try_from(stat.st_mtime_nsec).unwrap_or(0),
+        };
+        Ok((File::from(fd), info))
+    }
+}
+
 /// [`open_beneath`] for a directory: `name` ends in '/'.
 #[cfg(target_os = "linux")]
 fn open_dir_beneath(root: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
@@ -470,6 +500,13 @@ mod tests {
     fn opens_directories_beneath_the_root_and_lists_them() {
         let (dir, root) = root();
         symlink(dir.path(), dir.path().join("served/up")).unwrap();
+        let (file, info) = root.open_file("a.txt").unwrap();
+        assert_eq!((read(file), info.size), ("inside".to_string(), 6));
+        assert!(matches!(root.open_file("sub"), Err(Refusal::NotAFile)));
+        assert!(matches!(
+            root.open_file("up/secret.txt"),
+            Err(Refusal::Link)
+        ));
         let sub = root.open_dir("sub").unwrap();
         assert_eq!(read(sub.open("b.txt").unwrap()), "deeper");
         assert!(root.open_dir("").is_ok() && root.open_dir("sub/").is_ok());

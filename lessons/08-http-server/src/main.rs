@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use clap::Parser;
-use common::root::{Entry, Refusal};
+use common::root::{Entry, FileInfo, Refusal};
 use common::text::printable;
 use common::{BindArgs, CannotBind, Proto, Root, Slot, Slots};
 use reply::{Range, Validators};
@@ -379,8 +379,8 @@ impl Connection {
                 Err(refusal) => self.send_refusal(&refusal, keep),
             };
         }
-        let file = match self.options.root.open(name) {
-            Ok(file) => file,
+        let (file, info) = match self.options.root.open_file(name) {
+            Ok(opened) => opened,
             // A directory named without its '/': send the browser to the name with it, so
             // that the links in its listing are relative to the directory.
             Err(Refusal::NotAFile) if self.options.root.open_dir(name).is_ok() => {
@@ -389,7 +389,7 @@ impl Connection {
             }
             Err(refusal) => return self.send_refusal(&refusal, keep),
         };
-        self.send_file(request, &file, name, keep)
+        self.send_file(request, &file, info, name, keep)
     }
     // ANCHOR_END: answer
 
@@ -399,13 +399,13 @@ impl Connection {
         &mut self,
         request: &Request,
         file: &File,
+        info: FileInfo,
         name: &str,
         keep: bool,
     ) -> io::Result<Answer> {
-        // fstat on the open file: the size and version of what will be sent.
-        let meta = file.metadata()?;
-        let size = meta.len();
-        let validators = Validators::of(&meta);
+        // From the fstat of the open file: the size and version of what will be sent.
+        let size = info.size;
+        let validators = Validators::of(&info);
         let mut headers = format!(
             "Content-Type: {}\r\nLast-Modified: {}\r\nETag: {}\r\nAccept-Ranges: bytes\r\n",
             reply::content_type(name),
@@ -474,8 +474,8 @@ impl Connection {
 
     /// A directory: its `index.html` if it has one, else the list of what is in it.
     fn send_directory(&mut self, request: &Request, dir: &Root, keep: bool) -> io::Result<Answer> {
-        if let Ok(index) = dir.open("index.html") {
-            return self.send_file(request, &index, "index.html", keep);
+        if let Ok((index, info)) = dir.open_file("index.html") {
+            return self.send_file(request, &index, info, "index.html", keep);
         }
         let mut entries: Vec<Entry> = Vec::new();
         let mut truncated = false;
