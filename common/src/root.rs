@@ -263,8 +263,8 @@ impl Root {
 
     /// The regular files and directories directly in this root, in the order the directory
     /// gives them, without following links: what [`Root::open`] and [`Root::open_dir`] would
-    /// open. Names that could not be asked for are left out.
-    pub fn entries(&self) -> io::Result<impl Iterator<Item = io::Result<Entry>> + '_> {
+    /// open (http-server's listing). Names that could not be asked for are left out.
+    pub fn contents(&self) -> io::Result<impl Iterator<Item = io::Result<Entry>> + '_> {
         let dir = rustix::fs::Dir::read_from(self.fd.as_fd())?;
         Ok(dir.filter_map(move |entry| {
             let entry = match entry {
@@ -521,7 +521,7 @@ mod tests {
             let got = root.open_dir(name).unwrap_err().to_string();
             assert!(got.contains(reason), "{name:?}: {got}");
         }
-        let mut entries: Vec<_> = root.entries().unwrap().map(Result::unwrap).collect();
+        let mut entries: Vec<_> = root.contents().unwrap().map(Result::unwrap).collect();
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         let names: Vec<_> = entries
             .iter()

@@ -26,7 +26,7 @@ impl Bins {
         cmd
     }
 
-    /// The example `name` of a lesson (its steps, `examples/stepN-*.rs`), with `args`.
+    /// The example `name` of a lesson (`examples/step1-*.rs`), with `args`.
     pub fn example(&self, name: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(self.dir.join("examples").join(name));
         cmd.args(args);
@@ -60,8 +60,10 @@ pub fn build(packages: &[&str], profile: Profile) -> anyhow::Result<Bins> {
     for package in packages {
         cmd.args(["--package", package]);
     }
-    // The binaries, and the lessons' steps (their examples): pairs run them.
-    cmd.args(["--bins", "--examples"]);
+    if profile == Profile::Dev {
+        // The lessons' steps (examples/stepN-*.rs) run in pairs too.
+        cmd.args(["--bins", "--examples"]);
+    }
     run(&mut cmd)?;
     // This binary is <target>/<its profile>/xtask; the lessons are in <target>/<profile>.
     let exe = std::env::current_exe().context("cannot find xtask's own binary")?;

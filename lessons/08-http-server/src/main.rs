@@ -479,7 +479,7 @@ impl Connection {
         }
         let mut entries: Vec<Entry> = Vec::new();
         let mut truncated = false;
-        for entry in dir.entries()?.flatten() {
+        for entry in dir.contents()?.flatten() {
             if entries.len() == MAX_LISTED {
                 truncated = true;
                 break;
