@@ -446,7 +446,10 @@ fn malformed_and_oversized_requests_are_answered_4xx_and_survived() -> Result<()
         (long_target.as_str(), 414),
         (many.as_str(), 431),
         (huge.as_str(), 431),
-        ("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 65537\r\n\r\n", 400),
+        (
+            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 65537\r\n\r\n",
+            400,
+        ),
     ] {
         let r = ask(addr, request);
         assert_eq!(r.status, status, "{:?}", &request[..request.len().min(40)]);
