@@ -13,6 +13,7 @@
 mod chat;
 mod download;
 mod feiq;
+mod http;
 mod tcp;
 mod udp;
 mod wire;
@@ -157,6 +158,18 @@ pub const EXERCISES: &[Exercise] = &[
         lesson: "file-download",
         title: "Several requests on one connection",
         check: download::keep_alive,
+    },
+    Exercise {
+        id: "http-server-1",
+        lesson: "http-server",
+        title: "If-Modified-Since",
+        check: http::if_modified_since,
+    },
+    Exercise {
+        id: "http-server-2",
+        lesson: "http-server",
+        title: "Several ranges in one answer (multipart/byteranges)",
+        check: http::multipart_ranges,
     },
 ];
 
@@ -426,6 +439,7 @@ mod tests {
             "tcp-server",
             "tcp-client",
             "file-download",
+            "http-server",
         ];
         assert!(EXERCISES.len() >= 20);
         for lesson in lessons {

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_http;
 mod bins;
 mod book;
 mod exercise;
@@ -102,6 +103,20 @@ enum Bench {
         #[arg(long, value_name = "N", default_value_t = 3)]
         runs: usize,
     },
+    /// http-server vs nginx (one worker, sendfile) and python3 -m http.server: a large file
+    /// by curl, a small one over keep-alive by wrk, CPU per request (apt-get install
+    /// nginx-light wrk curl).
+    Http {
+        /// The large file's size in MiB.
+        #[arg(long, default_value_t = 1024)]
+        size: u64,
+        /// Seconds of wrk per server.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// wrk's keep-alive connections.
+        #[arg(long, default_value_t = 50)]
+        connections: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -128,6 +143,18 @@ fn main() -> ExitCode {
                 bench::echo(&bins, &options).map_err(anyhow::Error::msg)
             })
         }
+        Command::Bench(Bench::Http {
+            size,
+            seconds,
+            connections,
+        }) => build(&["http-server"], Profile::Release).and_then(|bins| {
+            let options = bench_http::HttpOptions {
+                size,
+                seconds,
+                connections,
+            };
+            bench_http::http(&bins, &bins.target_dir(), &options).map_err(anyhow::Error::msg)
+        }),
         Command::Bench(Bench::Download { size, runs }) => {
             build(&["file-download"], Profile::Release).and_then(|bins| {
                 let options = bench::DownloadOptions { size, runs };

@@ -63,6 +63,13 @@ pub const LESSONS: &[Lesson] = &[
         ports: "serve listens on 6664, get/list connect",
     },
     Lesson {
+        name: "http-server",
+        dir: "08-http-server",
+        teaches: "HTTP/1.1 to curl and a browser: request parsing with limits, Content-Length, keep-alive, ranges, caching",
+        chapter: "http-server.md",
+        ports: "listens on 8000",
+    },
+    Lesson {
         name: "tcp-poll",
         dir: "09-tcp-poll",
         teaches: "non-blocking sockets, WouldBlock, an epoll loop (mio); one thread, many clients",
@@ -116,7 +123,9 @@ fn features(root: &std::path::Path, args: &[&str]) -> anyhow::Result<Features> {
     anyhow::ensure!(out.status.success(), "cargo tree {} failed", args.join(" "));
     let mut found = Features::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some((package, on)) = line.split_once('|') else { continue };
+        let Some((package, on)) = line.split_once('|') else {
+            continue;
+        };
         let package = package.split(" (").next().unwrap_or(package).to_string();
         let on = on.trim_end_matches(" (*)");
         found

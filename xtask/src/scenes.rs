@@ -76,12 +76,22 @@ pub const PAIRS: &[Pair] = &[
     pair("async-seed", &["tcp-async"], seed_client, "the seed's TCP client against tcp-async"),
     pair("download", &["file-download"], download, "get a text and a binary file, a missing one, a refused ../, a resumed one"),
     pair("download-seed", &["file-download"], download_seed, "file-download against the seed's Python client and server (seed protocol)"),
+    pair("http-step1", &["http-server"], http_step1, "step 1: the seed's server answers curl with one fixed HTTP/1.0 page"),
+    pair("http-step2", &["http-server"], http_step2, "step 2: a file per request, Content-Length, then close"),
+    pair("http-step3", &["http-server"], http_step3, "step 3: keep-alive: two files on one connection, then Connection: close"),
+    pair("http", &["http-server"], http, "curl against http-server: a file, a HEAD, a range, a resume, a listing, a 404, a refused ../"),
 ];
 
 impl Pair {
     /// The `-seed` pairs and the steps' pairs run the seed's Python programs, so they need
-    /// `python3`.
+    /// `python3`; the `http` pairs run curl.
     pub fn runnable(&self) -> Result<(), String> {
+        if self.name.starts_with("http") {
+            return match std::process::Command::new("curl").arg("--version").output() {
+                Ok(out) if out.status.success() => Ok(()),
+                _ => Err("curl not found (apt-get install curl): it is the HTTP client".into()),
+            };
+        }
         if !(self.name.ends_with("-seed")
             || self.name.starts_with("step")
             || self.name.contains("-step"))
@@ -753,6 +763,175 @@ fn download_seed(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     s.expect_on(get, Stream::Stderr, "look the same")?;
     exits_with(s, get, 1)?;
     s.kill(seed)
+}
+
+/// A scratch root for the HTTP pairs: a text file, a binary file, a directory, and a secret
+/// beside the root.
+fn http_root() -> Result<(tempfile::TempDir, PathBuf, PathBuf), Failure> {
+    let (scratch, root, here) = scratch()?;
+    write(&root.join("notes.txt"), "第八课: HTTP\n".as_bytes())?;
+    let binary: Vec<u8> = (0..100_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    write(&root.join("data.bin"), &binary)?;
+    std::fs::create_dir(root.join("docs"))
+        .map_err(|e| Failure::new(format!("cannot create docs/: {e}")))?;
+    write(&root.join("docs/a <b>.txt"), b"escaped\n")?;
+    write(&here.join("secret.txt"), b"not served\n")?;
+    Ok((scratch, root, here))
+}
+
+/// curl with ARGS, run in `dir`: quiet but for errors.
+fn curl(dir: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-sS", "--max-time", "10"])
+        .args(args)
+        .current_dir(dir);
+    cmd
+}
+
+fn http_step1(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let step = bins.example("step1-fixed-response", &["--port", "0"]);
+    let (server, addr) = s.start("step1", step)?;
+    let (_scratch, _, here) = http_root()?;
+    for path in ["/", "/any/thing.txt"] {
+        let get = s.spawn("curl", curl(&here, &[&format!("http://{addr}{path}")]))?;
+        s.expect(server, &format!("GET {path} HTTP/1.1"))?;
+        s.expect(get, "<h1>Hello from Rust</h1>")?;
+        s.wait_success(get)?;
+    }
+    s.kill(server)
+}
+
+fn http_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (_scratch, root, here) = http_root()?;
+    let root = root.to_string_lossy().into_owned();
+    let step = bins.example("step2-files", &["--port", "0", "--root", &root]);
+    let (server, addr) = s.start("step2", step)?;
+    let out = "%{http_code} %{size_download} bytes\\n";
+    for (path, answer) in [
+        ("/notes.txt", "第八课: HTTP"),
+        ("/data.bin", "200 100000 bytes"),
+        ("/missing.txt", "404"),
+    ] {
+        let args = if path.ends_with(".txt") {
+            vec!["-w", "%{http_code}\\n"]
+        } else {
+            vec!["-o", "/dev/null", "-w", out]
+        };
+        let mut args: Vec<&str> = args;
+        let url = format!("http://{addr}{path}");
+        args.push(&url);
+        let get = s.spawn("curl", curl(&here, &args))?;
+        s.expect(server, &format!("GET {path} HTTP/1.1"))?;
+        s.expect(get, answer)?;
+        s.wait_success(get)?;
+    }
+    s.kill(server)
+}
+
+fn http_step3(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (_scratch, root, here) = http_root()?;
+    let root = root.to_string_lossy().into_owned();
+    let step = bins.example("step3-keep-alive", &["--port", "0", "--root", &root]);
+    let (server, addr) = s.start("step3", step)?;
+    // Two URLs: curl sends the second on the connection of the first.
+    let (a, b) = (
+        format!("http://{addr}/notes.txt"),
+        format!("http://{addr}/data.bin"),
+    );
+    let args = [
+        "-w",
+        "%{http_code} %{size_download} bytes, connection %{num_connects}\\n",
+    ];
+    let get = s.spawn(
+        "curl",
+        curl(
+            &here,
+            &[
+                args[0],
+                args[1],
+                "-o",
+                "/dev/null",
+                &a,
+                "-o",
+                "/dev/null",
+                &b,
+            ],
+        ),
+    )?;
+    s.expect(server, "GET /notes.txt HTTP/1.1")?;
+    s.expect(server, "GET /data.bin HTTP/1.1")?;
+    s.expect(get, "200 16 bytes, connection 1")?;
+    s.expect(get, "200 100000 bytes, connection 0")?;
+    s.wait_success(get)?;
+    s.expect(server, "after 2 requests")?;
+    s.kill(server)
+}
+
+fn http(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (_scratch, root, here) = http_root()?;
+    let mut serve = bins.lesson("http-server", &["--port", "0", "--root"]);
+    serve.arg(&root);
+    let (server, addr) = s.start("server", serve)?;
+    s.expect(server, "serving the files under")?;
+    let url = |path: &str| format!("http://{addr}{path}");
+    let fields =
+        "%{http_code} %header{content-type} %{size_download} bytes %header{content-range}\\n";
+    let steps: [(&[&str], &str, &str); 7] = [
+        (&[], "/notes.txt", "\"GET /notes.txt HTTP/1.1\" 200 16"),
+        (
+            &["-I", "-o", "/dev/null", "-w", fields],
+            "/notes.txt",
+            "\"HEAD /notes.txt HTTP/1.1\" 200 0",
+        ),
+        (
+            &["-r", "0-9", "-o", "/dev/null", "-w", fields],
+            "/data.bin",
+            "\"GET /data.bin HTTP/1.1\" 206 10",
+        ),
+        (
+            &["-C", "-", "-o", "data.bin", "-w", fields],
+            "/data.bin",
+            "\"GET /data.bin HTTP/1.1\" 206 40000",
+        ),
+        (
+            &["-o", "/dev/null", "-w", fields],
+            "/docs/",
+            "\"GET /docs/ HTTP/1.1\" 200",
+        ),
+        (
+            &["-w", "%{http_code}\\n"],
+            "/missing.txt",
+            "\"GET /missing.txt HTTP/1.1\" 404",
+        ),
+        (
+            &["--path-as-is", "-w", "%{http_code}\\n"],
+            "/../secret.txt",
+            "\"GET /../secret.txt HTTP/1.1\" 403",
+        ),
+    ];
+    // The resume: 60,000 of data.bin's 100,000 bytes are already here.
+    let binary = read(&root.join("data.bin"));
+    write(
+        &here.join("data.bin"),
+        binary.get(..60_000).unwrap_or_default(),
+    )?;
+    for (args, path, logged) in steps {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.push(url(path));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let get = s.spawn("curl", curl(&here, &all))?;
+        s.expect(server, logged)?;
+        s.wait_success(get)?;
+        s.expect(server, "the client closed the connection (1 request)")?;
+    }
+    check(
+        s,
+        read(&here.join("data.bin")) == binary,
+        "the resumed data.bin",
+    )?;
+    s.kill(server)
 }
 
 /// `file-download ARGS --to SERVER`, run in `dir`.
