@@ -58,7 +58,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "K" | "KB" | "KIB" => KIB,
         "M" | "MB" | "MIB" => MIB,
         "G" | "GB" | "GIB" => GIB,
-        _ => return Err(format!("'{s}': the unit is one of K, M, G (or none, for bytes)")),
+        _ => {
+            return Err(format!(
+                "'{s}': the unit is one of K, M, G (or none, for bytes)"
+            ));
+        }
     };
     number
         .checked_mul(unit)
@@ -131,7 +135,15 @@ mod tests {
         assert_eq!(parse_size("16 KiB"), Ok(16 * KIB));
         assert_eq!(parse_size("3m"), Ok(3 * MIB));
         assert_eq!(parse_size("2G"), Ok(2 * GIB));
-        for bad in ["", "K", "-1", "1.5M", "3T", "99999999999999999999", "9999999999999G"] {
+        for bad in [
+            "",
+            "K",
+            "-1",
+            "1.5M",
+            "3T",
+            "99999999999999999999",
+            "9999999999999G",
+        ] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
     }
