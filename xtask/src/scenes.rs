@@ -516,6 +516,7 @@ fn download_step1(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
             &[&server, "hello.txt"],
         )?,
     )?;
+    s.expect(seed, "b'\\xe4\\xbd\\xa0")?;
     s.expect(get, "downloaded hello.txt")?;
     s.wait_success(get)?;
     check(s, read(&here.join("hello.txt")) == hello, "hello.txt")?;
@@ -543,6 +544,7 @@ fn download_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let mut serve = bins.lesson("file-download", &["serve", "--port", "0", "--root"]);
     serve.arg(&root);
     let (serve, addr) = s.start("serve", serve)?;
+    s.expect(serve, "serving the files under")?;
     let server = addr.to_string();
     for name in ["notes.txt", "empty.txt"] {
         let get = s.spawn(
@@ -582,6 +584,7 @@ fn download_step3(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let mut serve = bins.lesson("file-download", &["serve", "--port", "0", "--root"]);
     serve.arg(&root);
     let (serve, addr) = s.start("serve", serve)?;
+    s.expect(serve, "serving the files under")?;
     let get = s.spawn(
         "step3",
         step(
