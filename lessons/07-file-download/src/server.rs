@@ -257,6 +257,10 @@ impl Server {
                 return Err(Cut::TooSlow(sent, started.elapsed()));
             }
         }
+        // What follows (another answer, on a connection that carries several) waits as before.
+        stream
+            .set_write_timeout(Some(self.args.timeout))
+            .map_err(Cut::Failed)?;
         Ok(sent)
     }
     // ANCHOR_END: send_file
