@@ -11,7 +11,7 @@ use common::size::{Progress, summary};
 use common::text::printable;
 use common::{CannotBind, ClientBindArgs, Hexdump, Proto};
 
-use crate::Peer;
+use crate::args::Peer;
 use crate::part::{self, Part};
 use crate::protocol::{Connection, DOWNLOAD_PORT, Header, LineError, ListLine, Request};
 use crate::server::MAX_LISTED;

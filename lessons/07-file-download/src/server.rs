@@ -12,8 +12,9 @@ use anyhow::{Context, bail};
 use common::text::{count, printable};
 use common::{CannotBind, Full, Hexdump, Proto, Root, Slots};
 
+use crate::args::{ServeArgs, Wire};
 use crate::protocol::{Connection, Header, LineError, ListLine, Request, Version};
-use crate::{ServeArgs, Wire, seed};
+use crate::seed;
 
 /// The most files one listing shows: a listing costs the server time and the client screen
 /// space, so it has a bound, and says when it stopped there.
