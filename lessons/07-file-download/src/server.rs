@@ -24,8 +24,8 @@ pub const MAX_LISTED: u64 = 1000;
 /// subdirectories would otherwise cost a `stat` each for a listing that shows nothing.
 pub const MAX_EXAMINED: u64 = 10 * MAX_LISTED;
 
-/// How long one write of a file's bytes may block before the server looks at the clock:
-/// often enough to drop a client that reads too slowly, rarely enough to cost nothing.
+/// How long the server waits for room in the send buffer before it looks at the clock: often
+/// enough to drop a client that reads too slowly, rarely enough to cost nothing.
 const TICK: Duration = Duration::from_secs(1);
 
 /// The server: what it serves, its places, and its limits.
@@ -229,9 +229,10 @@ impl Server {
         mut offset: u64,
         len: u64,
     ) -> Result<u64, Cut> {
-        // Each write now blocks a TICK at most, so that the clock is looked at while a slow
-        // reader makes some progress: SO_SNDTIMEO alone only notices no progress at all.
-        stream.set_write_timeout(Some(TICK)).map_err(Cut::Failed)?;
+        // Non-blocking while the bytes go out: each sendfile moves what the send buffer has
+        // room for and returns at once, and between calls the loop looks at the clock. (A
+        // blocking sendfile goes on as long as the client reads a little now and then.)
+        stream.set_nonblocking(true).map_err(Cut::Failed)?;
         let started = Instant::now();
         let mut progress = started;
         let mut sent = 0;
@@ -245,7 +246,10 @@ impl Server {
                     sent += n as u64;
                     progress = Instant::now();
                 }
-                Err(e) if is_stall(&e) => {}
+                // The send buffer is full: wait for room, a TICK at most.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    wait_for_room(stream).map_err(Cut::Failed)?
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Cut::Failed(e)),
             }
@@ -258,10 +262,8 @@ impl Server {
                 return Err(Cut::TooSlow(sent, started.elapsed()));
             }
         }
-        // What follows (another answer, on a connection that carries several) waits as before.
-        stream
-            .set_write_timeout(Some(self.args.timeout))
-            .map_err(Cut::Failed)?;
+        // What follows (another answer, on a connection that carries several) blocks again.
+        stream.set_nonblocking(false).map_err(Cut::Failed)?;
         Ok(sent)
     }
     // ANCHOR_END: send_file
@@ -345,6 +347,19 @@ fn send_some(file: &File, stream: &TcpStream, offset: &mut u64, len: usize) -> i
     let n = (&*stream).write(buf.get(..n).ok_or(io::ErrorKind::InvalidData)?)?;
     *offset += n as u64;
     Ok(n)
+}
+
+/// poll(2) for POLLOUT: returns when the send buffer has room, or after a [`TICK`].
+fn wait_for_room(stream: &TcpStream) -> io::Result<()> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let tick = Timespec {
+        tv_sec: TICK.as_secs() as i64,
+        tv_nsec: 0,
+    };
+    match poll(&mut [PollFd::new(stream, PollFlags::OUT)], Some(&tick)) {
+        Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Whether a write failed because the peer read nothing for the whole write timeout.
