@@ -19,6 +19,7 @@
 //! - [`report`]: the ready line, and errors printed as `error:` with a `hint:`;
 //! - [`root`]: the root jail, regular files beneath one directory and nothing else
 //!   (file-download and http-server);
+//! - [`size`]: byte sizes as people read and type them, and a transfer's progress bar;
 //! - [`slots`]: a bound on how many clients a server serves at once;
 //! - [`session`]: how a TCP client's session ended, told the same way by every echo server;
 //! - [`datagram`]: receiving a datagram with its real length and its destination;
@@ -37,6 +38,7 @@ pub mod net;
 pub mod report;
 pub mod root;
 pub mod session;
+pub mod size;
 pub mod slots;
 pub mod text;
 

@@ -211,22 +211,42 @@ impl Root {
     /// gives them: read one entry at a time, so that listing a million files takes no more
     /// memory than listing ten. Names that could not be asked for are left out.
     pub fn files(&self) -> io::Result<impl Iterator<Item = io::Result<(String, u64)>> + '_> {
+        Ok(self.entries()?.filter_map(Result::transpose))
+    }
+
+    /// Every entry of the root as it is examined: `Some((name, size))` for a regular file
+    /// that [`open`](Root::open) would serve, `None` for one left out (a link, a directory, a
+    /// name that could not be asked for). A caller that must bound its work counts these
+    /// items, not only the files: a directory of 300,000 links lists no file, and costs as
+    /// many entries. A link or a directory is told by the type the directory itself records
+    /// (`d_type`), without a `stat`; only the other entries are `stat`'ed.
+    pub fn entries(
+        &self,
+    ) -> io::Result<impl Iterator<Item = io::Result<Option<(String, u64)>>> + '_> {
         let dir = rustix::fs::Dir::read_from(self.fd.as_fd())?;
-        Ok(dir.filter_map(move |entry| {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(e) => return Some(Err(e.into())),
+        Ok(dir.map(move |entry| {
+            let entry = entry?;
+            let known = entry.file_type();
+            if known != FileType::RegularFile && known != FileType::Unknown {
+                return Ok(None);
+            }
+            let Some(name) = entry.file_name().to_str().ok() else {
+                return Ok(None);
             };
-            let name = entry.file_name().to_str().ok()?;
             if check_name(name).is_err() || name == "." || name == ".." {
-                return None;
+                return Ok(None);
             }
             // Without following a link: only what `open` would serve is listed.
-            let stat = rustix::fs::statat(self.fd.as_fd(), name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+            let Ok(stat) = rustix::fs::statat(self.fd.as_fd(), name, AtFlags::SYMLINK_NOFOLLOW)
+            else {
+                return Ok(None);
+            };
             if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
-                return None;
+                return Ok(None);
             }
-            Some(Ok((name.to_string(), u64::try_from(stat.st_size).ok()?)))
+            Ok(u64::try_from(stat.st_size)
+                .ok()
+                .map(|size| (name.to_string(), size)))
         }))
     }
 }
@@ -487,6 +507,10 @@ mod tests {
         .unwrap();
         let files: Vec<_> = root.files().unwrap().map(Result::unwrap).collect();
         assert_eq!(files, [("a.txt".to_string(), 6)]);
+        // Every entry is examined once, "." and ".." too; only one is a file.
+        let examined: Vec<_> = root.entries().unwrap().map(Result::unwrap).collect();
+        assert_eq!(examined.len(), 5);
+        assert_eq!(examined.iter().flatten().count(), 1);
     }
 
     #[test]

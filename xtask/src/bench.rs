@@ -447,89 +447,244 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
-/// Downloads a file of `size` bytes over loopback with file-download, then with socat, and
-/// prints the speed and each side's peak memory: the median of `runs` runs.
+/// A way to copy the file: the lesson, or a tool that does the same job with less care.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Copier {
+    /// `cat SRC > DST`: no network, the floor of two copies (page cache to user, and back).
+    Cat,
+    /// OpenBSD netcat on both sides: a read/write loop through a buffer.
+    Nc,
+    /// socat on both sides: the same, with larger buffers.
+    Socat,
+    /// `file-download get` against `file-download serve`.
+    Lesson,
+}
+
+impl Copier {
+    const ALL: [Copier; 4] = [Copier::Cat, Copier::Nc, Copier::Socat, Copier::Lesson];
+
+    fn name(self) -> &'static str {
+        match self {
+            Copier::Cat => "cat + fsync",
+            Copier::Nc => "nc + fsync",
+            Copier::Socat => "socat + fsync",
+            Copier::Lesson => "file-download",
+        }
+    }
+
+    /// The program it needs, to tell the reader what to install.
+    fn tool(self) -> Option<&'static str> {
+        match self {
+            Copier::Cat | Copier::Lesson => None,
+            Copier::Nc => Some("nc"),
+            Copier::Socat => Some("socat"),
+        }
+    }
+}
+
+/// Downloads a file of `size` bytes over loopback with file-download, and copies it with
+/// `cat`, nc and socat, on tmpfs (`/dev/shm`) and on disk (the target directory), every copy
+/// fsync'd before it counts as done (the lesson fsyncs before its rename). Each run times every
+/// copier once, in turn; the ratio to `cat` is the median of each run's own ratio, so that a
+/// slow moment of the machine weighs on both sides of a ratio alike.
+///
+/// `XTASK_DOWNLOAD_BIN=PATH` measures another build of file-download (an older commit's) in
+/// place of the one just built.
 pub fn download(
     bins: &Bins,
     target: &std::path::Path,
     options: &DownloadOptions,
 ) -> Result<(), String> {
-    let dir = target.join("bench-download");
+    let lesson = std::env::var_os("XTASK_DOWNLOAD_BIN").map(PathBuf::from);
+    let present: Vec<Copier> = Copier::ALL
+        .into_iter()
+        .filter(|c| c.tool().is_none_or(installed))
+        .collect();
+    for missing in Copier::ALL.iter().filter(|c| !present.contains(c)) {
+        println!(
+            "{}: not installed (apt-get install netcat-openbsd socat)",
+            missing.name()
+        );
+    }
+    println!(
+        "{} MiB over loopback, median of {} runs{}",
+        options.size >> 20,
+        options.runs,
+        lesson.as_ref().map_or(String::new(), |p| format!(
+            ", file-download from {}",
+            p.display()
+        ))
+    );
+    let mut places = vec![("disk", target.join("bench-download"))];
+    if Path::new("/dev/shm").is_dir() {
+        places.insert(
+            0,
+            (
+                "tmpfs",
+                PathBuf::from("/dev/shm/socket-lessons-bench-download"),
+            ),
+        );
+    }
+    for (place, dir) in places {
+        println!();
+        println!(
+            "{:<16} {:>8} {:>8} {:>10} {:>14}",
+            place, "s", "MB/s", "x cat", "client peak"
+        );
+        let result = download_in(bins, lesson.as_deref(), &dir, &present, options);
+        let _ = std::fs::remove_dir_all(&dir);
+        result?;
+    }
+    Ok(())
+}
+
+/// One place's table: every copier, `options.runs` times, in turn.
+fn download_in(
+    bins: &Bins,
+    lesson: Option<&Path>,
+    dir: &Path,
+    present: &[Copier],
+    options: &DownloadOptions,
+) -> Result<(), String> {
     let (root, out) = (dir.join("root"), dir.join("out"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
-    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let _ = std::fs::remove_dir_all(dir);
+    for d in [&root, &out] {
+        std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+    }
     let file = root.join("big.bin");
     make_file(&file, options.size)?;
-
+    let lesson_cmd = |args: &[&str]| match lesson {
+        Some(path) => {
+            let mut cmd = Command::new(path);
+            cmd.args(args);
+            cmd
+        }
+        None => bins.lesson("file-download", args),
+    };
     let mut scene = Scene::new();
-    let mut cmd = bins.lesson("file-download", &[]);
-    cmd.args(["serve", "--port", "0", "--root"]).arg(&root);
-    let server = scene.spawn("serve", cmd).map_err(|f| f.to_string())?;
+    let mut serve = lesson_cmd(&["serve", "--port", "0", "--root"]);
+    serve.arg(&root);
+    let server = scene.spawn("serve", serve).map_err(|f| f.to_string())?;
     let addr = scene.ready(server).map_err(|f| f.to_string())?;
 
-    println!(
-        "{} MiB over loopback, median of {} runs",
-        options.size >> 20,
-        options.runs
-    );
-    println!(
-        "{:<28} {:>10} {:>16} {:>16}",
-        "", "MB/s", "client peak", "server peak"
-    );
-    let mut ours = Vec::new();
+    // times[copier][run]: seconds, and the client's peak memory.
+    let mut times = vec![Vec::new(); present.len()];
     for _ in 0..options.runs {
-        let _ = std::fs::remove_file(out.join("big.bin"));
-        let mut get = bins.lesson("file-download", &[]);
-        get.args(["get", "big.bin", "--to", &addr.to_string()])
-            .current_dir(&out);
-        ours.push(measure(get, options.size)?);
+        for (i, copier) in present.iter().enumerate() {
+            let dst = out.join("big.bin");
+            let _ = std::fs::remove_file(&dst);
+            let measured = match copier {
+                Copier::Lesson => {
+                    let mut get = lesson_cmd(&["get", "big.bin", "--to", &addr.to_string()]);
+                    get.current_dir(&out);
+                    measure(get, options.size)
+                }
+                other => copy_with(*other, &file, &dst, options.size),
+            }?;
+            // A copier that stopped early would look fast.
+            let copied = std::fs::metadata(&dst).map_or(0, |m| m.len());
+            if copied != options.size {
+                return Err(format!(
+                    "{} copied {copied} of {} bytes",
+                    copier.name(),
+                    options.size
+                ));
+            }
+            times[i].push(measured);
+        }
     }
-    let (rate, client_kb) = median(&mut ours);
-    let server_kb = peak_memory(&scene, server);
-    println!(
-        "{:<28} {rate:>10.0} {:>13} kB {server_kb:>16}",
-        "file-download", client_kb
-    );
+    let server_peak = peak_memory(&scene, server);
     drop(scene);
-
-    if Command::new("socat").arg("-V").output().is_err() {
-        println!("{:<28} not installed (apt-get install socat)", "socat");
-        return Ok(());
+    let cat = present.iter().position(|c| *c == Copier::Cat);
+    for (i, copier) in present.iter().enumerate() {
+        let runs = &times[i];
+        let mut secs: Vec<f64> = runs
+            .iter()
+            .map(|r| options.size as f64 / r.0 / 1e6)
+            .collect();
+        secs.sort_by(f64::total_cmp);
+        let median_secs = secs.get(secs.len() / 2).copied().unwrap_or(0.0);
+        let ratio = cat.map_or(f64::NAN, |c| {
+            let mut ratios: Vec<f64> = runs
+                .iter()
+                .zip(&times[c])
+                .map(|(mine, cat)| cat.0 / mine.0)
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN)
+        });
+        let peak = runs.iter().map(|r| r.1).max().unwrap_or(0);
+        println!(
+            "{:<16} {median_secs:>8.2} {:>8.0} {ratio:>9.2}x {peak:>11} kB",
+            copier.name(),
+            options.size as f64 / median_secs.max(1e-9) / 1e6,
+        );
     }
-    let mut theirs = Vec::new();
-    for _ in 0..options.runs {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
-        let mut server = Command::new("socat")
-            .args([
-                "-u",
-                &format!("FILE:{}", file.display()),
-                &format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr"),
-            ])
-            .spawn()
-            .map_err(|e| format!("cannot start socat: {e}"))?;
-        let _ = std::fs::remove_file(out.join("big.bin"));
-        let mut get = Command::new("socat");
-        get.args([
-            "-u",
-            &format!("TCP:127.0.0.1:{port},retry=100,interval=0.05"),
-            &format!("CREATE:{}", out.join("big.bin").display()),
-        ]);
-        let result = measure(get, options.size);
-        let _ = server.kill();
-        let _ = server.wait();
-        theirs.push(result?);
-    }
-    let (rate, client_kb) = median(&mut theirs);
-    println!(
-        "{:<28} {rate:>10.0} {:>13} kB {:>16}",
-        "socat (no fsync, no checks)", client_kb, "-"
-    );
-    let _ = std::fs::remove_dir_all(&dir);
+    println!("(file-download serve's peak: {server_peak})");
     Ok(())
+}
+
+/// Copies `src` to `dst` with a tool, fsync'd (`sync FILE`); the network ones over loopback.
+fn copy_with(copier: Copier, src: &Path, dst: &Path, bytes: u64) -> Result<(f64, u64), String> {
+    let sync = format!("sync '{}'", dst.display());
+    let sh = |script: String| {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", &script]);
+        cmd
+    };
+    if copier == Copier::Cat {
+        let script = format!("cat '{}' > '{}' && {sync}", src.display(), dst.display());
+        return measure(sh(script), bytes);
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let (server, client) = match copier {
+        Copier::Nc => (
+            format!("nc -N -l 127.0.0.1 {port} < '{}'", src.display()),
+            // -d: the client reads no stdin, so it sends no FIN; it ends at the server's.
+            format!("nc -d 127.0.0.1 {port} > '{}'", dst.display()),
+        ),
+        _ => (
+            format!(
+                "socat -u 'FILE:{}' TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr",
+                src.display()
+            ),
+            format!("socat -u TCP:127.0.0.1:{port} 'CREATE:{}'", dst.display()),
+        ),
+    };
+    let mut server = sh(server)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", copier.name()))?;
+    let listening = wait_listening(port);
+    let result = listening.and_then(|()| measure(sh(format!("{client} && {sync}")), bytes));
+    let _ = server.kill();
+    let _ = server.wait();
+    result
+}
+
+/// Waits until something listens on 127.0.0.1:`port`, by reading /proc/net/tcp: a test
+/// connection would use up the tool's one accept.
+fn wait_listening(port: u16) -> Result<(), String> {
+    let needle = format!("0100007F:{port:04X} 00000000:0000 0A");
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        if table.contains(&needle) {
+            return Ok(());
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    Err(format!("nothing listened on port {port} within 10 s"))
+}
+
+fn installed(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Runs `cmd` to its end; returns MB/s for `bytes` and its peak memory in kB, sampled from
@@ -554,13 +709,6 @@ fn measure(mut cmd: Command, bytes: u64) -> Result<(f64, u64), String> {
     }
     let secs = started.elapsed().as_secs_f64();
     Ok((bytes as f64 / secs / 1e6, peak))
-}
-
-fn median(runs: &mut [(f64, u64)]) -> (f64, u64) {
-    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let rate = runs.get(runs.len() / 2).map_or(0.0, |r| r.0);
-    let peak = runs.iter().map(|r| r.1).max().unwrap_or(0);
-    (rate, peak)
 }
 
 fn vm_hwm(pid: u32) -> Option<u64> {

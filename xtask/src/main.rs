@@ -94,7 +94,8 @@ enum Bench {
         #[arg(long, value_name = "N", default_value_t = 3)]
         rounds: usize,
     },
-    /// file-download and socat over loopback: MB/s and peak memory.
+    /// file-download against cat, nc and socat, on tmpfs and on disk, fsync'd: time, MB/s,
+    /// the paired ratio to cat, and the client's peak memory.
     Download {
         /// Bytes, or with a unit: 64K, 200M, 1G.
         #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = bench::parse_size)]

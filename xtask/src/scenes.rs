@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use testkit::{Failure, Proc, Scene, Stream};
 
@@ -80,6 +81,9 @@ pub const PAIRS: &[Pair] = &[
     pair("http-step2", &["http-server"], http_step2, "step 2: a file per request, Content-Length, then close"),
     pair("http-step3", &["http-server"], http_step3, "step 3: keep-alive: two files on one connection, then Connection: close"),
     pair("http", &["http-server"], http, "curl against http-server: a file, a HEAD, a range, a resume, a listing, a 404, a refused ../"),
+    pair("download-step1-seed-get", &["file-download"], download_step1, "file-download's step 1, the seed's client in Rust, against the seed's Python server"),
+    pair("download-step2-framed-get", &["file-download"], download_step2, "file-download's step 2: a header before the bytes; a missing file is an error"),
+    pair("download-step3-part-rename", &["file-download"], download_step3, "file-download's step 3: NAME.part, fsync, then rename; a cut transfer leaves no NAME"),
 ];
 
 impl Pair {
@@ -932,6 +936,135 @@ fn http(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
         "the resumed data.bin",
     )?;
     s.kill(server)
+}
+
+/// A step of a lesson (`lessons/<lesson>/examples/<step>.rs`), built as cargo builds it for
+/// `cargo run -p LESSON --example STEP`, with `args`, run in `dir`.
+fn step(
+    bins: &Bins,
+    lesson: &str,
+    step: &str,
+    dir: &Path,
+    args: &[&str],
+) -> Result<Command, Failure> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "-q", "-p", lesson, "--example", step]);
+    crate::bins::run(&mut build).map_err(|e| Failure::new(format!("{e:#}")))?;
+    let mut cmd = Command::new(bins.dir.join("examples").join(step));
+    cmd.args(args).current_dir(dir);
+    Ok(cmd)
+}
+
+/// Step 1, the seed's client in Rust, against the seed's own Python server: the same bytes on
+/// the wire, and the same blind spot (a missing file is "no file downloaded").
+fn download_step1(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (_scratch, root, here) = scratch()?;
+    let hello = "你好, seed!\n".as_bytes();
+    write(&root.join("hello.txt"), hello)?;
+    let mut seed = bins.seed("download_server.py", &[]);
+    seed.current_dir(&root);
+    let (seed, addr) = s.start("seed-serve", seed)?;
+    let server = addr.to_string();
+    let get = s.spawn(
+        "step1",
+        step(
+            bins,
+            "file-download",
+            "step1-seed-get",
+            &here,
+            &[&server, "hello.txt"],
+        )?,
+    )?;
+    s.expect(seed, "b'\\xe4\\xbd\\xa0")?;
+    s.expect(get, "downloaded hello.txt")?;
+    s.wait_success(get)?;
+    check(s, read(&here.join("hello.txt")) == hello, "hello.txt")?;
+    let get = s.spawn(
+        "step1",
+        step(
+            bins,
+            "file-download",
+            "step1-seed-get",
+            &here,
+            &[&server, "missing.txt"],
+        )?,
+    )?;
+    s.expect(seed, "你下载的文件不存在")?;
+    s.expect(get, "no file downloaded")?;
+    s.wait_success(get)?;
+    s.kill(seed)
+}
+
+/// Step 2 against the lesson's server: the header tells a missing file from an empty one.
+fn download_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (_scratch, root, here) = scratch()?;
+    write(&root.join("notes.txt"), "第一课: sockets\n".as_bytes())?;
+    write(&root.join("empty.txt"), b"")?;
+    let mut serve = bins.lesson("file-download", &["serve", "--port", "0", "--root"]);
+    serve.arg(&root);
+    let (serve, addr) = s.start("serve", serve)?;
+    s.expect(serve, "serving the files under")?;
+    let server = addr.to_string();
+    for name in ["notes.txt", "empty.txt"] {
+        let get = s.spawn(
+            "step2",
+            step(
+                bins,
+                "file-download",
+                "step2-framed-get",
+                &here,
+                &[&server, name],
+            )?,
+        )?;
+        s.expect(serve, &format!("sent \"{name}\""))?;
+        s.expect(get, &format!("downloaded {name}"))?;
+        s.wait_success(get)?;
+    }
+    let get = s.spawn(
+        "step2",
+        step(
+            bins,
+            "file-download",
+            "step2-framed-get",
+            &here,
+            &[&server, "missing.txt"],
+        )?,
+    )?;
+    s.expect_on(get, Stream::Stderr, "ERR no such file")?;
+    exits_with(s, get, 1)?;
+    s.kill(serve)
+}
+
+/// Step 3 against the lesson's server: a whole file is renamed into place, no .part is left.
+fn download_step3(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (_scratch, root, here) = scratch()?;
+    let notes = "第一课: sockets\n".as_bytes();
+    write(&root.join("notes.txt"), notes)?;
+    let mut serve = bins.lesson("file-download", &["serve", "--port", "0", "--root"]);
+    serve.arg(&root);
+    let (serve, addr) = s.start("serve", serve)?;
+    s.expect(serve, "serving the files under")?;
+    let get = s.spawn(
+        "step3",
+        step(
+            bins,
+            "file-download",
+            "step3-part-rename",
+            &here,
+            &[&addr.to_string(), "notes.txt"],
+        )?,
+    )?;
+    s.expect(serve, "sent \"notes.txt\"")?;
+    s.expect(get, "downloaded notes.txt")?;
+    s.wait_success(get)?;
+    check(s, read(&here.join("notes.txt")) == notes, "notes.txt")?;
+    check(
+        s,
+        !here.join("notes.txt.part").exists(),
+        "no notes.txt.part left",
+    )?;
+    s.kill(serve)
 }
 
 /// `file-download ARGS --to SERVER`, run in `dir`.

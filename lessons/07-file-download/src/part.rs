@@ -5,19 +5,29 @@
 //! The directory may not be only the user's (`/tmp`, a shared folder), so nothing here writes
 //! through a name that someone else could have prepared: a `.part` is created with `O_EXCL`
 //! (it must be new) and opened with `O_NOFOLLOW` (never through a symbolic link), and what was
-//! opened is checked with `fstat`.
+//! opened is checked with `fstat`. A `.part` to resume must be the user's own and writable by
+//! no one else, or another user could have planted its bytes; and it is locked (`flock`) while
+//! a download writes it, so that two runs of one download cannot interleave their bytes.
+//!
+//! A server says how large its file is, or (the seed's protocol) says nothing and sends until
+//! it closes: either way it could fill the disk. A download must fit with a margin left free,
+//! and within `--max-size`; a `.part` that filled the disk anyway is removed.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
-use std::os::fd::OwnedFd;
+use std::io::{self, Read, Seek, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use rustix::fs::{FileType, Mode, OFlags};
+use common::size::amount;
+use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::amount;
 use crate::protocol::Version;
+
+/// The most space a download leaves free, at least: 5% of the file system, up to this.
+const MAX_MARGIN: u64 = 64 << 20;
 
 /// The `.part` file of one download, and what is known about it before the server answers.
 pub struct Part {
@@ -29,6 +39,8 @@ pub struct Part {
     discard: bool,
     /// The file being written, once the server has answered.
     file: Option<File>,
+    /// The largest file the user accepts (`--max-size`).
+    max_size: Option<u64>,
 }
 
 /// An earlier `.part`, open, with the version its bytes belong to.
@@ -39,8 +51,8 @@ struct Resume {
 }
 
 /// Opening an existing `.part` for more bytes: never through a link, never waiting on a FIFO.
+/// (Not `O_APPEND`: `splice` refuses to write to such a file; the offset is set instead.)
 const APPEND: OFlags = OFlags::WRONLY
-    .union(OFlags::APPEND)
     .union(OFlags::NOFOLLOW)
     .union(OFlags::NONBLOCK)
     .union(OFlags::CLOEXEC);
@@ -55,7 +67,12 @@ const CREATE: OFlags = OFlags::WRONLY
 impl Part {
     /// Looks at what an earlier run left for `target`, before anything goes on the network,
     /// and says what will be done with it.
-    pub fn prepare(target: &Path, resume: bool, force: bool) -> anyhow::Result<Part> {
+    pub fn prepare(
+        target: &Path,
+        resume: bool,
+        force: bool,
+        max_size: Option<u64>,
+    ) -> anyhow::Result<Part> {
         let path = with_suffix(target, ".part");
         let version_path = with_suffix(target, ".part.version");
         let mut part = Part {
@@ -64,6 +81,7 @@ impl Part {
             resume: None,
             discard: false,
             file: None,
+            max_size,
         };
         let Ok(meta) = fs::symlink_metadata(&part.path) else {
             if resume {
@@ -98,6 +116,7 @@ impl Part {
         }
         let file = open_existing(&part.path)?;
         let len = file.metadata()?.len();
+        check_owned(&file, &part.path)?;
         match read_version(&part.version_path) {
             Some(version) => part.resume = Some(Resume { file, len, version }),
             None => {
@@ -119,8 +138,42 @@ impl Part {
             .map_or((0, None), |r| (r.len, Some(&r.version)))
     }
 
-    /// Refuses a download that the file system cannot hold, before a byte of it is written.
+    /// Refuses a download larger than `--max-size`, or one that would not leave the disk a
+    /// margin free, before a byte of it is written.
     pub fn check_space(&self, size: u64, to_write: u64) -> anyhow::Result<()> {
+        if let Some(max) = self.max_size.filter(|&max| size > max) {
+            bail!(
+                "the server announces a file of {}, more than --max-size {}",
+                amount(size),
+                amount(max)
+            );
+        }
+        let (room, dir, free) = self.room()?;
+        if to_write > room {
+            bail!(
+                "the server announces a file of {}, and {} of it would not fit: {} has {} free, \
+                 and a download leaves 5% of the disk (at most {}) free\n\
+                 hint: free some space, or download elsewhere with -o PATH",
+                amount(size),
+                amount(to_write),
+                dir.display(),
+                amount(free),
+                amount(MAX_MARGIN)
+            );
+        }
+        Ok(())
+    }
+
+    /// The most bytes this download may write: the free space less the margin, and no more
+    /// than `--max-size`. (The seed's protocol sends no size: its client stops here.)
+    pub fn limit(&self) -> anyhow::Result<u64> {
+        let (room, _, _) = self.room()?;
+        Ok(self.max_size.map_or(room, |max| max.min(room)))
+    }
+
+    /// The room for this download: the free space less the margin; the directory; its free
+    /// space.
+    fn room(&self) -> anyhow::Result<(u64, &Path, u64)> {
         let dir = match self.path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
@@ -128,24 +181,19 @@ impl Part {
         let fs = rustix::fs::statvfs(dir)
             .with_context(|| format!("cannot see the free space in {}", dir.display()))?;
         let free = fs.f_bavail.saturating_mul(fs.f_frsize);
-        if to_write > free {
-            bail!(
-                "the server announces a file of {}, and {} of it would not fit: {} has {} free\n\
-                 hint: free some space, or download elsewhere with -o PATH",
-                amount(size),
-                amount(to_write),
-                dir.display(),
-                amount(free)
-            );
-        }
-        Ok(())
+        let margin = (fs.f_blocks.saturating_mul(fs.f_frsize) / 20).min(MAX_MARGIN);
+        Ok((free.saturating_sub(margin), dir, free))
     }
 
     /// The file to write the body into, once the server has answered: the `.part` it sends
     /// from byte `from` of `version` (none in the seed's protocol).
     pub fn begin(&mut self, from: u64, version: Option<&Version>) -> anyhow::Result<&mut File> {
         let file = match self.resume.take() {
-            Some(Resume { file, len, .. }) if from == len => file,
+            Some(Resume { mut file, len, .. }) if from == len => {
+                // The rest goes after what is there.
+                file.seek(io::SeekFrom::Start(len))?;
+                file
+            }
             Some(Resume { file, .. }) => {
                 // The server sends all of it: its file is not the one these bytes came from.
                 println!(
@@ -171,14 +219,16 @@ impl Part {
     /// A whole file: on disk first, then renamed, so that `target` appears only complete.
     pub fn finish(self, target: &Path) -> anyhow::Result<()> {
         if let Some(file) = &self.file {
-            file.sync_all()?;
+            file.sync_all()
+                .map_err(|e| disk_error(format!("cannot write {}", self.path.display()), e))?;
         }
-        fs::rename(&self.path, target).with_context(|| {
-            format!(
+        fs::rename(&self.path, target).map_err(|e| {
+            let what = format!(
                 "cannot rename {} to {}",
                 self.path.display(),
                 target.display()
-            )
+            );
+            disk_error(what, e)
         })?;
         remove_if_there(&self.version_path)?;
         Ok(())
@@ -190,6 +240,11 @@ impl Part {
         remove_if_there(&self.path)?;
         remove_if_there(&self.version_path)?;
         Ok(())
+    }
+
+    /// Where the download is written.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// What the user is told when a transfer is cut short.
@@ -229,19 +284,103 @@ fn open_existing(path: &Path) -> anyhow::Result<File> {
     }
     let flags = rustix::fs::fcntl_getfl(&fd)?;
     rustix::fs::fcntl_setfl(&fd, flags - OFlags::NONBLOCK)?;
+    lock(fd.as_fd(), path)?;
     Ok(File::from(fd))
+}
+
+// ANCHOR: lock
+/// Takes the `.part`'s lock, or refuses at once if another download holds it: two runs
+/// appending to one file would interleave their bytes. The lock is the kernel's (`flock`),
+/// held by the open file, and so released however this program ends.
+fn lock(fd: rustix::fd::BorrowedFd<'_>, path: &Path) -> anyhow::Result<()> {
+    match rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(Errno::WOULDBLOCK) => bail!(
+            "{} is being written by another download of the same file: refusing to write \
+             it too\nhint: wait for that one to finish, or stop it and run again with --continue",
+            path.display()
+        ),
+        Err(e) => {
+            return Err(io::Error::from(e)).context(format!("cannot lock {}", path.display()));
+        }
+    }
+    // The other download may have finished, and renamed this file, just before the lock was
+    // ours: the name must still lead to the file that is locked.
+    let named = rustix::fs::lstat(path).ok();
+    let locked = rustix::fs::fstat(fd)?;
+    if named.is_none_or(|n| (n.st_dev, n.st_ino) != (locked.st_dev, locked.st_ino)) {
+        bail!(
+            "{} was renamed or removed by another download while this one started",
+            path.display()
+        );
+    }
+    Ok(())
+}
+// ANCHOR_END: lock
+
+// ANCHOR: owned
+/// A `.part` to resume must be this user's and writable by no one else: in a shared
+/// directory, another user could have put it there, with bytes of their choosing.
+fn check_owned(file: &File, path: &Path) -> anyhow::Result<()> {
+    let meta = file.metadata()?;
+    let me = rustix::process::geteuid().as_raw();
+    let hint = "hint: --force discards it and downloads all of the file again";
+    if meta.uid() != me {
+        bail!(
+            "{} belongs to another user (uid {}): refusing to resume it, as its bytes may be \
+             anyone's\n{hint}",
+            path.display(),
+            meta.uid()
+        );
+    }
+    if meta.mode() & 0o022 != 0 {
+        bail!(
+            "{} is writable by other users (mode {:o}): refusing to resume it, as its bytes \
+             may be anyone's\n{hint}",
+            path.display(),
+            meta.mode() & 0o7777
+        );
+    }
+    Ok(())
+}
+// ANCHOR_END: owned
+
+/// An error of the local disk, told as such: without the OS error in the chain, so that no
+/// hint meant for sockets (ports below 1024) is given for a file, and with the disk's own.
+pub fn disk_error(what: String, e: io::Error) -> anyhow::Error {
+    let hint = match e.kind() {
+        io::ErrorKind::PermissionDenied => {
+            "\nhint: you may not write there: download into a directory of yours with -o PATH"
+        }
+        io::ErrorKind::ReadOnlyFilesystem => {
+            "\nhint: that file system is read-only: download elsewhere with -o PATH"
+        }
+        _ => "",
+    };
+    anyhow::anyhow!("{what}: {e}{hint}")
+}
+
+/// Whether a write failed because the disk (or the user's quota) is full.
+pub fn is_disk_full(e: &io::Error) -> bool {
+    matches!(Errno::from_io_error(e), Some(Errno::NOSPC | Errno::DQUOT))
 }
 
 /// Creates `path`, which must not exist in any form, a link included.
 fn create_new(path: &Path) -> anyhow::Result<File> {
     let mode = Mode::RUSR | Mode::WUSR | Mode::RGRP | Mode::ROTH;
     match rustix::fs::open(path, CREATE, mode) {
-        Ok(fd) => Ok(File::from(fd)),
+        Ok(fd) => {
+            lock(fd.as_fd(), path)?;
+            Ok(File::from(fd))
+        }
         Err(Errno::EXIST) => bail!(
             "{} appeared while this download started: refusing to write to it",
             path.display()
         ),
-        Err(e) => Err(io::Error::from(e)).context(format!("cannot create {}", path.display())),
+        Err(e) => Err(disk_error(
+            format!("cannot create {}", path.display()),
+            e.into(),
+        )),
     }
 }
 
@@ -249,7 +388,10 @@ fn create_new(path: &Path) -> anyhow::Result<File> {
 fn read_version(path: &Path) -> Option<Version> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let file = File::from(rustix::fs::open(path, flags, Mode::empty()).ok()?);
-    if !file.metadata().ok()?.is_file() {
+    let meta = file.metadata().ok()?;
+    // Planted by another user, or writable by one: no version, so no resume.
+    let me = rustix::process::geteuid().as_raw();
+    if !meta.is_file() || meta.uid() != me || meta.mode() & 0o022 != 0 {
         return None;
     }
     let mut text = String::new();

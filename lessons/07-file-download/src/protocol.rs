@@ -302,9 +302,12 @@ impl<'s> Connection<'s> {
         line
     }
 
-    /// What follows the header: bytes that already came with it in the buffer first.
-    pub fn body(&mut self) -> &mut impl Read {
-        &mut self.reader
+    /// The bytes that came with the header and wait in the read buffer, taken out of it: a
+    /// copy that reads the socket itself (`splice`) must write these first.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        let buffered = self.reader.buffer().to_vec();
+        self.reader.consume(buffered.len());
+        buffered
     }
 }
 

@@ -5,57 +5,84 @@
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::time::Duration;
 
-use anyhow::{Context, bail};
-use common::text::count;
+use anyhow::bail;
+use common::size::amount;
+use common::text::{count, printable};
 
-use crate::part::Part;
-use common::Root;
+use crate::part::{self, Part};
+use crate::protocol::Connection;
+use crate::server::{Server, is_stall};
 
 // ANCHOR: serve_seed
 /// One read for the name (the seed's `recv(1024)`), then the file's bytes, then close. A
 /// refused or missing file gets nothing at all: the protocol has no way to say why.
-pub fn serve_client(mut stream: &TcpStream, root: &Root, timeout: Duration) -> anyhow::Result<()> {
+pub fn serve_client(server: &Server, mut stream: &TcpStream) -> anyhow::Result<()> {
     let peer = stream.peer_addr()?;
     // One read: its timeout bounds the whole request.
-    stream.set_read_timeout(Some(timeout))?;
+    stream.set_read_timeout(Some(server.args.request_timeout))?;
     let mut buf = [0u8; 1024];
     let len = match stream.read(&mut buf) {
         Ok(len) => len,
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) =>
-        {
-            println!("{peer} timed out: no name within --timeout; closing");
+        Err(e) if is_stall(&e) => {
+            println!("{peer} timed out: no name within --request-timeout; closing");
             return Ok(());
         }
         Err(e) => return Err(e.into()),
     };
-    let name = String::from_utf8_lossy(buf.get(..len).unwrap_or_default());
+    // `read` never returns more than the buffer holds; if it did, that is a bug to report,
+    // not an empty name to look up.
+    let Some(name) = buf.get(..len) else {
+        bail!("read returned {len} bytes into a buffer of {}", buf.len());
+    };
+    let name = String::from_utf8_lossy(name);
     let name = name.trim_end_matches(['\r', '\n']);
-    match root.open(name) {
-        Ok(mut file) => {
-            let sent = io::copy(&mut file, &mut stream)?;
-            let sent = count(sent, "byte", "bytes");
-            println!("sent {name:?} to {peer}: {sent} (seed protocol)");
-        }
+    let shown = printable(name);
+    let file = match server.root.open(name) {
+        Ok(file) => file,
         Err(refusal) => {
-            println!("refused {peer}: {name:?}: {refusal} (seed protocol: sent nothing)")
+            println!("refused {peer}: {shown:?}: {refusal} (seed protocol: sent nothing)");
+            return Ok(());
         }
+    };
+    let size = file.metadata()?.len();
+    // The same sendfile, with the same limits on a slow reader, as the framed protocol's.
+    match server.send_file(&file, stream, 0, size) {
+        Ok(sent) => {
+            let sent = count(sent, "byte", "bytes");
+            println!("sent {shown:?} to {peer}: {sent} (seed protocol)");
+            Ok(())
+        }
+        Err(cut) => Ok(server.cut(&Connection::new(stream, server.hexdump)?, cut)?),
     }
-    Ok(())
 }
 // ANCHOR_END: serve_seed
 
-/// Sends the bare name, and takes every byte until the server closes.
+// ANCHOR: get_seed
+/// Sends the bare name, and takes every byte until the server closes, or until the download
+/// reaches its limit (the disk's room, `--max-size`): a server that never stops cannot fill
+/// the disk. Nothing can be resumed in this protocol, so a failed download leaves no `.part`.
 pub fn get(mut stream: TcpStream, name: &str, target: &Path, mut part: Part) -> anyhow::Result<()> {
     stream.write_all(name.as_bytes())?;
-    let kept = part.kept();
+    let limit = part.limit()?;
     let file = part.begin(0, None)?;
-    let received = io::copy(&mut stream, file).context(kept)?;
+    // One byte past the limit tells "exactly the limit" from "more than the limit".
+    let received = match io::copy(&mut (&stream).take(limit.saturating_add(1)), file) {
+        Ok(received) => received,
+        Err(e) if part::is_disk_full(&e) => return crate::client::disk_full(part, e),
+        Err(e) => {
+            part.discard()?;
+            bail!("the transfer failed: {e}; the seed's protocol cannot resume, so nothing is kept")
+        }
+    };
+    if received > limit {
+        part.discard()?;
+        bail!(
+            "the server sent more than {}, the most this download may write (--max-size, or \
+             the disk's free space less a margin): stopped, and kept nothing",
+            amount(limit)
+        );
+    }
     if received == 0 {
         part.discard()?;
         bail!(
@@ -70,3 +97,4 @@ pub fn get(mut stream: TcpStream, name: &str, target: &Path, mut part: Part) -> 
     );
     Ok(())
 }
+// ANCHOR_END: get_seed

@@ -1,0 +1,371 @@
+//! `serve`: one thread per client, each reading one request and answering it.
+
+use std::fs::File;
+use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use common::text::{count, printable};
+use common::{CannotBind, Full, Hexdump, Proto, Root, Slots};
+
+use crate::args::{ServeArgs, Wire};
+use crate::protocol::{Connection, Header, LineError, ListLine, Request, Version};
+use crate::seed;
+
+/// The most files one listing shows: a listing costs the server time and the client screen
+/// space, so it has a bound, and says when it stopped there.
+pub const MAX_LISTED: u64 = 1000;
+
+/// The most directory entries one listing looks at, files or not: a root full of links or
+/// subdirectories would otherwise cost a `stat` each for a listing that shows nothing.
+pub const MAX_EXAMINED: u64 = 10 * MAX_LISTED;
+
+/// How long the server waits for room in the send buffer before it looks at the clock: often
+/// enough to drop a client that reads too slowly, rarely enough to cost nothing.
+const TICK: Duration = Duration::from_secs(1);
+
+/// The server: what it serves, its places, and its limits.
+pub struct Server {
+    pub root: Root,
+    pub slots: Slots,
+    pub args: ServeArgs,
+    pub hexdump: Hexdump,
+}
+
+// ANCHOR: serve
+impl Server {
+    pub fn run(self) -> anyhow::Result<()> {
+        let local = self.args.bind.local_addr()?;
+        // socket, SO_REUSEADDR, bind and listen(128) in one call (see the TCP server chapter).
+        let listener =
+            TcpListener::bind(local).with_context(|| CannotBind::new(local, Proto::Tcp))?;
+        common::announce_listening(listener.local_addr()?, Proto::Tcp);
+        println!("serving the files under {}", self.root.path().display());
+        let server = Arc::new(self);
+        loop {
+            let (stream, peer) = match listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    common::log_error("accept failed", e);
+                    thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            };
+            // A place for this client, if there is one left in all and for its address.
+            let slot = match server.slots.take(peer.ip()) {
+                Ok(slot) => slot,
+                Err(full) => {
+                    let flag = match full {
+                        Full::Server(_) => "--max-clients",
+                        Full::Address(_) => "--max-per-address",
+                    };
+                    println!("refused {peer}: {full} ({flag})");
+                    // One short line into an empty send buffer: this write does not wait.
+                    let _ = Connection::new(&stream, server.hexdump)
+                        .and_then(|mut conn| conn.send(Header::Refused("busy".into())));
+                    continue;
+                }
+            };
+            let server = Arc::clone(&server);
+            thread::spawn(move || {
+                let served = match server.args.protocol {
+                    Wire::Seed => seed::serve_client(&server, &stream),
+                    Wire::Framed => server.serve_client(&stream),
+                };
+                if let Err(e) = served {
+                    common::log_error(format_args!("{peer}"), e);
+                }
+                drop(slot);
+            });
+        }
+    }
+    // ANCHOR_END: serve
+
+    // ANCHOR: serve_client
+    /// Reads one request and answers it: a header line, then the file's bytes or the listing.
+    fn serve_client(&self, stream: &TcpStream) -> anyhow::Result<()> {
+        // Each message leaves whole, in one write, at once: no waiting for Nagle's algorithm
+        // to gather more (it would wait for an ACK that a client delays by up to 40 ms).
+        stream.set_nodelay(true)?;
+        // SO_SNDTIMEO: a write that can put nothing into the send buffer for --timeout,
+        // because the client reads nothing, fails instead of holding the thread for ever.
+        stream.set_write_timeout(Some(self.args.timeout))?;
+        let mut conn = Connection::new(stream, self.hexdump)?;
+        match self.read_request(&mut conn)? {
+            Some(Request::Get {
+                offset,
+                version,
+                name,
+            }) => self.send(&mut conn, offset, version, &name),
+            Some(Request::List) => self.send_listing(&mut conn),
+            None => Ok(()),
+        }
+    }
+
+    /// The request, if one came whole within --request-timeout: a client that sends nothing,
+    /// or sends it one byte at a time, holds its place for no longer than that.
+    fn read_request(&self, conn: &mut Connection<'_>) -> anyhow::Result<Option<Request>> {
+        let peer = conn.peer();
+        let line = match conn.read_line_by(Instant::now() + self.args.request_timeout) {
+            Ok(line) => line,
+            Err(e) if e.is_timeout() => {
+                println!("{peer} timed out: no complete request within --request-timeout");
+                return Ok(None);
+            }
+            // A client that has gone cannot be told anything.
+            Err(e @ (LineError::Closed(_) | LineError::Io(_))) => {
+                println!("no request from {peer}: {e}");
+                return Ok(None);
+            }
+            Err(e) => {
+                println!("bad request from {peer}: {e}");
+                conn.send(Header::Refused(e.to_string()))?;
+                return Ok(None);
+            }
+        };
+        match Request::parse(&line) {
+            Ok(request) => Ok(Some(request)),
+            Err(why) => {
+                println!("bad request from {peer}: {why}");
+                conn.send(Header::Refused(why))?;
+                Ok(None)
+            }
+        }
+    }
+    // ANCHOR_END: serve_client
+
+    // ANCHOR: send
+    /// Answers GET: the header with the size, then the bytes from `offset` on.
+    fn send(
+        &self,
+        conn: &mut Connection<'_>,
+        offset: u64,
+        version: Option<Version>,
+        name: &str,
+    ) -> anyhow::Result<()> {
+        let peer = conn.peer();
+        let shown = printable(name);
+        let file = match self.root.open(name) {
+            Ok(file) => file,
+            Err(refusal) => {
+                println!("refused {peer}: {shown:?}: {refusal}");
+                return Ok(conn.send(Header::Refused(refusal.to_string()))?);
+            }
+        };
+        // fstat on the open file: the size and version of what will be sent.
+        let meta = file.metadata()?;
+        let size = meta.len();
+        let current = Version::new(size, meta.mtime(), meta.mtime_nsec());
+        // As HTTP's If-Range: the rest of the version the client has, or else all of it.
+        let offset = match version {
+            Some(theirs) if theirs != current => {
+                println!("{peer} has {shown:?} at version {theirs}, now {current}: sending all");
+                0
+            }
+            _ => offset,
+        };
+        if offset > size {
+            println!("refused {peer}: {shown:?}: offset {offset} is past the end ({size} bytes)");
+            let why = format!("offset {offset} is past the end of the file ({size} bytes)");
+            return Ok(conn.send(Header::Refused(why))?);
+        }
+
+        // The header says how many bytes follow, before the first one is sent.
+        conn.send(Header::File {
+            size,
+            offset,
+            version: current,
+        })?;
+        let started = Instant::now();
+        let sent = match self.send_file(&file, conn.stream(), offset, size - offset) {
+            Ok(sent) => sent,
+            Err(cut) => {
+                return self
+                    .cut(conn, cut)
+                    .context(format!("sending {shown:?} failed"));
+            }
+        };
+        if sent < size - offset {
+            bail!(
+                "{shown:?} shrank while it was sent: {sent} of {} bytes",
+                size - offset
+            );
+        }
+        println!(
+            "sent {shown:?} to {peer}: {} from offset {offset} in {:.2?}",
+            count(sent, "byte", "bytes"),
+            started.elapsed()
+        );
+        Ok(())
+    }
+    // ANCHOR_END: send
+
+    /// Tells why a transfer was dropped; only an unexpected error goes on as an error.
+    pub fn cut(&self, conn: &Connection<'_>, cut: Cut) -> io::Result<()> {
+        let peer = conn.peer();
+        match cut {
+            Cut::Stalled => println!("{peer} stalled: it read nothing for --timeout; dropping it"),
+            Cut::TooSlow(sent, took) => println!(
+                "{peer} reads too slowly: {} in {took:.0?}, under --min-rate {}/s; dropping it",
+                common::size::amount(sent),
+                common::size::amount(self.args.min_rate)
+            ),
+            Cut::Failed(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    // ANCHOR: send_file
+    /// Sends `len` bytes of `file`, from byte `offset` on, down the connection, as long as
+    /// the client reads at --min-rate at least (after --timeout) and never stops for --timeout.
+    pub fn send_file(
+        &self,
+        file: &File,
+        stream: &TcpStream,
+        mut offset: u64,
+        len: u64,
+    ) -> Result<u64, Cut> {
+        // Non-blocking while the bytes go out: each sendfile moves what the send buffer has
+        // room for and returns at once, and between calls the loop looks at the clock. (A
+        // blocking sendfile goes on as long as the client reads a little now and then.)
+        stream.set_nonblocking(true).map_err(Cut::Failed)?;
+        let started = Instant::now();
+        let mut progress = started;
+        let mut sent = 0;
+        while sent < len {
+            let chunk = usize::try_from(len - sent)
+                .unwrap_or(usize::MAX)
+                .min(1 << 30);
+            match send_some(file, stream, &mut offset, chunk) {
+                Ok(0) => break, // The file ended early: it shrank while we sent it.
+                Ok(n) => {
+                    sent += n as u64;
+                    progress = Instant::now();
+                }
+                // The send buffer is full: wait for room, a TICK at most.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    wait_for_room(stream).map_err(Cut::Failed)?
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Cut::Failed(e)),
+            }
+            if progress.elapsed() >= self.args.timeout {
+                return Err(Cut::Stalled);
+            }
+            // Once --timeout has passed, the bytes sent must keep up with --min-rate.
+            let late = started.elapsed().saturating_sub(self.args.timeout);
+            if (sent as f64) < late.as_secs_f64() * self.args.min_rate as f64 && sent < len {
+                return Err(Cut::TooSlow(sent, started.elapsed()));
+            }
+        }
+        // What follows (another answer, on a connection that carries several) blocks again.
+        stream.set_nonblocking(false).map_err(Cut::Failed)?;
+        Ok(sent)
+    }
+    // ANCHOR_END: send_file
+
+    // ANCHOR: send_listing
+    /// Answers LIST: a header, one line per regular file as the directory yields it, and an
+    /// `END` line with the count, which says so if the listing stopped at [`MAX_LISTED`]
+    /// files or [`MAX_EXAMINED`] entries.
+    fn send_listing(&self, conn: &mut Connection<'_>) -> anyhow::Result<()> {
+        let peer = conn.peer();
+        conn.queue(Header::Listing)?;
+        let (mut listed, mut examined) = (0, 0);
+        let mut note = None;
+        let sent = (|| -> io::Result<()> {
+            for entry in self.root.entries()? {
+                if listed == MAX_LISTED || examined == MAX_EXAMINED {
+                    note = Some(format!(
+                        "stopped at {MAX_LISTED} files or {MAX_EXAMINED} entries, the most one \
+                         listing shows or looks at"
+                    ));
+                    break;
+                }
+                examined += 1;
+                if let Some((name, size)) = entry? {
+                    // Lines leave as the buffer fills: memory stays flat, however many files.
+                    conn.queue(ListLine::File { size, name })?;
+                    listed += 1;
+                }
+            }
+            conn.send(ListLine::End {
+                count: listed,
+                note: note.clone(),
+            })
+        })();
+        match sent {
+            Ok(()) => {}
+            Err(e) if is_stall(&e) => {
+                println!("{peer} stalled: it read nothing for --timeout; dropping it");
+                return Ok(());
+            }
+            Err(e) => return Err(e).context("listing failed"),
+        }
+        let stopped = match note {
+            Some(_) => format!(" (stopped there, after {examined} entries)"),
+            None => String::new(),
+        };
+        println!(
+            "listed {} for {peer}{stopped}",
+            count(listed, "file", "files")
+        );
+        Ok(())
+    }
+    // ANCHOR_END: send_listing
+}
+
+/// Why a transfer ended before its last byte.
+#[derive(Debug)]
+pub enum Cut {
+    /// The client read nothing for --timeout.
+    Stalled,
+    /// The client read, but slower than --min-rate: this many bytes in this long.
+    TooSlow(u64, Duration),
+    /// Anything else: the client reset the connection, the disk failed.
+    Failed(io::Error),
+}
+
+/// One `sendfile(2)`: the kernel moves the bytes from the page cache to the socket; they
+/// never pass through this program's memory. It advances `offset` itself.
+#[cfg(target_os = "linux")]
+fn send_some(file: &File, stream: &TcpStream, offset: &mut u64, len: usize) -> io::Result<usize> {
+    Ok(rustix::fs::sendfile(stream, file, Some(offset), len)?)
+}
+
+/// Elsewhere, a plain copy through a buffer.
+#[cfg(not(target_os = "linux"))]
+fn send_some(file: &File, stream: &TcpStream, offset: &mut u64, len: usize) -> io::Result<usize> {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0; len.min(256 * 1024)];
+    let n = file.read_at(&mut buf, *offset)?;
+    let n = (&*stream).write(buf.get(..n).ok_or(io::ErrorKind::InvalidData)?)?;
+    *offset += n as u64;
+    Ok(n)
+}
+
+/// poll(2) for POLLOUT: returns when the send buffer has room, or after a [`TICK`].
+fn wait_for_room(stream: &TcpStream) -> io::Result<()> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let tick = Timespec {
+        tv_sec: TICK.as_secs() as i64,
+        tv_nsec: 0,
+    };
+    match poll(&mut [PollFd::new(stream, PollFlags::OUT)], Some(&tick)) {
+        Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether a write failed because the peer read nothing for the whole write timeout.
+pub fn is_stall(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
