@@ -10,7 +10,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::ExitCode;
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::{self, SyncSender};
 use std::thread;
 use std::time::Duration;
 
@@ -96,8 +96,10 @@ fn talk(args: Args) -> anyhow::Result<()> {
     // ANCHOR: threads
     // One channel, two threads that send to it: the keyboard's and the socket's. Each
     // blocks in its own call (reading stdin, reading the socket); this thread handles
-    // whatever comes first.
-    let (events, next) = mpsc::channel();
+    // whatever comes first. The channel holds a few events at most: when the screen is slower
+    // than the server, the socket's thread waits, TCP's window closes and the server waits too,
+    // instead of everything the server sends piling up in our memory.
+    let (events, next) = mpsc::sync_channel(16);
     let incoming = stream.try_clone()?;
     let buffer = usize::from(args.buffer);
     {
@@ -190,7 +192,7 @@ fn send(mut stream: &TcpStream, line: &str, args: &Args, hexdump: Hexdump) -> an
 
 // ANCHOR: read_socket
 /// Sends to the loop what arrives on `stream`, until the server closes it or it fails.
-fn read_socket(mut stream: TcpStream, buffer: usize, events: &Sender<Event>) {
+fn read_socket(mut stream: TcpStream, buffer: usize, events: &SyncSender<Event>) {
     let mut buf = vec![0u8; buffer];
     loop {
         // `retry`: a read interrupted by a signal (Ctrl-Z, fg) is simply made again.
@@ -209,7 +211,7 @@ fn read_socket(mut stream: TcpStream, buffer: usize, events: &Sender<Event>) {
 // ANCHOR_END: read_socket
 
 /// Sends to the loop each line you type, and then the end of input.
-fn read_keyboard(mut keyboard: Keyboard, events: &Sender<Event>) {
+fn read_keyboard(mut keyboard: Keyboard, events: &SyncSender<Event>) {
     loop {
         let event = match keyboard.read_line("> ") {
             Some(Ok(line)) => Event::Typed(line),
