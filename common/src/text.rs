@@ -181,8 +181,30 @@ pub fn printable(text: &str) -> Cow<'_, str> {
 /// (format: zero-width spaces and joiners, the bidirectional controls, the byte order mark,
 /// the soft hyphen, tags), Zl and Zp (the line and paragraph separators, U+2028 and U+2029).
 /// None of them shows as a glyph of its own; each can hide text, reorder it or break a line.
+/// And the rest of Unicode's Default_Ignorable_Code_Point set, which terminals draw as nothing
+/// though their category is a letter or a mark: the combining grapheme joiner, the Hangul
+/// fillers, the Khmer inherent vowels, the Mongolian free variation selectors, the variation
+/// selectors (an emoji's U+FE0F too: a name that hides one must not read like one without).
 fn needs_escape(c: char) -> bool {
-    c.is_control() || is_format_or_separator(c)
+    c.is_control() || is_format_or_separator(c) || is_default_ignorable(c)
+}
+
+/// Default_Ignorable_Code_Point (Unicode 15.1, DerivedCoreProperties.txt) less what
+/// [`is_format_or_separator`] already covers.
+fn is_default_ignorable(c: char) -> bool {
+    matches!(
+        c,
+        '\u{34f}'
+            | '\u{115f}'..='\u{1160}'
+            | '\u{17b4}'..='\u{17b5}'
+            | '\u{180b}'..='\u{180f}'
+            | '\u{2065}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{ffa0}'
+            | '\u{fff0}'..='\u{fff8}'
+            | '\u{e0000}'..='\u{e0fff}'
+    )
 }
 
 /// Categories Cf, Zl and Zp of Unicode 15.1, as ranges. Made with Python's `unicodedata`
@@ -385,6 +407,14 @@ mod tests {
             ('\u{e0001}', "language tag"),
             ('\u{e0041}', "tag latin capital A"),
             ('\u{e007f}', "cancel tag"),
+            // Default ignorable, though not Cf: each made a name read "notes.txt".
+            ('\u{34f}', "combining grapheme joiner"),
+            ('\u{fe0f}', "variation selector 16"),
+            ('\u{180b}', "Mongolian free variation selector one"),
+            ('\u{17b4}', "Khmer vowel inherent aq"),
+            ('\u{e0100}', "variation selector 17"),
+            ('\u{115f}', "Hangul choseong filler"),
+            ('\u{3164}', "Hangul filler"),
         ] {
             let shown = printable(&format!("notes{c}.txt")).into_owned();
             assert!(!shown.contains(c), "{what}: {shown:?}");
