@@ -7,18 +7,20 @@
 //! instead of waiting. That is not an error: it means "nothing now, wait for the next event".
 #![forbid(unsafe_code)]
 
+mod client;
+
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
+use client::{Client, Options, Turn};
 use common::session::{self, End};
-use common::text::{self, StreamDecoder};
-use common::{CannotBind, EchoArgs, Hexdump, Proto, Slot, Slots};
+use common::{CannotBind, EchoArgs, Hexdump, Proto, Slots};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -34,51 +36,6 @@ struct Args {
 
 /// The listening socket's token; a client's token is its number, counted up from 0.
 const LISTENER: Token = Token(usize::MAX);
-
-/// Echo bytes read but not yet written back, per client, before the loop stops reading from
-/// it: a client that sends without reading its echo is slowed down, not given all our memory.
-/// Reads never take more than the room left, so with --max-clients 4096 the pending buffers
-/// hold at most 4096 × 64 KiB = 256 MiB.
-const MAX_PENDING: usize = 64 * 1024;
-
-// ANCHOR: budget
-/// Reads one client may make in one turn. A client that sends as fast as it reads never lets
-/// its socket run dry, so a turn that read until `WouldBlock` would never end, and every
-/// other client would wait. tokio gives each task a budget per turn for the same reason.
-const BUDGET: usize = 16;
-// ANCHOR_END: budget
-
-/// One connected client: its socket and what the loop remembers between events.
-struct Client {
-    stream: TcpStream,
-    peer: SocketAddr,
-    /// Bytes read from the client that the kernel would not yet take back.
-    pending: Vec<u8>,
-    /// An event said the client's FIN has arrived (`EPOLLRDHUP`): read on to the `Ok(0)`.
-    fin_seen: bool,
-    /// We read the FIN: once `pending` is written, we close.
-    finished: bool,
-    received: u64,
-    last_moved: Instant,
-    shown: StreamDecoder,
-    /// The client's place under --max-clients and --max-per-address, given back on drop.
-    _slot: Slot,
-}
-
-/// How a client's turn in the loop ended.
-enum Turn {
-    /// Keep the client. `again`: it spent its whole budget, and its socket may hold more.
-    Open { again: bool },
-    /// Close it, for this reason.
-    Close(End),
-}
-
-/// What the serving of a client needs to know.
-#[derive(Clone, Copy)]
-struct Options {
-    quiet: bool,
-    hexdump: Hexdump,
-}
 
 /// The loop's state: the listener, the poll instance, and every client by its token.
 struct Server {
@@ -325,87 +282,6 @@ impl Server {
         }
     }
 }
-
-// ANCHOR: echo
-impl Client {
-    /// Writes what it can of the pending echo, then reads and echoes, until the socket is
-    /// empty or the budget is spent.
-    fn take_turn(&mut self, buf: &mut [u8], options: Options) -> Turn {
-        for _ in 0..BUDGET {
-            if let Err(e) = self.flush(options.hexdump) {
-                return Turn::Close(End::Failed(e));
-            }
-            if self.finished && self.pending.is_empty() {
-                return Turn::Close(End::Fin);
-            }
-            // Stop reading while too much echo waits for the client to read it: WRITABLE
-            // brings us back when it does.
-            if self.finished || self.pending.len() >= MAX_PENDING {
-                return Turn::Open { again: false };
-            }
-            // Read no more than the room left, so that `pending` never grows past MAX_PENDING.
-            let room = (MAX_PENDING - self.pending.len()).min(buf.len());
-            let len = match self.stream.read(&mut buf[..room]) {
-                // Ok(0): the client sent FIN. It will send nothing more.
-                Ok(0) => {
-                    self.finished = true;
-                    continue;
-                }
-                Ok(len) => len,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Turn::Open { again: false };
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Turn::Close(End::Failed(e)),
-            };
-            self.echo(buf.get(..len).unwrap_or_default(), options);
-            // A short read took everything there was. Bytes that arrive later raise a new
-            // edge-triggered event, so there is no need to read again only to hear WouldBlock
-            // (tokio does the same). Unless the FIN is already here: read on to the Ok(0).
-            if len < room && !self.fin_seen {
-                return match self.flush(options.hexdump) {
-                    Ok(()) => Turn::Open { again: false },
-                    Err(e) => Turn::Close(End::Failed(e)),
-                };
-            }
-        }
-        // The budget is spent, and the socket may hold more: the others go first.
-        Turn::Open { again: true }
-    }
-
-    /// Logs a chunk read from the client and queues it for the echo.
-    fn echo(&mut self, chunk: &[u8], options: Options) {
-        self.received += chunk.len() as u64;
-        self.last_moved = Instant::now();
-        options.hexdump.received(self.peer, chunk);
-        if !options.quiet {
-            let count = text::count(chunk.len() as u64, "byte", "bytes");
-            let shown = self.shown.show(chunk, false);
-            println!("received {count} from {}: {shown}", self.peer);
-        }
-        self.pending.extend_from_slice(chunk);
-    }
-
-    /// Writes as much of the pending echo as the kernel takes now, and keeps the rest.
-    fn flush(&mut self, hexdump: Hexdump) -> io::Result<()> {
-        while !self.pending.is_empty() {
-            match self.stream.write(&self.pending) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    hexdump.sent(self.peer, self.pending.get(..n).unwrap_or_default());
-                    self.pending.drain(..n);
-                    self.last_moved = Instant::now();
-                }
-                // The client's receive window and our send buffer are full: it is not reading.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-}
-// ANCHOR_END: echo
 
 /// EMFILE (this process) or ENFILE (the whole system): no file descriptor left.
 fn out_of_descriptors(e: &io::Error) -> bool {

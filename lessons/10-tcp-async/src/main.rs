@@ -8,19 +8,19 @@
 //! holds up every other task of its thread.
 #![forbid(unsafe_code)]
 
+use std::fs::File;
+use std::io;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use common::session::{self, End};
 use common::text;
-use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto};
+use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto, Slot, Slots};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 
 /// TCP echo server with tokio: a task per client on one thread.
@@ -87,31 +87,44 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
     // ANCHOR_END: listen
 
     // ANCHOR: accept
-    // One permit per client: --max-clients as a semaphore. It counts at most 2^61 - 1 permits
-    // and panics past that; a larger --max-clients means "no limit" all the same.
-    let slots = Arc::new(Semaphore::new(
-        args.echo.max_clients.min(Semaphore::MAX_PERMITS),
-    ));
+    // --max-clients and --max-per-address, as in tcp-server: a client's task holds its Slot.
+    let slots = Slots::new(args.echo.max_clients, args.echo.max_per_address);
+    // A descriptor kept open for the day all the others are taken (below).
+    let mut spare = File::open("/dev/null").ok();
     loop {
         // .await: if no connection waits, this task sleeps here and the runtime runs others
         // (tcp-poll's WouldBlock, then epoll_wait until the listener is readable).
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
+            // EMFILE, ENFILE: no descriptor left, the connection stays queued. Close the
+            // spare one, accept into it, and refuse that client at once, as tcp-poll does.
+            Err(e) if out_of_descriptors(&e) && spare.take().is_some() => {
+                if let Ok((refused, peer)) = listener.accept().await {
+                    drop(refused);
+                    log(
+                        &options,
+                        format_args!("refused {peer}: out of file descriptors"),
+                    );
+                }
+                spare = File::open("/dev/null").ok();
+                continue;
+            }
             Err(e) => {
                 common::log_error("accept failed", e);
-                // Out of file descriptors, most likely: wait for clients to leave.
+                // No spare descriptor either: wait for clients to leave.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            println!(
-                "refused {peer}: {} clients already (--max-clients)",
-                args.echo.max_clients
-            );
-            continue; // Dropping `stream` closes the connection.
+        let slot = match slots.take(peer.ip()) {
+            Ok(slot) => slot,
+            Err(full) => {
+                let why = "(--max-clients, --max-per-address)";
+                log(&options, format_args!("refused {peer}: {full} {why}"));
+                continue; // Dropping `stream` closes the connection.
+            }
         };
-        println!("accepted {peer}");
+        log(&options, format_args!("accepted {peer}"));
         // A task per client: a few hundred bytes on the heap, where tcp-server spends a
         // thread. It runs on this same thread, whenever its socket is ready.
         tokio::spawn(serve_client(stream, peer, options, slot));
@@ -121,12 +134,7 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
 
 // ANCHOR: echo
 /// Echoes what `peer` sends until it closes, then logs how the connection ended.
-async fn serve_client(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    options: Options,
-    slot: OwnedSemaphorePermit,
-) {
+async fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options, slot: Slot) {
     let mut shown = options.encoding.stream_decoder();
     let mut buf = vec![0u8; BUF_SIZE];
     let mut total: u64 = 0;
@@ -154,9 +162,24 @@ async fn serve_client(
             Ok(Ok(())) => options.hexdump.sent(peer, chunk),
         }
     };
-    // Closing the socket sends our FIN, and giving back the permit frees the client's place.
+    // Closing the socket sends our FIN (an RST if bytes from the client lie unread), and
+    // giving back the slot frees the client's place.
     drop(stream);
     drop(slot);
-    session::log_end(peer, ended, total);
+    if !options.quiet {
+        session::log_end(peer, ended, total);
+    }
 }
 // ANCHOR_END: echo
+
+/// One line about one connection, unless --quiet.
+fn log(options: &Options, line: std::fmt::Arguments) {
+    if !options.quiet {
+        println!("{line}");
+    }
+}
+
+/// EMFILE (this process) or ENFILE (the whole system): no file descriptor left.
+fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(23 | 24))
+}

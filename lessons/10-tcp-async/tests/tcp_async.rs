@@ -6,6 +6,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_tcp-async");
 
 #[path = "../../05-tcp-server/tests/echo_server/mod.rs"]
 mod echo_server;
+#[path = "../../09-tcp-poll/tests/one_thread/mod.rs"]
+mod one_thread;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
