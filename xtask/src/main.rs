@@ -86,6 +86,10 @@ enum Bench {
         /// Times each server meets each load; the median is shown.
         #[arg(long, value_name = "N", default_value_t = 3)]
         rounds: usize,
+        /// Write the figure and the table into the book (docs/src/figures), not into
+        /// target/bench-echo.
+        #[arg(long)]
+        update_book: bool,
     },
     /// file-download and socat over loopback: MB/s and peak memory.
     Download {
@@ -111,12 +115,15 @@ fn main() -> ExitCode {
         Command::Exercise(cmd) => exercise::run(cmd),
         Command::I18n(I18n::Extract) => i18n::extract(&repo_root()),
         Command::Book => i18n::book(&repo_root()),
-        Command::Bench(Bench::Echo { hold, rounds }) => {
-            build(bench::ECHO_LESSONS, Profile::Release).and_then(|bins| {
-                let options = bench::EchoOptions { hold, rounds };
-                bench::echo(&bins, &options).map_err(anyhow::Error::msg)
-            })
-        }
+        Command::Bench(Bench::Echo {
+            hold,
+            rounds,
+            update_book,
+        }) => build(bench::ECHO_LESSONS, Profile::Release).and_then(|bins| {
+            let out = bench::echo_dir(update_book, &bins.target_dir());
+            let options = bench::EchoOptions { hold, rounds, out };
+            bench::echo(&bins, &options).map_err(anyhow::Error::msg)
+        }),
         Command::Bench(Bench::Download { size, runs }) => {
             build(&["file-download"], Profile::Release).and_then(|bins| {
                 let options = bench::DownloadOptions { size, runs };
