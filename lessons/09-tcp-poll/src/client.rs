@@ -28,6 +28,9 @@ pub struct Client {
     pub peer: SocketAddr,
     /// Bytes read from the client that the kernel would not yet take back.
     pub pending: Vec<u8>,
+    /// The socket may hold bytes we have not read: an event said readable, and no read has
+    /// found it empty since. A writable event alone then only flushes.
+    pub readable: bool,
     /// An event said the client's FIN has arrived (`EPOLLRDHUP`): read on to the `Ok(0)`.
     pub fin_seen: bool,
     /// We read the FIN: once `pending` is written, we close.
@@ -68,7 +71,7 @@ impl Client {
             }
             // Stop reading while too much echo waits for the client to read it: WRITABLE
             // brings us back when it does.
-            if self.finished || self.pending.len() >= MAX_PENDING {
+            if !self.readable || self.finished || self.pending.len() >= MAX_PENDING {
                 return Turn::Open { again: false };
             }
             // Read no more than the room left, so that `pending` never grows past MAX_PENDING.
@@ -81,6 +84,7 @@ impl Client {
                 }
                 Ok(len) => len,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
                     return Turn::Open { again: false };
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -91,6 +95,7 @@ impl Client {
             // edge-triggered event, so there is no need to read again only to hear WouldBlock
             // (tokio does the same). Unless the FIN is already here: read on to the Ok(0).
             if len < room && !self.fin_seen {
+                self.readable = false;
                 return match self.flush(options.hexdump) {
                     Ok(()) => Turn::Open { again: false },
                     Err(e) => Turn::Close(End::Failed(e)),

@@ -141,7 +141,9 @@ impl Server {
                     continue;
                 }
                 if let Some(client) = self.clients.get_mut(&token) {
+                    // What the event says is ready; the client's turn reads only if readable.
                     client.fin_seen |= event.is_read_closed();
+                    client.readable |= event.is_readable() || client.fin_seen || event.is_error();
                 }
                 self.serve(token);
             }
@@ -217,6 +219,7 @@ impl Server {
             stream,
             peer,
             pending: Vec::new(),
+            readable: false,
             fin_seen: false,
             finished: false,
             received: 0,
