@@ -3,9 +3,11 @@
 //! Terminal 1:  cargo run -p tcp-async
 //! Terminal 2:  cargo run -p tcp-client
 //!
+// ANCHOR: pitfall
 //! Pitfall: an `async fn` does nothing until it is awaited or spawned, and a task that never
 //! reaches an `.await` (a long computation, a blocking call such as `std::thread::sleep`)
 //! holds up every other task of its thread.
+// ANCHOR_END: pitfall
 #![forbid(unsafe_code)]
 
 use std::fs::File;
