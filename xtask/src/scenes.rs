@@ -57,6 +57,7 @@ pub const PAIRS: &[Pair] = &[
     pair("async-seed", &["tcp-async"], seed_client, "the seed's TCP client against tcp-async"),
     pair("poll-step1-busy-loop", &["tcp-poll", "tcp-client"], poll_step, "tcp-poll's step 1: non-blocking sockets tried in turn, for ever (std only)"),
     pair("poll-step2-epoll", &["tcp-poll", "tcp-client"], poll_step, "tcp-poll's step 2: epoll through mio, read until WouldBlock, a pending buffer"),
+    pair("async-step1-task-per-client", &["tcp-async", "tcp-client"], poll_step, "tcp-async's step 1: a tokio task per client, no limits or timeouts"),
     pair("download", &["file-download"], download, "get a text and a binary file, a missing one, a refused ../, a resumed one"),
     pair("download-seed", &["file-download"], download_seed, "file-download against the seed's Python client and server (seed protocol)"),
 ];
@@ -351,11 +352,14 @@ fn seed_client(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
     }
 }
 
-/// A step of tcp-poll (`lessons/09-tcp-poll/examples/<step>.rs`, the pair's name after
-/// `poll-`) on port 0, against tcp-client: two lines echoed, then the client's FIN.
+/// A step of tcp-poll or tcp-async (`lessons/<dir>/examples/<step>.rs`, the pair's name after
+/// `poll-` or `async-`) on port 0, against tcp-client: two lines echoed, then the client's FIN.
 fn poll_step(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
     let (server, client) = pair.server_and_client()?;
-    let step = pair.name.trim_start_matches("poll-");
+    let step = pair
+        .name
+        .split_once('-')
+        .map_or(pair.name, |(_, step)| step);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = std::process::Command::new(cargo);
     build.args(["build", "-q", "-p", server, "--example", step]);
