@@ -7,18 +7,33 @@
 //!   and the shared `--bind` / `--port` groups of servers and clients;
 //! - [`text`]: turning typed text into bytes and received bytes into printable text
 //!   (UTF-8 or GBK), and reading stdin line by line;
+//! - [`console`]: the keyboard and the screen of a client that prints while you type;
 //! - [`echo`]: the flags of the three echo servers;
+//! - [`fdlimit`]: the open-file limit raised at start, and a spare descriptor that lets a
+//!   server refuse a client instead of leaving it hanging when it has none left;
 //! - [`hexdump`]: the `--hexdump` view of the bytes on the wire;
+//! - [`net`]: the timeout test, the EINTR retry, the largest UDP datagram, a TCP connect
+//!   that may bind first;
+//! - [`log`]: a server's per-event lines, which never panic, never block the server, and
+//!   show at most a bounded part of what a peer sent;
 //! - [`report`]: the ready line, and errors printed as `error:` with a `hint:`;
 //! - [`root`]: the root jail, regular files beneath one directory and nothing else
 //!   (file-download and http-server);
 //! - [`slots`]: a bound on how many clients a server serves at once;
-//! - [`session`]: how a TCP client's session ended, told the same way by every echo server.
+//! - [`session`]: how a TCP client's session ended, told the same way by every echo server;
+//! - [`datagram`]: receiving a datagram with its real length and its destination;
+//! - [`limit`]: how often a UDP program answers each peer (one token bucket per address).
 #![forbid(unsafe_code)]
 
 pub mod addr;
+pub mod console;
+pub mod datagram;
 pub mod echo;
+pub mod fdlimit;
 pub mod hexdump;
+pub mod limit;
+pub mod log;
+pub mod net;
 pub mod report;
 pub mod root;
 pub mod session;
@@ -29,7 +44,8 @@ pub use addr::{BindArgs, ClientBindArgs, HostPort};
 pub use echo::{ECHO_PORT, EchoArgs};
 pub use hexdump::Hexdump;
 pub use report::{
-    CannotBind, CannotConnect, Proto, announce_bound, announce_listening, log_error, run,
+    CannotBind, CannotConnect, Hint, HintExt, Proto, announce_bound, announce_listening, log_error,
+    run,
 };
 pub use root::Root;
 pub use slots::{Full, Slot, Slots};

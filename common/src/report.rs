@@ -1,5 +1,6 @@
 //! What a lesson prints about itself: the ready line and its errors.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, ErrorKind, Write};
 use std::net::SocketAddr;
@@ -39,6 +40,32 @@ pub fn announce_listening(addr: SocketAddr, proto: Proto) {
 /// [`announce_listening`]'s.
 pub fn announce_bound(addr: SocketAddr, proto: Proto) {
     ready_line(format_args!("bound to {addr} ({proto})"));
+}
+
+/// The ready line's address and transport, read back: what tests and `cargo xtask` wait for.
+/// `None` for any other line.
+pub fn parse_ready_line(line: &str) -> Option<(SocketAddr, Proto)> {
+    let rest = ["listening on ", "bound to "]
+        .iter()
+        .find_map(|prefix| line.strip_prefix(prefix))?;
+    let (addr, proto) = rest.split_once(' ')?;
+    let proto = match proto {
+        "(udp)" => Proto::Udp,
+        "(tcp)" => Proto::Tcp,
+        _ => return None,
+    };
+    Some((addr.parse().ok()?, proto))
+}
+
+/// The `error:` and `hint:` lines a program with the flags `flags` prints when it cannot bind
+/// `addr` because another socket holds it: for the tests that check it (testkit's
+/// `BusyPort`), so they do not restate the wording.
+pub fn address_in_use_text(addr: SocketAddr, proto: Proto, flags: &[&str]) -> String {
+    let err = anyhow::Error::new(io::Error::from_raw_os_error(
+        rustix::io::Errno::ADDRINUSE.raw_os_error(),
+    ))
+    .context(CannotBind::new(addr, proto));
+    describe_for(&err, &Flags(flags.iter().map(|f| f.to_string()).collect()))
 }
 
 fn ready_line(line: fmt::Arguments<'_>) {
@@ -87,6 +114,48 @@ impl fmt::Display for CannotConnect {
     }
 }
 
+/// A hint that the code which failed knows best: attached with [`HintExt::hint`], printed as
+/// the `hint:` line instead of one guessed from the error's kind. It adds nothing to the
+/// `error:` line.
+#[derive(Debug, Clone)]
+pub struct Hint(pub Cow<'static, str>);
+
+impl fmt::Display for Hint {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Ok(())
+    }
+}
+
+/// `.hint("…")` on a result, beside anyhow's `.context(…)`:
+///
+/// ```
+/// use common::report::HintExt;
+/// # fn f() -> anyhow::Result<()> {
+/// std::fs::File::create("/proc/x.part")
+///     .map(drop)
+///     .hint("the download directory must be writable: choose another with --out")?;
+/// # Ok(()) }
+/// ```
+///
+/// [`run`] and [`log_error`] then print `error: <what failed>: <why>` and `hint: <the hint>`,
+/// so no lesson builds those lines by hand. The innermost hint wins when there are several.
+pub trait HintExt<T, E> {
+    /// Attaches `hint` to the error, if any.
+    fn hint(self, hint: impl Into<Cow<'static, str>>) -> anyhow::Result<T>;
+    /// Attaches a hint made only when there is an error.
+    fn with_hint<H: Into<Cow<'static, str>>>(self, hint: impl FnOnce() -> H) -> anyhow::Result<T>;
+}
+
+impl<T, E, R: anyhow::Context<T, E>> HintExt<T, E> for R {
+    fn hint(self, hint: impl Into<Cow<'static, str>>) -> anyhow::Result<T> {
+        self.context(Hint(hint.into()))
+    }
+
+    fn with_hint<H: Into<Cow<'static, str>>>(self, hint: impl FnOnce() -> H) -> anyhow::Result<T> {
+        self.with_context(|| Hint(hint().into()))
+    }
+}
+
 /// Parses the arguments of `A`, runs a lesson's body with them, and turns its result into the
 /// exit status: 0 on success, 1 on failure, after printing `error: <what failed>: <why>` and,
 /// where a common mistake explains it, a `hint:` line that names only flags this program has.
@@ -100,10 +169,14 @@ pub fn run<A: clap::Parser>(body: impl FnOnce(A) -> anyhow::Result<()>) -> ExitC
         Ok(args) => args,
         Err(err) => err.exit(),
     };
-    match body(args) {
+    let result = body(args);
+    // Lines still queued by `log` go out before the program does (a bounded wait: stdout
+    // may be a pipe that nobody reads).
+    crate::log::finish(std::time::Duration::from_secs(2));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("{}", describe_for(&err, &flags));
+            let _ = writeln!(io::stderr(), "{}", describe_for(&err, &flags));
             ExitCode::FAILURE
         }
     }
@@ -135,7 +208,7 @@ fn quiet_on_closed_stdout() {
 /// `error: <what>: <why>` and a hint where one applies.
 pub fn log_error(what: impl fmt::Display, err: impl Into<anyhow::Error>) {
     let err = err.into().context(what.to_string());
-    eprintln!("{}", describe(&err));
+    let _ = writeln!(io::stderr(), "{}", describe(&err));
 }
 
 /// The long flags that the running program (or subcommand) accepts, so that a hint never
@@ -183,14 +256,25 @@ pub fn describe(err: &anyhow::Error) -> String {
 
 /// The `error:` line of `err`, followed by a `hint:` line that names only `flags`.
 fn describe_for(err: &anyhow::Error, flags: &Flags) -> String {
-    let mut text = format!("error: {err:#}");
+    // `{:#}` would print a `Hint`'s empty text as an empty step: leave those out.
+    let steps: Vec<String> = err
+        .chain()
+        .map(ToString::to_string)
+        .filter(|step| !step.is_empty())
+        .collect();
+    let mut text = format!("error: {}", steps.join(": "));
+    let bind = err.downcast_ref::<CannotBind>();
     let hint = match err.chain().find_map(|e| e.downcast_ref::<io::Error>()) {
-        Some(io) if io.kind() == ErrorKind::AddrInUse => {
-            Some(addr_in_use_hint(flags, err.downcast_ref::<CannotBind>()))
+        _ if err.downcast_ref::<Hint>().is_some() => {
+            err.downcast_ref::<Hint>().map(|h| h.0.to_string())
         }
+        Some(io) if io.kind() == ErrorKind::AddrInUse => Some(addr_in_use_hint(flags, bind)),
         Some(io) if is_timeout(io) && err.downcast_ref::<CannotConnect>().is_some() => {
             Some(CONNECT_TIMED_OUT.to_string())
         }
+        Some(io) if io.kind() == ErrorKind::PermissionDenied => bind
+            .filter(|b| (1..1024).contains(&b.addr.port()))
+            .map(|_| PRIVILEGED_PORT.to_string()),
         _ => err.chain().find_map(hint_for).map(String::from),
     };
     if let Some(hint) = hint {
@@ -199,6 +283,13 @@ fn describe_for(err: &anyhow::Error, flags: &Flags) -> String {
     }
     text
 }
+
+/// EACCES from the bind of a port below 1024. Only there: a `.part` that cannot be created,
+/// a refused rename and a send to 255.255.255.255 (which needs SO_BROADCAST) fail with the
+/// same error and have nothing to do with ports.
+const PRIVILEGED_PORT: &str = "ports below 1024 are well-known ports, and binding one needs \
+     privileges (unless net.ipv4.ip_unprivileged_port_start says otherwise): use a port of 1024 \
+     or above, or --port 0";
 
 /// A TCP connect with no answer: the SYN went unanswered.
 const CONNECT_TIMED_OUT: &str = "no answer to the SYN in time: the host may be down, a firewall \
@@ -219,13 +310,62 @@ fn addr_in_use_hint(flags: &Flags, bind: Option<&CannotBind>) -> String {
     } else {
         hint.push_str(": stop it, or wait until it is gone");
     }
-    if bind.is_some_and(|b| b.proto == Proto::Tcp) {
+    if let Some(holder) = bind.and_then(dual_stack_holder) {
+        hint.push_str(&format!(
+            " (here a socket on {holder} holds it: on Linux a socket bound to the IPv6 address \
+             :: also takes the port for IPv4, dual stack, unless it sets IPV6_V6ONLY; \
+             net.ipv6.bindv6only is 0 by default)"
+        ));
+    } else if bind.is_some_and(|b| b.proto == Proto::Tcp) {
         hint.push_str(
             " (a TCP port can stay taken for up to a minute after its program stops, \
              while its connections are in TIME_WAIT)",
         );
     }
     hint
+}
+
+/// When a bind failed with "address in use", whether the holder is on the other side of the
+/// dual stack: an IPv6 socket on `[::]:P` (which takes IPv4's port P too) when we bound IPv4,
+/// or an IPv4 socket on port P when we bound `::`. Found by binding, without listening, a
+/// socket of the other family that cannot conflict with a holder of our own: IPv6 with
+/// IPV6_V6ONLY set, or IPv4. If that bind fails too, the other family holds the port.
+fn dual_stack_holder(bind: &CannotBind) -> Option<SocketAddr> {
+    use rustix::net::{AddressFamily, SocketType, sockopt};
+    let port = bind.addr.port();
+    let other: SocketAddr = match bind.addr {
+        SocketAddr::V4(_) => (std::net::Ipv6Addr::UNSPECIFIED, port).into(),
+        SocketAddr::V6(v6) if v6.ip().is_unspecified() => {
+            (std::net::Ipv4Addr::UNSPECIFIED, port).into()
+        }
+        SocketAddr::V6(_) => return None,
+    };
+    if port == 0 {
+        return None;
+    }
+    let (family, kind) = (
+        if other.is_ipv4() {
+            AddressFamily::INET
+        } else {
+            AddressFamily::INET6
+        },
+        match bind.proto {
+            Proto::Tcp => SocketType::STREAM,
+            Proto::Udp => SocketType::DGRAM,
+        },
+    );
+    let probe = rustix::net::socket(family, kind, None).ok()?;
+    // As the lessons bind TCP: SO_REUSEADDR, so that TIME_WAIT is no conflict.
+    if bind.proto == Proto::Tcp {
+        sockopt::set_socket_reuseaddr(&probe, true).ok()?;
+    }
+    if other.is_ipv6() {
+        sockopt::set_ipv6_v6only(&probe, true).ok()?;
+    }
+    match rustix::net::bind(&probe, &other) {
+        Err(rustix::io::Errno::ADDRINUSE) => Some(other),
+        _ => None,
+    }
 }
 
 /// The hint for one error in a chain, if a common mistake explains it.
@@ -251,11 +391,6 @@ fn io_hint(err: &io::Error) -> Option<&'static str> {
     Some(match err.kind() {
         ErrorKind::ConnectionRefused => {
             "nothing listens there: is the server running, and on this address and port?"
-        }
-        ErrorKind::PermissionDenied => {
-            "ports below 1024 are well-known ports, and binding one needs privileges \
-             (unless net.ipv4.ip_unprivileged_port_start says otherwise): use a port of 1024 \
-             or above, or --port 0"
         }
         ErrorKind::TimedOut | ErrorKind::WouldBlock => {
             "no answer in time: is the address right, is the peer up, does a firewall drop packets?"
@@ -364,7 +499,6 @@ mod tests {
     fn every_named_mistake_has_a_hint() {
         for kind in [
             ErrorKind::ConnectionRefused,
-            ErrorKind::PermissionDenied,
             ErrorKind::TimedOut,
             ErrorKind::AddrNotAvailable,
             ErrorKind::ConnectionReset,
@@ -378,6 +512,166 @@ mod tests {
             .unwrap_err();
         let err = anyhow::Error::new(resolve).context("cannot reach the server");
         assert!(describe(&err).contains("\nhint: check the spelling"));
+    }
+
+    #[test]
+    fn permission_denied_names_privileged_ports_only_for_a_bind_below_1024() {
+        let denied = || Err::<(), _>(io::Error::from(ErrorKind::PermissionDenied));
+        let low: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let bind = denied()
+            .context(CannotBind::new(low, Proto::Tcp))
+            .unwrap_err();
+        assert!(
+            describe(&bind).contains("\nhint: ports below 1024"),
+            "{}",
+            describe(&bind)
+        );
+        let high: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let bind_high = denied()
+            .context(CannotBind::new(high, Proto::Udp))
+            .unwrap_err();
+        // Not a file, a rename, or a send to 255.255.255.255 (SO_BROADCAST) either.
+        let part = denied()
+            .context("cannot create notes.txt.part")
+            .unwrap_err();
+        let rename = denied()
+            .context("cannot rename notes.txt.part to notes.txt")
+            .unwrap_err();
+        let broadcast = denied()
+            .context("cannot send to 255.255.255.255:8080")
+            .unwrap_err();
+        for err in [bind_high, part, rename, broadcast] {
+            assert!(!describe(&err).contains("1024"), "{}", describe(&err));
+        }
+    }
+
+    #[test]
+    fn a_hint_given_by_the_code_replaces_the_guess_and_adds_nothing_to_the_error() {
+        let err = Err::<(), _>(io::Error::from(ErrorKind::PermissionDenied))
+            .context("cannot send to 255.255.255.255:8080")
+            .hint("a broadcast needs SO_BROADCAST: --broadcast sets it")
+            .unwrap_err();
+        let text = describe(&err);
+        let mut lines = text.lines();
+        let first = lines.next().unwrap();
+        assert!(
+            first.starts_with("error: cannot send to 255.255.255.255:8080: "),
+            "{text}"
+        );
+        assert!(!first.ends_with(": "), "{text}");
+        assert!(!first.contains(": : "), "{text}");
+        assert_eq!(
+            lines.next(),
+            Some("hint: a broadcast needs SO_BROADCAST: --broadcast sets it")
+        );
+        assert_eq!(lines.next(), None);
+        // On an Option, an anyhow error, and made lazily.
+        let none: anyhow::Result<()> = None::<()>
+            .context("no reply")
+            .with_hint(|| format!("wait {} s", 2));
+        assert_eq!(
+            describe(&none.unwrap_err()),
+            "error: no reply\nhint: wait 2 s"
+        );
+        let inner = Err::<(), _>(anyhow::anyhow!("bad"))
+            .hint("inner")
+            .context("outer")
+            .unwrap_err();
+        assert_eq!(describe(&inner), "error: outer: bad\nhint: inner");
+    }
+
+    /// `--bind ::` running, then `--bind 0.0.0.0` (or 127.0.0.1) on its port: the hint names
+    /// the IPv6 socket and the dual stack, not TIME_WAIT. The holder binds without listening,
+    /// so nothing can connect to it.
+    #[test]
+    fn a_dual_stack_conflict_is_named_as_such() {
+        use rustix::net::{AddressFamily, SocketType, sockopt};
+        let holder = rustix::net::socket(AddressFamily::INET6, SocketType::STREAM, None).unwrap();
+        if sockopt::set_ipv6_v6only(&holder, false).is_err() {
+            return;
+        }
+        let any6: SocketAddr = "[::]:0".parse().unwrap();
+        if rustix::net::bind(&holder, &any6).is_err() {
+            eprintln!("skipped: no IPv6 on this machine");
+            return;
+        }
+        let port = SocketAddr::try_from(rustix::net::getsockname(&holder).unwrap())
+            .unwrap()
+            .port();
+        let flags = Flags::named(&["bind", "port"]);
+        for ours in ["0.0.0.0", "127.0.0.1"] {
+            let addr: SocketAddr = format!("{ours}:{port}").parse().unwrap();
+            let err = Err::<(), _>(io::Error::from(ErrorKind::AddrInUse))
+                .context(CannotBind::new(addr, Proto::Tcp))
+                .unwrap_err();
+            let text = describe_for(&err, &flags);
+            assert!(
+                text.contains(&format!("a socket on [::]:{port} holds it")),
+                "{text}"
+            );
+            assert!(
+                text.contains("dual stack") && !text.contains("TIME_WAIT"),
+                "{text}"
+            );
+        }
+        drop(holder);
+        // With no IPv6 holder, the usual hint.
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let err = Err::<(), _>(io::Error::from(ErrorKind::AddrInUse))
+            .context(CannotBind::new(addr, Proto::Tcp))
+            .unwrap_err();
+        let text = describe_for(&err, &flags);
+        assert!(
+            !text.contains("dual stack") && text.contains("TIME_WAIT"),
+            "{text}"
+        );
+    }
+
+    /// The other way round: an IPv4 socket holds the port, and `--bind ::` wants it too.
+    #[test]
+    fn an_ipv4_holder_is_named_when_binding_the_ipv6_any_address() {
+        let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = holder.local_addr().unwrap().port();
+        let addr: SocketAddr = format!("[::]:{port}").parse().unwrap();
+        let err = Err::<(), _>(io::Error::from(ErrorKind::AddrInUse))
+            .context(CannotBind::new(addr, Proto::Udp))
+            .unwrap_err();
+        let text = describe(&err);
+        assert!(
+            text.contains(&format!("a socket on 0.0.0.0:{port} holds it")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_ready_line_reads_back() {
+        let addr: SocketAddr = "[::1]:10050".parse().unwrap();
+        for (line, proto) in [
+            (format!("listening on {addr} ({})", Proto::Tcp), Proto::Tcp),
+            (format!("bound to {addr} ({})", Proto::Udp), Proto::Udp),
+        ] {
+            assert_eq!(parse_ready_line(&line), Some((addr, proto)), "{line}");
+        }
+        for other in [
+            "listening on nowhere (tcp)",
+            "accepted 127.0.0.1:1",
+            "bound to 1.2.3.4:5",
+        ] {
+            assert_eq!(parse_ready_line(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn the_address_in_use_text_is_what_a_lesson_prints() {
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let text = address_in_use_text(addr, Proto::Tcp, &["port"]);
+        assert!(
+            text.starts_with("error: cannot bind 127.0.0.1:1 (tcp): Address already in use"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nhint: ") && text.contains("--port 0") && text.contains("TIME_WAIT")
+        );
     }
 
     #[test]

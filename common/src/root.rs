@@ -231,6 +231,112 @@ impl Root {
     }
 }
 
+/// One entry of a directory listing: a regular file or a directory, never anything else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub is_dir: bool,
+    /// The size in bytes (0 for a directory).
+    pub size: u64,
+}
+
+impl Root {
+    /// The directory `name` beneath the root, opened the way [`Root::open`] opens a file (no
+    /// link, no way out), as a root of its own: http-server lists it or serves its
+    /// `index.html`. An empty name, or `.`, is the root itself.
+    pub fn open_dir(&self, name: &str) -> Result<Root, Refusal> {
+        if name.is_empty() || name == "." {
+            return Ok(self.clone());
+        }
+        check_name(name)?;
+        // A name ending in '/' makes both ways of opening stop at a directory.
+        let fd = open_dir_beneath(self.fd.as_fd(), &format!("{}/", name.trim_end_matches('/')))?;
+        let stat = rustix::fs::fstat(&fd)?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
+            return Err(Refusal::NotFound);
+        }
+        Ok(Root {
+            dir: self.dir.join(name),
+            fd: Arc::new(fd),
+        })
+    }
+
+    /// The regular files and directories directly in this root, in the order the directory
+    /// gives them, without following links: what [`Root::open`] and [`Root::open_dir`] would
+    /// open (http-server's listing). Names that could not be asked for are left out.
+    pub fn contents(&self) -> io::Result<impl Iterator<Item = io::Result<Entry>> + '_> {
+        let dir = rustix::fs::Dir::read_from(self.fd.as_fd())?;
+        Ok(dir.filter_map(move |entry| {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let name = entry.file_name().to_str().ok()?;
+            if check_name(name).is_err() || name == "." || name == ".." {
+                return None;
+            }
+            let stat = rustix::fs::statat(self.fd.as_fd(), name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+            let (is_dir, size) = match FileType::from_raw_mode(stat.st_mode) {
+                FileType::RegularFile => (false, u64::try_from(stat.st_size).ok()?),
+                FileType::Directory => (true, 0),
+                _ => return None,
+            };
+            Some(Ok(Entry {
+                name: name.to_string(),
+                is_dir,
+                size,
+            }))
+        }))
+    }
+}
+
+/// What [`Root::open_file`] learnt of the file it opened, from its one `fstat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileInfo {
+    pub size: u64,
+    /// The modification time: seconds since 1970, and the nanoseconds within that second.
+    pub mtime: i64,
+    pub mtime_nsec: i64,
+}
+
+impl Root {
+    /// [`Root::open`] for a server that answers many small requests (http-server): the same
+    /// checks and the same open, the size and times from the `fstat` that checked the file,
+    /// and `O_NONBLOCK` left set, which reads and `sendfile` of a regular file do not heed on
+    /// Linux. Three system calls fewer per file than `open` and then `metadata`.
+    pub fn open_file(&self, name: &str) -> Result<(File, FileInfo), Refusal> {
+        check_name(name)?;
+        let fd = open_beneath(self.fd.as_fd(), name)?;
+        let stat = rustix::fs::fstat(&fd)?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+            return Err(Refusal::NotAFile);
+        }
+        let info = FileInfo {
+            size: u64::try_from(stat.st_size).unwrap_or(0),
+            mtime: stat.st_mtime,
+            mtime_nsec: i64::try_from(stat.st_mtime_nsec).unwrap_or(0),
+        };
+        Ok((File::from(fd), info))
+    }
+}
+
+/// [`open_beneath`] for a directory: `name` ends in '/'.
+#[cfg(target_os = "linux")]
+fn open_dir_beneath(root: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
+    use rustix::fs::ResolveFlags;
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS;
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    match rustix::fs::openat2(root, name, flags, Mode::empty(), resolve) {
+        Err(Errno::NOSYS) => walk_beneath(root, name),
+        opened => opened,
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_dir_beneath(root: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
+    walk_beneath(root, name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,5 +494,40 @@ mod tests {
         let (dir, _) = root();
         assert!(Root::new(&dir.path().join("secret.txt")).is_err());
         assert!(Root::new(&dir.path().join("nope")).is_err());
+    }
+
+    #[test]
+    fn opens_directories_beneath_the_root_and_lists_them() {
+        let (dir, root) = root();
+        symlink(dir.path(), dir.path().join("served/up")).unwrap();
+        let (file, info) = root.open_file("a.txt").unwrap();
+        assert_eq!((read(file), info.size), ("inside".to_string(), 6));
+        assert!(matches!(root.open_file("sub"), Err(Refusal::NotAFile)));
+        assert!(matches!(
+            root.open_file("up/secret.txt"),
+            Err(Refusal::Link)
+        ));
+        let sub = root.open_dir("sub").unwrap();
+        assert_eq!(read(sub.open("b.txt").unwrap()), "deeper");
+        assert!(root.open_dir("").is_ok() && root.open_dir("sub/").is_ok());
+        for (name, reason) in [
+            ("..", "'..'"),
+            ("sub/../..", "'..'"),
+            ("/etc", "absolute"),
+            ("up", "symbolic links"),
+            ("a.txt", "no such file"),
+            ("missing", "no such file"),
+        ] {
+            let got = root.open_dir(name).unwrap_err().to_string();
+            assert!(got.contains(reason), "{name:?}: {got}");
+        }
+        let mut entries: Vec<_> = root.contents().unwrap().map(Result::unwrap).collect();
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        let names: Vec<_> = entries
+            .iter()
+            .map(|e| (e.name.as_str(), e.is_dir))
+            .collect();
+        assert_eq!(names, [("a.txt", false), ("sub", true)]);
+        assert_eq!(entries[0].size, 6);
     }
 }

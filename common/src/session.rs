@@ -23,25 +23,39 @@ pub enum End {
 /// Prints the line that ends a client's session: `127.0.0.1:50002 closed the connection (FIN)
 /// after 13 bytes; closing ours`, and the like. `received` is what the client sent in all.
 pub fn log_end(peer: SocketAddr, end: End, received: u64) {
+    match end_line(peer, end, received) {
+        Ok(line) => println!("{line}"),
+        Err((what, e)) => crate::log_error(what, e),
+    }
+}
+
+/// [`log_end`] through [`crate::log`]: queued, never blocking or panicking.
+pub fn queue_end(peer: SocketAddr, end: End, received: u64) {
+    match end_line(peer, end, received) {
+        Ok(line) => crate::log::line(format_args!("{line}")),
+        Err((what, e)) => crate::log::error(what, e),
+    }
+}
+
+/// The line of [`log_end`], or what failed and why for an error line.
+fn end_line(peer: SocketAddr, end: End, received: u64) -> Result<String, (String, io::Error)> {
     let total = text::count(received, "byte", "bytes");
     let idle = |limit: Duration| format!("{} s (--idle-timeout)", limit.as_secs_f64());
-    match end {
-        End::Fin => println!("{peer} closed the connection (FIN) after {total}; closing ours"),
-        End::Silent(limit) => {
-            println!(
-                "{peer} sent nothing for {}: closed after {total}",
-                idle(limit)
-            )
-        }
-        End::NotReading(limit) => println!(
+    Ok(match end {
+        End::Fin => format!("{peer} closed the connection (FIN) after {total}; closing ours"),
+        End::Silent(limit) => format!(
+            "{peer} sent nothing for {}: closed after {total}",
+            idle(limit)
+        ),
+        End::NotReading(limit) => format!(
             "{peer} read none of its echo for {}: closed after {total}",
             idle(limit)
         ),
         End::Failed(e) if is_reset(&e) => {
-            println!("{peer} reset the connection (RST) after {total}")
+            format!("{peer} reset the connection (RST) after {total}")
         }
-        End::Failed(e) => crate::log_error(format_args!("connection with {peer} failed"), e),
-    }
+        End::Failed(e) => return Err((format!("connection with {peer} failed"), e)),
+    })
 }
 
 /// After an RST, the first read or write fails with ECONNRESET, and the writes after that with

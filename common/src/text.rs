@@ -129,6 +129,25 @@ impl StreamDecoder {
         }
         line
     }
+    /// Like [`show`](Self::show), but shows at most `max` bytes of the chunk, followed by
+    /// ` … (M more bytes)`: a log line stays short however long the chunk, and however many
+    /// escapes its bytes need. The decoder still takes the whole chunk, so the next chunk is
+    /// decoded as if nothing had been left out.
+    pub fn show_capped(&mut self, bytes: &[u8], last: bool, max: usize) -> String {
+        let Some((head, rest)) = bytes.split_at_checked(max).filter(|(_, r)| !r.is_empty()) else {
+            return self.show(bytes, last);
+        };
+        let (text, had_errors) = self.decode(head, false);
+        let _ = self.decode(rest, last);
+        let mut line = printable(&text).into_owned();
+        let more = rest.len();
+        let noun = if more == 1 { "byte" } else { "bytes" };
+        line.push_str(&format!(" \u{2026} ({more} more {noun})"));
+        if had_errors {
+            line.push_str(&invalid_note(self.encoding));
+        }
+        line
+    }
 }
 
 /// The note after text that had invalid bytes: ` [not valid UTF-8: shown as �]`.
@@ -136,10 +155,11 @@ fn invalid_note(encoding: Encoding) -> String {
     format!(" [not valid {encoding}: shown as \u{fffd}]")
 }
 
-/// Text as it can be shown on one line: control characters (newlines, escapes, NUL) and
-/// the bidirectional controls are written as Rust escapes, so a peer can neither break the
-/// one-line-per-event output, nor send terminal escape sequences to the user's screen, nor
-/// make `abc\u{202e}txt.exe` display as `abcexe.txt`.
+/// Text as it can be shown on one line: control characters (newlines, escapes, NUL, the C1
+/// controls) and every invisible formatting character are written as Rust escapes, so a peer
+/// can neither break the one-line-per-event output, nor send terminal escape sequences to the
+/// user's screen, nor make `abc\u{202e}txt.exe` display as `abcexe.txt`, nor make four
+/// different names all read `notes.txt` (`notes\u{200b}.txt`, `\u{feff}notes.txt`, ...).
 pub fn printable(text: &str) -> Cow<'_, str> {
     if !text.chars().any(needs_escape) {
         return Cow::Borrowed(text);
@@ -157,14 +177,42 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Control characters, and the characters that reorder text around them (Unicode's
-/// bidirectional controls: the embeddings, overrides and isolates, and the three marks).
+/// Control characters (Unicode category Cc: C0, DEL, C1) and the characters of categories Cf
+/// (format: zero-width spaces and joiners, the bidirectional controls, the byte order mark,
+/// the soft hyphen, tags), Zl and Zp (the line and paragraph separators, U+2028 and U+2029).
+/// None of them shows as a glyph of its own; each can hide text, reorder it or break a line.
 fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-        )
+    c.is_control() || is_format_or_separator(c)
+}
+
+/// Categories Cf, Zl and Zp of Unicode 15.1, as ranges. Made with Python's `unicodedata`
+/// (`category(chr(cp)) in ("Cf", "Zl", "Zp")` for every code point), with the Egyptian
+/// hieroglyph format controls that Unicode 15.0 added (U+13439..U+1343F).
+fn is_format_or_separator(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{600}'..='\u{605}'
+            | '\u{61c}'
+            | '\u{6dd}'
+            | '\u{70f}'
+            | '\u{890}'..='\u{891}'
+            | '\u{8e2}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{110bd}'
+            | '\u{110cd}'
+            | '\u{13430}'..='\u{1343f}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0001}'
+            | '\u{e0020}'..='\u{e007f}'
+    )
 }
 
 /// Received bytes as one line of text: decoded with `encoding`, control characters escaped,
@@ -315,6 +363,61 @@ mod tests {
     }
 
     #[test]
+    fn printable_escapes_invisible_format_characters_and_separators() {
+        for (c, what) in [
+            ('\u{200b}', "zero width space"),
+            ('\u{200c}', "zero width non-joiner"),
+            ('\u{200d}', "zero width joiner"),
+            ('\u{2060}', "word joiner"),
+            ('\u{2061}', "function application"),
+            ('\u{feff}', "byte order mark"),
+            ('\u{2028}', "line separator (Zl)"),
+            ('\u{2029}', "paragraph separator (Zp)"),
+            ('\u{00ad}', "soft hyphen"),
+            ('\u{180e}', "Mongolian vowel separator"),
+            ('\u{206a}', "inhibit symmetric swapping"),
+            ('\u{fff9}', "interlinear annotation anchor"),
+            ('\u{0600}', "Arabic number sign"),
+            (
+                '\u{1343f}',
+                "Egyptian hieroglyph end walled enclosure (Unicode 15)",
+            ),
+            ('\u{e0001}', "language tag"),
+            ('\u{e0041}', "tag latin capital A"),
+            ('\u{e007f}', "cancel tag"),
+        ] {
+            let shown = printable(&format!("notes{c}.txt")).into_owned();
+            assert!(!shown.contains(c), "{what}: {shown:?}");
+            assert_eq!(shown, format!("notes\\u{{{:x}}}.txt", c as u32), "{what}");
+        }
+        // Four names that all read "notes.txt" on a terminal are told apart.
+        let names = [
+            "notes.txt",
+            "notes\u{200b}.txt",
+            "\u{feff}notes.txt",
+            "no\u{2060}tes.txt",
+        ];
+        let shown: std::collections::HashSet<_> = names.iter().map(|n| printable(n)).collect();
+        assert_eq!(shown.len(), 4);
+        // The C1 controls and DEL stay escaped as before.
+        assert_eq!(
+            printable("a\u{85}b\u{9b}c\u{7f}"),
+            "a\\u{85}b\\u{9b}c\\u{7f}"
+        );
+        // Visible neighbours are text: the no-break space, the ideographic space,
+        // the em space, the hyphen and CJK punctuation.
+        for text in [
+            "a\u{a0}b",
+            "你\u{3000}好",
+            "a\u{2003}b",
+            "a\u{2010}b",
+            "你好，世界。",
+        ] {
+            assert_eq!(printable(text), text);
+        }
+    }
+
+    #[test]
     fn empty_input_and_counts_read_the_same_everywhere() {
         assert_eq!(show(b"", Encoding::Utf8), "[0 bytes]");
         assert_eq!(count(1, "byte", "bytes"), "1 byte");
@@ -366,6 +469,34 @@ mod tests {
             utf8.show(b"", true),
             "\u{fffd} [not valid UTF-8: shown as \u{fffd}]"
         );
+    }
+
+    #[test]
+    fn a_capped_chunk_shows_its_start_and_counts_the_rest() {
+        // 10 MiB of 0x7f was six times its size in the log: now each chunk costs a bounded line.
+        let mut d = Encoding::Utf8.stream_decoder();
+        let line = d.show_capped(&[0x7f; 16 * 1024], false, 128);
+        assert_eq!(
+            line,
+            format!("{} \u{2026} (16256 more bytes)", "\\u{7f}".repeat(128))
+        );
+        // Short chunks are shown whole, as show() shows them.
+        assert_eq!(d.show_capped(b"hello\n", false, 128), "hello\\n");
+        assert_eq!(d.show_capped(b"abc", false, 3), "abc");
+        assert_eq!(
+            d.show_capped(b"abcd", false, 3),
+            "abc \u{2026} (1 more byte)"
+        );
+        // A character cut by the cap is left out, and the next chunk still decodes cleanly.
+        let nihao = "你好".as_bytes();
+        assert_eq!(d.show_capped(nihao, false, 4), "你 \u{2026} (2 more bytes)");
+        assert_eq!(d.show_capped("世界".as_bytes(), false, 128), "世界");
+        // A cut in the middle of a character of the next chunk: kept across the chunks.
+        assert_eq!(
+            d.show_capped(&nihao[..4], false, 2),
+            " \u{2026} (2 more bytes)"
+        );
+        assert_eq!(d.show_capped(&nihao[4..], false, 2), "好");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 mod chat;
 mod download;
 mod feiq;
+mod http;
 mod tcp;
 mod udp;
 mod wire;
@@ -158,6 +159,18 @@ pub const EXERCISES: &[Exercise] = &[
         title: "Several requests on one connection",
         check: download::keep_alive,
     },
+    Exercise {
+        id: "http-server-1",
+        lesson: "http-server",
+        title: "If-Modified-Since",
+        check: http::if_modified_since,
+    },
+    Exercise {
+        id: "http-server-2",
+        lesson: "http-server",
+        title: "Several ranges in one answer (multipart/byteranges)",
+        check: http::multipart_ranges,
+    },
 ];
 
 /// The exercise named `id`.
@@ -166,8 +179,9 @@ pub fn find(id: &str) -> Option<&'static Exercise> {
 }
 
 /// Runs `exercise`'s check against the lesson binaries in `bins`. With `report`, each step
-/// that passed is printed as it passes.
-pub fn run(exercise: &Exercise, bins: &Path, report: bool) -> Result<(), Failure> {
+/// that passed is printed as it passes. `seed` chooses the check's varied inputs: the same
+/// seed gives the same inputs, so a failure can be repeated.
+pub fn run(exercise: &Exercise, bins: &Path, report: bool, seed: u64) -> Result<(), Failure> {
     let mut check = Check {
         bins: bins.to_path_buf(),
         scene: Scene::new().timeout(WAIT),
@@ -175,6 +189,7 @@ pub fn run(exercise: &Exercise, bins: &Path, report: bool) -> Result<(), Failure
         help: HashMap::new(),
         procs: Vec::new(),
         failed: RefCell::new(None),
+        rng: Rng::new(seed),
     };
     let result = (exercise.check)(&mut check);
     let what = check.failed.borrow_mut().take();
@@ -197,9 +212,62 @@ pub struct Check {
     procs: Vec<Proc>,
     /// The last failure's sentence, to show again with all that the programs printed.
     failed: RefCell<Option<String>>,
+    /// Where the check's varied inputs come from.
+    rng: Rng,
+}
+
+/// A small, seeded source of varied inputs (SplitMix64): checks need variety that repeats,
+/// not secrecy.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `range` (start included, end excluded); `range.start` when it is empty.
+    pub fn below(&mut self, range: std::ops::Range<usize>) -> usize {
+        let span = range.end.saturating_sub(range.start);
+        if span == 0 {
+            return range.start;
+        }
+        range.start + (self.next_u64() % span as u64) as usize
+    }
+
+    /// `len` arbitrary bytes.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next_u64() as u8).collect()
+    }
+
+    /// One of `items`.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+        items.get(self.below(0..items.len()))
+    }
+
+    /// Text of `len` characters mixing ASCII, Chinese and other scripts, for checks whose
+    /// answers must survive non-ASCII text.
+    pub fn text(&mut self, len: usize) -> String {
+        const CHARS: &[char] = &[
+            'a', 'z', 'Q', '7', ' ', '-', '你', '好', '网', '络', 'é', 'ß', 'Ж', 'λ', '🦀', '،',
+        ];
+        (0..len).filter_map(|_| self.pick(CHARS).copied()).collect()
+    }
 }
 
 impl Check {
+    /// The check's source of varied inputs.
+    pub fn rng(&mut self) -> &mut Rng {
+        &mut self.rng
+    }
+
     /// Says that one step passed.
     fn pass(&self, what: impl Display) {
         if self.report {
@@ -340,6 +408,19 @@ mod tests {
     }
 
     #[test]
+    fn the_same_seed_gives_the_same_inputs() {
+        let (mut a, mut b, mut c) = (Rng::new(7), Rng::new(7), Rng::new(8));
+        let first: Vec<u64> = (0..4).map(|_| a.next_u64()).collect();
+        assert_eq!(first, (0..4).map(|_| b.next_u64()).collect::<Vec<_>>());
+        assert_ne!(first, (0..4).map(|_| c.next_u64()).collect::<Vec<_>>());
+        for _ in 0..1000 {
+            assert!((3..9).contains(&a.below(3..9)));
+        }
+        assert_eq!(a.below(5..5), 5);
+        assert_eq!(a.text(12).chars().count(), 12);
+    }
+
+    #[test]
     fn bytes_that_are_not_utf8_are_shown_in_hex() {
         assert_eq!(shown("你".as_bytes()), "\"你\"");
         assert_eq!(
@@ -358,6 +439,7 @@ mod tests {
             "tcp-server",
             "tcp-client",
             "file-download",
+            "http-server",
         ];
         assert!(EXERCISES.len() >= 20);
         for lesson in lessons {

@@ -169,11 +169,19 @@ pub fn client_retries(c: &mut Check) -> Result<(), Failure> {
     for n in 1..=3 {
         server.recv(c, &format!("copy {n} of \"lost\""))?;
     }
-    c.expect(
+    // The whole wait: 0.3 + 0.6 + 1.2 s.
+    let expected = format!("no reply from {} within 2.1s (", server.addr());
+    let line = c.expect(
         p,
-        "no reply",
-        "after the last try, expected the client to say there was no reply",
+        "no reply from",
+        "after the last try, expected the client's line `no reply from ADDR within T (...)`",
     )?;
+    if !line.starts_with(&expected) {
+        return Err(c.fail(format!(
+            "after three tries of 0.3, 0.6 and 1.2 s, expected the line to start with \
+             {expected:?} (T is the whole wait), got {line:?}"
+        )));
+    }
     c.scene.close_stdin(p).map_err(|e| c.fail(e.to_string()))?;
     c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
     let extra = server.waiting().len();

@@ -15,6 +15,9 @@
 
 mod busy;
 pub mod echo;
+mod echo_suite;
+pub mod netns;
+pub mod pty;
 
 pub use busy::BusyPort;
 
@@ -229,11 +232,7 @@ impl Scene {
     /// server, `bound to ADDR (udp|tcp)` from a client. Returns ADDR.
     pub fn ready(&mut self, p: Proc) -> Result<SocketAddr, Failure> {
         let line = self.expect_on(p, Stream::Stdout, "")?;
-        let addr = ["listening on ", "bound to "]
-            .iter()
-            .find_map(|prefix| line.strip_prefix(prefix))
-            .and_then(|rest| rest.split(' ').next())
-            .and_then(|a| a.parse().ok());
+        let addr = common::report::parse_ready_line(&line).map(|(addr, _)| addr);
         addr.ok_or_else(|| self.fail(format!("not a ready line: {line:?}")))
     }
 

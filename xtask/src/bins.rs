@@ -26,6 +26,13 @@ impl Bins {
         cmd
     }
 
+    /// The example `name` of a lesson (`examples/step1-*.rs`), with `args`.
+    pub fn example(&self, name: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(self.dir.join("examples").join(name));
+        cmd.args(args);
+        cmd
+    }
+
     /// One of the seed's Python programs in `xtask/peers/`, made runnable, with `args`.
     pub fn seed(&self, script: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new("python3");
@@ -47,9 +54,11 @@ pub fn build(packages: &[&str], profile: Profile) -> anyhow::Result<Bins> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.arg("build").current_dir(repo_root());
-    if profile == Profile::Release {
-        cmd.arg("--release");
-    }
+    match profile {
+        Profile::Release => cmd.arg("--release"),
+        // The lessons' steps too, which the pairs run.
+        Profile::Dev => cmd.args(["--bins", "--examples"]),
+    };
     for package in packages {
         cmd.args(["--package", package]);
     }
@@ -94,4 +103,23 @@ pub fn repo_root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default()
+}
+
+/// The newest modification time under `dir`, `target` directories aside.
+pub fn newest_under(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                if entry.file_name() != "target" {
+                    stack.push(entry.path());
+                }
+            } else if let Ok(modified) = meta.modified() {
+                newest = newest.max(Some(modified));
+            }
+        }
+    }
+    newest
 }

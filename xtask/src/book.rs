@@ -67,6 +67,7 @@ fn check_lessons(root: &Path, problems: &mut Vec<String>) {
             ));
         }
     }
+    check_readmes(root, &readme, problems);
     let dirs = fs::read_dir(root.join("lessons"))
         .into_iter()
         .flatten()
@@ -77,6 +78,51 @@ fn check_lessons(root: &Path, problems: &mut Vec<String>) {
             problems.push(format!("lessons/{name} is not in xtask's manifest"));
         }
     }
+}
+
+/// README.zh-CN.md translates README.md whole: the same commands, in the same order, and a row
+/// for every lesson.
+fn check_readmes(root: &Path, english: &str, problems: &mut Vec<String>) {
+    let chinese = fs::read_to_string(root.join("README.zh-CN.md")).unwrap_or_default();
+    for lesson in LESSONS {
+        if !chinese.contains(&format!("| `{}` |", lesson.name)) {
+            problems.push(format!(
+                "{}: no row in README.zh-CN.md's lesson table",
+                lesson.name
+            ));
+        }
+    }
+    let (en, zh) = (commands(english), commands(&chinese));
+    if en != zh {
+        let differ = en
+            .iter()
+            .zip(&zh)
+            .find(|(a, b)| a != b)
+            .map(|(a, b)| format!("`{a}` against `{b}`"))
+            .unwrap_or_else(|| format!("{} commands against {}", en.len(), zh.len()));
+        problems.push(format!(
+            "README.zh-CN.md's commands are not README.md's: {differ}"
+        ));
+    }
+}
+
+/// The commands of a README's console blocks, without their comments.
+fn commands(readme: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut inside = false;
+    for line in readme.lines() {
+        if line.starts_with("```") {
+            inside = line.trim() == "```console";
+            continue;
+        }
+        if inside {
+            let command = line.split(" # ").next().unwrap_or(line).trim();
+            if !command.is_empty() {
+                found.push(command.to_string());
+            }
+        }
+    }
+    found
 }
 
 /// The `{{#include PATH[:ANCHOR]}}` directives of a chapter, as `(path, suffix)`.

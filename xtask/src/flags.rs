@@ -174,46 +174,52 @@ fn flag(head: &str, about: &str, usage: &str) -> Flag {
     }
 }
 
+/// One list item a program: the flags the rule gives every program first, in the rule's order,
+/// then its own; each with its value and, in brackets, its default or "required". A list wraps
+/// at any width, where a table of every flag overflowed the page. It is one block of HTML, so
+/// that the Chinese book shows it as it is (it is code and the programs' own words, and a new
+/// flag does not wait for a translation): mdbook-xgettext extracts no HTML block.
 fn render(rows: &[(String, Vec<Flag>)]) -> String {
-    let mut out = String::from("| program |");
-    for shared in SHARED {
-        out.push_str(&format!(" `{shared}` |"));
-    }
-    out.push_str(" its own flags and arguments |\n|---|");
-    out.push_str(&"---|".repeat(SHARED.len() + 1));
-    out.push('\n');
+    let mut out = String::from("<ul class=\"flags\">\n");
     for (program, flags) in rows {
-        out.push_str(&format!("| `{program}` |"));
-        for shared in SHARED {
-            let cell = match flags.iter().find(|f| f.name == *shared) {
-                None => "—".to_string(),
-                Some(f) if f.required => "required".to_string(),
-                Some(Flag {
-                    default: Some(d), ..
-                }) if d.contains(' ') => d.clone(),
-                Some(Flag {
-                    default: Some(d), ..
-                }) => format!("`{d}`"),
-                Some(_) => "✓".to_string(),
-            };
-            out.push_str(&format!(" {} |", cell.replace('|', "\\|")));
-        }
-        let own: Vec<String> = flags
+        let mut ordered: Vec<&Flag> = SHARED
             .iter()
-            .filter(|f| !SHARED.contains(&f.name.as_str()))
-            .map(|f| match &f.value {
-                Some(value) => format!("`{} {value}`", f.name),
-                None => format!("`{}`", f.name),
-            })
+            .filter_map(|shared| flags.iter().find(|f| f.name == *shared))
             .collect();
-        let own = if own.is_empty() {
-            "—".to_string()
-        } else {
-            own.join(", ").replace('|', "\\|")
-        };
-        out.push_str(&format!(" {own} |\n"));
+        ordered.extend(flags.iter().filter(|f| !SHARED.contains(&f.name.as_str())));
+        let shown: Vec<String> = ordered.into_iter().map(describe).collect();
+        out.push_str(&format!(
+            "<li>{}: {}</li>\n",
+            code(program),
+            shown.join(", ")
+        ));
     }
+    out.push_str("</ul>\n");
     out
+}
+
+/// `--port N` (`8080`), `--to ADDR` (required), `--hexdump`, in HTML.
+fn describe(f: &Flag) -> String {
+    let name = match &f.value {
+        Some(value) => code(&format!("{} {value}", f.name)),
+        None => code(&f.name),
+    };
+    match (&f.default, f.required) {
+        (_, true) => format!("{name} (required)"),
+        (Some(d), _) if d.contains(' ') => format!("{name} ({})", escape(d)),
+        (Some(d), _) => format!("{name} ({})", code(d)),
+        (None, _) => name,
+    }
+}
+
+fn code(text: &str) -> String {
+    format!("<code>{}</code>", escape(text))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -257,12 +263,20 @@ Options:
         assert_eq!(flags[2].default.as_deref(), Some("2425"));
         assert_eq!(flags[3].value.as_deref(), Some("PATH"));
         assert_eq!(flags[4].default.as_deref(), Some("no"));
-        let table = render(&[("feiq send".into(), flags)]);
-        let row = table.lines().nth(2).unwrap_or_default();
+        let list = render(&[("feiq send".into(), flags)]);
         assert_eq!(
-            row,
-            "| `feiq send` | required | — | `2425` | — | — | `no` \
-             | `[MESSAGE]...`, `-o/--output PATH` |"
+            list.lines()
+                .last()
+                .map(|l| format!("{l}\n"))
+                .unwrap_or_default(),
+            "</ul>\n"
+        );
+        assert_eq!(
+            list.lines().nth(1).unwrap_or_default(),
+            "<li><code>feiq send</code>: <code>--to ADDR</code> (required), <code>--port N</code> \
+             (<code>2425</code>), <code>--hexdump</code> (<code>no</code>), \
+             <code>[MESSAGE]...</code> (each line of stdin is one message), \
+             <code>-o/--output PATH</code></li>"
         );
     }
 }

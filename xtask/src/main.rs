@@ -4,9 +4,11 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_http;
 mod bins;
 mod book;
 mod exercise;
+mod figures;
 mod flags;
 mod i18n;
 mod manifest;
@@ -62,7 +64,12 @@ enum Command {
     #[command(subcommand)]
     I18n(I18n),
     /// Build both books: English into docs/book/, Chinese into docs/book/zh-CN/.
-    Book,
+    Book {
+        /// Then serve both on http://127.0.0.1:PORT/ (the course's own http-server) and build
+        /// them again whenever a chapter, the translation or a lesson's source changes.
+        #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "3000")]
+        serve: Option<u16>,
+    },
     /// The exercises at the end of each chapter, checked on the wire.
     #[command(subcommand)]
     Exercise(exercise::Cmd),
@@ -100,9 +107,27 @@ enum Bench {
         #[arg(long, value_name = "N", default_value_t = 3)]
         runs: usize,
     },
+    /// http-server vs nginx (one worker, sendfile) and python3 -m http.server: a large file
+    /// by curl, a small one over keep-alive by wrk, CPU per request (apt-get install
+    /// nginx-light wrk curl).
+    Http {
+        /// The large file's size in MiB.
+        #[arg(long, default_value_t = 1024)]
+        size: u64,
+        /// Seconds of wrk per server.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// wrk's keep-alive connections.
+        #[arg(long, default_value_t = 50)]
+        connections: u64,
+    },
 }
 
 fn main() -> ExitCode {
+    // The servers raise their soft open-file limit to the hard one at start, and log it when
+    // they do. Raised here first, they inherit it: a transcript reads the same on a machine
+    // whose soft limit is 1,024 and on one where it is already the hard limit.
+    let _ = loadgen::raise_open_files_limit();
     let result = match Cli::parse().command {
         Command::List => {
             list();
@@ -114,7 +139,8 @@ fn main() -> ExitCode {
         Command::Transcripts => transcripts(),
         Command::Exercise(cmd) => exercise::run(cmd),
         Command::I18n(I18n::Extract) => i18n::extract(&repo_root()),
-        Command::Book => i18n::book(&repo_root()),
+        Command::Book { serve: None } => i18n::book(&repo_root()),
+        Command::Book { serve: Some(port) } => serve_books(port),
         Command::Bench(Bench::Echo {
             hold,
             rounds,
@@ -123,6 +149,18 @@ fn main() -> ExitCode {
             let out = bench::echo_dir(update_book, &bins.target_dir());
             let options = bench::EchoOptions { hold, rounds, out };
             bench::echo(&bins, &options).map_err(anyhow::Error::msg)
+        }),
+        Command::Bench(Bench::Http {
+            size,
+            seconds,
+            connections,
+        }) => build(&["http-server"], Profile::Release).and_then(|bins| {
+            let options = bench_http::HttpOptions {
+                size,
+                seconds,
+                connections,
+            };
+            bench_http::http(&bins, &bins.target_dir(), &options).map_err(anyhow::Error::msg)
         }),
         Command::Bench(Bench::Download { size, runs }) => {
             build(&["file-download"], Profile::Release).and_then(|bins| {
@@ -326,6 +364,40 @@ fn transcripts() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Builds both books, serves them with the course's http-server, and rebuilds them on a change.
+fn serve_books(port: u16) -> anyhow::Result<()> {
+    let root = repo_root();
+    i18n::book(&root)?;
+    let bins = build(&["http-server"], Profile::Dev)?;
+    let port = port.to_string();
+    let root_dir = root.join("docs/book");
+    let mut server = bins
+        .lesson("http-server", &["--port", &port, "--quiet", "--root"])
+        .arg(&root_dir)
+        .spawn()
+        .context("cannot start http-server")?;
+    println!(
+        "\nthe books: http://127.0.0.1:{port}/ and http://127.0.0.1:{port}/zh-CN/ \
+         (Ctrl-C stops); rebuilt when docs/src, po/ or a lesson changes"
+    );
+    let watched = ["docs/src", "po", "lessons", "common/src"].map(|d| root.join(d));
+    let newest = || watched.iter().filter_map(|d| bins::newest_under(d)).max();
+    let mut seen = newest();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        if let Ok(Some(status)) = server.try_wait() {
+            bail!("http-server stopped: {status}");
+        }
+        let now = newest();
+        if now != seen {
+            seen = now;
+            if let Err(e) = i18n::book(&root) {
+                eprintln!("error: {e:#}");
+            }
+        }
+    }
+}
+
 fn check(fix: bool) -> anyhow::Result<()> {
     let root = repo_root();
     let mut problems = book::check(&root);
@@ -336,13 +408,17 @@ fn check(fix: bool) -> anyhow::Result<()> {
         &table,
         fix,
     )?);
+    problems.extend(figures::check(&root, fix)?);
+    problems.extend(manifest::feature_drift(&root)?);
     problems.extend(i18n::problems(&root)?);
     if !problems.is_empty() {
         bail!("{}", problems.join("\n"));
     }
     println!(
         "book and lessons: all includes resolve, all anchors pair up, every lesson complete, \
-         the flag table matches the programs, po/zh-CN.po translates every message"
+         the flag table matches the programs, no lesson's build differs from the workspace's, \
+         the Chinese figures are up to date, \
+         po/zh-CN.po translates every message and shows the Chinese figures"
     );
     Ok(())
 }

@@ -63,6 +63,13 @@ pub const LESSONS: &[Lesson] = &[
         ports: "serve listens on 6664, get/list connect",
     },
     Lesson {
+        name: "http-server",
+        dir: "08-http-server",
+        teaches: "HTTP/1.1 to curl and a browser: request parsing with limits, Content-Length, keep-alive, ranges, caching",
+        chapter: "http-server.md",
+        ports: "listens on 8000",
+    },
+    Lesson {
         name: "tcp-poll",
         dir: "09-tcp-poll",
         teaches: "non-blocking sockets, WouldBlock, an epoll loop (mio); one thread, many clients",
@@ -77,3 +84,54 @@ pub const LESSONS: &[Lesson] = &[
         ports: "listens on 10050",
     },
 ];
+
+/// The dependencies whose features a lesson's own build (`cargo run -p LESSON`) leaves out but
+/// the workspace's (`cargo test --workspace`) turns on: each one means a rebuild in the
+/// student's second terminal. Empty when every shared dependency is declared with the same
+/// features for everyone (in `[workspace.dependencies]`).
+pub fn feature_drift(root: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let all = features(root, &["--workspace", "-e", "normal,build,dev"])?;
+    let mut drift = Vec::new();
+    for lesson in LESSONS {
+        for (package, on) in features(root, &["-p", lesson.name, "-e", "normal,build"])? {
+            let more: Vec<&String> = all
+                .get(&package)
+                .map(|every| every.difference(&on).collect())
+                .unwrap_or_default();
+            if !more.is_empty() {
+                drift.push(format!(
+                    "{}: `cargo run -p {}` builds {package} without {more:?}, which the \
+                     workspace's build turns on: declare them in [workspace.dependencies]",
+                    lesson.name, lesson.name
+                ));
+            }
+        }
+    }
+    Ok(drift)
+}
+
+type Features = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
+
+/// Each package `cargo tree ARGS` shows, with the features it is built with.
+fn features(root: &std::path::Path, args: &[&str]) -> anyhow::Result<Features> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["tree", "--prefix", "none", "-f", "{p}|{f}"])
+        .args(args)
+        .current_dir(root)
+        .output()?;
+    anyhow::ensure!(out.status.success(), "cargo tree {} failed", args.join(" "));
+    let mut found = Features::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some((package, on)) = line.split_once('|') else {
+            continue;
+        };
+        let package = package.split(" (").next().unwrap_or(package).to_string();
+        let on = on.trim_end_matches(" (*)");
+        found
+            .entry(package)
+            .or_default()
+            .extend(on.split(',').filter(|f| !f.is_empty()).map(String::from));
+    }
+    Ok(found)
+}

@@ -44,13 +44,32 @@ const fn pair(
 pub const PAIRS: &[Pair] = &[
     pair("udp", &["udp-server", "udp-client"], udp, "udp-client sends three lines, udp-server echoes each one"),
     pair("udp-seed", &["udp-server", "udp-client"], udp_seed, "each UDP lesson against the seed's own Python program"),
+    pair("step1-seed-udp-client", &["udp-client"], step1_udp_client, "udp-client's step 1 (the seed's client in Rust) against the seed's server"),
+    pair("step2-each-line-waits", &["udp-client"], step2_udp_client, "udp-client's step 2 (each line a datagram, a reply awaited 2 s) against the seed's server"),
+    pair("step3-connected", &["udp-client"], step3_udp_client, "udp-client's step 3 (a connected socket) against the seed's server, then against nobody"),
+    pair("udp-step1", &["udp-server"], udp_step1, "udp-server's step 1, the seed's server in Rust, answers the seed's client"),
+    pair("udp-step2", &["udp-server"], udp_step2, "udp-server's step 2 (flags, hints, an echo) against the seed's client"),
+    pair("udp-step3", &["udp-server"], udp_step3, "udp-server's step 3 sees and reports a datagram cut by its buffer"),
     pair("chat", &["udp-chat"], chat, "two udp-chat instances talk in both directions"),
     pair("chat-seed", &["udp-chat"], chat_seed, "udp-chat against the seed's menu chat"),
+    pair("step1-seed-menu", &["udp-chat"], step1_udp_chat, "udp-chat's step 1 (the seed's menu in Rust) against the seed's menu chat"),
+    pair("step2-receiving-thread", &["udp-chat"], step2_udp_chat, "udp-chat's step 2 (a receiving thread) against the seed's menu chat"),
     pair("feiq", &["feiq"], feiq, "feiq send delivers a message to feiq listen, which acknowledges it"),
     pair("feiq-seed", &["feiq"], feiq_seed, "feiq listen shows what the seed's Python sender sends"),
+    pair("feiq-step1", &["feiq"], feiq_step1, "feiq's step 1 sends the seed's bytes, as the seed does"),
+    pair("feiq-step2", &["feiq"], feiq_step2, "feiq's step 2 asks for an acknowledgement, and feiq listen gives it"),
+    pair("feiq-step3", &["feiq"], feiq_step3, "feiq's step 3 shows the seed's message and acknowledges step 2's"),
     pair("tcp", &["tcp-server", "tcp-client"], tcp, "tcp-client sends two lines and half-closes, tcp-server echoes and closes"),
     pair("backlog", &["tcp-server", "tcp-client"], backlog, "tcp-server --sequential: the second client waits in the accept queue"),
     pair("tcp-seed", &["tcp-server", "tcp-client"], tcp_seed, "each TCP lesson against the seed's own Python program"),
+    pair("step1-seed-tcp-client", &["tcp-client"], step1_tcp_client, "tcp-client's step 1 (the seed's client in Rust) against the seed's server"),
+    pair("step2-reader-thread", &["tcp-client"], step2_tcp_client, "tcp-client's step 2 (a reading thread, FIN at the end of input) against the seed's server"),
+    pair("step3-one-loop", &["tcp-client"], step3_tcp_client, "tcp-client's step 3 (events on one channel, one loop) against the seed's server"),
+    pair("step1-seed-tcp-server", &["tcp-server"], tcp_server_step, "tcp-server's step 1 (the seed's server in Rust) against the seed's client"),
+    pair("step2-thread-per-client", &["tcp-server"], tcp_server_step, "tcp-server's step 2 (a thread per client) against the seed's client"),
+    pair("step3-timeouts", &["tcp-server"], tcp_server_step, "tcp-server's step 3 (read and write timeouts) against the seed's client"),
+    pair("step4-limits", &["tcp-server"], tcp_server_step, "tcp-server's step 4 (places in all and per address) against the seed's client"),
+    pair("step5-socket2", &["tcp-server"], tcp_server_step, "tcp-server's step 5 (SO_REUSEADDR and a backlog of 4096) against the seed's client"),
     pair("poll", &["tcp-poll", "tcp-client"], tcp, "tcp-client against tcp-poll: one thread, an epoll loop (mio)"),
     pair("poll-seed", &["tcp-poll"], seed_client, "the seed's TCP client against tcp-poll"),
     pair("async", &["tcp-async", "tcp-client"], tcp, "tcp-client against tcp-async: a tokio task per client"),
@@ -60,12 +79,26 @@ pub const PAIRS: &[Pair] = &[
     pair("async-step1-task-per-client", &["tcp-async", "tcp-client"], poll_step, "tcp-async's step 1: a tokio task per client, no limits or timeouts"),
     pair("download", &["file-download"], download, "get a text and a binary file, a missing one, a refused ../, a resumed one"),
     pair("download-seed", &["file-download"], download_seed, "file-download against the seed's Python client and server (seed protocol)"),
+    pair("http-step1", &["http-server"], http_step1, "step 1: the seed's server answers curl with one fixed HTTP/1.0 page"),
+    pair("http-step2", &["http-server"], http_step2, "step 2: a file per request, Content-Length, then close"),
+    pair("http-step3", &["http-server"], http_step3, "step 3: keep-alive: two files on one connection, then Connection: close"),
+    pair("http", &["http-server"], http, "curl against http-server: a file, a HEAD, a range, a resume, a listing, a 404, a refused ../"),
 ];
 
 impl Pair {
-    /// The `-seed` pairs run the seed's Python programs, so they need `python3`.
+    /// The `-seed` pairs and the steps' pairs run the seed's Python programs, so they need
+    /// `python3`; the `http` pairs run curl.
     pub fn runnable(&self) -> Result<(), String> {
-        if !self.name.ends_with("-seed") {
+        if self.name.starts_with("http") {
+            return match std::process::Command::new("curl").arg("--version").output() {
+                Ok(out) if out.status.success() => Ok(()),
+                _ => Err("curl not found (apt-get install curl): it is the HTTP client".into()),
+            };
+        }
+        if !(self.name.ends_with("-seed")
+            || self.name.starts_with("step")
+            || self.name.contains("-step"))
+        {
             return Ok(());
         }
         match std::process::Command::new("python3")
@@ -144,6 +177,144 @@ fn udp_seed(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     s.kill(seed)
 }
 
+/// The seed's server; the step sends one line and prints every answer, as the seed does.
+fn step1_udp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (seed, addr) = s.start("seed-server", bins.seed("udp_server.py", &[]))?;
+    let step = bins.example("step1-seed-udp-client", &[&addr.to_string(), "127.0.0.1:0"]);
+    let (step, local) = s.start("step1", step)?;
+    s.send_line(step, "hello, seed")?;
+    s.expect(seed, &format!("('127.0.0.1', {})", local.port()))?;
+    s.expect(seed, "hello, seed")?;
+    s.send_line(seed, "欢迎")?;
+    s.expect(step, &addr.to_string())?;
+    s.expect(step, "欢迎")?;
+    // Like the seed, step 1 waits for answers until it is stopped.
+    s.kill(step)?;
+    s.kill(seed)
+}
+
+fn step2_udp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (seed, addr) = s.start("seed-server", bins.seed("udp_server.py", &[]))?;
+    let step = bins.example("step2-each-line-waits", &[&addr.to_string(), "127.0.0.1:0"]);
+    let (step, local) = s.start("step2", step)?;
+    s.send_line(step, "hello, seed")?;
+    s.expect(step, &format!("sent 11 bytes to {addr}"))?;
+    s.expect(seed, &format!("('127.0.0.1', {})", local.port()))?;
+    s.expect(seed, "hello, seed")?;
+    s.send_line(seed, "欢迎")?;
+    s.expect(step, &format!("received 6 bytes from {addr}: 欢迎"))?;
+    s.close_stdin(step)?;
+    s.wait_success(step)?;
+    s.kill(seed)
+}
+
+/// A connected socket: the seed's server answers; once it is gone, the kernel says so.
+fn step3_udp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (seed, addr) = s.start("seed-server", bins.seed("udp_server.py", &[]))?;
+    let step = bins.example("step3-connected", &[&addr.to_string(), "127.0.0.1:0"]);
+    let (step, _) = s.start("step3", step)?;
+    s.send_line(step, "hello, seed")?;
+    s.expect(step, &format!("sent 11 bytes to {addr}"))?;
+    s.expect(seed, "hello, seed")?;
+    s.send_line(seed, "欢迎")?;
+    s.expect(step, &format!("received 6 bytes from {addr}: 欢迎"))?;
+    s.kill(seed)?;
+    s.send_line(step, "anyone?")?;
+    s.expect(step, &format!("nothing listens on {addr}"))?;
+    s.close_stdin(step)?;
+    s.wait_success(step)
+}
+
+/// Two menus: each receives only when its user chooses 2.
+fn step1_udp_chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (seed, seed_addr) = s.start("seed-chat", bins.seed("udp_chat.py", &[]))?;
+    s.expect(seed, "请选择功能")?;
+    let (step, step_addr) = s.start("step1", bins.example("step1-seed-menu", &["127.0.0.1:0"]))?;
+    s.expect(step, "choose: 1 send, 2 receive, 3 quit")?;
+    let (ip, port) = (seed_addr.ip().to_string(), seed_addr.port().to_string());
+    for (line, next) in [("1", "IP address:"), (&ip, "port:"), (&port, "message:")] {
+        s.send_line(step, line)?;
+        s.expect(step, next)?;
+    }
+    s.send_line(step, "你好, seed")?;
+    s.expect(step, "choose")?;
+    s.send_line(seed, "2")?;
+    s.expect(seed, "的数据：你好, seed")?;
+    s.send_line(step, "2")?;
+    s.expect(step, &format!("from {seed_addr}: 你好, seed"))?;
+    s.expect(seed, "请选择功能")?;
+    let (ip, port) = (step_addr.ip().to_string(), step_addr.port().to_string());
+    for line in ["1", &ip, &port, "来自菜单的消息"] {
+        s.send_line(seed, line)?;
+    }
+    s.expect(seed, "输入内容请选择功能")?;
+    s.send_line(step, "2")?;
+    s.expect(step, &format!("from {seed_addr}: 来自菜单的消息"))?;
+    s.send_line(step, "3")?;
+    s.wait_success(step)?;
+    s.send_line(seed, "3")?;
+    s.wait_success(seed)
+}
+
+fn step2_udp_chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (seed, seed_addr) = s.start("seed-chat", bins.seed("udp_chat.py", &[]))?;
+    s.expect(seed, "请选择功能")?;
+    let to_seed = seed_addr.to_string();
+    let step = bins.example("step2-receiving-thread", &["127.0.0.1:0", &to_seed]);
+    let (step, _) = s.start("step2", step)?;
+    s.send_line(step, "你好, seed")?;
+    s.expect(step, &format!("sent 12 bytes to {seed_addr}"))?;
+    s.send_line(seed, "2")?;
+    s.expect(seed, "的数据：你好, seed")?;
+    s.expect(step, &format!("from {seed_addr}: 你好, seed"))?;
+    s.close_stdin(step)?;
+    s.wait_success(step)?;
+    s.send_line(seed, "3")?;
+    s.wait_success(seed)
+}
+
+/// The seed's client against udp-server's step 1: it prints the sender and the text, and
+/// answers with the line typed.
+fn udp_step1(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (server, addr) = s.start("step1", bins.example("step1-udp-seed", &["0"]))?;
+    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+    let seed = s.spawn("seed-client", bins.seed("udp_client.py", &[&ip, &port]))?;
+    s.send_line(seed, "你好, seed")?;
+    s.expect(server, "你好, seed")?;
+    s.send_line(server, "欢迎")?;
+    s.expect(seed, &format!("('127.0.0.1', {port})"))?;
+    s.expect(seed, "欢迎")?;
+    s.wait_success(seed)?;
+    s.kill(server)
+}
+
+/// The seed's client against udp-server's step 2: an echo, shown.
+fn udp_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let step2 = bins.example("step2-udp-flags", &["--port", "0"]);
+    let (server, addr) = s.start("step2", step2)?;
+    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+    let seed = s.spawn("seed-client", bins.seed("udp_client.py", &[&ip, &port]))?;
+    s.send_line(seed, "你好, seed")?;
+    s.expect(server, "sent 12 bytes to 127.0.0.1:")?;
+    s.expect(seed, "你好, seed")?;
+    s.wait_success(seed)?;
+    s.kill(server)
+}
+
+/// The seed's client against udp-server's step 3 with a 4-byte buffer: the cut is told.
+fn udp_step3(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let step3 = bins.example("step3-udp-truncation", &["--port", "0", "--buffer", "4"]);
+    let (server, addr) = s.start("step3", step3)?;
+    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+    let seed = s.spawn("seed-client", bins.seed("udp_client.py", &[&ip, &port]))?;
+    s.send_line(seed, "0123456789")?;
+    s.expect(server, "(cut: the buffer holds 4; 6 bytes lost)")?;
+    s.expect(server, "sent 4 bytes")?;
+    s.expect(seed, "0123")?;
+    s.wait_success(seed)?;
+    s.kill(server)
+}
+
 fn chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let (alice, a) = s.start("alice", bins.lesson("udp-chat", &["--port", "0"]))?;
     let to_alice = a.to_string();
@@ -153,7 +324,9 @@ fn chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     s.send_line(bob, "hi alice, 你好")?;
     s.expect(bob, &format!("sent 16 bytes to {a}"))?;
     s.expect(alice, &format!("from {b}: hi alice, 你好"))?;
-    s.send_line(alice, "/reply hello bob")?;
+    s.send_line(alice, "/reply")?;
+    s.expect(alice, &format!("now talking to {b}"))?;
+    s.send_line(alice, "hello bob")?;
     s.expect(alice, &format!("sent 9 bytes to {b}"))?;
     s.expect(bob, &format!("from {a}: hello bob"))?;
     s.send_line(alice, "how are you?")?;
@@ -235,6 +408,61 @@ fn feiq_seed(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     s.expect(listen, "小道士@ubuntu (127.0.0.1:")?;
     s.close_stdin(seed)?;
     s.wait_success(seed)?;
+    s.kill(listen)
+}
+
+/// The seed's sender and feiq's step 1 send the same bytes: `feiq listen --hexdump` shows.
+fn feiq_step1(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let listen = ["listen", "--port", "0", "--hexdump"];
+    let (listen, addr) = s.start("listen", bins.lesson("feiq", &listen))?;
+    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+    for (label, cmd) in [
+        ("seed-feiq", bins.seed("feiq.py", &[&ip, &port])),
+        ("step1", bins.example("step1-feiq-seed", &[&ip, &port])),
+    ] {
+        let sender = s.spawn(label, cmd)?;
+        s.send_line(sender, "你好")?;
+        s.expect_on(listen, Stream::Stderr, "00000010")?;
+        s.expect(listen, "小道士@ubuntu (127.0.0.1:")?;
+        s.close_stdin(sender)?;
+        s.wait_success(sender)?;
+    }
+    s.kill(listen)
+}
+
+/// feiq's step 2 asks for an acknowledgement; feiq listen gives it.
+fn feiq_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let listen = ["listen", "--port", "0", "--user", "rust", "--host", "vm"];
+    let (listen, addr) = s.start("listen", bins.lesson("feiq", &listen))?;
+    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+    let step2 = s.spawn("step2", bins.example("step2-feiq-ack", &[&ip, &port]))?;
+    s.send_line(step2, "晚上好")?;
+    s.expect(step2, &format!("sending to {addr}"))?;
+    s.expect(listen, "小道士@ubuntu (127.0.0.1:")?;
+    s.expect(listen, "answered 127.0.0.1:")?;
+    s.expect(step2, &format!("delivered to {addr} (acknowledged)"))?;
+    s.close_stdin(step2)?;
+    s.wait_success(step2)?;
+    s.kill(listen)
+}
+
+/// feiq's step 3 shows the seed's message (which asks for no acknowledgement), then
+/// acknowledges step 2's.
+fn feiq_step3(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (listen, addr) = s.start("step3", bins.example("step3-feiq-listen", &["0"]))?;
+    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+    let seed = s.spawn("seed-feiq", bins.seed("feiq.py", &[&ip, &port]))?;
+    s.send_line(seed, "晚上一起吃饭吗？")?;
+    s.expect(listen, "小道士@ubuntu (127.0.0.1:")?;
+    s.close_stdin(seed)?;
+    s.wait_success(seed)?;
+    let step2 = s.spawn("step2", bins.example("step2-feiq-ack", &[&ip, &port]))?;
+    s.send_line(step2, "好的")?;
+    s.expect(step2, &format!("sending to {addr}"))?;
+    s.expect(listen, "acknowledged packet")?;
+    s.expect(step2, &format!("delivered to {addr} (acknowledged)"))?;
+    s.close_stdin(step2)?;
+    s.wait_success(step2)?;
     s.kill(listen)
 }
 
@@ -325,6 +553,44 @@ fn finish(
     s.wait_success(client)
 }
 
+/// The seed's echo server; the step reads once after each line, 10 bytes at most.
+fn step1_tcp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (seed, addr) = s.start("seed-server", bins.seed("tcp_server.py", &[]))?;
+    let step = bins.example("step1-seed-tcp-client", &[&addr.to_string()]);
+    let (step, _) = connect(s, "step1", step)?;
+    s.send_line(step, "hello")?;
+    s.expect(seed, "b'hello'")?;
+    s.expect(step, "received: hello")?;
+    s.close_stdin(step)?;
+    s.wait_success(step)?;
+    s.expect(seed, "客户端已关闭")?;
+    s.wait_success(seed)
+}
+
+fn step2_tcp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    later_tcp_step(s, bins, "step2-reader-thread", "step2")
+}
+
+fn step3_tcp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    later_tcp_step(s, bins, "step3-one-loop", "step3")
+}
+
+/// A line, its echo, the end of input, the seed's FIN: steps 2 and 3 print the same.
+fn later_tcp_step(s: &mut Scene, bins: &Bins, example: &str, label: &str) -> Result<(), Failure> {
+    let (seed, addr) = s.start("seed-server", bins.seed("tcp_server.py", &[]))?;
+    let step = bins.example(example, &[&addr.to_string()]);
+    let (step, _) = connect(s, label, step)?;
+    s.send_line(step, "hello, seed")?;
+    s.expect(seed, "b'hello, seed\\n'")?;
+    s.expect(step, "received 12 bytes: \"hello, seed\\n\"")?;
+    s.close_stdin(step)?;
+    s.expect(step, "end of input: sending FIN")?;
+    s.expect(seed, "客户端已关闭")?;
+    s.expect(step, "the server closed the connection (FIN)")?;
+    s.wait_success(step)?;
+    s.wait_success(seed)
+}
+
 /// The seed's TCP programs and the lessons on the same wire, in both roles.
 fn tcp_seed(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     seed_client_against(s, bins, "tcp-server")?;
@@ -342,6 +608,31 @@ fn tcp_seed(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     s.expect(client, "the server closed the connection (FIN)")?;
     s.wait_success(client)?;
     s.wait_success(seed)
+}
+
+/// A step of tcp-server (the example named like the pair) and the seed's client: GBK, no
+/// newline, recv(10). Step 1 serves that one client and exits, as the seed does.
+fn tcp_server_step(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
+    let label = pair.name.split('-').next().unwrap_or(pair.name);
+    let (step, addr) = s.start(label, bins.example(pair.name, &["127.0.0.1:0"]))?;
+    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+    let seed = s.spawn("seed-client", bins.seed("tcp_client.py", &[&ip, &port]))?;
+    let first = label == "step1";
+    if !first {
+        s.expect(step, "accepted 127.0.0.1:")?;
+    }
+    s.send_line(seed, "你好")?;
+    s.expect(step, "b'\\xc4\\xe3\\xba\\xc3'")?;
+    s.expect(seed, "收到数据你好")?;
+    s.close_stdin(seed)?;
+    s.wait_success(seed)?;
+    if first {
+        s.expect(step, "the client closed the connection")?;
+        s.wait_success(step)
+    } else {
+        s.expect(step, "closed the connection (FIN)")?;
+        s.kill(step)
+    }
 }
 
 /// The seed's client against the pair's server, an echo on tcp-server's wire.
@@ -504,6 +795,175 @@ fn download_seed(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     s.expect_on(get, Stream::Stderr, "look the same")?;
     exits_with(s, get, 1)?;
     s.kill(seed)
+}
+
+/// A scratch root for the HTTP pairs: a text file, a binary file, a directory, and a secret
+/// beside the root.
+fn http_root() -> Result<(tempfile::TempDir, PathBuf, PathBuf), Failure> {
+    let (scratch, root, here) = scratch()?;
+    write(&root.join("notes.txt"), "第八课: HTTP\n".as_bytes())?;
+    let binary: Vec<u8> = (0..100_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    write(&root.join("data.bin"), &binary)?;
+    std::fs::create_dir(root.join("docs"))
+        .map_err(|e| Failure::new(format!("cannot create docs/: {e}")))?;
+    write(&root.join("docs/a <b>.txt"), b"escaped\n")?;
+    write(&here.join("secret.txt"), b"not served\n")?;
+    Ok((scratch, root, here))
+}
+
+/// curl with ARGS, run in `dir`: quiet but for errors.
+fn curl(dir: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-sS", "--max-time", "10"])
+        .args(args)
+        .current_dir(dir);
+    cmd
+}
+
+fn http_step1(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let step = bins.example("step1-fixed-response", &["--port", "0"]);
+    let (server, addr) = s.start("step1", step)?;
+    let (_scratch, _, here) = http_root()?;
+    for path in ["/", "/any/thing.txt"] {
+        let get = s.spawn("curl", curl(&here, &[&format!("http://{addr}{path}")]))?;
+        s.expect(server, &format!("GET {path} HTTP/1.1"))?;
+        s.expect(get, "<h1>Hello from Rust</h1>")?;
+        s.wait_success(get)?;
+    }
+    s.kill(server)
+}
+
+fn http_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (_scratch, root, here) = http_root()?;
+    let root = root.to_string_lossy().into_owned();
+    let step = bins.example("step2-files", &["--port", "0", "--root", &root]);
+    let (server, addr) = s.start("step2", step)?;
+    let out = "%{http_code} %{size_download} bytes\\n";
+    for (path, answer) in [
+        ("/notes.txt", "第八课: HTTP"),
+        ("/data.bin", "200 100000 bytes"),
+        ("/missing.txt", "404"),
+    ] {
+        let args = if path.ends_with(".txt") {
+            vec!["-w", "%{http_code}\\n"]
+        } else {
+            vec!["-o", "/dev/null", "-w", out]
+        };
+        let mut args: Vec<&str> = args;
+        let url = format!("http://{addr}{path}");
+        args.push(&url);
+        let get = s.spawn("curl", curl(&here, &args))?;
+        s.expect(server, &format!("GET {path} HTTP/1.1"))?;
+        s.expect(get, answer)?;
+        s.wait_success(get)?;
+    }
+    s.kill(server)
+}
+
+fn http_step3(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (_scratch, root, here) = http_root()?;
+    let root = root.to_string_lossy().into_owned();
+    let step = bins.example("step3-keep-alive", &["--port", "0", "--root", &root]);
+    let (server, addr) = s.start("step3", step)?;
+    // Two URLs: curl sends the second on the connection of the first.
+    let (a, b) = (
+        format!("http://{addr}/notes.txt"),
+        format!("http://{addr}/data.bin"),
+    );
+    let args = [
+        "-w",
+        "%{http_code} %{size_download} bytes, connection %{num_connects}\\n",
+    ];
+    let get = s.spawn(
+        "curl",
+        curl(
+            &here,
+            &[
+                args[0],
+                args[1],
+                "-o",
+                "/dev/null",
+                &a,
+                "-o",
+                "/dev/null",
+                &b,
+            ],
+        ),
+    )?;
+    s.expect(server, "GET /notes.txt HTTP/1.1")?;
+    s.expect(server, "GET /data.bin HTTP/1.1")?;
+    s.expect(get, "200 16 bytes, connection 1")?;
+    s.expect(get, "200 100000 bytes, connection 0")?;
+    s.wait_success(get)?;
+    s.expect(server, "after 2 requests")?;
+    s.kill(server)
+}
+
+fn http(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let (_scratch, root, here) = http_root()?;
+    let mut serve = bins.lesson("http-server", &["--port", "0", "--root"]);
+    serve.arg(&root);
+    let (server, addr) = s.start("server", serve)?;
+    s.expect(server, "serving the files under")?;
+    let url = |path: &str| format!("http://{addr}{path}");
+    let fields =
+        "%{http_code} %header{content-type} %{size_download} bytes %header{content-range}\\n";
+    let steps: [(&[&str], &str, &str); 7] = [
+        (&[], "/notes.txt", "\"GET /notes.txt HTTP/1.1\" 200 16"),
+        (
+            &["-I", "-o", "/dev/null", "-w", fields],
+            "/notes.txt",
+            "\"HEAD /notes.txt HTTP/1.1\" 200 0",
+        ),
+        (
+            &["-r", "0-9", "-o", "/dev/null", "-w", fields],
+            "/data.bin",
+            "\"GET /data.bin HTTP/1.1\" 206 10",
+        ),
+        (
+            &["-C", "-", "-o", "data.bin", "-w", fields],
+            "/data.bin",
+            "\"GET /data.bin HTTP/1.1\" 206 40000",
+        ),
+        (
+            &["-o", "/dev/null", "-w", fields],
+            "/docs/",
+            "\"GET /docs/ HTTP/1.1\" 200",
+        ),
+        (
+            &["-w", "%{http_code}\\n"],
+            "/missing.txt",
+            "\"GET /missing.txt HTTP/1.1\" 404",
+        ),
+        (
+            &["--path-as-is", "-w", "%{http_code}\\n"],
+            "/../secret.txt",
+            "\"GET /../secret.txt HTTP/1.1\" 403",
+        ),
+    ];
+    // The resume: 60,000 of data.bin's 100,000 bytes are already here.
+    let binary = read(&root.join("data.bin"));
+    write(
+        &here.join("data.bin"),
+        binary.get(..60_000).unwrap_or_default(),
+    )?;
+    for (args, path, logged) in steps {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.push(url(path));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let get = s.spawn("curl", curl(&here, &all))?;
+        s.expect(server, logged)?;
+        s.wait_success(get)?;
+        s.expect(server, "the client closed the connection (1 request)")?;
+    }
+    check(
+        s,
+        read(&here.join("data.bin")) == binary,
+        "the resumed data.bin",
+    )?;
+    s.kill(server)
 }
 
 /// `file-download ARGS --to SERVER`, run in `dir`.

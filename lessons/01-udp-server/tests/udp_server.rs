@@ -158,19 +158,31 @@ fn interactive_answers_with_the_typed_line_and_ends_on_eof() -> Result<(), Failu
     s.wait_success(p)
 }
 
+/// The attack: the operator types a line too many while answering one peer, and a
+/// stranger writes next. Before the fix, the stranger got the extra line ("hunter2").
 #[test]
-fn interactive_shows_a_line_typed_before_the_datagram_arrived() -> Result<(), Failure> {
+fn interactive_never_sends_a_line_typed_before_the_peer_was_named() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (p, addr) = server(&mut s, &["--interactive"])?;
-    let peer = peer();
-    // Typed before anyone wrote: the server may or may not have read it when the datagram
-    // comes, but either way the reply is this line, and nothing else is sent.
-    s.send_line(p, "early")?;
-    peer.send_to(b"hi", addr).unwrap();
+    let (friend, stranger) = (peer(), peer());
+    friend.send_to(b"hi", addr).unwrap();
+    s.expect(p, "received 2 bytes")?;
+    s.send_bytes(p, b"hello friend\nhunter2\n")?;
     let mut buf = [0u8; 64];
-    let (len, _) = peer.recv_from(&mut buf).unwrap();
-    assert_eq!(&buf[..len], b"early");
-    s.expect(p, "sent 5 bytes")?;
+    let (len, _) = friend
+        .recv_from(&mut buf)
+        .map_err(|e| s.fail(format!("no answer: {e}")))?;
+    assert_eq!(&buf[..len], b"hello friend");
+    s.expect(p, "sent 12 bytes")?;
+    stranger.send_to(b"me too", addr).unwrap();
+    let stranger_addr = stranger.local_addr().unwrap();
+    assert_eq!(
+        s.expect(p, "not sent")?,
+        format!("not sent to {stranger_addr}: typed before it was named: hunter2")
+    );
+    s.send_line(p, "who are you?")?;
+    let (len, _) = stranger.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..len], b"who are you?");
     // No prompt when stdin is not a terminal.
     assert!(
         s.output(p, Stream::Stderr).is_empty(),
@@ -395,4 +407,40 @@ fn a_closed_stdout_ends_the_server_quietly() {
         .unwrap();
     assert_eq!(status.code(), Some(141), "stderr: {stderr}");
     assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+}
+
+/// The attack (Fraggle): a datagram sent to the network's broadcast address reaches every
+/// server on the network, and all of them would answer its (forged) source at once. Run in
+/// a private network namespace, with a /24 of its own; a unicast datagram sent after it is
+/// answered, and is the first answer to arrive.
+#[test]
+fn a_datagram_sent_to_a_broadcast_address_is_not_answered() -> Result<(), Failure> {
+    let netns = match testkit::netns::Netns::new("udpsrv") {
+        Ok(netns) => netns,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return Ok(());
+        }
+    };
+    let mut s = Scene::new();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_udp-server"));
+    cmd.args(["--bind", "0.0.0.0", "--port", "0"]);
+    let (p, addr) = s.start("server", netns.exec(&cmd))?;
+    let port = addr.port().to_string();
+    let script = "import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.bind((sys.argv[1], 0))
+s.settimeout(10)
+s.sendto(b'to everyone', (sys.argv[2], int(sys.argv[4])))
+s.sendto(b'to you', (sys.argv[3], int(sys.argv[4])))
+print('first answer:', s.recvfrom(100)[0].decode())";
+    let mut python = Command::new("python3");
+    let (me, all) = (netns.addr.to_string(), netns.broadcast.to_string());
+    python.args(["-c", script, &me, &all, &me, &port]);
+    let client = s.spawn("client", netns.exec(&python))?;
+    let refused = s.expect(p, "not answering")?;
+    assert!(refused.contains("sent to a broadcast address"), "{refused}");
+    s.expect(client, "first answer: to you")?;
+    s.wait_success(client)
 }

@@ -7,13 +7,15 @@
 //! missing reply, or the kernel's "port unreachable", tells you.
 #![forbid(unsafe_code)]
 
-use std::io::{self, IsTerminal, Write};
-use std::net::UdpSocket;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
+use common::console::{self, Screen};
+use common::net::{DATAGRAM_TOO_BIG_HINT, MAX_DATAGRAM, is_timeout};
 use common::{CannotBind, ClientBindArgs, Encoding, Hexdump, HostPort, Proto, text};
 
 /// The port of the seed's server, and of udp-server.
@@ -21,10 +23,6 @@ const SERVER_PORT: u16 = 8080;
 
 /// The seed's client binds this port, so the seed's server knows where to answer.
 const LOCAL_PORT: u16 = 10086;
-
-/// The most bytes one UDP datagram carries over IPv4: 65,535 for the IP packet, less
-/// 20 for the IP header and 8 for the UDP header.
-const MAX_DATAGRAM: usize = 65_507;
 
 /// UDP client: sends each typed line as a datagram and prints the reply.
 /// Chapter: "UDP client".
@@ -55,8 +53,17 @@ fn main() -> ExitCode {
     common::run(chat_with_server)
 }
 
+/// The client: its socket, connected to the server, and where it prints.
+struct Client {
+    socket: UdpSocket,
+    server: SocketAddr,
+    encoding: Encoding,
+    timeout: Duration,
+    hexdump: Hexdump,
+    screen: Screen,
+}
+
 fn chat_with_server(args: Args) -> anyhow::Result<()> {
-    let hexdump = Hexdump::new(args.hexdump);
     let server = args.to.resolve_one(SERVER_PORT)?;
     let local = args.local.local_addr(server)?;
 
@@ -76,114 +83,109 @@ fn chat_with_server(args: Args) -> anyhow::Result<()> {
     // ANCHOR_END: connect
 
     // ANCHOR: loop
+    // On a terminal, a line editor shows the prompt (and ends the line when you press
+    // Ctrl-D); from a pipe or a file, lines come without one.
+    let (mut keyboard, screen) = console::open();
+    let mut client = Client {
+        socket,
+        server,
+        encoding: args.encoding,
+        timeout: args.timeout,
+        hexdump: Hexdump::new(args.hexdump),
+        screen,
+    };
     let mut buf = vec![0u8; 65535];
-    let prompt = prompt(io::stdin().is_terminal(), &server.to_string());
-    let mut typed = text::lines(io::stdin().lock());
-    loop {
-        eprint!("{prompt}");
-        let _ = io::stderr().flush();
-        let Some(line) = typed.next() else {
-            break; // End of input (Ctrl-D).
-        };
+    while let Some(line) = keyboard.read_line(&format!("to {server}> ")) {
         let line = line.context("cannot read stdin")?;
-        let data = match args.encoding.encode(&line) {
-            Ok(data) => data,
-            Err(e) => {
-                common::log_error("line not sent", e);
-                continue;
-            }
-        };
-        match socket.send(&data) {
-            Ok(sent) => {
-                hexdump.sent(server, &data);
-                println!(
-                    "sent {} to {server}",
-                    text::count(sent as u64, "byte", "bytes")
-                );
-            }
-            Err(e) if data.len() > MAX_DATAGRAM => {
-                eprintln!(
-                    "error: line not sent: {} do not fit in one UDP datagram: {e}\n\
-                     hint: a UDP datagram carries at most {MAX_DATAGRAM} bytes over IPv4; \
-                     send less per line, or use TCP for a stream of any length",
-                    text::count(data.len() as u64, "byte", "bytes")
-                );
-                continue;
-            }
-            Err(e) => {
-                common::log_error(format_args!("cannot send to {server}"), e);
-                continue;
-            }
-        }
-        // Wait for one datagram from the server, for --timeout at most.
-        let deadline = Instant::now() + args.timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            socket.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
-            match socket.recv_from(&mut buf) {
-                // `connect` filters only what arrives after it: a datagram that was queued
-                // before it is still delivered. Only the source address tells.
-                Ok((len, from)) if from != server => {
-                    println!(
-                        "ignored {} from {from}: not the server",
-                        text::count(len as u64, "byte", "bytes")
-                    );
-                }
-                Ok((len, _)) => {
-                    let reply = &buf[..len];
-                    hexdump.received(server, reply);
-                    println!(
-                        "received {} from {server}: {}",
-                        text::count(len as u64, "byte", "bytes"),
-                        text::show(reply, args.encoding)
-                    );
-                    break;
-                }
-                // The read timeout expired (Unix says WouldBlock, Windows TimedOut).
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    println!(
-                        "no reply from {server} within {:?} (UDP promises nothing: \
-                         the datagram or its answer may be lost, or nobody answers)",
-                        args.timeout
-                    );
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                    println!(
-                        "nothing listens on {server}: the kernel reported \"port unreachable\""
-                    );
-                    break;
-                }
-                Err(e) => return Err(e).context("recv_from failed"),
-            }
+        if client.send(&line) {
+            client.wait_for_reply(&mut buf)?;
         }
     }
     // ANCHOR_END: loop
     Ok(())
 }
 
-/// The prompt before each line: where the line goes, on a terminal; nothing when the input
-/// is a pipe or a file, where nobody would read it.
-fn prompt(on_terminal: bool, server: &str) -> String {
-    if on_terminal {
-        format!("to {server}> ")
-    } else {
-        String::new()
+impl Client {
+    // ANCHOR: send
+    /// Sends one line as one datagram; says whether it went.
+    fn send(&mut self, line: &str) -> bool {
+        let server = self.server;
+        let data = match self.encoding.encode(line) {
+            Ok(data) => data,
+            Err(e) => {
+                common::log_error("line not sent", e);
+                return false;
+            }
+        };
+        match self.socket.send(&data) {
+            Ok(sent) => {
+                self.hexdump.sent(server, &data);
+                let sent = text::count(sent as u64, "byte", "bytes");
+                self.screen.line(format_args!("sent {sent} to {server}"));
+                true
+            }
+            Err(e) if data.len() > MAX_DATAGRAM => {
+                eprintln!(
+                    "error: line not sent: {} do not fit in one UDP datagram: {e}\n\
+                     hint: {DATAGRAM_TOO_BIG_HINT}",
+                    text::count(data.len() as u64, "byte", "bytes")
+                );
+                false
+            }
+            Err(e) => {
+                common::log_error(format_args!("cannot send to {server}"), e);
+                false
+            }
+        }
     }
-}
+    // ANCHOR_END: send
 
-#[cfg(test)]
-mod tests {
-    use super::prompt;
-
-    #[test]
-    fn prompts_only_on_a_terminal() {
-        assert_eq!(prompt(true, "127.0.0.1:8080"), "to 127.0.0.1:8080> ");
-        assert_eq!(prompt(false, "127.0.0.1:8080"), "");
+    // ANCHOR: reply
+    /// Waits for one datagram from the server, for --timeout at most.
+    fn wait_for_reply(&mut self, buf: &mut [u8]) -> anyhow::Result<()> {
+        let (server, timeout) = (self.server, self.timeout);
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            self.socket
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+            match self.socket.recv_from(buf) {
+                // `connect` filters only what arrives after it: a datagram that was queued
+                // before it is still delivered. Only the source address tells.
+                Ok((len, from)) if from != server => {
+                    let len = text::count(len as u64, "byte", "bytes");
+                    self.screen
+                        .line(format_args!("ignored {len} from {from}: not the server"));
+                }
+                Ok((len, _)) => {
+                    let reply = &buf[..len];
+                    self.hexdump.received(server, reply);
+                    self.screen.line(format_args!(
+                        "received {} from {server}: {}",
+                        text::count(len as u64, "byte", "bytes"),
+                        text::show(reply, self.encoding)
+                    ));
+                    return Ok(());
+                }
+                // Ctrl-Z then fg: Linux ends a receive that has a timeout with EINTR, even
+                // without a signal handler. Wait again, until the same deadline.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => {
+                    self.screen.line(format_args!(
+                        "no reply from {server} within {timeout:?} (UDP promises nothing: \
+                         the datagram or its answer may be lost, or nobody answers)"
+                    ));
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    self.screen.line(format_args!(
+                        "nothing listens on {server}: the kernel reported \"port unreachable\""
+                    ));
+                    return Ok(());
+                }
+                Err(e) => return Err(e).context("recv_from failed"),
+            }
+        }
     }
+    // ANCHOR_END: reply
 }

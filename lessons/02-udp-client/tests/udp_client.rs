@@ -92,6 +92,54 @@ fn says_when_no_reply_comes_and_goes_on() -> Result<(), Failure> {
     Ok(())
 }
 
+/// Waits until every thread of `pid` sleeps in a system call (state S): after its "sent"
+/// line, the client's only blocking call is its receive. Bounded, and it never sleeps.
+fn wait_until_blocked(pid: u32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The state follows the command name, which is in parentheses.
+        if stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('S'))
+        {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{pid} never blocked");
+        std::thread::yield_now();
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill").args([name, &pid.to_string()]).status();
+    assert!(status.unwrap().success(), "kill {name} {pid}");
+}
+
+/// Ctrl-Z and fg during a receive: after SIGSTOP and SIGCONT, Linux ends a recv that has a
+/// timeout (SO_RCVTIMEO) with EINTR although the client has no signal handler. It used to
+/// exit 1 with "Interrupted system call", and the lines typed after were lost.
+#[test]
+fn a_stop_and_continue_while_waiting_for_a_reply_loses_nothing() -> Result<(), Failure> {
+    let (server, addr) = fake_server();
+    let mut s = Scene::new();
+    let (p, _) = client(&mut s, addr, &["--timeout", "30"])?;
+    s.send_line(p, "first")?;
+    s.send_line(p, "typed ahead")?;
+    let (_, from) = receive(&server);
+    s.expect(p, "sent 5 bytes")?;
+    let pid = s.pid(p).unwrap();
+    wait_until_blocked(pid);
+    signal(pid, "-STOP");
+    signal(pid, "-CONT");
+    server.send_to(b"answer", from).unwrap();
+    s.expect(p, "received 6 bytes")?;
+    assert_eq!(receive(&server).0, b"typed ahead");
+    server.send_to(b"again", from).unwrap();
+    s.expect(p, "received 5 bytes")?;
+    s.close_stdin(p)?;
+    s.wait_success(p)
+}
+
 #[test]
 fn says_when_nothing_listens() -> Result<(), Failure> {
     // Bind a port, then free it: nothing listens there any more.
@@ -359,4 +407,25 @@ fn help_names_the_chapter() {
         .assert()
         .success()
         .stdout(predicate::str::contains("Chapter: \"UDP client\""));
+}
+
+/// On a terminal, Ctrl-D at the prompt ends the prompt's line: the shell's prompt that comes
+/// next starts on a line of its own, not after `to 127.0.0.1:9> `.
+#[test]
+fn ctrl_d_on_a_terminal_ends_the_prompt_line() {
+    let bin = env!("CARGO_BIN_EXE_udp-client");
+    let args = ["--to", "127.0.0.1:9", "--bind", "127.0.0.1", "--port", "0"];
+    let Some(mut tty) = testkit::pty::Pty::spawn(bin, &args) else {
+        eprintln!("skipped: script(1), which makes the terminal, is not installed");
+        return;
+    };
+    let prompt = "to 127.0.0.1:9> ";
+    tty.wait_for(prompt).unwrap();
+    tty.type_keys("\x04");
+    let shown = tty.wait_for_end().unwrap();
+    let after = shown.rsplit(prompt).next().unwrap_or_default();
+    assert!(
+        after.contains('\n'),
+        "the prompt's line was left open: {shown:?}"
+    );
 }

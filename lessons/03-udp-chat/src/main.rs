@@ -7,7 +7,7 @@
 //! menu does one or the other, and misses whatever the other would have brought.
 #![forbid(unsafe_code)]
 
-mod keyboard;
+mod command;
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -17,9 +17,10 @@ use std::thread;
 
 use anyhow::Context;
 use clap::Parser;
+use command::Command;
+use common::console::{self, Screen};
+use common::net::{DATAGRAM_TOO_BIG_HINT, MAX_DATAGRAM};
 use common::{BindArgs, CannotBind, Encoding, Hexdump, HostPort, Proto, text};
-
-use keyboard::Screen;
 
 /// The seed's chat port.
 const CHAT_PORT: u16 = 6666;
@@ -49,14 +50,11 @@ const HELP: &str = "\
 Commands, typed as lines:
   TEXT           send TEXT to the current peer
   /peer ADDR     talk to ADDR from now on (HOST[:PORT])
-  /reply [TEXT]  talk to whoever wrote last, and send TEXT if given
+  /reply [TEXT]  talk to whoever wrote last; TEXT is sent only if they were already
+                 your peer (the one your prompt named), never to someone new
   //TEXT         send a line that starts with '/'
   /help          this list
   /quit          leave (so does end of input, Ctrl-D)";
-
-/// The most bytes one UDP datagram carries over IPv4: 65,535 for the IP packet, less
-/// 20 for the IP header and 8 for the UDP header.
-const MAX_DATAGRAM: usize = 65_507;
 
 /// Whoever wrote last: the receiving thread sets it, `/reply` reads it.
 type LastSender = Arc<Mutex<Option<SocketAddr>>>;
@@ -65,9 +63,17 @@ fn main() -> ExitCode {
     common::run(chat)
 }
 
+/// The chat's state: the socket, where plain lines go, and who wrote last.
+struct Chat {
+    socket: UdpSocket,
+    peer: Option<SocketAddr>,
+    last_sender: LastSender,
+    encoding: Encoding,
+    hexdump: Hexdump,
+}
+
 fn chat(args: Args) -> anyhow::Result<()> {
-    let hexdump = Hexdump::new(args.hexdump);
-    let mut peer = match &args.to {
+    let peer = match &args.to {
         Some(p) => Some(p.resolve_one(CHAT_PORT)?),
         None => None,
     };
@@ -82,96 +88,124 @@ fn chat(args: Args) -> anyhow::Result<()> {
     // A second handle on the same socket. The receiving thread blocks in recv_from on it,
     // while this thread blocks reading the keyboard; each wakes up for its own event.
     let receiver = socket.try_clone().context("cannot clone the socket")?;
-    let last_sender = LastSender::default();
+    let mut chat = Chat {
+        socket,
+        peer,
+        last_sender: LastSender::default(),
+        encoding: args.encoding,
+        hexdump: Hexdump::new(args.hexdump),
+    };
     // On a terminal, the receiving thread prints above the line you are typing.
-    let (mut keyboard, screen) = keyboard::open();
+    let (mut keyboard, screen) = console::open();
     {
-        let last_sender = Arc::clone(&last_sender);
-        let encoding = args.encoding;
+        let last_sender = Arc::clone(&chat.last_sender);
+        let (encoding, hexdump) = (chat.encoding, chat.hexdump);
         thread::spawn(move || receive(&receiver, &last_sender, screen, encoding, hexdump));
     }
     // ANCHOR_END: spawn
 
     // ANCHOR: input
-    while let Some(line) = keyboard.read_line(&keyboard::prompt(peer)) {
+    while let Some(line) = keyboard.read_line(&prompt(chat.peer)) {
         let line = line.context("cannot read stdin")?;
-        let message = match Command::parse(&line) {
+        match Command::parse(&line) {
             Command::Quit => break,
-            Command::Help => {
-                println!("{HELP}");
-                continue;
-            }
-            Command::Peer(addr) => {
-                match resolve_peer(addr) {
-                    Ok(addr) => {
-                        peer = Some(addr);
-                        println!("now talking to {addr}");
-                    }
-                    Err(e) => common::log_error(format_args!("cannot talk to {addr:?}"), e),
-                }
-                continue;
-            }
-            Command::Reply(message) => {
-                let last = *last_sender.lock().unwrap_or_else(PoisonError::into_inner);
-                let Some(addr) = last else {
-                    eprintln!(
-                        "error: nobody has written yet, so there is nobody to reply to\n\
-                         hint: /reply answers whoever wrote last; wait for a message, \
-                         or choose a peer with /peer HOST:PORT"
-                    );
-                    continue;
-                };
-                if peer != Some(addr) {
-                    peer = Some(addr);
-                    println!("now talking to {addr}");
-                }
-                match message {
-                    Some(message) => message,
-                    None => continue,
-                }
-            }
-            Command::Unknown(word) => {
-                eprintln!("error: unknown command {word:?}; /help lists them (//TEXT sends a '/')");
-                continue;
-            }
-            Command::Send(message) => message,
-        };
-        let Some(to) = peer else {
-            eprintln!(
-                "error: no peer yet; choose one with /peer ADDR, or /reply after someone writes"
-            );
-            continue;
-        };
-        let data = match args.encoding.encode(message) {
-            Ok(data) => data,
-            Err(e) => {
-                common::log_error("message not sent", e);
-                continue;
-            }
-        };
-        // Hold stdout from the send to its "sent" line: an answer that comes back at once is
-        // then printed by the receiving thread after it, never before its cause.
-        let stdout = io::stdout().lock();
-        match socket.send_to(&data, to) {
-            Ok(sent) => {
-                hexdump.sent(to, &data);
-                println!("sent {} to {to}", text::count(sent as u64, "byte", "bytes"));
-            }
-            Err(e) if data.len() > MAX_DATAGRAM => eprintln!(
-                "error: message not sent: {} do not fit in one UDP datagram: {e}\n\
-                 hint: a UDP datagram carries at most {MAX_DATAGRAM} bytes over IPv4; \
-                 send less at a time",
-                text::count(data.len() as u64, "byte", "bytes")
-            ),
-            Err(e) => common::log_error(format_args!("cannot send to {to}"), e),
+            command => chat.obey(command),
         }
-        drop(stdout);
     }
     // ANCHOR_END: input
     // Returning from main ends the process, and with it the receiving thread, which is
     // blocked in recv_from and holds nothing that has not been printed.
     println!("bye");
     Ok(())
+}
+
+impl Chat {
+    /// Whoever wrote last, as the receiving thread recorded it.
+    fn last_sender(&self) -> Option<SocketAddr> {
+        *self
+            .last_sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Carries out one typed command.
+    fn obey(&mut self, command: Command<'_>) {
+        let message = match command {
+            Command::Send(message) => message,
+            Command::Help => return println!("{HELP}"),
+            Command::Peer(addr) => match resolve_peer(addr) {
+                Ok(addr) => return self.talk_to(addr),
+                Err(e) => return common::log_error(format_args!("cannot talk to {addr:?}"), e),
+            },
+            Command::Reply(message) => {
+                let Some(addr) = self.last_sender() else {
+                    return eprintln!(
+                        "error: nobody has written yet, so there is nobody to reply to\n\
+                         hint: /reply answers whoever wrote last; wait for a message, \
+                         or choose a peer with /peer HOST:PORT"
+                    );
+                };
+                // A line goes only to the peer the prompt named while it was typed: whoever
+                // wrote last may have changed a moment before Enter (a stranger's datagram).
+                if self.peer != Some(addr) {
+                    self.talk_to(addr);
+                    if message.is_some() {
+                        eprintln!(
+                            "error: not sent: /reply TEXT goes only to the peer you were \
+                             talking to, and {addr} is new; send it again if it is meant for {addr}"
+                        );
+                    }
+                    return;
+                }
+                match message {
+                    Some(message) => message,
+                    None => return,
+                }
+            }
+            Command::Unknown(word) => {
+                return eprintln!(
+                    "error: unknown command {word:?}; /help lists them (//TEXT sends a '/')"
+                );
+            }
+            Command::Quit => return,
+        };
+        match self.peer {
+            Some(to) => self.send(message, to),
+            None => eprintln!(
+                "error: no peer yet; choose one with /peer ADDR, or /reply after someone writes"
+            ),
+        }
+    }
+
+    fn talk_to(&mut self, addr: SocketAddr) {
+        self.peer = Some(addr);
+        println!("now talking to {addr}");
+    }
+
+    // ANCHOR: send
+    fn send(&self, message: &str, to: SocketAddr) {
+        let data = match self.encoding.encode(message) {
+            Ok(data) => data,
+            Err(e) => return common::log_error("message not sent", e),
+        };
+        // Hold stdout from the send to its "sent" line: an answer that comes back at once is
+        // then printed by the receiving thread after it, never before its cause.
+        let stdout = io::stdout().lock();
+        match self.socket.send_to(&data, to) {
+            Ok(sent) => {
+                self.hexdump.sent(to, &data);
+                println!("sent {} to {to}", text::count(sent as u64, "byte", "bytes"));
+            }
+            Err(e) if data.len() > MAX_DATAGRAM => eprintln!(
+                "error: message not sent: {} do not fit in one UDP datagram: {e}\n\
+                 hint: {DATAGRAM_TOO_BIG_HINT}",
+                text::count(data.len() as u64, "byte", "bytes")
+            ),
+            Err(e) => common::log_error(format_args!("cannot send to {to}"), e),
+        }
+        drop(stdout);
+    }
+    // ANCHOR_END: send
 }
 
 // ANCHOR: receive
@@ -192,7 +226,7 @@ fn receive(
                 *last_sender.lock().unwrap_or_else(PoisonError::into_inner) = Some(from);
                 let data = &buf[..len];
                 hexdump.received(from, data);
-                screen.print(format!("from {from}: {}", text::show(data, encoding)));
+                screen.line(format_args!("from {from}: {}", text::show(data, encoding)));
             }
             // An ICMP error about an earlier send (a peer that has gone): not this socket's end.
             Err(e)
@@ -201,7 +235,7 @@ fn receive(
                     io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
                 ) =>
             {
-                screen.print(format!("(a peer is unreachable: {e})"));
+                screen.line(format_args!("(a peer is unreachable: {e})"));
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
@@ -213,62 +247,26 @@ fn receive(
 }
 // ANCHOR_END: receive
 
+/// The prompt: who a plain line goes to.
+fn prompt(peer: Option<SocketAddr>) -> String {
+    match peer {
+        Some(peer) => format!("to {peer}> "),
+        None => "(no peer: /peer ADDR)> ".to_string(),
+    }
+}
+
 /// A typed address, HOST[:PORT], with the chat's port 6666 where none is given.
 fn resolve_peer(typed: &str) -> anyhow::Result<SocketAddr> {
     let host_port: HostPort = typed.parse().map_err(anyhow::Error::msg)?;
     Ok(host_port.resolve_one(CHAT_PORT)?)
 }
 
-/// A line typed by the user.
-#[derive(Debug, PartialEq, Eq)]
-enum Command<'a> {
-    Send(&'a str),
-    Peer(&'a str),
-    Reply(Option<&'a str>),
-    Help,
-    Quit,
-    Unknown(&'a str),
-}
-
-impl<'a> Command<'a> {
-    fn parse(line: &'a str) -> Command<'a> {
-        let Some(rest) = line.strip_prefix('/') else {
-            return Command::Send(line);
-        };
-        if rest.starts_with('/') {
-            return Command::Send(rest);
-        }
-        let (word, arg) = match rest.split_once(' ') {
-            Some((word, arg)) => (word, arg.trim()),
-            None => (rest, ""),
-        };
-        match (word, arg) {
-            ("quit", _) => Command::Quit,
-            ("help", _) => Command::Help,
-            ("peer", addr) => Command::Peer(addr),
-            ("reply", "") => Command::Reply(None),
-            ("reply", _) => Command::Reply(rest.split_once(' ').map(|(_, m)| m)),
-            _ => Command::Unknown(word),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::Command::{self, *};
-
     #[test]
-    fn parses_the_commands() {
-        assert_eq!(Command::parse("hello"), Send("hello"));
-        assert_eq!(Command::parse(""), Send(""));
-        assert_eq!(Command::parse("//etc"), Send("/etc"));
-        assert_eq!(Command::parse("/peer 127.0.0.1:7"), Peer("127.0.0.1:7"));
-        assert_eq!(Command::parse("/peer"), Peer(""));
-        assert_eq!(Command::parse("/reply"), Reply(None));
-        assert_eq!(Command::parse("/reply  hi there"), Reply(Some(" hi there")));
-        assert_eq!(Command::parse("/quit"), Quit);
-        assert_eq!(Command::parse("/help"), Help);
-        assert_eq!(Command::parse("/nope x"), Unknown("nope"));
-        assert_eq!(Command::parse("/"), Unknown(""));
+    fn the_prompt_names_the_peer() {
+        let peer = "127.0.0.1:6667".parse().ok();
+        assert_eq!(super::prompt(peer), "to 127.0.0.1:6667> ");
+        assert_eq!(super::prompt(None), "(no peer: /peer ADDR)> ");
     }
 }

@@ -27,12 +27,13 @@ fn two_chats_talk_both_ways() -> Result<(), Failure> {
     s.send_line(b, "hi a, 你好")?;
     assert_eq!(s.expect(b, "sent")?, format!("sent 12 bytes to {a_addr}"));
     assert_eq!(s.expect(a, "from")?, format!("from {b_addr}: hi a, 你好"));
-    // a has no peer yet: /reply answers whoever wrote last.
-    s.send_line(a, "/reply hello b")?;
+    // a has no peer yet: /reply talks to whoever wrote last.
+    s.send_line(a, "/reply")?;
     assert_eq!(
         s.expect(a, "now talking to")?,
         format!("now talking to {b_addr}")
     );
+    s.send_line(a, "/reply hello b")?;
     assert_eq!(s.expect(b, "from")?, format!("from {a_addr}: hello b"));
     // Both keep going in both directions.
     s.send_line(a, "and again")?;
@@ -130,6 +131,44 @@ fn an_unresolvable_peer_is_an_error_line_and_the_chat_goes_on() -> Result<(), Fa
     let mut buf = [0u8; 64];
     let (len, _) = friend.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..len], b"still here");
+    Ok(())
+}
+
+/// A stranger's datagram a moment before Enter made it "whoever wrote last": `/reply TEXT`
+/// used to send TEXT to the stranger. It goes only to the peer the prompt named.
+#[test]
+fn a_reply_never_goes_to_a_sender_the_prompt_did_not_name() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (friend, attacker) = (stranger(), stranger());
+    let friend_addr = friend.local_addr().unwrap();
+    let attacker_addr = attacker.local_addr().unwrap();
+    let (a, a_addr) = chat(&mut s, "a", &[])?;
+    friend.send_to(b"what is the password?", a_addr).unwrap();
+    s.expect(a, &format!("from {friend_addr}: what is"))?;
+    s.send_line(a, "/reply")?;
+    s.expect(a, &format!("now talking to {friend_addr}"))?;
+    attacker.send_to(b"", a_addr).unwrap();
+    s.expect(a, &format!("from {attacker_addr}: [0 bytes]"))?;
+    s.send_line(a, "/reply hunter2")?;
+    s.expect_on(
+        a,
+        Stream::Stderr,
+        "error: not sent: /reply TEXT goes only to",
+    )?;
+    s.send_line(a, "/quit")?;
+    s.wait_success(a)?;
+    assert!(
+        !s.output(a, Stream::Stdout)
+            .iter()
+            .any(|l| l.starts_with("sent")),
+        "nothing may be sent"
+    );
+    // A send on loopback is queued at the receiver before send_to returns.
+    attacker.set_nonblocking(true).unwrap();
+    assert!(
+        attacker.recv_from(&mut [0u8; 64]).is_err(),
+        "the attacker got it"
+    );
     Ok(())
 }
 
@@ -275,4 +314,45 @@ fn an_answer_is_never_printed_before_the_message_that_caused_it() {
     answering.join().unwrap();
     drop(stdin);
     assert!(child.wait().unwrap().success());
+}
+
+/// Line-wrap spoofing: a peer pads its text to the terminal's width, so that the terminal
+/// wraps what follows onto a line of its own that reads like a message from someone else.
+/// On a terminal (80 columns here) a long line is cut by the chat itself, and every visual
+/// line after the first starts with `  | `, which the chat's own lines never do.
+#[test]
+fn padding_to_the_terminal_width_cannot_forge_a_line() {
+    let bin = env!("CARGO_BIN_EXE_udp-chat");
+    let Some(mut tty) = testkit::pty::Pty::spawn(bin, &["--port", "0"]) else {
+        eprintln!("skipped: script(1), which makes the terminal, is not installed");
+        return;
+    };
+    let shown = tty.wait_for("(udp)").unwrap();
+    let addr: SocketAddr = shown
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let attacker = stranger();
+    let me = attacker.local_addr().unwrap();
+    // "from 127.0.0.1:NNNNN: " then padding to the 80th column, then the forgery.
+    let pad = 80 - format!("from {me}: ").len();
+    let forged = format!(
+        "{}from 10.0.0.1:6666: the exam moved to room 9",
+        " ".repeat(pad)
+    );
+    attacker.send_to(forged.as_bytes(), addr).unwrap();
+    let shown = tty.wait_for("room 9").unwrap();
+    let forged_line = shown
+        .split(['\r', '\n'])
+        .find(|l| l.contains("the exam moved"))
+        .unwrap();
+    assert!(
+        forged_line.starts_with("  | "),
+        "a line of its own: {forged_line:?} in {shown:?}"
+    );
+    tty.type_keys("/quit\r");
+    tty.wait_for_end().unwrap();
 }

@@ -314,26 +314,29 @@ pub fn clean_name(name: &str) -> String {
 }
 
 // ANCHOR: numbers
-/// Packet numbers: the clock in milliseconds, then one more for each packet, kept to the
-/// 32 bits that receivers parse. Two runs from the same address and port collide only if
-/// the second starts before the first has caught up with the clock; and the numbers keep
-/// increasing from run to run, as iptux needs (it ignores a number not above the last one
-/// it saw from that address), except when the 32-bit count wraps, every 49.7 days.
+/// Packet numbers: a random start, then one more for each packet, kept to the 32 bits that
+/// receivers parse. An acknowledgement names a packet by its number, so a number someone
+/// else can guess (the clock in seconds, as IP Messenger uses, or in milliseconds) lets them
+/// forge the acknowledgement of a message that never arrived. A random start also keeps two
+/// runs from one address and port apart, almost always (one chance in 2^31 per pair).
 pub struct PacketNumbers {
     last: u64,
 }
 
 impl PacketNumbers {
     pub fn new() -> PacketNumbers {
-        PacketNumbers { last: 0 }
+        // std's hash maps seed each hasher with fresh random keys from the OS: hashing
+        // nothing with one gives 64 random bits, with no extra crate.
+        use std::hash::BuildHasher;
+        let random = std::collections::hash_map::RandomState::new().hash_one(());
+        PacketNumbers {
+            last: random % (1 << 31),
+        }
     }
 
     pub fn next(&mut self) -> u64 {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        self.last = now.max(self.last.saturating_add(1));
-        self.last % (1 << 32)
+        self.last = (self.last + 1) % (1 << 32);
+        self.last
     }
 }
 // ANCHOR_END: numbers
@@ -547,17 +550,16 @@ mod tests {
     }
 
     #[test]
-    fn packet_numbers_count_from_the_clock_in_32_bits() {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let mut n = PacketNumbers::new();
-        let a = n.next();
-        let b = n.next();
-        assert!(a < 1 << 32);
-        assert!(a >= now % (1 << 32) || a < 10_000, "{a} {now}");
-        assert_eq!(b, (a + 1) % (1 << 32));
+    fn packet_numbers_start_at_random_and_count_in_32_bits() {
+        let (mut a, mut b) = (PacketNumbers::new(), PacketNumbers::new());
+        let (first, other) = (a.next(), b.next());
+        // Two runs start far apart (equal once in 2^31), and far from the clock.
+        assert_ne!(first, other);
+        assert_eq!(a.next(), first + 1);
+        let mut wrap = PacketNumbers {
+            last: (1 << 32) - 2,
+        };
+        assert_eq!((wrap.next(), wrap.next()), ((1 << 32) - 1, 0));
     }
 
     proptest! {

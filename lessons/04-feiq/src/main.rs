@@ -8,19 +8,22 @@
 //! acknowledgement; on one machine, though, `listen` holds 2425, hence `--port 0`.
 #![forbid(unsafe_code)]
 
+mod answer;
 mod ipmsg;
 mod peers;
+mod send;
 
-use std::io::{self, IsTerminal, Write};
+use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use common::limit::Limit;
 use common::{BindArgs, CannotBind, ClientBindArgs, Encoding, Hexdump, HostPort, Proto, text};
 use ipmsg::{Packet, PacketNumbers};
-use peers::{Answer, Peers};
+use peers::Peers;
 
 /// The IP Messenger port, UDP (and TCP for files).
 const IPMSG_PORT: u16 = 2425;
@@ -93,14 +96,14 @@ struct ListenArgs {
     announce: Option<HostPort>,
 }
 
-/// Who we are on the wire, and how we write text.
+/// Who we are on the wire, and how we write text. It makes packets; it sends none.
 struct Me {
     user: Vec<u8>,
     host: Vec<u8>,
     encoding: Encoding,
+    /// `--encoding`, which also forces how received text is read.
     forced: Option<Encoding>,
     numbers: PacketNumbers,
-    hexdump: Hexdump,
 }
 
 impl Me {
@@ -120,13 +123,6 @@ impl Me {
             text,
             parts: Vec::new(),
         }
-    }
-
-    fn send(&self, socket: &UdpSocket, packet: &Packet, to: SocketAddr) -> io::Result<()> {
-        let bytes = packet.to_bytes();
-        socket.send_to(&bytes, to)?;
-        self.hexdump.sent(to, &bytes);
-        Ok(())
     }
 }
 
@@ -149,181 +145,16 @@ fn feiq(args: Args) -> anyhow::Result<()> {
         encoding,
         forced: args.encoding,
         numbers: PacketNumbers::new(),
-        hexdump: Hexdump::new(args.hexdump),
     };
+    let hexdump = Hexdump::new(args.hexdump);
     match args.command {
-        Cmd::Send(send_args) => send(&mut me, send_args),
-        Cmd::Listen(listen_args) => listen(&mut me, &listen_args),
+        Cmd::Send(send_args) => send::send(&mut me, send_args, hexdump),
+        Cmd::Listen(listen_args) => listen(&mut me, &listen_args, hexdump),
     }
 }
-
-// ANCHOR: send
-fn send(me: &mut Me, args: SendArgs) -> anyhow::Result<()> {
-    let peers = args
-        .to
-        .iter()
-        .map(|p| p.resolve_one(IPMSG_PORT))
-        .collect::<Result<Vec<_>, _>>()?;
-    let first = *peers
-        .first()
-        .context("no peer to send to: give --to HOST")?;
-    let local = args.bind.local_addr(first)?;
-    let socket = UdpSocket::bind(local).with_context(|| CannotBind::new(local, Proto::Udp))?;
-    common::announce_bound(socket.local_addr()?, Proto::Udp);
-
-    let command = if args.no_check {
-        ipmsg::IPMSG_SENDMSG
-    } else {
-        ipmsg::IPMSG_SENDMSG | ipmsg::IPMSG_SENDCHECKOPT
-    };
-    let mut undelivered = 0;
-    for message in messages(args.message) {
-        let message = message.context("cannot read stdin")?;
-        match me.encoding.encode(&message) {
-            Ok(text) => {
-                undelivered += deliver(me, &socket, command, &text, &peers, args.timeout)?;
-            }
-            Err(e) => {
-                common::log_error("message not sent", e);
-                undelivered += peers.len();
-            }
-        }
-    }
-    if undelivered > 0 {
-        anyhow::bail!(
-            "{} not delivered",
-            text::count(undelivered as u64, "message", "messages")
-        );
-    }
-    Ok(())
-}
-// ANCHOR_END: send
-
-/// The messages to send: the one on the command line, or else each line of stdin. A person
-/// typing at a terminal gets a prompt; a pipe gets none, so its output stays clean.
-fn messages(given: Vec<String>) -> Box<dyn Iterator<Item = io::Result<String>>> {
-    if !given.is_empty() {
-        return Box::new(std::iter::once(Ok(given.join(" "))));
-    }
-    let prompt = io::stdin().is_terminal();
-    let mut lines = text::lines(io::stdin().lock());
-    Box::new(std::iter::from_fn(move || {
-        if prompt {
-            print!("message> ");
-            let _ = io::stdout().flush();
-        }
-        lines.next()
-    }))
-}
-
-// ANCHOR: acks
-/// Sends one message to each peer and, if it asks for acknowledgement, waits for each: the
-/// same packet again every `timeout` while one is missing, four tries in all, as IP
-/// Messenger and iptux do. Returns how many peers did not acknowledge it.
-fn deliver(
-    me: &mut Me,
-    socket: &UdpSocket,
-    command: u32,
-    text: &[u8],
-    peers: &[SocketAddr],
-    timeout: Duration,
-) -> anyhow::Result<usize> {
-    const TRIES: u32 = 4;
-    // One packet, with its own number, for each peer: an acknowledgement names its packet.
-    let mut waiting: Vec<(Packet, SocketAddr)> = peers
-        .iter()
-        .map(|&peer| (me.packet(command, text.to_vec()), peer))
-        .collect();
-    for attempt in 1..=TRIES {
-        for (packet, peer) in &waiting {
-            // Said before `send_to`: on loopback the answer can come before the next line.
-            if attempt == 1 {
-                println!("sending to {peer}");
-            } else {
-                println!(
-                    "no acknowledgement yet: sending the same packet to {peer} again (try {attempt} of {TRIES})"
-                );
-            }
-            me.send(socket, packet, *peer)
-                .with_context(|| format!("cannot send to {peer}"))?;
-        }
-        if command & ipmsg::IPMSG_SENDCHECKOPT == 0 {
-            return Ok(0);
-        }
-        let deadline = Instant::now() + timeout;
-        while !waiting.is_empty() {
-            let Some((number, from)) = next_ack(me, socket, deadline)? else {
-                break;
-            };
-            // The acknowledgement comes from the peer's address, but not necessarily from
-            // the port we sent to (iptux answers from its own 2425).
-            let acked = waiting
-                .iter()
-                .position(|(packet, peer)| packet.packet_no == number && peer.ip() == from.ip());
-            if let Some(i) = acked {
-                let (_, peer) = waiting.swap_remove(i);
-                println!("delivered to {peer} (acknowledged)");
-            }
-        }
-        if waiting.is_empty() {
-            return Ok(0);
-        }
-    }
-    for (_, peer) in &waiting {
-        println!("no acknowledgement from {peer} after {TRIES} tries");
-    }
-    Ok(waiting.len())
-}
-
-/// Waits until `deadline` for an acknowledgement (RECVMSG) and returns the packet number
-/// it names and who sent it; `None` once the deadline has passed.
-fn next_ack(
-    me: &Me,
-    socket: &UdpSocket,
-    deadline: Instant,
-) -> anyhow::Result<Option<(u64, SocketAddr)>> {
-    let mut buf = vec![0u8; 65535];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(None);
-        }
-        socket.set_read_timeout(Some(left))?;
-        let (len, from) = match socket.recv_from(&mut buf) {
-            Ok(got) => got,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Ok(None);
-            }
-            // An ICMP "port unreachable" from one peer: the others may still answer.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
-                ) =>
-            {
-                continue;
-            }
-            Err(e) => return Err(e).context("recv_from failed"),
-        };
-        me.hexdump.received(from, &buf[..len]);
-        let acked = Packet::parse(&buf[..len])
-            .ok()
-            .filter(|packet| packet.mode() == ipmsg::IPMSG_RECVMSG)
-            .and_then(|ack| ipmsg::acked_number(&ack));
-        if let Some(number) = acked {
-            return Ok(Some((number, from)));
-        }
-    }
-}
-// ANCHOR_END: acks
 
 // ANCHOR: listen
-fn listen(me: &mut Me, args: &ListenArgs) -> anyhow::Result<()> {
+fn listen(me: &mut Me, args: &ListenArgs, hexdump: Hexdump) -> anyhow::Result<()> {
     let local = args.bind.local_addr()?;
     let socket = UdpSocket::bind(local).with_context(|| CannotBind::new(local, Proto::Udp))?;
     common::announce_listening(socket.local_addr()?, Proto::Udp);
@@ -332,7 +163,7 @@ fn listen(me: &mut Me, args: &ListenArgs) -> anyhow::Result<()> {
         // Sending to a broadcast address needs SO_BROADCAST; the kernel refuses without it.
         socket.set_broadcast(true)?;
         let entry = me.packet(ipmsg::IPMSG_BR_ENTRY, me.user.clone());
-        me.send(&socket, &entry, target)
+        send_packet(&socket, hexdump, &entry, target)
             .with_context(|| format!("cannot announce to {target}"))?;
         println!("announced ourselves to {target} (BR_ENTRY)");
     }
@@ -340,96 +171,82 @@ fn listen(me: &mut Me, args: &ListenArgs) -> anyhow::Result<()> {
     let mut peers = Peers::new();
     let mut buf = vec![0u8; 65535];
     loop {
-        let (len, from) = match socket.recv_from(&mut buf) {
+        let (len, from) = match recv_from(&socket, &mut buf) {
             Ok(got) => got,
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => continue,
             Err(e) => return Err(e).context("recv_from failed"),
         };
         let datagram = &buf[..len];
-        me.hexdump.received(from, datagram);
+        hexdump.received(from, datagram);
         let packet = match Packet::parse(datagram) {
             Ok(packet) => packet,
             Err(why) => {
-                println!(
-                    "not an IPMsg packet from {from} ({}): {why}",
-                    text::count(len as u64, "byte", "bytes")
-                );
+                let size = text::count(len as u64, "byte", "bytes");
+                println!("not an IPMsg packet from {from} ({size}): {why}");
                 continue;
             }
         };
-        if let Some(encoding) = ipmsg::announced_encoding(&packet) {
-            peers.announced(from, encoding);
-        }
-        let encoding = ipmsg::encoding_of(&packet, me.forced, peers.encoding(from));
-        // Everything the peer wrote is shown through `show`, which escapes control and
-        // bidirectional characters: a peer cannot rewrite our screen.
-        let show = |bytes: &[u8]| text::show(bytes, encoding);
-        let who = format!("{}@{} ({from})", show(&packet.user), show(&packet.host));
-        let answer = match packet.mode() {
-            ipmsg::IPMSG_SENDMSG => {
-                // Only a message that asks for acknowledgement is ever resent, so only such
-                // a message can be a copy. (The seed numbers all its messages 324244.)
-                let checked = packet.has(ipmsg::IPMSG_SENDCHECKOPT);
-                if checked && !peers.first_time(from, packet.packet_no) {
-                    println!("{who} resent a message already shown (a copy: acknowledged again)");
-                } else {
-                    println!("{who}: {}", show(&packet.text));
-                }
-                // Acknowledge, unless it was sent to many or is an automatic answer.
-                let wants_ack = checked
-                    && !packet.has(ipmsg::IPMSG_BROADCASTOPT)
-                    && !packet.has(ipmsg::IPMSG_AUTORETOPT);
-                wants_ack.then(|| {
-                    me.packet(
-                        ipmsg::IPMSG_RECVMSG,
-                        packet.packet_no.to_string().into_bytes(),
-                    )
-                })
-            }
-            ipmsg::IPMSG_BR_ENTRY => {
-                println!("{who} is online: {}", show(&packet.text));
-                // ANSENTRY with our nickname: the newcomer adds us to its list.
-                Some(me.packet(ipmsg::IPMSG_ANSENTRY, me.user.clone()))
-            }
-            ipmsg::IPMSG_ANSENTRY => {
-                println!("{who} answered our entry: {}", show(&packet.text));
-                None
-            }
-            ipmsg::IPMSG_BR_EXIT => {
-                println!("{who} has left");
-                None
-            }
-            ipmsg::IPMSG_RECVMSG => {
-                println!("{who} acknowledged packet {}", show(&packet.text));
-                None
-            }
-            _ => {
-                let name = ipmsg::mode_name(packet.command).unwrap_or("an unknown command");
-                println!("{who} sent {name} (command 0x{:x})", packet.command);
-                None
-            }
-        };
+        let (line, answer) = answer::on_packet(&packet, from, me, &mut peers);
+        println!("{line}");
         // Answer the address the packet came from, but only so often: that address may be
         // forged, and the answer would then go to someone who never asked for it.
-        let Some(answer) = answer else { continue };
-        match peers.may_answer(from.ip(), Instant::now()) {
-            Answer::Yes => match me.send(&socket, &answer, from) {
-                Ok(()) => println!(
-                    "answered {from} with {}",
-                    ipmsg::mode_name(answer.command).unwrap_or("?")
-                ),
-                Err(e) => common::log_error(format_args!("cannot answer {from}"), e),
-            },
-            Answer::Limited { first: true } => println!(
-                "not answering {}: more than {} answers a second asked for; answers resume when it slows down",
-                from.ip(),
-                peers::ANSWERS_PER_SEC
-            ),
-            Answer::Limited { first: false } => {}
+        if let Some(answer) = answer {
+            if answer_allowed(&mut peers, from) {
+                match send_packet(&socket, hexdump, &answer, from) {
+                    Ok(()) => println!(
+                        "answered {from} with {}",
+                        ipmsg::mode_name(answer.command).unwrap_or("?")
+                    ),
+                    Err(e) => common::log_error(format_args!("cannot answer {from}"), e),
+                }
+            }
         }
     }
 }
 // ANCHOR_END: listen
+
+/// Whether `from` may get one more answer now; says so when it may not, once per spell.
+fn answer_allowed(peers: &mut Peers, from: SocketAddr) -> bool {
+    let limit = peers.may_answer(from.ip(), Instant::now());
+    match limit {
+        Limit::Limited { first: true } => println!(
+            "not answering {}: more than {} answers at once or {} a second asked for; \
+             answers resume when it slows down",
+            from.ip(),
+            peers::ANSWER_BURST,
+            peers::ANSWERS_PER_SEC
+        ),
+        Limit::TooManyPeers => {
+            println!("not answering {from}: too many peers at once to keep track of");
+        }
+        Limit::Yes | Limit::Again(_) | Limit::Limited { first: false } => {}
+    }
+    limit.allows()
+}
+
+/// Sends one packet, and shows it with `--hexdump`.
+fn send_packet(
+    socket: &UdpSocket,
+    hexdump: Hexdump,
+    packet: &Packet,
+    to: SocketAddr,
+) -> io::Result<()> {
+    let bytes = packet.to_bytes();
+    socket.send_to(&bytes, to)?;
+    hexdump.sent(to, &bytes);
+    Ok(())
+}
+
+/// `recv_from`, again when a signal interrupted it: after Ctrl-Z and `fg` (SIGSTOP and
+/// SIGCONT), a receive with a timeout fails with EINTR (`man 7 signal`), and nothing is lost.
+fn recv_from(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+    loop {
+        match socket.recv_from(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            got => return got,
+        }
+    }
+}
 
 /// The login name, as IP Messenger clients send it.
 fn login_name() -> String {

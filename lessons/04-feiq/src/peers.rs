@@ -7,72 +7,37 @@
 //! - the messages already shown, by sender (IP address **and** port) and packet number, so
 //!   that a resent copy is acknowledged again but shown once;
 //! - the encoding each sender announced in its entry packet;
-//! - how many answers each source address may still get: a token bucket that stops the
-//!   listener from being used to reflect and amplify traffic at someone else.
+//! - how many answers each source address may still get: one token bucket per address
+//!   ([`common::limit`], the limiter udp-server uses too), which stops the listener from
+//!   being used to reflect and amplify traffic at someone else.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use common::Encoding;
+use common::limit::{Limit, Limiter};
 
-/// How many messages, senders and answer budgets are remembered.
+/// How many messages and senders' encodings are remembered.
 const REMEMBERED: usize = 256;
 
 // ANCHOR: bucket
-/// Answers a source may get in a burst, and how many more it earns each second. A person
-/// chatting needs a few a second at most; a flood from one (forged) address gets no more.
-pub const ANSWER_BURST: f64 = 20.0;
-pub const ANSWERS_PER_SEC: f64 = 10.0;
+/// Answers a source address may get at once, and how many more it earns each second. A
+/// person chatting needs a few a second at most; a flood from one (forged) address gets no
+/// more, however many other sources it names meanwhile.
+pub const ANSWER_BURST: u32 = 20;
+pub const ANSWERS_PER_SEC: u32 = 10;
 
-/// A token bucket: each answer takes a token, and tokens come back at a steady rate.
-#[derive(Clone, Copy, Debug)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-    /// Whether this source has been told about, so the log says it once, not per packet.
-    limited: bool,
-}
-
-impl Bucket {
-    fn full(now: Instant) -> Bucket {
-        Bucket {
-            tokens: ANSWER_BURST,
-            at: now,
-            limited: false,
-        }
-    }
-
-    fn take(&mut self, now: Instant) -> bool {
-        let earned = now.saturating_duration_since(self.at).as_secs_f64() * ANSWERS_PER_SEC;
-        self.tokens = (self.tokens + earned).min(ANSWER_BURST);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
+/// How many source addresses the limiter keeps track of. When that many are still being
+/// limited, a new source gets no answer at all.
+const ANSWERED_PEERS: usize = 10_000;
 // ANCHOR_END: bucket
-
-/// Whether to answer a packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Answer {
-    Yes,
-    /// No: this source has had its share. `first` says this is the first refusal since it
-    /// was last answered, the one to log.
-    Limited {
-        first: bool,
-    },
-}
 
 /// What the listener remembers, see the module documentation.
 pub struct Peers {
     shown: Recent<(SocketAddr, u64), ()>,
     encodings: Recent<SocketAddr, Encoding>,
-    answers: Recent<IpAddr, Bucket>,
+    answers: Limiter,
 }
 
 impl Peers {
@@ -80,7 +45,7 @@ impl Peers {
         Peers {
             shown: Recent::new(),
             encodings: Recent::new(),
-            answers: Recent::new(),
+            answers: Limiter::new(ANSWER_BURST, ANSWERS_PER_SEC, ANSWERED_PEERS),
         }
     }
 
@@ -106,22 +71,8 @@ impl Peers {
 
     /// Whether `source` may get one more answer now. Keyed by IP address alone: a forged
     /// source port costs an attacker nothing, the victim is the address.
-    pub fn may_answer(&mut self, source: IpAddr, now: Instant) -> Answer {
-        let mut bucket = self
-            .answers
-            .get(&source)
-            .copied()
-            .unwrap_or_else(|| Bucket::full(now));
-        let answer = if bucket.take(now) {
-            bucket.limited = false;
-            Answer::Yes
-        } else {
-            let first = !bucket.limited;
-            bucket.limited = true;
-            Answer::Limited { first }
-        };
-        self.answers.insert(source, bucket);
-        answer
+    pub fn may_answer(&mut self, source: IpAddr, now: Instant) -> Limit {
+        self.answers.take(source, now)
     }
 }
 
@@ -195,19 +146,19 @@ mod tests {
         let mut peers = Peers::new();
         let (a, b): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "::1".parse().unwrap());
         let t0 = Instant::now();
-        let burst = ANSWER_BURST as usize;
-        for _ in 0..burst {
-            assert_eq!(peers.may_answer(a, t0), Answer::Yes);
+        for _ in 0..ANSWER_BURST {
+            assert_eq!(peers.may_answer(a, t0), Limit::Yes);
         }
-        assert_eq!(peers.may_answer(a, t0), Answer::Limited { first: true });
-        assert_eq!(peers.may_answer(a, t0), Answer::Limited { first: false });
+        assert_eq!(peers.may_answer(a, t0), Limit::Limited { first: true });
+        assert_eq!(peers.may_answer(a, t0), Limit::Limited { first: false });
         // Another address has its own budget.
-        assert_eq!(peers.may_answer(b, t0), Answer::Yes);
+        assert_eq!(peers.may_answer(b, t0), Limit::Yes);
         // One second later, ANSWERS_PER_SEC more, and the next refusal is logged again.
         let t1 = t0 + Duration::from_secs(1);
-        for _ in 0..ANSWERS_PER_SEC as usize {
-            assert_eq!(peers.may_answer(a, t1), Answer::Yes);
+        assert_eq!(peers.may_answer(a, t1), Limit::Again(2));
+        for _ in 1..ANSWERS_PER_SEC {
+            assert_eq!(peers.may_answer(a, t1), Limit::Yes);
         }
-        assert_eq!(peers.may_answer(a, t1), Answer::Limited { first: true });
+        assert_eq!(peers.may_answer(a, t1), Limit::Limited { first: true });
     }
 }

@@ -192,10 +192,14 @@ fn send_reports_no_acknowledgement_within_its_timeout() -> Result<(), Failure> {
     Ok(())
 }
 
+/// The attack: an acknowledgement forged from another port of the peer's address (another
+/// user of the same machine, or anyone who can write that source address). `send` resends
+/// until the real peer, at the exact address and port it sent to, acknowledges.
 #[test]
-fn send_resends_until_acknowledged_even_from_another_port() -> Result<(), Failure> {
+fn send_resends_until_the_peer_itself_acknowledges_and_ignores_a_forged_ack() -> Result<(), Failure>
+{
     let peer_in = peer();
-    let peer_out = peer();
+    let forger = peer();
     let mut s = Scene::new();
     let (send, sender) = s.start(
         "send",
@@ -216,14 +220,103 @@ fn send_resends_until_acknowledged_even_from_another_port() -> Result<(), Failur
     // UTF-8 sets UTF8OPT: SENDMSG | SENDCHECKOPT | UTF8OPT.
     assert_eq!(field(&first, 4), (0x20 | 0x100 | 0x80_0000).to_string());
     assert_eq!(field(&first, 5), "late ack");
-    // Ignore the first try; acknowledge the second from a different port (as iptux does,
-    // from its own 2425).
+    // The first try is acknowledged by the forger only.
+    let ack = format!("1:1:peer:host:33:{}\0", field(&first, 1));
+    forger.send_to(ack.as_bytes(), sender).unwrap();
     let (second, _) = receive(&peer_in);
     assert_eq!(field(&second, 1), field(&first, 1));
-    let ack = format!("1:1:peer:host:33:{}\0", field(&second, 1));
-    peer_out.send_to(ack.as_bytes(), sender).unwrap();
+    peer_in.send_to(ack.as_bytes(), sender).unwrap();
+    s.expect(send, "delivered to")?;
+    s.wait_success(send)?;
+    let out = s.output(send, Stream::Stdout);
+    assert_eq!(
+        out.iter().filter(|l| l.starts_with("delivered")).count(),
+        1,
+        "{out:?}"
+    );
+    Ok(())
+}
+
+/// The attack: every acknowledgement forged, from every port but the peer's. Nothing is
+/// delivered.
+#[test]
+fn forged_acknowledgements_deliver_nothing() -> Result<(), Failure> {
+    let peer_in = peer();
+    let forger = peer();
+    let mut s = Scene::new();
+    let to = peer_in.local_addr().unwrap().to_string();
+    let send = [
+        "send",
+        "--bind",
+        "127.0.0.1:0",
+        "--to",
+        &to,
+        "--timeout",
+        "0.2",
+        "x",
+    ];
+    let (send, sender) = s.start("send", feiq(&send))?;
+    for _ in 0..4 {
+        let (packet, _) = receive(&peer_in);
+        let ack = format!("1:1:peer:host:33:{}\0", field(&packet, 1));
+        forger.send_to(ack.as_bytes(), sender).unwrap();
+    }
+    s.expect(send, "no acknowledgement from")?;
+    let status = s.wait(send)?;
+    assert_eq!(status.code(), Some(1));
+    Ok(())
+}
+
+/// Ctrl-Z and `fg` while `send` waits for its acknowledgement: SIGSTOP and SIGCONT make the
+/// receive (which has a timeout) fail with EINTR. Before the fix, `send` exited 1 with
+/// "Interrupted system call".
+#[test]
+fn send_survives_being_stopped_and_continued_while_it_waits() -> Result<(), Failure> {
+    let peer_in = peer();
+    let mut s = Scene::new();
+    let to = peer_in.local_addr().unwrap().to_string();
+    let send = [
+        "send",
+        "--bind",
+        "127.0.0.1:0",
+        "--to",
+        &to,
+        "--timeout",
+        "30",
+        "x",
+    ];
+    let (send, sender) = s.start("send", feiq(&send))?;
+    let (packet, _) = receive(&peer_in);
+    // Now it waits in recv_from, for up to 30 s.
+    let pid = s.pid(send).unwrap().to_string();
+    signal("-STOP", &pid);
+    wait_for_state(&pid, 'T');
+    signal("-CONT", &pid);
+    let ack = format!("1:1:peer:host:33:{}\0", field(&packet, 1));
+    peer_in.send_to(ack.as_bytes(), sender).unwrap();
     s.expect(send, "delivered to")?;
     s.wait_success(send)
+}
+
+fn signal(which: &str, pid: &str) {
+    let status = Command::new("kill").args([which, pid]).status().unwrap();
+    assert!(status.success());
+}
+
+/// Waits (up to 10 s) until process `pid` is in `state` (`/proc/PID/stat`'s third field).
+fn wait_for_state(pid: &str, state: char) {
+    for _ in 0..1000 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let now = stat
+            .rsplit(") ")
+            .next()
+            .and_then(|rest| rest.chars().next());
+        if now == Some(state) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("process {pid} never reached state {state}");
 }
 
 #[test]
@@ -487,6 +580,62 @@ fn a_flood_of_entries_from_one_address_gets_few_answers() -> Result<(), Failure>
     Ok(())
 }
 
+/// The attack: spend a victim's answers, then name 256 other (forged) sources, which
+/// pushed the victim out of a table of the last 256 and gave it a fresh budget: 4,890
+/// answers in 5 s against a design limit of 70. Here 300 loopback addresses play the forged
+/// sources; the victim gets its burst and what the rate earns while the test runs.
+#[test]
+fn other_sources_do_not_refill_a_victims_answers() -> Result<(), Failure> {
+    const ROUNDS: usize = 5;
+    let mut s = Scene::new();
+    let (l, addr) = listen(&mut s, &[])?;
+    let victim = peer();
+    let others: Vec<UdpSocket> = (0..300u32)
+        .map(|i| {
+            let [_, _, a, b] = (i + 2).to_be_bytes();
+            UdpSocket::bind((std::net::Ipv4Addr::new(127, 0, a, b), 0)).unwrap()
+        })
+        .collect();
+    // A marker source after every hundred packets: packets are handled in order, so once
+    // listen has shown the marker it has answered everything before it (and the next
+    // hundred fit in its receive buffer).
+    let marker = UdpSocket::bind("127.0.99.1:0").unwrap();
+    let mut marks = 0;
+    let mut sync = |s: &mut Scene| -> Result<(), Failure> {
+        marks += 1;
+        let mark = format!("1:1:mark:{marks}:32:x");
+        marker.send_to(mark.as_bytes(), addr).unwrap();
+        s.expect(l, &format!("mark@{marks} "))?;
+        Ok(())
+    };
+    let start = std::time::Instant::now();
+    for _ in 0..ROUNDS {
+        for _ in 0..30 {
+            victim.send_to(b"1:1:a:b:1:", addr).unwrap();
+        }
+        for hundred in others.chunks(100) {
+            sync(&mut s)?;
+            for other in hundred {
+                other.send_to(b"1:1:a:b:1:", addr).unwrap();
+            }
+        }
+        sync(&mut s)?;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    victim.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 4096];
+    let mut answers = 0;
+    while victim.recv_from(&mut buf).is_ok() {
+        answers += 1;
+    }
+    let allowed = 20.0 + 10.0 * elapsed;
+    assert!(
+        f64::from(answers) <= allowed + 1.0,
+        "{answers} answers to the victim in {elapsed:.2} s (allowed {allowed:.0})"
+    );
+    Ok(())
+}
+
 #[test]
 fn send_says_bound_not_listening_and_prompts_nothing_into_a_pipe() -> Result<(), Failure> {
     let mut s = Scene::new();
@@ -588,4 +737,47 @@ fn a_busy_port_hint_names_port_and_no_time_wait() {
             .unwrap();
         busy.assert_refused(&out);
     }
+}
+
+/// feiq must answer a BR_ENTRY sent to the network's broadcast address (that is how clients
+/// find each other), and its answers stay limited: 30 forged broadcasts from one address get
+/// 20 answers. Run in a private network namespace, as root; skipped otherwise.
+#[test]
+fn a_broadcast_entry_is_answered_within_the_limit() -> Result<(), Failure> {
+    let netns = match testkit::netns::Netns::new("feiq") {
+        Ok(netns) => netns,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return Ok(());
+        }
+    };
+    let mut s = Scene::new();
+    let cmd = feiq(&["listen", "--bind", "0.0.0.0", "--port", "0"]);
+    let (l, addr) = s.start("listen", netns.exec(&cmd))?;
+    let script = "import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.bind((sys.argv[1], 0))
+for _ in range(30):
+    s.sendto(b'1:1:a:b:1:', (sys.argv[2], int(sys.argv[3])))
+s.settimeout(2)
+n = 0
+try:
+    while True:
+        s.recvfrom(4096); n += 1
+except socket.timeout:
+    pass
+print('answers:', n)";
+    let mut python = Command::new("python3");
+    let (me, all, port) = (
+        netns.addr.to_string(),
+        netns.broadcast.to_string(),
+        addr.port().to_string(),
+    );
+    python.args(["-c", script, &me, &all, &port]);
+    let client = s.spawn("client", netns.exec(&python))?;
+    s.expect(l, "is online")?;
+    s.expect(l, "answered")?;
+    assert_eq!(s.expect(client, "answers:")?, "answers: 20");
+    s.wait_success(client)
 }

@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use common::fdlimit::{self, Accepted, Raised, Spare};
 use common::session::{self, End};
-use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto, Slot, Slots, text};
+use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto, Slot, Slots, log, logln, text};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// TCP echo server: accepts clients and sends every byte back.
@@ -79,23 +80,22 @@ fn serve(args: Args) -> anyhow::Result<()> {
     let listener = TcpListener::from(socket);
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
     // ANCHOR_END: listen
+    // Every client is a file descriptor: raise the soft limit (often 1,024) to the hard one.
+    match fdlimit::raise_limit() {
+        Ok(Raised::From(old, new)) => logln!("open-file limit raised from {old} to {new}"),
+        Ok(Raised::Already(_)) => {}
+        Err(e) => log::error("cannot raise the open-file limit", e),
+    }
 
     // ANCHOR: accept
     let slots = Slots::new(args.echo.max_clients, args.echo.max_per_address);
+    let mut spare = Spare::new();
     loop {
-        // accept() takes the next connection off the queue: a new socket for this client,
-        // and its address. The listening socket goes on listening.
-        let (stream, peer) = match listener.accept() {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                common::log_error("accept failed", e);
-                // Out of file descriptors, most likely: wait for clients to leave.
-                thread::sleep(Duration::from_millis(100));
-                continue;
-            }
+        let Some((stream, peer)) = next_client(&listener, &mut spare) else {
+            continue;
         };
         if args.sequential || args.once {
-            println!("accepted {peer}");
+            logln!("accepted {peer}");
             serve_client(stream, peer, options, None);
             if args.once {
                 return Ok(());
@@ -105,21 +105,54 @@ fn serve(args: Args) -> anyhow::Result<()> {
         let slot = match slots.take(peer.ip()) {
             Ok(slot) => slot,
             Err(full) => {
-                println!("refused {peer}: {full} (--max-clients, --max-per-address)");
+                logln!("refused {peer}: {full} (--max-clients, --max-per-address)");
                 continue; // Dropping `stream` closes the connection.
             }
         };
-        println!("accepted {peer}");
+        logln!("accepted {peer}");
         // One thread per client, with a small stack: a thousand idle clients cost little.
         let spawned = thread::Builder::new()
             .stack_size(64 * 1024)
             .spawn(move || serve_client(stream, peer, options, Some(slot)));
         if let Err(e) = spawned {
-            common::log_error(format_args!("cannot start a thread for {peer}"), e);
+            log::error(format_args!("cannot start a thread for {peer}"), e);
         }
     }
     // ANCHOR_END: accept
 }
+
+// ANCHOR: next_client
+/// The next client off the accept queue, or `None` after logging why there was none.
+fn next_client(listener: &TcpListener, spare: &mut Spare) -> Option<(TcpStream, SocketAddr)> {
+    // accept() takes the next connection off the queue: a new socket for this client, and
+    // its address. The listening socket goes on listening.
+    match listener.accept() {
+        Ok(accepted) => Some(accepted),
+        // EMFILE: no descriptor left for a new socket, and a client would wait in the queue
+        // unserved. Give up the descriptor kept in reserve, accept, and close the connection
+        // at once if there is still no room: the client is told, not left hanging.
+        Err(e) if fdlimit::is_out_of_descriptors(&e) && spare.is_held() => {
+            match spare.accept_or_refuse(|| listener.accept()) {
+                Ok(Accepted::Room(stream, peer)) => Some((stream, peer)),
+                Ok(Accepted::Refused(peer)) => {
+                    logln!("refused {peer}: {e}, closed at once (ulimit -n)");
+                    None
+                }
+                Err(e) => {
+                    log::error("accept failed", e);
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            log::error("accept failed", e);
+            // Out of descriptors with no spare left: wait for clients to leave.
+            thread::sleep(Duration::from_millis(100));
+            None
+        }
+    }
+}
+// ANCHOR_END: next_client
 
 // ANCHOR: echo
 /// Echoes what `peer` sends until it closes, goes quiet, or stops reading; then logs how the
@@ -132,7 +165,7 @@ fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options, slot:
         .set_read_timeout(Some(options.idle_timeout))
         .and_then(|()| stream.set_write_timeout(Some(options.idle_timeout)));
     if let Err(e) = timeouts {
-        common::log_error(format_args!("cannot set timeouts for {peer}"), e);
+        log::error(format_args!("cannot set timeouts for {peer}"), e);
         return;
     }
     let mut shown = options.encoding.stream_decoder();
@@ -152,10 +185,14 @@ fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options, slot:
         options.hexdump.received(peer, chunk);
         if !options.quiet {
             let count = text::count(len as u64, "byte", "bytes");
-            println!("received {count} from {peer}: {}", shown.show(chunk, false));
+            // The log shows the start of a long chunk, so a peer cannot make it much bigger
+            // than its traffic; it never blocks or panics, so a full disk cannot stop us.
+            let text = shown.show_capped(chunk, false, log::SHOWN_PER_CHUNK);
+            logln!("received {count} from {peer}: {text}");
         }
-        // write_all: a blocking write waits until the kernel has taken every byte, unless the
-        // send timeout (or a signal) cuts it short after part; write_all then writes the rest.
+        // write_all: a blocking write waits until the kernel has taken every byte, unless
+        // something cuts it short after a part: a signal, the send timeout, or a reset from
+        // the client (the next write then fails). write_all writes the rest, or fails.
         match stream.write_all(chunk) {
             Ok(()) => options.hexdump.sent(peer, chunk),
             Err(e) if is_timeout(&e) => break End::NotReading(options.idle_timeout),
@@ -166,7 +203,7 @@ fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options, slot:
     // frees this client's place under --max-clients.
     drop(stream);
     drop(slot);
-    session::log_end(peer, end, total);
+    session::queue_end(peer, end, total);
 }
 // ANCHOR_END: echo
 

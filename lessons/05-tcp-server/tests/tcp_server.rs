@@ -1,11 +1,11 @@
 //! tcp-server as a user runs it: the real binary on loopback, port 0, with real TCP clients.
-//! The tests of the echo wire itself are in `echo_server`, which tcp-poll and tcp-async run
-//! too; the ones here are tcp-server's own.
+//! The tests of the echo wire itself are testkit's shared suite (`echo_server`), which
+//! tcp-poll and tcp-async run too; the ones here are tcp-server's own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 const BIN: &str = env!("CARGO_BIN_EXE_tcp-server");
 
-mod echo_server;
+testkit::echo_server_suite!(env!("CARGO_BIN_EXE_tcp-server"));
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -183,4 +183,301 @@ fn a_client_that_never_reads_cannot_hold_its_place() -> Result<(), Failure> {
     writer.join().unwrap();
     assert_eq!(echo_in_pieces(addr, b"next", 1), b"next");
     Ok(())
+}
+
+/// A free port on 127.0.0.1, for a server whose ready line nobody can read.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Connects once the server listens, for at most ten seconds.
+fn connect_when_up(addr: SocketAddr, server: &mut std::process::Child) -> TcpStream {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(stream) = TcpStream::connect(addr) {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            return stream;
+        }
+        assert!(
+            server.try_wait().unwrap().is_none(),
+            "the server exited before it listened"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never listened on {addr}"
+        );
+        thread::yield_now();
+    }
+}
+
+/// Kills the child when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The attack: the server's log is on a full disk (here /dev/full) and a peer sends 10 MiB.
+/// println! panics on the failed write (the servers exited 101 after about 14 MB); the log
+/// instead drops the lines, says so once on stderr, and the server goes on serving.
+#[test]
+fn a_full_disk_under_the_log_does_not_stop_the_server() {
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--port", &port.to_string()])
+        .stdout(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .stderr(std::process::Stdio::piped());
+    let mut server = KillOnDrop(cmd.spawn().unwrap());
+    drop(connect_when_up(addr, &mut server.0));
+    let flood: Vec<u8> = vec![0x7f; 10 << 20];
+    assert_eq!(echo_in_pieces(addr, &flood, 64 * 1024), flood);
+    assert_eq!(echo_in_pieces(addr, b"still here", 3), b"still here");
+    assert!(server.0.try_wait().unwrap().is_none(), "the server exited");
+    let _ = server.0.kill();
+    let _ = server.0.wait();
+    let mut said = String::new();
+    server
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    assert_eq!(
+        said.matches("log: lines for stdout are being dropped")
+            .count(),
+        1,
+        "{said}"
+    );
+    assert!(said.contains("No space left on device"), "{said}");
+}
+
+/// The attack: the server's stdout is a pipe that nobody reads (a terminal paused with
+/// Ctrl-S, `tcp-server | slow-reader`). Once the pipe is full, a println! blocks, and with it
+/// the accept loop: new clients waited unserved. The log drops lines instead.
+#[test]
+fn a_log_nobody_reads_does_not_stop_the_accepting() {
+    use std::io::BufRead;
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut server = KillOnDrop(cmd.spawn().unwrap());
+    // Read the ready line, then never read again.
+    let mut out = std::io::BufReader::new(server.0.stdout.take().unwrap());
+    let mut ready = String::new();
+    out.read_line(&mut ready).unwrap();
+    let addr: SocketAddr = ready
+        .trim()
+        .strip_prefix("listening on ")
+        .and_then(|r| r.strip_suffix(" (tcp)"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Ten thousand one-byte exchanges: far more log than a 64 KiB pipe holds.
+    let mut chatty = connect(addr);
+    for _ in 0..10_000 {
+        chatty.write_all(b"x").unwrap();
+        chatty.read_exact(&mut [0u8; 1]).unwrap();
+    }
+    // New clients are still accepted and served.
+    for i in 0..20 {
+        let hello = format!("client {i}");
+        assert_eq!(echo_in_pieces(addr, hello.as_bytes(), 4), hello.as_bytes());
+    }
+    drop(out);
+}
+
+/// The attack: bytes that each take six characters to show (0x7f is `\u{7f}`) made the log
+/// six times the traffic. A line shows at most the first 128 bytes of a chunk.
+#[test]
+fn a_peer_cannot_make_the_log_much_bigger_than_its_traffic() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (p, addr) = server(&mut s, &[])?;
+    let flood = vec![0x7f; 4 << 20];
+    assert_eq!(echo_in_pieces(addr, &flood, 64 * 1024), flood);
+    s.expect(p, "closed the connection (FIN) after 4194304 bytes")?;
+    let log: usize = s
+        .output(p, Stream::Stdout)
+        .iter()
+        .map(|l| l.len() + 1)
+        .sum();
+    assert!(
+        log < flood.len() / 10,
+        "{log} bytes of log for {} bytes",
+        flood.len()
+    );
+    let shown = s.output(p, Stream::Stdout);
+    let capped = shown.iter().find(|l| l.contains(" more bytes)")).unwrap();
+    assert!(
+        capped.contains(&format!("{} \u{2026} (", "\\u{7f}".repeat(128))),
+        "{capped}"
+    );
+    Ok(())
+}
+
+/// A TCP connection to `to` from the local address `from` (another loopback address, such as
+/// 127.0.0.2: all of 127.0.0.0/8 is this machine).
+fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::from((from, 0)).into()).unwrap();
+    socket.connect(&to.into()).unwrap();
+    let stream = TcpStream::from(socket);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+/// The lockout attack: one address opens as many idle connections as the server has places.
+/// With a limit per address it gets only its share, and another address (127.0.0.2) is served.
+#[test]
+fn idle_connections_from_one_address_do_not_lock_out_another() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (p, addr) = server(&mut s, &["--max-clients", "8", "--max-per-address", "3"])?;
+    let idle: Vec<TcpStream> = (0..8).map(|_| connect_from([127, 0, 0, 1], addr)).collect();
+    for c in &idle[..3] {
+        s.expect(p, &format!("accepted {}", c.local_addr().unwrap()))?;
+    }
+    for c in &idle[3..] {
+        s.expect(
+            p,
+            &format!(
+                "refused {}: this address already has 3 connections",
+                c.local_addr().unwrap()
+            ),
+        )?;
+    }
+    let mut other = connect_from([127, 0, 0, 2], addr);
+    other.write_all(b"let me in").unwrap();
+    let mut back = [0u8; 9];
+    other.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"let me in");
+    s.expect(p, "received 9 bytes from 127.0.0.2:")?;
+    drop(idle);
+    Ok(())
+}
+
+/// Runs tcp-server under `ulimit -n LIMIT` (soft and hard, so it cannot raise it).
+fn server_with_few_descriptors(
+    scene: &mut Scene,
+    limit: u32,
+) -> Result<(Proc, SocketAddr), Failure> {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "ulimit -n {limit} && exec \"$0\" --port 0 --max-per-address 4096"
+        ))
+        .arg(BIN);
+    scene.start("server", cmd)
+}
+
+/// Out of file descriptors: `accept` fails with EMFILE and the connection stays queued. The
+/// server used to sleep and retry while the client hung; now it accepts the connection with
+/// its spare descriptor, closes it at once, logs it, and serves again when clients leave.
+#[test]
+fn out_of_descriptors_a_client_is_refused_not_left_hanging() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (p, addr) = server_with_few_descriptors(&mut s, 24)?;
+    let mut clients: Vec<TcpStream> = Vec::new();
+    let mut refused = None;
+    for _ in 0..40 {
+        let mut c = connect(addr);
+        let mut one = [0u8; 1];
+        // Served: its echo. Refused: the end of the stream, or a reset, at once.
+        match c.write_all(b"?").and_then(|()| c.read(&mut one)) {
+            Ok(1) => clients.push(c),
+            Ok(_) => {
+                refused = Some(c.local_addr().unwrap());
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                panic!("a client was left hanging: {e}")
+            }
+            Err(_) => {
+                refused = Some(c.local_addr().unwrap());
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("40 clients served under ulimit -n 24");
+    s.expect(
+        p,
+        &format!("refused {refused}: Too many open files (os error 24), closed at once"),
+    )?;
+    // When clients leave, there is room again.
+    let served = clients.len();
+    assert!(served >= 10, "{served}");
+    drop(clients);
+    for _ in 0..served {
+        s.expect(p, "closed the connection (FIN)")?;
+    }
+    assert_eq!(echo_in_pieces(addr, b"room again", 4), b"room again");
+    Ok(())
+}
+
+/// A soft limit below the hard one (`ulimit -S -n 64`) is raised at start, and the log says so.
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_one() -> Result<(), Failure> {
+    let hard = Command::new("sh")
+        .args(["-c", "ulimit -H -n"])
+        .output()
+        .unwrap();
+    let hard = String::from_utf8_lossy(&hard.stdout).trim().to_string();
+    if hard == "unlimited" || hard.parse::<u64>().is_ok_and(|h| h <= 64) {
+        eprintln!("skipped: the hard limit is {hard}");
+        return Ok(());
+    }
+    let mut s = Scene::new();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("ulimit -S -n 64 && exec \"$0\" --port 0")
+        .arg(BIN);
+    let (p, _) = s.start("server", cmd)?;
+    s.expect(p, &format!("open-file limit raised from 64 to {hard}"))?;
+    Ok(())
+}
+
+/// `--bind ::` holds the port for IPv4 too (dual stack): a second server on `--bind 0.0.0.0`
+/// is told so, not sent to wait for TIME_WAIT. The holder here binds without listening, so
+/// nothing can connect to it, and the server's bind fails, so it listens nowhere either.
+#[test]
+fn a_dual_stack_conflict_is_named_in_the_hint() {
+    use socket2::{Domain, Socket, Type};
+    let holder = Socket::new(Domain::IPV6, Type::STREAM, None).unwrap();
+    let any: SocketAddr = "[::]:0".parse().unwrap();
+    if holder.set_only_v6(false).is_err() || holder.bind(&any.into()).is_err() {
+        eprintln!("skipped: no IPv6 dual stack here");
+        return;
+    }
+    let port = holder.local_addr().unwrap().as_socket().unwrap().port();
+    let out = cargo_bin_cmd!("tcp-server")
+        .args(["--bind", "0.0.0.0", "--port", &port.to_string()])
+        .timeout(Duration::from_secs(10))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("a socket on [::]:{port} holds it"))
+            && stderr.contains("dual stack"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("TIME_WAIT"), "{stderr}");
 }

@@ -7,22 +7,19 @@
 //! sent". A byte stream has no message boundaries; a protocol must make its own.
 #![forbid(unsafe_code)]
 
-mod console;
-
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
 use std::thread;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use clap::Parser;
-use common::{CannotBind, CannotConnect, ClientBindArgs, Encoding, Hexdump, HostPort, Proto, text};
-use socket2::{Domain, Protocol, Socket, Type};
-
-use crate::console::Console;
+use common::console::{self, Keyboard, Screen};
+use common::net::{self, is_timeout};
+use common::text::StreamDecoder;
+use common::{ClientBindArgs, Encoding, Hexdump, HostPort, text};
 
 /// TCP client: sends typed lines to a server and prints what comes back.
 /// Chapters: "TCP client" and "A connection's life".
@@ -37,7 +34,8 @@ struct Args {
     #[command(flatten)]
     local: ClientBindArgs<0>,
 
-    /// Seconds to wait for the server to answer the connection request.
+    /// Seconds to wait for the server: to answer the connection request, and to take
+    /// anything of what we send.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = common::seconds)]
     timeout: Duration,
 
@@ -62,77 +60,172 @@ fn main() -> ExitCode {
     common::run(talk)
 }
 
+// ANCHOR: event
+/// What the loop waits for: from the keyboard's thread, and from the socket's.
+enum Event {
+    /// A line you typed.
+    Typed(String),
+    /// End of input (Ctrl-D), or stdin failed.
+    EndOfInput(Option<io::Error>),
+    /// Bytes from the server, as one read returned them.
+    Received(Vec<u8>),
+    /// The server sent FIN: it will send nothing more.
+    Closed,
+    /// The connection failed (a reset, say).
+    Failed(io::Error),
+}
+// ANCHOR_END: event
+
 fn talk(args: Args) -> anyhow::Result<()> {
     let hexdump = Hexdump::new(args.hexdump);
-    let console = Arc::new(Console::stdout());
     let addrs = args.to.resolve(ECHO_PORT)?;
 
     // ANCHOR: connect
     let stream = connect(&addrs, &args.local, args.timeout)?;
     let server = stream.peer_addr()?;
-    console.line(format_args!(
+    // A write that the server takes nothing of for --timeout fails instead of blocking for
+    // ever (a server that never reads fills its receive buffer, then our send buffer).
+    stream.set_write_timeout(Some(args.timeout))?;
+    let (keyboard, mut screen) = console::open();
+    screen.line(format_args!(
         "connected to {server} from {}",
         stream.local_addr()?
     ));
     // ANCHOR_END: connect
 
-    // ANCHOR: reader
-    // A second handle on the same socket, for a thread that prints what arrives while this
-    // one waits for what you type.
+    // ANCHOR: threads
+    // One channel, two threads that send to it: the keyboard's and the socket's. Each
+    // blocks in its own call (reading stdin, reading the socket); this thread handles
+    // whatever comes first.
+    let (events, next) = mpsc::channel();
     let incoming = stream.try_clone()?;
-    let typing_done = Arc::new(AtomicBool::new(false));
-    let printer = {
-        let typing_done = Arc::clone(&typing_done);
-        let console = Arc::clone(&console);
-        let buffer = usize::from(args.buffer);
-        thread::spawn(move || {
-            let result = print_incoming(incoming, server, buffer, args.encoding, hexdump, &console);
-            stop_early(&typing_done, &console, result)
-        })
-    };
-    // ANCHOR_END: reader
+    let buffer = usize::from(args.buffer);
+    {
+        let events = events.clone();
+        thread::spawn(move || read_socket(incoming, buffer, &events));
+    }
+    thread::spawn(move || read_keyboard(keyboard, &events));
+    // ANCHOR_END: threads
 
-    // ANCHOR: send
-    let mut outgoing = &stream;
-    console.prompt();
-    for line in text::lines(io::stdin().lock()) {
-        let line = line.context("cannot read stdin")?;
-        console.typed();
-        let mut data = match args.encoding.encode(&line) {
-            Ok(data) => data.into_owned(),
-            Err(e) => {
-                common::log_error("line not sent", e);
-                console.prompt();
-                continue;
+    // ANCHOR: loop
+    // The decoder keeps a character that a read cut in two until the rest arrives.
+    let mut decoder = args.encoding.stream_decoder();
+    while let Ok(event) = next.recv() {
+        match event {
+            Event::Typed(line) => send(&stream, &line, &args, hexdump)?,
+            Event::EndOfInput(error) => {
+                if let Some(e) = error {
+                    common::log_error("cannot read stdin", e);
+                }
+                // shutdown(Write) sends FIN: "I will send nothing more". The socket can
+                // still read, so the last echoes arrive, and then the server's own FIN.
+                screen.line(
+                    "end of input: sending FIN (shutdown Write), reading until the server closes",
+                );
+                stream
+                    .shutdown(Shutdown::Write)
+                    .context("cannot shut down the sending side")?;
             }
-        };
-        data.push(b'\n');
-        outgoing
-            .write_all(&data)
-            .with_context(|| format!("cannot send to {server}"))?;
-        hexdump.sent(server, &data);
-        console.prompt();
+            Event::Received(data) => {
+                hexdump.received(server, &data);
+                let count = text::count(data.len() as u64, "byte", "bytes");
+                screen.line(format_args!(
+                    "received {count}: {}",
+                    decoder.show(&data, false)
+                ));
+            }
+            Event::Closed => return closed(decoder, &mut screen),
+            Event::Failed(e) => {
+                screen.end_editing();
+                return Err(e).context(format!("connection with {server} failed"));
+            }
+        }
     }
-    // ANCHOR_END: send
+    Err(anyhow!("both reading threads ended"))
+    // ANCHOR_END: loop
+}
 
-    // ANCHOR: shutdown
-    // End of input. shutdown(Write) sends FIN: "I will send nothing more". The socket can
-    // still read, so the last echoes arrive, and then the server's own FIN.
-    typing_done.store(true, Ordering::Release);
-    console.end_of_input();
-    console.line("end of input: sending FIN (shutdown Write), reading until the server closes");
-    stream
-        .shutdown(Shutdown::Write)
-        .context("cannot shut down the sending side")?;
-    match printer.join() {
-        Ok(result) => result,
-        Err(_) => Err(anyhow!("the reading thread panicked")),
+/// The server's FIN: what the decoder still holds, and the news.
+fn closed(mut decoder: StreamDecoder, screen: &mut Screen) -> anyhow::Result<()> {
+    // You may be typing: the program ends without waiting for your line.
+    screen.end_editing();
+    let rest = decoder.show(&[], true);
+    if !rest.is_empty() {
+        screen.line(format_args!(
+            "(the stream ended inside a character: {rest})"
+        ));
     }
-    // ANCHOR_END: shutdown
+    screen.line("the server closed the connection (FIN)");
+    Ok(())
+}
+
+// ANCHOR: send
+/// Sends one typed line and its newline, with one write.
+fn send(mut stream: &TcpStream, line: &str, args: &Args, hexdump: Hexdump) -> anyhow::Result<()> {
+    let server = stream.peer_addr()?;
+    let mut data = match args.encoding.encode(line) {
+        Ok(data) => data.into_owned(),
+        Err(e) => {
+            common::log_error("line not sent", e);
+            return Ok(());
+        }
+    };
+    data.push(b'\n');
+    match stream.write_all(&data) {
+        Ok(()) => {
+            hexdump.sent(server, &data);
+            Ok(())
+        }
+        Err(e) if is_timeout(&e) => {
+            bail!(
+                "cannot send to {server}: the server has taken nothing for {:?} (a server that \
+                 does not read fills its receive buffer, and then our send buffer)",
+                args.timeout
+            )
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot send to {server}")),
+    }
+}
+// ANCHOR_END: send
+
+// ANCHOR: read_socket
+/// Sends to the loop what arrives on `stream`, until the server closes it or it fails.
+fn read_socket(mut stream: TcpStream, buffer: usize, events: &Sender<Event>) {
+    let mut buf = vec![0u8; buffer];
+    loop {
+        // `retry`: a read interrupted by a signal (Ctrl-Z, fg) is simply made again.
+        let event = match net::retry(|| stream.read(&mut buf)) {
+            // Ok(0): the server sent FIN, it will send nothing more.
+            Ok(0) => Event::Closed,
+            Ok(len) => Event::Received(buf[..len].to_vec()),
+            Err(e) => Event::Failed(e),
+        };
+        let last = matches!(event, Event::Closed | Event::Failed(_));
+        if events.send(event).is_err() || last {
+            return;
+        }
+    }
+}
+// ANCHOR_END: read_socket
+
+/// Sends to the loop each line you type, and then the end of input.
+fn read_keyboard(mut keyboard: Keyboard, events: &Sender<Event>) {
+    loop {
+        let event = match keyboard.read_line("> ") {
+            Some(Ok(line)) => Event::Typed(line),
+            Some(Err(e)) => Event::EndOfInput(Some(e)),
+            None => Event::EndOfInput(None),
+        };
+        let last = matches!(event, Event::EndOfInput(_));
+        if events.send(event).is_err() || last {
+            return;
+        }
+    }
 }
 
 // ANCHOR: connect_fn
 /// Connects to the first of `addrs` that accepts: `localhost` has an IPv6 and an IPv4 address.
+/// With --bind or --port, the socket is bound to that address first.
 fn connect(
     addrs: &[SocketAddr],
     local: &ClientBindArgs<0>,
@@ -140,97 +233,15 @@ fn connect(
 ) -> anyhow::Result<TcpStream> {
     let mut failure = anyhow!("the name resolved to no address");
     for &addr in addrs {
-        match connect_one(addr, local, timeout) {
+        let me = match local.is_default() {
+            true => None,
+            false => Some(local.local_addr(addr)?),
+        };
+        match net::connect(addr, me, timeout) {
             Ok(stream) => return Ok(stream),
             Err(e) => failure = e,
         }
     }
     Err(failure)
 }
-
-/// connect() runs the three-way handshake: SYN, SYN-ACK, ACK.
-fn connect_one(
-    addr: SocketAddr,
-    local: &ClientBindArgs<0>,
-    timeout: Duration,
-) -> anyhow::Result<TcpStream> {
-    if local.is_default() {
-        // No bind(): connect() gives this end the address of the route to the server and an
-        // ephemeral port.
-        return TcpStream::connect_timeout(&addr, timeout)
-            .with_context(|| CannotConnect::new(addr));
-    }
-    // --bind or --port: socket(), then bind() to the address asked for, then connect().
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    let me = local.local_addr(addr)?;
-    socket
-        .bind(&me.into())
-        .with_context(|| CannotBind::new(me, Proto::Tcp))?;
-    if let Some(bound) = socket.local_addr()?.as_socket() {
-        common::announce_bound(bound, Proto::Tcp);
-    }
-    socket
-        .connect_timeout(&addr.into(), timeout)
-        .with_context(|| CannotConnect::new(addr))?;
-    Ok(TcpStream::from(socket))
-}
 // ANCHOR_END: connect_fn
-
-// ANCHOR: print
-/// Prints what arrives from `peer` until it closes the connection.
-fn print_incoming(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    buffer: usize,
-    encoding: Encoding,
-    hexdump: Hexdump,
-    console: &Console<io::Stdout>,
-) -> anyhow::Result<()> {
-    // The decoder keeps a character that a read cut in two until the rest arrives.
-    let mut decoder = encoding.stream_decoder();
-    let mut buf = vec![0u8; buffer];
-    loop {
-        let len = match stream.read(&mut buf) {
-            // Ok(0): the server sent FIN, it will send nothing more.
-            Ok(0) => break,
-            Ok(len) => len,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).context(format!("connection with {peer} failed")),
-        };
-        hexdump.received(peer, &buf[..len]);
-        let count = text::count(len as u64, "byte", "bytes");
-        console.line(format_args!(
-            "received {count}: {}",
-            decoder.show(&buf[..len], false)
-        ));
-    }
-    let rest = decoder.show(&[], true);
-    if !rest.is_empty() {
-        console.line(format_args!(
-            "(the stream ended inside a character: {rest})"
-        ));
-    }
-    console.line("the server closed the connection (FIN)");
-    Ok(())
-}
-// ANCHOR_END: print
-
-/// When the connection ends while the user is still typing, the main thread is blocked
-/// reading stdin and has nobody left to talk to: end the program from the reading thread.
-fn stop_early(
-    typing_done: &AtomicBool,
-    console: &Console<io::Stdout>,
-    result: anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    if typing_done.load(Ordering::Acquire) {
-        return result;
-    }
-    console.end_of_input();
-    match result {
-        Ok(()) => std::process::exit(0),
-        Err(e) => {
-            eprintln!("{}", common::report::describe(&e));
-            std::process::exit(1)
-        }
-    }
-}

@@ -274,3 +274,52 @@ fn a_connect_timeout_against_a_full_accept_queue_names_the_backlog() {
         .stderr(predicate::str::contains("accept queue is full"))
         .stderr(predicate::str::contains("listen backlog"));
 }
+
+/// A server that accepts and never reads: the client's write blocks once the server's
+/// receive buffer and the client's send buffer are full. It used to block for ever (20 MB
+/// typed, still in the kernel after 20 s); now the write gives up after --timeout.
+#[test]
+fn a_server_that_never_reads_is_an_error_after_the_timeout() -> Result<(), Failure> {
+    let (l, addr) = listener();
+    let mut s = Scene::new();
+    let p = client(&mut s, addr, &["--timeout", "1"])?;
+    let _never_read = accept(&l);
+    // 32 MiB in one line: more than both buffers on loopback hold.
+    s.send_line(p, &"x".repeat(32 << 20))?;
+    let err = s.expect_on(p, Stream::Stderr, "error: cannot send to 127.0.0.1:")?;
+    assert!(
+        err.contains(": the server has taken nothing for 1s"),
+        "{err}"
+    );
+    assert_eq!(s.wait(p)?.code(), Some(1));
+    Ok(())
+}
+
+/// On a terminal, the server closes while you are typing: the line editor is waiting for a
+/// key in raw mode when the program ends. The news is shown, and the terminal gets its
+/// settings back (the shell after the client finds `icanon`, not `-icanon`).
+#[test]
+fn on_a_terminal_a_close_while_typing_is_shown_and_the_terminal_restored() {
+    let (l, addr) = listener();
+    let bin = env!("CARGO_BIN_EXE_tcp-client");
+    let line = format!("'{bin}' --to {addr}; stty -a | grep -o -- ' -*icanon'");
+    let Some(mut tty) = testkit::pty::Pty::spawn("sh", &["-c", &line]) else {
+        eprintln!("skipped: script(1), which makes the terminal, is not installed");
+        return;
+    };
+    let mut stream = accept(&l);
+    tty.wait_for("> ").unwrap();
+    tty.type_keys("half typed");
+    tty.wait_for("half typed").unwrap();
+    stream.write_all(b"bye\n").unwrap();
+    drop(stream);
+    let shown = tty.wait_for_end().unwrap();
+    assert!(
+        shown.contains("the server closed the connection (FIN)"),
+        "{shown:?}"
+    );
+    assert!(
+        shown.contains(" icanon"),
+        "the terminal was left raw: {shown:?}"
+    );
+}

@@ -113,8 +113,10 @@ impl Client {
         options.hexdump.received(self.peer, chunk);
         if !options.quiet {
             let count = text::count(chunk.len() as u64, "byte", "bytes");
-            let shown = self.shown.show(chunk, false);
-            println!("received {count} from {}: {shown}", self.peer);
+            let shown = self
+                .shown
+                .show_capped(chunk, false, common::log::SHOWN_PER_CHUNK);
+            common::logln!("received {count} from {}: {shown}", self.peer);
         }
         self.pending.extend_from_slice(chunk);
     }

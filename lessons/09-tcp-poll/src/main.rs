@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use client::{Client, Options, Turn};
+use common::fdlimit::{self, Raised};
 use common::session::{self, End};
-use common::{CannotBind, EchoArgs, Hexdump, Proto, Slots};
+use common::{CannotBind, EchoArgs, Hexdump, Proto, Slots, log, logln};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -34,9 +35,8 @@ struct Args {
     echo: EchoArgs,
 }
 
-/// The listening socket's token; a client's token is its number, counted up from 0.
+/// The listener's token; a client's token is its number, counted up from 0.
 const LISTENER: Token = Token(usize::MAX);
-
 /// The loop's state: the listener, the poll instance, and every client by its token.
 struct Server {
     listener: TcpListener,
@@ -44,8 +44,7 @@ struct Server {
     clients: HashMap<Token, Client>,
     next_token: usize,
     slots: Slots,
-    /// Clients whose turn ended on the budget: no new event will name them, so the loop
-    /// serves them again in its next round.
+    /// Clients whose turn ended on the budget: no event will name them, so serve them again.
     again: Vec<Token>,
     /// A descriptor kept open for the day all the others are taken (see `accept_all`).
     spare: Option<File>,
@@ -80,13 +79,17 @@ fn serve(args: Args) -> anyhow::Result<()> {
     socket.set_nonblocking(true)?;
     let mut listener = TcpListener::from_std(socket.into());
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
+    // Every client is a file descriptor: raise the soft limit (often 1,024) to the hard one.
+    match fdlimit::raise_limit() {
+        Ok(Raised::From(old, new)) => logln!("open-file limit raised from {old} to {new}"),
+        Ok(Raised::Already(_)) => {}
+        Err(e) => log::error("cannot raise the open-file limit", e),
+    }
     // ANCHOR_END: listen
-
     // ANCHOR: register
     // epoll_create1(): the kernel's list of sockets we want to hear about, and their events.
     let poll = Poll::new().context("cannot create the poll instance")?;
-    // epoll_ctl(ADD): tell us when the listening socket is readable, that is, when a
-    // finished connection waits in its queue.
+    // epoll_ctl(ADD): tell us when a finished connection waits in the listener's queue.
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
     let mut server = Server {
@@ -176,16 +179,21 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // EMFILE, ENFILE: no descriptor left for the connection, which stays queued.
                 // Close the spare one, accept into it, and refuse that client at once.
-                Err(e) if out_of_descriptors(&e) && self.spare.take().is_some() => {
-                    if let Ok((refused, peer)) = self.listener.accept() {
-                        drop(refused);
-                        self.log(format_args!("refused {peer}: out of file descriptors"));
-                    }
+                Err(e) if fdlimit::is_out_of_descriptors(&e) && self.spare.take().is_some() => {
+                    let refused = self.listener.accept().map(|(_, peer)| peer);
                     self.spare = spare();
+                    // EMFILE comes before accept() looks at the queue, which may be empty.
+                    let Ok(peer) = refused else {
+                        self.accept_stalled = true; // The next look retries.
+                        return;
+                    };
+                    self.log(format_args!(
+                        "refused {peer}: {e}, closed at once (ulimit -n)"
+                    ));
                     continue;
                 }
                 Err(e) => {
-                    common::log_error("accept failed", e);
+                    log::error("accept failed", e);
                     // The next look for idle clients tries again.
                     self.accept_stalled = true;
                     return;
@@ -211,7 +219,7 @@ impl Server {
         // when it has room to write again after a write said WouldBlock.
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(e) = self.poll.registry().register(&mut stream, token, interest) {
-            common::log_error(format_args!("cannot watch {peer}"), e);
+            log::error(format_args!("cannot watch {peer}"), e);
             return;
         }
         self.log(format_args!("accepted {peer}"));
@@ -257,13 +265,12 @@ impl Server {
         let (peer, received) = (client.peer, client.received);
         drop(client);
         if !self.options.quiet {
-            session::log_end(peer, end, received);
+            session::queue_end(peer, end, received);
         }
     }
     // ANCHOR_END: serve
 
-    /// Closes every client that has moved no byte, in or out, for --idle-timeout: one that
-    /// sends nothing, or one that reads none of its echo.
+    /// Closes every client that has moved no byte, in or out, for --idle-timeout.
     fn close_idle(&mut self) {
         let limit = self.args.idle_timeout;
         let idle: Vec<(Token, End)> = (self.clients.iter())
@@ -278,17 +285,12 @@ impl Server {
         }
     }
 
-    /// One line about one connection, unless --quiet.
+    /// One line about one connection, unless --quiet: queued, never blocking the loop.
     fn log(&self, line: std::fmt::Arguments) {
         if !self.options.quiet {
-            println!("{line}");
+            log::line(line);
         }
     }
-}
-
-/// EMFILE (this process) or ENFILE (the whole system): no file descriptor left.
-fn out_of_descriptors(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(23 | 24))
 }
 
 /// The spare descriptor: any file will do.

@@ -4,8 +4,7 @@
 
 const BIN: &str = env!("CARGO_BIN_EXE_tcp-poll");
 
-#[path = "../../05-tcp-server/tests/echo_server/mod.rs"]
-mod echo_server;
+testkit::echo_server_suite!(env!("CARGO_BIN_EXE_tcp-poll"));
 mod one_thread;
 
 use std::io::{ErrorKind, Write};

@@ -11,16 +11,16 @@
 #![forbid(unsafe_code)]
 
 use std::fs::File;
-use std::io;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use common::fdlimit::{self, Raised};
 use common::session::{self, End};
 use common::text;
-use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto, Slot, Slots};
+use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto, Slot, Slots, log, logln};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::timeout;
@@ -86,6 +86,12 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
         .listen(args.echo.backlog)
         .with_context(|| format!("cannot listen on {local}"))?;
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
+    // Every client is a file descriptor: raise the soft limit (often 1,024) to the hard one.
+    match fdlimit::raise_limit() {
+        Ok(Raised::From(old, new)) => logln!("open-file limit raised from {old} to {new}"),
+        Ok(Raised::Already(_)) => {}
+        Err(e) => log::error("cannot raise the open-file limit", e),
+    }
     // ANCHOR_END: listen
 
     // ANCHOR: accept
@@ -100,19 +106,17 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
             Ok(accepted) => accepted,
             // EMFILE, ENFILE: no descriptor left, the connection stays queued. Close the
             // spare one, accept into it, and refuse that client at once, as tcp-poll does.
-            Err(e) if out_of_descriptors(&e) && spare.take().is_some() => {
+            Err(e) if fdlimit::is_out_of_descriptors(&e) && spare.take().is_some() => {
                 if let Ok((refused, peer)) = listener.accept().await {
                     drop(refused);
-                    log(
-                        &options,
-                        format_args!("refused {peer}: out of file descriptors"),
-                    );
+                    let why = format!("{e}, closed at once (ulimit -n)");
+                    quiet_or(&options, format_args!("refused {peer}: {why}"));
                 }
                 spare = File::open("/dev/null").ok();
                 continue;
             }
             Err(e) => {
-                common::log_error("accept failed", e);
+                log::error("accept failed", e);
                 // No spare descriptor either: wait for clients to leave.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
@@ -122,11 +126,11 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
             Ok(slot) => slot,
             Err(full) => {
                 let why = "(--max-clients, --max-per-address)";
-                log(&options, format_args!("refused {peer}: {full} {why}"));
+                quiet_or(&options, format_args!("refused {peer}: {full} {why}"));
                 continue; // Dropping `stream` closes the connection.
             }
         };
-        log(&options, format_args!("accepted {peer}"));
+        quiet_or(&options, format_args!("accepted {peer}"));
         // A task per client: a few hundred bytes on the heap, where tcp-server spends a
         // thread. It runs on this same thread, whenever its socket is ready.
         tokio::spawn(serve_client(stream, peer, options, slot));
@@ -154,7 +158,8 @@ async fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options,
         options.hexdump.received(peer, chunk);
         if !options.quiet {
             let count = text::count(len as u64, "byte", "bytes");
-            println!("received {count} from {peer}: {}", shown.show(chunk, false));
+            let shown = shown.show_capped(chunk, false, log::SHOWN_PER_CHUNK);
+            logln!("received {count} from {peer}: {shown}");
         }
         // write_all loops over write() until all is sent, and the task sleeps while the
         // client's window is full (tcp-poll's pending buffer and WRITABLE interest).
@@ -169,19 +174,14 @@ async fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options,
     drop(stream);
     drop(slot);
     if !options.quiet {
-        session::log_end(peer, ended, total);
+        session::queue_end(peer, ended, total);
     }
 }
 // ANCHOR_END: echo
 
-/// One line about one connection, unless --quiet.
-fn log(options: &Options, line: std::fmt::Arguments) {
+/// One line about one connection, unless --quiet: queued, never blocking the thread.
+fn quiet_or(options: &Options, line: std::fmt::Arguments) {
     if !options.quiet {
-        println!("{line}");
+        log::line(line);
     }
-}
-
-/// EMFILE (this process) or ENFILE (the whole system): no file descriptor left.
-fn out_of_descriptors(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(23 | 24))
 }

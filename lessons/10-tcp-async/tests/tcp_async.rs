@@ -4,8 +4,7 @@
 
 const BIN: &str = env!("CARGO_BIN_EXE_tcp-async");
 
-#[path = "../../05-tcp-server/tests/echo_server/mod.rs"]
-mod echo_server;
+testkit::echo_server_suite!(env!("CARGO_BIN_EXE_tcp-async"));
 #[path = "../../09-tcp-poll/tests/one_thread/mod.rs"]
 mod one_thread;
 

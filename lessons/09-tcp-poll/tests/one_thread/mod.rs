@@ -122,7 +122,7 @@ fn a_client_past_the_descriptor_limit_is_refused_at_once_not_left_hanging() -> R
     let started = Instant::now();
     let read = last.read_to_end(&mut back);
     assert!(read.is_ok(), "{read:?} after {:?}", started.elapsed());
-    let line = s.expect(testkit::Proc(0), "out of file descriptors")?;
+    let line = s.expect(testkit::Proc(0), "closed at once (ulimit -n)")?;
     assert!(line.starts_with("refused 127.0.0.1:"), "{line}");
     Ok(())
 }

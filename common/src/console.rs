@@ -1,0 +1,233 @@
+//! The keyboard and the screen of a client that prints while you type (udp-chat, tcp-client),
+//! and the screen of one that does not (udp-client).
+//!
+//! On a terminal, a line that arrives while you type must not land in the middle of your
+//! half-typed line. A line editor (rustyline) owns the line you are typing: a [`Screen`] hands
+//! it each line to print, and it prints the line above yours and redraws the prompt with what
+//! you had typed. Lines typed ahead, before the program asked for them, are kept for the next
+//! [`Keyboard::read_line`]. When the input is a pipe or a file there is no one typing: no editor,
+//! no prompt, and lines go straight to stdout.
+//!
+//! Every line is printed by [`Screen::line`], which cuts it to the terminal's width: a line
+//! longer than that continues on visual lines that start with [`CONTINUED`]. So no text a peer
+//! sends, however padded, can make the terminal wrap it onto a line of its own that looks like
+//! one this program printed (`from 10.0.0.9:6666: ` followed by the teacher's address).
+
+use std::fmt;
+use std::io::{self, BufRead, BufReader, IsTerminal, Write};
+
+use rustyline::error::ReadlineError;
+use rustyline::{Config, DefaultEditor, ExternalPrinter};
+use unicode_width::UnicodeWidthChar;
+
+use crate::text;
+
+/// The start of each visual line that continues a line too long for the terminal. The
+/// programs' own lines never start with it.
+pub const CONTINUED: &str = "  | ";
+
+/// Where typed lines come from.
+pub enum Keyboard {
+    /// A person at a terminal, with a line editor.
+    Editor(Box<DefaultEditor>),
+    /// A pipe or a file: plain lines, no prompt.
+    Lines(text::Lines<Box<dyn BufRead + Send>>),
+}
+
+/// Where a program prints its lines; it can be handed to another thread.
+pub struct Screen {
+    /// On a terminal, the editor that prints above the line being typed and redraws it.
+    editor: Option<Box<dyn ExternalPrinter + Send>>,
+    /// The terminal's settings before the editor changed them.
+    saved: Option<rustix::termios::Termios>,
+}
+
+/// The keyboard and the screen: a line editor when stdin and stdout are a terminal, plain
+/// lines and stdout otherwise.
+pub fn open() -> (Keyboard, Screen) {
+    if io::stdin().is_terminal() && io::stdout().is_terminal() {
+        let config = Config::builder().auto_add_history(true).build();
+        if let Ok(mut editor) = DefaultEditor::with_config(config) {
+            if let Ok(printer) = editor.create_external_printer() {
+                let screen = Screen {
+                    editor: Some(Box::new(printer)),
+                    saved: rustix::termios::tcgetattr(io::stdin()).ok(),
+                };
+                return (Keyboard::Editor(Box::new(editor)), screen);
+            }
+        }
+    }
+    let screen = Screen {
+        editor: None,
+        saved: None,
+    };
+    (Keyboard::piped(BufReader::new(io::stdin())), screen)
+}
+
+impl Keyboard {
+    /// Plain lines from `input`, without prompts.
+    pub fn piped(input: impl BufRead + Send + 'static) -> Keyboard {
+        Keyboard::Lines(text::lines(Box::new(input)))
+    }
+
+    /// The next line, after `prompt` on a terminal. `None` at the end of input: Ctrl-D, or
+    /// Ctrl-C at the prompt.
+    pub fn read_line(&mut self, prompt: &str) -> Option<io::Result<String>> {
+        match self {
+            Keyboard::Editor(editor) => match editor.readline(prompt) {
+                Ok(line) => Some(Ok(line)),
+                Err(ReadlineError::Eof | ReadlineError::Interrupted) => None,
+                Err(ReadlineError::Io(e)) => Some(Err(e)),
+                Err(e) => Some(Err(io::Error::other(e))),
+            },
+            Keyboard::Lines(lines) => lines.next(),
+        }
+    }
+}
+
+impl Screen {
+    /// Prints one line, cut to the terminal's width, as one write, so that it never mixes
+    /// with another thread's.
+    pub fn line(&mut self, line: impl fmt::Display) {
+        let line = line.to_string();
+        let fitted = fit(
+            &line,
+            io::stdout().is_terminal().then(terminal_width).flatten(),
+        );
+        if let Some(editor) = &mut self.editor {
+            if editor.print(format!("{fitted}\n")).is_ok() {
+                return;
+            }
+        }
+        // A closed stdout is not worth stopping a connection for.
+        let _ = writeln!(io::stdout().lock(), "{fitted}");
+    }
+
+    /// The program ends while the editor may still wait for a key, in raw mode (tcp-client,
+    /// when the server closes the connection): the terminal gets its settings back, the
+    /// prompt's line is erased, and the lines from now on go straight to stdout, so that
+    /// none is lost when the program exits.
+    pub fn end_editing(&mut self) {
+        use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+        self.editor = None;
+        let Some(saved) = self.saved.take() else {
+            return;
+        };
+        let raw = tcgetattr(io::stdin()).is_ok_and(|now| {
+            saved.local_modes.contains(LocalModes::ICANON)
+                && !now.local_modes.contains(LocalModes::ICANON)
+        });
+        if raw {
+            let _ = tcsetattr(io::stdin(), OptionalActions::Now, &saved);
+            let mut out = io::stdout().lock();
+            // Bracketed paste off (the editor turned it on), then erase the line.
+            let _ = out
+                .write_all(b"\x1b[?2004l\r\x1b[K")
+                .and_then(|()| out.flush());
+        }
+    }
+}
+
+impl Drop for Screen {
+    /// However the program ends, it never leaves the terminal in raw mode.
+    fn drop(&mut self) {
+        self.end_editing();
+    }
+}
+
+/// The width of the terminal on stdout, in columns, if stdout is one.
+pub fn terminal_width() -> Option<usize> {
+    let size = rustix::termios::tcgetwinsize(io::stdout()).ok()?;
+    (size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
+/// `line` cut into visual lines of at most `width - 1` columns, each after the first starting
+/// with [`CONTINUED`]; unchanged when the width is unknown (not a terminal).
+///
+/// Columns are counted as a terminal counts them (a Chinese character takes two), and
+/// characters whose width depends on the terminal's settings count as wide, so a cut comes
+/// early rather than late. One column is left free: some terminals wrap as soon as the last
+/// column is written.
+pub fn fit(line: &str, width: Option<usize>) -> String {
+    let Some(width) = width else {
+        return line.to_string();
+    };
+    let room = width.max(2 * CONTINUED.len()) - 1;
+    let mut out = String::with_capacity(line.len() + 8);
+    let mut used = 0;
+    for c in line.chars() {
+        let w = c.width_cjk().unwrap_or(0);
+        if used + w > room {
+            out.push('\n');
+            out.push_str(CONTINUED);
+            used = CONTINUED.len();
+        }
+        out.push(c);
+        used += w;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn piped_input_gives_plain_lines_and_ends() {
+        let mut keyboard = Keyboard::piped(&b"hello\r\n/quit\n"[..]);
+        assert!(
+            matches!(keyboard, Keyboard::Lines(_)),
+            "no editor, no prompt"
+        );
+        assert_eq!(keyboard.read_line("ignored> ").unwrap().unwrap(), "hello");
+        assert_eq!(keyboard.read_line("ignored> ").unwrap().unwrap(), "/quit");
+        assert!(keyboard.read_line("ignored> ").is_none());
+    }
+
+    #[test]
+    fn without_a_terminal_there_is_no_editor() {
+        // `cargo test` runs with stdout captured, so this is never a terminal.
+        if !(io::stdin().is_terminal() && io::stdout().is_terminal()) {
+            let (keyboard, screen) = open();
+            assert!(matches!(keyboard, Keyboard::Lines(_)));
+            assert!(screen.editor.is_none());
+        }
+    }
+
+    #[test]
+    fn a_short_line_and_an_unknown_width_are_left_alone() {
+        assert_eq!(
+            fit("from 127.0.0.1:6667: hi", Some(80)),
+            "from 127.0.0.1:6667: hi"
+        );
+        let long = "x".repeat(500);
+        assert_eq!(fit(&long, None), long);
+    }
+
+    #[test]
+    fn padding_cannot_start_a_visual_line_of_its_own() {
+        // The attack: pad to the width, then what looks like another peer's line.
+        let forged = format!(
+            "{}from 10.0.0.1:6666: the exam moved to room 9",
+            " ".repeat(54)
+        );
+        let shown = fit(&format!("from 127.0.0.1:6667: {forged}"), Some(80));
+        let mut lines = shown.lines();
+        assert!(lines.next().unwrap().starts_with("from 127.0.0.1:6667: "));
+        for line in lines {
+            assert!(line.starts_with(CONTINUED), "{line:?}");
+        }
+        assert!(shown.lines().all(|l| l.chars().count() < 80));
+    }
+
+    #[test]
+    fn wide_characters_count_two_columns() {
+        let shown = fit(&"你".repeat(30), Some(21));
+        let first = shown.lines().next().unwrap();
+        assert_eq!(first, "你".repeat(10));
+        assert!(shown.lines().skip(1).all(|l| l.starts_with(CONTINUED)));
+        // A narrow terminal still makes progress.
+        assert!(fit("abcdef", Some(1)).lines().all(|l| !l.is_empty()));
+    }
+}

@@ -1,0 +1,186 @@
+//! File descriptors: every connection a server holds is one, and a process may have only
+//! `ulimit -n` of them (RLIMIT_NOFILE; 1,024 by default on most Linux systems).
+//!
+//! Two things a server does about it, the way Go's runtime and libuv do:
+//!
+//! - [`raise_limit`] at start: the soft limit up to the hard one (often 524,288 or more).
+//!   The soft limit of 1,024 is there for old programs that use `select(2)`, which cannot see
+//!   a descriptor above 1,023; a server that uses threads, `poll` or `epoll` does not care.
+//! - [`Spare`]: a descriptor held in reserve for the moment `accept` fails with EMFILE. The
+//!   connection that caused it is still in the accept queue, and the listening socket stays
+//!   readable: an event loop wakes at once and fails again (a busy loop), a blocking server
+//!   either spins or sleeps while the client hangs. With the spare closed there is room to
+//!   `accept` that connection, close it at once (the client sees its connection end instead
+//!   of hanging), log it, and take the spare again.
+//!
+//! ```no_run
+//! # use common::fdlimit::Accepted;
+//! # fn f(listener: std::net::TcpListener) {
+//! let mut spare = common::fdlimit::Spare::new();
+//! match listener.accept() {
+//!     Ok((stream, peer)) => { /* serve */ }
+//!     Err(e) if common::fdlimit::is_out_of_descriptors(&e) => {
+//!         match spare.accept_or_refuse(|| listener.accept()) {
+//!             Ok(Accepted::Room(stream, peer)) => { /* serve */ }
+//!             Ok(Accepted::Refused(peer)) => common::logln!("refused {peer}: {e}"),
+//!             Err(e) => common::log::error("accept failed", e),
+//!         }
+//!     }
+//!     Err(e) => common::log::error("accept failed", e),
+//! }
+//! # }
+//! ```
+
+use std::fs::File;
+use std::io;
+use std::net::SocketAddr;
+
+use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+
+/// What [`raise_limit`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Raised {
+    /// The soft limit was raised from the first number to the second.
+    From(u64, u64),
+    /// The soft limit already was the hard limit (or the hard limit is unlimited, which Linux
+    /// does not let the soft limit become): nothing changed.
+    Already(u64),
+}
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit, as Go does at start.
+pub fn raise_limit() -> io::Result<Raised> {
+    let Rlimit { current, maximum } = getrlimit(Resource::Nofile);
+    let (Some(soft), Some(hard)) = (current, maximum) else {
+        return Ok(Raised::Already(current.unwrap_or(u64::MAX)));
+    };
+    if soft >= hard {
+        return Ok(Raised::Already(soft));
+    }
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(hard),
+            maximum: Some(hard),
+        },
+    )?;
+    Ok(Raised::From(soft, hard))
+}
+
+/// Whether `accept` failed because the process (EMFILE) or the whole system (ENFILE) has no
+/// file descriptor left.
+pub fn is_out_of_descriptors(e: &io::Error) -> bool {
+    let code = e.raw_os_error();
+    code == Some(rustix::io::Errno::MFILE.raw_os_error())
+        || code == Some(rustix::io::Errno::NFILE.raw_os_error())
+}
+
+/// One file descriptor kept in reserve (`/dev/null`, opened for reading).
+#[derive(Debug)]
+pub struct Spare(Option<File>);
+
+impl Spare {
+    /// Takes the spare descriptor.
+    pub fn new() -> Spare {
+        Spare(File::open("/dev/null").ok())
+    }
+
+    /// Whether the spare is held (it is not when it could not be taken back).
+    pub fn is_held(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// After an EMFILE: gives the spare descriptor up and accepts one connection with
+    /// `accept`. If there is still no descriptor to spare after it, the connection is closed
+    /// at once and `Refused` says whose it was; if descriptors were freed meanwhile (a
+    /// blocking `accept` may wait long), the connection is handed back to be served. Either
+    /// way the spare is taken again.
+    ///
+    /// Linux's `accept` fails with EMFILE before it looks at the queue, so EMFILE does not
+    /// mean that a connection is waiting: a blocking `accept` here waits for the next one, a
+    /// non-blocking one (an event loop's) fails with `WouldBlock`, which is returned.
+    pub fn accept_or_refuse<S>(
+        &mut self,
+        accept: impl FnOnce() -> io::Result<(S, SocketAddr)>,
+    ) -> io::Result<Accepted<S>> {
+        self.0 = None;
+        let accepted = accept();
+        self.0 = File::open("/dev/null").ok();
+        let (stream, peer) = accepted?;
+        if self.0.is_some() {
+            return Ok(Accepted::Room(stream, peer));
+        }
+        // Dropping the stream closes the connection, and gives its descriptor to the spare.
+        drop(stream);
+        self.0 = File::open("/dev/null").ok();
+        Ok(Accepted::Refused(peer))
+    }
+}
+
+/// What [`Spare::accept_or_refuse`] did with the connection it accepted.
+#[derive(Debug)]
+pub enum Accepted<S> {
+    /// Descriptors were freed meanwhile: serve it.
+    Room(S, SocketAddr),
+    /// Still none to spare: it was closed.
+    Refused(SocketAddr),
+}
+
+impl Default for Spare {
+    fn default() -> Spare {
+        Spare::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+
+    #[test]
+    fn emfile_and_enfile_are_out_of_descriptors() {
+        assert!(is_out_of_descriptors(&io::Error::from_raw_os_error(
+            rustix::io::Errno::MFILE.raw_os_error()
+        )));
+        assert!(is_out_of_descriptors(&io::Error::from_raw_os_error(
+            rustix::io::Errno::NFILE.raw_os_error()
+        )));
+        assert!(!is_out_of_descriptors(&io::Error::from(
+            io::ErrorKind::WouldBlock
+        )));
+    }
+
+    #[test]
+    fn the_limit_is_raised_to_the_hard_one() {
+        let raised = raise_limit().unwrap();
+        let Rlimit { current, maximum } = getrlimit(Resource::Nofile);
+        match raised {
+            Raised::From(old, new) => {
+                assert!(old < new);
+                assert_eq!((current, maximum), (Some(new), Some(new)));
+            }
+            Raised::Already(_) => assert!(maximum.is_none() || current == maximum),
+        }
+        // A second call changes nothing.
+        assert!(matches!(raise_limit().unwrap(), Raised::Already(_)));
+    }
+
+    /// The refusal itself needs a process out of descriptors: tcp-server's test
+    /// `out_of_descriptors_a_client_is_refused_not_left_hanging` runs one under `ulimit -n`.
+    #[test]
+    fn with_descriptors_to_spare_the_connection_is_handed_back() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let mut spare = Spare::new();
+        assert!(spare.is_held());
+        let Ok(Accepted::Room(_, peer)) = spare.accept_or_refuse(|| listener.accept()) else {
+            panic!("not handed back")
+        };
+        assert_eq!(peer, client.local_addr().unwrap());
+        assert!(spare.is_held());
+        // An event loop's listener with nothing queued: WouldBlock, and the spare is back.
+        listener.set_nonblocking(true).unwrap();
+        let err = spare.accept_or_refuse(|| listener.accept()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert!(spare.is_held());
+    }
+}

@@ -1,0 +1,541 @@
+//! http-server against clients nobody here wrote (curl, Python's http.client, ureq, headless
+//! Chromium) and against raw sockets that misbehave on purpose. Loopback, port 0.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+use testkit::{Failure, Proc, Scene};
+
+/// Bytes that differ everywhere, so that a shifted or repeated piece cannot go unnoticed.
+fn pattern(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x1234_5678;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// A served directory: a text file, a binary file, a page, a subdirectory without an
+/// index, a hostile name, and a secret next to the root.
+fn served() -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir_all(root.join("sub dir")).unwrap();
+    fs::create_dir_all(root.join("site")).unwrap();
+    fs::write(root.join("hello.txt"), "你好, http!\n").unwrap();
+    fs::write(root.join("data.bin"), pattern(3_000_000)).unwrap();
+    fs::write(root.join("sub dir/inner.txt"), "inner\n").unwrap();
+    fs::write(root.join("sub dir/<b>&bold.txt"), "x").unwrap();
+    fs::write(
+        root.join("site/index.html"),
+        "<!DOCTYPE html><html><head><title>t</title><script>\
+         document.addEventListener('DOMContentLoaded', () => \
+         { document.getElementById('js').textContent = 'ran'; });</script></head>\
+         <body><p id=\"js\">not run</p><img src=\"pic.png\"></body></html>\n",
+    )
+    .unwrap();
+    fs::write(root.join("site/pic.png"), pattern(100)).unwrap();
+    fs::write(dir.path().join("secret.txt"), "outside the root\n").unwrap();
+    dir
+}
+
+fn start(s: &mut Scene, dir: &Path, args: &[&str]) -> Result<(Proc, SocketAddr), Failure> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_http-server"));
+    cmd.arg("--root")
+        .arg(dir.join("root"))
+        .args(["--port", "0"])
+        .args(args);
+    let (p, addr) = s.start("server", cmd)?;
+    s.expect(p, "serving the files under")?;
+    Ok((p, addr))
+}
+
+/// One response: the status line, the headers (names lower-cased) and the body, framed by
+/// Content-Length (or read to the end, for a HEAD pass `head` = true).
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn read_response(r: &mut impl BufRead, head: bool) -> Response {
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let status = line
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("status line {line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (n, v) = l.split_once(": ").unwrap();
+        headers.push((n.to_ascii_lowercase(), v.to_string()));
+    }
+    let mut response = Response {
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    let len: usize = match response.header("content-length") {
+        Some(len) if !head && status != 304 => len.parse().unwrap(),
+        _ => 0,
+    };
+    response.body = vec![0; len];
+    r.read_exact(&mut response.body).unwrap();
+    response
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+/// Sends `request` on a new connection and reads one response.
+fn ask(addr: SocketAddr, request: &str) -> Response {
+    let mut stream = connect(addr);
+    stream.write_all(request.as_bytes()).unwrap();
+    read_response(&mut BufReader::new(stream), request.starts_with("HEAD"))
+}
+
+/// Whether the server closed `stream` (a read gives 0 or a reset) within `within`.
+fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn curl(args: &[&str], cwd: &Path) -> (bool, Vec<u8>, String) {
+    let out = Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "20"])
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn curl_gets_heads_ranges_and_resumes() -> Result<(), Failure> {
+    if !have("curl") {
+        eprintln!("SKIPPED: curl is not installed (apt-get install curl)");
+        return Ok(());
+    }
+    let dir = served();
+    let mut s = Scene::new();
+    let (server, addr) = start(&mut s, dir.path(), &[])?;
+    let url = |path: &str| format!("http://{addr}{path}");
+    let here = dir.path();
+    let data = fs::read(here.join("root/data.bin")).unwrap();
+
+    let (ok, body, err) = curl(&[&url("/hello.txt")], here);
+    assert!(ok, "{err}");
+    assert_eq!(body, "你好, http!\n".as_bytes());
+
+    let (ok, head, _) = curl(&["-I", &url("/hello.txt")], here);
+    let head = String::from_utf8(head).unwrap();
+    assert!(ok);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.contains("Content-Length: 14\r\n"), "{head}");
+    assert!(
+        head.contains("Content-Type: text/plain; charset=utf-8\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("Accept-Ranges: bytes\r\n"), "{head}");
+    s.expect(server, "\"HEAD /hello.txt HTTP/1.1\" 200 0")?;
+
+    let (ok, body, _) = curl(&["-r", "1000-1999", &url("/data.bin")], here);
+    assert!(ok);
+    assert_eq!(body, &data[1000..2000]);
+    s.expect(server, "\"GET /data.bin HTTP/1.1\" 206 1000")?;
+
+    // -C -: curl asks for the rest of what it has, from the file's size on.
+    fs::write(here.join("data.bin"), &data[..1_234_567]).unwrap();
+    let (ok, _, err) = curl(&["-C", "-", "-O", &url("/data.bin")], here);
+    assert!(ok, "{err}");
+    assert_eq!(fs::read(here.join("data.bin")).unwrap(), data);
+    s.expect(server, &format!("206 {}", data.len() - 1_234_567))?;
+
+    // Two URLs, one connection: one accept, two requests.
+    let (ok, body, _) = curl(&[&url("/hello.txt"), &url("/sub%20dir/inner.txt")], here);
+    assert!(ok);
+    assert_eq!(body, "你好, http!\ninner\n".as_bytes());
+    let accepted = s.expect(server, "accepted")?;
+    let peer = accepted.trim_start_matches("accepted ").to_string();
+    s.expect(server, &format!("{peer} \"GET /hello.txt HTTP/1.1\" 200"))?;
+    s.expect(
+        server,
+        &format!("{peer} \"GET /sub%20dir/inner.txt HTTP/1.1\" 200"),
+    )?;
+    s.expect(
+        server,
+        &format!("closed {peer}: the client closed the connection (2 requests)"),
+    )?;
+
+    // A missing file is an error to curl -f.
+    let (ok, _, err) = curl(&["-f", &url("/missing.txt")], here);
+    assert!(!ok && err.contains("404"), "{err}");
+    s.kill(server)
+}
+
+#[test]
+fn python_http_client_sends_hundreds_of_requests_on_one_connection() -> Result<(), Failure> {
+    if !have("python3") {
+        eprintln!("SKIPPED: python3 is not installed");
+        return Ok(());
+    }
+    let dir = served();
+    let mut s = Scene::new();
+    let (server, addr) = start(&mut s, dir.path(), &["--quiet"])?;
+    let script = format!(
+        "import http.client\n\
+         c = http.client.HTTPConnection('{}', {}, timeout=10)\n\
+         for i in range(500):\n\
+         \x20   path = ['/hello.txt', '/sub%20dir/', '/missing', '/site/'][i % 4]\n\
+         \x20   c.request('HEAD' if i % 7 == 0 else 'GET', path)\n\
+         \x20   r = c.getresponse()\n\
+         \x20   r.read()\n\
+         \x20   assert r.status == (404 if i % 4 == 2 else 200), (i, r.status)\n\
+         \x20   assert not r.will_close, i\n\
+         print('ok', i + 1)\n",
+        addr.ip(),
+        addr.port()
+    );
+    let py = s.spawn("python", {
+        let mut cmd = Command::new("python3");
+        cmd.args(["-c", &script]);
+        cmd
+    })?;
+    s.expect(py, "ok 500")?;
+    s.wait_success(py)?;
+    s.expect(server, "(500 requests)")?;
+    s.kill(server)
+}
+
+#[test]
+fn ureq_fetches_files_ranges_and_errors() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let (server, addr) = start(&mut s, dir.path(), &[])?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let data = fs::read(dir.path().join("root/data.bin")).unwrap();
+    let mut r = agent.get(format!("http://{addr}/data.bin")).call().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.body_mut()
+            .with_config()
+            .limit(10_000_000)
+            .read_to_vec()
+            .unwrap(),
+        data
+    );
+    let mut r = agent
+        .get(format!("http://{addr}/data.bin"))
+        .header("Range", "bytes=-10")
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(
+        r.body_mut().read_to_vec().unwrap(),
+        &data[data.len() - 10..]
+    );
+    let r = agent.get(format!("http://{addr}/nope.txt")).call().unwrap();
+    assert_eq!(r.status(), 404);
+    s.kill(server)
+}
+
+#[test]
+fn headless_chromium_loads_a_page_and_a_listing() -> Result<(), Failure> {
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| have(c))
+    else {
+        eprintln!("SKIPPED: no chromium to run (apt-get install chromium)");
+        return Ok(());
+    };
+    let dir = served();
+    let mut s = Scene::new().timeout(Duration::from_secs(60));
+    let (server, addr) = start(&mut s, dir.path(), &[])?;
+    let profile = dir.path().join("profile");
+    let dump = |path: &str| {
+        let out = Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(["--dump-dom", &format!("http://{addr}{path}")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let page = dump("/site/");
+    assert!(page.contains("<p id=\"js\">ran</p>"), "{page}");
+    s.expect(server, "\"GET /site/pic.png HTTP/1.1\" 200 100")?;
+    let listing = dump("/sub%20dir/");
+    assert!(listing.contains(">inner.txt</a> 6 bytes"), "{listing}");
+    assert!(listing.contains("&lt;b&gt;&amp;bold.txt"), "{listing}");
+    s.kill(server)
+}
+
+#[test]
+fn conditional_requests_and_ranges_follow_the_version() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let (server, addr) = start(&mut s, dir.path(), &[])?;
+    let meta = fs::metadata(dir.path().join("root/hello.txt")).unwrap();
+    let etag = format!(
+        "\"{}-{}.{:09}\"",
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec()
+    );
+    let get = |extra: &str| {
+        ask(
+            addr,
+            &format!("GET /hello.txt HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n"),
+        )
+    };
+    let r = get("");
+    assert_eq!(r.header("etag"), Some(etag.as_str()));
+    let last_modified = r.header("last-modified").unwrap().to_string();
+    let r = get(&format!("If-None-Match: \"other\", {etag}\r\n"));
+    assert_eq!((r.status, r.body.len()), (304, 0));
+    assert_eq!(r.header("etag"), Some(etag.as_str()));
+    assert_eq!(get("If-None-Match: \"other\"\r\n").status, 200);
+    let r = get(&format!("Range: bytes=8-\r\nIf-Range: {etag}\r\n"));
+    assert_eq!(
+        (r.status, r.header("content-range")),
+        (206, Some("bytes 8-13/14"))
+    );
+    assert_eq!(r.body, "http!\n".as_bytes());
+    let r = get(&format!("Range: bytes=8-\r\nIf-Range: {last_modified}\r\n"));
+    assert_eq!(r.status, 206);
+    // The client's part is of another version: all of the file instead.
+    let r = get("Range: bytes=8-\r\nIf-Range: \"14-1.000000000\"\r\n");
+    assert_eq!((r.status, r.body.len()), (200, 14));
+    let r = get("Range: bytes=14-\r\n");
+    assert_eq!(
+        (r.status, r.header("content-range")),
+        (416, Some("bytes */14"))
+    );
+    // Several ranges are not served as parts here: the whole file.
+    assert_eq!(get("Range: bytes=0-1,3-4\r\n").status, 200);
+    s.kill(server)
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order_and_close_is_honoured() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let (server, addr) = start(&mut s, dir.path(), &[])?;
+    let mut stream = connect(addr);
+    // Three requests in one write, one with a body that must be skipped, then a close.
+    stream
+        .write_all(
+            b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n\
+              GET /missing HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
+              HEAD /sub%20dir/inner.txt HTTP/1.1\r\nHost: x\r\n\r\n\
+              GET /sub%20dir/inner.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+    let mut r = BufReader::new(stream.try_clone().unwrap());
+    let got: Vec<(u16, Vec<u8>)> = [false, false, true, false]
+        .into_iter()
+        .map(|head| {
+            let resp = read_response(&mut r, head);
+            (resp.status, resp.body)
+        })
+        .collect();
+    assert_eq!(got[0], (200, "你好, http!\n".as_bytes().to_vec()));
+    assert_eq!(got[1].0, 404);
+    assert_eq!(got[2], (200, vec![]));
+    assert_eq!(got[3], (200, b"inner\n".to_vec()));
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "after Connection: close the server closes");
+    s.expect(server, "the client asked to close (4 requests)")?;
+
+    // HTTP/1.0 closes unless asked to keep the connection.
+    let mut stream = connect(addr);
+    stream
+        .write_all(b"GET /hello.txt HTTP/1.0\r\n\r\n")
+        .unwrap();
+    let mut r = BufReader::new(stream);
+    assert_eq!(read_response(&mut r, false).status, 200);
+    assert!(closed_within(r.get_mut(), Duration::from_secs(5)));
+    s.kill(server)
+}
+
+#[test]
+fn malformed_and_oversized_requests_are_answered_4xx_and_survived() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let (server, addr) = start(&mut s, dir.path(), &[])?;
+    let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000));
+    let many = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        "X-A: b\r\n".repeat(200)
+    );
+    let huge = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+        "b".repeat(20_000)
+    );
+    for (request, status) in [
+        ("GARBAGE\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400),
+        ("GET /%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+        (
+            "GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            400,
+        ),
+        (long_target.as_str(), 414),
+        (many.as_str(), 431),
+        (huge.as_str(), 431),
+        (
+            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 65537\r\n\r\n",
+            400,
+        ),
+    ] {
+        let r = ask(addr, request);
+        assert_eq!(r.status, status, "{:?}", &request[..request.len().min(40)]);
+        assert_eq!(r.header("connection"), Some("close"));
+    }
+    let r = ask(addr, "POST /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
+    s.expect(server, "bad request from")?;
+    // And the server still serves.
+    let r = ask(addr, "GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 200);
+    s.kill(server)
+}
+
+#[test]
+fn traversal_plain_or_encoded_is_refused() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let (server, addr) = start(&mut s, dir.path(), &[])?;
+    for (target, status) in [
+        ("/../secret.txt", 403),
+        ("/%2e%2e/secret.txt", 403),
+        ("/sub%20dir/%2E%2E/%2e%2e/secret.txt", 403),
+        ("/..%2fsecret.txt", 403),
+        ("//etc/passwd", 404),
+        ("/%2fetc%2fpasswd", 404),
+        ("/hello.txt%00.png", 403),
+    ] {
+        let r = ask(addr, &format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert_eq!(r.status, status, "{target}");
+        assert!(
+            !String::from_utf8_lossy(&r.body).contains("outside"),
+            "{target}"
+        );
+    }
+    let r = ask(addr, "GET /sub%20dir HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((r.status, r.header("location")), (301, Some("/sub%20dir/")));
+    s.kill(server)
+}
+
+#[test]
+fn slow_and_idle_connections_are_cut_and_do_not_block_others() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let (server, addr) = start(
+        &mut s,
+        dir.path(),
+        &["--timeout", "1", "--idle-timeout", "2"],
+    )?;
+    // A browser's preconnect: a connection that sends nothing. Others are served meanwhile.
+    let mut idle = connect(addr);
+    let started = Instant::now();
+    assert_eq!(
+        ask(addr, "GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n").status,
+        200
+    );
+    // A head that trickles in, a byte at a time, never finishing.
+    let mut slow = connect(addr);
+    slow.write_all(b"GET /hello.txt HTTP/1.1\r\n").unwrap();
+    assert!(closed_within(&mut slow, Duration::from_secs(5)));
+    s.expect(server, "no complete request within --timeout")?;
+    assert!(closed_within(&mut idle, Duration::from_secs(5)));
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    s.expect(server, "no new request within --idle-timeout (0 requests)")?;
+    s.kill(server)
+}
+
+#[test]
+fn one_address_cannot_take_every_place() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let (server, addr) = start(&mut s, dir.path(), &["--max-per-address", "2"])?;
+    let _a = connect(addr);
+    let _b = connect(addr);
+    s.expect(server, "accepted")?;
+    s.expect(server, "accepted")?;
+    let mut third = connect(addr);
+    let mut answer = String::new();
+    third.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{answer}"
+    );
+    s.expect(server, "this address already has 2 connections")?;
+    drop(_a);
+    s.expect(server, "closed")?;
+    assert_eq!(ask(addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
+    s.kill(server)
+}

@@ -1,0 +1,352 @@
+//! The tests of an echo server on tcp-server's wire, as a user runs it: the real binary on
+//! loopback, port 0, with real TCP clients. tcp-server, tcp-poll and tcp-async are the same
+//! server written three ways, so they pass the same tests: one suite, many implementations,
+//! as ripgrep's `rgtest!` runs one test body per engine.
+//!
+//! A test file of an echo server runs the whole suite with one line:
+//!
+//! ```ignore
+//! testkit::echo_server_suite!(env!("CARGO_BIN_EXE_tcp-server"));
+//! ```
+//!
+//! which makes a module `echo_server` of `#[test]` functions that run that binary.
+
+/// The shared suite of the echo servers: `echo_server_suite!(path_of_the_binary)` defines a
+/// module `echo_server` with one `#[test]` per behaviour of tcp-server's wire.
+#[macro_export]
+macro_rules! echo_server_suite {
+    ($bin:expr) => {
+        #[allow(clippy::unwrap_used, clippy::expect_used)]
+        mod echo_server {
+            /// The binary under test.
+            const BIN: &str = $bin;
+
+            use std::io::{ErrorKind, Read, Write};
+            use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+            use std::process::Command;
+            use std::thread;
+            use std::time::Duration;
+
+            use $crate::{Failure, Proc, Scene, Stream};
+
+            fn server(bin: &str, scene: &mut Scene, args: &[&str]) -> Result<(Proc, SocketAddr), Failure> {
+                let mut cmd = Command::new(bin);
+                // Every test client comes from 127.0.0.1: the per-address limit is tested on its own.
+                cmd.args(["--port", "0", "--max-per-address", "4096"])
+                    .args(args);
+                scene.start("server", cmd)
+            }
+
+            fn connect(addr: SocketAddr) -> TcpStream {
+                $crate::echo::connect(addr).unwrap()
+            }
+
+            /// Sends `data` in pieces of `piece` bytes, half-closes, and returns all that comes back.
+            fn echo_in_pieces(addr: SocketAddr, data: &[u8], piece: usize) -> Vec<u8> {
+                $crate::echo::echo_in_pieces(addr, data, piece).unwrap()
+            }
+
+            /// Writes `message` on each stream, each from its own thread, and counts the streams that
+            /// get exactly their own bytes back.
+            fn each_gets_its_own_echo(streams: Vec<TcpStream>) -> usize {
+                let workers: Vec<_> = streams
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, mut stream)| {
+                        thread::spawn(move || {
+                            let mine = format!("client {i} says {}\n", "x".repeat(i % 700)).into_bytes();
+                            stream.write_all(&mine).unwrap();
+                            let mut back = vec![0u8; mine.len()];
+                            stream.read_exact(&mut back).unwrap();
+                            back == mine
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| w.join())
+                    .filter(|r| matches!(r, Ok(true)))
+                    .count()
+            }
+
+            #[test]
+            fn echoes_text_and_every_byte_value_in_pieces_of_any_size() -> Result<(), Failure> {
+                let mut s = Scene::new();
+                // Not --quiet: it prints nothing per connection in tcp-poll and tcp-async, and
+                // this test waits for the close line.
+                let (p, addr) = server(BIN, &mut s, &[])?;
+                let all: Vec<u8> = (0..=255u8).cycle().take(256 * 40).collect();
+                for piece in [1, 2, 3, 7, 255, 256, 1000, 4096, all.len()] {
+                    assert_eq!(echo_in_pieces(addr, &all, piece), all, "pieces of {piece}");
+                }
+                assert_eq!(
+                    echo_in_pieces(addr, "你好, world\n".as_bytes(), 5),
+                    "你好, world\n".as_bytes()
+                );
+                s.expect(p, "closed the connection (FIN)")?;
+                Ok(())
+            }
+
+            #[test]
+            fn an_echo_the_client_reads_late_comes_back_whole() -> Result<(), Failure> {
+                // The client writes without reading until its writes stall: the server's writes have met
+                // a full client window (WouldBlock), its unwritten echo waits in the server, and the
+                // server has stopped reading. Then the client sends FIN and only reads. No more bytes will
+                // come in to wake the server: the rest of the echo goes out only if the server asked to
+                // be told when the socket is writable again.
+                let mut s = Scene::new();
+                let (_, addr) = server(BIN, &mut s, &["--quiet"])?;
+                let mut stream = connect(addr);
+                // A write that moves nothing for half a second: both directions are full.
+                stream
+                    .set_write_timeout(Some(Duration::from_millis(500)))
+                    .unwrap();
+                let chunk: Vec<u8> = (0..64 * 1024).map(|i: u32| (i % 251) as u8).collect();
+                let mut sent = Vec::new();
+                while sent.len() < 256 * 1024 * 1024 {
+                    match stream.write(&chunk) {
+                        Ok(n) => sent.extend_from_slice(&chunk[..n]),
+                        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+                        Err(e) => panic!("write failed after {} bytes: {e}", sent.len()),
+                    }
+                }
+                stream.shutdown(Shutdown::Write).unwrap();
+                let mut back = Vec::new();
+                let read = stream.read_to_end(&mut back);
+                assert!(
+                    read.is_ok() && back == sent,
+                    "{} of {} bytes came back ({read:?})",
+                    back.len(),
+                    sent.len()
+                );
+                Ok(())
+            }
+
+            #[test]
+            fn logs_accept_chunks_and_an_orderly_close() -> Result<(), Failure> {
+                let mut s = Scene::new();
+                let (p, addr) = server(BIN, &mut s, &["--encoding", "GBK"])?;
+                let mut stream = connect(addr);
+                let client = stream.local_addr().unwrap();
+                stream.write_all(b"\xc4\xe3\xba\xc3").unwrap();
+                let mut back = [0u8; 4];
+                stream.read_exact(&mut back).unwrap();
+                assert_eq!(s.expect(p, "accepted")?, format!("accepted {client}"));
+                assert_eq!(
+                    s.expect(p, "received")?,
+                    format!("received 4 bytes from {client}: 你好")
+                );
+                stream.write_all(b"\xff").unwrap();
+                stream.read_exact(&mut back[..1]).unwrap();
+                assert_eq!(
+                    s.expect(p, "received")?,
+                    format!("received 1 byte from {client}: \u{fffd} [not valid GBK: shown as \u{fffd}]")
+                );
+                stream.shutdown(Shutdown::Write).unwrap();
+                // The server answers our FIN with its own: read returns 0.
+                assert_eq!(stream.read(&mut back).unwrap(), 0);
+                assert_eq!(
+                    s.expect(p, "closed")?,
+                    format!("{client} closed the connection (FIN) after 5 bytes; closing ours")
+                );
+                Ok(())
+            }
+
+            #[test]
+            fn a_client_that_resets_with_unread_data_does_not_stop_the_server() -> Result<(), Failure> {
+                let mut s = Scene::new();
+                let (p, addr) = server(BIN, &mut s, &[])?;
+                // The seed's client: send, read only recv(10), close with the rest unread.
+                // Closing a socket with unread data makes the kernel send RST instead of FIN.
+                let mut rude = connect(addr);
+                let rude_addr = rude.local_addr().unwrap();
+                rude.write_all(&[b'x'; 100]).unwrap();
+                let mut ten = [0u8; 10];
+                rude.read_exact(&mut ten).unwrap();
+                s.expect(p, "received 100 bytes")?;
+                drop(rude);
+                s.expect(p, &format!("{rude_addr} reset the connection (RST)"))?;
+                assert_eq!(echo_in_pieces(addr, b"next", 4), b"next");
+                let stderr = s.output(p, Stream::Stderr);
+                assert!(stderr.is_empty(), "{stderr:?}");
+                Ok(())
+            }
+
+            #[test]
+            fn three_hundred_concurrent_clients_each_get_their_own_bytes() -> Result<(), Failure> {
+                let mut s = Scene::new();
+                let (_, addr) = server(BIN, &mut s, &["--quiet"])?;
+                // Connect all of them first, so that all 300 connections are open at once.
+                let streams: Vec<TcpStream> = (0..300).map(|_| connect(addr)).collect();
+                assert_eq!(each_gets_its_own_echo(streams), 300);
+                Ok(())
+            }
+
+            #[test]
+            fn a_burst_of_500_connects_loses_none() -> Result<(), Failure> {
+                // 500 connects as fast as one thread makes them, more than the default backlog
+                // of 128: the server must empty its accept queue on every wake-up.
+                let mut s = Scene::new();
+                let (p, addr) = server(BIN, &mut s, &["--quiet"])?;
+                let streams: Vec<TcpStream> = (0..500).map(|_| connect(addr)).collect();
+                assert_eq!(each_gets_its_own_echo(streams), 500);
+                let accepted = s.output(p, Stream::Stdout);
+                let refused = accepted.iter().filter(|l| l.starts_with("refused")).count();
+                assert_eq!(refused, 0);
+                Ok(())
+            }
+
+            #[test]
+            fn idle_half_closed_and_slow_clients_do_not_block_others() -> Result<(), Failure> {
+                let mut s = Scene::new();
+                let (_, addr) = server(BIN, &mut s, &["--quiet"])?;
+                let _idle = connect(addr);
+                let half = connect(addr);
+                half.shutdown(Shutdown::Write).unwrap();
+                // A client that sends and never reads: its echo fills both socket buffers.
+                let mut hog = connect(addr);
+                hog.set_write_timeout(Some(Duration::from_millis(300)))
+                    .unwrap();
+                let block = vec![b'h'; 64 * 1024];
+                while hog.write_all(&block).is_ok() {}
+                assert_eq!(echo_in_pieces(addr, b"still served", 3), b"still served");
+                Ok(())
+            }
+
+            #[test]
+            fn a_silent_client_is_closed_after_the_idle_timeout() -> Result<(), Failure> {
+                let mut s = Scene::new();
+                let (p, addr) = server(BIN, &mut s, &["--idle-timeout", "0.3"])?;
+                let mut silent = connect(addr);
+                let silent_addr = silent.local_addr().unwrap();
+                assert_eq!(
+                    s.expect(p, "sent nothing")?,
+                    format!("{silent_addr} sent nothing for 0.3 s (--idle-timeout): closed after 0 bytes")
+                );
+                // The server closed: our read ends.
+                let mut one = [0u8; 1];
+                assert_eq!(silent.read(&mut one).unwrap(), 0);
+                Ok(())
+            }
+
+            #[test]
+            fn a_client_that_never_reads_is_closed_after_the_idle_timeout() -> Result<(), Failure> {
+                let mut s = Scene::new();
+                let (p, addr) = server(BIN, &mut s, &["--idle-timeout", "0.5"])?;
+                let mut hog = connect(addr);
+                let hog_addr = hog.local_addr().unwrap();
+                let writer = thread::spawn(move || {
+                    // Writes until the server gives up on us and the connection breaks.
+                    let block = vec![b'h'; 64 * 1024];
+                    while hog.write_all(&block).is_ok() {}
+                });
+                s.expect(
+                    p,
+                    &format!("{hog_addr} read none of its echo for 0.5 s (--idle-timeout)"),
+                )?;
+                writer.join().unwrap();
+                Ok(())
+            }
+
+            #[test]
+            fn refuses_clients_past_the_limit_with_a_log_line() -> Result<(), Failure> {
+                let mut s = Scene::new();
+                let (p, addr) = server(BIN, &mut s, &["--max-clients", "1"])?;
+                let mut first = connect(addr);
+                first.write_all(b"a").unwrap();
+                let mut one = [0u8; 1];
+                first.read_exact(&mut one).unwrap();
+                let mut second = connect(addr);
+                s.expect(p, "refused")?;
+                // The refused connection is closed: its read ends at once.
+                let mut rest = Vec::new();
+                let _ = second.read_to_end(&mut rest);
+                assert!(rest.is_empty());
+                drop(first);
+                s.expect(p, "closed the connection")?;
+                // The place is free again.
+                assert_eq!(echo_in_pieces(addr, b"b", 1), b"b");
+                Ok(())
+            }
+
+            #[test]
+            fn a_port_in_use_is_a_clear_error() -> Result<(), Failure> {
+                let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+                let port = taken.local_addr().unwrap().port().to_string();
+                let mut s = Scene::new();
+                let mut cmd = Command::new(BIN);
+                cmd.args(["--port", &port]);
+                let p = s.spawn("server", cmd)?;
+                let error = s.expect_on(p, Stream::Stderr, "error")?;
+                assert_eq!(
+                    error,
+                    format!("error: cannot bind 127.0.0.1:{port} (tcp): Address already in use (os error 98)")
+                );
+                assert!(s.expect_on(p, Stream::Stderr, "hint")?.contains("--port 0"));
+                assert_eq!(s.wait(p)?.code(), Some(1));
+                Ok(())
+            }
+
+            #[test]
+            fn listens_on_ipv6_loopback() -> Result<(), Failure> {
+                let mut s = Scene::new();
+                let (_, addr) = server(BIN, &mut s, &["--bind", "[::1]"])?;
+                assert!(addr.is_ipv6());
+                assert_eq!(echo_in_pieces(addr, b"v6", 1), b"v6");
+                Ok(())
+            }
+
+            #[test]
+            fn out_of_descriptors_no_client_is_left_hanging() -> Result<(), Failure> {
+                // A hostile peer opens connections until the server has no file descriptor left: accept()
+                // fails (EMFILE, "Too many open files") and the rest wait in the listen queue. A queued
+                // connection must not hang: the server either refuses it at once (it accepts it with a
+                // descriptor kept in reserve and closes it), or serves it when the peer's other
+                // connections close, although nobody new connects. Then the server serves again.
+                // `ulimit -n 24` (soft and hard) gives the server room for about 18 clients.
+                let mut s = Scene::new();
+                let mut cmd = Command::new("sh");
+                cmd.args([
+                    "-c",
+                    r#"ulimit -n 24 && exec "$0" --port 0 --max-per-address 4096"#,
+                    BIN,
+                ]);
+                let (p, addr) = s.start("server", cmd)?;
+                let mut streams: Vec<TcpStream> = (0..40).map(|_| connect(addr)).collect();
+                s.expect(p, "Too many open files")?;
+                // Accept is first come, first served: the first ones hold every descriptor the server has.
+                let mut last = streams.pop().unwrap();
+                drop(streams);
+                let _ = last.write_all(b"queued");
+                // Refused: the end of the stream or a reset. Served: its echo. Hanging: the read times out.
+                let mut back = [0u8; 6];
+                let mut got = 0;
+                while got < back.len() {
+                    match last.read(&mut back[got..]) {
+                        Ok(0) => break,
+                        Ok(n) => got += n,
+                        Err(e) => {
+                            assert!(
+                                matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe),
+                                "{e}"
+                            );
+                            break;
+                        }
+                    }
+                }
+                assert!(got == 0 || &back == b"queued", "{back:?}");
+                // The server frees a descriptor when it has read that client's FIN, a moment
+                // after we closed: until then a new client may still be refused at once.
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                loop {
+                    match $crate::echo::echo_in_pieces(addr, b"room again", 4) {
+                        Ok(back) if back == b"room again" => break,
+                        other => assert!(std::time::Instant::now() < deadline, "{other:?}"),
+                    }
+                    thread::sleep(Duration::from_millis(50));
+                }
+                Ok(())
+            }
+        }
+    };
+}

@@ -1,0 +1,186 @@
+//! The figures in Chinese: `docs/src/figures/zh-CN/NAME.svg`, made from the English
+//! `docs/src/figures/NAME.svg` and one table of labels, `docs/src/figures/zh-CN.tsv`, so that a
+//! figure is drawn once and a changed English figure cannot leave a stale Chinese one behind.
+//! `cargo xtask check` compares, `--fix` writes.
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::Context;
+
+/// What differs from the figures the table makes; with `fix`, writes them instead.
+pub fn check(root: &Path, fix: bool) -> anyhow::Result<Vec<String>> {
+    let dir = root.join("docs/src/figures");
+    let table_path = dir.join("zh-CN.tsv");
+    let table = fs::read_to_string(&table_path)
+        .with_context(|| format!("cannot read {}", table_path.display()))?;
+    let labels = parse_table(&table);
+    let mut problems = Vec::new();
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".svg"))
+        .collect();
+    names.sort();
+    for name in names {
+        let english = fs::read_to_string(dir.join(&name))?;
+        let (chinese, missing) = translate(&english, &labels);
+        for label in missing {
+            problems.push(format!(
+                "figures/{name}: no Chinese for {label:?} in figures/zh-CN.tsv"
+            ));
+        }
+        let out = dir.join("zh-CN").join(&name);
+        if fs::read_to_string(&out).ok().as_deref() == Some(chinese.as_str()) {
+            continue;
+        }
+        if fix {
+            fs::create_dir_all(dir.join("zh-CN"))?;
+            fs::write(&out, chinese).with_context(|| format!("cannot write {}", out.display()))?;
+            println!("wrote {}", out.display());
+        } else {
+            problems.push(format!(
+                "figures/zh-CN/{name} is not what figures/{name} and zh-CN.tsv make: \
+                 `cargo xtask check --fix` writes it"
+            ));
+        }
+    }
+    Ok(problems)
+}
+
+/// `English\tChinese` lines; `#` starts a comment line.
+fn parse_table(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(en, zh)| (en.to_string(), zh.to_string()))
+        .collect()
+}
+
+/// The figure with each `<text>` and `<title>` label in Chinese, and the labels the table
+/// lacks (those with a letter outside their numbers: `0x20` or `13.1` needs no translation).
+fn translate(svg: &str, labels: &[(String, String)]) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(svg.len());
+    let mut missing = Vec::new();
+    let mut rest = svg;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        rest = &rest[open..];
+        let is_label = ["<text", "<title"].iter().any(|tag| {
+            rest.starts_with(tag)
+                && rest[tag.len()..].starts_with(|c: char| c == '>' || c.is_whitespace())
+        });
+        let Some(close) = rest.find('>') else { break };
+        out.push_str(&rest[..=close]);
+        rest = &rest[close + 1..];
+        if !is_label {
+            continue;
+        }
+        let end = rest.find('<').unwrap_or(rest.len());
+        let label = &rest[..end];
+        match label_in_chinese(label, labels) {
+            Some(chinese) => out.push_str(&chinese),
+            None => {
+                if numbers_out(label)
+                    .0
+                    .chars()
+                    .any(|c| c.is_ascii_alphabetic())
+                {
+                    missing.push(label.to_string());
+                }
+                out.push_str(label);
+            }
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    (
+        out.replacen("<svg ", "<svg xml:lang=\"zh-CN\" ", 1),
+        missing,
+    )
+}
+
+/// The label in Chinese: its numbers taken out as `{}`, looked up, and put back in order.
+fn label_in_chinese(label: &str, labels: &[(String, String)]) -> Option<String> {
+    let (template, numbers) = numbers_out(label);
+    let (_, chinese) = labels.iter().find(|(en, _)| *en == template)?;
+    if chinese == "=" {
+        return Some(label.to_string());
+    }
+    let mut filled = String::new();
+    let mut numbers = numbers.iter();
+    let mut parts = chinese.split("{}").peekable();
+    while let Some(part) = parts.next() {
+        filled.push_str(part);
+        if parts.peek().is_some() {
+            filled.push_str(numbers.next().map_or("", String::as_str));
+        }
+    }
+    Some(filled)
+}
+
+/// `label` with each number (`13.1`, `10,000`, `0x00800120`) replaced by `{}`, and the numbers.
+fn numbers_out(label: &str) -> (String, Vec<String>) {
+    let chars: Vec<char> = label.chars().collect();
+    let mut template = String::new();
+    let mut numbers = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let starts_word = i == 0 || !chars[i - 1].is_ascii_alphanumeric();
+        if chars[i].is_ascii_digit() && starts_word {
+            let start = i;
+            if chars[i] == '0' && chars.get(i + 1) == Some(&'x') {
+                i += 2;
+                while i < chars.len() && chars[i].is_ascii_hexdigit() {
+                    i += 1;
+                }
+            } else {
+                while i < chars.len()
+                    && (chars[i].is_ascii_digit()
+                        || ([',', '.'].contains(&chars[i])
+                            && chars.get(i + 1).is_some_and(char::is_ascii_digit)))
+                {
+                    i += 1;
+                }
+            }
+            numbers.push(chars[start..i].iter().collect());
+            template.push_str("{}");
+        } else {
+            template.push(chars[i]);
+            i += 1;
+        }
+    }
+    (template, numbers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_carried_over_and_names_kept() {
+        let labels = parse_table(
+            "# c\nload average {} before, {} after\t负载 运行前 {}，运行后 {}\n\
+             FIN-WAIT-{}\t=\nclient\t客户端\n",
+        );
+        let svg = "<svg x=\"1\"><title id=\"t\">client</title><text x=\"3\">load average 2.5 \
+                   before, 10,000 after</text><text>FIN-WAIT-1</text><text>13.1</text>\
+                   <text>server</text><textPath>x</textPath></svg>";
+        let (zh, missing) = translate(svg, &labels);
+        assert_eq!(
+            zh,
+            "<svg xml:lang=\"zh-CN\" x=\"1\"><title id=\"t\">客户端</title><text x=\"3\">负载 \
+             运行前 2.5，运行后 10,000</text><text>FIN-WAIT-1</text><text>13.1</text>\
+             <text>server</text><textPath>x</textPath></svg>"
+        );
+        assert_eq!(missing, ["server"]);
+        assert_eq!(
+            numbers_out("0x100: please ack, bit 31"),
+            (
+                "{}: please ack, bit {}".into(),
+                vec!["0x100".into(), "31".into()]
+            )
+        );
+    }
+}
