@@ -33,7 +33,8 @@ pub struct EchoArgs {
     #[arg(long, value_name = "SECS", default_value = "300", value_parser = crate::seconds)]
     pub idle_timeout: Duration,
 
-    /// Log accepts and closes only, not every chunk (for benchmarks).
+    /// Print nothing per connection: no accepts, chunks, refusals or closes (for benchmarks,
+    /// and wherever nobody reads the log).
     #[arg(long)]
     pub quiet: bool,
 

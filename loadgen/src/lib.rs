@@ -4,8 +4,8 @@
 //! cost less than the servers it measures: blocking sockets, one thread per core, and each
 //! thread keeps one 64-byte message in flight on every one of its connections (write to all,
 //! then read from all), so a round of N exchanges costs it 2N system calls and no wake-up per
-//! connection. Each thread measures its own CPU time, so the report can show that the
-//! generator was not the bottleneck.
+//! connection. Each thread measures its own CPU time, as precisely as the server's
+//! (nanoseconds, `CLOCK_THREAD_CPUTIME_ID`), so the report can show that the generator was not the bottleneck.
 #![forbid(unsafe_code)]
 
 use std::io::{self, Read, Write};
@@ -34,38 +34,114 @@ pub fn raise_open_files_limit() -> io::Result<(u64, u64)> {
 /// What a burst of connects achieved.
 pub struct Burst {
     pub streams: Vec<TcpStream>,
-    /// From the first connect to the last one's return.
+    /// From the first connect to the last one's completion.
     pub total: Duration,
-    /// The longest single connect: a second or more means a SYN was dropped and resent,
-    /// because the server's accept queue (its backlog) was full.
+    /// The longest single connect, from its SYN to its completion: a second or more means a
+    /// SYN was dropped and resent, because the server's accept queue (its backlog) was full.
     pub slowest: Duration,
     pub failed: usize,
 }
 
-/// Opens `n` connections to `addr`, one after the other, as fast as the kernel completes them.
+/// Opens `n` connections to `addr` at once: every connect is fired (non-blocking, its SYN
+/// sent) before any completes is waited for, as a crowd of clients would.
 pub fn connect_burst(addr: SocketAddr, n: usize) -> Burst {
-    let mut streams = Vec::with_capacity(n);
-    let (mut slowest, mut failed) = (Duration::ZERO, 0);
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    use socket2::{Domain, Socket, Type};
     let started = Instant::now();
+    let fire = || -> io::Result<Socket> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_nonblocking(true)?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => Ok(socket),
+            // EINPROGRESS: the SYN is out, the handshake goes on without us.
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error()) => {
+                Ok(socket)
+            }
+            Err(e) => Err(e),
+        }
+    };
+    let mut waiting: Vec<(Socket, Instant)> = Vec::with_capacity(n);
+    let mut failed = 0;
     for _ in 0..n {
         let one = Instant::now();
-        match TcpStream::connect(addr) {
-            Ok(stream) => {
-                // Each message is a whole request: send it now, do not wait to fill a segment.
-                let _ = stream.set_nodelay(true);
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-                streams.push(stream);
-            }
+        match fire() {
+            Ok(socket) => waiting.push((socket, one)),
             Err(_) => failed += 1,
         }
-        slowest = slowest.max(one.elapsed());
+    }
+    // A connect has completed (or failed) when its socket becomes writable.
+    let (mut streams, mut slowest) = (Vec::with_capacity(n), Duration::ZERO);
+    let second = Timespec {
+        tv_sec: 1,
+        tv_nsec: 0,
+    };
+    while !waiting.is_empty() && started.elapsed() < Duration::from_secs(30) {
+        let mut fds: Vec<PollFd> = (waiting.iter())
+            .map(|(socket, _)| PollFd::new(socket, PollFlags::OUT))
+            .collect();
+        if poll(&mut fds, Some(&second)).is_err() {
+            continue;
+        }
+        let ready: Vec<bool> = fds.iter().map(|fd| !fd.revents().is_empty()).collect();
+        drop(fds);
+        let mut still = Vec::with_capacity(waiting.len());
+        for ((socket, fired), ready) in waiting.into_iter().zip(ready) {
+            if !ready {
+                still.push((socket, fired));
+                continue;
+            }
+            slowest = slowest.max(fired.elapsed());
+            match (socket.take_error(), socket.set_nonblocking(false)) {
+                (Ok(None), Ok(())) => streams.push(finish(socket.into())),
+                _ => failed += 1,
+            }
+        }
+        waiting = still;
     }
     Burst {
         streams,
         total: started.elapsed(),
         slowest,
-        failed,
+        failed: failed + waiting.len(),
     }
+}
+
+/// A connected stream as the exchanges use it.
+fn finish(stream: TcpStream) -> TcpStream {
+    // Each message is a whole request: send it now, do not wait to fill a segment.
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    stream
+}
+
+/// The kernel's TCP counters that tell of a burst the server did not keep up with, as
+/// `nstat -az TcpExtListenOverflows TcpRetransSegs` shows them: machine-wide, since boot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpCounters {
+    /// Connections dropped because an accept queue was full (`/proc/net/netstat`).
+    pub listen_overflows: u64,
+    /// Segments sent again, SYNs included (`/proc/net/snmp`).
+    pub retrans_segs: u64,
+}
+
+/// Reads [`TcpCounters`] from `/proc/net`.
+pub fn tcp_counters() -> Option<TcpCounters> {
+    let netstat = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    Some(TcpCounters {
+        listen_overflows: counter(&netstat, "TcpExt:", "ListenOverflows")?,
+        retrans_segs: counter(&snmp, "Tcp:", "RetransSegs")?,
+    })
+}
+
+/// One counter of a `/proc/net/netstat` or `/proc/net/snmp` table: a line of names, then a
+/// line of values, both starting with `prefix`.
+fn counter(table: &str, prefix: &str, name: &str) -> Option<u64> {
+    let mut lines = table.lines().filter(|l| l.starts_with(prefix));
+    let names = lines.next()?;
+    let values = lines.next()?;
+    let at = names.split_whitespace().position(|n| n == name)?;
+    values.split_whitespace().nth(at)?.parse().ok()
 }
 
 /// What a run of exchanges achieved.
@@ -75,7 +151,7 @@ pub struct Exchanged {
     pub elapsed: Duration,
     /// Connections that failed (and stopped) during the run.
     pub failed: usize,
-    /// CPU time the generator's own threads spent, user and system.
+    /// CPU time the generator's own threads spent (`CLOCK_THREAD_CPUTIME_ID`, nanoseconds).
     pub generator_cpu: Duration,
     /// The connections that are still good, for the caller to close.
     pub streams: Vec<TcpStream>,
@@ -135,23 +211,15 @@ fn exchange_on(mut streams: Vec<TcpStream>, rounds: usize) -> Exchanged {
     }
 }
 
-/// The CPU time of the calling thread, user and system, from `/proc/thread-self/stat`.
+/// The CPU time of the calling thread, in nanoseconds as the server's is measured
+/// (`CLOCK_THREAD_CPUTIME_ID`: exact at the moment of the call, where `schedstat`'s figure for
+/// a running thread can lag by a scheduler tick).
 fn thread_cpu() -> Duration {
-    std::fs::read_to_string("/proc/thread-self/stat")
-        .ok()
-        .and_then(|stat| stat_cpu(&stat))
-        .unwrap_or_default()
-}
-
-/// utime + stime, fields 14 and 15 of a `stat` file, in clock ticks. The fields are counted
-/// after the command name, which is in parentheses and may itself hold spaces.
-fn stat_cpu(stat: &str) -> Option<Duration> {
-    let (_, after_name) = stat.rsplit_once(')')?;
-    let mut fields = after_name.split_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    let ticks = rustix::param::clock_ticks_per_second().max(1);
-    Some(Duration::from_micros((utime + stime) * 1_000_000 / ticks))
+    use rustix::time::{ClockId, clock_gettime};
+    let now = clock_gettime(ClockId::ThreadCPUTime);
+    let secs = u64::try_from(now.tv_sec).unwrap_or(0);
+    let nanos = u32::try_from(now.tv_nsec).unwrap_or(0);
+    Duration::new(secs, nanos)
 }
 
 /// What Linux tells about a running process.
@@ -215,14 +283,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stat_fields_are_counted_after_the_name() {
-        let ticks = rustix::param::clock_ticks_per_second();
-        let stat = "42 (a (b) c) S 1 2 3 4 5 6 7 8 9 10 300 200 0 0 20 0 1";
-        assert_eq!(
-            stat_cpu(stat),
-            Some(Duration::from_micros(500 * 1_000_000 / ticks))
+    fn thread_cpu_counts_this_threads_work_only() {
+        let before = thread_cpu();
+        let mut x = 0u64;
+        for i in 0..2_000_000u64 {
+            x = std::hint::black_box(x.wrapping_add(i));
+        }
+        let spent = thread_cpu() - before;
+        assert!(
+            spent > Duration::ZERO && spent < Duration::from_secs(10),
+            "{spent:?}"
         );
-        assert_eq!(stat_cpu("garbage"), None);
+    }
+
+    #[test]
+    fn counters_are_found_by_name() {
+        let table = "TcpExt: SyncookiesSent ListenOverflows\nTcpExt: 0 42\nIpExt: A\nIpExt: 1\n";
+        assert_eq!(counter(table, "TcpExt:", "ListenOverflows"), Some(42));
+        assert_eq!(counter(table, "TcpExt:", "Missing"), None);
+        assert!(tcp_counters().is_some());
     }
 
     #[test]

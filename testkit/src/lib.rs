@@ -257,14 +257,19 @@ impl Scene {
             Some(s) => vec![s],
             None => vec![Stream::Stdout, Stream::Stderr],
         };
+        // Lines already looked at in this wait are not looked at again: a process that prints
+        // thousands of lines before the one we wait for must not cost a scan per line.
+        let mut scanned = [0usize; 2];
         loop {
             let running = self.proc_mut(p)?;
             for &stream in &streams {
                 let q = stream as usize;
+                let from = running.unread[q].max(scanned[q]);
+                scanned[q] = running.printed[q].len();
                 let found = running.printed[q]
                     .iter()
                     .enumerate()
-                    .skip(running.unread[q])
+                    .skip(from)
                     .find(|(_, l)| l.contains(needle))
                     .map(|(at, l)| (at, l.clone()));
                 if let Some((at, line)) = found {

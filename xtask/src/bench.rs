@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: how fast and how lean the lessons are, measured on loopback.
 //!
-//! Benchmarks print a table and change nothing but their figure. Timing belongs here, never in
+//! Benchmarks print a table and write their figure beside the build, or into the book when
+//! asked (`--update-book`): a reader's run never rewrites the tracked figure. Timing belongs here, never in
 //! tests: a loaded CI machine makes timed tests fail for no fault of the code.
 
 use std::fmt::Write as _;
@@ -24,6 +25,8 @@ pub struct EchoOptions {
     pub hold: usize,
     /// How many times each server meets each load; the table shows the median.
     pub rounds: usize,
+    /// Where the figure and the table go: the book's figures, or a directory of the reader's.
+    pub out: PathBuf,
 }
 
 /// One load: `connections` opened in a burst, then `exchanges` round trips on each.
@@ -43,6 +46,10 @@ struct Row {
     kb_per_connection: f64,
     connect: Duration,
     slowest_connect: Duration,
+    /// The kernel's count of accept-queue overflows and of segments sent again, during the
+    /// burst (machine-wide: `nstat`'s TcpExtListenOverflows and TcpRetransSegs).
+    overflows: u64,
+    retransmits: u64,
     errors: usize,
 }
 
@@ -54,7 +61,8 @@ struct Server {
 
 /// Runs tcp-server, tcp-poll, tcp-async and the C epoll server on the same loads, interleaved
 /// (every server meets a load before the next load starts, in a rotating order), prints the
-/// medians, and draws `docs/src/figures/bench-echo.svg` from them.
+/// medians, and draws `bench-echo.svg` from them into `options.out` (the book's
+/// `docs/src/figures` only when asked, with `--update-book`).
 pub fn echo(bins: &Bins, options: &EchoOptions) -> Result<(), String> {
     let loads = [
         Load {
@@ -147,7 +155,7 @@ pub fn echo(bins: &Bins, options: &EchoOptions) -> Result<(), String> {
     );
     let _ = writeln!(
         report,
-        "{:<12} {:<10} {:>9} {:>10} {:>10} {:>10} {:>10} {:>17} {:>6}",
+        "{:<12} {:<10} {:>9} {:>8} {:>8} {:>9} {:>9} {:>17} {:>10} {:>6}",
         "load",
         "server",
         "exch/s",
@@ -156,12 +164,13 @@ pub fn echo(bins: &Bins, options: &EchoOptions) -> Result<(), String> {
         "peak RSS",
         "RSS per",
         "connect burst",
+        "overflow/",
         "errors"
     );
     let _ = writeln!(
         report,
-        "{:<12} {:<10} {:>9} {:>10} {:>10} {:>10} {:>10} {:>17} {:>6}",
-        "", "", "", "µs/exch", "µs/exch", "MiB", "conn, KiB", "total (slowest)", ""
+        "{:<12} {:<10} {:>9} {:>8} {:>8} {:>9} {:>9} {:>17} {:>10} {:>6}",
+        "", "", "", "µs/exch", "µs/exch", "MiB", "conn, KiB", "total (slowest)", "retrans", ""
     );
     let mut medians = vec![vec![Row::default(); servers.len()]; loads.len()];
     for (l, load) in loads.iter().enumerate() {
@@ -174,7 +183,7 @@ pub fn echo(bins: &Bins, options: &EchoOptions) -> Result<(), String> {
             let row = median_row(rows);
             let _ = writeln!(
                 report,
-                "{:<12} {:<10} {:>9.0} {:>10.2} {:>10.2} {:>10.1} {:>10.1} {:>8.0} ms ({:>3.0}) {:>6}",
+                "{:<12} {:<10} {:>9.0} {:>8.2} {:>8.2} {:>9.1} {:>9.1} {:>8.0} ms ({:>4.0}) {:>10} {:>6}",
                 format!("{} x {}", load.connections, load.exchanges),
                 server.name,
                 row.per_second,
@@ -184,6 +193,7 @@ pub fn echo(bins: &Bins, options: &EchoOptions) -> Result<(), String> {
                 row.kb_per_connection,
                 row.connect.as_secs_f64() * 1e3,
                 row.slowest_connect.as_secs_f64() * 1e3,
+                format!("{}/{}", row.overflows, row.retransmits),
                 row.errors
             );
             if let Some(cell) = medians.get_mut(l).and_then(|r| r.get_mut(s)) {
@@ -206,14 +216,22 @@ pub fn echo(bins: &Bins, options: &EchoOptions) -> Result<(), String> {
         .unwrap_or_default();
     let svg = figure(&names, &cpu, &memory, options.hold, &conditions);
     // The book shows the figure and the table of the same run.
-    let dir = repo_root().join("docs/src/figures");
-    let _ = std::fs::create_dir_all(&dir);
+    let dir = &options.out;
+    let _ = std::fs::create_dir_all(dir);
     for (name, text) in [("bench-echo.svg", svg), ("bench-echo.txt", report)] {
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Where `bench echo` writes its figure and table: into the book only when asked.
+pub fn echo_dir(update_book: bool, target: &Path) -> PathBuf {
+    match update_book {
+        true => repo_root().join("docs/src/figures"),
+        false => target.join("bench-echo"),
+    }
 }
 
 /// Starts `server`, puts `load` on it, and measures both sides.
@@ -229,7 +247,9 @@ fn run_load(
     let pid = scene.pid(p).ok_or("the server has no process id")?;
     let usage = || loadgen::usage(pid).ok_or(format!("{} has gone", server.name));
     let fresh = usage()?;
+    let counted = loadgen::tcp_counters().unwrap_or_default();
     let burst = loadgen::connect_burst(addr, load.connections);
+    let counters = loadgen::tcp_counters().unwrap_or_default();
     let (connect, slowest_connect, refused) = (burst.total, burst.slowest, burst.failed);
     let before = usage()?;
     // One generator thread per core; one connection needs one thread.
@@ -247,6 +267,10 @@ fn run_load(
         kb_per_connection: after.rss_kb.saturating_sub(fresh.rss_kb) as f64 / open,
         connect,
         slowest_connect,
+        overflows: counters
+            .listen_overflows
+            .saturating_sub(counted.listen_overflows),
+        retransmits: counters.retrans_segs.saturating_sub(counted.retrans_segs),
         errors: refused + done.failed,
     })
 }
@@ -259,11 +283,13 @@ fn start(
     hold: usize,
 ) -> Result<(Proc, SocketAddr), String> {
     let Some(binary) = &server.c_binary else {
-        // The same backlog as the C server's, and room for every connection of the largest load.
+        // The default backlog (4096, the C server's), and room for every connection of the
+        // largest load, all of which come from 127.0.0.1.
         let max_clients = (hold + 100).to_string();
         let mut cmd = bins.lesson(server.name, &[]);
-        cmd.args(["--port", "0", "--quiet", "--backlog", "4096"])
-            .args(["--max-clients", &max_clients]);
+        cmd.args(["--port", "0", "--quiet"])
+            .args(["--max-clients", &max_clients])
+            .args(["--max-per-address", &max_clients]);
         return scene.start(server.name, cmd).map_err(|f| f.to_string());
     };
     // The C server takes a port and prints `ready`: find a free port first.
@@ -743,6 +769,13 @@ fn make_file(path: &std::path::Path, size: u64) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bench_echo_writes_into_the_book_only_when_asked() {
+        let target = Path::new("/tmp/target");
+        assert_eq!(echo_dir(false, target), target.join("bench-echo"));
+        assert!(echo_dir(true, target).ends_with("docs/src/figures"));
+    }
 
     #[test]
     fn thousands_are_grouped() {

@@ -93,6 +93,10 @@ enum Bench {
         /// Times each server meets each load; the median is shown.
         #[arg(long, value_name = "N", default_value_t = 3)]
         rounds: usize,
+        /// Write the figure and the table into the book (docs/src/figures), not into
+        /// target/bench-echo.
+        #[arg(long)]
+        update_book: bool,
     },
     /// file-download against cat, nc and socat, on tmpfs and on disk, fsync'd: time, MB/s,
     /// the paired ratio to cat, and the client's peak memory.
@@ -138,12 +142,15 @@ fn main() -> ExitCode {
         Command::I18n(I18n::Extract) => i18n::extract(&repo_root()),
         Command::Book { serve: None } => i18n::book(&repo_root()),
         Command::Book { serve: Some(port) } => serve_books(port),
-        Command::Bench(Bench::Echo { hold, rounds }) => {
-            build(bench::ECHO_LESSONS, Profile::Release).and_then(|bins| {
-                let options = bench::EchoOptions { hold, rounds };
-                bench::echo(&bins, &options).map_err(anyhow::Error::msg)
-            })
-        }
+        Command::Bench(Bench::Echo {
+            hold,
+            rounds,
+            update_book,
+        }) => build(bench::ECHO_LESSONS, Profile::Release).and_then(|bins| {
+            let out = bench::echo_dir(update_book, &bins.target_dir());
+            let options = bench::EchoOptions { hold, rounds, out };
+            bench::echo(&bins, &options).map_err(anyhow::Error::msg)
+        }),
         Command::Bench(Bench::Http {
             size,
             seconds,

@@ -75,6 +75,9 @@ pub const PAIRS: &[Pair] = &[
     pair("poll-seed", &["tcp-poll"], seed_client, "the seed's TCP client against tcp-poll"),
     pair("async", &["tcp-async", "tcp-client"], tcp, "tcp-client against tcp-async: a tokio task per client"),
     pair("async-seed", &["tcp-async"], seed_client, "the seed's TCP client against tcp-async"),
+    pair("poll-step1-busy-loop", &["tcp-poll", "tcp-client"], poll_step, "tcp-poll's step 1: non-blocking sockets tried in turn, for ever (std only)"),
+    pair("poll-step2-epoll", &["tcp-poll", "tcp-client"], poll_step, "tcp-poll's step 2: epoll through mio, read until WouldBlock, a pending buffer"),
+    pair("async-step1-task-per-client", &["tcp-async", "tcp-client"], poll_step, "tcp-async's step 1: a tokio task per client, no limits or timeouts"),
     pair("download", &["file-download"], download, "get a text and a binary file, a missing one, a refused ../, a resumed one"),
     pair("download-seed", &["file-download"], download_seed, "file-download against the seed's Python client and server (seed protocol)"),
     pair("http-step1", &["http-server"], http_step1, "step 1: the seed's server answers curl with one fixed HTTP/1.0 page"),
@@ -642,6 +645,35 @@ fn seed_client(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
         [server] => seed_client_against(s, bins, server),
         _ => Err(Failure::new(format!("{}: needs one server", pair.name))),
     }
+}
+
+/// A step of tcp-poll or tcp-async (`lessons/<dir>/examples/<step>.rs`, the pair's name after
+/// `poll-` or `async-`) on port 0, against tcp-client: two lines echoed, then the client's FIN.
+fn poll_step(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
+    let (server, client) = pair.server_and_client()?;
+    let step = pair
+        .name
+        .split_once('-')
+        .map_or(pair.name, |(_, step)| step);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    build.args(["build", "-q", "-p", server, "--example", step]);
+    crate::bins::run(&mut build).map_err(|e| Failure::new(format!("{e:#}")))?;
+    let mut cmd = std::process::Command::new(bins.dir.join("examples").join(step));
+    cmd.arg("0");
+    let (server, addr) = s.start(step, cmd)?;
+    let to = addr.to_string();
+    let (client, local) = connect(s, "client", bins.lesson(client, &["--to", &to]))?;
+    s.expect(server, &format!("accepted {local}"))?;
+    for (line, bytes) in [("hello", 6), ("你好", 7)] {
+        s.send_line(client, line)?;
+        s.expect(server, &format!("received {bytes} bytes"))?;
+        s.expect(client, &format!("received {bytes} bytes: {line}\\n"))?;
+    }
+    s.close_stdin(client)?;
+    s.expect(client, "the server closed the connection (FIN)")?;
+    s.wait_success(client)?;
+    s.kill(server)
 }
 
 /// The lesson's server, the seed's client (GBK, no newline, recv(10)).

@@ -7,17 +7,21 @@
 //! instead of waiting. That is not an error: it means "nothing now, wait for the next event".
 #![forbid(unsafe_code)]
 
+mod client;
+
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::fs::File;
+use std::io;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
+use client::{Client, Options, Turn};
+use common::fdlimit::{self, Raised};
 use common::session::{self, End};
-use common::text::{self, StreamDecoder};
-use common::{CannotBind, EchoArgs, Hexdump, Proto};
+use common::{CannotBind, EchoArgs, Hexdump, Proto, Slots, log, logln};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -31,43 +35,24 @@ struct Args {
     echo: EchoArgs,
 }
 
-/// The listening socket's token; a client's token is its number, counted up from 0.
+/// The listener's token; a client's token is its number, counted up from 0.
 const LISTENER: Token = Token(usize::MAX);
-
-/// Echo bytes read but not yet written back, per client, before the loop stops reading from
-/// it: a client that sends without reading its echo is slowed down, not given all our memory.
-/// Reads never take more than the room left, so with --max-clients 4096 the pending buffers
-/// hold at most 4096 × 64 KiB = 256 MiB.
-const MAX_PENDING: usize = 64 * 1024;
-
-/// One connected client: its socket and what the loop remembers between events.
-struct Client {
-    stream: TcpStream,
-    peer: SocketAddr,
-    /// Bytes read from the client that the kernel would not yet take back.
-    pending: Vec<u8>,
-    /// Whether the client's socket is registered for writable events too.
-    wants_writable: bool,
-    /// The client sent FIN: once `pending` is written, we close.
-    finished: bool,
-    received: u64,
-    last_moved: Instant,
-    shown: StreamDecoder,
-}
-
-/// How a client's turn in the loop ended.
-enum Turn {
-    /// Keep the client: it has more to say, or its echo waits for room.
-    Open,
-    /// The client closed its side and has all its echo back.
-    Finished,
-    Failed(io::Error),
-}
-
-/// What the serving of a client needs to know.
-struct Options {
-    quiet: bool,
-    hexdump: Hexdump,
+/// The loop's state: the listener, the poll instance, and every client by its token.
+struct Server {
+    listener: TcpListener,
+    poll: Poll,
+    clients: HashMap<Token, Client>,
+    next_token: usize,
+    slots: Slots,
+    /// Clients whose turn ended on the budget: no event will name them, so serve them again.
+    again: Vec<Token>,
+    /// A descriptor kept open for the day all the others are taken (see `accept_all`).
+    spare: Option<File>,
+    /// accept() last stopped on an error with connections perhaps still queued.
+    accept_stalled: bool,
+    buf: Vec<u8>,
+    args: EchoArgs,
+    options: Options,
 }
 
 fn main() -> ExitCode {
@@ -75,12 +60,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: Args) -> anyhow::Result<()> {
-    let options = Options {
-        quiet: args.echo.quiet,
-        hexdump: Hexdump::new(args.echo.hexdump),
-    };
     let local = args.echo.bind.local_addr()?;
-
     // ANCHOR: listen
     // socket(), SO_REUSEADDR, bind() and listen(), exactly as in tcp-server.
     let socket = Socket::new(
@@ -99,249 +79,221 @@ fn serve(args: Args) -> anyhow::Result<()> {
     socket.set_nonblocking(true)?;
     let mut listener = TcpListener::from_std(socket.into());
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
+    // Every client is a file descriptor: raise the soft limit (often 1,024) to the hard one.
+    match fdlimit::raise_limit() {
+        Ok(Raised::From(old, new)) => logln!("open-file limit raised from {old} to {new}"),
+        Ok(Raised::Already(_)) => {}
+        Err(e) => log::error("cannot raise the open-file limit", e),
+    }
     // ANCHOR_END: listen
-
     // ANCHOR: register
     // epoll_create1(): the kernel's list of sockets we want to hear about, and their events.
-    let mut poll = Poll::new().context("cannot create the poll instance")?;
-    // epoll_ctl(ADD): tell us when the listening socket is readable, that is, when a
-    // finished connection waits in its queue.
+    let poll = Poll::new().context("cannot create the poll instance")?;
+    // epoll_ctl(ADD): tell us when a finished connection waits in the listener's queue.
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
-    let mut events = Events::with_capacity(1024);
-    let mut clients: HashMap<Token, Client> = HashMap::new();
-    let mut next_token = 0;
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut server = Server {
+        listener,
+        poll,
+        clients: HashMap::new(),
+        next_token: 0,
+        slots: Slots::new(args.echo.max_clients, args.echo.max_per_address),
+        again: Vec::new(),
+        spare: spare(),
+        accept_stalled: false,
+        buf: vec![0u8; 64 * 1024],
+        options: Options {
+            quiet: args.echo.quiet,
+            hexdump: Hexdump::new(args.echo.hexdump),
+        },
+        args: args.echo,
+    };
     // ANCHOR_END: register
+    server.run()
+}
 
+impl Server {
     // ANCHOR: loop
-    // Idle clients are looked for once a second (more often for a shorter --idle-timeout).
-    let sweep_every = args.echo.idle_timeout.min(Duration::from_secs(1));
-    let mut next_sweep = Instant::now() + sweep_every;
-    // Whether accept() last stopped on an error with connections perhaps still queued.
-    let mut accept_stalled = false;
-    loop {
-        // epoll_wait(): sleep until at least one registered socket is ready. With no client
-        // there is nothing to time out, so no deadline either: an idle server uses no CPU.
-        // Unless accept() failed: then the sweep must come back to the queue, because the
-        // edge-triggered listener reports nothing more until someone else connects.
-        let timeout = if clients.is_empty() && !accept_stalled {
-            None
-        } else {
-            Some(next_sweep.saturating_duration_since(Instant::now()))
-        };
-        if let Err(e) = poll.poll(&mut events, timeout) {
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e).context("waiting for events failed");
-        }
-        for event in events.iter() {
-            if event.token() == LISTENER {
-                accept_stalled = accept_all(&listener, &poll, &mut clients, &mut next_token, &args);
-                continue;
-            }
-            // An event can name a client closed earlier in this same batch: skip it.
-            let Some(client) = clients.get_mut(&event.token()) else {
-                continue;
+    fn run(&mut self) -> anyhow::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        // Idle clients are looked for once a second (more often for a shorter --idle-timeout).
+        let sweep_every = self.args.idle_timeout.min(Duration::from_secs(1));
+        let mut next_sweep = Instant::now() + sweep_every;
+        loop {
+            // epoll_wait(): sleep until at least one registered socket is ready. Not at all
+            // if a client still has its turn to finish; with no client, there is nothing to
+            // time out, so no deadline either (unless accept() left connections queued).
+            let timeout = if !self.again.is_empty() {
+                Some(Duration::ZERO)
+            } else if self.clients.is_empty() && !self.accept_stalled {
+                None
+            } else {
+                Some(next_sweep.saturating_duration_since(Instant::now()))
             };
-            let turn = take_turn(client, &mut buf, &options);
-            finish_turn(&poll, &mut clients, event.token(), turn);
-        }
-        if Instant::now() >= next_sweep {
-            close_idle(&mut clients, args.echo.idle_timeout);
-            // Also retry accepting: an accept that failed (out of descriptors) left
-            // connections in the queue, and no new event will tell us about them.
-            accept_stalled = accept_all(&listener, &poll, &mut clients, &mut next_token, &args);
-            next_sweep = Instant::now() + sweep_every;
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e).context("waiting for events failed");
+            }
+            let again = std::mem::take(&mut self.again);
+            for event in events.iter() {
+                let token = event.token();
+                if token == LISTENER {
+                    self.accept_all();
+                    continue;
+                }
+                if let Some(client) = self.clients.get_mut(&token) {
+                    // What the event says is ready; the client's turn reads only if readable.
+                    client.fin_seen |= event.is_read_closed();
+                    client.readable |= event.is_readable() || client.fin_seen || event.is_error();
+                }
+                self.serve(token);
+            }
+            for token in again {
+                self.serve(token);
+            }
+            if Instant::now() >= next_sweep {
+                self.close_idle();
+                // Also retry accepting: see `accept_stalled`.
+                self.accept_all();
+                next_sweep = Instant::now() + sweep_every;
+            }
         }
     }
     // ANCHOR_END: loop
-}
 
-// ANCHOR: accept
-/// Accepts every connection waiting in the queue, until accept() says WouldBlock. Returns
-/// true if it stopped on an error instead, with connections perhaps left in the queue.
-fn accept_all(
-    listener: &TcpListener,
-    poll: &Poll,
-    clients: &mut HashMap<Token, Client>,
-    next_token: &mut usize,
-    args: &Args,
-) -> bool {
-    loop {
-        // accept4(SOCK_NONBLOCK): the new socket is non-blocking from the start. mio's events
-        // are edge-triggered: the listener is reported once per change, so we must empty the
-        // queue now, or the connections left in it wait until someone else connects.
-        let (mut stream, peer) = match listener.accept() {
-            Ok(accepted) => accepted,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-            // A client that reset while it waited in the queue: take the next one.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                common::log_error("accept failed", e);
-                return true; // Out of file descriptors, most likely: the next sweep retries.
+    // ANCHOR: accept
+    /// Accepts every connection waiting in the queue, until accept() says WouldBlock.
+    fn accept_all(&mut self) {
+        self.accept_stalled = false;
+        loop {
+            // accept4(SOCK_NONBLOCK): the new socket is non-blocking from the start. mio's
+            // events are edge-triggered: the listener is reported once per change, so we must
+            // empty the queue now, or the connections left in it wait for the next connect.
+            let (stream, peer) = match self.listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // A client that reset while it waited in the queue: take the next one.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // EMFILE, ENFILE: no descriptor left for the connection, which stays queued.
+                // Close the spare one, accept into it, and refuse that client at once.
+                Err(e) if fdlimit::is_out_of_descriptors(&e) && self.spare.take().is_some() => {
+                    let refused = self.listener.accept().map(|(_, peer)| peer);
+                    self.spare = spare();
+                    // EMFILE comes before accept() looks at the queue, which may be empty.
+                    let Ok(peer) = refused else {
+                        self.accept_stalled = true; // The next look retries.
+                        return;
+                    };
+                    self.log(format_args!(
+                        "refused {peer}: {e}, closed at once (ulimit -n)"
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    log::error("accept failed", e);
+                    // The next look for idle clients tries again.
+                    self.accept_stalled = true;
+                    return;
+                }
+            };
+            self.admit(stream, peer);
+        }
+    }
+
+    /// Gives an accepted client a place and a token, or refuses it.
+    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+        let slot = match self.slots.take(peer.ip()) {
+            Ok(slot) => slot,
+            Err(full) => {
+                let why = "(--max-clients, --max-per-address)";
+                self.log(format_args!("refused {peer}: {full} {why}"));
+                return; // Dropping `stream` closes the connection.
             }
         };
-        if clients.len() >= args.echo.max_clients {
-            println!(
-                "refused {peer}: {} clients already (--max-clients)",
-                args.echo.max_clients
-            );
-            continue; // Dropping `stream` closes the connection.
+        let token = Token(self.next_token);
+        self.next_token += 1;
+        // epoll_ctl(ADD): tell us when this client's socket has bytes to read (or a FIN), and
+        // when it has room to write again after a write said WouldBlock.
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = self.poll.registry().register(&mut stream, token, interest) {
+            log::error(format_args!("cannot watch {peer}"), e);
+            return;
         }
-        let token = Token(*next_token);
-        *next_token += 1;
-        // epoll_ctl(ADD): tell us when this client's socket has bytes to read (or a FIN).
-        if let Err(e) = poll
-            .registry()
-            .register(&mut stream, token, Interest::READABLE)
-        {
-            common::log_error(format_args!("cannot watch {peer}"), e);
-            continue;
-        }
-        println!("accepted {peer}");
+        self.log(format_args!("accepted {peer}"));
         let client = Client {
             stream,
             peer,
             pending: Vec::new(),
-            wants_writable: false,
+            readable: false,
+            fin_seen: false,
             finished: false,
             received: 0,
             last_moved: Instant::now(),
-            shown: args.echo.encoding.stream_decoder(),
+            shown: self.args.encoding.stream_decoder(),
+            _slot: slot,
         };
-        clients.insert(token, client);
+        self.clients.insert(token, client);
     }
-}
-// ANCHOR_END: accept
+    // ANCHOR_END: accept
 
-// ANCHOR: echo
-/// Serves one ready client: writes what it can of the pending echo, then reads until the
-/// socket is empty, echoing each chunk as far as the kernel takes it.
-fn take_turn(client: &mut Client, buf: &mut [u8], options: &Options) -> Turn {
-    if let Err(e) = flush(client, options.hexdump) {
-        return Turn::Failed(e);
-    }
-    // Read until WouldBlock: with edge-triggered events, bytes left unread now would not be
-    // reported again. Stop early only while too much echo waits for the client to read.
-    while !client.finished && client.pending.len() < MAX_PENDING {
-        // Read no more than the room left, so that `pending` never grows past MAX_PENDING.
-        let room = (MAX_PENDING - client.pending.len()).min(buf.len());
-        let len = match client.stream.read(&mut buf[..room]) {
-            // Ok(0): the client sent FIN. It will send nothing more.
-            Ok(0) => {
-                client.finished = true;
-                break;
-            }
-            Ok(len) => len,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Turn::Failed(e),
+    // ANCHOR: serve
+    /// Gives one client its turn, then keeps it, queues it for another turn, or closes it.
+    fn serve(&mut self, token: Token) {
+        let Some(client) = self.clients.get_mut(&token) else {
+            return;
         };
-        let chunk = buf.get(..len).unwrap_or_default();
-        client.received += len as u64;
-        client.last_moved = Instant::now();
-        options.hexdump.received(client.peer, chunk);
-        if !options.quiet {
-            let count = text::count(len as u64, "byte", "bytes");
-            let shown = client.shown.show(chunk, false);
-            println!("received {count} from {}: {shown}", client.peer);
-        }
-        client.pending.extend_from_slice(chunk);
-        if let Err(e) = flush(client, options.hexdump) {
-            return Turn::Failed(e);
-        }
-    }
-    if client.finished && client.pending.is_empty() {
-        Turn::Finished
-    } else {
-        Turn::Open
-    }
-}
-
-/// Writes as much of the pending echo as the kernel takes now, and keeps the rest.
-fn flush(client: &mut Client, hexdump: Hexdump) -> io::Result<()> {
-    while !client.pending.is_empty() {
-        match client.stream.write(&client.pending) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                hexdump.sent(client.peer, client.pending.get(..n).unwrap_or_default());
-                client.pending.drain(..n);
-                client.last_moved = Instant::now();
-            }
-            // The client's receive window and our send buffer are full: it is not reading.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-// ANCHOR_END: echo
-
-// ANCHOR: finish
-/// After a client's turn: close it, or watch for "writable" exactly while echo is pending.
-fn finish_turn(poll: &Poll, clients: &mut HashMap<Token, Client>, token: Token, turn: Turn) {
-    let ended = match turn {
-        Turn::Finished => Ok(()),
-        Turn::Failed(e) => Err(e),
-        Turn::Open => {
-            let Some(client) = clients.get_mut(&token) else {
-                return;
-            };
-            let wants_writable = !client.pending.is_empty();
-            if wants_writable == client.wants_writable {
-                return;
-            }
-            // epoll_ctl(MOD): a socket with room in its send buffer is writable nearly all
-            // the time, so asking for WRITABLE with nothing to write would wake us for nothing.
-            let interest = if wants_writable {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            match poll
-                .registry()
-                .reregister(&mut client.stream, token, interest)
-            {
-                Ok(()) => {
-                    client.wants_writable = wants_writable;
-                    return;
+        match client.take_turn(&mut self.buf, self.options) {
+            Turn::Open { again } => {
+                if again {
+                    self.again.push(token);
                 }
-                Err(e) => Err(e),
             }
+            Turn::Close(end) => self.close(token, end),
         }
-    };
-    // Dropping the socket closes it: our FIN goes out (after a reset there is nothing left
-    // to close), and the kernel drops it from the epoll set by itself.
-    let Some(client) = clients.remove(&token) else {
-        return;
-    };
-    let (peer, received) = (client.peer, client.received);
-    drop(client);
-    let end = match ended {
-        Ok(()) => End::Fin,
-        Err(e) => End::Failed(e),
-    };
-    session::log_end(peer, end, received);
-}
-// ANCHOR_END: finish
+    }
 
-/// Closes every client that has moved no byte, in or out, for `limit`: one that sends
-/// nothing, or one that reads none of its echo.
-fn close_idle(clients: &mut HashMap<Token, Client>, limit: Duration) {
-    clients.retain(|_, client| {
-        if client.last_moved.elapsed() < limit {
-            return true;
-        }
-        let end = if client.pending.is_empty() {
-            End::Silent(limit)
-        } else {
-            End::NotReading(limit)
+    /// Closes a client's socket and tells how its session ended.
+    fn close(&mut self, token: Token, end: End) {
+        // Dropping the socket closes it: our FIN goes out (an RST if bytes from the client lie
+        // unread), the kernel drops it from the epoll set, and the client's place is free.
+        let Some(client) = self.clients.remove(&token) else {
+            return;
         };
-        session::log_end(client.peer, end, client.received);
-        false // Dropping the client closes its socket.
-    });
+        let (peer, received) = (client.peer, client.received);
+        drop(client);
+        if !self.options.quiet {
+            session::queue_end(peer, end, received);
+        }
+    }
+    // ANCHOR_END: serve
+
+    /// Closes every client that has moved no byte, in or out, for --idle-timeout.
+    fn close_idle(&mut self) {
+        let limit = self.args.idle_timeout;
+        let idle: Vec<(Token, End)> = (self.clients.iter())
+            .filter(|(_, client)| client.last_moved.elapsed() >= limit)
+            .map(|(&token, client)| match client.pending.is_empty() {
+                true => (token, End::Silent(limit)),
+                false => (token, End::NotReading(limit)),
+            })
+            .collect();
+        for (token, end) in idle {
+            self.close(token, end);
+        }
+    }
+
+    /// One line about one connection, unless --quiet: queued, never blocking the loop.
+    fn log(&self, line: std::fmt::Arguments) {
+        if !self.options.quiet {
+            log::line(line);
+        }
+    }
+}
+
+/// The spare descriptor: any file will do.
+fn spare() -> Option<File> {
+    File::open("/dev/null").ok()
 }

@@ -1,9 +1,11 @@
-//! tcp-poll as a user runs it: tcp-server's tests of the echo wire (`echo_server`), and its own.
+//! tcp-poll as a user runs it: tcp-server's tests of the echo wire (`echo_server`), the
+//! attacks on a server with one thread (`one_thread`, shared with tcp-async), and its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 const BIN: &str = env!("CARGO_BIN_EXE_tcp-poll");
 
 testkit::echo_server_suite!(env!("CARGO_BIN_EXE_tcp-poll"));
+mod one_thread;
 
 use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
@@ -35,7 +37,7 @@ fn clients_that_never_read_hold_at_most_64_kib_each() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (p, addr) = s.start("server", {
         let mut cmd = Command::new(BIN);
-        cmd.args(["--port", "0", "--quiet"]);
+        cmd.args(["--port", "0", "--quiet", "--max-per-address", "1000"]);
         cmd
     })?;
     let pid = s.pid(p).unwrap();

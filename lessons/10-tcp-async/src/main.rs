@@ -3,24 +3,26 @@
 //! Terminal 1:  cargo run -p tcp-async
 //! Terminal 2:  cargo run -p tcp-client
 //!
+// ANCHOR: pitfall
 //! Pitfall: an `async fn` does nothing until it is awaited or spawned, and a task that never
 //! reaches an `.await` (a long computation, a blocking call such as `std::thread::sleep`)
 //! holds up every other task of its thread.
+// ANCHOR_END: pitfall
 #![forbid(unsafe_code)]
 
+use std::fs::File;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use common::fdlimit::{self, Raised};
 use common::session::{self, End};
 use common::text;
-use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto};
+use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto, Slot, Slots, log, logln};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 
 /// TCP echo server with tokio: a task per client on one thread.
@@ -84,34 +86,51 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
         .listen(args.echo.backlog)
         .with_context(|| format!("cannot listen on {local}"))?;
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
+    // Every client is a file descriptor: raise the soft limit (often 1,024) to the hard one.
+    match fdlimit::raise_limit() {
+        Ok(Raised::From(old, new)) => logln!("open-file limit raised from {old} to {new}"),
+        Ok(Raised::Already(_)) => {}
+        Err(e) => log::error("cannot raise the open-file limit", e),
+    }
     // ANCHOR_END: listen
 
     // ANCHOR: accept
-    // One permit per client: --max-clients as a semaphore. It counts at most 2^61 - 1 permits
-    // and panics past that; a larger --max-clients means "no limit" all the same.
-    let slots = Arc::new(Semaphore::new(
-        args.echo.max_clients.min(Semaphore::MAX_PERMITS),
-    ));
+    // --max-clients and --max-per-address, as in tcp-server: a client's task holds its Slot.
+    let slots = Slots::new(args.echo.max_clients, args.echo.max_per_address);
+    // A descriptor kept open for the day all the others are taken (below).
+    let mut spare = File::open("/dev/null").ok();
     loop {
         // .await: if no connection waits, this task sleeps here and the runtime runs others
         // (tcp-poll's WouldBlock, then epoll_wait until the listener is readable).
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
+            // EMFILE, ENFILE: no descriptor left, the connection stays queued. Close the
+            // spare one, accept into it, and refuse that client at once, as tcp-poll does.
+            Err(e) if fdlimit::is_out_of_descriptors(&e) && spare.take().is_some() => {
+                if let Ok((refused, peer)) = listener.accept().await {
+                    drop(refused);
+                    let why = format!("{e}, closed at once (ulimit -n)");
+                    quiet_or(&options, format_args!("refused {peer}: {why}"));
+                }
+                spare = File::open("/dev/null").ok();
+                continue;
+            }
             Err(e) => {
-                common::log_error("accept failed", e);
-                // Out of file descriptors, most likely: wait for clients to leave.
+                log::error("accept failed", e);
+                // No spare descriptor either: wait for clients to leave.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            println!(
-                "refused {peer}: {} clients already (--max-clients)",
-                args.echo.max_clients
-            );
-            continue; // Dropping `stream` closes the connection.
+        let slot = match slots.take(peer.ip()) {
+            Ok(slot) => slot,
+            Err(full) => {
+                let why = "(--max-clients, --max-per-address)";
+                quiet_or(&options, format_args!("refused {peer}: {full} {why}"));
+                continue; // Dropping `stream` closes the connection.
+            }
         };
-        println!("accepted {peer}");
+        quiet_or(&options, format_args!("accepted {peer}"));
         // A task per client: a few hundred bytes on the heap, where tcp-server spends a
         // thread. It runs on this same thread, whenever its socket is ready.
         tokio::spawn(serve_client(stream, peer, options, slot));
@@ -121,12 +140,7 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
 
 // ANCHOR: echo
 /// Echoes what `peer` sends until it closes, then logs how the connection ended.
-async fn serve_client(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    options: Options,
-    slot: OwnedSemaphorePermit,
-) {
+async fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options, slot: Slot) {
     let mut shown = options.encoding.stream_decoder();
     let mut buf = vec![0u8; BUF_SIZE];
     let mut total: u64 = 0;
@@ -144,7 +158,8 @@ async fn serve_client(
         options.hexdump.received(peer, chunk);
         if !options.quiet {
             let count = text::count(len as u64, "byte", "bytes");
-            println!("received {count} from {peer}: {}", shown.show(chunk, false));
+            let shown = shown.show_capped(chunk, false, log::SHOWN_PER_CHUNK);
+            logln!("received {count} from {peer}: {shown}");
         }
         // write_all loops over write() until all is sent, and the task sleeps while the
         // client's window is full (tcp-poll's pending buffer and WRITABLE interest).
@@ -154,9 +169,19 @@ async fn serve_client(
             Ok(Ok(())) => options.hexdump.sent(peer, chunk),
         }
     };
-    // Closing the socket sends our FIN, and giving back the permit frees the client's place.
+    // Closing the socket sends our FIN (an RST if bytes from the client lie unread), and
+    // giving back the slot frees the client's place.
     drop(stream);
     drop(slot);
-    session::log_end(peer, ended, total);
+    if !options.quiet {
+        session::queue_end(peer, ended, total);
+    }
 }
 // ANCHOR_END: echo
+
+/// One line about one connection, unless --quiet: queued, never blocking the thread.
+fn quiet_or(options: &Options, line: std::fmt::Arguments) {
+    if !options.quiet {
+        log::line(line);
+    }
+}

@@ -5,6 +5,8 @@
 const BIN: &str = env!("CARGO_BIN_EXE_tcp-async");
 
 testkit::echo_server_suite!(env!("CARGO_BIN_EXE_tcp-async"));
+#[path = "../../09-tcp-poll/tests/one_thread/mod.rs"]
+mod one_thread;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,0 +1,143 @@
+//! One client of the loop: its state between events, and its turn when an event names it.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use common::session::End;
+use common::text::{self, StreamDecoder};
+use common::{Hexdump, Slot};
+use mio::net::TcpStream;
+
+/// Echo bytes read but not yet written back, per client, before the loop stops reading from
+/// it: a client that sends without reading its echo is slowed down, not given all our memory.
+/// Reads never take more than the room left, so with --max-clients 4096 the pending buffers
+/// hold at most 4096 × 64 KiB = 256 MiB.
+pub const MAX_PENDING: usize = 64 * 1024;
+
+// ANCHOR: budget
+/// Reads one client may make in one turn. A client that sends as fast as it reads never lets
+/// its socket run dry, so a turn that read until `WouldBlock` would never end, and every
+/// other client would wait. tokio gives each task a budget per turn for the same reason.
+pub const BUDGET: usize = 16;
+// ANCHOR_END: budget
+
+/// One connected client: its socket and what the loop remembers between events.
+pub struct Client {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    /// Bytes read from the client that the kernel would not yet take back.
+    pub pending: Vec<u8>,
+    /// The socket may hold bytes we have not read: an event said readable, and no read has
+    /// found it empty since. A writable event alone then only flushes.
+    pub readable: bool,
+    /// An event said the client's FIN has arrived (`EPOLLRDHUP`): read on to the `Ok(0)`.
+    pub fin_seen: bool,
+    /// We read the FIN: once `pending` is written, we close.
+    pub finished: bool,
+    pub received: u64,
+    pub last_moved: Instant,
+    pub shown: StreamDecoder,
+    /// The client's place under --max-clients and --max-per-address, given back on drop.
+    pub _slot: Slot,
+}
+
+/// How a client's turn in the loop ended.
+pub enum Turn {
+    /// Keep the client. `again`: it spent its whole budget, and its socket may hold more.
+    Open { again: bool },
+    /// Close it, for this reason.
+    Close(End),
+}
+
+/// What the serving of a client needs to know.
+#[derive(Clone, Copy)]
+pub struct Options {
+    pub quiet: bool,
+    pub hexdump: Hexdump,
+}
+
+// ANCHOR: echo
+impl Client {
+    /// Writes what it can of the pending echo, then reads and echoes, until the socket is
+    /// empty or the budget is spent.
+    pub fn take_turn(&mut self, buf: &mut [u8], options: Options) -> Turn {
+        for _ in 0..BUDGET {
+            if let Err(e) = self.flush(options.hexdump) {
+                return Turn::Close(End::Failed(e));
+            }
+            if self.finished && self.pending.is_empty() {
+                return Turn::Close(End::Fin);
+            }
+            // Stop reading while too much echo waits for the client to read it: WRITABLE
+            // brings us back when it does.
+            if !self.readable || self.finished || self.pending.len() >= MAX_PENDING {
+                return Turn::Open { again: false };
+            }
+            // Read no more than the room left, so that `pending` never grows past MAX_PENDING.
+            let room = (MAX_PENDING - self.pending.len()).min(buf.len());
+            let len = match self.stream.read(&mut buf[..room]) {
+                // Ok(0): the client sent FIN. It will send nothing more.
+                Ok(0) => {
+                    self.finished = true;
+                    continue;
+                }
+                Ok(len) => len,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return Turn::Open { again: false };
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Turn::Close(End::Failed(e)),
+            };
+            self.echo(buf.get(..len).unwrap_or_default(), options);
+            // A short read took everything there was. Bytes that arrive later raise a new
+            // edge-triggered event, so there is no need to read again only to hear WouldBlock
+            // (tokio does the same). Unless the FIN is already here: read on to the Ok(0).
+            if len < room && !self.fin_seen {
+                self.readable = false;
+                return match self.flush(options.hexdump) {
+                    Ok(()) => Turn::Open { again: false },
+                    Err(e) => Turn::Close(End::Failed(e)),
+                };
+            }
+        }
+        // The budget is spent, and the socket may hold more: the others go first.
+        Turn::Open { again: true }
+    }
+
+    /// Logs a chunk read from the client and queues it for the echo.
+    fn echo(&mut self, chunk: &[u8], options: Options) {
+        self.received += chunk.len() as u64;
+        self.last_moved = Instant::now();
+        options.hexdump.received(self.peer, chunk);
+        if !options.quiet {
+            let count = text::count(chunk.len() as u64, "byte", "bytes");
+            let shown = self
+                .shown
+                .show_capped(chunk, false, common::log::SHOWN_PER_CHUNK);
+            common::logln!("received {count} from {}: {shown}", self.peer);
+        }
+        self.pending.extend_from_slice(chunk);
+    }
+
+    /// Writes as much of the pending echo as the kernel takes now, and keeps the rest.
+    fn flush(&mut self, hexdump: Hexdump) -> io::Result<()> {
+        while !self.pending.is_empty() {
+            match self.stream.write(&self.pending) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    hexdump.sent(self.peer, self.pending.get(..n).unwrap_or_default());
+                    self.pending.drain(..n);
+                    self.last_moved = Instant::now();
+                }
+                // The client's receive window and our send buffer are full: it is not reading.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+// ANCHOR_END: echo
