@@ -115,14 +115,16 @@ pub fn nick(c: &mut Check) -> Result<(), Failure> {
 
 pub fn who(c: &mut Check) -> Result<(), Failure> {
     let (p, addr) = chat(c)?;
-    let writers: Vec<Udp> = (0..c.rng().below(1..4))
+    let writers: Vec<Udp> = (0..c.rng().below(1..3))
         .map(|_| Udp::new(c))
         .collect::<Result<_, _>>()?;
-    let (early, silent) = (Udp::new(c)?, Udp::new(c)?);
-    // `early` writes twice, the second time 1.2 s later: /who says when it was heard LAST.
+    let (old, early, silent) = (Udp::new(c)?, Udp::new(c)?, Udp::new(c)?);
+    // `old` writes once, and `early` twice, the second time 1.2 s later: /who says when
+    // each was heard LAST, in whole seconds.
+    write_to(c, p, &old, addr)?;
+    let mut heard = vec![(old.addr(), Instant::now())];
     write_to(c, p, &early, addr)?;
     std::thread::sleep(Duration::from_millis(1200));
-    let mut heard = Vec::new();
     write_to(c, p, &early, addr)?;
     heard.push((early.addr(), Instant::now()));
     for w in &writers {
