@@ -349,12 +349,14 @@ pub fn client_retry(c: &mut Check) -> Result<(), Failure> {
     let first = trying_again(c, p, 1)?;
     let second = trying_again(c, p, 2)?;
     about(c, second - first, Duration::from_millis(200), "the second `trying again`")?;
+    let third = trying_again(c, p, 3)?;
+    about(c, third - second, Duration::from_millis(400), "the third `trying again`")?;
     let listener = Listener::bind(c, addr)?;
     let mut conn = listener.accept(c, "tcp-client to connect once the server is up")?;
     about(
         c,
-        second.elapsed(),
-        Duration::from_millis(400),
+        third.elapsed(),
+        Duration::from_millis(800),
         "the connection, once the server was up,",
     )?;
     let from = conn.reader.get_ref().peer_addr().ok();

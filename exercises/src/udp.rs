@@ -205,7 +205,7 @@ fn copies(
         }
         if let Some(before) = last {
             let gap = now.duration_since(before);
-            let least = wait.mul_f64(0.9);
+            let least = wait.mul_f64(0.85);
             if gap < least || gap > wait + LATE {
                 return Err(c.fail(format!(
                     "copy {n} of {} came {:.3} s after copy {}; with --timeout {:.2}, the wait \
