@@ -100,7 +100,12 @@ pub fn nick(c: &mut Check) -> Result<(), Failure> {
     write_to(c, p, &other, addr)?;
     let text = message(c);
     type_line(c, p, &format!("/reply {text}"))?;
-    expect_datagram(c, &other, &format!("/reply {text}"), &format!("[{first}] {text}"))?;
+    expect_datagram(
+        c,
+        &other,
+        &format!("/reply {text}"),
+        &format!("[{first}] {text}"),
+    )?;
 
     // A second /nick changes the name, and a third.
     for name in [second, third] {

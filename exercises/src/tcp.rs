@@ -348,9 +348,19 @@ pub fn client_retry(c: &mut Check) -> Result<(), Failure> {
     let p = client(c, addr, &["--retry", "5", "--bind", "127.0.0.2"])?;
     let first = trying_again(c, p, 1)?;
     let second = trying_again(c, p, 2)?;
-    about(c, second - first, Duration::from_millis(200), "the second `trying again`")?;
+    about(
+        c,
+        second - first,
+        Duration::from_millis(200),
+        "the second `trying again`",
+    )?;
     let third = trying_again(c, p, 3)?;
-    about(c, third - second, Duration::from_millis(400), "the third `trying again`")?;
+    about(
+        c,
+        third - second,
+        Duration::from_millis(400),
+        "the third `trying again`",
+    )?;
     let listener = Listener::bind(c, addr)?;
     let mut conn = listener.accept(c, "tcp-client to connect once the server is up")?;
     about(

@@ -137,7 +137,9 @@ pub fn client_round_trip(c: &mut Check) -> Result<(), Failure> {
                  `round trip: {ms} ms`"
             )));
         }
-        c.pass(format!("`round trip: {ms} ms`: between {delay} and {most} ms"));
+        c.pass(format!(
+            "`round trip: {ms} ms`: between {delay} and {most} ms"
+        ));
         // Between lines, the client idles again.
         let idle = c.rng().below(200..500) as u64;
         std::thread::sleep(Duration::from_millis(idle));
@@ -303,7 +305,11 @@ pub fn client_retries(c: &mut Check) -> Result<(), Failure> {
     type_line(c, q, "once")?;
     server.recv(c, "the datagram \"once\"")?;
     let expected = format!("no reply from {} within 200ms (", server.addr());
-    let said = c.expect(q, "no reply from", "without --retries, one try and then the line")?;
+    let said = c.expect(
+        q,
+        "no reply from",
+        "without --retries, one try and then the line",
+    )?;
     if !said.starts_with(&expected) {
         return Err(c.fail(format!(
             "without --retries and with --timeout 0.2, expected the line to start with \
