@@ -159,28 +159,81 @@ fn client(c: &mut Check, server: SocketAddr, extra: &[&str]) -> Result<Proc, Fai
     c.spawn("tcp-client", &args)
 }
 
+/// How much later than `want` a timed event may come on a loaded machine.
+const LATE: Duration = Duration::from_millis(250);
+
+/// A `--lines` line as the lesson prints peer text: control characters escaped.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|ch| {
+            if ch.is_control() {
+                ch.escape_debug().to_string()
+            } else {
+                ch.to_string()
+            }
+        })
+        .collect()
+}
+
 pub fn client_total(c: &mut Check) -> Result<(), Failure> {
     let listener = Listener::bind(c, SocketAddr::from(([127, 0, 0, 1], 0)))?;
     let p = client(c, listener.addr, &[])?;
     let mut conn = listener.accept(c, "tcp-client to connect")?;
     c.pass("tcp-client connected");
-    for chunk in [&b"abc"[..], &[b'x'; 500][..], &[b'y'; 497][..]] {
-        conn.write(c, chunk)?;
+    // What the client sends is not what came: a typed line, echoed by nobody.
+    let typed = format!("typed {}", c.rng().below(0..1000));
+    c.scene
+        .send_line(p, &typed)
+        .map_err(|e| c.fail(e.to_string()))?;
+    let got = conn.line(c, "the line typed on the client")?;
+    if got != typed {
+        return Err(c.fail(format!("typed {typed:?}, the server received {got:?}")));
+    }
+    // Past 65,535 (a counter in a u16), in arbitrary bytes (not characters), in writes of
+    // varied sizes; the last byte begins a character that never ends.
+    let total = c.rng().below(65_600..90_000);
+    let mut data = c.rng().bytes(total - 1);
+    data.push(0xe4);
+    let mut at = 0;
+    let mut writes = 0;
+    while at < data.len() {
+        let len = c.rng().below(1..20_000).min(data.len() - at);
+        conn.write(c, data.get(at..at + len).unwrap_or_default())?;
+        at += len;
+        writes += 1;
+        if writes % 3 == 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
     drop(conn);
-    c.pass("the server sent 1000 bytes in three writes and closed");
+    c.pass(format!(
+        "the server sent {total} arbitrary bytes in {writes} writes and closed"
+    ));
+    let want = format!("the server closed the connection (FIN) after {total} bytes");
     let line = c.expect(
         p,
         "closed the connection",
         "expected the client to say that the server closed the connection",
     )?;
-    if !line.contains("1000 bytes") {
+    if line != want {
         return Err(c.fail(format!(
-            "the server sent 1000 bytes in all, so expected \"1000 bytes\" in the line, got \
-             {line:?}"
+            "the server sent {total} bytes in all, so expected the line {want:?}, got {line:?}"
         )));
     }
     c.pass(format!("{line:?}"));
+    // The lesson's promise: a character cut at the end of the stream is still reported.
+    c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
+    let all = c.scene.output(p, Stream::Stdout);
+    if !all
+        .iter()
+        .any(|l| l.contains("the stream ended inside a character"))
+    {
+        return Err(c.fail(
+            "the last byte the server sent (e4) begins a character that never ends; the \
+             lesson says so (`(the stream ended inside a character: ...)`), and no longer did",
+        ));
+    }
+    c.pass("the character cut at the end is still reported");
     Ok(())
 }
 
@@ -189,32 +242,100 @@ pub fn client_lines(c: &mut Check) -> Result<(), Failure> {
     let p = client(c, listener.addr, &["--lines"])?;
     let mut conn = listener.accept(c, "tcp-client to connect")?;
     c.pass("tcp-client --lines connected");
-    // Line ends in the middle of writes, never at their end.
-    for piece in ["hel", "lo\nwor", "ld\n", "", "one\ntwo\n", "tail"] {
-        conn.write(c, piece.as_bytes())?;
-        std::thread::sleep(Duration::from_millis(50));
+    // Lines of varied text, some with a control character the lesson escapes, then a tail
+    // without a newline.
+    let count = c.rng().below(3..7);
+    let mut lines = Vec::new();
+    for n in 0..count {
+        let len = c.rng().below(1..15);
+        let mut text = format!("l{}", c.rng().text(len));
+        if n % 2 == 1 {
+            let control = *c.rng().pick(&['\u{1b}', '\t', '\r']).unwrap_or(&'\t');
+            text.push(control);
+            text.push('x');
+        }
+        lines.push(text);
+    }
+    let len = c.rng().below(1..10);
+    let tail = format!("t{}", c.rng().text(len));
+    let mut data = Vec::new();
+    for l in &lines {
+        data.extend_from_slice(l.as_bytes());
+        data.push(b'\n');
+    }
+    data.extend_from_slice(tail.as_bytes());
+    // Cut anywhere, inside characters too, never only at line ends.
+    let mut cuts: Vec<usize> = (0..c.rng().below(4..10))
+        .map(|_| c.rng().below(1..data.len()))
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut pieces = Vec::new();
+    let mut from = 0;
+    for cut in cuts.into_iter().chain([data.len()]) {
+        pieces.push(data.get(from..cut).unwrap_or_default().to_vec());
+        from = cut;
+    }
+    for piece in &pieces {
+        conn.write(c, piece)?;
+        std::thread::sleep(Duration::from_millis(40));
     }
     drop(conn);
-    c.pass(
-        "the server sent \"hel\", \"lo\\nwor\", \"ld\\n\", \"one\\ntwo\\n\", \"tail\" and closed",
-    );
+    c.pass(format!(
+        "the server sent {count} lines and a tail without a newline, in {} pieces cut \
+         anywhere, and closed",
+        pieces.len()
+    ));
     c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
-    let lines: Vec<String> = c
+    let got: Vec<String> = c
         .scene
         .output(p, Stream::Stdout)
         .into_iter()
         .filter(|l| l.starts_with("line: "))
         .collect();
-    let want = ["line: hello", "line: world", "line: one", "line: two"];
-    let complete = lines.len() == 5
-        && lines.iter().zip(want).all(|(l, w)| l == w)
-        && lines.get(4).is_some_and(|l| l.starts_with("line: tail"));
-    if !complete {
+    let mut want: Vec<String> = lines
+        .iter()
+        .map(|l| format!("line: {}", printable(l)))
+        .collect();
+    want.push(format!(
+        "line: {} (no newline at the end)",
+        printable(&tail)
+    ));
+    if got != want {
         return Err(c.fail(format!(
-            "expected the lines {want:?} and then one starting \"line: tail\", got {lines:?}"
+            "the server sent the lines {lines:?} and then {tail:?}; expected exactly \
+             {want:?} (control characters escaped as the lesson escapes them), got {got:?}"
         )));
     }
-    c.pass(format!("the client printed {lines:?}"));
+    c.pass(format!("the client printed {got:?}"));
+    Ok(())
+}
+
+/// Waits for the next `trying again` line of `p` and says when it came.
+fn trying_again(c: &mut Check, p: Proc, n: usize) -> Result<std::time::Instant, Failure> {
+    c.expect(
+        p,
+        "trying again",
+        &format!("with nobody listening, expected a line `trying again` (try {n})"),
+    )?;
+    Ok(std::time::Instant::now())
+}
+
+/// Fails unless `gap` is about `want`.
+fn about(c: &Check, gap: Duration, want: Duration, what: &str) -> Result<(), Failure> {
+    if gap < want.mul_f64(0.9) || gap > want + LATE {
+        return Err(c.fail(format!(
+            "{what} came {:.3} s after the one before; the waits are 0.2 s, then twice as \
+             long each time, so expected about {:.3} s",
+            gap.as_secs_f64(),
+            want.as_secs_f64()
+        )));
+    }
+    c.pass(format!(
+        "{what} came {:.3} s after the one before (the wait: {:.3} s)",
+        gap.as_secs_f64(),
+        want.as_secs_f64()
+    ));
     Ok(())
 }
 
@@ -223,25 +344,49 @@ pub fn client_retry(c: &mut Check) -> Result<(), Failure> {
     let addr = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| c.fail(format!("cannot find a free port: {e}")))?;
-    let p = client(c, addr, &["--retry", "5"])?;
-    c.expect(
-        p,
-        "trying again",
-        "with nobody listening, expected the client to say it is trying again",
+    // --bind: the lesson's connect still binds where it is told, on every try.
+    let p = client(c, addr, &["--retry", "5", "--bind", "127.0.0.2"])?;
+    let first = trying_again(c, p, 1)?;
+    let second = trying_again(c, p, 2)?;
+    about(
+        c,
+        second - first,
+        Duration::from_millis(200),
+        "the second `trying again`",
     )?;
-    c.pass("connection refused: the client says it is trying again");
+    let third = trying_again(c, p, 3)?;
+    about(
+        c,
+        third - second,
+        Duration::from_millis(400),
+        "the third `trying again`",
+    )?;
     let listener = Listener::bind(c, addr)?;
     let mut conn = listener.accept(c, "tcp-client to connect once the server is up")?;
+    about(
+        c,
+        third.elapsed(),
+        Duration::from_millis(800),
+        "the connection, once the server was up,",
+    )?;
+    let from = conn.reader.get_ref().peer_addr().ok();
+    if from.map(|a| a.ip()) != Some([127, 0, 0, 2].into()) {
+        return Err(c.fail(format!(
+            "with --bind 127.0.0.2, expected the connection to come from 127.0.0.2, it came \
+             from {from:?}"
+        )));
+    }
     c.pass(format!(
-        "a server came up on {addr}, and the client connected"
+        "a server came up on {addr}, and the client connected from {from:?}"
     ));
+    let typed = format!("made it {}", c.rng().below(0..1000));
     c.scene
-        .send_line(p, "made it")
+        .send_line(p, &typed)
         .map_err(|e| c.fail(e.to_string()))?;
     let got = conn.line(c, "the line the client types")?;
-    if got != "made it" {
+    if got != typed {
         return Err(c.fail(format!(
-            "typed \"made it\", expected the server to receive it, got {got:?}"
+            "typed {typed:?}, expected the server to receive it, got {got:?}"
         )));
     }
     c.pass("what was typed arrived");
@@ -252,8 +397,18 @@ pub fn client_retry(c: &mut Check) -> Result<(), Failure> {
     let dead = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| c.fail(format!("cannot find a free port: {e}")))?;
-    let q = client(c, dead, &["--retry", "2"])?;
+    let retries = c.rng().below(2..4);
+    let q = client(c, dead, &["--retry", &retries.to_string()])?;
+    let mut last = trying_again(c, q, 1)?;
+    let mut wait = Duration::from_millis(200);
+    for n in 2..=retries {
+        let now = trying_again(c, q, n)?;
+        about(c, now - last, wait, &format!("`trying again` {n}"))?;
+        last = now;
+        wait *= 2;
+    }
     let status = c.scene.wait(q).map_err(|e| c.fail(e.to_string()))?;
+    let ended = last.elapsed();
     let tries = c
         .scene
         .output(q, Stream::Stdout)
@@ -261,12 +416,23 @@ pub fn client_retry(c: &mut Check) -> Result<(), Failure> {
         .chain(c.scene.output(q, Stream::Stderr))
         .filter(|l| l.contains("trying again"))
         .count();
-    if status.success() || tries != 2 {
+    if status.success() || tries != retries {
         return Err(c.fail(format!(
-            "with nobody listening and --retry 2, expected 2 lines \"trying again\" and then a \
-             failure; saw {tries} such lines and {status}"
+            "with nobody listening and --retry {retries}, expected {retries} lines \"trying \
+             again\" and then a failure; saw {tries} such lines and {status}"
         )));
     }
-    c.pass("with nobody listening, it tried twice more and then failed");
+    if ended < wait.mul_f64(0.9) || ended > wait + LATE {
+        return Err(c.fail(format!(
+            "after the last `trying again`, the client waits {:.3} s and tries once more; it \
+             ended {:.3} s after that line",
+            wait.as_secs_f64(),
+            ended.as_secs_f64()
+        )));
+    }
+    c.pass(format!(
+        "with nobody listening, it tried {retries} times more, waiting 0.2 s and doubling, \
+         and then failed"
+    ));
     Ok(())
 }

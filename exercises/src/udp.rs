@@ -83,124 +83,266 @@ fn client(
     Ok(p)
 }
 
+fn type_line(c: &mut Check, p: testkit::Proc, line: &str) -> Result<(), Failure> {
+    c.scene
+        .send_line(p, line)
+        .map_err(|e| c.fail(e.to_string()))
+}
+
+/// A line of varied text a student's client must carry as it is: ASCII, Chinese, accents,
+/// an emoji; never empty, and no space at either end.
+fn varied_line(c: &mut Check, len: std::ops::Range<usize>) -> String {
+    let len = c.rng().below(len);
+    let text = c.rng().text(len);
+    format!("m{}m", text.trim())
+}
+
+/// How much later than `want` a timed event may come on a loaded machine.
+const LATE: Duration = Duration::from_millis(250);
+
 pub fn client_round_trip(c: &mut Check) -> Result<(), Failure> {
     let server = Udp::new(c)?;
-    let p = client(c, server.addr(), &[])?;
-    c.scene
-        .send_line(p, "slow")
-        .map_err(|e| c.fail(e.to_string()))?;
-    let (data, from) = server.recv(c, "the datagram \"slow\" from udp-client")?;
-    // The server takes its time: the client must measure at least this much.
-    std::thread::sleep(Duration::from_millis(300));
-    server.send(c, from, &data)?;
-    c.pass("the server answered \"slow\" after 300 ms");
+    let p = client(c, server.addr(), &["--timeout", "1"])?;
+    // The client idles first: a clock started with the program, or at the first line
+    // only, runs long before the datagram it times is sent.
+    let idle = c.rng().below(400..800) as u64;
+    std::thread::sleep(Duration::from_millis(idle));
+    let lines = c.rng().below(3..5);
+    let silent_at = c.rng().below(1..lines);
+    for n in 0..lines {
+        let line = varied_line(c, 1..12);
+        type_line(c, p, &line)?;
+        let (data, from) = server.recv(c, &format!("the datagram {line:?} from udp-client"))?;
+        if n == silent_at {
+            // One datagram gets no answer: there is no round trip to print for it.
+            c.expect(
+                p,
+                "no reply from",
+                "with --timeout 1 and no answer, expected the client's line `no reply from ...`",
+            )?;
+            c.pass(format!("{line:?} got no answer, and the client said so"));
+            continue;
+        }
+        // The server takes its time: the client must measure at least this much.
+        let delay = c.rng().below(150..600) as u64;
+        std::thread::sleep(Duration::from_millis(delay));
+        server.send(c, from, &data)?;
+        c.pass(format!("the server answered {line:?} after {delay} ms"));
+        let ms = round_trip(c, p)?;
+        let most = delay + LATE.as_millis() as u64;
+        if !(delay..=most).contains(&ms) {
+            return Err(c.fail(format!(
+                "the server answered {delay} ms after the datagram arrived, so the round trip \
+                 is at least {delay} ms and at most about {most} ms; the client printed \
+                 `round trip: {ms} ms`"
+            )));
+        }
+        c.pass(format!(
+            "`round trip: {ms} ms`: between {delay} and {most} ms"
+        ));
+        // Between lines, the client idles again.
+        let idle = c.rng().below(200..500) as u64;
+        std::thread::sleep(Duration::from_millis(idle));
+    }
     c.scene.close_stdin(p).map_err(|e| c.fail(e.to_string()))?;
+    c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
+    // Exactly one `round trip` line per answer: none for the datagram that got none.
+    let printed = c
+        .scene
+        .output(p, testkit::Stream::Stdout)
+        .into_iter()
+        .filter(|l| l.contains("round trip"))
+        .count();
+    if printed != lines - 1 {
+        return Err(c.fail(format!(
+            "{} answers came, so expected {} `round trip` lines, one after each answer; the \
+             client printed {printed}",
+            lines - 1,
+            lines - 1
+        )));
+    }
+    c.pass("one `round trip` line per answer, none for the datagram without one");
+    Ok(())
+}
+
+/// The next `round trip: N ms` line of `p`, exactly that: N in whole milliseconds.
+fn round_trip(c: &mut Check, p: testkit::Proc) -> Result<u64, Failure> {
     let line = c.expect(
         p,
-        "round trip:",
+        "round trip",
         "after the answer, expected a line `round trip: N ms`",
     )?;
-    let ms = line
-        .split("round trip:")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse::<f64>().ok());
-    match ms {
-        Some(ms) if (300.0..10_000.0).contains(&ms) => {
-            c.pass(format!("{line:?}: at least the 300 ms the server waited"));
-            Ok(())
+    line.strip_prefix("round trip: ")
+        .and_then(|rest| rest.strip_suffix(" ms"))
+        .and_then(|n| n.parse::<u64>().ok())
+        .ok_or_else(|| {
+            c.fail(format!(
+                "expected the line `round trip: N ms`, N a whole number of milliseconds, got \
+                 {line:?}"
+            ))
+        })
+}
+
+/// Receives the copies of `want` until `copies` have come, and checks the gaps between
+/// them: `first`, then twice as long each time, give or take what a loaded machine adds.
+fn copies(
+    c: &mut Check,
+    server: &Udp,
+    want: &[u8],
+    copies: usize,
+    first: Duration,
+) -> Result<std::net::SocketAddr, Failure> {
+    let mut last = None;
+    let mut from = server.addr();
+    let mut wait = first;
+    for n in 1..=copies {
+        let (data, sender) = server.recv(c, &format!("copy {n} of {}", shown(want)))?;
+        let now = Instant::now();
+        if data != want {
+            return Err(c.fail(format!(
+                "expected copy {n} of {}, got {}",
+                shown(want),
+                shown(&data)
+            )));
         }
-        Some(ms) => Err(c.fail(format!(
-            "the server waited 300 ms before answering, so the round trip took at least that; \
-             the client printed {line:?} ({ms} ms)"
-        ))),
-        None => Err(c.fail(format!(
-            "expected `round trip: N ms` with N a number, got {line:?}"
-        ))),
+        if let Some(before) = last {
+            let gap = now.duration_since(before);
+            let least = wait.mul_f64(0.85);
+            if gap < least || gap > wait + LATE {
+                return Err(c.fail(format!(
+                    "copy {n} of {} came {:.3} s after copy {}; with --timeout {:.2}, the wait \
+                     before it is {:.3} s ({:.2} s, doubled at each try)",
+                    shown(want),
+                    gap.as_secs_f64(),
+                    n - 1,
+                    first.as_secs_f64(),
+                    wait.as_secs_f64(),
+                    first.as_secs_f64(),
+                )));
+            }
+            c.pass(format!(
+                "copy {n} came {:.3} s after copy {} (the wait: {:.3} s)",
+                gap.as_secs_f64(),
+                n - 1,
+                wait.as_secs_f64()
+            ));
+            wait *= 2;
+        }
+        last = Some(now);
+        from = sender;
     }
+    Ok(from)
 }
 
 pub fn client_retries(c: &mut Check) -> Result<(), Failure> {
     let server = Udp::new(c)?;
-    let p = client(c, server.addr(), &["--timeout", "0.3", "--retries", "2"])?;
-    c.scene
-        .send_line(p, "hello")
-        .map_err(|e| c.fail(e.to_string()))?;
-    // Stay silent for the first two copies; answer the third, the last try.
-    let mut times = Vec::new();
-    let mut from = None;
-    for n in 1..=3 {
-        let (data, sender) = server.recv(c, &format!("copy {n} of \"hello\""))?;
-        if data != b"hello" {
-            return Err(c.fail(format!(
-                "expected copy {n} of \"hello\", got {}",
-                shown(&data)
-            )));
-        }
-        times.push(Instant::now());
-        from = Some(sender);
-    }
-    let gaps: Vec<f64> = times
-        .windows(2)
-        .map(|w| w[1].duration_since(w[0]).as_secs_f64())
-        .collect();
-    c.pass(format!(
-        "3 copies of \"hello\" arrived, {:.2} s and {:.2} s apart",
-        gaps[0], gaps[1]
-    ));
-    if gaps[0] < 0.25 || gaps[1] < gaps[0] * 1.4 {
+    let timeout_ms = *c.rng().pick(&[150u64, 200, 250]).unwrap_or(&200);
+    let timeout = Duration::from_millis(timeout_ms);
+    let flag = format!("{:.2}", timeout.as_secs_f64());
+    let retries = c.rng().below(2..4);
+    let p = client(
+        c,
+        server.addr(),
+        &["--timeout", &flag, "--retries", &retries.to_string()],
+    )?;
+
+    // Answered at copy k: no more copies after it.
+    let answered = c.rng().below(2..retries + 2);
+    let line = varied_line(c, 1..10);
+    type_line(c, p, &line)?;
+    let from = copies(c, &server, line.as_bytes(), answered, timeout)?;
+    server.send(c, from, line.as_bytes())?;
+    let got = c.expect(p, "received", "the answer should be printed")?;
+    if !got.ends_with(&format!(": {line}")) {
         return Err(c.fail(format!(
-            "with --timeout 0.3, expected the first copy again after about 0.3 s and the next \
-             after about 0.6 s (the wait doubles); the gaps were {:.2} s and {:.2} s",
-            gaps[0], gaps[1]
+            "the server answered {line:?} to copy {answered}; expected the client's \
+             `received ...: {line}` line, got {got:?}"
         )));
     }
-    c.pass("the wait grew: about 0.3 s, then about 0.6 s");
-    if let Some(from) = from {
-        server.send(c, from, b"hello")?;
-    }
-    c.expect(p, "hello", "the answer to the last try should be printed")?;
-    c.pass("the answer to the third try was printed");
+    c.pass(format!("the answer to copy {answered} was printed"));
 
-    // A line nobody answers: one datagram and two more tries, then the client says so.
-    c.scene
-        .send_line(p, "lost")
-        .map_err(|e| c.fail(e.to_string()))?;
-    for n in 1..=3 {
-        server.recv(c, &format!("copy {n} of \"lost\""))?;
-    }
-    // The whole wait: 0.3 + 0.6 + 1.2 s.
-    let expected = format!("no reply from {} within 2.1s (", server.addr());
-    let line = c.expect(
+    // A line nobody answers: one datagram and N more tries, then the client says so.
+    let lost = varied_line(c, 1..10);
+    type_line(c, p, &lost)?;
+    copies(c, &server, lost.as_bytes(), retries + 1, timeout)?;
+    // The whole wait: t + 2t + 4t ...
+    let whole = timeout * ((1u32 << (retries + 1)) - 1);
+    let expected = format!("no reply from {} within {whole:?} (", server.addr());
+    let started = Instant::now();
+    let said = c.expect(
         p,
         "no reply from",
         "after the last try, expected the client's line `no reply from ADDR within T (...)`",
     )?;
-    if !line.starts_with(&expected) {
+    if !said.starts_with(&expected) {
         return Err(c.fail(format!(
-            "after three tries of 0.3, 0.6 and 1.2 s, expected the line to start with \
-             {expected:?} (T is the whole wait), got {line:?}"
+            "after {} tries waiting {timeout:?}, doubled each time, expected the line to start \
+             with {expected:?} (T is the whole wait), got {said:?}",
+            retries + 1
         )));
     }
+    let last_wait = timeout * (1u32 << retries);
+    if started.elapsed() < last_wait.mul_f64(0.8) {
+        return Err(c.fail(format!(
+            "the last try waits {last_wait:?}, but the client gave up {:.3} s after sending it",
+            started.elapsed().as_secs_f64()
+        )));
+    }
+    c.pass(format!("{said:?}"));
     c.scene.close_stdin(p).map_err(|e| c.fail(e.to_string()))?;
     c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
     let extra = server.waiting().len();
     if extra > 0 {
         return Err(c.fail(format!(
-            "--retries 2 means 3 datagrams in all, but {extra} more copies of \"lost\" arrived"
+            "--retries {retries} means {} datagrams in all, but {extra} more copies arrived",
+            retries + 1
         )));
     }
-    c.pass("\"lost\" was sent 3 times in all, then the client said there was no reply");
+    c.pass(format!("{lost:?} was sent {} times in all", retries + 1));
+
+    // Without --retries, nothing changes: one datagram, one wait.
+    let q = client(c, server.addr(), &["--timeout", "0.2"])?;
+    type_line(c, q, "once")?;
+    server.recv(c, "the datagram \"once\"")?;
+    let expected = format!("no reply from {} within 200ms (", server.addr());
+    let said = c.expect(
+        q,
+        "no reply from",
+        "without --retries, one try and then the line",
+    )?;
+    if !said.starts_with(&expected) {
+        return Err(c.fail(format!(
+            "without --retries and with --timeout 0.2, expected the line to start with \
+             {expected:?}, got {said:?}"
+        )));
+    }
+    c.scene.close_stdin(q).map_err(|e| c.fail(e.to_string()))?;
+    c.scene.wait(q).map_err(|e| c.fail(e.to_string()))?;
+    let extra = server.waiting().len();
+    if extra > 0 {
+        return Err(c.fail(format!(
+            "without --retries, one datagram per line, but {extra} more copies arrived"
+        )));
+    }
+    c.pass("without --retries: one datagram, `no reply ... within 200ms`");
     Ok(())
 }
 
 pub fn client_seq(c: &mut Check) -> Result<(), Failure> {
     let server = Udp::new(c)?;
-    let p = client(c, server.addr(), &["--seq"])?;
-    for (n, line) in [(1, "hello"), (2, "again")] {
-        c.scene
-            .send_line(p, line)
-            .map_err(|e| c.fail(e.to_string()))?;
+    let p = client(c, server.addr(), &["--seq", "--timeout", "1"])?;
+    // Past 9 (a second digit), and past 255 (a counter in a u8).
+    let total = c.rng().below(258..262);
+    let mut tested = vec![1, 2, 10, 11, 256, 257];
+    tested.push(c.rng().below(3..255));
+    for n in 1..=total {
+        let test = tested.contains(&n);
+        let line = if test {
+            varied_line(c, 1..10)
+        } else {
+            format!("l{n}")
+        };
+        type_line(c, p, &line)?;
         let want = format!("{n} {line}");
         let (data, from) = server.recv(c, &format!("the datagram {want:?}"))?;
         if data != want.as_bytes() {
@@ -209,30 +351,81 @@ pub fn client_seq(c: &mut Check) -> Result<(), Failure> {
                 shown(&data)
             )));
         }
+        if !test {
+            server.send(c, from, want.as_bytes())?;
+            let got = c.expect(p, "received", &format!("expected the answer {want:?}"))?;
+            if !got.ends_with(&format!(": {want}")) {
+                return Err(c.fail(format!(
+                    "expected the answer {want:?} to be printed, got {got:?}"
+                )));
+            }
+            continue;
+        }
         c.pass(format!("typing {line:?} sent {want:?}"));
-        // A late answer to an earlier datagram arrives first, then the right one.
-        let stale = format!("{} stale", n - 1);
-        server.send(c, from, stale.as_bytes())?;
+        // Late answers to earlier datagrams arrive first, then the right one: an earlier
+        // number, and numbers that begin with the same digits (`1` and `12 ...`).
+        let stales = [
+            format!("{} stale", n - 1),
+            format!("{n}{} stale", c.rng().below(0..10)),
+            format!("{n}stale"),
+        ];
+        for stale in &stales {
+            server.send(c, from, stale.as_bytes())?;
+        }
         server.send(c, from, want.as_bytes())?;
-        let shown_line = c.expect(
-            p,
-            "received",
-            &format!("expected the answer {want:?} to be printed"),
-        )?;
-        if shown_line.contains("stale") {
+        for stale in &stales {
+            let said = c.expect(
+                p,
+                "stale",
+                &format!("expected the line `ignored a stale answer: {stale}`"),
+            )?;
+            if said != format!("ignored a stale answer: {stale}") {
+                return Err(c.fail(format!(
+                    "the server sent {stale:?} (not an answer to datagram {n}); expected the \
+                     line `ignored a stale answer: {stale}`, got {said:?}"
+                )));
+            }
+        }
+        let got = c.expect(p, "received", &format!("expected the answer {want:?}"))?;
+        if !got.ends_with(&format!(": {want}")) {
             return Err(c.fail(format!(
-                "the server sent {stale:?} (an answer to an earlier datagram) and then {want:?}; \
-                 the client printed the stale one as the answer: {shown_line:?}"
+                "the server sent {stales:?} (none an answer to datagram {n}) and then {want:?}; \
+                 expected the client's `received ...: {want}` line, got {got:?}"
             )));
         }
-        if !shown_line.contains(&want) {
-            return Err(c.fail(format!(
-                "expected the answer {want:?} to be printed, got {shown_line:?}"
-            )));
-        }
-        c.pass(format!(
-            "{stale:?} was not taken for the answer; {want:?} was"
-        ));
+        c.pass(format!("{stales:?} were ignored; {want:?} was taken"));
     }
+
+    // Stale answers keep coming: the client still gives up at its deadline, not later.
+    let n = total + 1;
+    type_line(c, p, "late")?;
+    let (_, from) = server.recv(c, &format!("the datagram \"{n} late\""))?;
+    let stale = format!("{} stale", n - 1).into_bytes();
+    let sender = server.clone_socket(c)?;
+    let started = Instant::now();
+    // A thread keeps sending stale answers, every 0.1 s, for 2.5 s.
+    std::thread::spawn(move || {
+        while started.elapsed() < Duration::from_millis(2500) {
+            let _ = sender.send_to(&stale, from);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    c.expect(
+        p,
+        "no reply from",
+        "with --timeout 1 and only stale answers coming, expected `no reply from ...`",
+    )?;
+    let took = started.elapsed();
+    if took > Duration::from_secs(1) + LATE || took < Duration::from_millis(900) {
+        return Err(c.fail(format!(
+            "with --timeout 1 and only stale answers coming, every 0.1 s, expected `no reply \
+             from ...` after 1 s, the same deadline; it came after {:.2} s",
+            took.as_secs_f64()
+        )));
+    }
+    c.pass(format!(
+        "with stale answers only, the client gave up after {:.2} s",
+        took.as_secs_f64()
+    ));
     Ok(())
 }

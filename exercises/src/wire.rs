@@ -67,6 +67,13 @@ impl Udp {
         Ok(answer)
     }
 
+    /// A second handle on the same socket, for a thread that sends while the check waits.
+    pub fn clone_socket(&self, c: &Check) -> Result<UdpSocket, Failure> {
+        self.socket
+            .try_clone()
+            .map_err(|e| c.fail(format!("cannot clone a UDP socket: {e}")))
+    }
+
     /// The datagrams already waiting, without waiting for more.
     pub fn waiting(&self) -> Vec<Vec<u8>> {
         let mut all = Vec::new();
