@@ -269,7 +269,7 @@ fn describe_for(err: &anyhow::Error, flags: &Flags) -> String {
             err.downcast_ref::<Hint>().map(|h| h.0.to_string())
         }
         Some(io) if io.kind() == ErrorKind::AddrInUse => Some(addr_in_use_hint(flags, bind)),
-        Some(io) if is_timeout(io) && err.downcast_ref::<CannotConnect>().is_some() => {
+        Some(io) if crate::net::is_timeout(io) && err.downcast_ref::<CannotConnect>().is_some() => {
             Some(CONNECT_TIMED_OUT.to_string())
         }
         Some(io) if io.kind() == ErrorKind::PermissionDenied => bind
@@ -295,10 +295,6 @@ const PRIVILEGED_PORT: &str = "ports below 1024 are well-known ports, and bindin
 const CONNECT_TIMED_OUT: &str = "no answer to the SYN in time: the host may be down, a firewall \
      may drop it, or the server's accept queue is full (it accepts too slowly for its listen \
      backlog, and the kernel drops new SYNs until it catches up)";
-
-fn is_timeout(err: &io::Error) -> bool {
-    matches!(err.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock)
-}
 
 /// "Address already in use", told in terms of what this program accepts.
 fn addr_in_use_hint(flags: &Flags, bind: Option<&CannotBind>) -> String {

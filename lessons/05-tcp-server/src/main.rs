@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use common::fdlimit::{self, Accepted, Raised, Spare};
+use common::net::is_timeout;
 use common::session::{self, End};
 use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto, Slot, Slots, log, logln, text};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -95,7 +96,9 @@ fn serve(args: Args) -> anyhow::Result<()> {
             continue;
         };
         if args.sequential || args.once {
-            logln!("accepted {peer}");
+            if !args.echo.quiet {
+                logln!("accepted {peer}");
+            }
             serve_client(stream, peer, options, None);
             if args.once {
                 return Ok(());
@@ -105,11 +108,15 @@ fn serve(args: Args) -> anyhow::Result<()> {
         let slot = match slots.take(peer.ip()) {
             Ok(slot) => slot,
             Err(full) => {
-                logln!("refused {peer}: {full} (--max-clients, --max-per-address)");
+                if !args.echo.quiet {
+                    logln!("refused {peer}: {full} (--max-clients, --max-per-address)");
+                }
                 continue; // Dropping `stream` closes the connection.
             }
         };
-        logln!("accepted {peer}");
+        if !args.echo.quiet {
+            logln!("accepted {peer}");
+        }
         // One thread per client, with a small stack: a thousand idle clients cost little.
         let spawned = thread::Builder::new()
             .stack_size(64 * 1024)
@@ -203,14 +210,8 @@ fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options, slot:
     // frees this client's place under --max-clients.
     drop(stream);
     drop(slot);
-    session::queue_end(peer, end, total);
+    if !options.quiet {
+        session::queue_end(peer, end, total);
+    }
 }
 // ANCHOR_END: echo
-
-/// A socket timeout: EAGAIN on Linux (`WouldBlock`), `TimedOut` on Windows.
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}

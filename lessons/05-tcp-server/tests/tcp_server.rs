@@ -161,10 +161,7 @@ fn idle_clients_cannot_hold_every_place() -> Result<(), Failure> {
 #[test]
 fn a_client_that_never_reads_cannot_hold_its_place() -> Result<(), Failure> {
     let mut s = Scene::new();
-    let (p, addr) = server(
-        &mut s,
-        &["--max-clients", "1", "--idle-timeout", "1", "--quiet"],
-    )?;
+    let (p, addr) = server(&mut s, &["--max-clients", "1", "--idle-timeout", "1"])?;
     let mut flood = connect(addr);
     let flood_addr = flood.local_addr().unwrap();
     flood

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use clap::Parser;
+use common::net::is_timeout;
 use common::root::{Entry, FileInfo, Refusal};
 use common::text::printable;
 use common::{BindArgs, CannotBind, Proto, Root, Slot, Slots};
@@ -642,12 +643,4 @@ fn send_more(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// A socket timeout: EAGAIN on Linux (`WouldBlock`), `TimedOut` on Windows.
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
