@@ -283,25 +283,39 @@ impl Root {
 
     /// The regular files and directories directly in this root, in the order the directory
     /// gives them, without following links: what [`Root::open`] and [`Root::open_dir`] would
-    /// open (http-server's listing). Names that could not be asked for are left out.
-    pub fn contents(&self) -> io::Result<impl Iterator<Item = io::Result<Entry>> + '_> {
+    /// open (http-server's listing). Like [`Root::entries`], one item per entry examined,
+    /// `None` for one left out (a link, a device, a name that could not be asked for), so a
+    /// caller bounds the entries it examines, not only those it lists: 200,000 links in one
+    /// directory cost 0.7 s of CPU per listing when every one was `stat`'ed and none was
+    /// counted. A link or a directory is told by the directory's own record (`d_type`).
+    pub fn contents(&self) -> io::Result<impl Iterator<Item = io::Result<Option<Entry>>> + '_> {
         let dir = rustix::fs::Dir::read_from(self.fd.as_fd())?;
-        Ok(dir.filter_map(move |entry| {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(e) => return Some(Err(e.into())),
+        Ok(dir.map(move |entry| {
+            let entry = entry?;
+            let known = entry.file_type();
+            let Some(name) = entry.file_name().to_str().ok() else {
+                return Ok(None);
             };
-            let name = entry.file_name().to_str().ok()?;
             if check_name(name).is_err() || name == "." || name == ".." {
-                return None;
+                return Ok(None);
             }
-            let stat = rustix::fs::statat(self.fd.as_fd(), name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
-            let (is_dir, size) = match FileType::from_raw_mode(stat.st_mode) {
-                FileType::RegularFile => (false, u64::try_from(stat.st_size).ok()?),
+            let (is_dir, size) = match known {
                 FileType::Directory => (true, 0),
-                _ => return None,
+                FileType::RegularFile | FileType::Unknown => {
+                    let Ok(stat) =
+                        rustix::fs::statat(self.fd.as_fd(), name, AtFlags::SYMLINK_NOFOLLOW)
+                    else {
+                        return Ok(None);
+                    };
+                    match FileType::from_raw_mode(stat.st_mode) {
+                        FileType::RegularFile => (false, u64::try_from(stat.st_size).unwrap_or(0)),
+                        FileType::Directory => (true, 0),
+                        _ => return Ok(None),
+                    }
+                }
+                _ => return Ok(None),
             };
-            Some(Ok(Entry {
+            Ok(Some(Entry {
                 name: name.to_string(),
                 is_dir,
                 size,
@@ -545,7 +559,11 @@ mod tests {
             let got = root.open_dir(name).unwrap_err().to_string();
             assert!(got.contains(reason), "{name:?}: {got}");
         }
-        let mut entries: Vec<_> = root.contents().unwrap().map(Result::unwrap).collect();
+        let mut entries: Vec<_> = root
+            .contents()
+            .unwrap()
+            .filter_map(Result::unwrap)
+            .collect();
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         let names: Vec<_> = entries
             .iter()
@@ -553,5 +571,8 @@ mod tests {
             .collect();
         assert_eq!(names, [("a.txt", false), ("sub", true)]);
         assert_eq!(entries[0].size, 6);
+        // Every entry examined is an item, the link `up`, `.` and `..` too, so a caller can
+        // bound its work.
+        assert_eq!(root.contents().unwrap().count(), 5);
     }
 }

@@ -37,6 +37,8 @@ const HTTP_PORT: u16 = 8000;
 const MAX_BODY: u64 = 64 * 1024;
 /// The most entries a directory listing shows.
 const MAX_LISTED: usize = 1000;
+/// The most directory entries one listing looks at (links and other left-out ones included).
+const MAX_EXAMINED: usize = 10_000;
 
 /// HTTP file server: serves the files under a directory to curl and browsers (HTTP/1.1).
 /// Chapter: "HTTP server".
@@ -385,7 +387,10 @@ impl Connection {
             // A directory named without its '/': send the browser to the name with it, so
             // that the links in its listing are relative to the directory.
             Err(Refusal::NotAFile) if self.options.root.open_dir(name).is_ok() => {
-                let location = format!("Location: {}/\r\n", request::percent_encode(&request.path));
+                // One leading slash, whatever the request had: `//host` in a Location is
+                // another site to a browser (an open redirect, as CPython's CVE-2021-28861).
+                let path = request.path.trim_start_matches('/');
+                let location = format!("Location: /{}/\r\n", request::percent_encode(path));
                 return self.send_error(301, "Moved Permanently", &location, "see Location", keep);
             }
             Err(refusal) => return self.send_refusal(&refusal, keep),
@@ -480,12 +485,16 @@ impl Connection {
         }
         let mut entries: Vec<Entry> = Vec::new();
         let mut truncated = false;
-        for entry in dir.contents()?.flatten() {
-            if entries.len() == MAX_LISTED {
+        // Bounded by the entries examined, not only those listed: a directory of links lists
+        // nothing and would cost a look at every one.
+        for (examined, entry) in dir.contents()?.enumerate() {
+            if entries.len() == MAX_LISTED || examined == MAX_EXAMINED {
                 truncated = true;
                 break;
             }
-            entries.push(entry);
+            if let Ok(Some(entry)) = entry {
+                entries.push(entry);
+            }
         }
         let page = reply::listing(&request.path, entries, truncated);
         let headers = "Content-Type: text/html; charset=utf-8\r\n";

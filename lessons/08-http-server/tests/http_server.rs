@@ -487,6 +487,15 @@ fn traversal_plain_or_encoded_is_refused() -> Result<(), Failure> {
     }
     let r = ask(addr, "GET /sub%20dir HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!((r.status, r.header("location")), (301, Some("/sub%20dir/")));
+    // An open redirect: `//site/` in a Location is the host `site` to a browser.
+    for target in ["//site", "/%2Fsite", "///site"] {
+        let r = ask(addr, &format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert_eq!(
+            (r.status, r.header("location")),
+            (301, Some("/site/")),
+            "{target}"
+        );
+    }
     s.kill(server)
 }
 
