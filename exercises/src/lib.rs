@@ -381,10 +381,10 @@ impl Check {
 }
 
 impl Check {
-    /// Waits for a line of `p` that is exactly `line` (trailing blanks aside): a substring
+    /// Waits for a line of `p` that is exactly `line` (blanks at its ends aside): a substring
     /// the program prints anyway does not count.
     fn expect_line(&mut self, p: Proc, line: &str, fail: &str) -> Result<String, Failure> {
-        self.expect_matching(p, line, fail, |l| l.trim_end() == line)
+        self.expect_matching(p, line, fail, |l| l.trim() == line.trim())
     }
 
     /// Waits for a line of `p` that begins with `start`.
