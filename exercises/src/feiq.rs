@@ -129,34 +129,50 @@ fn entry(c: &Check, peer: &Udp, to: SocketAddr, no: u64, after: &str) -> Result<
 }
 
 pub fn getinfo(c: &mut Check) -> Result<(), Failure> {
-    let to = listen(c, &[])?;
-    let peer = Udp::new(c)?;
-    send(c, &peer, to, 1001, GETINFO, "")?;
-    send(c, &peer, to, 1002, BR_ENTRY, "bob")?;
-    let info = expect(
+    let (p, to) = listen_proc(c, &[])?;
+    let peer = Udp::on(c, "127.0.0.2")?;
+    // The command's option bits vary (UTF8OPT, or none): GETINFO is its low byte.
+    for (no, options) in [(1001, 0), (1003, UTF8OPT), (1005, 0x100)] {
+        send(c, &peer, to, no, GETINFO | options, "")?;
+        send(c, &peer, to, no + 1, BR_ENTRY, "bob")?;
+        let info = expect(
+            c,
+            &peer,
+            SENDINFO,
+            "SENDINFO",
+            None,
+            &format!("the answer to GETINFO (command 0x{:x})", GETINFO | options),
+        )?;
+        if info.text.trim().is_empty() || info.text.trim() == no.to_string() {
+            return Err(c.fail(format!(
+                "SENDINFO should carry a version text, got {}",
+                shown(&info.raw)
+            )));
+        }
+        c.pass(format!("the version is {:?}", info.text));
+        expect(
+            c,
+            &peer,
+            ANSENTRY,
+            "ANSENTRY",
+            None,
+            "the answer to BR_ENTRY",
+        )?;
+    }
+    // A second asker, on another address, gets its own answer.
+    let other = Udp::on(c, "127.0.0.3")?;
+    send(c, &other, to, 1101, GETINFO, "")?;
+    expect(
         c,
-        &peer,
+        &other,
         SENDINFO,
         "SENDINFO",
         None,
-        "the answer to GETINFO",
+        "a second asker's answer",
     )?;
-    if info.text.trim().is_empty() {
-        return Err(c.fail(format!(
-            "SENDINFO should carry a version text, got an empty one: {}",
-            shown(&info.raw)
-        )));
-    }
-    c.pass(format!("the version is {:?}", info.text));
-    expect(
-        c,
-        &peer,
-        ANSENTRY,
-        "ANSENTRY",
-        None,
-        "the answer to BR_ENTRY",
-    )?;
-    Ok(())
+    // A name with control characters: the server's terminal shows it escaped, never raw.
+    escaped_sender(c, p, to, GETINFO)?;
+    limited(c, p, to, GETINFO, 1)
 }
 
 pub fn sealed(c: &mut Check) -> Result<(), Failure> {
@@ -264,4 +280,86 @@ pub fn away(c: &mut Check) -> Result<(), Failure> {
         3004,
         "an automatic answer (no absence message to it)",
     )
+}
+
+/// `feiq listen` with `extra`, and its process.
+fn listen_proc(c: &mut Check, extra: &[&str]) -> Result<(testkit::Proc, SocketAddr), Failure> {
+    let mut args = vec!["listen", "--port", "0"];
+    args.extend(extra);
+    let (p, addr) = c.start("feiq", &args)?;
+    c.pass(format!("feiq {} is listening on {addr}", args.join(" ")));
+    Ok((p, addr))
+}
+
+const UTF8OPT: u32 = 0x0080_0000;
+
+/// The lesson's promise that a peer's text never reaches the terminal raw: a sender named
+/// with an escape sequence sends `command`; no line the server prints may hold the ESC.
+fn escaped_sender(
+    c: &mut Check,
+    p: testkit::Proc,
+    to: SocketAddr,
+    command: u32,
+) -> Result<(), Failure> {
+    let peer = Udp::on(c, "127.0.0.4")?;
+    let no = 4000 + c.rng().below(0..1000);
+    let packet = format!("1:{no}:eve\u{1b}[2J:box\u{202e}:{command}:hi");
+    peer.send(c, to, packet.as_bytes())?;
+    let _ = next(
+        c,
+        &peer,
+        "an answer to a sender named with an escape sequence",
+    )?;
+    send(c, &peer, to, no as u64 + 1, BR_ENTRY, "eve")?;
+    c.expect(
+        p,
+        "eve",
+        "the server shows the packets of a sender named eve",
+    )?;
+    let raw = c
+        .scene
+        .output(p, testkit::Stream::Stdout)
+        .into_iter()
+        .find(|l| l.contains('\u{1b}') || l.contains('\u{202e}'));
+    if let Some(line) = raw {
+        return Err(c.fail(format!(
+            "a peer's name reached the terminal raw, escape sequence and all: {line:?}; \
+             the lesson shows everything a peer wrote escaped"
+        )));
+    }
+    c.pass("a sender's name with ESC and U+202E is shown escaped");
+    Ok(())
+}
+
+/// The lesson's answer limit, on the exercise's path: 60 packets of `command` at once from
+/// one address (`per` answers each) get at most the limit's burst of 20 answers.
+fn limited(
+    c: &mut Check,
+    p: testkit::Proc,
+    to: SocketAddr,
+    command: u32,
+    per: usize,
+) -> Result<(), Failure> {
+    const SENT: u64 = 60;
+    let flood = Udp::on(c, "127.0.0.9")?;
+    for no in 0..SENT {
+        send(c, &flood, to, 5000 + no, command, "flood")?;
+    }
+    c.expect(
+        p,
+        "not answering 127.0.0.9",
+        "60 packets at once from one address must make the answer limit say so",
+    )?;
+    let answered = flood.quiet_count(std::time::Duration::from_millis(300));
+    if !(15..=23).contains(&answered) {
+        return Err(c.fail(format!(
+            "sent {SENT} packets (command 0x{command:x}) at once from 127.0.0.9, each worth \
+             {per} answer(s); the lesson answers a burst of 20 and then a few a second, but \
+             {answered} answers came"
+        )));
+    }
+    c.pass(format!(
+        "{SENT} packets at once got {answered} answers: the answer limit holds"
+    ));
+    Ok(())
 }
