@@ -176,63 +176,126 @@ pub fn getinfo(c: &mut Check) -> Result<(), Failure> {
 }
 
 pub fn sealed(c: &mut Check) -> Result<(), Failure> {
-    let to = listen(c, &[])?;
-    let peer = Udp::new(c)?;
+    let (p, to) = listen_proc(c, &[])?;
+    let (a, b) = (Udp::on(c, "127.0.0.2")?, Udp::on(c, "127.0.0.3")?);
     let sealed = SENDMSG | SENDCHECKOPT | SECRETOPT;
-    send(c, &peer, to, 2001, sealed, "for your eyes only")?;
-    send(c, &peer, to, 2002, BR_ENTRY, "bob")?;
+    // Packet numbers the seed chooses, past 65,535; b uses the same number as a: the state
+    // is per sender and message, not per number alone.
+    let no = 70_000 + c.rng().below(0..1_000_000) as u64;
+    let len = c.rng().below(1..30);
+    let text = c.rng().text(len);
+    for (peer, who) in [
+        (&a, "a"),
+        (&b, "b (the same packet number, another sender)"),
+    ] {
+        send(c, peer, to, no, sealed, &text)?;
+        send(c, peer, to, no + 1, BR_ENTRY, "bob")?;
+        let want = no.to_string();
+        expect(
+            c,
+            peer,
+            RECVMSG,
+            "RECVMSG",
+            Some(&want),
+            &format!("{who}: a sealed message is acknowledged"),
+        )?;
+        expect(
+            c,
+            peer,
+            READMSG,
+            "READMSG",
+            Some(&want),
+            &format!("{who}: once shown, a sealed message is reported read"),
+        )?;
+        expect(
+            c,
+            peer,
+            ANSENTRY,
+            "ANSENTRY",
+            None,
+            "then the answer to BR_ENTRY",
+        )?;
+    }
+    // Resent copies are acknowledged again, but each was read once: no second READMSG.
+    for (peer, n) in [(&a, 2), (&b, 1)] {
+        for _ in 0..n {
+            send(c, peer, to, no, sealed, &text)?;
+            expect(
+                c,
+                peer,
+                RECVMSG,
+                "RECVMSG",
+                Some(&no.to_string()),
+                "a resent copy is acknowledged again",
+            )?;
+        }
+        entry(
+            c,
+            peer,
+            to,
+            no + 2,
+            "the copy's RECVMSG (it was read once already)",
+        )?;
+    }
+    // Several sealed messages in a row, each read once; a copy of the first of them after.
+    let base = no + 10;
+    for k in 0..3 {
+        send(c, &a, to, base + k, sealed, &text)?;
+    }
+    for k in 0..3 {
+        let want = (base + k).to_string();
+        expect(
+            c,
+            &a,
+            RECVMSG,
+            "RECVMSG",
+            Some(&want),
+            "each of three sealed messages is acknowledged",
+        )?;
+        expect(c, &a, READMSG, "READMSG", Some(&want), "and reported read")?;
+    }
+    send(c, &a, to, base, sealed, &text)?;
     expect(
         c,
-        &peer,
+        &a,
         RECVMSG,
         "RECVMSG",
-        Some("2001"),
-        "a sealed message is acknowledged",
+        Some(&base.to_string()),
+        "a copy of the first is acknowledged",
     )?;
+    entry(c, &a, to, base + 5, "the copy's RECVMSG")?;
+    // Sealed without SENDCHECKOPT: no acknowledgement is asked for, but it is read all the same.
+    send(c, &a, to, base + 6, SENDMSG | SECRETOPT, &text)?;
+    send(c, &a, to, base + 7, BR_ENTRY, "bob")?;
     expect(
         c,
-        &peer,
+        &a,
         READMSG,
         "READMSG",
-        Some("2001"),
-        "once shown, a sealed message is reported read",
+        Some(&(base + 6).to_string()),
+        "a sealed message that asks for no acknowledgement is still reported read",
     )?;
     expect(
         c,
-        &peer,
+        &a,
         ANSENTRY,
         "ANSENTRY",
         None,
         "then the answer to BR_ENTRY",
     )?;
-    // A resent copy is acknowledged again, but it was read once: no second READMSG.
-    send(c, &peer, to, 2001, sealed, "for your eyes only")?;
-    expect(
-        c,
-        &peer,
-        RECVMSG,
-        "RECVMSG",
-        Some("2001"),
-        "a resent copy is acknowledged again",
-    )?;
-    entry(
-        c,
-        &peer,
-        to,
-        2003,
-        "the copy's RECVMSG (it was read once already)",
-    )?;
     // A message that is not sealed is not reported read.
-    send(c, &peer, to, 2004, SENDMSG | SENDCHECKOPT, "not sealed")?;
+    send(c, &a, to, base + 8, SENDMSG | SENDCHECKOPT, "not sealed")?;
     expect(
         c,
-        &peer,
+        &a,
         RECVMSG,
         "RECVMSG",
-        Some("2004"),
+        Some(&(base + 8).to_string()),
         "an ordinary message is acknowledged",
     )?;
-    entry(c, &peer, to, 2005, "an ordinary message's RECVMSG")
+    entry(c, &a, to, base + 9, "an ordinary message's RECVMSG")?;
+    escaped_sender(c, p, to, sealed)?;
+    limited(c, p, to, sealed, 2)
 }
 
 pub fn away(c: &mut Check) -> Result<(), Failure> {
