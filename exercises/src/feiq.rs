@@ -47,14 +47,6 @@ impl Packet {
     }
 }
 
-fn listen(c: &mut Check, extra: &[&str]) -> Result<SocketAddr, Failure> {
-    let mut args = vec!["listen", "--port", "0"];
-    args.extend(extra);
-    let (_, addr) = c.start("feiq", &args)?;
-    c.pass(format!("feiq {} is listening on {addr}", args.join(" ")));
-    Ok(addr)
-}
-
 fn send(
     c: &Check,
     peer: &Udp,
@@ -299,51 +291,82 @@ pub fn sealed(c: &mut Check) -> Result<(), Failure> {
 }
 
 pub fn away(c: &mut Check) -> Result<(), Failure> {
-    let to = listen(c, &["--away", "out for lunch"])?;
-    let peer = Udp::new(c)?;
-    send(c, &peer, to, 3001, SENDMSG | SENDCHECKOPT, "are you there?")?;
+    // The text varies: not always the example's, Chinese and other scripts included.
+    let len = c.rng().below(3..20);
+    let away = format!("out {}", c.rng().text(len));
+    let (p, to) = listen_proc(c, &["--encoding", "utf-8", "--away", &away])?;
+    let (a, b) = (Udp::on(c, "127.0.0.2")?, Udp::on(c, "127.0.0.3")?);
+    let no = 70_000 + c.rng().below(0..1_000_000) as u64;
+    // Every message gets the absence message: two senders, several messages each.
+    for k in 0..3 {
+        for peer in [&a, &b] {
+            let n = no + 10 * k;
+            send(c, peer, to, n, SENDMSG | SENDCHECKOPT, "are you there?")?;
+            expect(
+                c,
+                peer,
+                RECVMSG,
+                "RECVMSG",
+                Some(&n.to_string()),
+                "the message is acknowledged first",
+            )?;
+            let reply = expect(
+                c,
+                peer,
+                SENDMSG,
+                "SENDMSG",
+                Some(&away),
+                "then the absence message follows, with the --away text",
+            )?;
+            if reply.command & AUTORETOPT == 0 {
+                return Err(c.fail(format!(
+                    "an absence message must carry AUTORETOPT (0x2000), so that the other side does \
+                     not answer it in turn; got {}",
+                    reply.name()
+                )));
+            }
+            entry(c, peer, to, n + 1, "the absence message")?;
+        }
+    }
+    c.pass("every message of two senders got the absence message, with AUTORETOPT");
+    // A message that asks for no acknowledgement still gets the absence message.
+    send(c, &a, to, no + 100, SENDMSG, "no ack wanted")?;
     expect(
         c,
-        &peer,
-        RECVMSG,
-        "RECVMSG",
-        Some("3001"),
-        "the message is acknowledged first",
-    )?;
-    let reply = expect(
-        c,
-        &peer,
+        &a,
         SENDMSG,
         "SENDMSG",
-        Some("out for lunch"),
-        "then the absence message follows",
+        Some(&away),
+        "a message without SENDCHECKOPT gets the absence message too",
     )?;
-    if reply.command & AUTORETOPT == 0 {
-        return Err(c.fail(format!(
-            "an absence message must carry AUTORETOPT (0x2000), so that the other side does \
-             not answer it in turn; got {}",
-            reply.name()
-        )));
+    entry(c, &a, to, no + 101, "the absence message")?;
+    // An automatic answer is never answered: two absent users would answer each other
+    // forever; nor is a message sent to many (BROADCASTOPT).
+    for (n, command, what) in [
+        (
+            no + 200,
+            SENDMSG | SENDCHECKOPT | AUTORETOPT,
+            "an automatic answer (no absence message to it)",
+        ),
+        (
+            no + 202,
+            SENDMSG | AUTORETOPT,
+            "an automatic answer without SENDCHECKOPT",
+        ),
+        (
+            no + 204,
+            SENDMSG | BROADCASTOPT,
+            "a message sent to many (BROADCASTOPT)",
+        ),
+    ] {
+        send(c, &a, to, n, command, "I am away too")?;
+        entry(c, &a, to, n + 1, what)?;
     }
-    c.pass("the absence message carries AUTORETOPT");
-    entry(c, &peer, to, 3002, "the absence message")?;
-    // An automatic answer is never answered: two absent users would answer each other forever.
-    send(
-        c,
-        &peer,
-        to,
-        3003,
-        SENDMSG | SENDCHECKOPT | AUTORETOPT,
-        "I am away too",
-    )?;
-    entry(
-        c,
-        &peer,
-        to,
-        3004,
-        "an automatic answer (no absence message to it)",
-    )
+    escaped_sender(c, p, to, SENDMSG | SENDCHECKOPT)?;
+    limited(c, p, to, SENDMSG | SENDCHECKOPT, 2)
 }
+
+const BROADCASTOPT: u32 = 0x400;
 
 /// `feiq listen` with `extra`, and its process.
 fn listen_proc(c: &mut Check, extra: &[&str]) -> Result<(testkit::Proc, SocketAddr), Failure> {
