@@ -47,14 +47,6 @@ impl Packet {
     }
 }
 
-fn listen(c: &mut Check, extra: &[&str]) -> Result<SocketAddr, Failure> {
-    let mut args = vec!["listen", "--port", "0"];
-    args.extend(extra);
-    let (_, addr) = c.start("feiq", &args)?;
-    c.pass(format!("feiq {} is listening on {addr}", args.join(" ")));
-    Ok(addr)
-}
-
 fn send(
     c: &Check,
     peer: &Udp,
@@ -129,139 +121,331 @@ fn entry(c: &Check, peer: &Udp, to: SocketAddr, no: u64, after: &str) -> Result<
 }
 
 pub fn getinfo(c: &mut Check) -> Result<(), Failure> {
-    let to = listen(c, &[])?;
-    let peer = Udp::new(c)?;
-    send(c, &peer, to, 1001, GETINFO, "")?;
-    send(c, &peer, to, 1002, BR_ENTRY, "bob")?;
-    let info = expect(
+    let (p, to) = listen_proc(c, &[])?;
+    let peer = Udp::on(c, "127.0.0.2")?;
+    // The command's option bits vary (UTF8OPT, or none): GETINFO is its low byte.
+    for (no, options) in [(1001, 0), (1003, UTF8OPT), (1005, 0x100)] {
+        send(c, &peer, to, no, GETINFO | options, "")?;
+        send(c, &peer, to, no + 1, BR_ENTRY, "bob")?;
+        let info = expect(
+            c,
+            &peer,
+            SENDINFO,
+            "SENDINFO",
+            None,
+            &format!("the answer to GETINFO (command 0x{:x})", GETINFO | options),
+        )?;
+        if info.text.trim().is_empty() || info.text.trim() == no.to_string() {
+            return Err(c.fail(format!(
+                "SENDINFO should carry a version text, got {}",
+                shown(&info.raw)
+            )));
+        }
+        c.pass(format!("the version is {:?}", info.text));
+        expect(
+            c,
+            &peer,
+            ANSENTRY,
+            "ANSENTRY",
+            None,
+            "the answer to BR_ENTRY",
+        )?;
+    }
+    // A second asker, on another address, gets its own answer.
+    let other = Udp::on(c, "127.0.0.3")?;
+    send(c, &other, to, 1101, GETINFO, "")?;
+    expect(
         c,
-        &peer,
+        &other,
         SENDINFO,
         "SENDINFO",
         None,
-        "the answer to GETINFO",
+        "a second asker's answer",
     )?;
-    if info.text.trim().is_empty() {
-        return Err(c.fail(format!(
-            "SENDINFO should carry a version text, got an empty one: {}",
-            shown(&info.raw)
-        )));
-    }
-    c.pass(format!("the version is {:?}", info.text));
-    expect(
-        c,
-        &peer,
-        ANSENTRY,
-        "ANSENTRY",
-        None,
-        "the answer to BR_ENTRY",
-    )?;
-    Ok(())
+    // A name with control characters: the server's terminal shows it escaped, never raw.
+    escaped_sender(c, p, to, GETINFO)?;
+    limited(c, p, to, GETINFO, 1)
 }
 
 pub fn sealed(c: &mut Check) -> Result<(), Failure> {
-    let to = listen(c, &[])?;
-    let peer = Udp::new(c)?;
+    let (p, to) = listen_proc(c, &[])?;
+    let (a, b) = (Udp::on(c, "127.0.0.2")?, Udp::on(c, "127.0.0.3")?);
     let sealed = SENDMSG | SENDCHECKOPT | SECRETOPT;
-    send(c, &peer, to, 2001, sealed, "for your eyes only")?;
-    send(c, &peer, to, 2002, BR_ENTRY, "bob")?;
+    // Packet numbers the seed chooses, past 65,535; b uses the same number as a: the state
+    // is per sender and message, not per number alone.
+    let no = 70_000 + c.rng().below(0..1_000_000) as u64;
+    let len = c.rng().below(1..30);
+    let text = c.rng().text(len);
+    for (peer, who) in [
+        (&a, "a"),
+        (&b, "b (the same packet number, another sender)"),
+    ] {
+        send(c, peer, to, no, sealed, &text)?;
+        send(c, peer, to, no + 1, BR_ENTRY, "bob")?;
+        let want = no.to_string();
+        expect(
+            c,
+            peer,
+            RECVMSG,
+            "RECVMSG",
+            Some(&want),
+            &format!("{who}: a sealed message is acknowledged"),
+        )?;
+        expect(
+            c,
+            peer,
+            READMSG,
+            "READMSG",
+            Some(&want),
+            &format!("{who}: once shown, a sealed message is reported read"),
+        )?;
+        expect(
+            c,
+            peer,
+            ANSENTRY,
+            "ANSENTRY",
+            None,
+            "then the answer to BR_ENTRY",
+        )?;
+    }
+    // Resent copies are acknowledged again, but each was read once: no second READMSG.
+    for (peer, n) in [(&a, 2), (&b, 1)] {
+        for _ in 0..n {
+            send(c, peer, to, no, sealed, &text)?;
+            expect(
+                c,
+                peer,
+                RECVMSG,
+                "RECVMSG",
+                Some(&no.to_string()),
+                "a resent copy is acknowledged again",
+            )?;
+        }
+        entry(
+            c,
+            peer,
+            to,
+            no + 2,
+            "the copy's RECVMSG (it was read once already)",
+        )?;
+    }
+    // Several sealed messages in a row, each read once; a copy of the first of them after.
+    let base = no + 10;
+    for k in 0..3 {
+        send(c, &a, to, base + k, sealed, &text)?;
+    }
+    for k in 0..3 {
+        let want = (base + k).to_string();
+        expect(
+            c,
+            &a,
+            RECVMSG,
+            "RECVMSG",
+            Some(&want),
+            "each of three sealed messages is acknowledged",
+        )?;
+        expect(c, &a, READMSG, "READMSG", Some(&want), "and reported read")?;
+    }
+    send(c, &a, to, base, sealed, &text)?;
     expect(
         c,
-        &peer,
+        &a,
         RECVMSG,
         "RECVMSG",
-        Some("2001"),
-        "a sealed message is acknowledged",
+        Some(&base.to_string()),
+        "a copy of the first is acknowledged",
     )?;
+    entry(c, &a, to, base + 5, "the copy's RECVMSG")?;
+    // Sealed without SENDCHECKOPT: no acknowledgement is asked for, but it is read all the same.
+    send(c, &a, to, base + 6, SENDMSG | SECRETOPT, &text)?;
+    send(c, &a, to, base + 7, BR_ENTRY, "bob")?;
     expect(
         c,
-        &peer,
+        &a,
         READMSG,
         "READMSG",
-        Some("2001"),
-        "once shown, a sealed message is reported read",
+        Some(&(base + 6).to_string()),
+        "a sealed message that asks for no acknowledgement is still reported read",
     )?;
     expect(
         c,
-        &peer,
+        &a,
         ANSENTRY,
         "ANSENTRY",
         None,
         "then the answer to BR_ENTRY",
     )?;
-    // A resent copy is acknowledged again, but it was read once: no second READMSG.
-    send(c, &peer, to, 2001, sealed, "for your eyes only")?;
-    expect(
-        c,
-        &peer,
-        RECVMSG,
-        "RECVMSG",
-        Some("2001"),
-        "a resent copy is acknowledged again",
-    )?;
-    entry(
-        c,
-        &peer,
-        to,
-        2003,
-        "the copy's RECVMSG (it was read once already)",
-    )?;
     // A message that is not sealed is not reported read.
-    send(c, &peer, to, 2004, SENDMSG | SENDCHECKOPT, "not sealed")?;
+    send(c, &a, to, base + 8, SENDMSG | SENDCHECKOPT, "not sealed")?;
     expect(
         c,
-        &peer,
+        &a,
         RECVMSG,
         "RECVMSG",
-        Some("2004"),
+        Some(&(base + 8).to_string()),
         "an ordinary message is acknowledged",
     )?;
-    entry(c, &peer, to, 2005, "an ordinary message's RECVMSG")
+    entry(c, &a, to, base + 9, "an ordinary message's RECVMSG")?;
+    escaped_sender(c, p, to, sealed)?;
+    limited(c, p, to, sealed, 2)
 }
 
 pub fn away(c: &mut Check) -> Result<(), Failure> {
-    let to = listen(c, &["--away", "out for lunch"])?;
-    let peer = Udp::new(c)?;
-    send(c, &peer, to, 3001, SENDMSG | SENDCHECKOPT, "are you there?")?;
+    // The text varies: not always the example's, Chinese and other scripts included.
+    let len = c.rng().below(3..20);
+    let away = format!("out {}", c.rng().text(len));
+    let (p, to) = listen_proc(c, &["--encoding", "utf-8", "--away", &away])?;
+    let (a, b) = (Udp::on(c, "127.0.0.2")?, Udp::on(c, "127.0.0.3")?);
+    let no = 70_000 + c.rng().below(0..1_000_000) as u64;
+    // Every message gets the absence message: two senders, several messages each.
+    for k in 0..3 {
+        for peer in [&a, &b] {
+            let n = no + 10 * k;
+            send(c, peer, to, n, SENDMSG | SENDCHECKOPT, "are you there?")?;
+            expect(
+                c,
+                peer,
+                RECVMSG,
+                "RECVMSG",
+                Some(&n.to_string()),
+                "the message is acknowledged first",
+            )?;
+            let reply = expect(
+                c,
+                peer,
+                SENDMSG,
+                "SENDMSG",
+                Some(&away),
+                "then the absence message follows, with the --away text",
+            )?;
+            if reply.command & AUTORETOPT == 0 {
+                return Err(c.fail(format!(
+                    "an absence message must carry AUTORETOPT (0x2000), so that the other side does \
+                     not answer it in turn; got {}",
+                    reply.name()
+                )));
+            }
+            entry(c, peer, to, n + 1, "the absence message")?;
+        }
+    }
+    c.pass("every message of two senders got the absence message, with AUTORETOPT");
+    // A message that asks for no acknowledgement still gets the absence message.
+    send(c, &a, to, no + 100, SENDMSG, "no ack wanted")?;
     expect(
         c,
-        &peer,
-        RECVMSG,
-        "RECVMSG",
-        Some("3001"),
-        "the message is acknowledged first",
-    )?;
-    let reply = expect(
-        c,
-        &peer,
+        &a,
         SENDMSG,
         "SENDMSG",
-        Some("out for lunch"),
-        "then the absence message follows",
+        Some(&away),
+        "a message without SENDCHECKOPT gets the absence message too",
     )?;
-    if reply.command & AUTORETOPT == 0 {
+    entry(c, &a, to, no + 101, "the absence message")?;
+    // An automatic answer is never answered: two absent users would answer each other
+    // forever; nor is a message sent to many (BROADCASTOPT).
+    for (n, command, what) in [
+        (
+            no + 200,
+            SENDMSG | SENDCHECKOPT | AUTORETOPT,
+            "an automatic answer (no absence message to it)",
+        ),
+        (
+            no + 202,
+            SENDMSG | AUTORETOPT,
+            "an automatic answer without SENDCHECKOPT",
+        ),
+        (
+            no + 204,
+            SENDMSG | BROADCASTOPT,
+            "a message sent to many (BROADCASTOPT)",
+        ),
+    ] {
+        send(c, &a, to, n, command, "I am away too")?;
+        entry(c, &a, to, n + 1, what)?;
+    }
+    escaped_sender(c, p, to, SENDMSG | SENDCHECKOPT)?;
+    limited(c, p, to, SENDMSG | SENDCHECKOPT, 2)
+}
+
+const BROADCASTOPT: u32 = 0x400;
+
+/// `feiq listen` with `extra`, and its process.
+fn listen_proc(c: &mut Check, extra: &[&str]) -> Result<(testkit::Proc, SocketAddr), Failure> {
+    let mut args = vec!["listen", "--port", "0"];
+    args.extend(extra);
+    let (p, addr) = c.start("feiq", &args)?;
+    c.pass(format!("feiq {} is listening on {addr}", args.join(" ")));
+    Ok((p, addr))
+}
+
+const UTF8OPT: u32 = 0x0080_0000;
+
+/// The lesson's promise that a peer's text never reaches the terminal raw: a sender named
+/// with an escape sequence sends `command`; no line the server prints may hold the ESC.
+fn escaped_sender(
+    c: &mut Check,
+    p: testkit::Proc,
+    to: SocketAddr,
+    command: u32,
+) -> Result<(), Failure> {
+    let peer = Udp::on(c, "127.0.0.4")?;
+    let no = 4000 + c.rng().below(0..1000);
+    let packet = format!("1:{no}:eve\u{1b}[2J:box\u{202e}:{command}:hi");
+    peer.send(c, to, packet.as_bytes())?;
+    let _ = next(
+        c,
+        &peer,
+        "an answer to a sender named with an escape sequence",
+    )?;
+    send(c, &peer, to, no as u64 + 1, BR_ENTRY, "eve")?;
+    c.expect(
+        p,
+        "eve",
+        "the server shows the packets of a sender named eve",
+    )?;
+    let raw = c
+        .scene
+        .output(p, testkit::Stream::Stdout)
+        .into_iter()
+        .find(|l| l.contains('\u{1b}') || l.contains('\u{202e}'));
+    if let Some(line) = raw {
         return Err(c.fail(format!(
-            "an absence message must carry AUTORETOPT (0x2000), so that the other side does \
-             not answer it in turn; got {}",
-            reply.name()
+            "a peer's name reached the terminal raw, escape sequence and all: {line:?}; \
+             the lesson shows everything a peer wrote escaped"
         )));
     }
-    c.pass("the absence message carries AUTORETOPT");
-    entry(c, &peer, to, 3002, "the absence message")?;
-    // An automatic answer is never answered: two absent users would answer each other forever.
-    send(
-        c,
-        &peer,
-        to,
-        3003,
-        SENDMSG | SENDCHECKOPT | AUTORETOPT,
-        "I am away too",
+    c.pass("a sender's name with ESC and U+202E is shown escaped");
+    Ok(())
+}
+
+/// The lesson's answer limit, on the exercise's path: 60 packets of `command` at once from
+/// one address (`per` answers each) get at most the limit's burst of 20 answers.
+fn limited(
+    c: &mut Check,
+    p: testkit::Proc,
+    to: SocketAddr,
+    command: u32,
+    per: usize,
+) -> Result<(), Failure> {
+    const SENT: u64 = 60;
+    let flood = Udp::on(c, "127.0.0.9")?;
+    for no in 0..SENT {
+        send(c, &flood, to, 5000 + no, command, "flood")?;
+    }
+    c.expect(
+        p,
+        "not answering 127.0.0.9",
+        "60 packets at once from one address must make the answer limit say so",
     )?;
-    entry(
-        c,
-        &peer,
-        to,
-        3004,
-        "an automatic answer (no absence message to it)",
-    )
+    let answered = flood.quiet_count(std::time::Duration::from_millis(300));
+    if !(15..=23).contains(&answered) {
+        return Err(c.fail(format!(
+            "sent {SENT} packets (command 0x{command:x}) at once from 127.0.0.9, each worth \
+             {per} answer(s); the lesson answers a burst of 20 and then a few a second, but \
+             {answered} answers came"
+        )));
+    }
+    c.pass(format!(
+        "{SENT} packets at once got {answered} answers: the answer limit holds"
+    ));
+    Ok(())
 }

@@ -380,6 +380,41 @@ impl Check {
     }
 }
 
+impl Check {
+    /// Waits for a line of `p` that is exactly `line` (blanks at its ends aside): a substring
+    /// the program prints anyway does not count.
+    fn expect_line(&mut self, p: Proc, line: &str, fail: &str) -> Result<String, Failure> {
+        self.expect_matching(p, line, fail, |l| l.trim() == line.trim())
+    }
+
+    /// Waits for a line of `p` that begins with `start`.
+    fn expect_line_starting(
+        &mut self,
+        p: Proc,
+        start: &str,
+        fail: &str,
+    ) -> Result<String, Failure> {
+        self.expect_matching(p, start, fail, |l| l.starts_with(start))
+    }
+
+    fn expect_matching(
+        &mut self,
+        p: Proc,
+        needle: &str,
+        fail: &str,
+        good: impl Fn(&str) -> bool,
+    ) -> Result<String, Failure> {
+        let key = needle.trim();
+        loop {
+            match self.scene.expect(p, key) {
+                Ok(l) if good(&l) => return Ok(l),
+                Ok(_) => continue,
+                Err(_) => return Err(self.fail(format!("{fail} (no line {needle:?})"))),
+            }
+        }
+    }
+}
+
 /// Bytes as a student reads them: text where they are UTF-8, and the bytes in hex where not.
 fn shown(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {

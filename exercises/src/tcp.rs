@@ -67,6 +67,36 @@ pub fn server_commands(c: &mut Check) -> Result<(), Failure> {
         )));
     }
     c.pass(format!("NOPE was answered {got:?}"));
+    // Commands are whole words: QUITE is not QUIT, TIMES is not TIME.
+    for wrong in ["QUITE", "TIMES", "ECHOES x"] {
+        conn.write(c, format!("{wrong}\n").as_bytes())?;
+        let got = conn.line(c, &format!("an answer to {wrong}"))?;
+        if !got.starts_with("ERR") {
+            return Err(c.fail(format!(
+                "after {wrong}, expected a line starting with \"ERR\" (it is no command), got {got:?}"
+            )));
+        }
+        c.pass(format!("{wrong} was answered {got:?}"));
+    }
+    // ECHO's text as it came, non-ASCII and inner spaces included, split at a point the
+    // seed chooses.
+    let len = c.rng().below(1..30);
+    let text = format!("{} {} ", c.rng().text(len), c.rng().text(3));
+    let line = format!("ECHO {text}\n").into_bytes();
+    let cut = c.rng().below(1..line.len());
+    let (first, rest) = line.split_at(cut);
+    conn.write(c, first)?;
+    // A second client meanwhile: the server serves both at once.
+    let mut other = Conn::connect(c, addr)?;
+    other.write(c, b"ECHO second client\n")?;
+    line_is(
+        c,
+        &mut other,
+        "a second client's ECHO, while the first is connected",
+        "second client",
+    )?;
+    conn.write(c, rest)?;
+    line_is(c, &mut conn, &format!("ECHO {text:?} in two pieces"), &text)?;
     // One command in two pieces: nothing may be answered until the line is complete.
     conn.write(c, b"QU")?;
     std::thread::sleep(Duration::from_millis(100));

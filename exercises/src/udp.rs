@@ -25,47 +25,198 @@ fn answers(
 }
 
 pub fn server_reverse(c: &mut Check) -> Result<(), Failure> {
-    let (_, server) = c.start("udp-server", &["--port", "0", "--reverse"])?;
+    let (p, server) = c.start("udp-server", &["--port", "0", "--reverse"])?;
     c.pass(format!("udp-server --reverse is listening on {server}"));
-    let peer = Udp::new(c)?;
+    let peer = Udp::on(c, "127.0.0.2")?;
     answers(c, &peer, server, "stressed", "desserts")?;
     // Reversing the bytes of 你 (e4 bd a0) would give bytes that are not UTF-8 at all.
     answers(c, &peer, server, "你好, world", "dlrow ,好你")?;
-    answers(c, &peer, server, "", "")
+    answers(c, &peer, server, "", "")?;
+    // Varied text, spaces at both ends included: every character counts, none is trimmed.
+    for _ in 0..4 {
+        let len = c.rng().below(1..40);
+        let text = format!(" {} ", c.rng().text(len));
+        let want: String = text.chars().rev().collect();
+        answers(c, &peer, server, &text, &want)?;
+    }
+    not_past_the_guard(c, p, server, b"x")?;
+    // `--encoding gbk`: the characters are two bytes each, and not UTF-8.
+    let (_, server) = c.start(
+        "udp-server",
+        &["--port", "0", "--reverse", "--encoding", "gbk"],
+    )?;
+    c.pass(format!(
+        "udp-server --reverse --encoding gbk is listening on {server}"
+    ));
+    const UNITS: &[&[u8]] = &[
+        b"a",
+        b"b",
+        b"7",
+        b" ",
+        b",",
+        &[0xc4, 0xe3],
+        &[0xba, 0xc3],
+        &[0xcd, 0xf8],
+        &[0xc2, 0xe7],
+    ];
+    for _ in 0..3 {
+        let n = c.rng().below(2..12);
+        let mut units: Vec<&[u8]> = (0..n)
+            .filter_map(|_| c.rng().pick(UNITS).copied())
+            .collect();
+        units.push(&[0xc4, 0xe3]); // 你, at least once
+        let sent = units.concat();
+        units.reverse();
+        let want = units.concat();
+        let got = peer.ask(c, server, &sent)?;
+        if got != want {
+            return Err(c.fail(format!(
+                "with --encoding gbk, sent the GBK bytes {}, expected them reversed character \
+                 by character: {}, got {}",
+                hex(&sent),
+                hex(&want),
+                hex(&got)
+            )));
+        }
+        c.pass(format!("GBK {} was answered {}", hex(&sent), hex(&want)));
+    }
+    Ok(())
 }
 
 pub fn server_number(c: &mut Check) -> Result<(), Failure> {
-    let (_, server) = c.start("udp-server", &["--port", "0", "--number"])?;
+    let (p, server) = c.start("udp-server", &["--port", "0", "--number"])?;
     c.pass(format!("udp-server --number is listening on {server}"));
-    let (a, b) = (Udp::new(c)?, Udp::new(c)?);
-    c.pass(format!("two peers: a = {}, b = {}", a.addr(), b.addr()));
-    answers(c, &a, server, "one", "#1 one")?;
-    answers(c, &a, server, "two", "#2 two")?;
-    // A new sender address starts its own count.
-    answers(c, &b, server, "hello", "#1 hello")?;
-    answers(c, &a, server, "three", "#3 three")?;
-    answers(c, &b, server, "again", "#2 again")
+    // Two senders on one address (two ports) and a third on another address.
+    let (a, b, d) = (
+        Udp::on(c, "127.0.0.2")?,
+        Udp::on(c, "127.0.0.2")?,
+        Udp::on(c, "127.0.0.3")?,
+    );
+    c.pass(format!(
+        "three peers: a = {}, b = {}, d = {}",
+        a.addr(),
+        b.addr(),
+        d.addr()
+    ));
+    let mut counts = [0u64; 3];
+    let peers = [&a, &b, &d];
+    // a and b first (one address, two ports), then in an order the seed chooses.
+    for step in 0..14 {
+        let i = match step {
+            0 | 1 => step,
+            _ => c.rng().below(0..3),
+        };
+        let Some(n) = counts.get_mut(i) else { continue };
+        *n += 1;
+        let n = *n;
+        let len = c.rng().below(0..12);
+        let text = c.rng().text(len);
+        let Some(peer) = peers.get(i) else { continue };
+        answers(c, peer, server, &text, &format!("#{n} {text}"))?;
+    }
+    // Bytes that are not text come back as they are, after the number.
+    let raw = {
+        let len = c.rng().below(1..20);
+        let mut raw = c.rng().bytes(len);
+        raw.push(0xff);
+        raw
+    };
+    counts[0] += 1;
+    let got = a.ask(c, server, &raw)?;
+    let mut want = format!("#{} ", counts[0]).into_bytes();
+    want.extend_from_slice(&raw);
+    if got != want {
+        return Err(c.fail(format!(
+            "sent the bytes {}, expected {}, got {}",
+            hex(&raw),
+            hex(&want),
+            hex(&got)
+        )));
+    }
+    c.pass("bytes that are not UTF-8 come back as they are after the number");
+    // Past 255: a u8 counter wraps. One sender may get 25 answers a second after a burst
+    // of 50 (the guard), so the check paces itself at 20 a second once the burst is spent.
+    let e = Udp::on(c, "127.0.0.4")?;
+    let start = Instant::now();
+    for n in 1..=300u64 {
+        if n > 45 {
+            let due = start + Duration::from_millis(50 * (n - 45));
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
+        let got = e.ask(c, server, b"x")?;
+        if got != format!("#{n} x").as_bytes() {
+            return Err(c.fail(format!(
+                "a fourth sender's datagram number {n} was answered {}, expected \"#{n} x\"",
+                shown(&got)
+            )));
+        }
+    }
+    c.pass("one sender's answers count on past 255: \"#300 x\"");
+    not_past_the_guard(c, p, server, b"x")
 }
 
 pub fn server_too_long(c: &mut Check) -> Result<(), Failure> {
-    let (p, server) = c.start("udp-server", &["--port", "0", "--buffer", "8"])?;
-    c.pass(format!("udp-server --buffer 8 is listening on {server}"));
-    let peer = Udp::new(c)?;
-    answers(c, &peer, server, "12345678", "12345678")?;
-    answers(
-        c,
-        &peer,
-        server,
-        "0123456789abcdef",
-        "ERR datagram longer than 8 bytes",
-    )?;
-    c.expect(
-        p,
-        "cut",
-        "the server should still say on its terminal that the datagram was cut",
-    )?;
-    c.pass("the server says on its terminal that the datagram was cut");
-    answers(c, &peer, server, "short", "short")
+    let size = c.rng().below(5..200);
+    let arg = size.to_string();
+    let (p, server) = c.start("udp-server", &["--port", "0", "--buffer", &arg])?;
+    c.pass(format!(
+        "udp-server --buffer {size} is listening on {server}"
+    ));
+    let peer = Udp::on(c, "127.0.0.2")?;
+    let err = format!("ERR datagram longer than {size} bytes");
+    // Exact fit, one byte short, one byte over, far over; then a short one again.
+    let fits = c.rng().bytes(size);
+    let short = c.rng().bytes(size - 1);
+    let over = c.rng().bytes(size + 1);
+    let far = c.rng().bytes(size * 3 + 17);
+    for (data, want, what) in [
+        (
+            &fits,
+            fits.as_slice(),
+            "exactly --buffer bytes fit: it must come back as it is",
+        ),
+        (&short, short.as_slice(), "one byte less than --buffer fits"),
+        (
+            &over,
+            err.as_bytes(),
+            "one byte more than --buffer does not fit",
+        ),
+        (
+            &far,
+            err.as_bytes(),
+            "a datagram far longer than --buffer does not fit",
+        ),
+    ] {
+        let got = peer.ask(c, server, data)?;
+        if got != want {
+            return Err(c.fail(format!(
+                "{what}: sent {} bytes, expected {}, got {}",
+                data.len(),
+                shown(want),
+                shown(&got)
+            )));
+        }
+        c.pass(format!(
+            "{} bytes were answered {}",
+            data.len(),
+            shown(want)
+        ));
+        if data.len() > size {
+            let line = format!(
+                "  (cut: the buffer holds {size}; {} lost)",
+                count(data.len() - size)
+            );
+            c.expect_line(
+                p,
+                &line,
+                "the server should still say on its terminal that the datagram was cut",
+            )?;
+            c.pass(format!("the server printed {line:?}"));
+        }
+    }
+    answers(c, &peer, server, "short", "short")?;
+    // The ERR answer too is an answer: the guard limits it like any other.
+    not_past_the_guard(c, p, server, &far)
 }
 
 /// Starts udp-client, bound to 127.0.0.1, talking to `server`, with `extra` flags.
@@ -426,6 +577,54 @@ pub fn client_seq(c: &mut Check) -> Result<(), Failure> {
     c.pass(format!(
         "with stale answers only, the client gave up after {:.2} s",
         took.as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// Bytes in hex, for answers that are not UTF-8.
+fn hex(bytes: &[u8]) -> String {
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    hex.join(" ")
+}
+
+/// `1 byte`, `N bytes`, as the lesson counts.
+fn count(n: usize) -> String {
+    if n == 1 {
+        "1 byte".to_string()
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// The guard's promise, on the exercise's code path: a burst of datagrams from one address
+/// gets at most the guard's burst of answers (50, and the one or two its rate refills),
+/// not one answer each.
+fn not_past_the_guard(
+    c: &mut Check,
+    p: testkit::Proc,
+    server: std::net::SocketAddr,
+    payload: &[u8],
+) -> Result<(), Failure> {
+    const SENT: usize = 150;
+    let flood = Udp::on(c, "127.0.0.9")?;
+    for _ in 0..SENT {
+        flood.send(c, server, payload)?;
+    }
+    // The server says when it starts limiting: after that line every answer has been sent.
+    c.expect_line_starting(
+        p,
+        "limiting 127.0.0.9:",
+        "150 datagrams at once from one address must make the guard limit it",
+    )?;
+    let answered = flood.quiet_count(Duration::from_millis(300));
+    if !(45..=55).contains(&answered) {
+        return Err(c.fail(format!(
+            "sent {SENT} datagrams at once from 127.0.0.9; the guard answers a burst of 50 \
+             and then 25 a second, but {answered} answers came"
+        )));
+    }
+    c.pass(format!(
+        "{SENT} datagrams at once from one address got {answered} answers: the guard still limits"
     ));
     Ok(())
 }

@@ -232,3 +232,29 @@ impl Listener {
         }
     }
 }
+
+impl Udp {
+    /// A UDP socket on `ip` (a loopback address such as 127.0.0.2), on a port the OS chose:
+    /// the udp-server guard keeps one bucket per address, so the check's peers can have
+    /// buckets of their own.
+    pub fn on(c: &Check, ip: &str) -> Result<Udp, Failure> {
+        let socket = UdpSocket::bind((ip, 0))
+            .and_then(|s| s.set_read_timeout(Some(WAIT)).map(|()| s))
+            .map_err(|e| c.fail(format!("cannot open a UDP socket on {ip}: {e}")))?;
+        Ok(Udp { socket })
+    }
+
+    /// How many datagrams arrive until none has for `quiet`.
+    pub fn quiet_count(&self, quiet: std::time::Duration) -> usize {
+        let mut n = 0;
+        if self.socket.set_read_timeout(Some(quiet)).is_err() {
+            return n;
+        }
+        let mut buf = vec![0u8; 65536];
+        while self.socket.recv(&mut buf).is_ok() {
+            n += 1;
+        }
+        let _ = self.socket.set_read_timeout(Some(WAIT));
+        n
+    }
+}

@@ -394,8 +394,13 @@ fn prove(seed: u64) -> anyhow::Result<()> {
                     Err(err) => proof
                         .problems
                         .push(format!("{patch} does not build: {err:#}")),
+                    // As `cargo exercise check` does: the wire check, then the lesson's tests
+                    // (a wrong solution may leave a test the statement asks to update failing).
                     Ok(_) => match exercises::run(e, &bins, false, seed) {
                         Err(_) => rejected += 1,
+                        Ok(()) if lesson_tests(&ws, Some(&target), e.lesson).is_err() => {
+                            rejected += 1
+                        }
                         Ok(()) => proof
                             .problems
                             .push(format!("its check accepts the wrong solution {patch}")),
