@@ -1,7 +1,9 @@
 //! The person who types the replies in `--interactive` mode, as in the seed's server.
 
-use std::io::{self, IsTerminal, Write};
+use std::cell::Cell;
+use std::io::{self, IsTerminal, Read, Write};
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::thread;
 use std::time::Instant;
@@ -20,14 +22,36 @@ pub struct Operator {
     on_terminal: bool,
 }
 
+/// A reader that remembers when its last read returned.
+struct Arrival<R> {
+    inner: R,
+    at: Rc<Cell<Instant>>,
+}
+
+impl<R: Read> Read for Arrival<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.at.set(Instant::now());
+        Ok(n)
+    }
+}
+
 impl Operator {
     pub fn spawn(encoding: Encoding) -> Operator {
         let (tx, lines) = mpsc::channel();
         thread::spawn(move || {
-            for line in text::lines(io::stdin().lock()) {
+            // A line's moment is when its bytes arrived, not when this thread got round to
+            // it: two lines that came in one read were typed together, however late the
+            // second one is handled on a busy machine.
+            let arrived = Rc::new(Cell::new(Instant::now()));
+            let input = io::BufReader::new(Arrival {
+                inner: io::stdin(),
+                at: Rc::clone(&arrived),
+            });
+            for line in text::lines(input) {
                 // An error reading stdin ends the input, like its end.
                 let Ok(line) = line else { break };
-                if tx.send((Instant::now(), line)).is_err() {
+                if tx.send((arrived.get(), line)).is_err() {
                     break;
                 }
             }
