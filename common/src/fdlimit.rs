@@ -66,6 +66,16 @@ pub fn raise_limit() -> io::Result<Raised> {
     Ok(Raised::From(soft, hard))
 }
 
+/// [`raise_limit`], told in the server's log: `open-file limit raised from 1024 to 524288`,
+/// or why it could not be raised. Nothing when the limit was already the hard one.
+pub fn raise_and_log() {
+    match raise_limit() {
+        Ok(Raised::From(old, new)) => crate::logln!("open-file limit raised from {old} to {new}"),
+        Ok(Raised::Already(_)) => {}
+        Err(e) => crate::log::error("cannot raise the open-file limit", e),
+    }
+}
+
 /// Whether `accept` failed because the process (EMFILE) or the whole system (ENFILE) has no
 /// file descriptor left.
 pub fn is_out_of_descriptors(e: &io::Error) -> bool {

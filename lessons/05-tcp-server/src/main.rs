@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use common::fdlimit::{self, Accepted, Raised, Spare};
+use common::fdlimit::{self, Accepted, Spare};
 use common::net::is_timeout;
 use common::session::{self, End};
 use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto, Slot, Slots, log, logln, text};
@@ -82,11 +82,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
     // ANCHOR_END: listen
     // Every client is a file descriptor: raise the soft limit (often 1,024) to the hard one.
-    match fdlimit::raise_limit() {
-        Ok(Raised::From(old, new)) => logln!("open-file limit raised from {old} to {new}"),
-        Ok(Raised::Already(_)) => {}
-        Err(e) => log::error("cannot raise the open-file limit", e),
-    }
+    fdlimit::raise_and_log();
 
     // ANCHOR: accept
     let slots = Slots::new(args.echo.max_clients, args.echo.max_per_address);

@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use client::{Client, Options, Turn};
-use common::fdlimit::{self, Raised};
+use common::fdlimit;
 use common::session::{self, End};
-use common::{CannotBind, EchoArgs, Hexdump, Proto, Slots, log, logln};
+use common::{CannotBind, EchoArgs, Hexdump, Proto, Slots, log};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -80,11 +80,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
     let mut listener = TcpListener::from_std(socket.into());
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
     // Every client is a file descriptor: raise the soft limit (often 1,024) to the hard one.
-    match fdlimit::raise_limit() {
-        Ok(Raised::From(old, new)) => logln!("open-file limit raised from {old} to {new}"),
-        Ok(Raised::Already(_)) => {}
-        Err(e) => log::error("cannot raise the open-file limit", e),
-    }
+    fdlimit::raise_and_log();
     // ANCHOR_END: listen
     // ANCHOR: register
     // epoll_create1(): the kernel's list of sockets we want to hear about, and their events.

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use common::fdlimit::{self, Raised};
+use common::fdlimit;
 use common::session::{self, End};
 use common::text;
 use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto, Slot, Slots, log, logln};
@@ -87,11 +87,7 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {local}"))?;
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
     // Every client is a file descriptor: raise the soft limit (often 1,024) to the hard one.
-    match fdlimit::raise_limit() {
-        Ok(Raised::From(old, new)) => logln!("open-file limit raised from {old} to {new}"),
-        Ok(Raised::Already(_)) => {}
-        Err(e) => log::error("cannot raise the open-file limit", e),
-    }
+    fdlimit::raise_and_log();
     // ANCHOR_END: listen
 
     // ANCHOR: accept
