@@ -650,18 +650,12 @@ fn seed_client(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
 /// A step of tcp-poll or tcp-async (`lessons/<dir>/examples/<step>.rs`, the pair's name after
 /// `poll-` or `async-`) on port 0, against tcp-client: two lines echoed, then the client's FIN.
 fn poll_step(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
-    let (server, client) = pair.server_and_client()?;
+    let (_, client) = pair.server_and_client()?;
     let step = pair
         .name
         .split_once('-')
         .map_or(pair.name, |(_, step)| step);
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut build = std::process::Command::new(cargo);
-    build.args(["build", "-q", "-p", server, "--example", step]);
-    crate::bins::run(&mut build).map_err(|e| Failure::new(format!("{e:#}")))?;
-    let mut cmd = std::process::Command::new(bins.dir.join("examples").join(step));
-    cmd.arg("0");
-    let (server, addr) = s.start(step, cmd)?;
+    let (server, addr) = s.start(step, bins.example(step, &["0"]))?;
     let to = addr.to_string();
     let (client, local) = connect(s, "client", bins.lesson(client, &["--to", &to]))?;
     s.expect(server, &format!("accepted {local}"))?;
@@ -972,19 +966,9 @@ fn http(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
 
 /// A step of a lesson (`lessons/<lesson>/examples/<step>.rs`), built as cargo builds it for
 /// `cargo run -p LESSON --example STEP`, with `args`, run in `dir`.
-fn step(
-    bins: &Bins,
-    lesson: &str,
-    step: &str,
-    dir: &Path,
-    args: &[&str],
-) -> Result<Command, Failure> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut build = Command::new(cargo);
-    build.args(["build", "-q", "-p", lesson, "--example", step]);
-    crate::bins::run(&mut build).map_err(|e| Failure::new(format!("{e:#}")))?;
-    let mut cmd = Command::new(bins.dir.join("examples").join(step));
-    cmd.args(args).current_dir(dir);
+fn step(bins: &Bins, step: &str, dir: &Path, args: &[&str]) -> Result<Command, Failure> {
+    let mut cmd = bins.example(step, args);
+    cmd.current_dir(dir);
     Ok(cmd)
 }
 
@@ -1000,13 +984,7 @@ fn download_step1(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let server = addr.to_string();
     let get = s.spawn(
         "step1",
-        step(
-            bins,
-            "file-download",
-            "step1-seed-get",
-            &here,
-            &[&server, "hello.txt"],
-        )?,
+        step(bins, "step1-seed-get", &here, &[&server, "hello.txt"])?,
     )?;
     s.expect(seed, "b'\\xe4\\xbd\\xa0")?;
     s.expect(get, "downloaded hello.txt")?;
@@ -1014,13 +992,7 @@ fn download_step1(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     check(s, read(&here.join("hello.txt")) == hello, "hello.txt")?;
     let get = s.spawn(
         "step1",
-        step(
-            bins,
-            "file-download",
-            "step1-seed-get",
-            &here,
-            &[&server, "missing.txt"],
-        )?,
+        step(bins, "step1-seed-get", &here, &[&server, "missing.txt"])?,
     )?;
     s.expect(seed, "你下载的文件不存在")?;
     s.expect(get, "no file downloaded")?;
@@ -1041,13 +1013,7 @@ fn download_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     for name in ["notes.txt", "empty.txt"] {
         let get = s.spawn(
             "step2",
-            step(
-                bins,
-                "file-download",
-                "step2-framed-get",
-                &here,
-                &[&server, name],
-            )?,
+            step(bins, "step2-framed-get", &here, &[&server, name])?,
         )?;
         s.expect(serve, &format!("sent \"{name}\""))?;
         s.expect(get, &format!("downloaded {name}"))?;
@@ -1055,13 +1021,7 @@ fn download_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     }
     let get = s.spawn(
         "step2",
-        step(
-            bins,
-            "file-download",
-            "step2-framed-get",
-            &here,
-            &[&server, "missing.txt"],
-        )?,
+        step(bins, "step2-framed-get", &here, &[&server, "missing.txt"])?,
     )?;
     s.expect_on(get, Stream::Stderr, "ERR no such file")?;
     exits_with(s, get, 1)?;
@@ -1081,7 +1041,6 @@ fn download_step3(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
         "step3",
         step(
             bins,
-            "file-download",
             "step3-part-rename",
             &here,
             &[&addr.to_string(), "notes.txt"],
