@@ -36,7 +36,7 @@ struct Args {
     #[command(subcommand)]
     command: Cmd,
 
-    /// The user name sent in every packet [default: your login name].
+    /// The user name sent in every packet [default: $USER, $USERNAME or $LOGNAME, else "rust"].
     #[arg(long, global = true, value_name = "NAME")]
     user: Option<String>,
 
