@@ -400,8 +400,15 @@ fn io_hint(err: &io::Error) -> Option<&'static str> {
              killed with data waiting, or it closed its listening socket while this connection \
              still waited in its accept queue"
         }
-        ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
-            "no route to that address: check it, and that the network is up (`ip route`)"
+        // ENETUNREACH is this machine's own routing table; EHOSTUNREACH may also be an ICMP
+        // "host unreachable" from a router or a firewall on the way, or an unanswered ARP.
+        ErrorKind::NetworkUnreachable => {
+            "this machine has no route to that address: check it, and that the network is up \
+             (`ip route get ADDRESS`)"
+        }
+        ErrorKind::HostUnreachable => {
+            "that host cannot be reached: nobody answered for it on its network, or a router or \
+             firewall on the way answered \"host unreachable\" (`ip route get ADDRESS`, `ip neigh`)"
         }
         _ => return None,
     })
@@ -459,6 +466,19 @@ mod tests {
             describe_for(&in_use(Proto::Tcp), &flags)
                 .starts_with("error: cannot bind 127.0.0.1:8080 (tcp): ")
         );
+    }
+
+    #[test]
+    fn host_and_network_unreachable_get_different_hints() {
+        let host = describe(&anyhow::Error::from(io::Error::from(
+            ErrorKind::HostUnreachable,
+        )));
+        let net = describe(&anyhow::Error::from(io::Error::from(
+            ErrorKind::NetworkUnreachable,
+        )));
+        assert!(host.contains("firewall"), "{host}");
+        assert!(net.contains("no route"), "{net}");
+        assert!(!net.contains("firewall"), "{net}");
     }
 
     #[test]
