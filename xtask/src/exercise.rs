@@ -283,7 +283,7 @@ fn section(book: &str, id: &str) -> Option<Text> {
         statement: String::new(),
         hints: Vec::new(),
     };
-    let mut in_hint = false;
+    let (mut in_hint, mut in_summary) = (false, false);
     for line in lines.take_while(|l| !l.starts_with("## ") && !l.starts_with("### ")) {
         let trimmed = line.trim();
         if trimmed.starts_with("<details") {
@@ -291,8 +291,10 @@ fn section(book: &str, id: &str) -> Option<Text> {
             text.hints.push(String::new());
         } else if trimmed.starts_with("</details") {
             in_hint = false;
-        } else if trimmed.starts_with("<summary") {
-            // The summary only says "Hint N".
+        } else if trimmed.starts_with("<summary") || in_summary {
+            // The summary only says "Hint N", on its line or as a paragraph of its own (which
+            // the Chinese book translates) up to `</summary>`.
+            in_summary = !trimmed.ends_with("</summary>");
         } else if in_hint {
             if let Some(h) = text.hints.last_mut() {
                 h.push_str(line);
@@ -609,7 +611,7 @@ mod tests {
 
     #[test]
     fn a_section_is_its_statement_and_its_hints() {
-        let book = "## Exercises\n\n### x-1: One\n\nDo this.\n\n<details>\n<summary>Hint 1</summary>\n\nFirst.\n</details>\n\n<details>\n<summary>Hint 2</summary>\n\nSecond.\n</details>\n\n### x-2: Two\n\nOther.\n";
+        let book = "## Exercises\n\n### x-1: One\n\nDo this.\n\n<details>\n<summary>Hint 1</summary>\n\nFirst.\n</details>\n\n<details>\n<summary>\n\nHint 2\n\n</summary>\n\nSecond.\n</details>\n\n### x-2: Two\n\nOther.\n";
         let text = section(book, "x-1").unwrap_or_else(|| panic!("no section"));
         assert_eq!(text.statement.trim(), "Do this.");
         let hints: Vec<&str> = text.hints.iter().map(|h| h.trim()).collect();
