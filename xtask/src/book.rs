@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::bins::walk;
 use crate::manifest::LESSONS;
 use crate::scenes::PAIRS;
 
@@ -234,22 +235,9 @@ fn read(path: &Path, problems: &mut Vec<String>) -> String {
 }
 
 fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                if !path.ends_with("target") {
-                    stack.push(path);
-                }
-            } else if path.extension().is_some_and(|e| e == ext) {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
+    let mut files = walk(dir);
+    files.retain(|p| p.extension().is_some_and(|e| e == ext));
+    files
 }
 
 #[cfg(test)]

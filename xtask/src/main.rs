@@ -59,7 +59,7 @@ enum Command {
     Transcripts,
     /// Measure the servers, built optimised.
     #[command(subcommand)]
-    Bench(Bench),
+    Bench(bench::Bench),
     /// The Chinese book's translation, po/zh-CN.po.
     #[command(subcommand)]
     I18n(I18n),
@@ -82,48 +82,6 @@ enum I18n {
     Extract,
 }
 
-#[derive(Subcommand)]
-enum Bench {
-    /// tcp-server, tcp-poll, tcp-async and a C epoll server on the same loads, interleaved:
-    /// exchanges/s, CPU per exchange, memory, connect times; writes the book's figure.
-    Echo {
-        /// Connections of the largest load.
-        #[arg(long, value_name = "N", default_value_t = 10_000)]
-        hold: usize,
-        /// Times each server meets each load; the median is shown.
-        #[arg(long, value_name = "N", default_value_t = 3)]
-        rounds: usize,
-        /// Write the figure and the table into the book (docs/src/figures), not into
-        /// target/bench-echo.
-        #[arg(long)]
-        update_book: bool,
-    },
-    /// file-download against cat, nc and socat, on tmpfs and on disk, fsync'd: time, MB/s,
-    /// the paired ratio to cat, and the client's peak memory.
-    Download {
-        /// Bytes, or with a unit: 64K, 200M, 1G.
-        #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = bench::parse_size)]
-        size: u64,
-        /// Downloads of each kind; the median is shown.
-        #[arg(long, value_name = "N", default_value_t = 3)]
-        runs: usize,
-    },
-    /// http-server vs nginx (one worker, sendfile) and python3 -m http.server: a large file
-    /// by curl, a small one over keep-alive by wrk, CPU per request (apt-get install
-    /// nginx-light wrk curl).
-    Http {
-        /// The large file's size in MiB.
-        #[arg(long, default_value_t = 1024)]
-        size: u64,
-        /// Seconds of wrk per server.
-        #[arg(long, default_value_t = 5)]
-        seconds: u64,
-        /// wrk's keep-alive connections.
-        #[arg(long, default_value_t = 50)]
-        connections: u64,
-    },
-}
-
 fn main() -> ExitCode {
     // The servers raise their soft open-file limit to the hard one at start, and log it when
     // they do. Raised here first, they inherit it: a transcript reads the same on a machine
@@ -142,33 +100,7 @@ fn main() -> ExitCode {
         Command::I18n(I18n::Extract) => i18n::extract(&repo_root()),
         Command::Book { serve: None } => i18n::book(&repo_root()),
         Command::Book { serve: Some(port) } => serve_books(port),
-        Command::Bench(Bench::Echo {
-            hold,
-            rounds,
-            update_book,
-        }) => build(bench::ECHO_LESSONS, Profile::Release).and_then(|bins| {
-            let out = bench::echo_dir(update_book, &bins.target_dir());
-            let options = bench::EchoOptions { hold, rounds, out };
-            bench::echo(&bins, &options).map_err(anyhow::Error::msg)
-        }),
-        Command::Bench(Bench::Http {
-            size,
-            seconds,
-            connections,
-        }) => build(&["http-server"], Profile::Release).and_then(|bins| {
-            let options = bench_http::HttpOptions {
-                size,
-                seconds,
-                connections,
-            };
-            bench_http::http(&bins, &bins.target_dir(), &options).map_err(anyhow::Error::msg)
-        }),
-        Command::Bench(Bench::Download { size, runs }) => {
-            build(&["file-download"], Profile::Release).and_then(|bins| {
-                let options = bench::DownloadOptions { size, runs };
-                bench::download(&bins, &bins.target_dir(), &options).map_err(anyhow::Error::msg)
-            })
-        }
+        Command::Bench(bench) => bench::run(bench),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -114,8 +114,7 @@ type Features = std::collections::BTreeMap<String, std::collections::BTreeSet<St
 
 /// Each package `cargo tree ARGS` shows, with the features it is built with.
 fn features(root: &std::path::Path, args: &[&str]) -> anyhow::Result<Features> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = std::process::Command::new(cargo)
+    let out = crate::bins::cargo()
         .args(["tree", "--prefix", "none", "-f", "{p}|{f}"])
         .args(args)
         .current_dir(root)
