@@ -41,18 +41,20 @@ fn check_lessons(root: &Path, problems: &mut Vec<String>) {
     let summary = fs::read_to_string(root.join("docs/src/SUMMARY.md")).unwrap_or_default();
     let readme = fs::read_to_string(root.join("README.md")).unwrap_or_default();
     for lesson in LESSONS {
-        let chapter = root.join("docs/src").join(lesson.chapter);
+        let chapter = root.join("docs/src").join(lesson.chapter());
         let text = fs::read_to_string(&chapter).unwrap_or_default();
         if !text.contains(&format!("lessons/{}/", lesson.dir)) {
             problems.push(format!(
                 "{}: chapter {} does not include the lesson's sources",
-                lesson.name, lesson.chapter
+                lesson.name,
+                lesson.chapter()
             ));
         }
-        if !summary.contains(&format!("]({})", lesson.chapter)) {
+        if !summary.contains(&format!("]({})", lesson.chapter())) {
             problems.push(format!(
                 "{}: SUMMARY.md does not list {}",
-                lesson.name, lesson.chapter
+                lesson.name,
+                lesson.chapter()
             ));
         }
         if !readme.contains(&format!("| `{}` |", lesson.name)) {

@@ -88,14 +88,11 @@ fn main() -> ExitCode {
     // whose soft limit is 1,024 and on one where it is already the hard limit.
     let _ = loadgen::raise_open_files_limit();
     let result = match Cli::parse().command {
-        Command::List => {
-            list();
-            Ok(())
-        }
+        Command::List => list(),
         Command::Demo { pair, step } => demo(&pair, step),
-        Command::E2e => e2e(),
+        Command::E2e => e2e(false),
         Command::Check { fix } => check(fix),
-        Command::Transcripts => transcripts(),
+        Command::Transcripts => e2e(true),
         Command::Exercise(cmd) => exercise::run(cmd),
         Command::I18n(I18n::Extract) => i18n::extract(&repo_root()),
         Command::Book { serve: None } => i18n::book(&repo_root()),
@@ -115,9 +112,9 @@ fn pair_names() -> PossibleValuesParser {
     PossibleValuesParser::new(PAIRS.iter().map(|p| p.name).chain(["all"]))
 }
 
-fn list() {
+fn list() -> anyhow::Result<()> {
     let lessons = LESSONS.iter().map(|l| {
-        let chapter = format!("docs/src/{}", l.chapter);
+        let chapter = format!("docs/src/{}", l.chapter());
         [
             l.name.to_string(),
             l.ports.to_string(),
@@ -135,6 +132,7 @@ fn list() {
         ]
     });
     print_table(["pair", "lessons", "about"], pairs);
+    Ok(())
 }
 
 /// Prints rows under a header, each column as wide as its widest cell.
@@ -225,8 +223,12 @@ fn wait_for_enter() {
     }
 }
 
-fn e2e() -> anyhow::Result<()> {
+/// Runs every pair and checks what each side printed; with `transcripts`, writes what each pair
+/// showed, normalised, to `docs/src/transcripts/<pair>.txt` (a failed pair's is kept): the book
+/// shows real runs, and a rerun changes nothing.
+fn e2e(transcripts: bool) -> anyhow::Result<()> {
     let (pairs, bins) = pairs("all")?;
+    let dir = repo_root().join("docs/src/transcripts");
     let width = pairs.iter().map(|p| p.name.len()).max().unwrap_or(0);
     let (mut failures, mut skipped) = (Vec::new(), 0);
     println!("{:<width$}  {:<6}  time", "pair", "result");
@@ -237,17 +239,24 @@ fn e2e() -> anyhow::Result<()> {
             continue;
         }
         let started = Instant::now();
-        // The scene is dropped at the end of the statement: it kills and reaps whatever the
-        // script left running.
-        let result = (pair.script)(&mut Scene::new(), &bins, pair);
+        // The scene, dropped at the end of the iteration, kills and reaps whatever the script
+        // left running.
+        let mut scene = Scene::new();
+        let result = (pair.script)(&mut scene, &bins, pair);
         let verdict = if result.is_ok() { "pass" } else { "FAIL" };
         println!(
             "{:<width$}  {verdict:<6}  {:.2?}",
             pair.name,
             started.elapsed()
         );
-        if let Err(f) = result {
-            failures.push(format!("--- {} ---\n{f}", pair.name));
+        match result {
+            Err(f) => failures.push(format!("--- {} ---\n{f}", pair.name)),
+            Ok(()) if transcripts => {
+                let path = dir.join(format!("{}.txt", pair.name));
+                std::fs::write(&path, transcript::for_the_book(scene.shown()))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            Ok(()) => {}
         }
     }
     let passed = pairs.len() - failures.len() - skipped;
@@ -255,44 +264,21 @@ fn e2e() -> anyhow::Result<()> {
         "{passed} passed, {} failed, {skipped} skipped",
         failures.len()
     );
-    for f in &failures {
-        eprintln!("{f}");
+    if transcripts {
+        println!(
+            "wrote the transcripts of the pairs that passed to {}",
+            dir.display()
+        );
     }
+    eprint!(
+        "{}",
+        failures
+            .iter()
+            .map(|f| f.to_string() + "\n")
+            .collect::<String>()
+    );
     if !failures.is_empty() {
         bail!("{} of {} pairs failed", failures.len(), pairs.len());
-    }
-    Ok(())
-}
-
-/// Reruns every pair and writes what it showed, normalised, to
-/// `docs/src/transcripts/<pair>.txt`: the book shows real runs, and a rerun changes nothing.
-fn transcripts() -> anyhow::Result<()> {
-    let (pairs, bins) = pairs("all")?;
-    let dir = repo_root().join("docs/src/transcripts");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut failed = Vec::new();
-    for pair in pairs {
-        let path = dir.join(format!("{}.txt", pair.name));
-        if let Err(why) = pair.runnable() {
-            println!("kept {}: {why}", path.display());
-            continue;
-        }
-        let mut scene = Scene::new();
-        if let Err(f) = (pair.script)(&mut scene, &bins, pair) {
-            eprintln!("--- {} ---\n{f}", pair.name);
-            println!("kept {}: the pair failed", path.display());
-            failed.push(pair.name);
-            continue;
-        }
-        std::fs::write(&path, transcript::for_the_book(scene.shown()))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        println!("wrote {}", path.display());
-    }
-    if !failed.is_empty() {
-        bail!(
-            "failed, so their transcripts are unchanged: {}",
-            failed.join(", ")
-        );
     }
     Ok(())
 }
