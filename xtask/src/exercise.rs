@@ -57,6 +57,8 @@ pub enum Cmd {
     /// are, passes once its solution patch is applied (and the lesson's tests pass too), and
     /// fails with each of its wrong solutions.
     Prove {
+        /// The exercises to prove (all if none is named).
+        ids: Vec<String>,
         /// The seed of every check's inputs (a new one each run if not given).
         #[arg(long, value_name = "S")]
         seed: Option<u64>,
@@ -69,7 +71,15 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Show { id, hint } => show(find(&id)?, hint),
         Cmd::Check { id, seed } => check(find(&id)?, seed.unwrap_or_else(new_seed)),
         Cmd::Watch { id } => watch(id.as_deref()),
-        Cmd::Prove { seed } => prove(seed.unwrap_or_else(new_seed)),
+        Cmd::Prove { ids, seed } => {
+            let chosen: anyhow::Result<Vec<_>> = ids.iter().map(|id| find(id)).collect();
+            let chosen = if ids.is_empty() {
+                EXERCISES.iter().collect()
+            } else {
+                chosen?
+            };
+            prove(&chosen, seed.unwrap_or_else(new_seed))
+        }
     }
 }
 
@@ -87,13 +97,13 @@ fn find(id: &str) -> anyhow::Result<&'static Exercise> {
 }
 
 /// The lessons of the exercises, built in this workspace.
-fn build(exercises: &[Exercise]) -> anyhow::Result<Bins> {
+fn build<'a>(exercises: impl IntoIterator<Item = &'a Exercise>) -> anyhow::Result<Bins> {
     build_in(&repo_root(), None, &lessons(exercises), Profile::Lessons)
 }
 
 /// The lessons of `exercises`, each once.
-fn lessons(exercises: &[Exercise]) -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = exercises.iter().map(|e| e.lesson).collect();
+fn lessons<'a>(exercises: impl IntoIterator<Item = &'a Exercise>) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = exercises.into_iter().map(|e| e.lesson).collect();
     names.sort_unstable();
     names.dedup();
     names
@@ -123,7 +133,7 @@ fn list() -> anyhow::Result<()> {
 }
 
 fn check(e: &Exercise, seed: u64) -> anyhow::Result<()> {
-    let bins = build(std::slice::from_ref(e))?;
+    let bins = build([e])?;
     let id = e.id;
     println!(
         "checking {id}: {}, against {} (seed {seed})",
@@ -287,26 +297,26 @@ fn section(book: &str, id: &str) -> Option<Text> {
     Some(text)
 }
 
-fn prove(seed: u64) -> anyhow::Result<()> {
+fn prove(chosen: &[&Exercise], seed: u64) -> anyhow::Result<()> {
     let started = Instant::now();
     let work = target_dir()?.join("exercise-proof");
     let (ws, target) = (work.join("ws"), work.join("target"));
     copy_workspace(&repo_root(), &ws)?;
     let build = |lessons: &[&str]| build_in(&ws, Some(&target), lessons, Profile::Lessons);
-    let bins = build(&lessons(EXERCISES))?;
+    let bins = build(&lessons(chosen.iter().copied()))?;
     println!(
         "scratch copy in {}; lessons built in {:.0?}; seed {seed} (`--seed {seed}` repeats it)\n",
         ws.display(),
         started.elapsed()
     );
     // Every check fails on the lessons as shipped.
-    let shipped: Vec<bool> = EXERCISES.iter().map(|e| !passes(e, &bins, seed)).collect();
+    let shipped: Vec<bool> = chosen.iter().map(|e| !passes(e, &bins, seed)).collect();
     println!(
         "{:<16} {:<11} {:<11} {:<11} {:<13} {:<10} time",
         "exercise", "as shipped", "solution", "its tests", "other checks", "wrong ones"
     );
     let mut problems: Vec<String> = Vec::new();
-    for (e, shipped_fails) in EXERCISES.iter().zip(shipped) {
+    for (e, shipped_fails) in chosen.iter().zip(shipped) {
         let t = Instant::now();
         let mut said = |problem: String| problems.push(format!("--- {} ---\n{problem}", e.id));
         if !shipped_fails {
@@ -385,8 +395,8 @@ fn prove(seed: u64) -> anyhow::Result<()> {
         .collect();
     println!(
         "\n{} exercises, {} proved, in {:.0?} (seed {seed})",
-        EXERCISES.len(),
-        EXERCISES.len() - bad.len(),
+        chosen.len(),
+        chosen.len() - bad.len(),
         started.elapsed()
     );
     if bad.is_empty() {
@@ -396,7 +406,7 @@ fn prove(seed: u64) -> anyhow::Result<()> {
     bail!(
         "{} of {} exercises are not proved (`cargo xtask exercise prove --seed {seed}` repeats it)",
         bad.len(),
-        EXERCISES.len()
+        chosen.len()
     )
 }
 
