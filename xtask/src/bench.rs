@@ -186,38 +186,10 @@ fn echo(bins: &Bins, hold: usize, rounds: usize, out: &Path) -> Result<()> {
         report,
         "64-byte echo exchanges on loopback, release builds; {conditions}"
     );
-    for header in [
-        [
-            "load",
-            "server",
-            "exch/s",
-            "server",
-            "loadgen",
-            "peak RSS",
-            "RSS per",
-            "connect burst",
-            "overflow/",
-            "errors",
-        ],
-        [
-            "",
-            "",
-            "",
-            "µs/exch",
-            "µs/exch",
-            "MiB",
-            "conn, KiB",
-            "total (slowest)",
-            "retrans",
-            "",
-        ],
-    ] {
-        let [a, b, c, d, e, f, g, h, i, j] = header;
-        let _ = writeln!(
-            report,
-            "{a:<12} {b:<10} {c:>9} {d:>8} {e:>8} {f:>9} {g:>9} {h:>17} {i:>10} {j:>6}"
-        );
-    }
+    report.push_str(concat!(
+        "load         server        exch/s   server  loadgen  peak RSS   RSS per     connect burst  overflow/ errors\n",
+        "                                   µs/exch  µs/exch       MiB conn, KiB   total (slowest)    retrans       \n",
+    ));
     let mut medians = vec![vec![Row::default(); servers.len()]; loads.len()];
     for (l, load) in loads.iter().enumerate() {
         for (s, server) in servers.iter().enumerate() {

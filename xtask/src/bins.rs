@@ -119,6 +119,18 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `cmd` prints on stdout; its stderr in the error when it fails.
+pub fn output(cmd: &mut Command) -> anyhow::Result<String> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        bail!("{cmd:?} failed: {}\n{}", out.status, stderr.trim_end());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// The workspace: the one `cargo run` runs this in (a copied checkout checks itself), or the one
 /// this binary was built from.
 pub fn repo_root() -> PathBuf {

@@ -23,7 +23,8 @@ use anyhow::{Context, bail};
 use exercises::{EXERCISES, Exercise};
 
 use crate::bins::{
-    Bins, Profile, build_in, cargo, newest_under, repo_root, run as run_cmd, target_dir, walk,
+    Bins, Profile, build_in, cargo, newest_under, output, repo_root, run as run_cmd, target_dir,
+    walk,
 };
 use crate::manifest::LESSONS;
 
@@ -432,26 +433,19 @@ fn copy_workspace(root: &Path, ws: &Path) -> anyhow::Result<()> {
     if ws.exists() {
         std::fs::remove_dir_all(ws).with_context(|| format!("cannot remove {}", ws.display()))?;
     }
-    let out = Command::new("git")
-        .args([
-            "ls-files",
-            "-z",
-            "--cached",
-            "--others",
-            "--exclude-standard",
-        ])
-        .current_dir(root)
-        .output()
-        .context("cannot run git ls-files")?;
-    if !out.status.success() {
-        bail!(
-            "git ls-files failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    for name in out.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        let name = String::from_utf8_lossy(name);
-        let (from, to) = (root.join(name.as_ref()), ws.join(name.as_ref()));
+    let mut git = Command::new("git");
+    git.args([
+        "ls-files",
+        "-z",
+        "--cached",
+        "--others",
+        "--exclude-standard",
+    ]);
+    for name in output(git.current_dir(root))?
+        .split('\0')
+        .filter(|n| !n.is_empty())
+    {
+        let (from, to) = (root.join(name), ws.join(name));
         if !from.is_file() {
             continue; // Deleted in the working copy, but not yet in git.
         }

@@ -196,12 +196,12 @@ fn print_live(colour: bool, entry: &Shown) {
         l if l.contains("serve") || l.contains("listen") => "36",
         _ => "33",
     };
-    let (mark, style) = match entry.kind {
-        Kind::Started => ('$', "\x1b[2m"),
-        Kind::Typed | Kind::EndOfInput => ('>', "\x1b[1m"),
-        Kind::Stdout => ('│', ""),
-        Kind::Stderr => ('!', "\x1b[2m"),
+    let style = match entry.kind {
+        Kind::Started | Kind::Stderr => "\x1b[2m",
+        Kind::Typed | Kind::EndOfInput => "\x1b[1m",
+        Kind::Stdout => "",
     };
+    let mark = transcript::mark(entry.kind);
     let text = transcript::text(entry);
     println!(
         "\x1b[{hue}m{:>11} {mark}\x1b[0m {style}{text}\x1b[0m",

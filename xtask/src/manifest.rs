@@ -75,14 +75,13 @@ type Features = std::collections::BTreeMap<String, std::collections::BTreeSet<St
 
 /// Each package `cargo tree ARGS` shows, with the features it is built with.
 fn features(root: &std::path::Path, args: &[&str]) -> anyhow::Result<Features> {
-    let out = crate::bins::cargo()
+    let mut cargo = crate::bins::cargo();
+    cargo
         .args(["tree", "--prefix", "none", "-f", "{p}|{f}"])
         .args(args)
-        .current_dir(root)
-        .output()?;
-    anyhow::ensure!(out.status.success(), "cargo tree {} failed", args.join(" "));
+        .current_dir(root);
     let mut found = Features::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in crate::bins::output(&mut cargo)?.lines() {
         let Some((package, on)) = line.split_once('|') else {
             continue;
         };
