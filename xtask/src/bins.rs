@@ -52,7 +52,7 @@ pub fn build(packages: &[&str], profile: Profile) -> anyhow::Result<Bins> {
     build_in(&repo_root(), None, packages, profile)
 }
 
-/// Builds `packages` of the workspace at `root` into `target` (by default, the target
+/// Builds `packages` (each once) of the workspace at `root` into `target` (by default, the target
 /// directory this binary is in), and says where they are.
 pub fn build_in(
     root: &Path,
@@ -70,6 +70,9 @@ pub fn build_in(
     if let Some(target) = target {
         cmd.arg("--target-dir").arg(target);
     }
+    let mut packages = packages.to_vec();
+    packages.sort_unstable();
+    packages.dedup();
     for package in packages {
         cmd.args(["--package", package]);
     }

@@ -158,12 +158,10 @@ fn pairs(name: &str) -> anyhow::Result<(Vec<&'static Pair>, Bins)> {
         .iter()
         .filter(|p| name == "all" || p.name == name)
         .collect();
-    let mut lessons: Vec<&str> = pairs
+    let lessons: Vec<&str> = pairs
         .iter()
         .flat_map(|p| p.lessons.iter().copied())
         .collect();
-    lessons.sort_unstable();
-    lessons.dedup();
     let bins = build(&lessons, Profile::Dev)?;
     Ok((pairs, bins))
 }

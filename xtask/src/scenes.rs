@@ -93,24 +93,16 @@ impl Pair {
     /// The `-seed` pairs and the steps' pairs run the seed's Python programs, so they need
     /// `python3`; the `http` pairs run curl.
     pub fn runnable(&self) -> Result<(), String> {
-        if self.name.starts_with("http") {
-            return match std::process::Command::new("curl").arg("--version").output() {
-                Ok(out) if out.status.success() => Ok(()),
-                _ => Err("curl not found (apt-get install curl): it is the HTTP client".into()),
-            };
-        }
-        if !(self.name.ends_with("-seed")
-            || self.name.starts_with("step")
-            || self.name.contains("-step"))
-        {
-            return Ok(());
-        }
-        match std::process::Command::new("python3")
-            .arg("--version")
-            .output()
-        {
+        let needs = |tool: &str, why: &str| match Command::new(tool).arg("--version").output() {
             Ok(out) if out.status.success() => Ok(()),
-            _ => Err("python3 not found: it runs the seed's programs".into()),
+            _ => Err(format!("{tool} not found: {why}")),
+        };
+        if self.name.starts_with("http") {
+            needs("curl", "it is the HTTP client (apt-get install curl)")
+        } else if self.name.ends_with("-seed") || self.name.contains("step") {
+            needs("python3", "it runs the seed's programs")
+        } else {
+            Ok(())
         }
     }
 
