@@ -79,18 +79,18 @@ pub fn http(bins: &Bins, target: &Path, options: &HttpOptions) -> Result<()> {
                 Ok(cmd)
             }
         };
-        let mut server =
-            match cmd.and_then(|mut c| c.spawn().map_err(|e| format!("cannot start: {e}"))) {
-                Ok(child) => Running(child),
-                Err(why) => {
-                    println!("{name:<24} {why}");
-                    continue;
-                }
-            };
-        if let Err(why) = wait_listening(port, &mut server.0) {
-            println!("{name:<24} {why}");
-            continue;
-        }
+        let started = cmd.and_then(|mut cmd| {
+            let mut server = Running(cmd.spawn().context("cannot start")?);
+            wait_listening(port, &mut server.0)?;
+            Ok(server)
+        });
+        let server = match started {
+            Ok(server) => server,
+            Err(why) => {
+                println!("{name:<24} {why:#}");
+                continue;
+            }
+        };
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let rates: Result<Vec<f64>> = (0..3).map(|_| curl_rate(addr, big)).collect();
         let rate = median(rates?);
@@ -108,11 +108,11 @@ pub fn http(bins: &Bins, target: &Path, options: &HttpOptions) -> Result<()> {
 }
 
 /// nginx from a configuration written into `dir`: one worker serving `root` on `port`.
-fn nginx(dir: &Path, root: &Path, port: u16) -> Result<Command, String> {
+fn nginx(dir: &Path, root: &Path, port: u16) -> Result<Command> {
     let exe = ["/usr/sbin/nginx", "nginx"]
         .into_iter()
         .find(|n| Command::new(n).arg("-v").output().is_ok())
-        .ok_or("not installed (apt-get install nginx-light)")?;
+        .context("not installed (apt-get install nginx-light)")?;
     let conf = format!(
         "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dir}/nginx.pid;\n\
          error_log {dir}/error.log;\nevents {{ worker_connections 4096; }}\n\
@@ -125,7 +125,7 @@ fn nginx(dir: &Path, root: &Path, port: u16) -> Result<Command, String> {
         root = root.display()
     );
     let path = dir.join("nginx.conf");
-    std::fs::write(&path, conf).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    std::fs::write(&path, conf).with_context(|| format!("cannot write {}", path.display()))?;
     let mut cmd = Command::new(exe);
     cmd.arg("-p")
         .arg(dir)
