@@ -94,14 +94,11 @@ pub fn http(bins: &Bins, target: &Path, options: &HttpOptions) -> Result<()> {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let rates: Result<Vec<f64>> = (0..3).map(|_| curl_rate(addr, big)).collect();
         let rate = median(rates?);
-        let cpu = || {
-            loadgen::usage(server.0.id())
-                .map(|u| u.cpu)
-                .unwrap_or_default()
-        };
-        let before = cpu();
+        // From /proc/PID/stat, which counts the threads that have ended too (http-server's
+        // connection threads end with wrk's connections; loadgen::usage sees only live ones).
+        let before = cpu_seconds(server.0.id())?;
         let (requests, rps) = wrk(addr, options)?;
-        let per_request = (cpu() - before).as_secs_f64() * 1e6 / requests.max(1) as f64;
+        let per_request = (cpu_seconds(server.0.id())? - before) * 1e6 / requests.max(1) as f64;
         println!("{name:<24} {rate:>12.0} {rps:>14.0} {per_request:>16.1}");
     }
     Ok(())
@@ -177,4 +174,21 @@ fn wrk(addr: SocketAddr, options: &HttpOptions) -> Result<(u64, f64)> {
         .lines()
         .find_map(|l| l.strip_prefix("Requests/sec:")?.trim().parse().ok());
     Ok((requests, rps.unwrap_or(0.0)))
+}
+
+/// The process's CPU time so far, user and system, of all its threads, live or ended, in seconds.
+fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
+    // After the command's name in parentheses, fields 12 and 13 are utime and stime, in ticks.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<f64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    let ticks = fields.get(11).unwrap_or(&0.0) + fields.get(12).unwrap_or(&0.0);
+    let mut getconf = Command::new("getconf");
+    let per_second = crate::bins::output(getconf.arg("CLK_TCK"))
+        .map_or(100.0, |t| t.trim().parse().unwrap_or(100.0));
+    Ok(ticks / per_second)
 }
