@@ -64,8 +64,8 @@ pub const PAIRS: &[Pair] = &[
     pair("backlog", &["tcp-server", "tcp-client"], backlog, "tcp-server --sequential: the second client waits in the accept queue"),
     pair("tcp-seed", &["tcp-server", "tcp-client"], tcp_seed, "each TCP lesson against the seed's own Python program"),
     pair("step1-seed-tcp-client", &["tcp-client"], step1_tcp_client, "tcp-client's step 1 (the seed's client in Rust) against the seed's server"),
-    pair("step2-reader-thread", &["tcp-client"], step2_tcp_client, "tcp-client's step 2 (a reading thread, FIN at the end of input) against the seed's server"),
-    pair("step3-one-loop", &["tcp-client"], step3_tcp_client, "tcp-client's step 3 (events on one channel, one loop) against the seed's server"),
+    pair("step2-reader-thread", &["tcp-client"], tcp_client_step, "tcp-client's step 2 (a reading thread, FIN at the end of input) against the seed's server"),
+    pair("step3-one-loop", &["tcp-client"], tcp_client_step, "tcp-client's step 3 (events on one channel, one loop) against the seed's server"),
     pair("step1-seed-tcp-server", &["tcp-server"], tcp_server_step, "tcp-server's step 1 (the seed's server in Rust) against the seed's client"),
     pair("step2-thread-per-client", &["tcp-server"], tcp_server_step, "tcp-server's step 2 (a thread per client) against the seed's client"),
     pair("step3-timeouts", &["tcp-server"], tcp_server_step, "tcp-server's step 3 (read and write timeouts) against the seed's client"),
@@ -565,23 +565,14 @@ fn step1_tcp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure>
     s.wait_success(seed)
 }
 
-fn step2_tcp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
-    let step = |to: &str| bins.example("step2-reader-thread", &[to]);
+/// A later step of tcp-client (the example named like the pair) against the seed's server.
+fn tcp_client_step(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
+    let label = pair.name.split('-').next().unwrap_or(pair.name);
+    let step = |to: &str| bins.example(pair.name, &[to]);
     seed_tcp_server(
         s,
         bins,
-        "step2",
-        step,
-        "received 12 bytes: \"hello, seed\\n\"",
-    )
-}
-
-fn step3_tcp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
-    let step = |to: &str| bins.example("step3-one-loop", &[to]);
-    seed_tcp_server(
-        s,
-        bins,
-        "step3",
+        label,
         step,
         "received 12 bytes: \"hello, seed\\n\"",
     )
