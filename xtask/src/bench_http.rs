@@ -8,49 +8,41 @@
 //! only, from a configuration written to a scratch directory. http-server runs with
 //! `--quiet` (no line per request), as nginx without its access log.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
+use anyhow::{Context, Result, bail};
+
+use crate::bench::{Running, free_port, make_file, median, wait_listening};
 use crate::bins::Bins;
 
+#[derive(clap::Args)]
 pub struct HttpOptions {
     /// The large file's size in MiB.
-    pub size: u64,
+    #[arg(long, default_value_t = 1024)]
+    size: u64,
     /// Seconds of wrk per server.
-    pub seconds: u64,
-    /// wrk's connections.
-    pub connections: u64,
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// wrk's keep-alive connections.
+    #[arg(long, default_value_t = 50)]
+    connections: u64,
 }
 
-/// One server under test: its process, and where it listens.
-struct Server {
-    name: &'static str,
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub fn http(bins: &Bins, target: &Path, options: &HttpOptions) -> Result<(), String> {
-    for (tool, package) in [("curl", "curl"), ("wrk", "wrk")] {
+pub fn http(bins: &Bins, target: &Path, options: &HttpOptions) -> Result<()> {
+    for tool in ["curl", "wrk"] {
         if Command::new(tool).arg("--version").output().is_err() {
-            return Err(format!("{tool} not found (apt-get install {package})"));
+            bail!("{tool} not found (apt-get install {tool})");
         }
     }
     let dir = target.join("bench-http");
     let root = dir.join("root");
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
     let big = options.size << 20;
-    write_file(&root.join("big.bin"), big)?;
-    write_file(&root.join("small.html"), 1024)?;
+    make_file(&root.join("big.bin"), big)?;
+    make_file(&root.join("small.html"), 1024)?;
 
     println!(
         "large: a {} MiB file by curl, median of 3 runs; small: a 1 KiB file by wrk, \
@@ -61,103 +53,63 @@ pub fn http(bins: &Bins, target: &Path, options: &HttpOptions) -> Result<(), Str
         "{:<24} {:>12} {:>14} {:>16}",
         "server", "large MB/s", "small req/s", "CPU µs/request"
     );
-    let mut servers: Vec<Result<Server, String>> = vec![ours(bins, &root)];
-    servers.push(nginx(&dir, &root));
-    servers.push(python(&root));
-    for server in servers {
-        let server = match server {
+    for name in ["http-server", "nginx (1 worker)", "python3 -m http.server"] {
+        let port = free_port()?;
+        let cmd = match name {
+            "http-server" => {
+                let mut cmd = bins.lesson("http-server", &["--quiet", "--port", &port.to_string()]);
+                cmd.args([
+                    "--max-clients",
+                    "10000",
+                    "--max-per-address",
+                    "10000",
+                    "--root",
+                ]);
+                cmd.arg(&root).stdout(Stdio::null());
+                Ok(cmd)
+            }
+            "nginx (1 worker)" => nginx(&dir, &root, port),
+            _ => {
+                let mut cmd = Command::new("python3");
+                cmd.args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
+                    .arg(&root);
+                cmd.arg(port.to_string())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
+                Ok(cmd)
+            }
+        };
+        let started = cmd.and_then(|mut cmd| {
+            let mut server = Running(cmd.spawn().context("cannot start")?);
+            wait_listening(port, &mut server.0)?;
+            Ok(server)
+        });
+        let server = match started {
             Ok(server) => server,
             Err(why) => {
-                println!("{why}");
+                println!("{name:<24} {why:#}");
                 continue;
             }
         };
-        let mut rates = Vec::new();
-        for _ in 0..3 {
-            rates.push(curl_rate(server.addr, big)?);
-        }
-        rates.sort_by(f64::total_cmp);
-        let rate = rates.get(1).copied().unwrap_or_default();
-        let before = cpu_seconds(server.child.id())?;
-        let (requests, rps) = wrk(server.addr, options)?;
-        let after = cpu_seconds(server.child.id())?;
-        let per_request = if requests > 0 {
-            (after - before) * 1e6 / requests as f64
-        } else {
-            0.0
-        };
-        println!(
-            "{:<24} {rate:>12.0} {rps:>14.0} {per_request:>16.1}",
-            server.name
-        );
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let rates: Result<Vec<f64>> = (0..3).map(|_| curl_rate(addr, big)).collect();
+        let rate = median(rates?);
+        // From /proc/PID/stat, which counts the threads that have ended too (http-server's
+        // connection threads end with wrk's connections; loadgen::usage sees only live ones).
+        let before = cpu_seconds(server.0.id())?;
+        let (requests, rps) = wrk(addr, options)?;
+        let per_request = (cpu_seconds(server.0.id())? - before) * 1e6 / requests.max(1) as f64;
+        println!("{name:<24} {rate:>12.0} {rps:>14.0} {per_request:>16.1}");
     }
     Ok(())
 }
 
-fn write_file(path: &Path, len: u64) -> Result<(), String> {
-    use std::io::Write;
-    let mut file = std::fs::File::create(path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    let block: Vec<u8> = (0..1u32 << 20)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(block.len() as u64) as usize;
-        file.write_all(block.get(..n).unwrap_or_default())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        left -= n as u64;
-    }
-    Ok(())
-}
-
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| e.to_string())
-}
-
-/// Waits until `addr` accepts a connection: nginx and Python print no ready line we can wait
-/// for. Bounded: 10 s.
-fn wait_listening(addr: SocketAddr, child: &mut Child) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-            return Ok(());
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("it exited: {status}"));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Err(format!("nothing listens on {addr} after 10 s"))
-}
-
-fn ours(bins: &Bins, root: &Path) -> Result<Server, String> {
-    let port = free_port()?.to_string();
-    let mut cmd = bins.lesson("http-server", &["--quiet", "--port", &port]);
-    cmd.args([
-        "--max-clients",
-        "10000",
-        "--max-per-address",
-        "10000",
-        "--root",
-    ])
-    .arg(root)
-    .stdout(Stdio::null());
-    start("http-server", cmd, &port)
-}
-
-fn nginx(dir: &Path, root: &Path) -> Result<Server, String> {
-    let name = "nginx (1 worker)";
+/// nginx from a configuration written into `dir`: one worker serving `root` on `port`.
+fn nginx(dir: &Path, root: &Path, port: u16) -> Result<Command> {
     let exe = ["/usr/sbin/nginx", "nginx"]
         .into_iter()
         .find(|n| Command::new(n).arg("-v").output().is_ok())
-        .ok_or(format!(
-            "{name:<24} not installed (apt-get install nginx-light)"
-        ))?;
-    let port = free_port()?;
+        .context("not installed (apt-get install nginx-light)")?;
     let conf = format!(
         "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dir}/nginx.pid;\n\
          error_log {dir}/error.log;\nevents {{ worker_connections 4096; }}\n\
@@ -170,7 +122,7 @@ fn nginx(dir: &Path, root: &Path) -> Result<Server, String> {
         root = root.display()
     );
     let path = dir.join("nginx.conf");
-    std::fs::write(&path, conf).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    std::fs::write(&path, conf).with_context(|| format!("cannot write {}", path.display()))?;
     let mut cmd = Command::new(exe);
     cmd.arg("-p")
         .arg(dir)
@@ -178,37 +130,11 @@ fn nginx(dir: &Path, root: &Path) -> Result<Server, String> {
         .arg(&path)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    start(name, cmd, &port.to_string())
-}
-
-fn python(root: &Path) -> Result<Server, String> {
-    let port = free_port()?.to_string();
-    let mut cmd = Command::new("python3");
-    cmd.args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
-        .arg(root)
-        .arg(&port)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    start("python3 -m http.server", cmd, &port)
-}
-
-fn start(name: &'static str, mut cmd: Command, port: &str) -> Result<Server, String> {
-    let addr: SocketAddr = format!("127.0.0.1:{port}")
-        .parse()
-        .map_err(|e| format!("{e}"))?;
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("{name:<24} cannot start: {e}"))?;
-    if let Err(why) = wait_listening(addr, &mut child) {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(format!("{name:<24} {why}"));
-    }
-    Ok(Server { name, child, addr })
+    Ok(cmd)
 }
 
 /// curl fetching big.bin into /dev/null: MB/s.
-fn curl_rate(addr: SocketAddr, size: u64) -> Result<f64, String> {
+fn curl_rate(addr: SocketAddr, size: u64) -> Result<f64> {
     let out = Command::new("curl")
         .args([
             "-sS",
@@ -219,65 +145,50 @@ fn curl_rate(addr: SocketAddr, size: u64) -> Result<f64, String> {
         ])
         .arg(format!("http://{addr}/big.bin"))
         .output()
-        .map_err(|e| format!("curl: {e}"))?;
+        .context("cannot run curl")?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut words = text.split(' ');
-    let got: u64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
-    let secs: f64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(0.0);
+    let (got, secs) = text.split_once(' ').unwrap_or_default();
+    let (got, secs): (u64, f64) = (got.parse().unwrap_or(0), secs.parse().unwrap_or(0.0));
     if got != size || secs <= 0.0 {
-        return Err(format!(
-            "curl got {got} of {size} bytes from {addr}: {text}"
-        ));
+        bail!("curl got {got} of {size} bytes from {addr}: {text}");
     }
     Ok(got as f64 / secs / 1e6)
 }
 
 /// wrk on small.html: (requests, requests per second).
-fn wrk(addr: SocketAddr, options: &HttpOptions) -> Result<(u64, f64), String> {
+fn wrk(addr: SocketAddr, options: &HttpOptions) -> Result<(u64, f64)> {
     let out = Command::new("wrk")
         .args(["-t1", "-c", &options.connections.to_string()])
         .args(["-d", &format!("{}s", options.seconds)])
         .arg(format!("http://{addr}/small.html"))
         .output()
-        .map_err(|e| format!("wrk: {e}"))?;
+        .context("cannot run wrk")?;
     let text = String::from_utf8_lossy(&out.stdout);
     // "  123456 requests in 5.00s, 150.00MB read" and "Requests/sec:  24691.20"
     let requests = text
         .lines()
         .find(|l| l.contains(" requests in "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .ok_or(format!("wrk said: {text}"))?;
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .with_context(|| format!("wrk said: {text}"))?;
     let rps = text
         .lines()
-        .find_map(|l| l.strip_prefix("Requests/sec:"))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0.0);
-    Ok((requests, rps))
+        .find_map(|l| l.strip_prefix("Requests/sec:")?.trim().parse().ok());
+    Ok((requests, rps.unwrap_or(0.0)))
 }
 
-/// The process's CPU time so far, user and system, all its threads, in seconds.
-fn cpu_seconds(pid: u32) -> Result<f64, String> {
+/// The process's CPU time so far, user and system, of all its threads, live or ended, in seconds.
+fn cpu_seconds(pid: u32) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_err(|e| format!("cannot read /proc/{pid}/stat: {e}"))?;
-    // After the command's name in parentheses: field 14 and 15 are utime and stime.
+        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
+    // After the command's name in parentheses, fields 12 and 13 are utime and stime, in ticks.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| -> f64 {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // Fields 14 and 15 of the whole line are 12 and 13 after the name (state is field 3).
-    Ok((ticks(11) + ticks(12)) / clock_ticks())
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
+    let fields: Vec<f64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    let ticks = fields.get(11).unwrap_or(&0.0) + fields.get(12).unwrap_or(&0.0);
+    let mut getconf = Command::new("getconf");
+    let per_second = crate::bins::output(getconf.arg("CLK_TCK"))
+        .map_or(100.0, |t| t.trim().parse().unwrap_or(100.0));
+    Ok(ticks / per_second)
 }

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::SystemTime;
 
 use anyhow::{Context, bail};
 
@@ -12,8 +13,10 @@ pub struct Bins {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
-    /// The tests' and demos' build: quick to compile.
+    /// The demos' build, quick to compile: the lessons and their steps, which the pairs run.
     Dev,
+    /// The lessons alone, quietly: what the exercises check.
+    Lessons,
     /// Optimised, for benchmarks.
     Release,
 }
@@ -38,44 +41,66 @@ impl Bins {
         let mut cmd = Command::new("python3");
         // -u: unbuffered, so each print reaches the pipe when it happens.
         cmd.arg("-u")
-            .arg(repo_root().join("xtask/peers").join(script));
-        cmd.args(args);
+            .arg(repo_root().join("xtask/peers").join(script))
+            .args(args);
         cmd
-    }
-
-    /// The target directory the profiles' directories are in.
-    pub fn target_dir(&self) -> PathBuf {
-        self.dir.parent().map(Path::to_path_buf).unwrap_or_default()
     }
 }
 
-/// Builds `packages` with cargo, letting cargo show its progress, and says where they are.
+/// Builds `packages` of this workspace with cargo, letting cargo show its progress.
 pub fn build(packages: &[&str], profile: Profile) -> anyhow::Result<Bins> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.arg("build").current_dir(repo_root());
-    match profile {
-        Profile::Release => cmd.arg("--release"),
-        // The lessons' steps too, which the pairs run.
-        Profile::Dev => cmd.args(["--bins", "--examples"]),
-    };
+    build_in(&repo_root(), None, packages, profile)
+}
+
+/// Builds `packages` (each once) of the workspace at `root` into `target` (by default, the target
+/// directory this binary is in), and says where they are.
+pub fn build_in(
+    root: &Path,
+    target: Option<&Path>,
+    packages: &[&str],
+    profile: Profile,
+) -> anyhow::Result<Bins> {
+    let mut cmd = cargo();
+    cmd.arg("build").current_dir(root);
+    cmd.args(match profile {
+        Profile::Dev => &["--bins", "--examples"][..],
+        Profile::Lessons => &["--quiet"],
+        Profile::Release => &["--release"],
+    });
+    if let Some(target) = target {
+        cmd.arg("--target-dir").arg(target);
+    }
+    let mut packages = packages.to_vec();
+    packages.sort_unstable();
+    packages.dedup();
     for package in packages {
         cmd.args(["--package", package]);
     }
     run(&mut cmd)?;
-    // This binary is <target>/<its profile>/xtask; the lessons are in <target>/<profile>.
-    let exe = std::env::current_exe().context("cannot find xtask's own binary")?;
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(Path::new("."));
-    let dir = match profile {
-        Profile::Dev => "debug",
-        Profile::Release => "release",
+    let dir = if profile == Profile::Release {
+        "release"
+    } else {
+        "debug"
     };
+    let target = target.map_or_else(target_dir, |t| Ok(t.to_path_buf()))?;
     Ok(Bins {
         dir: target.join(dir),
     })
+}
+
+/// The target directory this binary is in: it is <target>/<its profile>/xtask.
+pub fn target_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find xtask's own binary")?;
+    Ok(exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."))
+        .to_path_buf())
+}
+
+/// cargo, as the `CARGO` variable names it.
+pub fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
 /// Runs `cmd`, echoing it first, and turns a failure into an error that names it.
@@ -97,29 +122,50 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The repository: this crate's parent directory.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+/// What `cmd` prints on stdout; its stderr in the error when it fails.
+pub fn output(cmd: &mut Command) -> anyhow::Result<String> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        bail!("{cmd:?} failed: {}\n{}", out.status, stderr.trim_end());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// The newest modification time under `dir`, `target` directories aside.
-pub fn newest_under(dir: &Path) -> Option<std::time::SystemTime> {
-    let mut newest = None;
+/// The workspace: the one `cargo run` runs this in (a copied checkout checks itself), or the one
+/// this binary was built from.
+pub fn repo_root() -> PathBuf {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let manifest = manifest.unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    manifest.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Every file under `dir`, `target` directories aside, sorted.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            if meta.is_dir() {
-                if entry.file_name() != "target" {
-                    stack.push(entry.path());
+            let path = entry.path();
+            if path.is_dir() {
+                if !path.ends_with("target") {
+                    stack.push(path);
                 }
-            } else if let Ok(modified) = meta.modified() {
-                newest = newest.max(Some(modified));
+            } else {
+                files.push(path);
             }
         }
     }
-    newest
+    files.sort();
+    files
+}
+
+/// The newest modification time under `dir`, `target` directories aside.
+pub fn newest_under(dir: &Path) -> Option<SystemTime> {
+    walk(dir)
+        .iter()
+        .filter_map(|f| f.metadata().and_then(|m| m.modified()).ok())
+        .max()
 }

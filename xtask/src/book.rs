@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::bins::walk;
 use crate::manifest::LESSONS;
 use crate::scenes::PAIRS;
 
@@ -40,18 +41,20 @@ fn check_lessons(root: &Path, problems: &mut Vec<String>) {
     let summary = fs::read_to_string(root.join("docs/src/SUMMARY.md")).unwrap_or_default();
     let readme = fs::read_to_string(root.join("README.md")).unwrap_or_default();
     for lesson in LESSONS {
-        let chapter = root.join("docs/src").join(lesson.chapter);
+        let chapter = root.join("docs/src").join(lesson.chapter());
         let text = fs::read_to_string(&chapter).unwrap_or_default();
         if !text.contains(&format!("lessons/{}/", lesson.dir)) {
             problems.push(format!(
                 "{}: chapter {} does not include the lesson's sources",
-                lesson.name, lesson.chapter
+                lesson.name,
+                lesson.chapter()
             ));
         }
-        if !summary.contains(&format!("]({})", lesson.chapter)) {
+        if !summary.contains(&format!("]({})", lesson.chapter())) {
             problems.push(format!(
                 "{}: SUMMARY.md does not list {}",
-                lesson.name, lesson.chapter
+                lesson.name,
+                lesson.chapter()
             ));
         }
         if !readme.contains(&format!("| `{}` |", lesson.name)) {
@@ -234,22 +237,9 @@ fn read(path: &Path, problems: &mut Vec<String>) -> String {
 }
 
 fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                if !path.ends_with("target") {
-                    stack.push(path);
-                }
-            } else if path.extension().is_some_and(|e| e == ext) {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
+    let mut files = walk(dir);
+    files.retain(|p| p.extension().is_some_and(|e| e == ext));
+    files
 }
 
 #[cfg(test)]

@@ -14,8 +14,6 @@
 //! The checks live in the `exercises` crate; the statements and hints in the book
 //! (`docs/src/exercises/<lesson>.md`), which `show` reads, so they are written once. A check's
 //! inputs vary from run to run: each run prints its seed when it fails, and `--seed` repeats it.
-//! The commands work on the workspace they are run in (cargo's `locate-project`), not on the one
-//! this binary was built from.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,6 +22,10 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, bail};
 use exercises::{EXERCISES, Exercise};
 
+use crate::bins::{
+    Bins, Profile, build_in, cargo, newest_under, output, repo_root, run as run_cmd, target_dir,
+    walk,
+};
 use crate::manifest::LESSONS;
 
 #[derive(clap::Subcommand)]
@@ -56,6 +58,8 @@ pub enum Cmd {
     /// are, passes once its solution patch is applied (and the lesson's tests pass too), and
     /// fails with each of its wrong solutions.
     Prove {
+        /// The exercises to prove (all if none is named).
+        ids: Vec<String>,
         /// The seed of every check's inputs (a new one each run if not given).
         #[arg(long, value_name = "S")]
         seed: Option<u64>,
@@ -68,37 +72,54 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Show { id, hint } => show(find(&id)?, hint),
         Cmd::Check { id, seed } => check(find(&id)?, seed.unwrap_or_else(new_seed)),
         Cmd::Watch { id } => watch(id.as_deref()),
-        Cmd::Prove { seed } => prove(seed.unwrap_or_else(new_seed)),
+        Cmd::Prove { ids, seed } => {
+            let chosen: anyhow::Result<Vec<_>> = ids.iter().map(|id| find(id)).collect();
+            let chosen = if ids.is_empty() {
+                EXERCISES.iter().collect()
+            } else {
+                chosen?
+            };
+            prove(&chosen, seed.unwrap_or_else(new_seed))
+        }
     }
 }
 
-/// A seed that differs from run to run.
+/// A seed that differs from run to run, small enough to type back: a failed check prints it.
 fn new_seed() -> u64 {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
-    // Small enough to type back: a failed check prints it.
     (now.as_nanos() as u64 ^ u64::from(std::process::id())) % 1_000_000
 }
 
 fn find(id: &str) -> anyhow::Result<&'static Exercise> {
-    match exercises::find(id) {
-        Some(e) => Ok(e),
-        None => bail!("no exercise {id:?}; `cargo xtask exercise list` shows them"),
-    }
+    exercises::find(id)
+        .with_context(|| format!("no exercise {id:?}; `cargo xtask exercise list` shows them"))
+}
+
+/// The lessons of the exercises, built in this workspace.
+fn build<'a>(exercises: impl IntoIterator<Item = &'a Exercise>) -> anyhow::Result<Bins> {
+    build_in(&repo_root(), None, &lessons(exercises), Profile::Lessons)
+}
+
+fn lessons<'a>(exercises: impl IntoIterator<Item = &'a Exercise>) -> Vec<&'static str> {
+    exercises.into_iter().map(|e| e.lesson).collect()
+}
+
+fn passes(e: &Exercise, bins: &Bins, seed: u64) -> bool {
+    exercises::run(e, &bins.dir, false, seed).is_ok()
 }
 
 fn list() -> anyhow::Result<()> {
-    let lessons = lessons(EXERCISES.iter());
-    let bins = build(&repo_root()?, None, &lessons)?;
+    let bins = build(EXERCISES)?;
     let mut done = 0;
     for e in EXERCISES {
-        let state = if exercises::run(e, &bins, false, new_seed()).is_ok() {
-            done += 1;
+        let state = if passes(e, &bins, new_seed()) {
             "done"
         } else {
             "todo"
         };
+        done += usize::from(state == "done");
         println!("{:<16} {:<14} {:<52} {state}", e.id, e.lesson, e.title);
     }
     println!(
@@ -109,71 +130,56 @@ fn list() -> anyhow::Result<()> {
 }
 
 fn check(e: &Exercise, seed: u64) -> anyhow::Result<()> {
-    let root = repo_root()?;
-    let bins = build(&root, None, &[e.lesson])?;
+    let bins = build([e])?;
+    let id = e.id;
     println!(
-        "checking {}: {}, against {} (seed {seed})",
-        e.id,
+        "checking {id}: {}, against {} (seed {seed})",
         e.title,
-        bins.join(e.lesson).display()
+        bins.dir.join(e.lesson).display()
     );
-    if let Err(failure) = exercises::run(e, &bins, true, seed) {
+    if let Err(failure) = exercises::run(e, &bins.dir, true, seed) {
         println!("  FAILED: {failure}");
         bail!(
-            "{} is not done yet (`cargo exercise show {} --hint` helps; \
-             `cargo exercise check {} --seed {seed}` repeats this run)",
-            e.id,
-            e.id,
-            e.id
+            "{id} is not done yet (`cargo exercise show {id} --hint` helps; \
+             `cargo exercise check {id} --seed {seed}` repeats this run)"
         );
     }
     // The lesson's promises still hold: its own tests, which the exercise may have asked to
     // update, pass too.
     println!("  the wire check passed; now {}'s own tests", e.lesson);
-    if let Err(err) = lesson_tests(&root, None, e.lesson) {
+    if let Err(err) = lesson_tests(&repo_root(), None, e.lesson) {
         println!("  FAILED: {err:#}");
         bail!(
-            "{} does what the exercise asks, but {}'s own tests fail: a promise of the lesson \
+            "{id} does what the exercise asks, but {}'s own tests fail: a promise of the lesson \
              is broken (or a test the statement asks you to update is not)",
-            e.id,
             e.lesson
         );
     }
-    println!(
-        "{} done: every step passed, and {}'s tests too",
-        e.id, e.lesson
-    );
+    println!("{id} done: every step passed, and {}'s tests too", e.lesson);
     Ok(())
 }
 
-/// `cargo test` of one lesson, quietly: only a failure shows what the tests printed.
+/// `cargo test` of one lesson, quietly: only a failure shows the end of what the tests printed.
 fn lesson_tests(root: &Path, target: Option<&Path>, lesson: &str) -> anyhow::Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["test", "--quiet", "--package", lesson]);
+    let mut cmd = cargo();
+    cmd.args(["test", "--quiet", "--package", lesson])
+        .current_dir(root);
     if let Some(target) = target {
         cmd.arg("--target-dir").arg(target);
     }
     let out = cmd
-        .current_dir(root)
         .output()
         .with_context(|| format!("cannot run the tests of {lesson}"))?;
     if !out.status.success() {
-        let said = String::from_utf8_lossy(&out.stdout);
-        let tail: Vec<&str> = said.lines().rev().take(40).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        let tail = |bytes: &[u8], n: usize| {
+            let text = String::from_utf8_lossy(bytes);
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        };
         bail!(
             "`cargo test -p {lesson}` failed:\n{}\n{}",
-            tail.join("\n"),
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .rev()
-                .take(10)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join("\n")
+            tail(&out.stdout, 40),
+            tail(&out.stderr, 10)
         );
     }
     Ok(())
@@ -182,55 +188,42 @@ fn lesson_tests(root: &Path, target: Option<&Path>, lesson: &str) -> anyhow::Res
 /// Checks one exercise after another: again at every save of its lesson's sources, and on to
 /// the next that is not done once it passes.
 fn watch(first: Option<&str>) -> anyhow::Result<()> {
-    let root = repo_root()?;
+    let root = repo_root();
     let mut current = match first {
         Some(id) => find(id)?,
         None => {
-            let lessons = lessons(EXERCISES.iter());
-            let bins = build(&root, None, &lessons)?;
-            let Some(todo) = EXERCISES
-                .iter()
-                .find(|e| exercises::run(e, &bins, false, new_seed()).is_err())
-            else {
-                println!("every exercise is done");
-                return Ok(());
-            };
-            todo
-        }
-    };
-    loop {
-        let dir = lesson_dir(&root, current.lesson)?;
-        let passed = check(current, new_seed()).is_ok();
-        if passed {
-            let next = EXERCISES.iter().skip_while(|e| e.id != current.id).nth(1);
-            match next {
-                Some(next) => {
-                    println!("\non to {}: `cargo exercise show {}`\n", next.id, next.id);
-                    current = next;
-                    continue;
-                }
+            let bins = build(EXERCISES)?;
+            match EXERCISES.iter().find(|e| !passes(e, &bins, new_seed())) {
+                Some(todo) => todo,
                 None => {
-                    println!("that was the last exercise");
+                    println!("every exercise is done");
                     return Ok(());
                 }
             }
         }
+    };
+    loop {
+        if check(current, new_seed()).is_ok() {
+            let Some(next) = EXERCISES.iter().skip_while(|e| e.id != current.id).nth(1) else {
+                println!("that was the last exercise");
+                return Ok(());
+            };
+            println!("\non to {}: `cargo exercise show {}`\n", next.id, next.id);
+            current = next;
+            continue;
+        }
+        let Some(lesson) = LESSONS.iter().find(|l| l.name == current.lesson) else {
+            bail!("{} is not in xtask's manifest", current.lesson);
+        };
+        let dir = Path::new("lessons").join(lesson.dir);
         println!(
             "\nwatching {} for a save (Ctrl-C to stop)...",
-            dir.strip_prefix(&root).unwrap_or(&dir).display()
+            dir.display()
         );
-        let before = crate::bins::newest_under(&dir);
-        while crate::bins::newest_under(&dir) == before {
+        let before = newest_under(&root.join(&dir));
+        while newest_under(&root.join(&dir)) == before {
             std::thread::sleep(Duration::from_millis(400));
         }
-    }
-}
-
-/// The directory of `lesson`'s crate in the workspace at `root`.
-fn lesson_dir(root: &Path, lesson: &str) -> anyhow::Result<PathBuf> {
-    match LESSONS.iter().find(|l| l.name == lesson) {
-        Some(l) => Ok(root.join("lessons").join(l.dir)),
-        None => bail!("{lesson} is not in xtask's manifest"),
     }
 }
 
@@ -241,40 +234,38 @@ struct Text {
 }
 
 fn show(e: &Exercise, hint: Option<usize>) -> anyhow::Result<()> {
-    let path = repo_root()?.join(format!("docs/src/exercises/{}.md", e.lesson));
+    let path = repo_root().join(format!("docs/src/exercises/{}.md", e.lesson));
     let book = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let Some(text) = section(&book, e.id) else {
-        bail!("{} has no section for {}", path.display(), e.id);
+    let text = section(&book, e.id)
+        .with_context(|| format!("{} has no section for {}", path.display(), e.id))?;
+    let (id, hints) = (e.id, text.hints.len());
+    let Some(n) = hint else {
+        println!(
+            "{id} ({}): {}\n\n{}",
+            e.lesson,
+            e.title,
+            text.statement.trim()
+        );
+        println!("\nCheck it: `cargo exercise check {id}`");
+        if hints > 0 {
+            println!("\n{hints} hints: `cargo exercise show {id} --hint 1`, then 2, ...");
+        }
+        return Ok(());
     };
-    match hint {
-        None => {
-            println!("{} ({}): {}\n", e.id, e.lesson, e.title);
-            println!("{}", text.statement.trim());
-            println!("\nCheck it: `cargo exercise check {}`", e.id);
-            if !text.hints.is_empty() {
-                println!(
-                    "\n{} hints: `cargo exercise show {} --hint 1`, then 2, ...",
-                    text.hints.len(),
-                    e.id
-                );
-            }
-        }
-        Some(n) => {
-            let Some(h) = n.checked_sub(1).and_then(|i| text.hints.get(i)) else {
-                bail!("{} has hints 1 to {}", e.id, text.hints.len());
-            };
-            println!("{} hint {n} of {}:\n\n{}", e.id, text.hints.len(), h.trim());
-            if n < text.hints.len() {
-                println!("\nnext: `cargo exercise show {} --hint {}`", e.id, n + 1);
-            }
-        }
+    let Some(h) = n.checked_sub(1).and_then(|i| text.hints.get(i)) else {
+        bail!("{id} has hints 1 to {hints}");
+    };
+    println!("{id} hint {n} of {hints}:\n\n{}", h.trim());
+    if n < hints {
+        println!("\nnext: `cargo exercise show {id} --hint {}`", n + 1);
     }
     Ok(())
 }
 
 /// The section `### ID: ...` of a chapter's exercises: the text up to the first folded
-/// `<details>` is the statement; each `<details>` block is a hint.
+/// `<details>` is the statement; each `<details>` block is a hint (its `<summary>` only says
+/// "Hint N").
 fn section(book: &str, id: &str) -> Option<Text> {
     let heading = format!("### {id}:");
     let mut lines = book.lines().skip_while(|l| !l.starts_with(&heading));
@@ -295,80 +286,57 @@ fn section(book: &str, id: &str) -> Option<Text> {
             // The summary only says "Hint N", on its line or as a paragraph of its own (which
             // the Chinese book translates) up to `</summary>`.
             in_summary = !trimmed.ends_with("</summary>");
-        } else if in_hint {
-            if let Some(h) = text.hints.last_mut() {
-                h.push_str(line);
-                h.push('\n');
-            }
         } else {
-            text.statement.push_str(line);
-            text.statement.push('\n');
+            let into = match text.hints.last_mut() {
+                Some(hint) if in_hint => hint,
+                _ => &mut text.statement,
+            };
+            into.push_str(line);
+            into.push('\n');
         }
     }
     Some(text)
 }
 
-/// How one exercise fared in the proof.
-struct Proof {
-    id: &'static str,
-    problems: Vec<String>,
-}
-
-fn prove(seed: u64) -> anyhow::Result<()> {
+fn prove(chosen: &[&Exercise], seed: u64) -> anyhow::Result<()> {
     let started = Instant::now();
-    let root = repo_root()?;
-    let work = target_dir(&root)?.join("exercise-proof");
-    let ws = work.join("ws");
-    copy_workspace(&root, &ws)?;
-    let target = work.join("target");
-    let all = lessons(EXERCISES.iter());
-    let bins = build(&ws, Some(&target), &all)?;
+    let work = target_dir()?.join("exercise-proof");
+    let (ws, target) = (work.join("ws"), work.join("target"));
+    copy_workspace(&repo_root(), &ws)?;
+    let build = |lessons: &[&str]| build_in(&ws, Some(&target), lessons, Profile::Lessons);
+    let bins = build(&lessons(chosen.iter().copied()))?;
     println!(
         "scratch copy in {}; lessons built in {:.0?}; seed {seed} (`--seed {seed}` repeats it)\n",
         ws.display(),
         started.elapsed()
     );
-
-    let mut proofs: Vec<Proof> = EXERCISES
-        .iter()
-        .map(|e| Proof {
-            id: e.id,
-            problems: Vec::new(),
-        })
-        .collect();
-    for (e, proof) in EXERCISES.iter().zip(&mut proofs) {
-        if exercises::run(e, &bins, false, seed).is_ok() {
-            proof
-                .problems
-                .push("its check passes on the lesson as shipped".into());
-        }
-    }
-
+    // Every check fails on the lessons as shipped.
+    let shipped: Vec<bool> = chosen.iter().map(|e| !passes(e, &bins, seed)).collect();
     println!(
         "{:<16} {:<11} {:<11} {:<11} {:<13} {:<10} time",
         "exercise", "as shipped", "solution", "its tests", "other checks", "wrong ones"
     );
-    for (e, proof) in EXERCISES.iter().zip(&mut proofs) {
+    let mut problems: Vec<String> = Vec::new();
+    for (e, shipped_fails) in chosen.iter().zip(shipped) {
         let t = Instant::now();
-        let shipped_fails = proof.problems.is_empty();
+        let mut said = |problem: String| problems.push(format!("--- {} ---\n{problem}", e.id));
+        if !shipped_fails {
+            said("its check passes on the lesson as shipped".into());
+        }
+        let tests = || lesson_tests(&ws, Some(&target), e.lesson);
+        let (mut solved, mut tests_pass, mut others_fail) = (false, false, true);
         let solution = format!("exercises/solutions/{}.patch", e.id);
-        let mut passes = false;
-        let mut tests_pass = false;
-        let mut others_fail = true;
         with_patch(&ws, &solution, |applied| {
-            if let Err(err) = applied.and_then(|()| build(&ws, Some(&target), &[e.lesson])) {
-                proof.problems.push(format!("{err:#}"));
-                return;
+            if let Err(err) = applied.and_then(|()| build(&[e.lesson])) {
+                return said(format!("{err:#}"));
             }
-            match exercises::run(e, &bins, false, seed) {
-                Ok(()) => passes = true,
-                Err(f) => proof
-                    .problems
-                    .push(format!("its check fails with its solution: {f}")),
+            solved = passes(e, &bins, seed);
+            if !solved {
+                said("its check fails with its solution".into());
             }
-            match lesson_tests(&ws, Some(&target), e.lesson) {
+            match tests() {
                 Ok(()) => tests_pass = true,
-                Err(err) => proof.problems.push(format!(
+                Err(err) => said(format!(
                     "the lesson's tests fail with the solution: {err:#}"
                 )),
             }
@@ -376,101 +344,87 @@ fn prove(seed: u64) -> anyhow::Result<()> {
                 .iter()
                 .filter(|o| o.lesson == e.lesson && o.id != e.id)
             {
-                if exercises::run(other, &bins, false, seed).is_ok() {
+                if passes(other, &bins, seed) {
                     others_fail = false;
-                    proof.problems.push(format!(
+                    said(format!(
                         "the check of {} passes with this solution",
                         other.id
                     ));
                 }
             }
         })?;
-        let wrong = wrong_patches(&ws, e.id)?;
+        let prefix = format!("{}--", e.id);
+        let wrong: Vec<PathBuf> = walk(&ws.join("exercises/wrong"))
+            .into_iter()
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+            })
+            .collect();
         let mut rejected = 0;
         for patch in &wrong {
-            with_patch(&ws, patch, |applied| {
-                let built = applied.and_then(|()| build(&ws, Some(&target), &[e.lesson]));
-                match built {
-                    // A wrong solution that does not even build is rejected, but proves nothing
-                    // about the check: the catalogue is of programs that run.
-                    Err(err) => proof
-                        .problems
-                        .push(format!("{patch} does not build: {err:#}")),
-                    // As `cargo exercise check` does: the wire check, then the lesson's tests
-                    // (a wrong solution may leave a test the statement asks to update failing).
-                    Ok(_) => match exercises::run(e, &bins, false, seed) {
-                        Err(_) => rejected += 1,
-                        Ok(()) if lesson_tests(&ws, Some(&target), e.lesson).is_err() => {
-                            rejected += 1
-                        }
-                        Ok(()) => proof
-                            .problems
-                            .push(format!("its check accepts the wrong solution {patch}")),
-                    },
+            let patch = patch.strip_prefix(&ws)?.to_string_lossy();
+            with_patch(&ws, &patch, |applied| {
+                match applied.and_then(|()| build(&[e.lesson])) {
+                    // A wrong solution that does not build proves nothing about the check: the
+                    // catalogue is of programs that run.
+                    Err(err) => said(format!("{patch} does not build: {err:#}")),
+                    // As `cargo exercise check` does: the wire check, then the lesson's tests (a
+                    // wrong solution may leave a test the statement asks to update failing).
+                    Ok(_) if !passes(e, &bins, seed) || tests().is_err() => rejected += 1,
+                    Ok(_) => said(format!("its check accepts the wrong solution {patch}")),
                 }
             })?;
         }
         // The scratch copy is back to the lessons as shipped for the next exercise.
-        build(&ws, Some(&target), &[e.lesson])?;
+        build(&[e.lesson])?;
         let verdict = |ok: bool, yes: &str, no: &str| if ok { yes } else { no }.to_string();
         println!(
             "{:<16} {:<11} {:<11} {:<11} {:<13} {:<10} {:.1?}",
             e.id,
             verdict(shipped_fails, "fails", "PASSES"),
-            verdict(passes, "passes", "FAILS"),
+            verdict(solved, "passes", "FAILS"),
             verdict(tests_pass, "pass", "FAIL"),
             verdict(others_fail, "still fail", "SOME PASS"),
             format!("{rejected}/{} out", wrong.len()),
             t.elapsed()
         );
     }
-    let bad: Vec<&Proof> = proofs.iter().filter(|p| !p.problems.is_empty()).collect();
+    let bad: std::collections::BTreeSet<&str> = problems
+        .iter()
+        .filter_map(|p| p.split(" ---").next())
+        .collect();
     println!(
         "\n{} exercises, {} proved, in {:.0?} (seed {seed})",
-        proofs.len(),
-        proofs.len() - bad.len(),
+        chosen.len(),
+        chosen.len() - bad.len(),
         started.elapsed()
     );
     if bad.is_empty() {
         return Ok(());
     }
-    for p in &bad {
-        for problem in &p.problems {
-            eprintln!("--- {} ---\n{problem}", p.id);
-        }
-    }
+    eprintln!("{}", problems.join("\n"));
     bail!(
         "{} of {} exercises are not proved (`cargo xtask exercise prove --seed {seed}` repeats it)",
         bad.len(),
-        proofs.len()
+        chosen.len()
     )
 }
 
 /// Applies `patch` in `ws`, runs `with` (told whether it applied), and undoes the patch.
 fn with_patch(ws: &Path, patch: &str, with: impl FnOnce(anyhow::Result<()>)) -> anyhow::Result<()> {
-    let applied = git_apply(ws, patch, false);
+    let git_apply = |reverse: &[&str]| {
+        let mut cmd = Command::new("git");
+        cmd.arg("apply").args(reverse).arg(patch).current_dir(ws);
+        run_cmd(&mut cmd).with_context(|| format!("{patch} does not apply"))
+    };
+    let applied = git_apply(&[]);
     let undo = applied.is_ok();
     with(applied);
     if undo {
-        git_apply(ws, patch, true)?;
+        git_apply(&["--reverse"])?;
     }
     Ok(())
-}
-
-/// The wrong solutions of exercise `id`: `exercises/wrong/ID--what.patch`, relative to `ws`.
-fn wrong_patches(ws: &Path, id: &str) -> anyhow::Result<Vec<String>> {
-    let dir = ws.join("exercises/wrong");
-    let prefix = format!("{id}--");
-    let mut found: Vec<String> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with(&prefix) && name.ends_with(".patch"))
-        .map(|name| format!("exercises/wrong/{name}"))
-        .collect();
-    found.sort();
-    Ok(found)
 }
 
 /// Copies the files git knows of (committed or not, but not ignored) into a fresh `ws`, and
@@ -479,130 +433,30 @@ fn copy_workspace(root: &Path, ws: &Path) -> anyhow::Result<()> {
     if ws.exists() {
         std::fs::remove_dir_all(ws).with_context(|| format!("cannot remove {}", ws.display()))?;
     }
-    let out = Command::new("git")
-        .args([
-            "ls-files",
-            "-z",
-            "--cached",
-            "--others",
-            "--exclude-standard",
-        ])
-        .current_dir(root)
-        .output()
-        .context("cannot run git ls-files")?;
-    if !out.status.success() {
-        bail!(
-            "git ls-files failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    for name in out.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        let name = String::from_utf8_lossy(name);
-        let from = root.join(name.as_ref());
+    let mut git = Command::new("git");
+    git.args([
+        "ls-files",
+        "-z",
+        "--cached",
+        "--others",
+        "--exclude-standard",
+    ]);
+    for name in output(git.current_dir(root))?
+        .split('\0')
+        .filter(|n| !n.is_empty())
+    {
+        let (from, to) = (root.join(name), ws.join(name));
         if !from.is_file() {
             continue; // Deleted in the working copy, but not yet in git.
         }
-        let to = ws.join(name.as_ref());
-        if let Some(dir) = to.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
+        std::fs::create_dir_all(to.parent().unwrap_or(ws))?;
         std::fs::copy(&from, &to).with_context(|| format!("cannot copy {name}"))?;
     }
-    crate::bins::run(
+    run_cmd(
         Command::new("git")
             .args(["init", "--quiet"])
             .current_dir(ws),
     )
-}
-
-/// `git apply` (or, with `reverse`, its undoing) of `patch` in `ws`.
-fn git_apply(ws: &Path, patch: &str, reverse: bool) -> anyhow::Result<()> {
-    let mut cmd = Command::new("git");
-    cmd.arg("apply");
-    if reverse {
-        cmd.arg("--reverse");
-    }
-    cmd.arg(patch).current_dir(ws);
-    crate::bins::run(&mut cmd).with_context(|| format!("{patch} does not apply"))
-}
-
-/// Builds `lessons` in the workspace at `root` (into `target`, or the usual target
-/// directory) and returns the directory of the binaries.
-fn build(root: &Path, target: Option<&Path>, lessons: &[&str]) -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet"]);
-    if let Some(target) = target {
-        cmd.arg("--target-dir").arg(target);
-    }
-    for lesson in lessons {
-        cmd.args(["--package", lesson]);
-    }
-    cmd.current_dir(root);
-    crate::bins::run(&mut cmd)?;
-    Ok(match target {
-        Some(target) => target.join("debug"),
-        None => target_dir(root)?.join("debug"),
-    })
-}
-
-fn lessons<'a>(exercises: impl Iterator<Item = &'a Exercise>) -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = exercises.map(|e| e.lesson).collect();
-    names.sort_unstable();
-    names.dedup();
-    names
-}
-
-/// The target directory of the workspace at `root`, as cargo says (`CARGO_TARGET_DIR` and
-/// `.cargo/config.toml` included).
-fn target_dir(root: &Path) -> anyhow::Result<PathBuf> {
-    let out = cargo_says(root, &["metadata", "--format-version", "1", "--no-deps"])?;
-    let key = "\"target_directory\":\"";
-    let Some(start) = out.find(key).map(|i| i + key.len()) else {
-        bail!("cargo metadata names no target directory");
-    };
-    let Some(len) = out[start..].find('"') else {
-        bail!("cargo metadata's target directory is not a string");
-    };
-    Ok(PathBuf::from(out[start..start + len].replace("\\\\", "\\")))
-}
-
-/// The workspace the command is run in: cargo's own answer, so that a copied checkout checks
-/// itself and not the tree this binary was built from.
-fn repo_root() -> anyhow::Result<PathBuf> {
-    let out = cargo_says(
-        Path::new("."),
-        &["locate-project", "--workspace", "--message-format", "plain"],
-    )?;
-    let manifest = PathBuf::from(out.trim());
-    let Some(root) = manifest.parent() else {
-        bail!("cargo locate-project said {out:?}");
-    };
-    if !root.join("exercises/src/lib.rs").is_file() {
-        bail!(
-            "{} is not a socket-lessons checkout: run this inside one",
-            root.display()
-        );
-    }
-    Ok(root.to_path_buf())
-}
-
-/// What `cargo ARGS` prints, run in `dir`.
-fn cargo_says(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .with_context(|| format!("cannot run cargo {}", args.join(" ")))?;
-    if !out.status.success() {
-        bail!(
-            "cargo {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[cfg(test)]

@@ -81,19 +81,7 @@ pub fn check(intro: &std::path::Path, table: &str, fix: bool) -> anyhow::Result<
 }
 
 fn help(bins: &Bins, lesson: &str, command: &[&str]) -> anyhow::Result<String> {
-    let out = bins
-        .lesson(lesson, command)
-        .arg("--help")
-        .output()
-        .with_context(|| format!("cannot run {lesson} --help"))?;
-    if !out.status.success() {
-        bail!(
-            "{lesson} {} --help failed: {}",
-            command.join(" "),
-            out.status
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    crate::bins::output(bins.lesson(lesson, command).arg("--help"))
 }
 
 /// The lines of the section that starts with the line `title`, up to the next title.

@@ -59,7 +59,7 @@ enum Command {
     Transcripts,
     /// Measure the servers, built optimised.
     #[command(subcommand)]
-    Bench(Bench),
+    Bench(bench::Bench),
     /// The Chinese book's translation, po/zh-CN.po.
     #[command(subcommand)]
     I18n(I18n),
@@ -82,93 +82,22 @@ enum I18n {
     Extract,
 }
 
-#[derive(Subcommand)]
-enum Bench {
-    /// tcp-server, tcp-poll, tcp-async and a C epoll server on the same loads, interleaved:
-    /// exchanges/s, CPU per exchange, memory, connect times; writes the book's figure.
-    Echo {
-        /// Connections of the largest load.
-        #[arg(long, value_name = "N", default_value_t = 10_000)]
-        hold: usize,
-        /// Times each server meets each load; the median is shown.
-        #[arg(long, value_name = "N", default_value_t = 3)]
-        rounds: usize,
-        /// Write the figure and the table into the book (docs/src/figures), not into
-        /// target/bench-echo.
-        #[arg(long)]
-        update_book: bool,
-    },
-    /// file-download against cat, nc and socat, on tmpfs and on disk, fsync'd: time, MB/s,
-    /// the paired ratio to cat, and the client's peak memory.
-    Download {
-        /// Bytes, or with a unit: 64K, 200M, 1G.
-        #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = bench::parse_size)]
-        size: u64,
-        /// Downloads of each kind; the median is shown.
-        #[arg(long, value_name = "N", default_value_t = 3)]
-        runs: usize,
-    },
-    /// http-server vs nginx (one worker, sendfile) and python3 -m http.server: a large file
-    /// by curl, a small one over keep-alive by wrk, CPU per request (apt-get install
-    /// nginx-light wrk curl).
-    Http {
-        /// The large file's size in MiB.
-        #[arg(long, default_value_t = 1024)]
-        size: u64,
-        /// Seconds of wrk per server.
-        #[arg(long, default_value_t = 5)]
-        seconds: u64,
-        /// wrk's keep-alive connections.
-        #[arg(long, default_value_t = 50)]
-        connections: u64,
-    },
-}
-
 fn main() -> ExitCode {
     // The servers raise their soft open-file limit to the hard one at start, and log it when
     // they do. Raised here first, they inherit it: a transcript reads the same on a machine
     // whose soft limit is 1,024 and on one where it is already the hard limit.
     let _ = loadgen::raise_open_files_limit();
     let result = match Cli::parse().command {
-        Command::List => {
-            list();
-            Ok(())
-        }
+        Command::List => list(),
         Command::Demo { pair, step } => demo(&pair, step),
-        Command::E2e => e2e(),
+        Command::E2e => e2e(false),
         Command::Check { fix } => check(fix),
-        Command::Transcripts => transcripts(),
+        Command::Transcripts => e2e(true),
         Command::Exercise(cmd) => exercise::run(cmd),
         Command::I18n(I18n::Extract) => i18n::extract(&repo_root()),
         Command::Book { serve: None } => i18n::book(&repo_root()),
         Command::Book { serve: Some(port) } => serve_books(port),
-        Command::Bench(Bench::Echo {
-            hold,
-            rounds,
-            update_book,
-        }) => build(bench::ECHO_LESSONS, Profile::Release).and_then(|bins| {
-            let out = bench::echo_dir(update_book, &bins.target_dir());
-            let options = bench::EchoOptions { hold, rounds, out };
-            bench::echo(&bins, &options).map_err(anyhow::Error::msg)
-        }),
-        Command::Bench(Bench::Http {
-            size,
-            seconds,
-            connections,
-        }) => build(&["http-server"], Profile::Release).and_then(|bins| {
-            let options = bench_http::HttpOptions {
-                size,
-                seconds,
-                connections,
-            };
-            bench_http::http(&bins, &bins.target_dir(), &options).map_err(anyhow::Error::msg)
-        }),
-        Command::Bench(Bench::Download { size, runs }) => {
-            build(&["file-download"], Profile::Release).and_then(|bins| {
-                let options = bench::DownloadOptions { size, runs };
-                bench::download(&bins, &bins.target_dir(), &options).map_err(anyhow::Error::msg)
-            })
-        }
+        Command::Bench(bench) => bench::run(bench),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -183,9 +112,9 @@ fn pair_names() -> PossibleValuesParser {
     PossibleValuesParser::new(PAIRS.iter().map(|p| p.name).chain(["all"]))
 }
 
-fn list() {
+fn list() -> anyhow::Result<()> {
     let lessons = LESSONS.iter().map(|l| {
-        let chapter = format!("docs/src/{}", l.chapter);
+        let chapter = format!("docs/src/{}", l.chapter());
         [
             l.name.to_string(),
             l.ports.to_string(),
@@ -203,6 +132,7 @@ fn list() {
         ]
     });
     print_table(["pair", "lessons", "about"], pairs);
+    Ok(())
 }
 
 /// Prints rows under a header, each column as wide as its widest cell.
@@ -228,12 +158,10 @@ fn pairs(name: &str) -> anyhow::Result<(Vec<&'static Pair>, Bins)> {
         .iter()
         .filter(|p| name == "all" || p.name == name)
         .collect();
-    let mut lessons: Vec<&str> = pairs
+    let lessons: Vec<&str> = pairs
         .iter()
         .flat_map(|p| p.lessons.iter().copied())
         .collect();
-    lessons.sort_unstable();
-    lessons.dedup();
     let bins = build(&lessons, Profile::Dev)?;
     Ok((pairs, bins))
 }
@@ -266,12 +194,12 @@ fn print_live(colour: bool, entry: &Shown) {
         l if l.contains("serve") || l.contains("listen") => "36",
         _ => "33",
     };
-    let (mark, style) = match entry.kind {
-        Kind::Started => ('$', "\x1b[2m"),
-        Kind::Typed | Kind::EndOfInput => ('>', "\x1b[1m"),
-        Kind::Stdout => ('│', ""),
-        Kind::Stderr => ('!', "\x1b[2m"),
+    let style = match entry.kind {
+        Kind::Started | Kind::Stderr => "\x1b[2m",
+        Kind::Typed | Kind::EndOfInput => "\x1b[1m",
+        Kind::Stdout => "",
     };
+    let mark = transcript::mark(entry.kind);
     let text = transcript::text(entry);
     println!(
         "\x1b[{hue}m{:>11} {mark}\x1b[0m {style}{text}\x1b[0m",
@@ -293,8 +221,12 @@ fn wait_for_enter() {
     }
 }
 
-fn e2e() -> anyhow::Result<()> {
+/// Runs every pair and checks what each side printed; with `transcripts`, writes what each pair
+/// showed, normalised, to `docs/src/transcripts/<pair>.txt` (a failed pair's is kept): the book
+/// shows real runs, and a rerun changes nothing.
+fn e2e(transcripts: bool) -> anyhow::Result<()> {
     let (pairs, bins) = pairs("all")?;
+    let dir = repo_root().join("docs/src/transcripts");
     let width = pairs.iter().map(|p| p.name.len()).max().unwrap_or(0);
     let (mut failures, mut skipped) = (Vec::new(), 0);
     println!("{:<width$}  {:<6}  time", "pair", "result");
@@ -305,17 +237,24 @@ fn e2e() -> anyhow::Result<()> {
             continue;
         }
         let started = Instant::now();
-        // The scene is dropped at the end of the statement: it kills and reaps whatever the
-        // script left running.
-        let result = (pair.script)(&mut Scene::new(), &bins, pair);
+        // The scene, dropped at the end of the iteration, kills and reaps whatever the script
+        // left running.
+        let mut scene = Scene::new();
+        let result = (pair.script)(&mut scene, &bins, pair);
         let verdict = if result.is_ok() { "pass" } else { "FAIL" };
         println!(
             "{:<width$}  {verdict:<6}  {:.2?}",
             pair.name,
             started.elapsed()
         );
-        if let Err(f) = result {
-            failures.push(format!("--- {} ---\n{f}", pair.name));
+        match result {
+            Err(f) => failures.push(format!("--- {} ---\n{f}", pair.name)),
+            Ok(()) if transcripts => {
+                let path = dir.join(format!("{}.txt", pair.name));
+                std::fs::write(&path, transcript::for_the_book(scene.shown()))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            Ok(()) => {}
         }
     }
     let passed = pairs.len() - failures.len() - skipped;
@@ -323,44 +262,21 @@ fn e2e() -> anyhow::Result<()> {
         "{passed} passed, {} failed, {skipped} skipped",
         failures.len()
     );
-    for f in &failures {
-        eprintln!("{f}");
+    if transcripts {
+        println!(
+            "wrote the transcripts of the pairs that passed to {}",
+            dir.display()
+        );
     }
+    eprint!(
+        "{}",
+        failures
+            .iter()
+            .map(|f| f.to_string() + "\n")
+            .collect::<String>()
+    );
     if !failures.is_empty() {
         bail!("{} of {} pairs failed", failures.len(), pairs.len());
-    }
-    Ok(())
-}
-
-/// Reruns every pair and writes what it showed, normalised, to
-/// `docs/src/transcripts/<pair>.txt`: the book shows real runs, and a rerun changes nothing.
-fn transcripts() -> anyhow::Result<()> {
-    let (pairs, bins) = pairs("all")?;
-    let dir = repo_root().join("docs/src/transcripts");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut failed = Vec::new();
-    for pair in pairs {
-        let path = dir.join(format!("{}.txt", pair.name));
-        if let Err(why) = pair.runnable() {
-            println!("kept {}: {why}", path.display());
-            continue;
-        }
-        let mut scene = Scene::new();
-        if let Err(f) = (pair.script)(&mut scene, &bins, pair) {
-            eprintln!("--- {} ---\n{f}", pair.name);
-            println!("kept {}: the pair failed", path.display());
-            failed.push(pair.name);
-            continue;
-        }
-        std::fs::write(&path, transcript::for_the_book(scene.shown()))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        println!("wrote {}", path.display());
-    }
-    if !failed.is_empty() {
-        bail!(
-            "failed, so their transcripts are unchanged: {}",
-            failed.join(", ")
-        );
     }
     Ok(())
 }

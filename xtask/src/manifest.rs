@@ -2,87 +2,48 @@
 //! run them are in `scenes.rs`, beside their scripts.
 
 pub struct Lesson {
+    /// The package: the directory without its number.
     pub name: &'static str,
     /// Its directory under `lessons/`: the course order, then the name.
     pub dir: &'static str,
     pub teaches: &'static str,
-    /// The chapter's file under `docs/src/`.
-    pub chapter: &'static str,
     /// Its default ports (the seed's), and whose each one is.
     pub ports: &'static str,
 }
 
+/// The lesson in `lessons/<dir>`, whose chapter is `docs/src/<name>.md`.
+const fn lesson(dir: &'static str, ports: &'static str, teaches: &'static str) -> Lesson {
+    // `NN-name`: the number, a dash, the name.
+    let Ok(name) = std::str::from_utf8(dir.as_bytes().split_at(3).1) else {
+        panic!("a lesson's directory is NN-name");
+    };
+    Lesson {
+        name,
+        dir,
+        teaches,
+        ports,
+    }
+}
+
+impl Lesson {
+    /// The chapter's file under `docs/src/`.
+    pub fn chapter(&self) -> String {
+        format!("{}.md", self.name)
+    }
+}
+
+#[rustfmt::skip]
 pub const LESSONS: &[Lesson] = &[
-    Lesson {
-        name: "udp-server",
-        dir: "01-udp-server",
-        teaches: "bind, recv_from, answering the sender's address; truncation",
-        chapter: "udp-server.md",
-        ports: "listens on 8080",
-    },
-    Lesson {
-        name: "udp-client",
-        dir: "02-udp-client",
-        teaches: "send_to vs connect, timeouts, \"port unreachable\"",
-        chapter: "udp-client.md",
-        ports: "binds 10086, sends to 8080",
-    },
-    Lesson {
-        name: "udp-chat",
-        dir: "03-udp-chat",
-        teaches: "one socket, two threads (try_clone): receiving while you type",
-        chapter: "udp-chat.md",
-        ports: "binds 6666, sends to 6666",
-    },
-    Lesson {
-        name: "feiq",
-        dir: "04-feiq",
-        teaches: "a real protocol on UDP: IP Messenger packets, GBK, acknowledgements and resends",
-        chapter: "feiq.md",
-        ports: "binds 2425, sends to 2425",
-    },
-    Lesson {
-        name: "tcp-server",
-        dir: "05-tcp-server",
-        teaches: "socket, SO_REUSEADDR, bind, listen(backlog), accept; a thread per client",
-        chapter: "tcp-server.md",
-        ports: "listens on 10050",
-    },
-    Lesson {
-        name: "tcp-client",
-        dir: "06-tcp-client",
-        teaches: "connect, a byte stream without boundaries, half-close, FIN vs RST",
-        chapter: "tcp-client.md",
-        ports: "connects to 10050",
-    },
-    Lesson {
-        name: "file-download",
-        dir: "07-file-download",
-        teaches: "framing a byte stream, a root jail, atomic writes, resuming, sendfile",
-        chapter: "file-download.md",
-        ports: "serve listens on 6664, get/list connect",
-    },
-    Lesson {
-        name: "http-server",
-        dir: "08-http-server",
-        teaches: "HTTP/1.1 to curl and a browser: request parsing with limits, Content-Length, keep-alive, ranges, caching",
-        chapter: "http-server.md",
-        ports: "listens on 8000",
-    },
-    Lesson {
-        name: "tcp-poll",
-        dir: "09-tcp-poll",
-        teaches: "non-blocking sockets, WouldBlock, an epoll loop (mio); one thread, many clients",
-        chapter: "tcp-poll.md",
-        ports: "listens on 10050",
-    },
-    Lesson {
-        name: "tcp-async",
-        dir: "10-tcp-async",
-        teaches: "the same server with tokio: a task per client, what each .await does",
-        chapter: "tcp-async.md",
-        ports: "listens on 10050",
-    },
+    lesson("01-udp-server", "listens on 8080", "bind, recv_from, answering the sender's address; truncation"),
+    lesson("02-udp-client", "binds 10086, sends to 8080", "send_to vs connect, timeouts, \"port unreachable\""),
+    lesson("03-udp-chat", "binds 6666, sends to 6666", "one socket, two threads (try_clone): receiving while you type"),
+    lesson("04-feiq", "binds 2425, sends to 2425", "a real protocol on UDP: IP Messenger packets, GBK, acknowledgements and resends"),
+    lesson("05-tcp-server", "listens on 10050", "socket, SO_REUSEADDR, bind, listen(backlog), accept; a thread per client"),
+    lesson("06-tcp-client", "connects to 10050", "connect, a byte stream without boundaries, half-close, FIN vs RST"),
+    lesson("07-file-download", "serve listens on 6664, get/list connect", "framing a byte stream, a root jail, atomic writes, resuming, sendfile"),
+    lesson("08-http-server", "listens on 8000", "HTTP/1.1 to curl and a browser: request parsing with limits, Content-Length, keep-alive, ranges, caching"),
+    lesson("09-tcp-poll", "listens on 10050", "non-blocking sockets, WouldBlock, an epoll loop (mio); one thread, many clients"),
+    lesson("10-tcp-async", "listens on 10050", "the same server with tokio: a task per client, what each .await does"),
 ];
 
 /// The dependencies whose features a lesson's own build (`cargo run -p LESSON`) leaves out but
@@ -114,15 +75,13 @@ type Features = std::collections::BTreeMap<String, std::collections::BTreeSet<St
 
 /// Each package `cargo tree ARGS` shows, with the features it is built with.
 fn features(root: &std::path::Path, args: &[&str]) -> anyhow::Result<Features> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = std::process::Command::new(cargo)
+    let mut cargo = crate::bins::cargo();
+    cargo
         .args(["tree", "--prefix", "none", "-f", "{p}|{f}"])
         .args(args)
-        .current_dir(root)
-        .output()?;
-    anyhow::ensure!(out.status.success(), "cargo tree {} failed", args.join(" "));
+        .current_dir(root);
     let mut found = Features::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in crate::bins::output(&mut cargo)?.lines() {
         let Some((package, on)) = line.split_once('|') else {
             continue;
         };

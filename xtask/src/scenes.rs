@@ -64,8 +64,8 @@ pub const PAIRS: &[Pair] = &[
     pair("backlog", &["tcp-server", "tcp-client"], backlog, "tcp-server --sequential: the second client waits in the accept queue"),
     pair("tcp-seed", &["tcp-server", "tcp-client"], tcp_seed, "each TCP lesson against the seed's own Python program"),
     pair("step1-seed-tcp-client", &["tcp-client"], step1_tcp_client, "tcp-client's step 1 (the seed's client in Rust) against the seed's server"),
-    pair("step2-reader-thread", &["tcp-client"], step2_tcp_client, "tcp-client's step 2 (a reading thread, FIN at the end of input) against the seed's server"),
-    pair("step3-one-loop", &["tcp-client"], step3_tcp_client, "tcp-client's step 3 (events on one channel, one loop) against the seed's server"),
+    pair("step2-reader-thread", &["tcp-client"], tcp_client_step, "tcp-client's step 2 (a reading thread, FIN at the end of input) against the seed's server"),
+    pair("step3-one-loop", &["tcp-client"], tcp_client_step, "tcp-client's step 3 (events on one channel, one loop) against the seed's server"),
     pair("step1-seed-tcp-server", &["tcp-server"], tcp_server_step, "tcp-server's step 1 (the seed's server in Rust) against the seed's client"),
     pair("step2-thread-per-client", &["tcp-server"], tcp_server_step, "tcp-server's step 2 (a thread per client) against the seed's client"),
     pair("step3-timeouts", &["tcp-server"], tcp_server_step, "tcp-server's step 3 (read and write timeouts) against the seed's client"),
@@ -93,24 +93,16 @@ impl Pair {
     /// The `-seed` pairs and the steps' pairs run the seed's Python programs, so they need
     /// `python3`; the `http` pairs run curl.
     pub fn runnable(&self) -> Result<(), String> {
-        if self.name.starts_with("http") {
-            return match std::process::Command::new("curl").arg("--version").output() {
-                Ok(out) if out.status.success() => Ok(()),
-                _ => Err("curl not found (apt-get install curl): it is the HTTP client".into()),
-            };
-        }
-        if !(self.name.ends_with("-seed")
-            || self.name.starts_with("step")
-            || self.name.contains("-step"))
-        {
-            return Ok(());
-        }
-        match std::process::Command::new("python3")
-            .arg("--version")
-            .output()
-        {
+        let needs = |tool: &str, why: &str| match Command::new(tool).arg("--version").output() {
             Ok(out) if out.status.success() => Ok(()),
-            _ => Err("python3 not found: it runs the seed's programs".into()),
+            _ => Err(format!("{tool} not found: {why}")),
+        };
+        if self.name.starts_with("http") {
+            needs("curl", "it is the HTTP client (apt-get install curl)")
+        } else if self.name.ends_with("-seed") || self.name.contains("step") {
+            needs("python3", "it runs the seed's programs")
+        } else {
+            Ok(())
         }
     }
 
@@ -147,38 +139,33 @@ fn udp(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
     s.kill(server)
 }
 
+/// Starts `client` with the server's IP address and port as its last two arguments.
+fn to(s: &mut Scene, label: &str, mut client: Command, addr: SocketAddr) -> Result<Proc, Failure> {
+    client.args([addr.ip().to_string(), addr.port().to_string()]);
+    s.spawn(label, client)
+}
+
 /// The seed's Python programs and the lessons on the same wire, in both roles.
 fn udp_seed(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     // The lesson's server, the seed's client.
     let (server, addr) = s.start("server", bins.lesson("udp-server", &["--port", "0"]))?;
-    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
-    let seed = s.spawn("seed-client", bins.seed("udp_client.py", &[&ip, &port]))?;
+    let seed = to(s, "seed-client", bins.seed("udp_client.py", &[]), addr)?;
     s.send_line(seed, "你好, seed")?;
     s.expect(server, "received 12 bytes from 127.0.0.1:")?;
     s.expect(server, "sent 12 bytes to 127.0.0.1:")?;
-    s.expect(seed, &format!("('127.0.0.1', {port})"))?;
+    s.expect(seed, &format!("('127.0.0.1', {})", addr.port()))?;
     s.expect(seed, "你好, seed")?;
     s.wait_success(seed)?;
     s.kill(server)?;
 
     // The seed's server, the lesson's client.
-    let (seed, addr) = s.start("seed-server", bins.seed("udp_server.py", &[]))?;
-    let to = addr.to_string();
-    let client = bins.lesson(
-        "udp-client",
-        &["--to", &to, "--bind", "127.0.0.1", "--port", "0"],
-    );
-    let (client, local) = s.start("client", client)?;
-    s.expect(client, &format!("sending to {addr}"))?;
-    s.send_line(client, "hello, seed")?;
-    s.expect(client, &format!("sent 11 bytes to {addr}"))?;
-    s.expect(seed, &format!("('127.0.0.1', {})", local.port()))?;
-    s.expect(seed, "hello, seed")?;
-    s.send_line(seed, "欢迎")?;
-    s.expect(client, &format!("received 6 bytes from {addr}: 欢迎"))?;
-    s.close_stdin(client)?;
-    s.wait_success(client)?;
-    s.kill(seed)
+    let client = |to: &str| {
+        bins.lesson(
+            "udp-client",
+            &["--to", to, "--bind", "127.0.0.1", "--port", "0"],
+        )
+    };
+    udp_client_step(s, bins, "client", client, false)
 }
 
 /// The seed's server; the step sends one line and prints every answer, as the seed does.
@@ -198,35 +185,49 @@ fn step1_udp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure>
 }
 
 fn step2_udp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
-    let (seed, addr) = s.start("seed-server", bins.seed("udp_server.py", &[]))?;
-    let step = bins.example("step2-each-line-waits", &[&addr.to_string(), "127.0.0.1:0"]);
-    let (step, local) = s.start("step2", step)?;
-    s.send_line(step, "hello, seed")?;
-    s.expect(step, &format!("sent 11 bytes to {addr}"))?;
-    s.expect(seed, &format!("('127.0.0.1', {})", local.port()))?;
-    s.expect(seed, "hello, seed")?;
-    s.send_line(seed, "欢迎")?;
-    s.expect(step, &format!("received 6 bytes from {addr}: 欢迎"))?;
-    s.close_stdin(step)?;
-    s.wait_success(step)?;
-    s.kill(seed)
+    let step = |to: &str| bins.example("step2-each-line-waits", &[to, "127.0.0.1:0"]);
+    udp_client_step(s, bins, "step2", step, false)
 }
 
 /// A connected socket: the seed's server answers; once it is gone, the kernel says so.
 fn step3_udp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    let step = |to: &str| bins.example("step3-connected", &[to, "127.0.0.1:0"]);
+    udp_client_step(s, bins, "step3", step, true)
+}
+
+/// The seed's server and a client made by `client(ADDRESS)`: a line, the seed's answer; with
+/// `then_nobody`, a line after the seed is gone, which the kernel's "port unreachable" answers.
+fn udp_client_step(
+    s: &mut Scene,
+    bins: &Bins,
+    label: &str,
+    client: impl FnOnce(&str) -> Command,
+    then_nobody: bool,
+) -> Result<(), Failure> {
     let (seed, addr) = s.start("seed-server", bins.seed("udp_server.py", &[]))?;
-    let step = bins.example("step3-connected", &[&addr.to_string(), "127.0.0.1:0"]);
-    let (step, _) = s.start("step3", step)?;
+    let (step, local) = s.start(label, client(&addr.to_string()))?;
+    if label == "client" {
+        // The lesson says where it sends before it reads a line; the steps do not.
+        s.expect(step, &format!("sending to {addr}"))?;
+    }
     s.send_line(step, "hello, seed")?;
     s.expect(step, &format!("sent 11 bytes to {addr}"))?;
+    if !then_nobody {
+        s.expect(seed, &format!("('127.0.0.1', {})", local.port()))?;
+    }
     s.expect(seed, "hello, seed")?;
     s.send_line(seed, "欢迎")?;
     s.expect(step, &format!("received 6 bytes from {addr}: 欢迎"))?;
-    s.kill(seed)?;
-    s.send_line(step, "anyone?")?;
-    s.expect(step, &format!("nothing listens on {addr}"))?;
+    if then_nobody {
+        s.kill(seed)?;
+        s.send_line(step, "anyone?")?;
+        s.expect(step, &format!("nothing listens on {addr}"))?;
+        s.close_stdin(step)?;
+        return s.wait_success(step);
+    }
     s.close_stdin(step)?;
-    s.wait_success(step)
+    s.wait_success(step)?;
+    s.kill(seed)
 }
 
 /// Two menus: each receives only when its user chooses 2.
@@ -281,12 +282,11 @@ fn step2_udp_chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
 /// answers with the line typed.
 fn udp_step1(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let (server, addr) = s.start("step1", bins.example("step1-udp-seed", &["0"]))?;
-    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
-    let seed = s.spawn("seed-client", bins.seed("udp_client.py", &[&ip, &port]))?;
+    let seed = to(s, "seed-client", bins.seed("udp_client.py", &[]), addr)?;
     s.send_line(seed, "你好, seed")?;
     s.expect(server, "你好, seed")?;
     s.send_line(server, "欢迎")?;
-    s.expect(seed, &format!("('127.0.0.1', {port})"))?;
+    s.expect(seed, &format!("('127.0.0.1', {})", addr.port()))?;
     s.expect(seed, "欢迎")?;
     s.wait_success(seed)?;
     s.kill(server)
@@ -296,8 +296,7 @@ fn udp_step1(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
 fn udp_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let step2 = bins.example("step2-udp-flags", &["--port", "0"]);
     let (server, addr) = s.start("step2", step2)?;
-    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
-    let seed = s.spawn("seed-client", bins.seed("udp_client.py", &[&ip, &port]))?;
+    let seed = to(s, "seed-client", bins.seed("udp_client.py", &[]), addr)?;
     s.send_line(seed, "你好, seed")?;
     s.expect(server, "sent 12 bytes to 127.0.0.1:")?;
     s.expect(seed, "你好, seed")?;
@@ -309,8 +308,7 @@ fn udp_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
 fn udp_step3(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let step3 = bins.example("step3-udp-truncation", &["--port", "0", "--buffer", "4"]);
     let (server, addr) = s.start("step3", step3)?;
-    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
-    let seed = s.spawn("seed-client", bins.seed("udp_client.py", &[&ip, &port]))?;
+    let seed = to(s, "seed-client", bins.seed("udp_client.py", &[]), addr)?;
     s.send_line(seed, "0123456789")?;
     s.expect(server, "(cut: the buffer holds 4; 6 bytes lost)")?;
     s.expect(server, "sent 4 bytes")?;
@@ -406,8 +404,7 @@ fn feiq(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
 /// The seed's own sender: its GBK packet with command 32, shown by `feiq listen`.
 fn feiq_seed(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let (listen, addr) = s.start("listen", bins.lesson("feiq", &["listen", "--port", "0"]))?;
-    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
-    let seed = s.spawn("seed-feiq", bins.seed("feiq.py", &[&ip, &port]))?;
+    let seed = to(s, "seed-feiq", bins.seed("feiq.py", &[]), addr)?;
     s.send_line(seed, "晚上一起吃饭吗？")?;
     s.expect(listen, "小道士@ubuntu (127.0.0.1:")?;
     s.close_stdin(seed)?;
@@ -419,12 +416,11 @@ fn feiq_seed(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
 fn feiq_step1(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let listen = ["listen", "--port", "0", "--hexdump"];
     let (listen, addr) = s.start("listen", bins.lesson("feiq", &listen))?;
-    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
     for (label, cmd) in [
-        ("seed-feiq", bins.seed("feiq.py", &[&ip, &port])),
-        ("step1", bins.example("step1-feiq-seed", &[&ip, &port])),
+        ("seed-feiq", bins.seed("feiq.py", &[])),
+        ("step1", bins.example("step1-feiq-seed", &[])),
     ] {
-        let sender = s.spawn(label, cmd)?;
+        let sender = to(s, label, cmd, addr)?;
         s.send_line(sender, "你好")?;
         s.expect_on(listen, Stream::Stderr, "00000010")?;
         s.expect(listen, "小道士@ubuntu (127.0.0.1:")?;
@@ -438,8 +434,7 @@ fn feiq_step1(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
 fn feiq_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let listen = ["listen", "--port", "0", "--user", "rust", "--host", "vm"];
     let (listen, addr) = s.start("listen", bins.lesson("feiq", &listen))?;
-    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
-    let step2 = s.spawn("step2", bins.example("step2-feiq-ack", &[&ip, &port]))?;
+    let step2 = to(s, "step2", bins.example("step2-feiq-ack", &[]), addr)?;
     s.send_line(step2, "晚上好")?;
     s.expect(step2, &format!("sending to {addr}"))?;
     s.expect(listen, "小道士@ubuntu (127.0.0.1:")?;
@@ -454,13 +449,12 @@ fn feiq_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
 /// acknowledges step 2's.
 fn feiq_step3(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let (listen, addr) = s.start("step3", bins.example("step3-feiq-listen", &["0"]))?;
-    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
-    let seed = s.spawn("seed-feiq", bins.seed("feiq.py", &[&ip, &port]))?;
+    let seed = to(s, "seed-feiq", bins.seed("feiq.py", &[]), addr)?;
     s.send_line(seed, "晚上一起吃饭吗？")?;
     s.expect(listen, "小道士@ubuntu (127.0.0.1:")?;
     s.close_stdin(seed)?;
     s.wait_success(seed)?;
-    let step2 = s.spawn("step2", bins.example("step2-feiq-ack", &[&ip, &port]))?;
+    let step2 = to(s, "step2", bins.example("step2-feiq-ack", &[]), addr)?;
     s.send_line(step2, "好的")?;
     s.expect(step2, &format!("sending to {addr}"))?;
     s.expect(listen, "acknowledged packet")?;
@@ -571,22 +565,33 @@ fn step1_tcp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure>
     s.wait_success(seed)
 }
 
-fn step2_tcp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
-    later_tcp_step(s, bins, "step2-reader-thread", "step2")
+/// A later step of tcp-client (the example named like the pair) against the seed's server.
+fn tcp_client_step(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
+    let label = pair.name.split('-').next().unwrap_or(pair.name);
+    let step = |to: &str| bins.example(pair.name, &[to]);
+    seed_tcp_server(
+        s,
+        bins,
+        label,
+        step,
+        "received 12 bytes: \"hello, seed\\n\"",
+    )
 }
 
-fn step3_tcp_client(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
-    later_tcp_step(s, bins, "step3-one-loop", "step3")
-}
-
-/// A line, its echo, the end of input, the seed's FIN: steps 2 and 3 print the same.
-fn later_tcp_step(s: &mut Scene, bins: &Bins, example: &str, label: &str) -> Result<(), Failure> {
+/// The seed's echo server and a client made by `client(ADDRESS)`: a line, its echo, the end of
+/// input, the seed's FIN.
+fn seed_tcp_server(
+    s: &mut Scene,
+    bins: &Bins,
+    label: &str,
+    client: impl FnOnce(&str) -> Command,
+    received: &str,
+) -> Result<(), Failure> {
     let (seed, addr) = s.start("seed-server", bins.seed("tcp_server.py", &[]))?;
-    let step = bins.example(example, &[&addr.to_string()]);
-    let (step, _) = connect(s, label, step)?;
+    let (step, _) = connect(s, label, client(&addr.to_string()))?;
     s.send_line(step, "hello, seed")?;
     s.expect(seed, "b'hello, seed\\n'")?;
-    s.expect(step, "received 12 bytes: \"hello, seed\\n\"")?;
+    s.expect(step, received)?;
     s.close_stdin(step)?;
     s.expect(step, "end of input: sending FIN")?;
     s.expect(seed, "客户端已关闭")?;
@@ -598,45 +603,26 @@ fn later_tcp_step(s: &mut Scene, bins: &Bins, example: &str, label: &str) -> Res
 /// The seed's TCP programs and the lessons on the same wire, in both roles.
 fn tcp_seed(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     seed_client_against(s, bins, "tcp-server")?;
-
-    // The seed's server, the lesson's client.
-    let (seed, addr) = s.start("seed-server", bins.seed("tcp_server.py", &[]))?;
-    let client = bins.lesson("tcp-client", &["--to", &addr.to_string()]);
-    let (client, _) = connect(s, "client", client)?;
-    s.send_line(client, "hello, seed")?;
-    s.expect(seed, "b'hello, seed\\n'")?;
-    s.expect(client, "received 12 bytes: hello, seed\\n")?;
-    s.close_stdin(client)?;
-    s.expect(client, "end of input: sending FIN")?;
-    s.expect(seed, "客户端已关闭")?;
-    s.expect(client, "the server closed the connection (FIN)")?;
-    s.wait_success(client)?;
-    s.wait_success(seed)
+    let client = |to: &str| bins.lesson("tcp-client", &["--to", to]);
+    seed_tcp_server(
+        s,
+        bins,
+        "client",
+        client,
+        "received 12 bytes: hello, seed\\n",
+    )
 }
 
-/// A step of tcp-server (the example named like the pair) and the seed's client: GBK, no
-/// newline, recv(10). Step 1 serves that one client and exits, as the seed does.
+/// A step of tcp-server (the example named like the pair) and the seed's client. Step 1 serves
+/// that one client and exits, as the seed does.
 fn tcp_server_step(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
     let label = pair.name.split('-').next().unwrap_or(pair.name);
-    let (step, addr) = s.start(label, bins.example(pair.name, &["127.0.0.1:0"]))?;
-    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
-    let seed = s.spawn("seed-client", bins.seed("tcp_client.py", &[&ip, &port]))?;
-    let first = label == "step1";
-    if !first {
-        s.expect(step, "accepted 127.0.0.1:")?;
-    }
-    s.send_line(seed, "你好")?;
-    s.expect(step, "b'\\xc4\\xe3\\xba\\xc3'")?;
-    s.expect(seed, "收到数据你好")?;
-    s.close_stdin(seed)?;
-    s.wait_success(seed)?;
-    if first {
-        s.expect(step, "the client closed the connection")?;
-        s.wait_success(step)
-    } else {
-        s.expect(step, "closed the connection (FIN)")?;
-        s.kill(step)
-    }
+    let step = bins.example(pair.name, &["127.0.0.1:0"]);
+    let closed = match label {
+        "step1" => "the client closed the connection",
+        _ => "closed the connection (FIN)",
+    };
+    seed_tcp_client(s, bins, label, step, "b'\\xc4\\xe3\\xba\\xc3'", closed)
 }
 
 /// The seed's client against the pair's server, an echo on tcp-server's wire.
@@ -670,20 +656,44 @@ fn poll_step(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
     s.kill(server)
 }
 
-/// The lesson's server, the seed's client (GBK, no newline, recv(10)).
+/// The lesson's server, the seed's client.
 fn seed_client_against(s: &mut Scene, bins: &Bins, server: &str) -> Result<(), Failure> {
     let server = bins.lesson(server, &["--port", "0", "--encoding", "gbk"]);
-    let (server, addr) = s.start("server", server)?;
-    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
-    let seed = s.spawn("seed-client", bins.seed("tcp_client.py", &[&ip, &port]))?;
-    s.expect(server, "accepted 127.0.0.1:")?;
+    let (received, closed) = (
+        "received 4 bytes from 127.0.0.1:",
+        "closed the connection (FIN) after 4 bytes",
+    );
+    seed_tcp_client(s, bins, "server", server, received, closed)
+}
+
+/// `server` and the seed's client (GBK, no newline, recv(10)): what the server prints when it
+/// has `received` the line, and when the client has `closed` the connection. tcp-server's
+/// step 1 accepts silently, and exits after its one client.
+fn seed_tcp_client(
+    s: &mut Scene,
+    bins: &Bins,
+    label: &str,
+    server: Command,
+    received: &str,
+    closed: &str,
+) -> Result<(), Failure> {
+    let (server, addr) = s.start(label, server)?;
+    let seed = to(s, "seed-client", bins.seed("tcp_client.py", &[]), addr)?;
+    let step1 = label == "step1";
+    if !step1 {
+        s.expect(server, "accepted 127.0.0.1:")?;
+    }
     s.send_line(seed, "你好")?;
-    s.expect(server, "received 4 bytes from 127.0.0.1:")?;
+    s.expect(server, received)?;
     s.expect(seed, "收到数据你好")?;
     s.close_stdin(seed)?;
     s.wait_success(seed)?;
-    s.expect(server, "closed the connection (FIN) after 4 bytes")?;
-    s.kill(server)
+    s.expect(server, closed)?;
+    if step1 {
+        s.wait_success(server)
+    } else {
+        s.kill(server)
+    }
 }
 
 fn download(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
@@ -695,16 +705,13 @@ fn download(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     write(&root.join("notes.txt"), notes)?;
     write(&root.join("data.bin"), &binary)?;
 
-    let mut serve = bins.lesson("file-download", &["serve", "--port", "0", "--root"]);
-    serve.arg(&root);
-    let (serve, addr) = s.start("serve", serve)?;
-    s.expect(serve, "serving the files under")?;
+    let (serve, addr) = serve(s, bins, "file-download", &root)?;
 
     for (name, bytes) in [("notes.txt", notes), ("data.bin", &binary)] {
         let get = s.spawn("get", client(bins, &here, addr, &["get", name]))?;
         s.expect(serve, &format!("sent \"{name}\""))?;
         s.wait_success(get)?;
-        check(s, read(&here.join(name)) == bytes, name)?;
+        same(s, &here.join(name), bytes)?;
     }
     for (name, why) in [
         ("missing.txt", "no such file"),
@@ -715,12 +722,8 @@ fn download(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
         s.expect_on(get, Stream::Stderr, why)?;
         exits_with(s, get, 1)?;
     }
-    check(
-        s,
-        !here.join("missing.txt").exists(),
-        "missing.txt must not exist",
-    )?;
-    check(s, !here.join("passwd").exists(), "passwd must not exist")?;
+    gone(s, &here.join("missing.txt"))?;
+    gone(s, &here.join("passwd"))?;
 
     // An earlier download was cut after 300,000 bytes: --continue fetches only the rest of
     // the version it came from (the size and modification time the server names).
@@ -737,16 +740,8 @@ fn download(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     s.expect(get, "resuming")?;
     s.expect(serve, "from offset 300000")?;
     s.wait_success(get)?;
-    check(
-        s,
-        read(&here.join("again.bin")) == binary,
-        "resumed again.bin",
-    )?;
-    check(
-        s,
-        !here.join("again.bin.part").exists(),
-        "the .part file must be gone",
-    )?;
+    same(s, &here.join("again.bin"), &binary)?;
+    gone(s, &here.join("again.bin.part"))?;
     s.kill(serve)
 }
 
@@ -762,31 +757,27 @@ fn download_seed(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     serve.arg(&root);
     let (serve, addr) = s.start("serve", serve)?;
     s.expect(serve, "serving the files under")?;
-    let mut seed = bins.seed("download_client.py", &[]);
-    seed.current_dir(&here);
-    let seed = s.spawn("seed-get", seed)?;
+    let seed = s.spawn(
+        "seed-get",
+        in_dir(bins.seed("download_client.py", &[]), &here),
+    )?;
     s.send_line(seed, &addr.ip().to_string())?;
     s.send_line(seed, &addr.port().to_string())?;
     s.send_line(seed, "hello.txt")?;
     s.expect(serve, "sent \"hello.txt\"")?;
     s.expect(seed, "文件传输完毕")?;
     s.wait_success(seed)?;
-    check(
-        s,
-        read(&here.join("hello.txt")) == hello,
-        "the seed client's hello.txt",
-    )?;
+    same(s, &here.join("hello.txt"), hello)?;
     s.kill(serve)?;
 
     // The seed's server, the lesson's client in seed mode.
-    let mut seed = bins.seed("download_server.py", &[]);
-    seed.current_dir(&root);
+    let seed = in_dir(bins.seed("download_server.py", &[]), &root);
     let (seed, addr) = s.start("seed-serve", seed)?;
     let get = ["get", "hello.txt", "--protocol", "seed", "-o", "copy.txt"];
     let get = s.spawn("get", client(bins, &here, addr, &get))?;
     s.expect(seed, "b'\\xe4\\xbd\\xa0")?;
     s.wait_success(get)?;
-    check(s, read(&here.join("copy.txt")) == hello, "copy.txt")?;
+    same(s, &here.join("copy.txt"), hello)?;
     let get = ["get", "missing.txt", "--protocol", "seed"];
     let get = s.spawn("get", client(bins, &here, addr, &get))?;
     s.expect(seed, "你下载的文件不存在")?;
@@ -844,14 +835,11 @@ fn http_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
         ("/data.bin", "200 100000 bytes"),
         ("/missing.txt", "404"),
     ] {
-        let args = if path.ends_with(".txt") {
-            vec!["-w", "%{http_code}\\n"]
-        } else {
-            vec!["-o", "/dev/null", "-w", out]
-        };
-        let mut args: Vec<&str> = args;
         let url = format!("http://{addr}{path}");
-        args.push(&url);
+        let args = match path.ends_with(".txt") {
+            true => vec!["-w", "%{http_code}\\n", &url],
+            false => vec!["-o", "/dev/null", "-w", out, &url],
+        };
         let get = s.spawn("curl", curl(&here, &args))?;
         s.expect(server, &format!("GET {path} HTTP/1.1"))?;
         s.expect(get, answer)?;
@@ -870,26 +858,9 @@ fn http_step3(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
         format!("http://{addr}/notes.txt"),
         format!("http://{addr}/data.bin"),
     );
-    let args = [
-        "-w",
-        "%{http_code} %{size_download} bytes, connection %{num_connects}\\n",
-    ];
-    let get = s.spawn(
-        "curl",
-        curl(
-            &here,
-            &[
-                args[0],
-                args[1],
-                "-o",
-                "/dev/null",
-                &a,
-                "-o",
-                "/dev/null",
-                &b,
-            ],
-        ),
-    )?;
+    let out = "%{http_code} %{size_download} bytes, connection %{num_connects}\\n";
+    let args = ["-w", out, "-o", "/dev/null", &a, "-o", "/dev/null", &b];
+    let get = s.spawn("curl", curl(&here, &args))?;
     s.expect(server, "GET /notes.txt HTTP/1.1")?;
     s.expect(server, "GET /data.bin HTTP/1.1")?;
     s.expect(get, "200 16 bytes, connection 1")?;
@@ -901,10 +872,7 @@ fn http_step3(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
 
 fn http(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let (_scratch, root, here) = http_root()?;
-    let mut serve = bins.lesson("http-server", &["--port", "0", "--root"]);
-    serve.arg(&root);
-    let (server, addr) = s.start("server", serve)?;
-    s.expect(server, "serving the files under")?;
+    let (server, addr) = serve(s, bins, "http-server", &root)?;
     let url = |path: &str| format!("http://{addr}{path}");
     let fields =
         "%{http_code} %header{content-type} %{size_download} bytes %header{content-range}\\n";
@@ -948,28 +916,38 @@ fn http(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
         binary.get(..60_000).unwrap_or_default(),
     )?;
     for (args, path, logged) in steps {
-        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        all.push(url(path));
-        let all: Vec<&str> = all.iter().map(String::as_str).collect();
-        let get = s.spawn("curl", curl(&here, &all))?;
+        let url = url(path);
+        let get = s.spawn("curl", curl(&here, &[args, &[url.as_str()]].concat()))?;
         s.expect(server, logged)?;
         s.wait_success(get)?;
         s.expect(server, "the client closed the connection (1 request)")?;
     }
-    check(
-        s,
-        read(&here.join("data.bin")) == binary,
-        "the resumed data.bin",
-    )?;
+    same(s, &here.join("data.bin"), &binary)?;
     s.kill(server)
 }
 
-/// A step of a lesson (`lessons/<lesson>/examples/<step>.rs`), built as cargo builds it for
-/// `cargo run -p LESSON --example STEP`, with `args`, run in `dir`.
-fn step(bins: &Bins, step: &str, dir: &Path, args: &[&str]) -> Result<Command, Failure> {
-    let mut cmd = bins.example(step, args);
+/// The lesson `lesson` serving the files under `root` (file-download's `serve`, http-server).
+fn serve(
+    s: &mut Scene,
+    bins: &Bins,
+    lesson: &str,
+    root: &Path,
+) -> Result<(Proc, SocketAddr), Failure> {
+    let (serve, label) = match lesson {
+        "file-download" => (&["serve", "--port", "0", "--root"][..], "serve"),
+        _ => (&["--port", "0", "--root"][..], "server"),
+    };
+    let mut cmd = bins.lesson(lesson, serve);
+    cmd.arg(root);
+    let (server, addr) = s.start(label, cmd)?;
+    s.expect(server, "serving the files under")?;
+    Ok((server, addr))
+}
+
+/// `cmd`, run in `dir`.
+fn in_dir(mut cmd: Command, dir: &Path) -> Command {
     cmd.current_dir(dir);
-    Ok(cmd)
+    cmd
 }
 
 /// Step 1, the seed's client in Rust, against the seed's own Python server: the same bytes on
@@ -978,21 +956,26 @@ fn download_step1(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let (_scratch, root, here) = scratch()?;
     let hello = "你好, seed!\n".as_bytes();
     write(&root.join("hello.txt"), hello)?;
-    let mut seed = bins.seed("download_server.py", &[]);
-    seed.current_dir(&root);
+    let seed = in_dir(bins.seed("download_server.py", &[]), &root);
     let (seed, addr) = s.start("seed-serve", seed)?;
     let server = addr.to_string();
     let get = s.spawn(
         "step1",
-        step(bins, "step1-seed-get", &here, &[&server, "hello.txt"])?,
+        in_dir(
+            bins.example("step1-seed-get", &[&server, "hello.txt"]),
+            &here,
+        ),
     )?;
     s.expect(seed, "b'\\xe4\\xbd\\xa0")?;
     s.expect(get, "downloaded hello.txt")?;
     s.wait_success(get)?;
-    check(s, read(&here.join("hello.txt")) == hello, "hello.txt")?;
+    same(s, &here.join("hello.txt"), hello)?;
     let get = s.spawn(
         "step1",
-        step(bins, "step1-seed-get", &here, &[&server, "missing.txt"])?,
+        in_dir(
+            bins.example("step1-seed-get", &[&server, "missing.txt"]),
+            &here,
+        ),
     )?;
     s.expect(seed, "你下载的文件不存在")?;
     s.expect(get, "no file downloaded")?;
@@ -1005,15 +988,12 @@ fn download_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let (_scratch, root, here) = scratch()?;
     write(&root.join("notes.txt"), "第一课: sockets\n".as_bytes())?;
     write(&root.join("empty.txt"), b"")?;
-    let mut serve = bins.lesson("file-download", &["serve", "--port", "0", "--root"]);
-    serve.arg(&root);
-    let (serve, addr) = s.start("serve", serve)?;
-    s.expect(serve, "serving the files under")?;
+    let (serve, addr) = serve(s, bins, "file-download", &root)?;
     let server = addr.to_string();
     for name in ["notes.txt", "empty.txt"] {
         let get = s.spawn(
             "step2",
-            step(bins, "step2-framed-get", &here, &[&server, name])?,
+            in_dir(bins.example("step2-framed-get", &[&server, name]), &here),
         )?;
         s.expect(serve, &format!("sent \"{name}\""))?;
         s.expect(get, &format!("downloaded {name}"))?;
@@ -1021,7 +1001,10 @@ fn download_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     }
     let get = s.spawn(
         "step2",
-        step(bins, "step2-framed-get", &here, &[&server, "missing.txt"])?,
+        in_dir(
+            bins.example("step2-framed-get", &[&server, "missing.txt"]),
+            &here,
+        ),
     )?;
     s.expect_on(get, Stream::Stderr, "ERR no such file")?;
     exits_with(s, get, 1)?;
@@ -1033,28 +1016,19 @@ fn download_step3(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let (_scratch, root, here) = scratch()?;
     let notes = "第一课: sockets\n".as_bytes();
     write(&root.join("notes.txt"), notes)?;
-    let mut serve = bins.lesson("file-download", &["serve", "--port", "0", "--root"]);
-    serve.arg(&root);
-    let (serve, addr) = s.start("serve", serve)?;
-    s.expect(serve, "serving the files under")?;
+    let (serve, addr) = serve(s, bins, "file-download", &root)?;
     let get = s.spawn(
         "step3",
-        step(
-            bins,
-            "step3-part-rename",
+        in_dir(
+            bins.example("step3-part-rename", &[&addr.to_string(), "notes.txt"]),
             &here,
-            &[&addr.to_string(), "notes.txt"],
-        )?,
+        ),
     )?;
     s.expect(serve, "sent \"notes.txt\"")?;
     s.expect(get, "downloaded notes.txt")?;
     s.wait_success(get)?;
-    check(s, read(&here.join("notes.txt")) == notes, "notes.txt")?;
-    check(
-        s,
-        !here.join("notes.txt.part").exists(),
-        "no notes.txt.part left",
-    )?;
+    same(s, &here.join("notes.txt"), notes)?;
+    gone(s, &here.join("notes.txt.part"))?;
     s.kill(serve)
 }
 
@@ -1086,6 +1060,24 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
 
 fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_default()
+}
+
+/// The file at `path` holds `bytes`.
+fn same(s: &Scene, path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    check(
+        s,
+        read(path) == bytes,
+        &format!("the bytes of {}", path.display()),
+    )
+}
+
+/// Nothing is at `path`.
+fn gone(s: &Scene, path: &Path) -> Result<(), Failure> {
+    check(
+        s,
+        !path.exists(),
+        &format!("{} must not exist", path.display()),
+    )
 }
 
 fn exits_with(s: &mut Scene, p: Proc, code: i32) -> Result<(), Failure> {

@@ -10,15 +10,18 @@ use testkit::{Kind, Shown};
 
 /// One entry as a line, labelled and marked.
 pub fn line(entry: &Shown) -> String {
-    let mark = match entry.kind {
+    let line = format!("{:>11} {} {}", entry.label, mark(entry.kind), text(entry));
+    line.trim_end().to_string()
+}
+
+/// What an entry is: `$` started, `>` typed, `│` stdout, `!` stderr.
+pub fn mark(kind: Kind) -> char {
+    match kind {
         Kind::Started => '$',
         Kind::Typed | Kind::EndOfInput => '>',
         Kind::Stdout => '│',
         Kind::Stderr => '!',
-    };
-    format!("{:>11} {mark} {}", entry.label, text(entry))
-        .trim_end()
-        .to_string()
+    }
 }
 
 /// The text of an entry, with the keys a person presses where nothing else was typed.
