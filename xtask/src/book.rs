@@ -22,6 +22,17 @@ pub fn check(root: &Path) -> Vec<String> {
     }
     for chapter in &chapters {
         let text = read(chapter, &mut problems);
+        // An indented include (in a list item) indents only the listing's first line: the
+        // rest falls out of the code block and renders as a paragraph.
+        if let Some(line) = text.lines().find(|l| {
+            l.trim_start().starts_with("{{#include") && l.starts_with(char::is_whitespace)
+        }) {
+            problems.push(format!(
+                "{}: an indented include: {}",
+                chapter.display(),
+                line.trim()
+            ));
+        }
         for include in includes(&text) {
             check_include(chapter, &include, &mut problems);
         }
