@@ -16,6 +16,9 @@ pub enum End {
     Silent(Duration),
     /// The client read none of its echo for this long (`--idle-timeout`).
     NotReading(Duration),
+    /// Every place was taken and this client, idle longest (this long), made room for a new
+    /// one (`--max-clients`).
+    Evicted(Duration),
     /// A read or write failed: a reset, or another error.
     Failed(io::Error),
 }
@@ -50,6 +53,11 @@ fn end_line(peer: SocketAddr, end: End, received: u64) -> Result<String, (String
         End::NotReading(limit) => format!(
             "{peer} read none of its echo for {}: closed after {total}",
             idle(limit)
+        ),
+        End::Evicted(idle) => format!(
+            "{peer} was idle longest ({:.1} s) when all places were taken: closed after {total} \
+             to make room for a new client (--max-clients)",
+            idle.as_secs_f64()
         ),
         End::Failed(e) if is_reset(&e) => {
             format!("{peer} reset the connection (RST) after {total}")
