@@ -87,8 +87,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
     fdlimit::raise_and_log();
 
     // ANCHOR: accept
-    // Each place keeps a weak reference to its client's socket, to shut it down when that
-    // client, idle longest, must make room for a new one.
+    // Each place keeps a weak reference to its client's socket (see make_room).
     let slots = Slots::evicting(args.echo.max_clients, args.echo.max_per_address);
     let mut spare = Spare::new();
     loop {
@@ -115,9 +114,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
                 continue; // Dropping `stream` closes the connection.
             }
         };
-        if let Some(idle) = evicted {
-            make_room(idle);
-        }
+        make_room(evicted);
         if !args.echo.quiet {
             logln!("accepted {peer}");
         }
@@ -133,9 +130,10 @@ fn serve(args: Args) -> anyhow::Result<()> {
 }
 
 // ANCHOR: make_room
-/// Every place was taken: the client idle longest gives its place to the new one.
-fn make_room(evicted: Evicted<Weak<TcpStream>>) {
-    if let Some(idle) = evicted.handle.upgrade() {
+/// If every place was taken, the client idle longest has given its place to the new one:
+/// close its connection.
+fn make_room(evicted: Option<Evicted<Weak<TcpStream>>>) {
+    if let Some(idle) = evicted.and_then(|e| e.handle.upgrade()) {
         // shutdown(): our FIN goes out, and the idle client's thread, blocked in read(),
         // gets 0 at once. It closes the socket and logs why (End::Evicted).
         let _ = idle.shutdown(Shutdown::Both);

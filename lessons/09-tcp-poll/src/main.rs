@@ -258,8 +258,6 @@ impl Server {
 
     /// Closes a client's socket and tells how its session ended.
     fn close(&mut self, token: Token, end: End) {
-        // Dropping the socket closes it: our FIN goes out (an RST if bytes from the client lie
-        // unread), the kernel drops it from the epoll set, and the client's place is free.
         let Some(client) = self.clients.remove(&token) else {
             return;
         };
@@ -267,6 +265,8 @@ impl Server {
             client.chunks.finish();
             session::queue_end(client.peer, end, client.received);
         }
+        // Dropping the socket closes it: our FIN goes out (an RST if bytes from the client lie
+        // unread), the kernel drops it from the epoll set, and the client's place is free.
         drop(client);
     }
     // ANCHOR_END: serve

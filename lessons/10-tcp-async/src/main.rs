@@ -94,10 +94,8 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
     // Every client is a file descriptor: raise the soft limit (often 1,024) to the hard one.
     fdlimit::raise_and_log();
     // ANCHOR_END: listen
-
     // ANCHOR: accept
-    // --max-clients and --max-per-address, as in tcp-server: a client's task holds its Slot.
-    // Each place keeps its task's Notify, to wake it when it must make room.
+    // --max-clients and --max-per-address, as in tcp-server; each place keeps its Notify.
     let slots = Slots::evicting(args.echo.max_clients, args.echo.max_per_address);
     // A descriptor kept open for the day all the others are taken (below).
     let mut spare = File::open("/dev/null").ok();
@@ -133,16 +131,14 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
                 continue; // Dropping `stream` closes the connection.
             }
         };
-        // Every place was taken: wake the task of the client idle longest, which closes its
-        // socket and logs why; this one takes its place.
+        // All places were taken: wake the idle client's task; it closes its socket.
         if let Some(idle) = evicted {
             idle.handle.notify_one();
         }
         quiet_or(&options, format_args!("accepted {peer}"));
         // A task per client: a few hundred bytes on the heap, where tcp-server spends a
         // thread. It runs on this same thread, whenever its socket is ready.
-        let client = Client { peer, slot, evict };
-        tokio::spawn(serve_client(stream, client, options));
+        tokio::spawn(serve_client(stream, Client { peer, slot, evict }, options));
     }
     // ANCHOR_END: accept
 }
