@@ -325,6 +325,36 @@ macro_rules! echo_server_suite {
             }
 
             #[test]
+            fn idle_connections_cannot_take_every_descriptor_either() -> Result<(), Failure> {
+                // The same lockout where the open-file limit is below --max-clients: under
+                // `ulimit -n 128` (soft and hard), 128 idle connections from two addresses would
+                // take every descriptor, and accept() would fail (EMFILE) for the newcomer. The
+                // server holds only as many clients as the limit leaves room for (128 - 32), so
+                // the client idle longest makes room before the descriptors run out.
+                let mut s = Scene::new();
+                let mut cmd = Command::new("sh");
+                cmd.args(["-c", r#"ulimit -n 128 && exec "$0" --port 0"#, BIN]);
+                let (p, addr) = s.start("server", cmd)?;
+                let mut held = Vec::new();
+                for n in [2u8, 3] {
+                    for _ in 0..64 {
+                        let mut stream = $crate::echo::connect_from([127, 0, 0, n], addr).unwrap();
+                        let mut one = [0u8; 1];
+                        if stream.write_all(b"x").is_ok() && stream.read_exact(&mut one).is_ok() {
+                            held.push(stream);
+                        }
+                    }
+                }
+                assert_eq!(
+                    $crate::echo::echo_in_pieces(addr, b"let me in", 3).ok(),
+                    Some(b"let me in".to_vec())
+                );
+                s.expect(p, "open-file limit 128: room for 96 clients at once, not 4096")?;
+                s.expect(p, "idle longest")?;
+                Ok(())
+            }
+
+            #[test]
             fn one_byte_chunks_cannot_make_the_log_much_bigger_than_the_traffic() -> Result<(), Failure> {
                 // A client sends 5,000 bytes one at a time, each waiting for its echo: one TCP
                 // segment and one read each. A line per read was about 45 bytes of log per

@@ -83,12 +83,12 @@ fn serve(args: Args) -> anyhow::Result<()> {
     let listener = TcpListener::from(socket);
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
     // ANCHOR_END: listen
-    // Every client is a file descriptor: raise the soft limit (often 1,024) to the hard one.
-    fdlimit::raise_and_log();
+    // Every client is a descriptor: raise the soft limit to the hard one, fit the places to it.
+    let max_clients = args.echo.raise_fd_limit();
 
     // ANCHOR: accept
     // Each place keeps a weak reference to its client's socket (see make_room).
-    let slots = Slots::evicting(args.echo.max_clients, args.echo.max_per_address);
+    let slots = Slots::evicting(max_clients, args.echo.max_per_address);
     let mut spare = Spare::new();
     loop {
         let Some((stream, peer)) = next_client(&listener, &mut spare) else {

@@ -13,11 +13,15 @@ for a in range(A):
         s = socket.socket()
         s.bind((f"127.0.0.{10 + a}", 0))
         s.settimeout(5)
-        s.connect(("127.0.0.1", port))
-        s.sendall(b"x")
-        if s.recv(1) != b"x":
-            print("attacker conn not served", a, c)
-        held.append(s)
+        try:
+            s.connect(("127.0.0.1", port))
+            s.sendall(b"x")
+            if s.recv(1) == b"x":
+                held.append(s)
+                continue
+        except OSError:
+            pass
+        s.close()  # refused: the server has no room for it
 print(f"attacker holds {len(held)} connections after {time.time()-t0:.1f}s")
 served = 0
 lat = []
@@ -39,7 +43,8 @@ for v in range(V):
         pass
     held.append(s)  # the victim stays connected (idle), like a real user
 closed = 0
-for s in held[:A * C]:
+attackers = len(held) - V
+for s in held[:attackers]:
     s.setblocking(False)
     try:
         if s.recv(1) == b"":

@@ -81,8 +81,8 @@ fn serve(args: Args) -> anyhow::Result<()> {
     socket.set_nonblocking(true)?;
     let mut listener = TcpListener::from_std(socket.into());
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
-    // Every client is a file descriptor: raise the soft limit (often 1,024) to the hard one.
-    fdlimit::raise_and_log();
+    // Every client is a descriptor: raise the soft limit to the hard one, fit the places to it.
+    let max_clients = args.echo.raise_fd_limit();
     // ANCHOR_END: listen
     // ANCHOR: register
     // epoll_create1(): the kernel's list of sockets we want to hear about, and their events.
@@ -95,7 +95,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
         poll,
         clients: HashMap::new(),
         next_token: 0,
-        slots: Slots::evicting(args.echo.max_clients, args.echo.max_per_address),
+        slots: Slots::evicting(max_clients, args.echo.max_per_address),
         again: Vec::new(),
         spare: spare(),
         accept_stalled: false,

@@ -91,12 +91,12 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
         .listen(args.echo.backlog)
         .with_context(|| format!("cannot listen on {local}"))?;
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
-    // Every client is a file descriptor: raise the soft limit (often 1,024) to the hard one.
-    fdlimit::raise_and_log();
+    // Every client is a descriptor: raise the soft limit to the hard one, fit the places to it.
+    let max_clients = args.echo.raise_fd_limit();
     // ANCHOR_END: listen
     // ANCHOR: accept
     // --max-clients and --max-per-address, as in tcp-server; each place keeps its Notify.
-    let slots = Slots::evicting(args.echo.max_clients, args.echo.max_per_address);
+    let slots = Slots::evicting(max_clients, args.echo.max_per_address);
     // A descriptor kept open for the day all the others are taken (below).
     let mut spare = File::open("/dev/null").ok();
     loop {
