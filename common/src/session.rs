@@ -32,10 +32,12 @@ pub fn log_end(peer: SocketAddr, end: End, received: u64) {
     }
 }
 
-/// [`log_end`] through [`crate::log`]: queued, never blocking or panicking.
-pub fn queue_end(peer: SocketAddr, end: End, received: u64) {
+/// [`log_end`] through [`crate::log`]: queued, never blocking or panicking. `note` goes at
+/// the end of the line: [`ChunkLog::not_shown`](crate::chunklog::ChunkLog::not_shown), the
+/// reads the log left out since its last line, or nothing.
+pub fn queue_end(peer: SocketAddr, end: End, received: u64, note: &str) {
     match end_line(peer, end, received) {
-        Ok(line) => crate::log::line(format_args!("{line}")),
+        Ok(line) => crate::log::line(format_args!("{line}{note}")),
         Err((what, e)) => crate::log::error(what, e),
     }
 }

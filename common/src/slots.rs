@@ -384,6 +384,8 @@ mod tests {
         // a and c moved a byte; b did not: b is idle longest and gives its place away.
         a.touch();
         c.touch();
+        // Activity is counted in milliseconds: d comes a few later, so it is the newest.
+        std::thread::sleep(Duration::from_millis(5));
         let (d, evicted) = slots.take_or_evict(ip("10.0.0.4"), "d").unwrap();
         let evicted = evicted.unwrap();
         assert_eq!(evicted.handle, "b");

@@ -235,8 +235,7 @@ fn serve_client(socket: Arc<TcpStream>, peer: SocketAddr, options: Options, slot
     drop(socket);
     drop(slot);
     if !options.quiet {
-        chunks.finish();
-        session::queue_end(peer, end, total);
+        session::queue_end(peer, end, total, &chunks.not_shown());
     }
 }
 // ANCHOR_END: echo

@@ -262,8 +262,8 @@ impl Server {
             return;
         };
         if !self.options.quiet {
-            client.chunks.finish();
-            session::queue_end(client.peer, end, client.received);
+            let note = client.chunks.not_shown();
+            session::queue_end(client.peer, end, client.received, &note);
         }
         // Dropping the socket closes it: our FIN goes out (an RST if bytes from the client lie
         // unread), the kernel drops it from the epoll set, and the client's place is free.

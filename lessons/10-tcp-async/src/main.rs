@@ -198,8 +198,7 @@ async fn serve_client(mut stream: TcpStream, client: Client, options: Options) {
     drop(stream);
     drop(slot);
     if !options.quiet {
-        chunks.finish();
-        session::queue_end(peer, ended, total);
+        session::queue_end(peer, ended, total, &chunks.not_shown());
     }
 }
 // ANCHOR_END: echo
