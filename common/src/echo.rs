@@ -3,11 +3,17 @@
 use std::time::Duration;
 
 use clap::Args;
+use rustix::process::{Resource, getrlimit};
 
 use crate::{BindArgs, Encoding};
 
 /// The seed's port for its TCP echo server.
 pub const ECHO_PORT: u16 = 10050;
+
+/// Descriptors an echo server keeps for itself beside its clients' sockets: standard input,
+/// output and error, the listener, the spare, the log's, epoll's and the runtime's (about
+/// ten), with room to spare.
+pub const OWN_DESCRIPTORS: u64 = 32;
 
 /// What every echo server is told on its command line.
 #[derive(Args, Debug, Clone)]
@@ -48,6 +54,32 @@ pub struct EchoArgs {
 }
 
 impl EchoArgs {
+    /// Raises the open-file limit ([`crate::fdlimit::raise_and_log`]) and returns how many
+    /// clients the server can hold at once: `--max-clients`, or fewer if the limit leaves
+    /// room for fewer, said in the log. Past that many, the client idle longest makes room
+    /// for a newcomer; were the descriptors to run out first, `accept` would fail (EMFILE)
+    /// and the newcomer would be refused instead: under `ulimit -n 1024`, 16 addresses × 64
+    /// idle connections took every descriptor, and no newcomer was served.
+    ///
+    /// A limit under twice [`OWN_DESCRIPTORS`] (a test's `ulimit -n 24`) is too small to
+    /// share out: the server serves until EMFILE, and refuses with its spare descriptor.
+    pub fn raise_fd_limit(&self) -> usize {
+        crate::fdlimit::raise_and_log();
+        let limit = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+        if limit < 2 * OWN_DESCRIPTORS {
+            return self.max_clients;
+        }
+        let room = usize::try_from(limit - OWN_DESCRIPTORS).unwrap_or(usize::MAX);
+        if room >= self.max_clients {
+            return self.max_clients;
+        }
+        crate::logln!(
+            "open-file limit {limit}: room for {room} clients at once, not {} (--max-clients)",
+            self.max_clients
+        );
+        room
+    }
+
     /// The backlog as `listen(2)` takes it.
     pub fn backlog(&self) -> i32 {
         i32::try_from(self.backlog).unwrap_or(i32::MAX)

@@ -16,17 +16,20 @@
 //!   that may bind first;
 //! - [`log`]: a server's per-event lines, which never panic, never block the server, and
 //!   show at most a bounded part of what a peer sent;
+//! - [`chunklog`]: an echo server's line per read, within a log budget per client;
 //! - [`report`]: the ready line, and errors printed as `error:` with a `hint:`;
 //! - [`root`]: the root jail, regular files beneath one directory and nothing else
 //!   (file-download and http-server);
 //! - [`size`]: byte sizes as people read and type them, and a transfer's progress bar;
-//! - [`slots`]: a bound on how many clients a server serves at once;
+//! - [`slots`]: a bound on how many clients a server serves at once, and who makes room when
+//!   every place is taken;
 //! - [`session`]: how a TCP client's session ended, told the same way by every echo server;
 //! - [`datagram`]: receiving a datagram with its real length and its destination;
 //! - [`limit`]: how often a UDP program answers each peer (one token bucket per address).
 #![forbid(unsafe_code)]
 
 pub mod addr;
+pub mod chunklog;
 pub mod console;
 pub mod datagram;
 pub mod echo;
@@ -50,7 +53,7 @@ pub use report::{
     run,
 };
 pub use root::Root;
-pub use slots::{Full, Slot, Slots};
+pub use slots::{Evicted, Full, Slot, Slots};
 pub use text::Encoding;
 
 use std::time::Duration;

@@ -16,6 +16,9 @@ pub enum End {
     Silent(Duration),
     /// The client read none of its echo for this long (`--idle-timeout`).
     NotReading(Duration),
+    /// Every place was taken and this client, idle longest (this long), made room for a new
+    /// one (`--max-clients`).
+    Evicted(Duration),
     /// A read or write failed: a reset, or another error.
     Failed(io::Error),
 }
@@ -29,10 +32,12 @@ pub fn log_end(peer: SocketAddr, end: End, received: u64) {
     }
 }
 
-/// [`log_end`] through [`crate::log`]: queued, never blocking or panicking.
-pub fn queue_end(peer: SocketAddr, end: End, received: u64) {
+/// [`log_end`] through [`crate::log`]: queued, never blocking or panicking. `note` goes at
+/// the end of the line: [`ChunkLog::not_shown`](crate::chunklog::ChunkLog::not_shown), the
+/// reads the log left out since its last line, or nothing.
+pub fn queue_end(peer: SocketAddr, end: End, received: u64, note: &str) {
     match end_line(peer, end, received) {
-        Ok(line) => crate::log::line(format_args!("{line}")),
+        Ok(line) => crate::log::line(format_args!("{line}{note}")),
         Err((what, e)) => crate::log::error(what, e),
     }
 }
@@ -50,6 +55,11 @@ fn end_line(peer: SocketAddr, end: End, received: u64) -> Result<String, (String
         End::NotReading(limit) => format!(
             "{peer} read none of its echo for {}: closed after {total}",
             idle(limit)
+        ),
+        End::Evicted(idle) => format!(
+            "{peer} was idle longest ({:.1} s) when all places were taken: closed after {total} \
+             to make room for a new client (--max-clients)",
+            idle.as_secs_f64()
         ),
         End::Failed(e) if is_reset(&e) => {
             format!("{peer} reset the connection (RST) after {total}")

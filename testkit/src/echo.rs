@@ -14,6 +14,16 @@ pub fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
+/// A connection to `addr` from the loopback address `from` (127.0.0.2, 127.0.0.3, …: all of
+/// 127.0.0.0/8 is this machine on Linux), as if from another machine of the LAN.
+pub fn connect_from(from: [u8; 4], addr: SocketAddr) -> io::Result<TcpStream> {
+    let local = SocketAddr::from((from, 0));
+    let stream = common::net::connect(addr, Some(local), Duration::from_secs(10))
+        .map_err(io::Error::other)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    Ok(stream)
+}
+
 /// Sends `data` in pieces of `piece` bytes, half-closes, and returns all that comes back.
 /// A second thread reads meanwhile, so a large echo never waits for the writes to finish.
 pub fn echo_in_pieces(addr: SocketAddr, data: &[u8], piece: usize) -> io::Result<Vec<u8>> {

@@ -250,8 +250,12 @@ macro_rules! echo_server_suite {
 
             #[test]
             fn refuses_clients_past_the_limit_with_a_log_line() -> Result<(), Failure> {
+                // Past --max-per-address. (Past --max-clients, the client idle longest makes
+                // room instead: see idle_connections_from_many_addresses_make_room_for_a_new_client.)
                 let mut s = Scene::new();
-                let (p, addr) = server(BIN, &mut s, &["--max-clients", "1"])?;
+                let mut cmd = Command::new(BIN);
+                cmd.args(["--port", "0", "--max-per-address", "1"]);
+                let (p, addr) = s.start("server", cmd)?;
                 let mut first = connect(addr);
                 first.write_all(b"a").unwrap();
                 let mut one = [0u8; 1];
@@ -266,6 +270,141 @@ macro_rules! echo_server_suite {
                 s.expect(p, "closed the connection")?;
                 // The place is free again.
                 assert_eq!(echo_in_pieces(addr, b"b", 1), b"b");
+                Ok(())
+            }
+
+            #[test]
+            fn idle_connections_from_many_addresses_make_room_for_a_new_client() -> Result<(), Failure> {
+                // The idle lockout, scaled down: 4 addresses x 4 connections (the per-address
+                // limit), each sending now and then, hold all 16 places; with the defaults, 64
+                // addresses (aliases of one network card) x 64 connections hold all 4,096. A
+                // newcomer must still be served: the connection idle longest makes room.
+                let mut s = Scene::new();
+                let mut cmd = Command::new(BIN);
+                cmd.args(["--port", "0", "--max-clients", "16", "--max-per-address", "4"]);
+                let (p, addr) = s.start("server", cmd)?;
+                let mut held = Vec::new();
+                for n in 2..6u8 {
+                    for _ in 0..4 {
+                        let mut stream = $crate::echo::connect_from([127, 0, 0, n], addr).unwrap();
+                        // Served: its byte comes back.
+                        stream.write_all(b"x").unwrap();
+                        let mut one = [0u8; 1];
+                        stream.read_exact(&mut one).unwrap();
+                        held.push(stream);
+                    }
+                }
+                // The first connection is now the one idle longest: the others move a byte.
+                thread::sleep(Duration::from_millis(50));
+                for stream in held.iter_mut().skip(1) {
+                    stream.write_all(b"y").unwrap();
+                    let mut one = [0u8; 1];
+                    stream.read_exact(&mut one).unwrap();
+                }
+                let oldest = held[0].local_addr().unwrap();
+                // All places are taken, and the newcomer's address has none: served.
+                assert_eq!(echo_in_pieces(addr, b"let me in", 3), b"let me in");
+                let line = s.expect(p, "idle longest")?;
+                assert!(line.starts_with(&format!("{oldest} was idle longest (")), "{line}");
+                assert!(line.ends_with("to make room for a new client (--max-clients)"), "{line}");
+                // The idle one was closed: its read ends.
+                let mut rest = Vec::new();
+                assert!(matches!(held[0].read_to_end(&mut rest), Ok(0) | Err(_)));
+                // An address at its own limit still evicts nobody: refused.
+                let mut fifth = $crate::echo::connect_from([127, 0, 0, 3], addr).unwrap();
+                s.expect(p, "this address already has 4 connections")?;
+                assert_eq!(fifth.read_to_end(&mut rest).unwrap_or(0), 0);
+                // The other 15 are still served.
+                for stream in held.iter_mut().skip(1) {
+                    stream.write_all(b"z").unwrap();
+                    let mut one = [0u8; 1];
+                    stream.read_exact(&mut one).unwrap();
+                    assert_eq!(&one, b"z");
+                }
+                Ok(())
+            }
+
+            #[test]
+            fn idle_connections_cannot_take_every_descriptor_either() -> Result<(), Failure> {
+                // The same lockout where the open-file limit is below --max-clients: under
+                // `ulimit -n 128` (soft and hard), 128 idle connections from two addresses would
+                // take every descriptor, and accept() would fail (EMFILE) for the newcomer. The
+                // server holds only as many clients as the limit leaves room for (128 - 32), so
+                // the client idle longest makes room before the descriptors run out.
+                let mut s = Scene::new();
+                let mut cmd = Command::new("sh");
+                cmd.args(["-c", r#"ulimit -n 128 && exec "$0" --port 0"#, BIN]);
+                let (p, addr) = s.start("server", cmd)?;
+                let mut held = Vec::new();
+                for n in [2u8, 3] {
+                    for _ in 0..64 {
+                        let mut stream = $crate::echo::connect_from([127, 0, 0, n], addr).unwrap();
+                        let mut one = [0u8; 1];
+                        if stream.write_all(b"x").is_ok() && stream.read_exact(&mut one).is_ok() {
+                            held.push(stream);
+                        }
+                    }
+                }
+                assert_eq!(
+                    $crate::echo::echo_in_pieces(addr, b"let me in", 3).ok(),
+                    Some(b"let me in".to_vec())
+                );
+                s.expect(p, "open-file limit 128: room for 96 clients at once, not 4096")?;
+                s.expect(p, "idle longest")?;
+                Ok(())
+            }
+
+            /// Sends `per_connection` bytes one at a time, each waiting for its echo, on each of
+            /// `connections` connections in turn; returns the bytes of `received` lines the
+            /// server logged, the seconds it took, and whether the log said what it left out.
+            fn one_byte_at_a_time(connections: usize, per_connection: usize) -> Result<(usize, u64, bool), Failure> {
+                let mut s = Scene::new();
+                let (p, addr) = server(BIN, &mut s, &[])?;
+                let started = std::time::Instant::now();
+                for _ in 0..connections {
+                    let mut stream = connect(addr);
+                    stream.set_nodelay(true).unwrap();
+                    let mut one = [0u8; 1];
+                    for _ in 0..per_connection {
+                        stream.write_all(b"x").unwrap();
+                        stream.read_exact(&mut one).unwrap();
+                    }
+                    stream.shutdown(Shutdown::Write).unwrap();
+                    assert_eq!(stream.read(&mut one).unwrap(), 0);
+                    s.expect(p, "closed the connection (FIN)")?;
+                }
+                let seconds = started.elapsed().as_secs() + 1;
+                let lines = s.output(p, Stream::Stdout);
+                let said = lines.iter().any(|l| l.ends_with("not shown: log budget)"));
+                let logged = lines
+                    .iter()
+                    .filter(|l| l.starts_with("received"))
+                    .map(|l| l.len() + 1)
+                    .sum();
+                Ok((logged, seconds, said))
+            }
+
+            #[test]
+            fn one_byte_chunks_cannot_make_the_log_much_bigger_than_the_traffic() -> Result<(), Failure> {
+                // A client sends 5,000 bytes one at a time, each waiting for its echo: one TCP
+                // segment and one read each. A line per read was about 45 bytes of log per
+                // byte; within the log budget it is one byte per byte, plus the server's
+                // allowance (16 KiB, refilled at 1 KiB a second).
+                let (logged, seconds, said) = one_byte_at_a_time(1, 5_000)?;
+                let bound = 5_000 + 16 * 1024 + 1024 * seconds as usize;
+                assert!(logged <= bound, "{logged} bytes of log for 5000 bytes sent in {seconds} s");
+                assert!(said, "the log does not say what it left out");
+                Ok(())
+            }
+
+            #[test]
+            fn many_connections_cannot_multiply_the_log_budget() -> Result<(), Failure> {
+                // The same, 50 bytes on each of 100 connections in turn: a budget per connection
+                // (4 KiB each) let every new connection log its 50 lines, 60 bytes of log per byte.
+                let (logged, seconds, said) = one_byte_at_a_time(100, 50)?;
+                let bound = 5_000 + 16 * 1024 + 1024 * seconds as usize;
+                assert!(logged <= bound, "{logged} bytes of log for 5000 bytes sent in {seconds} s");
+                assert!(said, "the log does not say what it left out");
                 Ok(())
             }
 

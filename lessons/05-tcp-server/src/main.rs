@@ -8,17 +8,19 @@
 #![forbid(unsafe_code)]
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
+use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use common::chunklog::ChunkLog;
 use common::fdlimit::{self, Accepted, Spare};
 use common::net::is_timeout;
 use common::session::{self, End};
-use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto, Slot, Slots, log, logln, text};
+use common::{CannotBind, EchoArgs, Encoding, Evicted, Hexdump, Proto, Slot, Slots, log, logln};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// TCP echo server: accepts clients and sends every byte back.
@@ -81,16 +83,18 @@ fn serve(args: Args) -> anyhow::Result<()> {
     let listener = TcpListener::from(socket);
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
     // ANCHOR_END: listen
-    // Every client is a file descriptor: raise the soft limit (often 1,024) to the hard one.
-    fdlimit::raise_and_log();
+    // Every client is a descriptor: raise the soft limit to the hard one, fit the places to it.
+    let max_clients = args.echo.raise_fd_limit();
 
     // ANCHOR: accept
-    let slots = Slots::new(args.echo.max_clients, args.echo.max_per_address);
+    // Each place keeps a weak reference to its client's socket (see make_room).
+    let slots = Slots::evicting(max_clients, args.echo.max_per_address);
     let mut spare = Spare::new();
     loop {
         let Some((stream, peer)) = next_client(&listener, &mut spare) else {
             continue;
         };
+        let stream = Arc::new(stream);
         if args.sequential || args.once {
             if !args.echo.quiet {
                 logln!("accepted {peer}");
@@ -101,8 +105,8 @@ fn serve(args: Args) -> anyhow::Result<()> {
             }
             continue;
         }
-        let slot = match slots.take(peer.ip()) {
-            Ok(slot) => slot,
+        let (slot, evicted) = match slots.take_or_evict(peer.ip(), Arc::downgrade(&stream)) {
+            Ok(taken) => taken,
             Err(full) => {
                 if !args.echo.quiet {
                     logln!("refused {peer}: {full} (--max-clients, --max-per-address)");
@@ -110,6 +114,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
                 continue; // Dropping `stream` closes the connection.
             }
         };
+        make_room(evicted);
         if !args.echo.quiet {
             logln!("accepted {peer}");
         }
@@ -123,6 +128,18 @@ fn serve(args: Args) -> anyhow::Result<()> {
     }
     // ANCHOR_END: accept
 }
+
+// ANCHOR: make_room
+/// If every place was taken, the client idle longest has given its place to the new one:
+/// close its connection.
+fn make_room(evicted: Option<Evicted<Weak<TcpStream>>>) {
+    if let Some(idle) = evicted.and_then(|e| e.handle.upgrade()) {
+        // shutdown(): our FIN goes out, and the idle client's thread, blocked in read(),
+        // gets 0 at once. It closes the socket and logs why (End::Evicted).
+        let _ = idle.shutdown(Shutdown::Both);
+    }
+}
+// ANCHOR_END: make_room
 
 // ANCHOR: next_client
 /// The next client off the accept queue, or `None` after logging why there was none.
@@ -160,7 +177,10 @@ fn next_client(listener: &TcpListener, spare: &mut Spare) -> Option<(TcpStream, 
 // ANCHOR: echo
 /// Echoes what `peer` sends until it closes, goes quiet, or stops reading; then logs how the
 /// connection ended.
-fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options, slot: Option<Slot>) {
+fn serve_client(socket: Arc<TcpStream>, peer: SocketAddr, options: Options, slot: Option<Slot>) {
+    // A `&TcpStream` reads and writes too. The accept loop holds a weak reference to this
+    // socket, to shut it down if the client must make room for a new one.
+    let mut stream: &TcpStream = &socket;
     // SO_RCVTIMEO and SO_SNDTIMEO: a read that waits longer than this for bytes, or a write
     // that waits longer for room in the send buffer, fails instead of blocking for ever. A
     // client that goes silent, or sends and never reads its echo, cannot hold this thread.
@@ -171,7 +191,9 @@ fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options, slot:
         log::error(format_args!("cannot set timeouts for {peer}"), e);
         return;
     }
-    let mut shown = options.encoding.stream_decoder();
+    // The received lines, within a log budget per client (see common::chunklog).
+    let mut chunks = ChunkLog::new(peer, options.encoding);
+    let touch = || slot.iter().for_each(Slot::touch);
     let mut buf = [0u8; 16 * 1024];
     let mut total: u64 = 0;
     let end = loop {
@@ -185,29 +207,35 @@ fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options, slot:
         };
         let chunk = &buf[..len];
         total += len as u64;
+        touch();
         options.hexdump.received(peer, chunk);
         if !options.quiet {
-            let count = text::count(len as u64, "byte", "bytes");
-            // The log shows the start of a long chunk, so a peer cannot make it much bigger
-            // than its traffic; it never blocks or panics, so a full disk cannot stop us.
-            let text = shown.show_capped(chunk, false, log::SHOWN_PER_CHUNK);
-            logln!("received {count} from {peer}: {text}");
+            // The log never blocks or panics, so a full disk cannot stop us.
+            chunks.received(chunk);
         }
         // write_all: a blocking write waits until the kernel has taken every byte, unless
         // something cuts it short after a part: a signal, the send timeout, or a reset from
         // the client (the next write then fails). write_all writes the rest, or fails.
         match stream.write_all(chunk) {
-            Ok(()) => options.hexdump.sent(peer, chunk),
+            Ok(()) => {
+                touch();
+                options.hexdump.sent(peer, chunk);
+            }
             Err(e) if is_timeout(&e) => break End::NotReading(options.idle_timeout),
             Err(e) => break End::Failed(e),
         }
     };
+    // A client shut down to make room ends like any other, but the log says why.
+    let end = match slot.as_ref().and_then(Slot::evicted) {
+        Some(idle) => End::Evicted(idle),
+        None => end,
+    };
     // Closing the socket sends our FIN (or RST, if the client sent bytes we never read), and
     // frees this client's place under --max-clients.
-    drop(stream);
+    drop(socket);
     drop(slot);
     if !options.quiet {
-        session::queue_end(peer, end, total);
+        session::queue_end(peer, end, total, &chunks.not_shown());
     }
 }
 // ANCHOR_END: echo

@@ -121,12 +121,14 @@ fn invalid_text_is_shown_with_the_same_note_as_everywhere() -> Result<(), Failur
     Ok(())
 }
 
-/// The attack: as many clients as --max-clients connect and say nothing. Without an idle
-/// timeout they hold every place for ever, and everyone else is refused.
+/// The attack: as many clients as --max-per-address allows connect and say nothing. Without
+/// an idle timeout they hold their address's places for ever, and its other clients are
+/// refused. (When they hold all --max-clients places, the one idle longest makes room: see
+/// the suite's `idle_connections_from_many_addresses_make_room_for_a_new_client`.)
 #[test]
 fn idle_clients_cannot_hold_every_place() -> Result<(), Failure> {
     let mut s = Scene::new();
-    let (p, addr) = server(&mut s, &["--max-clients", "2", "--idle-timeout", "1"])?;
+    let (p, addr) = server(&mut s, &["--max-per-address", "2", "--idle-timeout", "1"])?;
     let mut idle: Vec<TcpStream> = (0..2).map(|_| connect(addr)).collect();
     let idle_addrs: Vec<SocketAddr> = idle.iter().map(|c| c.local_addr().unwrap()).collect();
     s.expect(p, &format!("accepted {}", idle_addrs[0]))?;
@@ -135,7 +137,7 @@ fn idle_clients_cannot_hold_every_place() -> Result<(), Failure> {
     s.expect(
         p,
         &format!(
-            "refused {}: all 2 places are taken",
+            "refused {}: this address already has 2 connections",
             turned_away.local_addr().unwrap()
         ),
     )?;

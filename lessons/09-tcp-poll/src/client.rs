@@ -2,10 +2,9 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::time::Instant;
 
+use common::chunklog::ChunkLog;
 use common::session::End;
-use common::text::{self, StreamDecoder};
 use common::{Hexdump, Slot};
 use mio::net::TcpStream;
 
@@ -36,10 +35,12 @@ pub struct Client {
     /// We read the FIN: once `pending` is written, we close.
     pub finished: bool,
     pub received: u64,
-    pub last_moved: Instant,
-    pub shown: StreamDecoder,
-    /// The client's place under --max-clients and --max-per-address, given back on drop.
-    pub _slot: Slot,
+    /// The received lines, within a log budget per client.
+    pub chunks: ChunkLog,
+    /// The client's place under --max-clients and --max-per-address, given back on drop. It
+    /// knows when the client last moved a byte (`touch`), for --idle-timeout and for
+    /// choosing who makes room when every place is taken.
+    pub slot: Slot,
 }
 
 /// How a client's turn in the loop ended.
@@ -109,14 +110,10 @@ impl Client {
     /// Logs a chunk read from the client and queues it for the echo.
     fn echo(&mut self, chunk: &[u8], options: Options) {
         self.received += chunk.len() as u64;
-        self.last_moved = Instant::now();
+        self.slot.touch();
         options.hexdump.received(self.peer, chunk);
         if !options.quiet {
-            let count = text::count(chunk.len() as u64, "byte", "bytes");
-            let shown = self
-                .shown
-                .show_capped(chunk, false, common::log::SHOWN_PER_CHUNK);
-            common::logln!("received {count} from {}: {shown}", self.peer);
+            self.chunks.received(chunk);
         }
         self.pending.extend_from_slice(chunk);
     }
@@ -129,7 +126,7 @@ impl Client {
                 Ok(n) => {
                     hexdump.sent(self.peer, self.pending.get(..n).unwrap_or_default());
                     self.pending.drain(..n);
-                    self.last_moved = Instant::now();
+                    self.slot.touch();
                 }
                 // The client's receive window and our send buffer are full: it is not reading.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use client::{Client, Options, Turn};
+use common::chunklog::ChunkLog;
 use common::fdlimit;
 use common::session::{self, End};
 use common::{CannotBind, EchoArgs, Hexdump, Proto, Slots, log};
@@ -43,7 +44,8 @@ struct Server {
     poll: Poll,
     clients: HashMap<Token, Client>,
     next_token: usize,
-    slots: Slots,
+    /// Each place knows its client's token, to close it when it must make room.
+    slots: Slots<Token>,
     /// Clients whose turn ended on the budget: no event will name them, so serve them again.
     again: Vec<Token>,
     /// A descriptor kept open for the day all the others are taken (see `accept_all`).
@@ -79,8 +81,8 @@ fn serve(args: Args) -> anyhow::Result<()> {
     socket.set_nonblocking(true)?;
     let mut listener = TcpListener::from_std(socket.into());
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
-    // Every client is a file descriptor: raise the soft limit (often 1,024) to the hard one.
-    fdlimit::raise_and_log();
+    // Every client is a descriptor: raise the soft limit to the hard one, fit the places to it.
+    let max_clients = args.echo.raise_fd_limit();
     // ANCHOR_END: listen
     // ANCHOR: register
     // epoll_create1(): the kernel's list of sockets we want to hear about, and their events.
@@ -93,7 +95,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
         poll,
         clients: HashMap::new(),
         next_token: 0,
-        slots: Slots::new(args.echo.max_clients, args.echo.max_per_address),
+        slots: Slots::evicting(max_clients, args.echo.max_per_address),
         again: Vec::new(),
         spare: spare(),
         accept_stalled: false,
@@ -201,15 +203,19 @@ impl Server {
 
     /// Gives an accepted client a place and a token, or refuses it.
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
-        let slot = match self.slots.take(peer.ip()) {
-            Ok(slot) => slot,
+        let token = Token(self.next_token);
+        let (slot, evicted) = match self.slots.take_or_evict(peer.ip(), token) {
+            Ok(taken) => taken,
             Err(full) => {
                 let why = "(--max-clients, --max-per-address)";
                 self.log(format_args!("refused {peer}: {full} {why}"));
                 return; // Dropping `stream` closes the connection.
             }
         };
-        let token = Token(self.next_token);
+        // Every place was taken: the client idle longest gave its place to this one.
+        if let Some(idle) = evicted {
+            self.close(idle.handle, End::Evicted(idle.idle));
+        }
         self.next_token += 1;
         // epoll_ctl(ADD): tell us when this client's socket has bytes to read (or a FIN), and
         // when it has room to write again after a write said WouldBlock.
@@ -227,9 +233,8 @@ impl Server {
             fin_seen: false,
             finished: false,
             received: 0,
-            last_moved: Instant::now(),
-            shown: self.args.encoding.stream_decoder(),
-            _slot: slot,
+            chunks: ChunkLog::new(peer, self.args.encoding),
+            slot,
         };
         self.clients.insert(token, client);
     }
@@ -253,16 +258,16 @@ impl Server {
 
     /// Closes a client's socket and tells how its session ended.
     fn close(&mut self, token: Token, end: End) {
-        // Dropping the socket closes it: our FIN goes out (an RST if bytes from the client lie
-        // unread), the kernel drops it from the epoll set, and the client's place is free.
         let Some(client) = self.clients.remove(&token) else {
             return;
         };
-        let (peer, received) = (client.peer, client.received);
-        drop(client);
         if !self.options.quiet {
-            session::queue_end(peer, end, received);
+            let note = client.chunks.not_shown();
+            session::queue_end(client.peer, end, client.received, &note);
         }
+        // Dropping the socket closes it: our FIN goes out (an RST if bytes from the client lie
+        // unread), the kernel drops it from the epoll set, and the client's place is free.
+        drop(client);
     }
     // ANCHOR_END: serve
 
@@ -270,7 +275,7 @@ impl Server {
     fn close_idle(&mut self) {
         let limit = self.args.idle_timeout;
         let idle: Vec<(Token, End)> = (self.clients.iter())
-            .filter(|(_, client)| client.last_moved.elapsed() >= limit)
+            .filter(|(_, client)| client.slot.idle() >= limit)
             .map(|(&token, client)| match client.pending.is_empty() {
                 true => (token, End::Silent(limit)),
                 false => (token, End::NotReading(limit)),

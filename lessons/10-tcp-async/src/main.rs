@@ -11,18 +11,23 @@
 #![forbid(unsafe_code)]
 
 use std::fs::File;
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use common::chunklog::ChunkLog;
 use common::fdlimit;
 use common::session::{self, End};
-use common::text;
-use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto, Slot, Slots, log, logln};
+use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto, Slot, Slots, log};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::Notify;
 use tokio::time::timeout;
 
 /// TCP echo server with tokio: a task per client on one thread.
@@ -86,13 +91,12 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
         .listen(args.echo.backlog)
         .with_context(|| format!("cannot listen on {local}"))?;
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
-    // Every client is a file descriptor: raise the soft limit (often 1,024) to the hard one.
-    fdlimit::raise_and_log();
+    // Every client is a descriptor: raise the soft limit to the hard one, fit the places to it.
+    let max_clients = args.echo.raise_fd_limit();
     // ANCHOR_END: listen
-
     // ANCHOR: accept
-    // --max-clients and --max-per-address, as in tcp-server: a client's task holds its Slot.
-    let slots = Slots::new(args.echo.max_clients, args.echo.max_per_address);
+    // --max-clients and --max-per-address, as in tcp-server; each place keeps its Notify.
+    let slots = Slots::evicting(max_clients, args.echo.max_per_address);
     // A descriptor kept open for the day all the others are taken (below).
     let mut spare = File::open("/dev/null").ok();
     loop {
@@ -118,31 +122,49 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
                 continue;
             }
         };
-        let slot = match slots.take(peer.ip()) {
-            Ok(slot) => slot,
+        let evict = Arc::new(Notify::new());
+        let (slot, evicted) = match slots.take_or_evict(peer.ip(), Arc::clone(&evict)) {
+            Ok(taken) => taken,
             Err(full) => {
                 let why = "(--max-clients, --max-per-address)";
                 quiet_or(&options, format_args!("refused {peer}: {full} {why}"));
                 continue; // Dropping `stream` closes the connection.
             }
         };
+        // All places were taken: wake the idle client's task; it closes its socket.
+        if let Some(idle) = evicted {
+            idle.handle.notify_one();
+        }
         quiet_or(&options, format_args!("accepted {peer}"));
         // A task per client: a few hundred bytes on the heap, where tcp-server spends a
         // thread. It runs on this same thread, whenever its socket is ready.
-        tokio::spawn(serve_client(stream, peer, options, slot));
+        tokio::spawn(serve_client(stream, Client { peer, slot, evict }, options));
     }
     // ANCHOR_END: accept
 }
 
+/// A client's task: who it serves, its place, and what wakes it to make room.
+struct Client {
+    peer: SocketAddr,
+    slot: Slot,
+    evict: Arc<Notify>,
+}
+
 // ANCHOR: echo
 /// Echoes what `peer` sends until it closes, then logs how the connection ended.
-async fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options, slot: Slot) {
-    let mut shown = options.encoding.stream_decoder();
+async fn serve_client(mut stream: TcpStream, client: Client, options: Options) {
+    let Client { peer, slot, evict } = client;
+    let mut chunks = ChunkLog::new(peer, options.encoding);
     let mut buf = vec![0u8; BUF_SIZE];
     let mut total: u64 = 0;
     let ended = loop {
-        // timeout(): the read, or the idle limit, whichever comes first.
-        let len = match timeout(options.idle_timeout, stream.read(&mut buf)).await {
+        // timeout(): the read, or the idle limit, whichever comes first; unless_evicted():
+        // or the call to make room.
+        let read = timeout(options.idle_timeout, stream.read(&mut buf));
+        let Some(read) = unless_evicted(&evict, read).await else {
+            break End::Evicted(slot.evicted().unwrap_or_default());
+        };
+        let len = match read {
             Err(_) => break End::Silent(options.idle_timeout),
             // Ok(0): the client sent FIN. It will send nothing more.
             Ok(Ok(0)) => break End::Fin,
@@ -151,18 +173,24 @@ async fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options,
         };
         let chunk = buf.get(..len).unwrap_or_default();
         total += len as u64;
+        slot.touch();
         options.hexdump.received(peer, chunk);
         if !options.quiet {
-            let count = text::count(len as u64, "byte", "bytes");
-            let shown = shown.show_capped(chunk, false, log::SHOWN_PER_CHUNK);
-            logln!("received {count} from {peer}: {shown}");
+            chunks.received(chunk);
         }
         // write_all loops over write() until all is sent, and the task sleeps while the
         // client's window is full (tcp-poll's pending buffer and WRITABLE interest).
-        match timeout(options.idle_timeout, stream.write_all(chunk)).await {
+        let write = timeout(options.idle_timeout, stream.write_all(chunk));
+        let Some(written) = unless_evicted(&evict, write).await else {
+            break End::Evicted(slot.evicted().unwrap_or_default());
+        };
+        match written {
             Err(_) => break End::NotReading(options.idle_timeout),
             Ok(Err(e)) => break End::Failed(e),
-            Ok(Ok(())) => options.hexdump.sent(peer, chunk),
+            Ok(Ok(())) => {
+                slot.touch();
+                options.hexdump.sent(peer, chunk);
+            }
         }
     };
     // Closing the socket sends our FIN (an RST if bytes from the client lie unread), and
@@ -170,10 +198,27 @@ async fn serve_client(mut stream: TcpStream, peer: SocketAddr, options: Options,
     drop(stream);
     drop(slot);
     if !options.quiet {
-        session::queue_end(peer, ended, total);
+        session::queue_end(peer, ended, total, &chunks.not_shown());
     }
 }
 // ANCHOR_END: echo
+
+// ANCHOR: unless_evicted
+/// Runs `io` (a read or a write) to its end, unless `evict` is notified first: then `None`,
+/// and `io` is dropped unfinished. This is what `tokio::select!` writes for us: poll both
+/// futures each time the task wakes, and take the first one ready.
+async fn unless_evicted<T>(evict: &Notify, io: impl Future<Output = T>) -> Option<T> {
+    let mut io = pin!(io);
+    let mut evicted = pin!(evict.notified());
+    poll_fn(|cx| {
+        if evicted.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        io.as_mut().poll(cx).map(Some)
+    })
+    .await
+}
+// ANCHOR_END: unless_evicted
 
 /// One line about one connection, unless --quiet: queued, never blocking the thread.
 fn quiet_or(options: &Options, line: std::fmt::Arguments) {
