@@ -55,6 +55,9 @@ pub const PAIRS: &[Pair] = &[
     pair("chat-seed", &["udp-chat"], chat_seed, "udp-chat against the seed's menu chat"),
     pair("step1-seed-menu", &["udp-chat"], step1_udp_chat, "udp-chat's step 1 (the seed's menu in Rust) against the seed's menu chat"),
     pair("step2-receiving-thread", &["udp-chat"], step2_udp_chat, "udp-chat's step 2 (a receiving thread) against the seed's menu chat"),
+    pair("step3-reply", &["udp-chat"], step3_udp_chat, "udp-chat's step 3 (/peer and /reply name whom a line goes to) against the seed's menu chat"),
+    pair("step4-escaping", &["udp-chat"], step4_udp_chat, "udp-chat's step 4 (a peer's text escaped) against the seed's menu chat"),
+    pair("step5-line-editor", &["udp-chat"], step5_udp_chat, "udp-chat's step 5 (a line editor; plain lines on a pipe) against the seed's menu chat"),
     pair("feiq", &["feiq"], feiq, "feiq send delivers a message to feiq listen, which acknowledges it"),
     pair("feiq-seed", &["feiq"], feiq_seed, "feiq listen shows what the seed's Python sender sends"),
     pair("feiq-step1", &["feiq"], feiq_step1, "feiq's step 1 sends the seed's bytes, as the seed does"),
@@ -266,6 +269,68 @@ fn step2_udp_chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let to_seed = seed_addr.to_string();
     let step = bins.example("step2-receiving-thread", &["127.0.0.1:0", &to_seed]);
     let (step, _) = s.start("step2", step)?;
+    s.send_line(step, "你好, seed")?;
+    s.expect(step, &format!("sent 12 bytes to {seed_addr}"))?;
+    s.send_line(seed, "2")?;
+    s.expect(seed, "的数据：你好, seed")?;
+    s.expect(step, &format!("from {seed_addr}: 你好, seed"))?;
+    s.close_stdin(step)?;
+    s.wait_success(step)?;
+    s.send_line(seed, "3")?;
+    s.wait_success(seed)
+}
+
+/// The seed's menu chat against udp-chat's step 3: its "1" writes to the step, `/reply`
+/// turns the step to it, and its "2" receives the step's line and echoes it.
+fn step3_udp_chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    chat_step(s, bins, "step3-reply", "来自菜单的消息", "来自菜单的消息")
+}
+
+/// As step 3, with an escape sequence in the seed's message: step 4 shows it escaped.
+fn step4_udp_chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    chat_step(
+        s,
+        bins,
+        "step4-escaping",
+        "\u{1b}[2J来自菜单",
+        "\\u{1b}[2J来自菜单",
+    )
+}
+
+/// As step 4: on a pipe the line editor is not there, and the lines are the same.
+fn step5_udp_chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    chat_step(
+        s,
+        bins,
+        "step5-line-editor",
+        "\u{1b}[2J来自菜单",
+        "\\u{1b}[2J来自菜单",
+    )
+}
+
+/// The seed's menu sends `message` to the step, which shows it as `shown`; the step's
+/// `/reply` names the seed, and the seed's "2" receives the step's line and echoes it.
+fn chat_step(
+    s: &mut Scene,
+    bins: &Bins,
+    name: &str,
+    message: &str,
+    shown: &str,
+) -> Result<(), Failure> {
+    let (seed, seed_addr) = s.start("seed-chat", bins.seed("udp_chat.py", &[]))?;
+    s.expect(seed, "请选择功能")?;
+    let label = name.split('-').next().unwrap_or(name);
+    let (step, step_addr) = s.start(label, bins.example(name, &["127.0.0.1:0"]))?;
+    s.send_line(step, "hello?")?;
+    s.expect(step, "no peer yet")?;
+    let (ip, port) = (step_addr.ip().to_string(), step_addr.port().to_string());
+    for line in ["1", &ip, &port, message] {
+        s.send_line(seed, line)?;
+    }
+    s.expect(seed, "输入内容请选择功能")?;
+    s.expect(step, &format!("from {seed_addr}: {shown}"))?;
+    s.send_line(step, "/reply")?;
+    s.expect(step, &format!("now talking to {seed_addr}"))?;
     s.send_line(step, "你好, seed")?;
     s.expect(step, &format!("sent 12 bytes to {seed_addr}"))?;
     s.send_line(seed, "2")?;
