@@ -90,6 +90,11 @@ pub const PAIRS: &[Pair] = &[
     pair("download-step1-seed-get", &["file-download"], download_step1, "file-download's step 1, the seed's client in Rust, against the seed's Python server"),
     pair("download-step2-framed-get", &["file-download"], download_step2, "file-download's step 2: a header before the bytes; a missing file is an error"),
     pair("download-step3-part-rename", &["file-download"], download_step3, "file-download's step 3: NAME.part, fsync, then rename; a cut transfer leaves no NAME"),
+    pair("download-step1-seed-serve", &["file-download"], download_serve_step1, "file-download's server step 1, the seed's server in Rust, against the seed's Python client"),
+    pair("download-step2-framed-serve", &["file-download"], download_serve_step, "file-download's server step 2: a header before the bytes, against get; ../ still leads out"),
+    pair("download-step3-root-jail", &["file-download"], download_serve_step, "file-download's server step 3: the root jail refuses ../, against get"),
+    pair("download-step4-sendfile", &["file-download"], download_serve_step, "file-download's server step 4: sendfile, against get"),
+    pair("download-step5-limits", &["file-download"], download_serve_step, "file-download's server step 5: a thread per client, time limits, against get"),
 ];
 
 impl Pair {
@@ -1120,6 +1125,73 @@ fn download_step3(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
         !here.join("notes.txt.part").exists(),
         "no notes.txt.part left",
     )?;
+    s.kill(serve)
+}
+
+/// The seed's client against the server's step 1: the bytes of the file, then close. A
+/// missing file gets nothing, which the lesson's client in seed mode cannot tell from empty.
+fn download_serve_step1(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
+    let (_scratch, root, here) = scratch()?;
+    let hello = "你好, seed!\n".as_bytes();
+    write(&root.join("hello.txt"), hello)?;
+    let name = pair.name.trim_start_matches("download-");
+    let (serve, addr) = s.start("step1", step(bins, name, &root, &["127.0.0.1:0"])?)?;
+    let mut seed = bins.seed("download_client.py", &[]);
+    seed.current_dir(&here);
+    let seed = s.spawn("seed-get", seed)?;
+    s.send_line(seed, &addr.ip().to_string())?;
+    s.send_line(seed, &addr.port().to_string())?;
+    s.send_line(seed, "hello.txt")?;
+    s.expect(serve, "sent \"hello.txt\": 14 bytes")?;
+    s.expect(seed, "文件传输完毕")?;
+    s.wait_success(seed)?;
+    check(
+        s,
+        read(&here.join("hello.txt")) == hello,
+        "the seed's hello.txt",
+    )?;
+    let get = ["get", "missing.txt", "--protocol", "seed"];
+    let get = s.spawn("get", client(bins, &here, addr, &get))?;
+    s.expect(serve, "nothing sent for \"missing.txt\"")?;
+    s.expect_on(get, Stream::Stderr, "look the same")?;
+    exits_with(s, get, 1)?;
+    s.kill(serve)
+}
+
+/// `file-download get` against one of the server's later steps: a file, a missing one, and
+/// `../secret.txt`, which step 2 sends from outside its root and the later steps refuse.
+fn download_serve_step(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
+    let (scratch, root, here) = scratch()?;
+    let notes = "第七课: 下载\n".as_bytes();
+    write(&root.join("notes.txt"), notes)?;
+    write(&scratch.path().join("secret.txt"), b"not served\n")?;
+    let name = pair.name.trim_start_matches("download-");
+    let label = name.split('-').next().unwrap_or(name);
+    let root_arg = root.to_string_lossy().into_owned();
+    let step = step(bins, name, &here, &["127.0.0.1:0", &root_arg])?;
+    let (serve, addr) = s.start(label, step)?;
+    let get = s.spawn("get", client(bins, &here, addr, &["get", "notes.txt"]))?;
+    s.expect(serve, "sent \"notes.txt\": 18 bytes")?;
+    s.wait_success(get)?;
+    check(s, read(&here.join("notes.txt")) == notes, "notes.txt")?;
+    let get = s.spawn("get", client(bins, &here, addr, &["get", "missing.txt"]))?;
+    s.expect(serve, "refused \"missing.txt\": no such file")?;
+    s.expect_on(get, Stream::Stderr, "no such file")?;
+    exits_with(s, get, 1)?;
+    let get = s.spawn("get", client(bins, &here, addr, &["get", "../secret.txt"]))?;
+    if label == "step2" {
+        s.expect(serve, "sent \"../secret.txt\"")?;
+        s.wait_success(get)?;
+        check(
+            s,
+            here.join("secret.txt").exists(),
+            "step 2 sends ../secret.txt",
+        )?;
+    } else {
+        s.expect(serve, "refused \"../secret.txt\": '..' is not allowed")?;
+        exits_with(s, get, 1)?;
+        check(s, !here.join("secret.txt").exists(), "no secret.txt")?;
+    }
     s.kill(serve)
 }
 
