@@ -27,6 +27,7 @@ use std::process::Command;
 use std::time::Duration;
 
 pub use testkit::Failure;
+use testkit::udp::shown;
 use testkit::{Proc, Scene, Stream};
 
 /// One exercise: which lesson it changes, and the check that says whether it is done.
@@ -411,22 +412,6 @@ impl Check {
                 Ok(_) => continue,
                 Err(_) => return Err(self.fail(format!("{fail} (no line {needle:?})"))),
             }
-        }
-    }
-}
-
-/// Bytes as a student reads them: text where they are UTF-8, and the bytes in hex where not.
-fn shown(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => format!("{text:?}"),
-        Err(_) => {
-            let hex: Vec<String> = bytes.iter().take(32).map(|b| format!("{b:02x}")).collect();
-            let more = if bytes.len() > 32 { " ..." } else { "" };
-            format!(
-                "{:?} (not UTF-8; the bytes: {}{more})",
-                String::from_utf8_lossy(bytes),
-                hex.join(" ")
-            )
         }
     }
 }

@@ -6,86 +6,69 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::mpsc;
 use std::thread;
 
+use testkit::udp::Peer;
+
 use crate::{Check, Failure, WAIT, shown};
 
-/// A UDP socket on 127.0.0.1, on a port the OS chose.
+/// The checks' UDP peer: testkit's, waiting as long as a check waits, and failing with what
+/// the programs printed.
 pub struct Udp {
-    socket: UdpSocket,
+    peer: Peer,
 }
 
 impl Udp {
+    /// A peer on 127.0.0.1, on a port the OS chose.
     pub fn new(c: &Check) -> Result<Udp, Failure> {
-        let socket = UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.set_read_timeout(Some(WAIT)).map(|()| s))
-            .map_err(|e| c.fail(format!("cannot open a UDP socket on 127.0.0.1: {e}")))?;
-        Ok(Udp { socket })
+        Udp::waiting_as_checks_do(c, Peer::new())
+    }
+
+    /// A peer on `ip` (a loopback address such as 127.0.0.2), on a port the OS chose: the
+    /// udp-server guard keeps one bucket per address, so the check's peers can have buckets
+    /// of their own.
+    pub fn on(c: &Check, ip: &str) -> Result<Udp, Failure> {
+        Udp::waiting_as_checks_do(c, Peer::on((ip, 0)))
+    }
+
+    fn waiting_as_checks_do(c: &Check, peer: Result<Peer, Failure>) -> Result<Udp, Failure> {
+        let peer = peer.map_err(|f| c.fail(f.what()))?;
+        peer.set_read_timeout(Some(WAIT))
+            .map_err(|e| c.fail(format!("cannot set a read timeout: {e}")))?;
+        Ok(Udp { peer })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.socket
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.peer.addr()
     }
 
     pub fn send(&self, c: &Check, to: SocketAddr, data: &[u8]) -> Result<(), Failure> {
-        self.socket
-            .send_to(data, to)
-            .map(drop)
-            .map_err(|e| c.fail(format!("cannot send {} to {to}: {e}", shown(data))))
+        self.peer.send(to, data).map_err(|f| c.fail(f.what()))
     }
 
     /// The next datagram, or a failure that says `what` never came.
     pub fn recv(&self, c: &Check, what: &str) -> Result<(Vec<u8>, SocketAddr), Failure> {
-        let mut buf = vec![0u8; 65536];
-        match self.socket.recv_from(&mut buf) {
-            Ok((len, from)) => Ok((buf.get(..len).unwrap_or_default().to_vec(), from)),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                Err(c.fail(format!(
-                    "expected {what}, but nothing came within {} s",
-                    WAIT.as_secs()
-                )))
-            }
-            Err(e) => Err(c.fail(format!("expected {what}, but receiving failed: {e}"))),
-        }
+        self.peer.recv(what).map_err(|f| c.fail(f.what()))
     }
 
     /// Sends `data` to `to` and returns the answer, which must come from `to`.
     pub fn ask(&self, c: &Check, to: SocketAddr, data: &[u8]) -> Result<Vec<u8>, Failure> {
-        self.send(c, to, data)?;
-        let what = format!("an answer to {}", shown(data));
-        let (answer, from) = self.recv(c, &what)?;
-        if from != to {
-            return Err(c.fail(format!(
-                "expected {what} from {to}, but it came from {from}"
-            )));
-        }
-        Ok(answer)
+        self.peer.ask(to, data).map_err(|f| c.fail(f.what()))
     }
 
     /// A second handle on the same socket, for a thread that sends while the check waits.
     pub fn clone_socket(&self, c: &Check) -> Result<UdpSocket, Failure> {
-        self.socket
+        self.peer
             .try_clone()
             .map_err(|e| c.fail(format!("cannot clone a UDP socket: {e}")))
     }
 
     /// The datagrams already waiting, without waiting for more.
     pub fn waiting(&self) -> Vec<Vec<u8>> {
-        let mut all = Vec::new();
-        if self.socket.set_nonblocking(true).is_err() {
-            return all;
-        }
-        let mut buf = vec![0u8; 65536];
-        while let Ok(len) = self.socket.recv(&mut buf) {
-            all.push(buf.get(..len).unwrap_or_default().to_vec());
-        }
-        let _ = self.socket.set_nonblocking(false);
-        all
+        self.peer.waiting()
+    }
+
+    /// How many datagrams arrive until none has for `quiet`.
+    pub fn quiet_count(&self, quiet: std::time::Duration) -> usize {
+        self.peer.quiet_count(quiet).unwrap_or(0)
     }
 }
 
@@ -230,31 +213,5 @@ impl Listener {
                 WAIT.as_secs()
             ))),
         }
-    }
-}
-
-impl Udp {
-    /// A UDP socket on `ip` (a loopback address such as 127.0.0.2), on a port the OS chose:
-    /// the udp-server guard keeps one bucket per address, so the check's peers can have
-    /// buckets of their own.
-    pub fn on(c: &Check, ip: &str) -> Result<Udp, Failure> {
-        let socket = UdpSocket::bind((ip, 0))
-            .and_then(|s| s.set_read_timeout(Some(WAIT)).map(|()| s))
-            .map_err(|e| c.fail(format!("cannot open a UDP socket on {ip}: {e}")))?;
-        Ok(Udp { socket })
-    }
-
-    /// How many datagrams arrive until none has for `quiet`.
-    pub fn quiet_count(&self, quiet: std::time::Duration) -> usize {
-        let mut n = 0;
-        if self.socket.set_read_timeout(Some(quiet)).is_err() {
-            return n;
-        }
-        let mut buf = vec![0u8; 65536];
-        while self.socket.recv(&mut buf).is_ok() {
-            n += 1;
-        }
-        let _ = self.socket.set_read_timeout(Some(WAIT));
-        n
     }
 }

@@ -18,6 +18,7 @@ pub mod echo;
 mod echo_suite;
 pub mod netns;
 pub mod pty;
+pub mod udp;
 
 pub use busy::BusyPort;
 
@@ -123,6 +124,11 @@ impl Failure {
             what: what.into(),
             transcript: String::new(),
         }
+    }
+
+    /// What failed, without the transcript.
+    pub fn what(&self) -> &str {
+        &self.what
     }
 }
 

@@ -55,6 +55,9 @@ pub const PAIRS: &[Pair] = &[
     pair("chat-seed", &["udp-chat"], chat_seed, "udp-chat against the seed's menu chat"),
     pair("step1-seed-menu", &["udp-chat"], step1_udp_chat, "udp-chat's step 1 (the seed's menu in Rust) against the seed's menu chat"),
     pair("step2-receiving-thread", &["udp-chat"], step2_udp_chat, "udp-chat's step 2 (a receiving thread) against the seed's menu chat"),
+    pair("step3-reply", &["udp-chat"], step3_udp_chat, "udp-chat's step 3 (/peer and /reply name whom a line goes to) against the seed's menu chat"),
+    pair("step4-escaping", &["udp-chat"], step4_udp_chat, "udp-chat's step 4 (a peer's text escaped) against the seed's menu chat"),
+    pair("step5-line-editor", &["udp-chat"], step5_udp_chat, "udp-chat's step 5 (a line editor; plain lines on a pipe) against the seed's menu chat"),
     pair("feiq", &["feiq"], feiq, "feiq send delivers a message to feiq listen, which acknowledges it"),
     pair("feiq-seed", &["feiq"], feiq_seed, "feiq listen shows what the seed's Python sender sends"),
     pair("feiq-step1", &["feiq"], feiq_step1, "feiq's step 1 sends the seed's bytes, as the seed does"),
@@ -87,6 +90,11 @@ pub const PAIRS: &[Pair] = &[
     pair("download-step1-seed-get", &["file-download"], download_step1, "file-download's step 1, the seed's client in Rust, against the seed's Python server"),
     pair("download-step2-framed-get", &["file-download"], download_step2, "file-download's step 2: a header before the bytes; a missing file is an error"),
     pair("download-step3-part-rename", &["file-download"], download_step3, "file-download's step 3: NAME.part, fsync, then rename; a cut transfer leaves no NAME"),
+    pair("download-step1-seed-serve", &["file-download"], download_serve_step1, "file-download's server step 1, the seed's server in Rust, against the seed's Python client"),
+    pair("download-step2-framed-serve", &["file-download"], download_serve_step, "file-download's server step 2: a header before the bytes, against get; ../ still leads out"),
+    pair("download-step3-root-jail", &["file-download"], download_serve_step, "file-download's server step 3: the root jail refuses ../, against get"),
+    pair("download-step4-sendfile", &["file-download"], download_serve_step, "file-download's server step 4: sendfile, against get"),
+    pair("download-step5-limits", &["file-download"], download_serve_step, "file-download's server step 5: a thread per client, time limits, against get"),
 ];
 
 impl Pair {
@@ -267,6 +275,68 @@ fn step2_udp_chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let to_seed = seed_addr.to_string();
     let step = bins.example("step2-receiving-thread", &["127.0.0.1:0", &to_seed]);
     let (step, _) = s.start("step2", step)?;
+    s.send_line(step, "你好, seed")?;
+    s.expect(step, &format!("sent 12 bytes to {seed_addr}"))?;
+    s.send_line(seed, "2")?;
+    s.expect(seed, "的数据：你好, seed")?;
+    s.expect(step, &format!("from {seed_addr}: 你好, seed"))?;
+    s.close_stdin(step)?;
+    s.wait_success(step)?;
+    s.send_line(seed, "3")?;
+    s.wait_success(seed)
+}
+
+/// The seed's menu chat against udp-chat's step 3: its "1" writes to the step, `/reply`
+/// turns the step to it, and its "2" receives the step's line and echoes it.
+fn step3_udp_chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    chat_step(s, bins, "step3-reply", "来自菜单的消息", "来自菜单的消息")
+}
+
+/// As step 3, with an escape sequence in the seed's message: step 4 shows it escaped.
+fn step4_udp_chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    chat_step(
+        s,
+        bins,
+        "step4-escaping",
+        "\u{1b}[2J来自菜单",
+        "\\u{1b}[2J来自菜单",
+    )
+}
+
+/// As step 4: on a pipe the line editor is not there, and the lines are the same.
+fn step5_udp_chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
+    chat_step(
+        s,
+        bins,
+        "step5-line-editor",
+        "\u{1b}[2J来自菜单",
+        "\\u{1b}[2J来自菜单",
+    )
+}
+
+/// The seed's menu sends `message` to the step, which shows it as `shown`; the step's
+/// `/reply` names the seed, and the seed's "2" receives the step's line and echoes it.
+fn chat_step(
+    s: &mut Scene,
+    bins: &Bins,
+    name: &str,
+    message: &str,
+    shown: &str,
+) -> Result<(), Failure> {
+    let (seed, seed_addr) = s.start("seed-chat", bins.seed("udp_chat.py", &[]))?;
+    s.expect(seed, "请选择功能")?;
+    let label = name.split('-').next().unwrap_or(name);
+    let (step, step_addr) = s.start(label, bins.example(name, &["127.0.0.1:0"]))?;
+    s.send_line(step, "hello?")?;
+    s.expect(step, "no peer yet")?;
+    let (ip, port) = (step_addr.ip().to_string(), step_addr.port().to_string());
+    for line in ["1", &ip, &port, message] {
+        s.send_line(seed, line)?;
+    }
+    s.expect(seed, "输入内容请选择功能")?;
+    s.expect(step, &format!("from {seed_addr}: {shown}"))?;
+    s.send_line(step, "/reply")?;
+    s.expect(step, &format!("now talking to {seed_addr}"))?;
     s.send_line(step, "你好, seed")?;
     s.expect(step, &format!("sent 12 bytes to {seed_addr}"))?;
     s.send_line(seed, "2")?;
@@ -1029,6 +1099,73 @@ fn download_step3(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     s.wait_success(get)?;
     same(s, &here.join("notes.txt"), notes)?;
     gone(s, &here.join("notes.txt.part"))?;
+    s.kill(serve)
+}
+
+/// The seed's client against the server's step 1: the bytes of the file, then close. A
+/// missing file gets nothing, which the lesson's client in seed mode cannot tell from empty.
+fn download_serve_step1(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
+    let (_scratch, root, here) = scratch()?;
+    let hello = "你好, seed!\n".as_bytes();
+    write(&root.join("hello.txt"), hello)?;
+    let name = pair.name.trim_start_matches("download-");
+    let (serve, addr) = s.start("step1", in_dir(bins.example(name, &["127.0.0.1:0"]), &root))?;
+    let mut seed = bins.seed("download_client.py", &[]);
+    seed.current_dir(&here);
+    let seed = s.spawn("seed-get", seed)?;
+    s.send_line(seed, &addr.ip().to_string())?;
+    s.send_line(seed, &addr.port().to_string())?;
+    s.send_line(seed, "hello.txt")?;
+    s.expect(serve, "sent \"hello.txt\": 14 bytes")?;
+    s.expect(seed, "文件传输完毕")?;
+    s.wait_success(seed)?;
+    check(
+        s,
+        read(&here.join("hello.txt")) == hello,
+        "the seed's hello.txt",
+    )?;
+    let get = ["get", "missing.txt", "--protocol", "seed"];
+    let get = s.spawn("get", client(bins, &here, addr, &get))?;
+    s.expect(serve, "nothing sent for \"missing.txt\"")?;
+    s.expect_on(get, Stream::Stderr, "look the same")?;
+    exits_with(s, get, 1)?;
+    s.kill(serve)
+}
+
+/// `file-download get` against one of the server's later steps: a file, a missing one, and
+/// `../secret.txt`, which step 2 sends from outside its root and the later steps refuse.
+fn download_serve_step(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
+    let (scratch, root, here) = scratch()?;
+    let notes = "第七课: 下载\n".as_bytes();
+    write(&root.join("notes.txt"), notes)?;
+    write(&scratch.path().join("secret.txt"), b"not served\n")?;
+    let name = pair.name.trim_start_matches("download-");
+    let label = name.split('-').next().unwrap_or(name);
+    let root_arg = root.to_string_lossy().into_owned();
+    let step = in_dir(bins.example(name, &["127.0.0.1:0", &root_arg]), &here);
+    let (serve, addr) = s.start(label, step)?;
+    let get = s.spawn("get", client(bins, &here, addr, &["get", "notes.txt"]))?;
+    s.expect(serve, "sent \"notes.txt\": 18 bytes")?;
+    s.wait_success(get)?;
+    check(s, read(&here.join("notes.txt")) == notes, "notes.txt")?;
+    let get = s.spawn("get", client(bins, &here, addr, &["get", "missing.txt"]))?;
+    s.expect(serve, "refused \"missing.txt\": no such file")?;
+    s.expect_on(get, Stream::Stderr, "no such file")?;
+    exits_with(s, get, 1)?;
+    let get = s.spawn("get", client(bins, &here, addr, &["get", "../secret.txt"]))?;
+    if label == "step2" {
+        s.expect(serve, "sent \"../secret.txt\"")?;
+        s.wait_success(get)?;
+        check(
+            s,
+            here.join("secret.txt").exists(),
+            "step 2 sends ../secret.txt",
+        )?;
+    } else {
+        s.expect(serve, "refused \"../secret.txt\": '..' is not allowed")?;
+        exits_with(s, get, 1)?;
+        check(s, !here.join("secret.txt").exists(), "no secret.txt")?;
+    }
     s.kill(serve)
 }
 

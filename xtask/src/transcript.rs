@@ -29,6 +29,10 @@ pub fn text(entry: &Shown) -> Cow<'_, str> {
     match entry.kind {
         Kind::Typed if entry.text.is_empty() => "[Enter]".into(),
         Kind::EndOfInput => "[Ctrl-D]".into(),
+        // A typed escape sequence is shown, not obeyed by the terminal (or left in the book).
+        Kind::Typed if entry.text.chars().any(char::is_control) => {
+            entry.text.escape_debug().to_string().into()
+        }
         _ => entry.text.as_str().into(),
     }
 }

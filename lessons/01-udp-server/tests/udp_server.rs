@@ -1,12 +1,13 @@
 //! udp-server as a user runs it: the real binary on loopback, port 0, with a real UDP peer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
 use assert_cmd::cargo::cargo_bin_cmd;
 use predicates::prelude::*;
+use testkit::udp::Peer;
 use testkit::{Failure, Proc, Scene, Stream};
 
 fn server(scene: &mut Scene, args: &[&str]) -> Result<(Proc, SocketAddr), Failure> {
@@ -15,41 +16,21 @@ fn server(scene: &mut Scene, args: &[&str]) -> Result<(Proc, SocketAddr), Failur
     scene.start("server", cmd)
 }
 
-/// A UDP peer on an ephemeral loopback port whose reads give up after a few seconds.
-fn peer() -> UdpSocket {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    socket
-}
-
-fn exchange(peer: &UdpSocket, server: SocketAddr, data: &[u8]) -> Vec<u8> {
-    peer.send_to(data, server).unwrap();
-    let mut buf = [0u8; 70_000];
-    let (len, from) = peer.recv_from(&mut buf).expect("no reply from the server");
-    assert_eq!(
-        from, server,
-        "the reply must come from the server's address"
-    );
-    buf[..len].to_vec()
-}
-
 #[test]
 fn echoes_each_datagram_to_its_own_sender() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (p, addr) = server(&mut s, &[])?;
     assert_eq!(addr.ip().to_string(), "127.0.0.1");
-    let (a, b) = (peer(), peer());
-    assert_eq!(exchange(&a, addr, b"from a"), b"from a");
-    assert_eq!(exchange(&b, addr, b"from b"), b"from b");
-    let a_addr = a.local_addr().unwrap();
+    let (a, b) = (Peer::new()?, Peer::new()?);
+    assert_eq!(a.ask(addr, b"from a")?, b"from a");
+    assert_eq!(b.ask(addr, b"from b")?, b"from b");
+    let a_addr = a.addr();
     assert_eq!(
         s.expect(p, "from a")?,
         format!("received 6 bytes from {a_addr}: from a")
     );
     assert_eq!(s.expect(p, "sent")?, format!("sent 6 bytes to {a_addr}"));
-    s.expect(p, &format!("to {}", b.local_addr().unwrap()))?;
+    s.expect(p, &format!("to {}", b.addr()))?;
     Ok(())
 }
 
@@ -58,8 +39,8 @@ fn echoes_every_byte_value_and_says_when_text_is_not_utf8() -> Result<(), Failur
     let mut s = Scene::new();
     let (p, addr) = server(&mut s, &[])?;
     let all: Vec<u8> = (0..=255).collect();
-    let peer = peer();
-    assert_eq!(exchange(&peer, addr, &all), all);
+    let peer = Peer::new()?;
+    assert_eq!(peer.ask(addr, &all)?, all);
     let line = s.expect(p, "received 256 bytes")?;
     assert!(
         line.ends_with("[not valid UTF-8: shown as \u{fffd}]"),
@@ -67,7 +48,7 @@ fn echoes_every_byte_value_and_says_when_text_is_not_utf8() -> Result<(), Failur
     );
     assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line:?}");
     // The server goes on.
-    assert_eq!(exchange(&peer, addr, b"still here"), b"still here");
+    assert_eq!(peer.ask(addr, b"still here")?, b"still here");
     Ok(())
 }
 
@@ -75,15 +56,15 @@ fn echoes_every_byte_value_and_says_when_text_is_not_utf8() -> Result<(), Failur
 fn an_empty_datagram_is_shown_and_echoed() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (p, addr) = server(&mut s, &[])?;
-    let peer = peer();
-    assert_eq!(exchange(&peer, addr, b""), b"");
-    let from = peer.local_addr().unwrap();
+    let peer = Peer::new()?;
+    assert_eq!(peer.ask(addr, b"")?, b"");
+    let from = peer.addr();
     assert_eq!(
         s.expect(p, "received")?,
         format!("received 0 bytes from {from}: [0 bytes]")
     );
     // Counts read as people write them: one byte, not "1 bytes".
-    assert_eq!(exchange(&peer, addr, b"x"), b"x");
+    assert_eq!(peer.ask(addr, b"x")?, b"x");
     assert_eq!(
         s.expect(p, "received")?,
         format!("received 1 byte from {from}: x")
@@ -97,7 +78,7 @@ fn a_datagram_longer_than_the_buffer_is_cut_and_the_server_says_by_how_much() ->
 {
     let mut s = Scene::new();
     let (p, addr) = server(&mut s, &["--buffer", "4"])?;
-    assert_eq!(exchange(&peer(), addr, b"0123456789"), b"0123");
+    assert_eq!(Peer::new()?.ask(addr, b"0123456789")?, b"0123");
     // MSG_TRUNC: the kernel reports the datagram's real length, not just what fit.
     assert!(
         s.expect(p, "received")?
@@ -108,7 +89,7 @@ fn a_datagram_longer_than_the_buffer_is_cut_and_the_server_says_by_how_much() ->
         "  (cut: the buffer holds 4; 6 bytes lost)"
     );
     // A datagram that fits exactly is not reported as cut.
-    assert_eq!(exchange(&peer(), addr, b"abcd"), b"abcd");
+    assert_eq!(Peer::new()?.ask(addr, b"abcd")?, b"abcd");
     s.expect(p, "received 4 bytes from")?;
     s.expect(p, "sent 4")?;
     let cut_notes = s
@@ -126,7 +107,7 @@ fn a_maximum_size_datagram_arrives_whole() -> Result<(), Failure> {
     let (p, addr) = server(&mut s, &[])?;
     // 65507 bytes: the most an IPv4 UDP datagram can carry.
     let big = vec![b'x'; 65_507];
-    assert_eq!(exchange(&peer(), addr, &big).len(), big.len());
+    assert_eq!(Peer::new()?.ask(addr, &big)?.len(), big.len());
     s.expect(p, "received 65507 bytes")?;
     Ok(())
 }
@@ -136,7 +117,7 @@ fn decodes_gbk_when_asked() -> Result<(), Failure> {
     let mut s = Scene::new();
     // Encoding names are taken as people write them, in any case.
     let (p, addr) = server(&mut s, &["--encoding", "GBK"])?;
-    exchange(&peer(), addr, b"\xc4\xe3\xba\xc3");
+    Peer::new()?.ask(addr, b"\xc4\xe3\xba\xc3")?;
     assert!(s.expect(p, "received 4 bytes")?.ends_with(": 你好"));
     Ok(())
 }
@@ -145,14 +126,12 @@ fn decodes_gbk_when_asked() -> Result<(), Failure> {
 fn interactive_answers_with_the_typed_line_and_ends_on_eof() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (p, addr) = server(&mut s, &["--interactive", "--encoding", "gbk"])?;
-    let peer = peer();
-    peer.send_to(b"hi", addr).unwrap();
+    let peer = Peer::new()?;
+    peer.send(addr, b"hi")?;
     s.expect(p, "received 2 bytes")?;
     s.send_line(p, "你好")?;
-    let mut buf = [0u8; 64];
-    let (len, _) = peer.recv_from(&mut buf).unwrap();
-    assert_eq!(&buf[..len], b"\xc4\xe3\xba\xc3");
-    peer.send_to(b"again", addr).unwrap();
+    assert_eq!(peer.recv("an answer")?.0, b"\xc4\xe3\xba\xc3");
+    peer.send(addr, b"again")?;
     s.expect(p, "received 5 bytes")?;
     s.close_stdin(p)?;
     s.wait_success(p)
@@ -164,25 +143,20 @@ fn interactive_answers_with_the_typed_line_and_ends_on_eof() -> Result<(), Failu
 fn interactive_never_sends_a_line_typed_before_the_peer_was_named() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (p, addr) = server(&mut s, &["--interactive"])?;
-    let (friend, stranger) = (peer(), peer());
-    friend.send_to(b"hi", addr).unwrap();
+    let (friend, stranger) = (Peer::new()?, Peer::new()?);
+    friend.send(addr, b"hi")?;
     s.expect(p, "received 2 bytes")?;
     s.send_bytes(p, b"hello friend\nhunter2\n")?;
-    let mut buf = [0u8; 64];
-    let (len, _) = friend
-        .recv_from(&mut buf)
-        .map_err(|e| s.fail(format!("no answer: {e}")))?;
-    assert_eq!(&buf[..len], b"hello friend");
+    assert_eq!(friend.recv("the friend's answer")?.0, b"hello friend");
     s.expect(p, "sent 12 bytes")?;
-    stranger.send_to(b"me too", addr).unwrap();
-    let stranger_addr = stranger.local_addr().unwrap();
+    stranger.send(addr, b"me too")?;
+    let stranger_addr = stranger.addr();
     assert_eq!(
         s.expect(p, "not sent")?,
         format!("not sent to {stranger_addr}: typed before it was named: hunter2")
     );
     s.send_line(p, "who are you?")?;
-    let (len, _) = stranger.recv_from(&mut buf).unwrap();
-    assert_eq!(&buf[..len], b"who are you?");
+    assert_eq!(stranger.recv("an answer")?.0, b"who are you?");
     // No prompt when stdin is not a terminal.
     assert!(
         s.output(p, Stream::Stderr).is_empty(),
@@ -196,16 +170,14 @@ fn interactive_never_sends_a_line_typed_before_the_peer_was_named() -> Result<()
 fn interactive_refuses_a_line_it_cannot_encode_and_asks_again() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (p, addr) = server(&mut s, &["--interactive", "--encoding", "gbk"])?;
-    let peer = peer();
-    peer.send_to(b"hi", addr).unwrap();
+    let peer = Peer::new()?;
+    peer.send(addr, b"hi")?;
     s.expect(p, "received 2 bytes")?;
     s.send_line(p, "smile 😀")?;
     s.expect_on(p, Stream::Stderr, "cannot be written in GBK")?;
     s.expect_on(p, Stream::Stderr, "hint: ")?;
     s.send_line(p, "plain")?;
-    let mut buf = [0u8; 64];
-    let (len, _) = peer.recv_from(&mut buf).unwrap();
-    assert_eq!(&buf[..len], b"plain");
+    assert_eq!(peer.recv("an answer")?.0, b"plain");
     Ok(())
 }
 
@@ -216,9 +188,8 @@ fn interactive_refuses_a_line_it_cannot_encode_and_asks_again() -> Result<(), Fa
 fn a_datagram_from_its_own_port_is_not_answered() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (p, addr) = server(&mut s, &[])?;
-    let twin = UdpSocket::bind(("127.0.0.2", addr.port())).unwrap();
-    twin.set_nonblocking(true).unwrap();
-    twin.send_to(b"loop?", addr).unwrap();
+    let twin = Peer::on(("127.0.0.2", addr.port()))?;
+    twin.send(addr, b"loop?")?;
     let line = s.expect(p, "not answering")?;
     assert!(
         line.starts_with(&format!("not answering 127.0.0.2:{}: ", addr.port())),
@@ -227,14 +198,9 @@ fn a_datagram_from_its_own_port_is_not_answered() -> Result<(), Failure> {
     assert!(line.contains("own port"), "{line}");
     // The server goes on serving others; once it has answered one, an answer to the twin
     // would have been sent before it, and on loopback it would have arrived already.
-    assert_eq!(exchange(&peer(), addr, b"ping"), b"ping");
-    let mut buf = [0u8; 64];
-    let got = twin.recv_from(&mut buf);
-    assert!(
-        got.as_ref()
-            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
-        "the server answered its own port: {got:?}"
-    );
+    assert_eq!(Peer::new()?.ask(addr, b"ping")?, b"ping");
+    let got = twin.waiting();
+    assert!(got.is_empty(), "the server answered its own port: {got:?}");
     Ok(())
 }
 
@@ -246,18 +212,17 @@ fn an_echo_loop_with_another_server_dies_out() -> Result<(), Failure> {
     const LOOP_CAP: usize = 2_000;
     let mut s = Scene::new();
     let (p, addr) = server(&mut s, &[])?;
-    let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let other = Peer::on("127.0.0.1:0")?;
     other
         .set_read_timeout(Some(Duration::from_secs(2)))
         .unwrap();
-    other.send_to(b"ping-pong", addr).unwrap();
-    let mut buf = [0u8; 64];
+    other.send(addr, b"ping-pong")?;
     let mut answers = 0;
     while answers < LOOP_CAP {
-        match other.recv_from(&mut buf) {
-            Ok((len, _)) => {
+        match other.recv("the server's answer") {
+            Ok((data, _)) => {
                 answers += 1;
-                other.send_to(&buf[..len], addr).unwrap();
+                other.send(addr, &data)?;
             }
             // The server has stopped answering: the loop is over.
             Err(_) => break,
@@ -285,7 +250,7 @@ fn an_echo_loop_with_another_server_dies_out() -> Result<(), Failure> {
 fn bidirectional_controls_and_escapes_from_a_peer_are_shown_escaped() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (p, addr) = server(&mut s, &[])?;
-    exchange(&peer(), addr, "abc\u{202e}txt.exe \x1b[2J".as_bytes());
+    Peer::new()?.ask(addr, "abc\u{202e}txt.exe \x1b[2J".as_bytes())?;
     let line = s.expect(p, "received")?;
     assert!(line.ends_with(": abc\\u{202e}txt.exe \\u{1b}[2J"), "{line}");
     assert!(
@@ -299,7 +264,7 @@ fn bidirectional_controls_and_escapes_from_a_peer_are_shown_escaped() -> Result<
 fn once_serves_one_datagram_and_exits() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (p, addr) = server(&mut s, &["--once"])?;
-    assert_eq!(exchange(&peer(), addr, b"one"), b"one");
+    assert_eq!(Peer::new()?.ask(addr, b"one")?, b"one");
     s.wait_success(p)
 }
 
@@ -308,10 +273,8 @@ fn listens_on_ipv6_loopback() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (_, addr) = server(&mut s, &["--bind", "::1"])?;
     assert_eq!(addr.ip().to_string(), "::1");
-    let peer = UdpSocket::bind("[::1]:0").unwrap();
-    peer.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    assert_eq!(exchange(&peer, addr, b"six"), b"six");
+    let peer = Peer::on("[::1]:0")?;
+    assert_eq!(peer.ask(addr, b"six")?, b"six");
     Ok(())
 }
 
@@ -382,12 +345,12 @@ fn a_closed_stdout_ends_the_server_quietly() {
         .unwrap();
     // The reader is dropped here: the pipe's read end is closed.
     let addr: SocketAddr = ready.split_whitespace().nth(2).unwrap().parse().unwrap();
-    let peer = peer();
+    let peer = Peer::new().unwrap();
     peer.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let mut status = None;
     for _ in 0..50 {
-        peer.send_to(b"hello", addr).unwrap();
+        peer.send(addr, b"hello").unwrap();
         let _ = peer.recv_from(&mut [0; 64]);
         if let Some(s) = child.try_wait().unwrap() {
             status = Some(s);

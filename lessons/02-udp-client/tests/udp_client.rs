@@ -8,17 +8,8 @@ use std::time::Duration;
 
 use assert_cmd::cargo::cargo_bin_cmd;
 use predicates::prelude::*;
+use testkit::udp::Peer;
 use testkit::{Failure, Proc, Scene, Stream};
-
-/// A server stand-in on an ephemeral loopback port.
-fn fake_server() -> (UdpSocket, SocketAddr) {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let addr = socket.local_addr().unwrap();
-    (socket, addr)
-}
 
 fn client(
     scene: &mut Scene,
@@ -38,31 +29,26 @@ fn client(
     scene.start("client", cmd)
 }
 
-fn receive(socket: &UdpSocket) -> (Vec<u8>, SocketAddr) {
-    let mut buf = [0u8; 65_535];
-    let (len, from) = socket.recv_from(&mut buf).expect("the client sent nothing");
-    (buf[..len].to_vec(), from)
-}
-
 #[test]
 fn sends_each_line_as_one_datagram_and_prints_the_reply() -> Result<(), Failure> {
-    let (server, addr) = fake_server();
+    let server = Peer::new()?;
+    let addr = server.addr();
     let mut s = Scene::new();
     let (p, local) = client(&mut s, addr, &[])?;
     // The first line said where the client is bound; the next one says where it sends.
     assert_eq!(s.expect(p, "sending")?, format!("sending to {addr}"));
     s.send_line(p, "hello")?;
-    let (data, from) = receive(&server);
+    let (data, from) = server.recv("a datagram from the client")?;
     assert_eq!((data.as_slice(), from), (&b"hello"[..], local));
-    server.send_to("你好".as_bytes(), from).unwrap();
+    server.send(from, "你好".as_bytes())?;
     assert_eq!(
         s.expect(p, "received")?,
         format!("received 6 bytes from {addr}: 你好")
     );
     // An empty line is an empty datagram: UDP allows them, unlike a TCP read of 0 bytes.
     s.send_line(p, "")?;
-    assert_eq!(receive(&server).0, b"");
-    server.send_to(b"", from).unwrap();
+    assert_eq!(server.recv("a datagram from the client")?.0, b"");
+    server.send(from, b"")?;
     assert_eq!(
         s.expect(p, "received")?,
         format!("received 0 bytes from {addr}: [0 bytes]")
@@ -78,16 +64,17 @@ fn sends_each_line_as_one_datagram_and_prints_the_reply() -> Result<(), Failure>
 
 #[test]
 fn says_when_no_reply_comes_and_goes_on() -> Result<(), Failure> {
-    let (server, addr) = fake_server();
+    let server = Peer::new()?;
+    let addr = server.addr();
     let mut s = Scene::new();
     let (p, _) = client(&mut s, addr, &["--timeout", "0.2"])?;
     s.send_line(p, "lost?")?;
-    receive(&server);
+    server.recv("a datagram from the client")?;
     s.expect(p, &format!("no reply from {addr} within 200ms"))?;
     s.send_line(p, "second")?;
-    let (data, from) = receive(&server);
+    let (data, from) = server.recv("a datagram from the client")?;
     assert_eq!(data, b"second");
-    server.send_to(b"ok", from).unwrap();
+    server.send(from, b"ok")?;
     s.expect(p, "received 2 bytes")?;
     Ok(())
 }
@@ -120,21 +107,22 @@ fn signal(pid: u32, name: &str) {
 /// exit 1 with "Interrupted system call", and the lines typed after were lost.
 #[test]
 fn a_stop_and_continue_while_waiting_for_a_reply_loses_nothing() -> Result<(), Failure> {
-    let (server, addr) = fake_server();
+    let server = Peer::new()?;
+    let addr = server.addr();
     let mut s = Scene::new();
     let (p, _) = client(&mut s, addr, &["--timeout", "30"])?;
     s.send_line(p, "first")?;
     s.send_line(p, "typed ahead")?;
-    let (_, from) = receive(&server);
+    let (_, from) = server.recv("a datagram from the client")?;
     s.expect(p, "sent 5 bytes")?;
     let pid = s.pid(p).unwrap();
     wait_until_blocked(pid);
     signal(pid, "-STOP");
     signal(pid, "-CONT");
-    server.send_to(b"answer", from).unwrap();
+    server.send(from, b"answer")?;
     s.expect(p, "received 6 bytes")?;
-    assert_eq!(receive(&server).0, b"typed ahead");
-    server.send_to(b"again", from).unwrap();
+    assert_eq!(server.recv("a datagram from the client")?.0, b"typed ahead");
+    server.send(from, b"again")?;
     s.expect(p, "received 5 bytes")?;
     s.close_stdin(p)?;
     s.wait_success(p)
@@ -143,7 +131,8 @@ fn a_stop_and_continue_while_waiting_for_a_reply_loses_nothing() -> Result<(), F
 #[test]
 fn says_when_nothing_listens() -> Result<(), Failure> {
     // Bind a port, then free it: nothing listens there any more.
-    let (server, addr) = fake_server();
+    let server = Peer::new()?;
+    let addr = server.addr();
     drop(server);
     let mut s = Scene::new();
     let (p, _) = client(&mut s, addr, &["--timeout", "5"])?;
@@ -155,7 +144,8 @@ fn says_when_nothing_listens() -> Result<(), Failure> {
 
 #[test]
 fn encodes_with_gbk_and_refuses_what_gbk_cannot_write() -> Result<(), Failure> {
-    let (server, addr) = fake_server();
+    let server = Peer::new()?;
+    let addr = server.addr();
     let mut s = Scene::new();
     // Encoding names are taken in any case.
     let (p, _) = client(&mut s, addr, &["--encoding", "GBK"])?;
@@ -166,26 +156,27 @@ fn encodes_with_gbk_and_refuses_what_gbk_cannot_write() -> Result<(), Failure> {
         "error: line not sent: '😀' (U+1F600) cannot be written in GBK",
     )?;
     s.send_line(p, "你好")?;
-    let (data, from) = receive(&server);
+    let (data, from) = server.recv("a datagram from the client")?;
     assert_eq!(
         data, b"\xc4\xe3\xba\xc3",
         "the emoji line must not have been sent"
     );
-    server.send_to(b"\xc4\xe3\xba\xc3", from).unwrap();
+    server.send(from, b"\xc4\xe3\xba\xc3")?;
     assert!(s.expect(p, "received 4 bytes")?.ends_with(": 你好"));
     Ok(())
 }
 
 #[test]
 fn ignores_datagrams_from_anyone_but_the_server() -> Result<(), Failure> {
-    let (server, addr) = fake_server();
+    let server = Peer::new()?;
+    let addr = server.addr();
     let mut s = Scene::new();
     let (p, local) = client(&mut s, addr, &[])?;
     s.send_line(p, "hi")?;
-    receive(&server);
-    let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
-    stranger.send_to(b"spoofed", local).unwrap();
-    server.send_to(b"real", local).unwrap();
+    server.recv("a datagram from the client")?;
+    let stranger = Peer::new()?;
+    stranger.send(local, b"spoofed")?;
+    server.send(local, b"real")?;
     assert!(s.expect(p, "received")?.ends_with(": real"));
     Ok(())
 }
@@ -202,7 +193,8 @@ fn a_datagram_queued_before_connect_is_not_taken_for_the_servers() {
     use std::sync::mpsc;
     use std::time::Instant;
 
-    let (server, addr) = fake_server();
+    let server = Peer::new().unwrap();
+    let addr = server.addr();
     let port = UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -246,7 +238,7 @@ fn a_datagram_queued_before_connect_is_not_taken_for_the_servers() {
         assert!(Instant::now() < deadline, "the client never bound {port}");
         std::thread::yield_now();
     }
-    let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let stranger = Peer::new().unwrap();
     stranger.send_to(b"spoofed", ("127.0.0.1", port)).unwrap();
 
     // Let the client go on: read what fills the pipe, then its lines.
@@ -265,10 +257,10 @@ fn a_datagram_queued_before_connect_is_not_taken_for_the_servers() {
     assert!(next().starts_with("bound to 127.0.0.1:"));
     assert_eq!(next(), format!("sending to {addr}"));
     stdin.write_all(b"hello\n").unwrap();
-    let (_, from) = receive(&server);
-    server.send_to(b"real", from).unwrap();
+    let (_, from) = server.recv("a datagram from the client").unwrap();
+    server.send(from, b"real").unwrap();
     next(); // sent 5 bytes
-    let stranger = stranger.local_addr().unwrap();
+    let stranger = stranger.addr();
     assert_eq!(
         next(),
         format!("ignored 7 bytes from {stranger}: not the server")
@@ -278,7 +270,8 @@ fn a_datagram_queued_before_connect_is_not_taken_for_the_servers() {
 
 #[test]
 fn a_line_too_long_for_a_datagram_is_an_error_naming_the_limit() -> Result<(), Failure> {
-    let (server, addr) = fake_server();
+    let server = Peer::new()?;
+    let addr = server.addr();
     let mut s = Scene::new();
     let (p, _) = client(&mut s, addr, &[])?;
     s.send_line(p, &"x".repeat(70_000))?;
@@ -294,7 +287,7 @@ fn a_line_too_long_for_a_datagram_is_an_error_naming_the_limit() -> Result<(), F
     )?;
     // The client goes on, and the biggest datagram that fits is sent whole.
     s.send_line(p, &"y".repeat(65_507))?;
-    assert_eq!(receive(&server).0.len(), 65_507);
+    assert_eq!(server.recv("a datagram from the client")?.0.len(), 65_507);
     s.expect(p, "sent 65507 bytes")?;
     Ok(())
 }
@@ -335,7 +328,8 @@ fn the_server_is_named_with_to_and_defaults_to_port_8080() {
 
 #[test]
 fn binds_the_seeds_port_by_default() -> Result<(), Failure> {
-    let (_server, addr) = fake_server();
+    let server = Peer::new()?;
+    let addr = server.addr();
     let mut s = Scene::new();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_udp-client"));
     cmd.args(["--to", &addr.to_string()]);
@@ -352,20 +346,17 @@ fn binds_the_seeds_port_by_default() -> Result<(), Failure> {
 
 #[test]
 fn talks_to_an_ipv6_server() -> Result<(), Failure> {
-    let server = UdpSocket::bind("[::1]:0").unwrap();
-    server
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let addr = server.local_addr().unwrap();
+    let server = Peer::on("[::1]:0")?;
+    let addr = server.addr();
     let mut s = Scene::new();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_udp-client"));
     cmd.args(["--to", &addr.to_string(), "--bind", "::1", "--port", "0"]);
     let p = s.spawn("client", cmd)?;
     s.ready(p)?;
     s.send_line(p, "v6")?;
-    let (data, from) = receive(&server);
+    let (data, from) = server.recv("a datagram from the client")?;
     assert_eq!(data, b"v6");
-    server.send_to(b"six", from).unwrap();
+    server.send(from, b"six")?;
     s.expect(p, "received 3 bytes from [::1]")?;
     Ok(())
 }

@@ -1,22 +1,17 @@
 //! udp-chat as users run it: two real chat processes on loopback, port 0, and strangers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
+use testkit::udp::Peer;
 use testkit::{Failure, Proc, Scene, Stream};
 
 fn chat(scene: &mut Scene, label: &str, args: &[&str]) -> Result<(Proc, SocketAddr), Failure> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_udp-chat"));
     cmd.args(["--port", "0"]).args(args);
     scene.start(label, cmd)
-}
-
-fn stranger() -> UdpSocket {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s
 }
 
 #[test]
@@ -46,19 +41,16 @@ fn two_chats_talk_both_ways() -> Result<(), Failure> {
 #[test]
 fn peer_switches_where_lines_go() -> Result<(), Failure> {
     let mut s = Scene::new();
-    let first = stranger();
-    let second = stranger();
-    let first_addr = first.local_addr().unwrap().to_string();
+    let first = Peer::new()?;
+    let second = Peer::new()?;
+    let first_addr = first.addr().to_string();
     let (a, _) = chat(&mut s, "a", &["--to", &first_addr])?;
     s.send_line(a, "one")?;
-    let mut buf = [0u8; 64];
-    let (len, _) = first.recv_from(&mut buf).unwrap();
-    assert_eq!(&buf[..len], b"one");
-    s.send_line(a, &format!("/peer {}", second.local_addr().unwrap()))?;
+    assert_eq!(first.recv("\"one\"")?.0, b"one");
+    s.send_line(a, &format!("/peer {}", second.addr()))?;
     s.expect(a, "now talking to")?;
     s.send_line(a, "two")?;
-    let (len, _) = second.recv_from(&mut buf).unwrap();
-    assert_eq!(&buf[..len], b"two");
+    assert_eq!(second.recv("\"two\"")?.0, b"two");
     Ok(())
 }
 
@@ -66,11 +58,11 @@ fn peer_switches_where_lines_go() -> Result<(), Failure> {
 fn a_message_from_an_unknown_address_is_shown() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (a, a_addr) = chat(&mut s, "a", &["--to", "127.0.0.1:9"])?;
-    let stranger = stranger();
-    stranger.send_to(b"who am I?", a_addr).unwrap();
+    let stranger = Peer::new()?;
+    stranger.send(a_addr, b"who am I?")?;
     assert_eq!(
         s.expect(a, "from")?,
-        format!("from {}: who am I?", stranger.local_addr().unwrap())
+        format!("from {}: who am I?", stranger.addr())
     );
     Ok(())
 }
@@ -79,17 +71,17 @@ fn a_message_from_an_unknown_address_is_shown() -> Result<(), Failure> {
 fn bad_datagrams_do_not_stop_the_receiving_thread() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (a, a_addr) = chat(&mut s, "a", &[])?;
-    let stranger = stranger();
+    let stranger = Peer::new()?;
     for bad in [
         &b"\xff\xfe\x00"[..],
         b"",
         b"\x1b[2J",
         "abc\u{202e}txt.exe".as_bytes(),
     ] {
-        stranger.send_to(bad, a_addr).unwrap();
+        stranger.send(a_addr, bad)?;
     }
-    stranger.send_to(b"still listening?", a_addr).unwrap();
-    let from = stranger.local_addr().unwrap();
+    stranger.send(a_addr, b"still listening?")?;
+    let from = stranger.addr();
     s.expect(a, "[not valid UTF-8")?;
     // An empty datagram is shown as one, as in every lesson.
     assert_eq!(s.expect(a, "from")?, format!("from {from}: [0 bytes]"));
@@ -109,12 +101,8 @@ fn bad_datagrams_do_not_stop_the_receiving_thread() -> Result<(), Failure> {
 #[test]
 fn an_unresolvable_peer_is_an_error_line_and_the_chat_goes_on() -> Result<(), Failure> {
     let mut s = Scene::new();
-    let friend = stranger();
-    let (a, _) = chat(
-        &mut s,
-        "a",
-        &["--to", &friend.local_addr().unwrap().to_string()],
-    )?;
+    let friend = Peer::new()?;
+    let (a, _) = chat(&mut s, "a", &["--to", &friend.addr().to_string()])?;
     s.send_line(a, "/peer no-such-host.invalid")?;
     s.expect_on(
         a,
@@ -128,9 +116,7 @@ fn an_unresolvable_peer_is_an_error_line_and_the_chat_goes_on() -> Result<(), Fa
     s.expect_on(a, Stream::Stderr, "unknown command \"nonsense\"")?;
     // The peer is unchanged, and the chat still works.
     s.send_line(a, "still here")?;
-    let mut buf = [0u8; 64];
-    let (len, _) = friend.recv_from(&mut buf).unwrap();
-    assert_eq!(&buf[..len], b"still here");
+    assert_eq!(friend.recv("\"still here\"")?.0, b"still here");
     Ok(())
 }
 
@@ -139,15 +125,15 @@ fn an_unresolvable_peer_is_an_error_line_and_the_chat_goes_on() -> Result<(), Fa
 #[test]
 fn a_reply_never_goes_to_a_sender_the_prompt_did_not_name() -> Result<(), Failure> {
     let mut s = Scene::new();
-    let (friend, attacker) = (stranger(), stranger());
-    let friend_addr = friend.local_addr().unwrap();
-    let attacker_addr = attacker.local_addr().unwrap();
+    let (friend, attacker) = (Peer::new()?, Peer::new()?);
+    let friend_addr = friend.addr();
+    let attacker_addr = attacker.addr();
     let (a, a_addr) = chat(&mut s, "a", &[])?;
-    friend.send_to(b"what is the password?", a_addr).unwrap();
+    friend.send(a_addr, b"what is the password?")?;
     s.expect(a, &format!("from {friend_addr}: what is"))?;
     s.send_line(a, "/reply")?;
     s.expect(a, &format!("now talking to {friend_addr}"))?;
-    attacker.send_to(b"", a_addr).unwrap();
+    attacker.send(a_addr, b"")?;
     s.expect(a, &format!("from {attacker_addr}: [0 bytes]"))?;
     s.send_line(a, "/reply hunter2")?;
     s.expect_on(
@@ -164,11 +150,7 @@ fn a_reply_never_goes_to_a_sender_the_prompt_did_not_name() -> Result<(), Failur
         "nothing may be sent"
     );
     // A send on loopback is queued at the receiver before send_to returns.
-    attacker.set_nonblocking(true).unwrap();
-    assert!(
-        attacker.recv_from(&mut [0u8; 64]).is_err(),
-        "the attacker got it"
-    );
+    assert!(attacker.waiting().is_empty(), "the attacker got it");
     Ok(())
 }
 
@@ -220,12 +202,8 @@ fn gbk_both_ways() -> Result<(), Failure> {
 #[test]
 fn a_message_too_long_for_a_datagram_is_an_error_naming_the_limit() -> Result<(), Failure> {
     let mut s = Scene::new();
-    let friend = stranger();
-    let (a, _) = chat(
-        &mut s,
-        "a",
-        &["--to", &friend.local_addr().unwrap().to_string()],
-    )?;
+    let friend = Peer::new()?;
+    let (a, _) = chat(&mut s, "a", &["--to", &friend.addr().to_string()])?;
     s.send_line(a, &"x".repeat(70_000))?;
     s.expect_on(
         a,
@@ -238,9 +216,7 @@ fn a_message_too_long_for_a_datagram_is_an_error_naming_the_limit() -> Result<()
         "hint: a UDP datagram carries at most 65507 bytes over IPv4",
     )?;
     s.send_line(a, "short")?;
-    let mut buf = [0u8; 64];
-    let (len, _) = friend.recv_from(&mut buf).unwrap();
-    assert_eq!(&buf[..len], b"short");
+    assert_eq!(friend.recv("\"short\"")?.0, b"short");
     Ok(())
 }
 
@@ -275,14 +251,13 @@ fn the_peer_is_named_with_to_not_peer() {
 fn an_answer_is_never_printed_before_the_message_that_caused_it() {
     use std::io::{BufRead, BufReader, Write};
     use std::process::Stdio;
-    let echo = stranger();
-    let echo_addr = echo.local_addr().unwrap();
+    let echo = Peer::new().unwrap();
+    let echo_addr = echo.addr();
     let rounds = 2000;
     let answering = std::thread::spawn(move || {
-        let mut buf = [0u8; 64];
         for _ in 0..rounds {
-            let (len, from) = echo.recv_from(&mut buf).unwrap();
-            echo.send_to(&buf[..len], from).unwrap();
+            let (data, from) = echo.recv("a message").unwrap();
+            echo.send(from, &data).unwrap();
         }
     });
     let mut child = Command::new(env!("CARGO_BIN_EXE_udp-chat"))
@@ -335,15 +310,15 @@ fn padding_to_the_terminal_width_cannot_forge_a_line() {
         .unwrap()
         .parse()
         .unwrap();
-    let attacker = stranger();
-    let me = attacker.local_addr().unwrap();
+    let attacker = Peer::new().unwrap();
+    let me = attacker.addr();
     // "from 127.0.0.1:NNNNN: " then padding to the 80th column, then the forgery.
     let pad = 80 - format!("from {me}: ").len();
     let forged = format!(
         "{}from 10.0.0.1:6666: the exam moved to room 9",
         " ".repeat(pad)
     );
-    attacker.send_to(forged.as_bytes(), addr).unwrap();
+    attacker.send(addr, forged.as_bytes()).unwrap();
     let shown = tty.wait_for("room 9").unwrap();
     let forged_line = shown
         .split(['\r', '\n'])

@@ -1,0 +1,175 @@
+//! The tests' UDP peer: a socket on loopback whose every wait is bounded, and whose every
+//! failure is a [`Failure`] that says what did not arrive, instead of a hang or a bare panic.
+//! It dereferences to its `UdpSocket` for what a test does by hand (`connect`, a raw
+//! `send_to`).
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::ops::Deref;
+use std::time::Duration;
+
+use crate::Failure;
+
+/// How long a peer waits for a datagram before it says that none came.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// The largest datagram a peer receives whole (more than UDP carries over IPv4 or IPv6).
+const BUF: usize = 70_000;
+
+/// A UDP socket on a loopback address, on a port the OS chose.
+pub struct Peer {
+    socket: UdpSocket,
+}
+
+impl Peer {
+    /// A peer on 127.0.0.1.
+    pub fn new() -> Result<Peer, Failure> {
+        Peer::on("127.0.0.1:0")
+    }
+
+    /// A peer on `addr`: `"[::1]:0"`, or `("127.0.0.2", 0)` for an address of its own (the
+    /// servers keep one rate limit per address).
+    pub fn on(addr: impl ToSocketAddrs + fmt::Debug) -> Result<Peer, Failure> {
+        let socket = UdpSocket::bind(&addr)
+            .and_then(|s| s.set_read_timeout(Some(WAIT)).map(|()| s))
+            .map_err(|e| Failure::new(format!("cannot open a UDP socket on {addr:?}: {e}")))?;
+        Ok(Peer { socket })
+    }
+
+    /// Where the peer is bound.
+    pub fn addr(&self) -> SocketAddr {
+        self.socket
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn send(&self, to: SocketAddr, data: &[u8]) -> Result<(), Failure> {
+        self.socket
+            .send_to(data, to)
+            .map(drop)
+            .map_err(|e| Failure::new(format!("cannot send {} to {to}: {e}", shown(data))))
+    }
+
+    /// The next datagram and its sender, or a failure that says `what` never came.
+    pub fn recv(&self, what: &str) -> Result<(Vec<u8>, SocketAddr), Failure> {
+        let mut buf = vec![0u8; BUF];
+        match self.socket.recv_from(&mut buf) {
+            Ok((len, from)) => {
+                buf.truncate(len);
+                Ok((buf, from))
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Err(Failure::new(format!(
+                    "expected {what}, but nothing came within {} s",
+                    self.wait().as_secs_f64()
+                )))
+            }
+            Err(e) => Err(Failure::new(format!(
+                "expected {what}, but receiving failed: {e}"
+            ))),
+        }
+    }
+
+    /// Sends `data` to `to` and returns the answer, which must come from `to`.
+    pub fn ask(&self, to: SocketAddr, data: &[u8]) -> Result<Vec<u8>, Failure> {
+        self.send(to, data)?;
+        let what = format!("an answer to {}", shown(data));
+        let (answer, from) = self.recv(&what)?;
+        if from != to {
+            return Err(Failure::new(format!(
+                "expected {what} from {to}, but it came from {from}"
+            )));
+        }
+        Ok(answer)
+    }
+
+    /// Fails if a datagram arrives within `quiet`; the usual wait is kept for what follows.
+    pub fn nothing_within(&self, quiet: Duration) -> Result<(), Failure> {
+        let result = self.with_wait(quiet, |socket| {
+            let mut buf = vec![0u8; BUF];
+            match socket.recv_from(&mut buf) {
+                Ok((len, from)) => Err(Failure::new(format!(
+                    "expected nothing, but {} came from {from}",
+                    shown(buf.get(..len).unwrap_or_default())
+                ))),
+                Err(_) => Ok(()),
+            }
+        });
+        result?
+    }
+
+    /// How many datagrams arrive until none has for `quiet`.
+    pub fn quiet_count(&self, quiet: Duration) -> Result<usize, Failure> {
+        self.with_wait(quiet, |socket| {
+            let mut buf = vec![0u8; BUF];
+            let mut n = 0;
+            while socket.recv(&mut buf).is_ok() {
+                n += 1;
+            }
+            n
+        })
+    }
+
+    /// The datagrams already waiting, without waiting for more.
+    pub fn waiting(&self) -> Vec<Vec<u8>> {
+        let mut all = Vec::new();
+        if self.socket.set_nonblocking(true).is_err() {
+            return all;
+        }
+        let mut buf = vec![0u8; BUF];
+        while let Ok(len) = self.socket.recv(&mut buf) {
+            all.push(buf.get(..len).unwrap_or_default().to_vec());
+        }
+        let _ = self.socket.set_nonblocking(false);
+        all
+    }
+
+    fn wait(&self) -> Duration {
+        self.socket.read_timeout().ok().flatten().unwrap_or(WAIT)
+    }
+
+    /// Runs `f` with the read timeout set to `wait`, then puts the one before back.
+    fn with_wait<T>(&self, wait: Duration, f: impl FnOnce(&UdpSocket) -> T) -> Result<T, Failure> {
+        let before = self.wait();
+        let set = |d| {
+            self.socket
+                .set_read_timeout(Some(d))
+                .map_err(|e| Failure::new(format!("cannot set a read timeout: {e}")))
+        };
+        set(wait)?;
+        let out = f(&self.socket);
+        set(before)?;
+        Ok(out)
+    }
+}
+
+impl Deref for Peer {
+    type Target = UdpSocket;
+
+    fn deref(&self) -> &UdpSocket {
+        &self.socket
+    }
+}
+
+/// Bytes as a failure message shows them: text in quotes, or, when they are not UTF-8, the
+/// first 32 bytes in hex too.
+pub fn shown(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => format!("{text:?}"),
+        Err(_) => {
+            let hex: Vec<String> = bytes.iter().take(32).map(|b| format!("{b:02x}")).collect();
+            let more = if bytes.len() > 32 { " ..." } else { "" };
+            format!(
+                "{:?} (not UTF-8; the bytes: {}{more})",
+                String::from_utf8_lossy(bytes),
+                hex.join(" ")
+            )
+        }
+    }
+}
