@@ -417,6 +417,11 @@ impl Check {
 
 /// Bytes as a student reads them: text where they are UTF-8, and the bytes in hex where not.
 fn shown(bytes: &[u8]) -> String {
+    // A long message is named by its start: a failure stays a sentence, not a page.
+    if bytes.len() > 64 {
+        let head = shown(bytes.get(..48).unwrap_or_default());
+        return format!("{} bytes starting {head}", bytes.len());
+    }
     match std::str::from_utf8(bytes) {
         Ok(text) => format!("{text:?}"),
         Err(_) => {
