@@ -251,7 +251,10 @@ fn write_in_pieces(c: &mut Check, conn: &mut Conn, data: &[u8]) -> Result<usize,
         if cut <= from || cut > data.len() {
             continue;
         }
-        conn.write(c, data.get(from..cut).unwrap_or_default())?;
+        let piece = data.get(from..cut).unwrap_or_default();
+        if conn.write(c, piece).is_err() {
+            return Err(c.fail("the server closed the connection before all the messages were sent: each must be answered, and the connection go on"));
+        }
         std::thread::sleep(Duration::from_millis(15));
         from = cut;
         pieces += 1;
