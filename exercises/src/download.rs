@@ -375,6 +375,8 @@ pub fn keep_alive(c: &mut Check) -> Result<(), Failure> {
         c.rng().below(0..plan.len()),
         ("HELLO".into(), Want::Refused),
     );
+    let past = server.get(4, "b.txt");
+    plan.insert(c.rng().below(0..plan.len()), (past, Want::Refused));
     let stream: String = plan.iter().map(|(line, _)| format!("{line}\n")).collect();
     let pieces = write_in_pieces(c, &mut conn, stream.as_bytes())?;
     c.pass(format!(
