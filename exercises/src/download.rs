@@ -375,6 +375,7 @@ pub fn keep_alive(c: &mut Check) -> Result<(), Failure> {
         c.rng().below(0..plan.len()),
         ("HELLO".into(), Want::Refused),
     );
+    plan.insert(c.rng().below(0..plan.len()), ("LIST".into(), Want::Listing));
     let past = server.get(4, "b.txt");
     plan.insert(c.rng().below(0..plan.len()), (past, Want::Refused));
     let stream: String = plan.iter().map(|(line, _)| format!("{line}\n")).collect();

@@ -288,6 +288,9 @@ pub fn server_framed(c: &mut Check) -> Result<(), Failure> {
         let len = c.rng().below(1..300);
         messages.push(message(c, len));
     }
+    // A length whose last byte is an ASCII letter (97 to 122 bytes): the length is no text.
+    let letter = c.rng().below(97..123);
+    messages.push(message(c, letter));
     let big = c.rng().below(65_536..140_000);
     messages.insert(c.rng().below(1..count), message(c, big));
     let stream: Vec<u8> = messages.iter().flat_map(|m| frame(m)).collect();
