@@ -2,6 +2,7 @@
 //! the protocol to it by hand, as `nc` would.
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use crate::wire::Conn;
 use crate::{Check, Failure, shown};
@@ -12,7 +13,7 @@ struct Server {
     /// `GET <offset> - <name>` where requests carry a version (`-` for any), else
     /// `GET <offset> <name>`.
     versioned: bool,
-    _dir: tempfile::TempDir,
+    scratch: Scratch,
 }
 
 impl Server {
@@ -25,24 +26,83 @@ impl Server {
     }
 }
 
-/// Starts `serve` on a scratch directory holding `a.txt` ("hello") and `b.txt` ("abc").
-fn serve(c: &mut Check) -> Result<Server, Failure> {
-    let dir = tempfile::tempdir().map_err(|e| c.fail(format!("cannot make a scratch dir: {e}")))?;
-    for (name, body) in [("a.txt", "hello"), ("b.txt", "abc")] {
-        std::fs::write(dir.path().join(name), body)
-            .map_err(|e| c.fail(format!("cannot write {name}: {e}")))?;
+/// A scratch directory: `root/`, which the server serves, and `secret.txt` beside it, which
+/// it must never tell anything about.
+struct Scratch {
+    dir: tempfile::TempDir,
+    /// The regular files under `root/`: name and bytes.
+    files: Vec<(String, Vec<u8>)>,
+}
+
+impl Scratch {
+    fn new(c: &mut Check) -> Result<Scratch, Failure> {
+        let dir =
+            tempfile::tempdir().map_err(|e| c.fail(format!("cannot make a scratch dir: {e}")))?;
+        let mut scratch = Scratch {
+            dir,
+            files: Vec::new(),
+        };
+        scratch.write(c, "../secret.txt", b"not yours")?;
+        scratch.files.clear();
+        scratch.write(c, "a.txt", b"hello")?;
+        scratch.write(c, "b.txt", b"abc")?;
+        Ok(scratch)
     }
-    let root = dir.path().to_string_lossy().into_owned();
-    let (_, addr) = c.start("file-download", &["serve", "--root", &root, "--port", "0"])?;
+
+    fn root(&self) -> std::path::PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn write(&mut self, c: &Check, name: &str, body: &[u8]) -> Result<(), Failure> {
+        let path = self.root().join(name);
+        let made = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&path, body));
+        made.map_err(|e| c.fail(format!("cannot write {name}: {e}")))?;
+        self.files.push((name.to_string(), body.to_vec()));
+        Ok(())
+    }
+
+    /// A file of seeded size and bytes, named with spaces and non-ASCII letters.
+    fn seeded(&mut self, c: &mut Check, max: usize) -> Result<(String, Vec<u8>), Failure> {
+        let len = c.rng().below(3..8);
+        let name = format!(
+            "f {}{}.bin",
+            c.rng().text(len).replace('/', "-"),
+            self.files.len()
+        );
+        let size = c.rng().below(0..max);
+        let body = c.rng().bytes(size);
+        self.write(c, &name, &body)?;
+        Ok((name, body))
+    }
+
+    fn body(&self, name: &str) -> Option<&[u8]> {
+        self.files
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, b)| b.as_slice())
+    }
+}
+
+/// Starts `serve` on `scratch`'s root with `extra` flags.
+fn serve_with(c: &mut Check, scratch: Scratch, extra: &[&str]) -> Result<Server, Failure> {
+    let root = scratch.root().to_string_lossy().into_owned();
+    let mut args = vec!["serve", "--root", &root, "--port", "0"];
+    args.extend_from_slice(extra);
+    let (_, addr) = c.start("file-download", &args)?;
     c.pass(format!(
-        "file-download serve is listening on {addr}, serving a.txt (5 bytes) and b.txt (3 bytes)"
+        "file-download {} is listening on {addr}, serving {} files",
+        args.join(" "),
+        scratch.files.len()
     ));
     // The exercise is not about the GET line: ask the server which form it takes.
     let (_, answer) = ask(c, addr, "GET 0 - b.txt")?;
     Ok(Server {
         addr,
         versioned: answer.starts_with("OK "),
-        _dir: dir,
+        scratch,
     })
 }
 
@@ -54,103 +114,351 @@ fn ask(c: &Check, addr: SocketAddr, request: &str) -> Result<(Conn, String), Fai
     Ok((conn, line))
 }
 
+/// How long a SIZE may take: it asks the file system, it does not read the file.
+const SIZE_WITHIN: Duration = Duration::from_millis(500);
+
 pub fn size(c: &mut Check) -> Result<(), Failure> {
-    let server = serve(c)?;
+    let mut scratch = Scratch::new(c)?;
+    scratch.write(c, "empty.txt", b"")?;
+    let (seeded, _) = scratch.seeded(c, 5000)?;
+    let sub = format!("sub/c{}.txt", c.rng().below(0..100));
+    let sub_len = c.rng().below(1..2000);
+    let sub_body = c.rng().bytes(sub_len);
+    scratch.write(c, &sub, &sub_body)?;
+    // A file past 4 GiB, sparse: it takes no room on the disk, and a size kept in a u32 is
+    // wrong for it. Reading it through would take seconds.
+    let huge = (4u64 << 30) + c.rng().below(1..(1 << 30)) as u64;
+    let made = std::fs::File::create(scratch.root().join("huge.bin")).and_then(|f| f.set_len(huge));
+    made.map_err(|e| c.fail(format!("cannot make a sparse file: {e}")))?;
+    let links = std::os::unix::fs::symlink("a.txt", scratch.root().join("link.txt"))
+        .and_then(|()| std::os::unix::fs::symlink("../secret.txt", scratch.root().join("out.txt")));
+    links.map_err(|e| c.fail(format!("cannot make a link: {e}")))?;
+    let mut sizes: Vec<(String, u64)> = scratch
+        .files
+        .iter()
+        .map(|(n, b)| (n.clone(), b.len() as u64))
+        .collect();
+    sizes.push(("huge.bin".into(), huge));
+    let server = serve_with(c, scratch, &[])?;
     let addr = server.addr;
-    for (name, size) in [("a.txt", 5), ("b.txt", 3)] {
+    for (name, size) in sizes {
         let request = format!("SIZE {name}");
+        let t = Instant::now();
         let (mut conn, line) = ask(c, addr, &request)?;
+        let took = t.elapsed();
         let want = format!("OK {size}");
         if line != want {
             return Err(c.fail(format!("sent {request:?}, expected {want:?}, got {line:?}")));
+        }
+        if took > SIZE_WITHIN {
+            return Err(c.fail(format!(
+                "sent {request:?}, the answer {want:?} took {:.2} s: the size is the file \
+                 system's answer, not a count of the bytes read",
+                took.as_secs_f64()
+            )));
         }
         conn.closed(
             c,
             &format!("the server to close after {want:?}, with no file bytes"),
         )?;
         c.pass(format!(
-            "{request:?} was answered {want:?}, and nothing else"
+            "{request:?} was answered {want:?} in {:.1} ms, and nothing else",
+            took.as_secs_f64() * 1000.0
         ));
     }
-    for request in ["SIZE missing.txt", "SIZE ../a.txt", "SIZE "] {
+    // Whatever GET refuses, SIZE refuses: the size of what is not served is not told either.
+    for request in [
+        "SIZE missing.txt",
+        "SIZE ../secret.txt",
+        "SIZE sub/../../secret.txt",
+        "SIZE sub",
+        "SIZE link.txt",
+        "SIZE out.txt",
+        "SIZE /etc/hostname",
+        "SIZE ",
+    ] {
+        let (mut conn, line) = ask(c, addr, request)?;
+        if !line.starts_with("ERR ") || line.len() <= 4 {
+            return Err(c.fail(format!(
+                "sent {request:?}, expected a refusal \"ERR <reason>\" (as GET refuses that \
+                 name), got {line:?}"
+            )));
+        }
+        conn.closed(c, &format!("the server to close after {line:?}"))?;
+        c.pass(format!("{request:?} was refused: {line:?}"));
+    }
+    for request in ["size a.txt", "SIZES a.txt"] {
         let (_, line) = ask(c, addr, request)?;
         if !line.starts_with("ERR ") {
             return Err(c.fail(format!(
-                "sent {request:?}, expected a refusal \"ERR <reason>\", got {line:?}"
+                "sent {request:?}, which is no request, expected \"ERR <reason>\", got {line:?}"
             )));
         }
         c.pass(format!("{request:?} was refused: {line:?}"));
     }
-    let get = server.get(0, "b.txt");
-    let (_, line) = ask(c, addr, &get)?;
-    if !line.starts_with("OK 3") {
-        return Err(c.fail(format!(
-            "GET must still work: sent {get:?}, expected \"OK 3 0 ...\", got {line:?}"
-        )));
-    }
+    let get = server.get(0, &seeded);
+    let mut conn = Conn::connect(c, addr)?;
+    conn.write(c, format!("{get}\n").as_bytes())?;
+    let want = server.scratch.body(&seeded).unwrap_or_default().to_vec();
+    file(c, &mut conn, &get, &want, 0)?;
     c.pass("GET still works");
     Ok(())
 }
 
 /// Reads one file's answer: the header `OK <size> <offset> ...` (a version may follow), then
-/// `size - offset` bytes.
-fn file(c: &Check, conn: &mut Conn, request: &str, want: &str) -> Result<(), Failure> {
+/// `size - offset` bytes, which must be `body` from `offset` on.
+fn file(
+    c: &Check,
+    conn: &mut Conn,
+    request: &str,
+    body: &[u8],
+    offset: u64,
+) -> Result<(), Failure> {
     let header = conn.line(c, &format!("the answer to {request:?}"))?;
     let mut fields = header.split(' ');
     let numbers = (fields.next(), fields.next(), fields.next());
-    let (size, offset) = match numbers {
-        (Some("OK"), Some(size), Some(offset)) => (size.parse::<u64>(), offset.parse::<u64>()),
-        _ => {
-            return Err(c.fail(format!(
-                "sent {request:?}, expected a header \"OK <size> <offset>\", got {header:?}"
-            )));
-        }
+    let (size, at) = match numbers {
+        (Some("OK"), Some(size), Some(at)) => (size.parse::<u64>(), at.parse::<u64>()),
+        _ => (Ok(u64::MAX), Ok(u64::MAX)),
     };
-    let len = match (size, offset) {
-        (Ok(size), Ok(offset)) if size >= offset => size - offset,
-        _ => {
-            return Err(c.fail(format!(
-                "sent {request:?}, expected a header \"OK <size> <offset>\", got {header:?}"
-            )));
-        }
-    };
-    let body = conn.bytes(c, len as usize, &format!("the bytes after {header:?}"))?;
-    if body != want.as_bytes() {
+    let want_size = body.len() as u64;
+    if size != Ok(want_size) || at != Ok(offset) {
         return Err(c.fail(format!(
-            "sent {request:?}, expected the bytes {want:?}, got {}",
-            shown(&body)
+            "sent {request:?}, expected a header \"OK {want_size} {offset} ...\", got {header:?}"
         )));
     }
-    c.pass(format!("{request:?} was answered {header:?} and {want:?}"));
+    let want = body.get(offset as usize..).unwrap_or_default();
+    let got = conn.bytes(c, want.len(), &format!("the bytes after {header:?}"))?;
+    if got != want {
+        return Err(c.fail(format!(
+            "sent {request:?}, expected the bytes {}, got {}",
+            shown(want),
+            shown(&got)
+        )));
+    }
+    c.pass(format!(
+        "{request:?} was answered {header:?} and its {} bytes",
+        want.len()
+    ));
     Ok(())
 }
 
+/// What a request of the check must be answered with.
+enum Want {
+    /// A file's header and its bytes from this offset on.
+    File(String, u64),
+    /// `ERR <reason>`, and the connection goes on.
+    Refused,
+    /// `OK`, a line per file, `END <count>`.
+    Listing,
+}
+
+/// A request line and the answer it must get.
+fn request(c: &mut Check, server: &Server) -> (String, Want) {
+    let files: Vec<(String, usize)> = server
+        .scratch
+        .files
+        .iter()
+        .map(|(n, b)| (n.clone(), b.len()))
+        .collect();
+    let (name, len) = c.rng().pick(&files).cloned().unwrap_or_default();
+    match c.rng().below(0..10) {
+        0 => ("LIST".into(), Want::Listing),
+        1 => {
+            let refused = ["missing.txt", "../secret.txt", "sub"];
+            let name = c.rng().pick(&refused).copied().unwrap_or("sub");
+            (server.get(0, name), Want::Refused)
+        }
+        2 => (server.get(len as u64 + 1, &name), Want::Refused),
+        3 => (format!("GET x - {name}"), Want::Refused),
+        _ => {
+            let offset = c.rng().below(0..len + 1) as u64;
+            (server.get(offset, &name), Want::File(name, offset))
+        }
+    }
+}
+
+/// Reads the answer to `line`.
+fn answer(
+    c: &Check,
+    server: &Server,
+    conn: &mut Conn,
+    line: &str,
+    want: &Want,
+) -> Result<(), Failure> {
+    match want {
+        Want::File(name, offset) => {
+            let body = server.scratch.body(name).unwrap_or_default();
+            file(c, conn, line, body, *offset)
+        }
+        Want::Refused => {
+            let got = conn.line(c, &format!("the answer to {line:?}"))?;
+            if !got.starts_with("ERR ") {
+                return Err(c.fail(format!(
+                    "sent {line:?}, expected \"ERR <reason>\", got {got:?}"
+                )));
+            }
+            c.pass(format!("{line:?} was refused: {got:?}"));
+            Ok(())
+        }
+        Want::Listing => {
+            let got = conn.line(c, "the header of the listing")?;
+            if got != "OK" {
+                return Err(c.fail(format!("sent \"LIST\", expected \"OK\", got {got:?}")));
+            }
+            let files = server.scratch.files.len();
+            let end = format!("END {files}");
+            for _ in 0..=files {
+                let got = conn.line(c, "a line of the listing")?;
+                if got == end {
+                    c.pass(format!("LIST was answered, up to {end:?}"));
+                    return Ok(());
+                }
+            }
+            Err(c.fail(format!("sent \"LIST\", expected {files} files and {end:?}")))
+        }
+    }
+}
+
+/// Writes `data` in pieces cut at points the seed chooses, waiting a little between them.
+fn write_in_pieces(c: &mut Check, conn: &mut Conn, data: &[u8]) -> Result<usize, Failure> {
+    let mut cuts: Vec<usize> = (0..c.rng().below(2..6))
+        .map(|_| c.rng().below(1..data.len().max(2)))
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let (mut from, mut pieces) = (0, 0);
+    for cut in cuts.into_iter().chain([data.len()]) {
+        if cut <= from || cut > data.len() {
+            continue;
+        }
+        let piece = data.get(from..cut).unwrap_or_default();
+        if conn.write(c, piece).is_err() {
+            return Err(c.fail("the server closed the connection before all the requests were sent: each must be answered, and the connection go on"));
+        }
+        std::thread::sleep(Duration::from_millis(15));
+        from = cut;
+        pieces += 1;
+    }
+    Ok(pieces)
+}
+
+/// How much later than `want` a timed event may come on a loaded machine.
+const LATE: Duration = Duration::from_millis(250);
+
 pub fn keep_alive(c: &mut Check) -> Result<(), Failure> {
-    let server = serve(c)?;
+    let mut scratch = Scratch::new(c)?;
+    for _ in 0..3 {
+        scratch.seeded(c, 20_000)?;
+    }
+    std::fs::create_dir(scratch.root().join("sub"))
+        .map_err(|e| c.fail(format!("cannot make a directory: {e}")))?;
+    let wait = c.rng().below(1..3);
+    let wait_flag = wait.to_string();
+    let server = serve_with(c, scratch, &["--request-timeout", &wait_flag])?;
     let mut conn = Conn::connect(c, server.addr)?;
-    let (get_a, get_b) = (server.get(0, "a.txt"), server.get(0, "b.txt"));
-    // Two requests in one write, as a client that knows what it wants sends them.
-    conn.write(c, format!("{get_a}\n{get_b}\n").as_bytes())?;
-    file(c, &mut conn, &get_a, "hello")?;
-    file(c, &mut conn, &get_b, "abc")?;
-    // A third, later, on the same connection.
-    let get_rest = server.get(2, "a.txt");
-    conn.write(c, format!("{get_rest}\n").as_bytes())?;
-    file(c, &mut conn, &get_rest, "llo")?;
-    let get_missing = server.get(0, "missing.txt");
-    conn.write(c, format!("{get_missing}\n").as_bytes())?;
-    let refused = conn.line(c, &format!("the answer to {get_missing:?}"))?;
-    if !refused.starts_with("ERR ") {
+    // Several requests in one stream, cut anywhere: files, refusals, lines that are no
+    // request, a listing.
+    let mut plan: Vec<(String, Want)> = (0..c.rng().below(6..10))
+        .map(|_| request(c, &server))
+        .collect();
+    plan.insert(
+        c.rng().below(0..plan.len()),
+        (server.get(0, "missing.txt"), Want::Refused),
+    );
+    plan.insert(
+        c.rng().below(0..plan.len()),
+        ("HELLO".into(), Want::Refused),
+    );
+    plan.insert(c.rng().below(0..plan.len()), ("LIST".into(), Want::Listing));
+    let past = server.get(4, "b.txt");
+    plan.insert(c.rng().below(0..plan.len()), (past, Want::Refused));
+    let stream: String = plan.iter().map(|(line, _)| format!("{line}\n")).collect();
+    let pieces = write_in_pieces(c, &mut conn, stream.as_bytes())?;
+    c.pass(format!(
+        "sent {} requests on one connection in {pieces} writes cut anywhere",
+        plan.len()
+    ));
+    for (line, want) in &plan {
+        answer(c, &server, &mut conn, line, want)?;
+    }
+
+    // Two clients at once: one halfway through a request line does not hold up another.
+    let mut other = Conn::connect(c, server.addr)?;
+    let get_a = server.get(1, "a.txt");
+    other.write(c, get_a.get(..5).unwrap_or_default().as_bytes())?;
+    let mut third = Conn::connect(c, server.addr)?;
+    let get_b = server.get(0, "b.txt");
+    third.write(c, format!("{get_b}\n").as_bytes())?;
+    file(c, &mut third, &get_b, b"abc", 0)?;
+    other.write(
+        c,
+        format!("{}\n", get_a.get(5..).unwrap_or_default()).as_bytes(),
+    )?;
+    file(c, &mut other, &get_a, b"hello", 1)?;
+    // Our FIN between two requests: the server closes at once, not after --request-timeout.
+    other.finish(c)?;
+    let t = Instant::now();
+    other.closed(c, "the server to close after our FIN")?;
+    if t.elapsed() > Duration::from_secs(wait as u64) / 2 {
         return Err(c.fail(format!(
-            "sent {get_missing:?}, expected \"ERR <reason>\", got {refused:?}"
+            "after our FIN the server closed only {:.2} s later (--request-timeout {wait}): \
+             a client that closed its side has asked for all it wants",
+            t.elapsed().as_secs_f64()
         )));
     }
-    c.pass(format!("{get_missing:?} was refused: {refused:?}"));
-    conn.write(c, format!("{get_b}\n").as_bytes())?;
-    file(c, &mut conn, &get_b, "abc")?;
-    // Our FIN: no more requests. The server must close its side in turn.
-    conn.finish(c)?;
-    conn.closed(c, "the server to close the connection after our FIN")?;
-    c.pass("after our FIN, the server closed the connection");
+    c.pass("after our FIN between requests, the server closed at once");
+
+    // One request at a time, each sent when the last is answered: each answer comes at once.
+    let mut times = Vec::new();
+    for _ in 0..12 {
+        let (line, want) = request(c, &server);
+        let t = Instant::now();
+        conn.write(c, format!("{line}\n").as_bytes())?;
+        answer(c, &server, &mut conn, &line, &want)?;
+        times.push(t.elapsed());
+    }
+    times.sort_unstable();
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
+    if median > Duration::from_millis(20) {
+        return Err(c.fail(format!(
+            "12 requests one at a time on one connection: the median round trip was {:.1} ms; \
+             on loopback it is well under a millisecond",
+            median.as_secs_f64() * 1000.0
+        )));
+    }
+    c.pass(format!(
+        "12 requests one at a time: median round trip {:.2} ms",
+        median.as_secs_f64() * 1000.0
+    ));
+
+    // --request-timeout is the wait for each request, not for the connection: requests spread
+    // over longer than that are answered, and a silence that long ends the connection.
+    let gap = Duration::from_secs(wait as u64).mul_f64(0.6);
+    for _ in 0..3 {
+        std::thread::sleep(gap);
+        let (line, want) = request(c, &server);
+        conn.write(c, format!("{line}\n").as_bytes())?;
+        answer(c, &server, &mut conn, &line, &want)?;
+    }
+    c.pass(format!(
+        "three requests {:.1} s apart, longer than --request-timeout {wait} in all, were answered",
+        gap.as_secs_f64()
+    ));
+    let t = Instant::now();
+    conn.closed(c, "the server to close a connection that sends no request")?;
+    let took = t.elapsed();
+    let limit = Duration::from_secs(wait as u64);
+    if took < limit.mul_f64(0.9) || took > limit + LATE {
+        return Err(c.fail(format!(
+            "after the last answer we sent nothing; with --request-timeout {wait} the server \
+             must close the connection after {wait} s, it did after {:.2} s",
+            took.as_secs_f64()
+        )));
+    }
+    c.pass(format!(
+        "a silent connection was closed after {:.2} s",
+        took.as_secs_f64()
+    ));
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! tcp-server and tcp-client: the check is the client of the one, the server of the other.
 
 use std::net::{SocketAddr, TcpListener};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use testkit::{Proc, Stream};
 
@@ -26,18 +26,90 @@ fn line_is(c: &Check, conn: &mut Conn, after: &str, want: &str) -> Result<(), Fa
     Ok(())
 }
 
+/// A line of the server's log that is exactly `want`; `fail` says what it is about.
+fn log_line(c: &mut Check, p: Proc, want: &str, fail: &str) -> Result<(), Failure> {
+    c.expect_line(p, want, fail)?;
+    c.pass(format!("the server logged {want:?}"));
+    Ok(())
+}
+
+/// Sends `data` in pieces cut where the seed says and expects exactly `data` back.
+fn echoed(c: &mut Check, conn: &mut Conn, data: &[u8]) -> Result<(), Failure> {
+    let cut = c.rng().below(1..data.len().max(2));
+    let (first, rest) = data.split_at(cut.min(data.len()));
+    conn.write(c, first)?;
+    std::thread::sleep(Duration::from_millis(20));
+    conn.write(c, rest)?;
+    let got = conn.bytes(c, data.len(), &format!("the echo of {}", shown(data)))?;
+    if got != data {
+        return Err(c.fail(format!(
+            "sent {}, expected exactly those bytes back (the echo, as before), got {}",
+            shown(data),
+            shown(&got)
+        )));
+    }
+    c.pass(format!("{} was echoed", shown(data)));
+    Ok(())
+}
+
 pub fn server_greet(c: &mut Check) -> Result<(), Failure> {
-    let addr = server(c, "--greet")?;
-    let mut conn = Conn::connect(c, addr)?;
+    let (p, addr) = c.start("tcp-server", &["--port", "0", "--greet"])?;
+    c.pass(format!("tcp-server --greet is listening on {addr}"));
+    // Several clients at once, each greeted with its own address before it sends anything.
+    let clients = c.rng().below(3..6);
+    let mut conns = Vec::new();
+    for n in 1..=clients {
+        let mut conn = Conn::connect(c, addr)?;
+        let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let want = format!("welcome, {me}");
+        line_is(
+            c,
+            &mut conn,
+            &format!(
+                "connecting (client {n} of {clients}, the others still connected), before sending anything"
+            ),
+            &want,
+        )?;
+        conns.push((conn, me, 0usize));
+    }
+    // Then each echoes what it is sent, as before: bytes of any kind, a line or not, twice,
+    // and nothing else (one greeting, not one per read).
+    for round in 0..2 {
+        for (conn, _, sent) in conns.iter_mut().rev() {
+            let len = c.rng().below(1..40);
+            let mut data = c.rng().text(len).into_bytes();
+            if round == 1 {
+                data.extend(c.rng().bytes(3));
+            }
+            echoed(c, conn, &data)?;
+            *sent += data.len();
+        }
+    }
+    // Our FIN: the server closes too, and logs the session's end as it always did, counting
+    // what the client sent (the greeting is not part of it).
+    for (mut conn, me, sent) in conns {
+        conn.finish(c)?;
+        conn.closed(c, "the server to close after our FIN")?;
+        let want = format!("{me} closed the connection (FIN) after {sent} bytes; closing ours");
+        log_line(
+            c,
+            p,
+            &want,
+            "expected the server's log to end the session as before",
+        )?;
+    }
+    c.pass("after each client's FIN, the server closed too");
+    // Over IPv6, an address is written in brackets, as accept returns it.
+    let (_, addr6) = c.start("tcp-server", &["--bind", "::1", "--port", "0", "--greet"])?;
+    let mut conn = Conn::connect(c, addr6)?;
     let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    // Sent at once: the greeting must still come before the echo.
-    conn.write(c, b"ping\n")?;
-    let want = format!("welcome, {me}");
-    line_is(c, &mut conn, "connecting", &want)?;
-    line_is(c, &mut conn, "\"ping\\n\"", "ping")?;
-    conn.finish(c)?;
-    conn.closed(c, "the server to close after our FIN")?;
-    c.pass("after our FIN, the server closed too");
+    line_is(
+        c,
+        &mut conn,
+        "connecting over IPv6",
+        &format!("welcome, {me}"),
+    )?;
+    echoed(c, &mut conn, b"ping\n")?;
     Ok(())
 }
 
@@ -116,8 +188,19 @@ fn frame(payload: &[u8]) -> Vec<u8> {
     f
 }
 
-fn expect_frame(c: &Check, conn: &mut Conn, sent: &str, want: &str) -> Result<(), Failure> {
-    let what = format!("the answer to the message {sent:?}");
+/// The longest message the statement allows: 1 MiB.
+const MAX_MESSAGE: usize = 1 << 20;
+
+/// Expects the answer to the message `sent`: its length in 4 bytes, then its bytes in ASCII
+/// upper case (every other byte as it was).
+fn expect_frame(c: &Check, conn: &mut Conn, sent: &[u8]) -> Result<(), Failure> {
+    let want = sent.to_ascii_uppercase();
+    let name = if sent.len() <= 40 {
+        shown(sent)
+    } else {
+        format!("of {} bytes", sent.len())
+    };
+    let what = format!("the answer to the message {name}");
     let header = conn.bytes(c, 4, &format!("the 4-byte length of {what}"))?;
     let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
     if len as usize != want.len() {
@@ -126,51 +209,286 @@ fn expect_frame(c: &Check, conn: &mut Conn, sent: &str, want: &str) -> Result<()
             peek.extend(conn.bytes(c, len as usize, &what).unwrap_or_default());
         }
         return Err(c.fail(format!(
-            "expected {what}: the length {} (big-endian 4 bytes) and {want:?}; got the length \
+            "expected {what}: the length {} (big-endian 4 bytes) and its bytes; got the length \
              {len} in {}",
             want.len(),
             shown(&peek)
         )));
     }
     let got = conn.bytes(c, want.len(), &what)?;
-    if got != want.as_bytes() {
+    if got != want {
+        let at = got.iter().zip(&want).position(|(g, w)| g != w).unwrap_or(0);
         return Err(c.fail(format!(
-            "expected {what} to be {want:?}, got {}",
-            shown(&got)
+            "expected {what} to be the same bytes, ASCII letters in upper case and every other \
+             byte unchanged; byte {at} differs: expected {}, got {}",
+            shown(want.get(at..(at + 16).min(want.len())).unwrap_or_default()),
+            shown(got.get(at..(at + 16).min(got.len())).unwrap_or_default())
         )));
     }
-    c.pass(format!("the message {sent:?} was answered {want:?}"));
+    c.pass(format!("the message {name} was answered"));
     Ok(())
 }
 
-pub fn server_framed(c: &mut Check) -> Result<(), Failure> {
-    let addr = server(c, "--framed")?;
-    let mut conn = Conn::connect(c, addr)?;
-    // Three messages in one write, one of them empty.
-    let mut three = frame(b"hello");
-    three.extend(frame(b""));
-    three.extend(frame(b"wor ld"));
-    conn.write(c, &three)?;
-    expect_frame(c, &mut conn, "hello", "HELLO")?;
-    expect_frame(c, &mut conn, "", "")?;
-    expect_frame(c, &mut conn, "wor ld", "WOR LD")?;
-    // One message in three pieces, the length itself cut in two.
-    let split = frame(b"split message");
-    for piece in [&split[..2], &split[2..7], &split[7..]] {
-        conn.write(c, piece)?;
-        std::thread::sleep(Duration::from_millis(50));
+/// A message of `len` bytes: letters of both cases, spaces, and bytes of every other kind.
+fn message(c: &mut Check, len: usize) -> Vec<u8> {
+    let mut m = c.rng().bytes(len);
+    for b in m.iter_mut().step_by(3) {
+        *b = b'a' + *b % 26;
     }
-    expect_frame(c, &mut conn, "split message", "SPLIT MESSAGE")?;
-    // A length no message may have: the server must not try to allocate 4 GiB.
-    conn.write(c, &[0xff, 0xff, 0xff, 0xff])?;
+    m
+}
+
+/// Writes `data` in pieces cut at points the seed chooses, waiting a little between them.
+fn write_in_pieces(c: &mut Check, conn: &mut Conn, data: &[u8]) -> Result<usize, Failure> {
+    let mut cuts: Vec<usize> = (0..c.rng().below(2..6))
+        .map(|_| c.rng().below(1..data.len().max(2)))
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut from = 0;
+    let mut pieces = 0;
+    for cut in cuts.into_iter().chain([data.len()]) {
+        if cut <= from || cut > data.len() {
+            continue;
+        }
+        let piece = data.get(from..cut).unwrap_or_default();
+        if conn.write(c, piece).is_err() {
+            return Err(c.fail("the server closed the connection before all the messages were sent: each must be answered, and the connection go on"));
+        }
+        std::thread::sleep(Duration::from_millis(15));
+        from = cut;
+        pieces += 1;
+    }
+    Ok(pieces)
+}
+
+/// Waits for the server to close `conn`, and says how long that took.
+fn closes(c: &Check, conn: &mut Conn, what: &str) -> Result<Duration, Failure> {
+    let t = Instant::now();
+    conn.closed(c, what)?;
+    Ok(t.elapsed())
+}
+
+pub fn server_framed(c: &mut Check) -> Result<(), Failure> {
+    let idle = c.rng().below(1..3);
+    let idle_flag = idle.to_string();
+    let (p, addr) = c.start(
+        "tcp-server",
+        &["--port", "0", "--framed", "--idle-timeout", &idle_flag],
+    )?;
+    c.pass(format!(
+        "tcp-server --framed --idle-timeout {idle} is listening on {addr}"
+    ));
+    let mut conn = Conn::connect(c, addr)?;
+    let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    // Several messages in one stream cut anywhere: empty, short, and one past 65,535 bytes.
+    let count = c.rng().below(3..6);
+    let mut messages = vec![Vec::new()];
+    for _ in 0..count {
+        let len = c.rng().below(1..300);
+        messages.push(message(c, len));
+    }
+    // A length whose last byte is an ASCII letter (97 to 122 bytes): the length is no text.
+    let letter = c.rng().below(97..123);
+    messages.push(message(c, letter));
+    let big = c.rng().below(65_536..140_000);
+    messages.insert(c.rng().below(1..count), message(c, big));
+    let stream: Vec<u8> = messages.iter().flat_map(|m| frame(m)).collect();
+    let pieces = write_in_pieces(c, &mut conn, &stream)?;
+    c.pass(format!(
+        "sent {} messages ({} bytes in all) in {pieces} writes cut anywhere",
+        messages.len(),
+        stream.len()
+    ));
+    for m in &messages {
+        expect_frame(c, &mut conn, m)?;
+    }
+    let mut received = stream.len();
+
+    // Several clients at once: one halfway through a message does not hold up another.
+    let mut other = Conn::connect(c, addr)?;
+    let half = frame(&message(c, 20));
+    let cut = c.rng().below(1..half.len());
+    other.write(c, half.get(..cut).unwrap_or_default())?;
+    let mut third = Conn::connect(c, addr)?;
+    let m = message(c, 12);
+    third.write(c, &frame(&m))?;
+    expect_frame(c, &mut third, &m)?;
+    c.pass("a second client's message was answered while a third was halfway through one");
+    other.write(c, half.get(cut..).unwrap_or_default())?;
+    expect_frame(c, &mut other, half.get(4..).unwrap_or_default())?;
+
+    // One message at a time, each sent when the last is answered: each answer comes at once,
+    // not after the 40 ms a delayed ACK holds up a second small write (Nagle).
+    let mut times = Vec::new();
+    for _ in 0..15 {
+        let len = c.rng().below(1..20);
+        let m = message(c, len);
+        let t = Instant::now();
+        conn.write(c, &frame(&m))?;
+        expect_frame(c, &mut conn, &m)?;
+        times.push(t.elapsed());
+        received += 4 + m.len();
+    }
+    times.sort_unstable();
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
+    if median > Duration::from_millis(20) {
+        return Err(c.fail(format!(
+            "15 messages, one at a time: the median round trip was {:.1} ms; on loopback it is \
+             well under a millisecond, unless an answer goes out in two writes and the second \
+             waits for the ACK of the first (Nagle): send each answer in one write",
+            median.as_secs_f64() * 1000.0
+        )));
+    }
+    c.pass(format!(
+        "15 messages one at a time: median round trip {:.2} ms",
+        median.as_secs_f64() * 1000.0
+    ));
+
+    // The limit: exactly 1 MiB is a message; one byte more closes the connection at once.
+    let m = message(c, MAX_MESSAGE);
+    conn.write(c, &frame(&m))?;
+    expect_frame(c, &mut conn, &m)?;
+    received += 4 + m.len();
+    conn.finish(c)?;
     conn.closed(
         c,
-        "the server to close the connection after a length of 4294967295",
+        "the server to close after our FIN, sent between two messages",
     )?;
-    c.pass("a length over the limit made the server close the connection");
-    let mut again = Conn::connect(c, addr)?;
-    again.write(c, &frame(b"still here"))?;
-    expect_frame(c, &mut again, "still here", "STILL HERE")
+    let want = format!("{me} closed the connection (FIN) after {received} bytes; closing ours");
+    c.expect_line(p, &want, "a FIN between two messages is the orderly end")?;
+    c.pass(format!(
+        "after our FIN between messages, the server closed and logged {want:?}"
+    ));
+    for len in [MAX_MESSAGE as u32 + 1, u32::MAX] {
+        let mut over = Conn::connect(c, addr)?;
+        over.write(c, &len.to_be_bytes())?;
+        let took = closes(
+            c,
+            &mut over,
+            &format!("the server to close after the length {len}"),
+        )?;
+        if took > Duration::from_secs(idle as u64) / 2 {
+            return Err(c.fail(format!(
+                "after the length {len} (over 1 MiB), the server closed only {:.2} s later \
+                 (--idle-timeout {idle}): it waited for the bytes instead of closing at once",
+                took.as_secs_f64()
+            )));
+        }
+        c.pass(format!("the length {len} closed the connection at once"));
+    }
+
+    // A FIN in the middle of a message is no orderly end; silence ends after --idle-timeout.
+    let mut cut_off = Conn::connect(c, addr)?;
+    let cut_me = cut_off
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let partial = frame(&message(c, 10));
+    let at = c.rng().below(1..partial.len());
+    cut_off.write(c, partial.get(..at).unwrap_or_default())?;
+    cut_off.finish(c)?;
+    cut_off.closed(
+        c,
+        "the server to close after a FIN in the middle of a message",
+    )?;
+    let failed = format!("error: connection with {cut_me} failed");
+    c.expect_line_starting(
+        p,
+        &failed,
+        "a FIN in the middle of a message is a failed connection",
+    )?;
+    let clean = format!("{cut_me} closed the connection (FIN)");
+    if c.scene
+        .output(p, Stream::Stdout)
+        .iter()
+        .any(|l| l.starts_with(&clean))
+    {
+        return Err(c.fail(format!(
+            "we sent FIN after {at} of the {} bytes of a message; the server logged it as an \
+             orderly end ({clean:?}), but the message was cut short",
+            partial.len()
+        )));
+    }
+    c.pass(format!(
+        "a FIN after {at} bytes of a message was logged as a failure"
+    ));
+    let mut silent = Conn::connect(c, addr)?;
+    let silent_me = silent
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let at = c.rng().below(1..partial.len());
+    silent.write(c, partial.get(..at).unwrap_or_default())?;
+    let took = closes(
+        c,
+        &mut silent,
+        "the server to close a client that went silent",
+    )?;
+    let limit = Duration::from_secs(idle as u64);
+    if took < limit.mul_f64(0.9) || took > limit + LATE {
+        return Err(c.fail(format!(
+            "a client sent {at} bytes of a message and went silent; with --idle-timeout {idle} \
+             the server must close it after {idle} s, it did after {:.2} s",
+            took.as_secs_f64()
+        )));
+    }
+    let want =
+        format!("{silent_me} sent nothing for {idle} s (--idle-timeout): closed after {at} bytes");
+    c.expect_line(p, &want, "silence ends the connection as in the echo")?;
+    c.pass(format!(
+        "a silent client was closed after {:.2} s",
+        took.as_secs_f64()
+    ));
+    framed_quiet_hexdump(c)
+}
+
+/// With --quiet and --hexdump: the bytes on the wire are shown, the log is silent.
+fn framed_quiet_hexdump(c: &mut Check) -> Result<(), Failure> {
+    let (p, addr) = c.start(
+        "tcp-server",
+        &["--port", "0", "--framed", "--quiet", "--hexdump"],
+    )?;
+    let mut conn = Conn::connect(c, addr)?;
+    let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let len = c.rng().below(1..30);
+    let m = message(c, len);
+    conn.write(c, &frame(&m))?;
+    expect_frame(c, &mut conn, &m)?;
+    c.expect_line_starting(p, "<< ", "with --hexdump, the bytes received are shown")?;
+    let sent = format!(">> {} bytes to {me}", m.len() + 4);
+    c.expect_line(
+        p,
+        &sent,
+        "with --hexdump, the answer is shown as it leaves, in one piece",
+    )?;
+    conn.finish(c)?;
+    conn.closed(c, "the server to close after our FIN")?;
+    // Another client's answer, shown after the first client's end would have been logged.
+    let mut next = Conn::connect(c, addr)?;
+    let next_me = next.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    next.write(c, &frame(b"x"))?;
+    expect_frame(c, &mut next, b"x")?;
+    c.expect_line(
+        p,
+        &format!(">> 5 bytes to {next_me}"),
+        "the second client's answer",
+    )?;
+    std::thread::sleep(Duration::from_millis(200));
+    let logged: Vec<String> = c
+        .scene
+        .output(p, Stream::Stdout)
+        .into_iter()
+        .chain(c.scene.output(p, Stream::Stderr))
+        .filter(|l| l.contains(&me) && !l.starts_with(">> ") && !l.starts_with("<< "))
+        .collect();
+    if !logged.is_empty() {
+        return Err(c.fail(format!(
+            "with --quiet, the server logs nothing of a client; it logged {logged:?}"
+        )));
+    }
+    c.pass("with --hexdump the bytes were shown, and with --quiet nothing was logged");
+    Ok(())
 }
 
 /// Starts tcp-client talking to `server` with `extra` flags.

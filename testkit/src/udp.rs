@@ -160,6 +160,11 @@ impl Deref for Peer {
 /// Bytes as a failure message shows them: text in quotes, or, when they are not UTF-8, the
 /// first 32 bytes in hex too.
 pub fn shown(bytes: &[u8]) -> String {
+    // A long message is named by its start: a failure stays a sentence, not a page.
+    if bytes.len() > 64 {
+        let head = shown(bytes.get(..48).unwrap_or_default());
+        return format!("{} bytes starting {head}", bytes.len());
+    }
     match std::str::from_utf8(bytes) {
         Ok(text) => format!("{text:?}"),
         Err(_) => {
