@@ -89,21 +89,6 @@ impl Peer {
         Ok(answer)
     }
 
-    /// Fails if a datagram arrives within `quiet`; the usual wait is kept for what follows.
-    pub fn nothing_within(&self, quiet: Duration) -> Result<(), Failure> {
-        let result = self.with_wait(quiet, |socket| {
-            let mut buf = vec![0u8; BUF];
-            match socket.recv_from(&mut buf) {
-                Ok((len, from)) => Err(Failure::new(format!(
-                    "expected nothing, but {} came from {from}",
-                    shown(buf.get(..len).unwrap_or_default())
-                ))),
-                Err(_) => Ok(()),
-            }
-        });
-        result?
-    }
-
     /// How many datagrams arrive until none has for `quiet`.
     pub fn quiet_count(&self, quiet: Duration) -> Result<usize, Failure> {
         self.with_wait(quiet, |socket| {
