@@ -9,6 +9,7 @@
 //! server that reads one request per connection, or serves one connection at a time, hangs.
 #![forbid(unsafe_code)]
 
+mod limits;
 mod reply;
 mod request;
 
@@ -25,7 +26,8 @@ use clap::Parser;
 use common::net::is_timeout;
 use common::root::{Entry, FileInfo, Refusal};
 use common::text::printable;
-use common::{BindArgs, CannotBind, Proto, Root, Slot, Slots};
+use common::{BindArgs, CannotBind, Proto, Root};
+use limits::{Place, Places};
 use reply::{Range, Validators};
 use request::{Bad, Request};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -120,7 +122,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
         quiet: args.quiet,
     };
     // ANCHOR: accept
-    let slots = Slots::new(args.max_clients, args.max_per_address);
+    let places = Places::new(args.max_clients, args.max_per_address);
     loop {
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
@@ -131,8 +133,9 @@ fn serve(args: Args) -> anyhow::Result<()> {
                 continue;
             }
         };
-        let slot = match slots.take(peer.ip()) {
-            Ok(slot) => slot,
+        // All places taken: the connection idle longest is closed to make room.
+        let place = match places.take(peer.ip(), &stream) {
+            Ok(place) => place,
             Err(full) => {
                 println!("refused {peer}: {full} (--max-clients, --max-per-address)");
                 // A short answer into an empty send buffer: this write does not wait.
@@ -145,7 +148,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
         // A thread per connection: a browser's idle connections each hold one, asleep.
         let spawned = thread::Builder::new()
             .stack_size(256 * 1024)
-            .spawn(move || Connection::new(stream, peer, options).run(slot));
+            .spawn(move || Connection::new(stream, peer, place, options).run());
         if let Err(e) = spawned {
             common::log_error(format_args!("cannot start a thread for {peer}"), e);
         }
@@ -160,6 +163,8 @@ Content-Length: 0\r\nConnection: close\r\n\r\n";
 struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
+    /// Its place among --max-clients.
+    place: Place,
     /// Received and not yet used: the rest of a head, or the next pipelined requests.
     buf: Vec<u8>,
     read_timeout: Option<Duration>,
@@ -177,6 +182,8 @@ enum End {
     Cut,
     /// No new request for --idle-timeout.
     Idle,
+    /// Closed while it waited for a request, to make room for a new client.
+    MadeRoom,
     /// A head that did not arrive whole within --timeout.
     Slow,
     /// A request the server does not keep the connection after (answered).
@@ -198,10 +205,11 @@ struct Answer {
 }
 
 impl Connection {
-    fn new(stream: TcpStream, peer: SocketAddr, options: Options) -> Connection {
+    fn new(stream: TcpStream, peer: SocketAddr, place: Place, options: Options) -> Connection {
         Connection {
             stream,
             peer,
+            place,
             buf: Vec::with_capacity(4096),
             read_timeout: None,
             head_only: false,
@@ -213,20 +221,22 @@ impl Connection {
     // ANCHOR: run
     /// Answers requests in the order they came until the client closes, goes quiet, asks to
     /// close, or sends what cannot be answered.
-    fn run(mut self, slot: Slot) {
+    fn run(mut self) {
         let end = self.serve();
         if matches!(end, End::Refused(_)) {
             self.linger();
         }
         let peer = self.peer;
         let requests = self.requests;
-        // Closing the socket sends our FIN, and frees this address's place.
+        // Closing the socket sends our FIN, and gives its place back.
         drop(self);
-        drop(slot);
         let why = match end {
             End::Closed => "the client closed the connection".to_string(),
             End::Cut => "the client closed it in the middle of a request".to_string(),
             End::Idle => "no new request within --idle-timeout".to_string(),
+            End::MadeRoom => {
+                "closed to make room: all places taken, and it had waited longest".to_string()
+            }
             End::Slow => "no complete request within --timeout".to_string(),
             End::Refused(code) => format!("answered {code} and closed"),
             End::Asked => "the client asked to close".to_string(),
@@ -303,7 +313,16 @@ impl Connection {
             }
             self.set_read_timeout(wait)
                 .map_err(|e| Ok(End::Failed(e)))?;
-            match self.stream.read(&mut chunk) {
+            // Between two requests, this connection may be closed to make room.
+            let between = self.buf.is_empty();
+            if between {
+                self.place.idle();
+            }
+            let read = self.stream.read(&mut chunk);
+            if between && !self.place.busy() {
+                return Err(Ok(End::MadeRoom));
+            }
+            match read {
                 // Ok(0): FIN. Between two requests, the usual end of a connection.
                 Ok(0) if self.buf.is_empty() => return Err(Ok(End::Closed)),
                 Ok(0) => return Err(Ok(End::Cut)),
