@@ -16,6 +16,8 @@
 //!   that may bind first;
 //! - [`log`]: a server's per-event lines, which never panic, never block the server, and
 //!   show at most a bounded part of what a peer sent;
+//! - [`pace`]: sending a file to a client that must read at a minimum rate (file-download
+//!   and http-server);
 //! - [`report`]: the ready line, and errors printed as `error:` with a `hint:`;
 //! - [`root`]: the root jail, regular files beneath one directory and nothing else
 //!   (file-download and http-server);
@@ -35,6 +37,7 @@ pub mod hexdump;
 pub mod limit;
 pub mod log;
 pub mod net;
+pub mod pace;
 pub mod report;
 pub mod root;
 pub mod session;

@@ -24,19 +24,22 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context;
 use clap::Parser;
 use common::net::is_timeout;
+use common::pace::{Cut, Pace};
 use common::root::{Entry, FileInfo, Refusal};
 use common::text::printable;
 use common::{BindArgs, CannotBind, Proto, Root};
 use limits::{Place, Places};
 use reply::{Range, Validators};
 use request::{Bad, Request};
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 /// Port 80 is HTTP's, but binding a port below 1024 needs root: 8000 is what
 /// `python3 -m http.server` uses, and needs nothing.
 const HTTP_PORT: u16 = 8000;
 /// The largest request body read (and thrown away) to keep a connection: GET has none.
 const MAX_BODY: u64 = 64 * 1024;
+/// The send buffer asked for each connection (Linux doubles it for its own bookkeeping).
+const SEND_BUFFER: usize = 256 * 1024;
 /// The most entries a directory listing shows.
 const MAX_LISTED: usize = 1000;
 /// The most directory entries one listing looks at (links and other left-out ones included).
@@ -68,6 +71,11 @@ struct Args {
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = common::seconds)]
     timeout: Duration,
 
+    /// The slowest a client may read an answer, in bytes per second (K, M: KiB, MiB),
+    /// averaged from its start once --timeout has passed: a slower reader is dropped.
+    #[arg(long, value_name = "BYTES", default_value = "16K", value_parser = common::size::parse_size)]
+    min_rate: u64,
+
     /// A connection that sends no new request for SECS is closed.
     #[arg(long, value_name = "SECS", default_value = "15", value_parser = common::seconds)]
     idle_timeout: Duration,
@@ -82,6 +90,7 @@ struct Args {
 struct Options {
     root: Root,
     timeout: Duration,
+    pace: Pace,
     idle_timeout: Duration,
     quiet: bool,
 }
@@ -118,6 +127,10 @@ fn serve(args: Args) -> anyhow::Result<()> {
     let options = Options {
         root,
         timeout: args.timeout,
+        pace: Pace {
+            timeout: args.timeout,
+            min_rate: args.min_rate,
+        },
         idle_timeout: args.idle_timeout,
         quiet: args.quiet,
     };
@@ -144,6 +157,11 @@ fn serve(args: Args) -> anyhow::Result<()> {
             }
         };
         println!("accepted {peer}");
+        // SO_SNDBUF: bytes in the send buffer count as sent, though the client has not read
+        // them; a small buffer bounds that credit (and the kernel memory a slow reader pins).
+        if let Err(e) = SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER) {
+            common::log_error(format_args!("cannot set SO_SNDBUF for {peer}"), e);
+        }
         let options = options.clone();
         // A thread per connection: a browser's idle connections each hold one, asleep.
         let spawned = thread::Builder::new()
@@ -192,6 +210,8 @@ enum End {
     Asked,
     /// The client read nothing for --timeout while an answer was sent.
     NotReading,
+    /// The client read an answer slower than --min-rate: this many bytes in this long.
+    TooSlow(u64, Duration),
     Failed(io::Error),
 }
 
@@ -223,8 +243,15 @@ impl Connection {
     /// close, or sends what cannot be answered.
     fn run(mut self) {
         let end = self.serve();
-        if matches!(end, End::Refused(_)) {
-            self.linger();
+        match end {
+            End::Refused(_) => self.linger(),
+            // A client too slow to read: what is still queued for it would go on being sent
+            // after close, at its pace, for minutes. SO_LINGER 0 makes close send RST and
+            // throw the queue away (nginx's reset_timedout_connection).
+            End::NotReading | End::TooSlow(..) => {
+                let _ = SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+            }
+            _ => {}
         }
         let peer = self.peer;
         let requests = self.requests;
@@ -241,6 +268,10 @@ impl Connection {
             End::Refused(code) => format!("answered {code} and closed"),
             End::Asked => "the client asked to close".to_string(),
             End::NotReading => "the client read nothing for --timeout".to_string(),
+            End::TooSlow(sent, took) => format!(
+                "the client read too slowly: {} in {took:.0?}, under --min-rate",
+                common::size::amount(sent)
+            ),
             End::Failed(e) => format!("{e}"),
         };
         println!(
@@ -263,8 +294,9 @@ impl Connection {
             self.requests += 1;
             let answer = match self.answer(&request) {
                 Ok(answer) => answer,
-                Err(e) if is_timeout(&e) => return End::NotReading,
-                Err(e) => return End::Failed(e),
+                Err(Cut::Stalled) => return End::NotReading,
+                Err(Cut::TooSlow(sent, took)) => return End::TooSlow(sent, took),
+                Err(Cut::Failed(e)) => return End::Failed(e),
             };
             if !self.options.quiet {
                 let line = format!("{} {} {}", request.method, request.target, request.version);
@@ -386,19 +418,20 @@ impl Connection {
 
     // ANCHOR: answer
     /// Answers one request: a file, a directory, or why not.
-    fn answer(&mut self, request: &Request) -> io::Result<Answer> {
+    fn answer(&mut self, request: &Request) -> Result<Answer, Cut> {
         let keep = request.keep_alive();
         self.head_only = request.method == "HEAD";
         if request.method != "GET" && request.method != "HEAD" {
             let why = "only GET and HEAD are answered here";
-            return self.send_error(405, "Method Not Allowed", "Allow: GET, HEAD\r\n", why, keep);
+            let allow = "Allow: GET, HEAD\r\n";
+            return Ok(self.send_error(405, "Method Not Allowed", allow, why, keep)?);
         }
         // "/docs/a.txt" is "docs/a.txt" beneath the root; "/" and "/docs/" are directories.
         let name = request.path.trim_start_matches('/');
         if name.is_empty() || name.ends_with('/') {
             return match self.options.root.open_dir(name) {
                 Ok(dir) => self.send_directory(request, &dir, keep),
-                Err(refusal) => self.send_refusal(&refusal, keep),
+                Err(refusal) => Ok(self.send_refusal(&refusal, keep)?),
             };
         }
         let (file, info) = match self.options.root.open_file(name) {
@@ -410,9 +443,15 @@ impl Connection {
                 // another site to a browser (an open redirect, as CPython's CVE-2021-28861).
                 let path = request.path.trim_start_matches('/');
                 let location = format!("Location: /{}/\r\n", request::percent_encode(path));
-                return self.send_error(301, "Moved Permanently", &location, "see Location", keep);
+                return Ok(self.send_error(
+                    301,
+                    "Moved Permanently",
+                    &location,
+                    "see Location",
+                    keep,
+                )?);
             }
-            Err(refusal) => return self.send_refusal(&refusal, keep),
+            Err(refusal) => return Ok(self.send_refusal(&refusal, keep)?),
         };
         self.send_file(request, &file, info, name, keep)
     }
@@ -427,7 +466,7 @@ impl Connection {
         info: FileInfo,
         name: &str,
         keep: bool,
-    ) -> io::Result<Answer> {
+    ) -> Result<Answer, Cut> {
         // From the fstat of the open file: the size and version of what will be sent.
         let size = info.size;
         let validators = Validators::of(&info);
@@ -470,7 +509,7 @@ impl Connection {
             Range::Unsatisfiable => {
                 headers += &format!("Content-Range: bytes */{size}\r\n");
                 let why = format!("the file has {size} bytes");
-                return self.send_error(416, "Range Not Satisfiable", &headers, &why, keep);
+                return Ok(self.send_error(416, "Range Not Satisfiable", &headers, &why, keep)?);
             }
         };
         // The head says how many bytes follow, as file-download's header does: the client
@@ -484,7 +523,8 @@ impl Connection {
                 keep,
             });
         }
-        let sent = send_file(file, &self.stream, start, len)?;
+        // The body by sendfile, as long as the client keeps up with --min-rate.
+        let sent = common::pace::send_file(file, &self.stream, start, len, self.options.pace)?;
         if sent < len {
             // The file shrank: the client counts on len bytes, so the connection must end.
             return Ok(Answer {
@@ -498,7 +538,7 @@ impl Connection {
     // ANCHOR_END: send_file
 
     /// A directory: its `index.html` if it has one, else the list of what is in it.
-    fn send_directory(&mut self, request: &Request, dir: &Root, keep: bool) -> io::Result<Answer> {
+    fn send_directory(&mut self, request: &Request, dir: &Root, keep: bool) -> Result<Answer, Cut> {
         if let Ok((index, info)) = dir.open_file("index.html") {
             return self.send_file(request, &index, info, "index.html", keep);
         }
@@ -517,7 +557,8 @@ impl Connection {
         }
         let page = reply::listing(&request.path, entries, truncated);
         let headers = "Content-Type: text/html; charset=utf-8\r\n";
-        self.send_whole(200, "OK", headers, page.as_bytes(), page.len() as u64, keep)
+        let len = page.len() as u64;
+        Ok(self.send_whole(200, "OK", headers, page.as_bytes(), len, keep)?)
     }
 
     /// Why the root jail refused a name, as a status.
@@ -638,27 +679,6 @@ fn head(status: u16, reason: &str, headers: &str, len: Option<u64>, keep: bool) 
     head
 }
 // ANCHOR_END: head
-
-// ANCHOR: sendfile
-/// Sends `len` bytes of `file`, from byte `offset` on, down the connection.
-fn send_file(file: &File, stream: &TcpStream, mut offset: u64, len: u64) -> io::Result<u64> {
-    let mut sent = 0;
-    while sent < len {
-        let chunk = usize::try_from(len - sent)
-            .unwrap_or(usize::MAX)
-            .min(1 << 30);
-        // sendfile(2): the kernel moves the bytes from the page cache to the socket; they
-        // never pass through this program's memory. It advances `offset` itself.
-        match rustix::fs::sendfile(stream, file, Some(&mut offset), chunk) {
-            Ok(0) => break, // The file ended early: it shrank while we sent it.
-            Ok(n) => sent += n as u64,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(sent)
-}
-// ANCHOR_END: sendfile
 
 /// `send(2)` with `MSG_MORE`, until every byte is taken.
 fn send_more(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {

@@ -627,3 +627,42 @@ fn idle_keep_alive_connections_make_room_for_a_new_client() -> Result<(), Failur
     assert_eq!(read_response(&mut BufReader::new(busy), false).status, 200);
     s.kill(server)
 }
+
+/// The slow reader: a client that takes a large file 1 KiB at a time, 20 KiB a second, with a
+/// small receive buffer. It makes progress, so no write ever waits for --timeout; it is
+/// dropped because it reads slower than --min-rate.
+#[test]
+fn a_slow_reader_is_dropped_under_min_rate() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let (server, addr) = start(&mut s, dir.path(), &["--timeout", "3", "--min-rate", "1M"])?;
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut stream = TcpStream::from(socket);
+    stream
+        .write_all(b"GET /data.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let started = Instant::now();
+    let (mut got, mut buf) = (0, [0; 1024]);
+    let closed = loop {
+        if started.elapsed() > Duration::from_secs(20) {
+            break false;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(e) => panic!("{e}"),
+        }
+        // The pace of the attack, not a synchronisation: 1 KiB every 50 ms.
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    s.expect(server, "the client read too slowly")?;
+    assert!(closed, "still connected after 20 s, {got} bytes read");
+    assert!(got < 3_000_000, "the whole file was read: {got} bytes");
+    s.kill(server)
+}
