@@ -277,6 +277,31 @@ pub fn if_modified_since(c: &mut Check) -> Result<(), Failure> {
             }
         ));
     }
+    // If-None-Match decides, both ways: naming the very version, it is a 304 even with an
+    // If-Modified-Since before the file's date.
+    for (i, conn) in conns.iter_mut().enumerate() {
+        let etag = exchange(c, conn, "GET", "/a.txt", "")?
+            .header("etag")
+            .map(str::to_string)
+            .ok_or_else(|| c.fail("GET /a.txt: no ETag"))?;
+        let extra = format!(
+            "If-Modified-Since: Mon, 06 May 2024 07:08:08 GMT\r\nIf-None-Match: {etag}\r\n"
+        );
+        let method = if i % 2 == 0 { "GET" } else { "HEAD" };
+        let r = exchange(c, conn, method, "/a.txt", &extra)?;
+        if r.status != 304 {
+            return Err(c.fail(format!(
+                "{method} /a.txt with If-None-Match: {etag} (its very ETag) and an \
+                 If-Modified-Since a second before its date: If-None-Match decides, expected \
+                 304, got {}",
+                r.status
+            )));
+        }
+    }
+    c.pass(
+        "GET and HEAD /a.txt with its very ETag in If-None-Match and an earlier \
+         If-Modified-Since: 304 (If-None-Match decides)",
+    );
     // After all these, each connection still answers a plain GET with the whole file.
     for conn in &mut conns {
         let r = exchange(c, conn, "GET", "/a.txt", "")?;
