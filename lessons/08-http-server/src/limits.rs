@@ -95,6 +95,7 @@ impl Places {
         })
     }
 
+    // ANCHOR: make_room
     /// Closes the connection that has waited longest for its next request, waits for its
     /// place to come back, and takes it; or says that every place is busy.
     fn make_room(&self, ip: IpAddr) -> Result<Slot, Full> {
@@ -131,6 +132,7 @@ impl Places {
         drop(state);
         self.slots.take(ip)
     }
+    // ANCHOR_END: make_room
 }
 
 impl Place {
