@@ -155,6 +155,7 @@ mod tests {
         assert!(pace.keeps_up(1000, Duration::from_secs(11)));
         assert!(!pace.keeps_up(999, Duration::from_secs(11)));
         assert!(!pace.keeps_up(500, Duration::from_secs(20)));
-        assert!(pace.keeps_up(u64::MAX, Duration::MAX));
+        assert!(pace.keeps_up(u64::MAX, Duration::from_secs(1_000_000)));
+        assert!(!pace.keeps_up(0, Duration::MAX));
     }
 }
