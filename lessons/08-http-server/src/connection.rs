@@ -18,17 +18,18 @@ use crate::request::{self, Bad, Request};
 const MAX_BODY: u64 = 64 * 1024;
 
 /// One client's connection: the bytes it sent that are not yet used, and what it asked.
+/// (`answer.rs` writes on `stream`, for the request of `head_only`, with `options`.)
 pub struct Connection {
     pub(crate) stream: TcpStream,
-    pub(crate) peer: SocketAddr,
+    peer: SocketAddr,
     /// Its place among --max-clients.
-    pub(crate) place: Place,
+    place: Place,
     /// Received and not yet used: the rest of a head, or the next pipelined requests.
-    pub(crate) buf: Vec<u8>,
-    pub(crate) read_timeout: Option<Duration>,
+    buf: Vec<u8>,
+    read_timeout: Option<Duration>,
     /// The request being answered is a HEAD: heads only, never a body.
     pub(crate) head_only: bool,
-    pub(crate) requests: u64,
+    requests: u64,
     pub(crate) options: Options,
 }
 

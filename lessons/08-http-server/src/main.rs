@@ -84,12 +84,12 @@ struct Args {
 
 /// What serving one connection needs to know.
 #[derive(Clone)]
-pub struct Options {
-    pub root: Root,
-    pub timeout: Duration,
-    pub pace: Pace,
-    pub idle_timeout: Duration,
-    pub quiet: bool,
+struct Options {
+    root: Root,
+    timeout: Duration,
+    pace: Pace,
+    idle_timeout: Duration,
+    quiet: bool,
 }
 
 fn main() -> ExitCode {
