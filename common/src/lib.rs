@@ -17,6 +17,8 @@
 //! - [`log`]: a server's per-event lines, which never panic, never block the server, and
 //!   show at most a bounded part of what a peer sent;
 //! - [`chunklog`]: an echo server's line per read, within a log budget per client;
+//! - [`pace`]: sending a file to a client that must read at a minimum rate (file-download
+//!   and http-server);
 //! - [`report`]: the ready line, and errors printed as `error:` with a `hint:`;
 //! - [`root`]: the root jail, regular files beneath one directory and nothing else
 //!   (file-download and http-server);
@@ -38,6 +40,7 @@ pub mod hexdump;
 pub mod limit;
 pub mod log;
 pub mod net;
+pub mod pace;
 pub mod report;
 pub mod root;
 pub mod session;

@@ -277,6 +277,31 @@ pub fn if_modified_since(c: &mut Check) -> Result<(), Failure> {
             }
         ));
     }
+    // If-None-Match decides, both ways: naming the very version, it is a 304 even with an
+    // If-Modified-Since before the file's date.
+    for (i, conn) in conns.iter_mut().enumerate() {
+        let etag = exchange(c, conn, "GET", "/a.txt", "")?
+            .header("etag")
+            .map(str::to_string)
+            .ok_or_else(|| c.fail("GET /a.txt: no ETag"))?;
+        let extra = format!(
+            "If-Modified-Since: Mon, 06 May 2024 07:08:08 GMT\r\nIf-None-Match: {etag}\r\n"
+        );
+        let method = if i % 2 == 0 { "GET" } else { "HEAD" };
+        let r = exchange(c, conn, method, "/a.txt", &extra)?;
+        if r.status != 304 {
+            return Err(c.fail(format!(
+                "{method} /a.txt with If-None-Match: {etag} (its very ETag) and an \
+                 If-Modified-Since a second before its date: If-None-Match decides, expected \
+                 304, got {}",
+                r.status
+            )));
+        }
+    }
+    c.pass(
+        "GET and HEAD /a.txt with its very ETag in If-None-Match and an earlier \
+         If-Modified-Since: 304 (If-None-Match decides)",
+    );
     // After all these, each connection still answers a plain GET with the whole file.
     for conn in &mut conns {
         let r = exchange(c, conn, "GET", "/a.txt", "")?;
@@ -292,8 +317,15 @@ pub fn if_modified_since(c: &mut Check) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The parts of a multipart/byteranges body: (Content-Range, bytes) each.
-fn parts(c: &Check, r: &Response, what: &str) -> Result<Vec<(String, Vec<u8>)>, Failure> {
+/// One part of a multipart/byteranges body.
+struct Part {
+    content_range: String,
+    content_type: Option<String>,
+    bytes: Vec<u8>,
+}
+
+/// The parts of a multipart/byteranges body.
+fn parts(c: &Check, r: &Response, what: &str) -> Result<Vec<Part>, Failure> {
     let ctype = r.header("content-type").unwrap_or_default();
     let Some(boundary) = ctype
         .strip_prefix("multipart/byteranges")
@@ -325,11 +357,13 @@ fn parts(c: &Check, r: &Response, what: &str) -> Result<Vec<(String, Vec<u8>)>, 
             )));
         };
         let head = String::from_utf8_lossy(&rest_after[..head_end]).into_owned();
-        let range = head
-            .lines()
-            .filter_map(|l| l.split_once(':'))
-            .find(|(n, _)| n.trim().eq_ignore_ascii_case("content-range"))
-            .map(|(_, v)| v.trim().to_string())
+        let field = |name: &str| {
+            head.lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim().to_string())
+        };
+        let content_range = field("content-range")
             .ok_or_else(|| c.fail(format!("{what}: a part without Content-Range: {head:?}")))?;
         let body = &rest_after[head_end + 4..];
         let end_marker = format!("\r\n{delimiter}");
@@ -338,7 +372,11 @@ fn parts(c: &Check, r: &Response, what: &str) -> Result<Vec<(String, Vec<u8>)>, 
                 "{what}: a part that is not followed by CRLF {delimiter:?}"
             )));
         };
-        found.push((range, body[..end].to_vec()));
+        found.push(Part {
+            content_range,
+            content_type: field("content-type"),
+            bytes: body[..end].to_vec(),
+        });
         rest = &body[end + end_marker.len()..];
     }
 }
@@ -355,6 +393,12 @@ pub fn multipart_ranges(c: &mut Check) -> Result<(), Failure> {
     for _ in 0..3 {
         conns.push(Conn::connect(c, server.addr)?);
     }
+    // The type each part must name: b.bin's own, as a plain GET gives it.
+    let first = conns.get_mut(0).ok_or_else(|| c.fail("no connection"))?;
+    let plain = exchange(c, first, "GET", "/b.bin", "")?;
+    let file_type = plain.header("content-type").unwrap_or_default().to_string();
+    // The head of the first case's answer, which a HEAD must repeat.
+    let mut first_head: Option<(Option<String>, Option<String>)> = None;
     // Fixed cases, then seeded ones: (Range value, the byte ranges expected, inclusive).
     let mut cases: Vec<(String, Vec<(u64, u64)>)> = vec![
         ("bytes=0-1,5-6".into(), vec![(0, 1), (5, 6)]),
@@ -388,6 +432,12 @@ pub fn multipart_ranges(c: &mut Check) -> Result<(), Failure> {
             return Err(c.fail(format!("{what}: expected 206, got {}", r.status)));
         }
         let got = parts(c, &r, &what)?;
+        if k == 0 {
+            first_head = Some((
+                r.header("content-length").map(str::to_string),
+                r.header("content-type").map(str::to_string),
+            ));
+        }
         if got.len() != want.len() {
             return Err(c.fail(format!(
                 "{what}: expected {} parts, got {}",
@@ -395,8 +445,16 @@ pub fn multipart_ranges(c: &mut Check) -> Result<(), Failure> {
                 got.len()
             )));
         }
-        for ((content_range, bytes), &(start, end)) in got.iter().zip(want) {
+        for (part, &(start, end)) in got.iter().zip(want) {
             let expected = format!("bytes {start}-{end}/{size}");
+            let (content_range, bytes) = (&part.content_range, &part.bytes);
+            if part.content_type.as_deref() != Some(file_type.as_str()) {
+                return Err(c.fail(format!(
+                    "{what}: the part {expected:?}: expected its own Content-Type: {file_type}, \
+                     got {:?}",
+                    part.content_type
+                )));
+            }
             if *content_range != expected {
                 return Err(c.fail(format!(
                     "{what}: a part's Content-Range: expected {expected:?}, got {content_range:?}"
@@ -407,7 +465,7 @@ pub fn multipart_ranges(c: &mut Check) -> Result<(), Failure> {
             }
         }
         c.pass(format!(
-            "{what}: 206, {}, each with its Content-Range and bytes",
+            "{what}: 206, {}, each with its Content-Type, Content-Range and bytes",
             if want.len() == 1 {
                 "1 part".to_string()
             } else {
@@ -444,7 +502,17 @@ pub fn multipart_ranges(c: &mut Check) -> Result<(), Failure> {
             r.header("content-type")
         )));
     }
-    c.pass("HEAD with two ranges: 206, multipart/byteranges, no body");
+    let head = (
+        r.header("content-length").map(str::to_string),
+        r.header("content-type").map(str::to_string),
+    );
+    if Some(&head) != first_head.as_ref() {
+        return Err(c.fail(format!(
+            "HEAD with two ranges (bytes=0-1,5-6): expected the GET's very head, \
+             Content-Length and Content-Type {first_head:?}, got {head:?}"
+        )));
+    }
+    c.pass("HEAD with two ranges: 206, the GET's Content-Length and Content-Type, no body");
     let r = exchange(c, conn, "GET", "/b.bin", "Range: bytes=6000-,7000-8000\r\n")?;
     if r.status != 416 || r.header("content-range") != Some("bytes */5000") {
         return Err(c.fail(format!(

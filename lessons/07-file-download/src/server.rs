@@ -9,6 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use common::pace::{Cut, Pace};
 use common::text::{count, printable};
 use common::{CannotBind, Full, Hexdump, Proto, Root, Slots};
 
@@ -23,10 +24,6 @@ pub const MAX_LISTED: u64 = 1000;
 /// The most directory entries one listing looks at, files or not: a root full of links or
 /// subdirectories would otherwise cost a `stat` each for a listing that shows nothing.
 pub const MAX_EXAMINED: u64 = 10 * MAX_LISTED;
-
-/// How long the server waits for room in the send buffer before it looks at the clock: often
-/// enough to drop a client that reads too slowly, rarely enough to cost nothing.
-const TICK: Duration = Duration::from_secs(1);
 
 /// The server: what it serves, its places, and its limits.
 pub struct Server {
@@ -219,54 +216,22 @@ impl Server {
         Ok(())
     }
 
-    // ANCHOR: send_file
     /// Sends `len` bytes of `file`, from byte `offset` on, down the connection, as long as
-    /// the client reads at --min-rate at least (after --timeout) and never stops for --timeout.
+    /// the client reads at --min-rate at least (after --timeout) and never stops for --timeout:
+    /// `common::pace`, which http-server shares.
     pub fn send_file(
         &self,
         file: &File,
         stream: &TcpStream,
-        mut offset: u64,
+        offset: u64,
         len: u64,
     ) -> Result<u64, Cut> {
-        // Non-blocking while the bytes go out: each sendfile moves what the send buffer has
-        // room for and returns at once, and between calls the loop looks at the clock. (A
-        // blocking sendfile goes on as long as the client reads a little now and then.)
-        stream.set_nonblocking(true).map_err(Cut::Failed)?;
-        let started = Instant::now();
-        let mut progress = started;
-        let mut sent = 0;
-        while sent < len {
-            let chunk = usize::try_from(len - sent)
-                .unwrap_or(usize::MAX)
-                .min(1 << 30);
-            match send_some(file, stream, &mut offset, chunk) {
-                Ok(0) => break, // The file ended early: it shrank while we sent it.
-                Ok(n) => {
-                    sent += n as u64;
-                    progress = Instant::now();
-                }
-                // The send buffer is full: wait for room, a TICK at most.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    wait_for_room(stream).map_err(Cut::Failed)?
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Cut::Failed(e)),
-            }
-            if progress.elapsed() >= self.args.timeout {
-                return Err(Cut::Stalled);
-            }
-            // Once --timeout has passed, the bytes sent must keep up with --min-rate.
-            let late = started.elapsed().saturating_sub(self.args.timeout);
-            if (sent as f64) < late.as_secs_f64() * self.args.min_rate as f64 && sent < len {
-                return Err(Cut::TooSlow(sent, started.elapsed()));
-            }
-        }
-        // What follows (another answer, on a connection that carries several) blocks again.
-        stream.set_nonblocking(false).map_err(Cut::Failed)?;
-        Ok(sent)
+        let pace = Pace {
+            timeout: self.args.timeout,
+            min_rate: self.args.min_rate,
+        };
+        common::pace::send_file(file, stream, offset, len, pace)
     }
-    // ANCHOR_END: send_file
 
     // ANCHOR: send_listing
     /// Answers LIST: a header, one line per regular file as the directory yields it, and an
@@ -317,49 +282,6 @@ impl Server {
         Ok(())
     }
     // ANCHOR_END: send_listing
-}
-
-/// Why a transfer ended before its last byte.
-#[derive(Debug)]
-pub enum Cut {
-    /// The client read nothing for --timeout.
-    Stalled,
-    /// The client read, but slower than --min-rate: this many bytes in this long.
-    TooSlow(u64, Duration),
-    /// Anything else: the client reset the connection, the disk failed.
-    Failed(io::Error),
-}
-
-/// One `sendfile(2)`: the kernel moves the bytes from the page cache to the socket; they
-/// never pass through this program's memory. It advances `offset` itself.
-#[cfg(target_os = "linux")]
-fn send_some(file: &File, stream: &TcpStream, offset: &mut u64, len: usize) -> io::Result<usize> {
-    Ok(rustix::fs::sendfile(stream, file, Some(offset), len)?)
-}
-
-/// Elsewhere, a plain copy through a buffer.
-#[cfg(not(target_os = "linux"))]
-fn send_some(file: &File, stream: &TcpStream, offset: &mut u64, len: usize) -> io::Result<usize> {
-    use std::io::Write;
-    use std::os::unix::fs::FileExt;
-    let mut buf = vec![0; len.min(256 * 1024)];
-    let n = file.read_at(&mut buf, *offset)?;
-    let n = (&*stream).write(buf.get(..n).ok_or(io::ErrorKind::InvalidData)?)?;
-    *offset += n as u64;
-    Ok(n)
-}
-
-/// poll(2) for POLLOUT: returns when the send buffer has room, or after a [`TICK`].
-fn wait_for_room(stream: &TcpStream) -> io::Result<()> {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    let tick = Timespec {
-        tv_sec: TICK.as_secs() as i64,
-        tv_nsec: 0,
-    };
-    match poll(&mut [PollFd::new(stream, PollFlags::OUT)], Some(&tick)) {
-        Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// Whether a write failed because the peer read nothing for the whole write timeout.

@@ -548,3 +548,129 @@ fn one_address_cannot_take_every_place() -> Result<(), Failure> {
     assert_eq!(ask(addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
     s.kill(server)
 }
+
+/// A keep-alive connection from `source` (a loopback address) that has had one answer.
+fn kept_alive(addr: SocketAddr, source: &str) -> BufReader<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let source: SocketAddr = format!("{source}:0").parse().unwrap();
+    socket.bind(&source.into()).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut stream = TcpStream::from(socket);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut r = BufReader::new(stream);
+    assert_eq!(read_response(&mut r, false).status, 200);
+    r
+}
+
+/// Whether the server has closed `stream` (FIN or reset), without waiting.
+fn closed_now(stream: &TcpStream) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let mut buf = [0; 1];
+    let closed = match (&*stream).read(&mut buf) {
+        Ok(n) => n == 0,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    stream.set_nonblocking(false).unwrap();
+    closed
+}
+
+/// The keep-alive lockout, scaled down: two addresses hold every place with keep-alive
+/// connections that each had one answer. A new client is served all the same, because the
+/// connection idle longest is closed for it; one in the middle of a request never is.
+#[test]
+fn idle_keep_alive_connections_make_room_for_a_new_client() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let (server, addr) = start(
+        &mut s,
+        dir.path(),
+        &["--max-clients", "8", "--max-per-address", "4"],
+    )?;
+    // The oldest connection is in the middle of a request: its head has not ended.
+    let mut busy = {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket
+            .bind(&"127.0.0.2:0".parse::<SocketAddr>().unwrap().into())
+            .unwrap();
+        socket.connect(&addr.into()).unwrap();
+        TcpStream::from(socket)
+    };
+    busy.write_all(b"GET /hello.txt HTTP/1.1\r\n").unwrap();
+    s.expect(server, "accepted 127.0.0.2")?;
+    let idle: Vec<BufReader<TcpStream>> = ["127.0.0.2"; 3]
+        .into_iter()
+        .chain(["127.0.0.3"; 4])
+        .map(|source| kept_alive(addr, source))
+        .collect();
+    // Every place is taken: a ninth client gets its file.
+    let victim = ask(
+        addr,
+        "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(victim.status, 200, "the new client was not served");
+    s.expect(server, "closed to make room")?;
+    // The server's FIN may still be on its way through loopback: look until it is here.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let closed = loop {
+        let closed: Vec<usize> = (0..idle.len())
+            .filter(|&i| closed_now(idle[i].get_ref()))
+            .collect();
+        if !closed.is_empty() || Instant::now() > deadline {
+            break closed;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(closed.len(), 1, "closed to make room: {closed:?}");
+    // The connection in the middle of its request was left alone, and is answered.
+    busy.write_all(b"Host: x\r\n\r\n").unwrap();
+    busy.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert_eq!(read_response(&mut BufReader::new(busy), false).status, 200);
+    s.kill(server)
+}
+
+/// The slow reader: a client that takes a large file 1 KiB at a time, 20 KiB a second, with a
+/// small receive buffer. It makes progress, so no write ever waits for --timeout; it is
+/// dropped because it reads slower than --min-rate.
+#[test]
+fn a_slow_reader_is_dropped_under_min_rate() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let (server, addr) = start(&mut s, dir.path(), &["--timeout", "3", "--min-rate", "1M"])?;
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut stream = TcpStream::from(socket);
+    stream
+        .write_all(b"GET /data.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let started = Instant::now();
+    let (mut got, mut buf) = (0, [0; 1024]);
+    let closed = loop {
+        if started.elapsed() > Duration::from_secs(20) {
+            break false;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(e) => panic!("{e}"),
+        }
+        // The pace of the attack, not a synchronisation: 1 KiB every 50 ms.
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    s.expect(server, "the client read too slowly")?;
+    assert!(closed, "still connected after 20 s, {got} bytes read");
+    assert!(got < 3_000_000, "the whole file was read: {got} bytes");
+    s.kill(server)
+}

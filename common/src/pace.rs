@@ -1,0 +1,161 @@
+//! Sending a file to a client that must keep up: a transfer ends when the client reads
+//! nothing for `timeout`, or, once `timeout` has passed, reads slower than `min_rate`
+//! (file-download and http-server).
+//!
+//! `SO_SNDTIMEO` alone notices only a client that reads *nothing*: a blocked `sendfile` goes
+//! on as long as the client reads a little now and then, and a reader taking 500 bytes a
+//! second holds its place for the whole file (64 MiB: 37 hours). So while the bytes go out,
+//! the socket is non-blocking: each `sendfile` moves what the send buffer has room for and
+//! returns at once, `poll(2)` waits for more room a [`TICK`] at most, and between calls the
+//! loop looks at the clock.
+//!
+//! "Sent" here means taken by the kernel: bytes still in the socket's send buffer count,
+//! though the client has not read them. A server that caps `SO_SNDBUF` bounds that error
+//! (and the kernel memory a slow reader pins); either way the client is allowed that many
+//! bytes of credit, once.
+
+use std::fs::File;
+use std::io;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// How long the loop waits for room in the send buffer before it looks at the clock: often
+/// enough to drop a client that reads too slowly, rarely enough to cost nothing.
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// The slowest a client may be.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    /// No progress for this long ends the transfer; also the grace before `min_rate` applies.
+    pub timeout: Duration,
+    /// Bytes per second, averaged from the start of the transfer once `timeout` has passed.
+    pub min_rate: u64,
+}
+
+/// Why a transfer ended before its last byte.
+#[derive(Debug)]
+pub enum Cut {
+    /// The client read nothing for the timeout.
+    Stalled,
+    /// The client read, but slower than the minimum rate: this many bytes in this long.
+    TooSlow(u64, Duration),
+    /// Anything else: the client reset the connection, the disk failed.
+    Failed(io::Error),
+}
+
+/// A write that failed: a timeout (`SO_SNDTIMEO`) is a client that read nothing.
+impl From<io::Error> for Cut {
+    fn from(e: io::Error) -> Cut {
+        if crate::net::is_timeout(&e) {
+            Cut::Stalled
+        } else {
+            Cut::Failed(e)
+        }
+    }
+}
+
+impl Pace {
+    /// Whether `sent` bytes `elapsed` after the start keep up with the pace.
+    pub fn keeps_up(&self, sent: u64, elapsed: Duration) -> bool {
+        let late = elapsed.saturating_sub(self.timeout);
+        sent as f64 >= late.as_secs_f64() * self.min_rate as f64
+    }
+}
+
+// ANCHOR: send_file
+/// Sends `len` bytes of `file`, from byte `offset` on, down the connection, as long as the
+/// client reads at `pace.min_rate` at least (after `pace.timeout`) and never stops for
+/// `pace.timeout`. Returns the bytes sent: fewer than `len` if the file shrank meanwhile.
+pub fn send_file(
+    file: &File,
+    stream: &TcpStream,
+    mut offset: u64,
+    len: u64,
+    pace: Pace,
+) -> Result<u64, Cut> {
+    // Non-blocking while the bytes go out: each sendfile moves what the send buffer has
+    // room for and returns at once, and between calls the loop looks at the clock.
+    stream.set_nonblocking(true).map_err(Cut::Failed)?;
+    let started = Instant::now();
+    let mut progress = started;
+    let mut sent = 0;
+    while sent < len {
+        let chunk = usize::try_from(len - sent)
+            .unwrap_or(usize::MAX)
+            .min(1 << 30);
+        match send_some(file, stream, &mut offset, chunk) {
+            Ok(0) => break, // The file ended early: it shrank while we sent it.
+            Ok(n) => {
+                sent += n as u64;
+                progress = Instant::now();
+            }
+            // The send buffer is full: wait for room, a TICK at most.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                wait_for_room(stream).map_err(Cut::Failed)?
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Cut::Failed(e)),
+        }
+        if progress.elapsed() >= pace.timeout {
+            return Err(Cut::Stalled);
+        }
+        if sent < len && !pace.keeps_up(sent, started.elapsed()) {
+            return Err(Cut::TooSlow(sent, started.elapsed()));
+        }
+    }
+    // What follows (another answer, on a connection that carries several) blocks again.
+    stream.set_nonblocking(false).map_err(Cut::Failed)?;
+    Ok(sent)
+}
+// ANCHOR_END: send_file
+
+/// One `sendfile(2)`: the kernel moves the bytes from the page cache to the socket; they
+/// never pass through this program's memory. It advances `offset` itself.
+#[cfg(target_os = "linux")]
+fn send_some(file: &File, stream: &TcpStream, offset: &mut u64, len: usize) -> io::Result<usize> {
+    Ok(rustix::fs::sendfile(stream, file, Some(offset), len)?)
+}
+
+/// Elsewhere, a plain copy through a buffer.
+#[cfg(not(target_os = "linux"))]
+fn send_some(file: &File, stream: &TcpStream, offset: &mut u64, len: usize) -> io::Result<usize> {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0; len.min(256 * 1024)];
+    let n = file.read_at(&mut buf, *offset)?;
+    let n = (&*stream).write(buf.get(..n).ok_or(io::ErrorKind::InvalidData)?)?;
+    *offset += n as u64;
+    Ok(n)
+}
+
+/// poll(2) for POLLOUT: returns when the send buffer has room, or after a [`TICK`].
+fn wait_for_room(stream: &TcpStream) -> io::Result<()> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let tick = Timespec {
+        tv_sec: TICK.as_secs() as i64,
+        tv_nsec: 0,
+    };
+    match poll(&mut [PollFd::new(stream, PollFlags::OUT)], Some(&tick)) {
+        Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pace_applies_only_after_the_grace() {
+        let pace = Pace {
+            timeout: Duration::from_secs(10),
+            min_rate: 1000,
+        };
+        assert!(pace.keeps_up(0, Duration::from_secs(10)));
+        assert!(pace.keeps_up(1000, Duration::from_secs(11)));
+        assert!(!pace.keeps_up(999, Duration::from_secs(11)));
+        assert!(!pace.keeps_up(500, Duration::from_secs(20)));
+        assert!(pace.keeps_up(u64::MAX, Duration::from_secs(1_000_000)));
+        assert!(!pace.keeps_up(0, Duration::MAX));
+    }
+}

@@ -1,0 +1,278 @@
+//! One client's connection: requests read in the order they came, each answered (`answer`),
+//! until the connection ends, and why it ended.
+
+use std::io::{self, Read};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::net::is_timeout;
+use common::pace::Cut;
+use common::text::printable;
+use socket2::SockRef;
+
+use crate::Options;
+use crate::limits::Place;
+use crate::request::{self, Bad, Request};
+
+/// The largest request body read (and thrown away) to keep a connection: GET has none.
+const MAX_BODY: u64 = 64 * 1024;
+
+/// One client's connection: the bytes it sent that are not yet used, and what it asked.
+/// (`answer.rs` writes on `stream`, for the request of `head_only`, with `options`.)
+pub struct Connection {
+    pub(crate) stream: TcpStream,
+    peer: SocketAddr,
+    /// Its place among --max-clients.
+    place: Place,
+    /// Received and not yet used: the rest of a head, or the next pipelined requests.
+    buf: Vec<u8>,
+    read_timeout: Option<Duration>,
+    /// The request being answered is a HEAD: heads only, never a body.
+    pub(crate) head_only: bool,
+    requests: u64,
+    pub(crate) options: Options,
+}
+
+/// Why a connection ends.
+pub enum End {
+    /// The client sent FIN between requests: the usual end.
+    Closed,
+    /// FIN in the middle of a head.
+    Cut,
+    /// No new request for --idle-timeout.
+    Idle,
+    /// Closed while it waited for a request, to make room for a new client.
+    MadeRoom,
+    /// A head that did not arrive whole within --timeout.
+    Slow,
+    /// A request the server does not keep the connection after (answered).
+    Refused(u16),
+    /// The client asked to close (`Connection: close`, or HTTP/1.0).
+    Asked,
+    /// The client read nothing for --timeout while an answer was sent.
+    NotReading,
+    /// The client read an answer slower than --min-rate: this many bytes in this long.
+    TooSlow(u64, Duration),
+    Failed(io::Error),
+}
+
+impl Connection {
+    pub fn new(stream: TcpStream, peer: SocketAddr, place: Place, options: Options) -> Connection {
+        Connection {
+            stream,
+            peer,
+            place,
+            buf: Vec::with_capacity(4096),
+            read_timeout: None,
+            head_only: false,
+            requests: 0,
+            options,
+        }
+    }
+
+    // ANCHOR: run
+    /// Answers requests in the order they came until the client closes, goes quiet, asks to
+    /// close, or sends what cannot be answered.
+    pub fn run(mut self) {
+        let end = self.serve();
+        match end {
+            End::Refused(_) => self.linger(),
+            // A client too slow to read: what is still queued for it would go on being sent
+            // after close, at its pace, for minutes. SO_LINGER 0 makes close send RST and
+            // throw the queue away (nginx's reset_timedout_connection).
+            End::NotReading | End::TooSlow(..) => {
+                let _ = SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+            }
+            _ => {}
+        }
+        let peer = self.peer;
+        let requests = self.requests;
+        // Closing the socket sends our FIN, and gives its place back.
+        drop(self);
+        let why = match end {
+            End::Closed => "the client closed the connection".to_string(),
+            End::Cut => "the client closed it in the middle of a request".to_string(),
+            End::Idle => "no new request within --idle-timeout".to_string(),
+            End::MadeRoom => {
+                "closed to make room: all places taken, and it had waited longest".to_string()
+            }
+            End::Slow => "no complete request within --timeout".to_string(),
+            End::Refused(code) => format!("answered {code} and closed"),
+            End::Asked => "the client asked to close".to_string(),
+            End::NotReading => "the client read nothing for --timeout".to_string(),
+            End::TooSlow(sent, took) => format!(
+                "the client read too slowly: {} in {took:.0?}, under --min-rate",
+                common::size::amount(sent)
+            ),
+            End::Failed(e) => format!("{e}"),
+        };
+        println!(
+            "closed {peer}: {why} ({})",
+            common::text::count(requests, "request", "requests")
+        );
+    }
+
+    fn serve(&mut self) -> End {
+        // SO_SNDTIMEO: a write that can put nothing into the send buffer for --timeout fails.
+        if let Err(e) = self.stream.set_write_timeout(Some(self.options.timeout)) {
+            return End::Failed(e);
+        }
+        loop {
+            let request = match self.read_request() {
+                Ok(request) => request,
+                Err(Ok(end)) => return end,
+                Err(Err(bad)) => return self.refuse(&bad),
+            };
+            self.requests += 1;
+            let answer = match self.answer(&request) {
+                Ok(answer) => answer,
+                Err(Cut::Stalled) => return End::NotReading,
+                Err(Cut::TooSlow(sent, took)) => return End::TooSlow(sent, took),
+                Err(Cut::Failed(e)) => return End::Failed(e),
+            };
+            if !self.options.quiet {
+                let line = format!("{} {} {}", request.method, request.target, request.version);
+                println!(
+                    "{} \"{}\" {} {}",
+                    self.peer,
+                    printable(&line),
+                    answer.status,
+                    answer.sent
+                );
+            }
+            if !answer.keep {
+                return if answer.status >= 400 {
+                    End::Refused(answer.status)
+                } else {
+                    End::Asked
+                };
+            }
+        }
+    }
+    // ANCHOR_END: run
+
+    // ANCHOR: read_request
+    /// The next request: from bytes already received (pipelined) or read now. The first
+    /// byte may take up to --idle-timeout to come; from then on, the whole head must be
+    /// here within --timeout, however slowly it trickles in.
+    fn read_request(&mut self) -> Result<Request, Result<End, Bad>> {
+        let mut deadline = None;
+        let mut chunk = [0u8; 8 * 1024];
+        loop {
+            if !self.buf.is_empty() {
+                if let Some(end) = request::head_end(&self.buf).map_err(Err)? {
+                    let head: Vec<u8> = self.buf.drain(..end).collect();
+                    let request = Request::parse(&head).map_err(Err)?;
+                    self.skip_body(&request)?;
+                    return Ok(request);
+                }
+                deadline.get_or_insert(Instant::now() + self.options.timeout);
+            }
+            let wait = match deadline {
+                None => self.options.idle_timeout,
+                Some(at) => at.saturating_duration_since(Instant::now()),
+            };
+            if wait.is_zero() {
+                return Err(Ok(End::Slow));
+            }
+            self.set_read_timeout(wait)
+                .map_err(|e| Ok(End::Failed(e)))?;
+            // Between two requests, this connection may be closed to make room.
+            let between = self.buf.is_empty();
+            if between {
+                self.place.idle();
+            }
+            let read = self.stream.read(&mut chunk);
+            if between && !self.place.busy() {
+                return Err(Ok(End::MadeRoom));
+            }
+            match read {
+                // Ok(0): FIN. Between two requests, the usual end of a connection.
+                Ok(0) if self.buf.is_empty() => return Err(Ok(End::Closed)),
+                Ok(0) => return Err(Ok(End::Cut)),
+                Ok(len) => self
+                    .buf
+                    .extend_from_slice(chunk.get(..len).unwrap_or_default()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) && deadline.is_none() => return Err(Ok(End::Idle)),
+                Err(e) if is_timeout(&e) => return Err(Ok(End::Slow)),
+                Err(e) => return Err(Ok(End::Failed(e))),
+            }
+        }
+    }
+    // ANCHOR_END: read_request
+
+    // ANCHOR: skip_body
+    /// A GET may carry a body nobody reads: it must still be taken off the stream, or its
+    /// bytes would be read as the next request. Only `Content-Length` says where it ends.
+    fn skip_body(&mut self, request: &Request) -> Result<(), Result<End, Bad>> {
+        if request.header("transfer-encoding").is_some() {
+            return Err(Err(Bad::Malformed(
+                "request bodies in chunks are not read here",
+            )));
+        }
+        let len = request.content_length().map_err(Err)?;
+        if len > MAX_BODY {
+            return Err(Err(Bad::Malformed("the request body is too large")));
+        }
+        let deadline = Instant::now() + self.options.timeout;
+        let mut chunk = [0u8; 8 * 1024];
+        while (self.buf.len() as u64) < len {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            if wait.is_zero() {
+                return Err(Ok(End::Slow));
+            }
+            self.set_read_timeout(wait)
+                .map_err(|e| Ok(End::Failed(e)))?;
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(Ok(End::Cut)),
+                Ok(n) => self
+                    .buf
+                    .extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => return Err(Ok(End::Slow)),
+                Err(e) => return Err(Ok(End::Failed(e))),
+            }
+        }
+        self.buf.drain(..len as usize);
+        Ok(())
+    }
+    // ANCHOR_END: skip_body
+
+    fn set_read_timeout(&mut self, wait: Duration) -> io::Result<()> {
+        // SO_RCVTIMEO, changed only when it changes: one system call fewer per request.
+        if self.read_timeout != Some(wait) {
+            self.stream.set_read_timeout(Some(wait))?;
+            self.read_timeout = Some(wait);
+        }
+        Ok(())
+    }
+
+    /// A request the server will not go on after: answer it, and end the connection.
+    fn refuse(&mut self, bad: &Bad) -> End {
+        let (status, reason) = bad.status();
+        println!("bad request from {}: {bad} ({status})", self.peer);
+        match self.send_error(status, reason, "", &bad.to_string(), false) {
+            Ok(_) => End::Refused(status),
+            Err(e) => End::Failed(e),
+        }
+    }
+
+    // ANCHOR: linger
+    /// Closing a socket with unread bytes in its receive buffer sends RST, and an RST can
+    /// destroy the answer before the client reads it. So: FIN first, then read and throw
+    /// away what the client still sends, for a second at most, as nginx's lingering close.
+    fn linger(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+        let _ = self.stream.set_read_timeout(Some(Duration::from_secs(1)));
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let mut chunk = [0u8; 8 * 1024];
+        while Instant::now() < deadline {
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+    // ANCHOR_END: linger
+}

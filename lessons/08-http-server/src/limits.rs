@@ -1,0 +1,176 @@
+//! Places for connections: at most `--max-clients` in all and `--max-per-address` from one
+//! address (`common::Slots`), and, when every place is taken, room made by closing the
+//! connection that has waited longest for its next request, as nginx does
+//! (`ngx_drain_connections`).
+//!
+//! Without that, keep-alive is a lockout: 16 addresses holding 16 connections each, every
+//! connection asking one small request every 12 s (under `--idle-timeout`), kept all 256
+//! places, and every other client was answered 503. A connection waiting between two
+//! requests has nothing in flight, so closing it loses nothing: the client sees the close
+//! that any keep-alive connection may see, and asks again on a new one. A connection in the
+//! middle of a request (its head arriving) or of an answer is never chosen.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Shutdown, TcpStream};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use common::{Full, Slot, Slots};
+
+/// How long a new client waits for the place of a connection that was closed for it.
+const FREEING: Duration = Duration::from_secs(1);
+
+/// The places of one server, shared by the accept loop and every connection.
+#[derive(Clone)]
+pub struct Places {
+    slots: Slots,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when a place is given back.
+    freed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// Every connection with a place, by number: a second handle on its socket, and since
+    /// when it has waited for its next request (None: a request or answer is under way).
+    open: HashMap<u64, Open>,
+    next_id: u64,
+    /// Places given back so far: a waiting accept loop sees that the count moved.
+    freed: u64,
+}
+
+struct Open {
+    socket: Option<TcpStream>,
+    idle_since: Option<Instant>,
+    /// Closed to make room: the connection must end, whatever its read brought.
+    closed_for_room: bool,
+}
+
+/// One connection's place. Given back when dropped, however the connection ends.
+pub struct Place {
+    id: u64,
+    slot: Option<Slot>,
+    shared: Arc<Shared>,
+}
+
+impl Places {
+    pub fn new(max: usize, per_address: usize) -> Places {
+        Places {
+            slots: Slots::new(max, per_address),
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                freed: Condvar::new(),
+            }),
+        }
+    }
+
+    /// A place for `stream`, from `ip`. When all are taken, the connection idle longest is
+    /// closed to make room; an address that has its share already is refused, as before.
+    pub fn take(&self, ip: IpAddr, stream: &TcpStream) -> Result<Place, Full> {
+        let slot = match self.slots.take(ip) {
+            Ok(slot) => slot,
+            Err(Full::Server(_)) => self.make_room(ip)?,
+            Err(full) => return Err(full),
+        };
+        // A second descriptor of the same socket: how another thread can close it. (Without
+        // one, when descriptors run out, this connection is never closed to make room.)
+        let socket = stream.try_clone().ok();
+        let mut state = self.shared.lock();
+        let id = state.next_id;
+        state.next_id += 1;
+        let open = Open {
+            socket,
+            idle_since: None,
+            closed_for_room: false,
+        };
+        state.open.insert(id, open);
+        Ok(Place {
+            id,
+            slot: Some(slot),
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
+    // ANCHOR: make_room
+    /// Closes the connection that has waited longest for its next request, waits for its
+    /// place to come back, and takes it; or says that every place is busy.
+    fn make_room(&self, ip: IpAddr) -> Result<Slot, Full> {
+        let full = Full::Server(self.slots.max());
+        let mut state = self.shared.lock();
+        let oldest = state
+            .open
+            .iter_mut()
+            .filter(|(_, open)| open.socket.is_some() && !open.closed_for_room)
+            .filter_map(|(id, open)| open.idle_since.map(|since| (since, *id, open)))
+            .min_by_key(|(since, id, _)| (*since, *id));
+        let Some((_, _, open)) = oldest else {
+            return Err(full);
+        };
+        open.closed_for_room = true;
+        // Its thread, asleep in read, wakes up with 0 bytes and ends the connection.
+        if let Some(socket) = &open.socket {
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+        let freed = state.freed;
+        let deadline = Instant::now() + FREEING;
+        while state.freed == freed {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            if wait.is_zero() {
+                return Err(full);
+            }
+            state = self
+                .shared
+                .freed
+                .wait_timeout(state, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        drop(state);
+        self.slots.take(ip)
+    }
+    // ANCHOR_END: make_room
+}
+
+impl Place {
+    /// The connection now waits for the first byte of its next request: it may be closed
+    /// to make room.
+    pub fn idle(&self) {
+        if let Some(open) = self.shared.lock().open.get_mut(&self.id) {
+            open.idle_since.get_or_insert_with(Instant::now);
+        }
+    }
+
+    /// A read returned: a request has begun (or the connection ended). False if the
+    /// connection was closed to make room meanwhile; it must then end.
+    pub fn busy(&self) -> bool {
+        match self.shared.lock().open.get_mut(&self.id) {
+            Some(open) => {
+                open.idle_since = None;
+                !open.closed_for_room
+            }
+            None => false,
+        }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        // Closes the second descriptor, and gives the place back.
+        state.open.remove(&self.id);
+        self.slot.take();
+        state.freed += 1;
+        drop(state);
+        self.shared.freed.notify_all();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
