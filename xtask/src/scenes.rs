@@ -99,13 +99,13 @@ pub const PAIRS: &[Pair] = &[
 
 impl Pair {
     /// The `-seed` pairs and the steps' pairs run the seed's Python programs, so they need
-    /// `python3`; the `http` pairs run curl.
+    /// `python3`; http-server's pairs run curl.
     pub fn runnable(&self) -> Result<(), String> {
         let needs = |tool: &str, why: &str| match Command::new(tool).arg("--version").output() {
             Ok(out) if out.status.success() => Ok(()),
             _ => Err(format!("{tool} not found: {why}")),
         };
-        if self.name.starts_with("http") {
+        if self.lessons.contains(&"http-server") {
             needs("curl", "it is the HTTP client (apt-get install curl)")
         } else if self.name.ends_with("-seed") || self.name.contains("step") {
             needs("python3", "it runs the seed's programs")
@@ -703,14 +703,14 @@ fn seed_client(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
     }
 }
 
-/// A step of tcp-poll or tcp-async (`lessons/<dir>/examples/<step>.rs`, the pair's name after
-/// `poll-` or `async-`) on port 0, against tcp-client: two lines echoed, then the client's FIN.
+/// A step of tcp-poll or tcp-async (`lessons/<dir>/examples/<step>.rs`, the pair's name, after
+/// `poll-` or `async-` if it has one) on port 0, against tcp-client: two lines echoed, then the client's FIN.
 fn poll_step(s: &mut Scene, bins: &Bins, pair: &Pair) -> Result<(), Failure> {
     let (_, client) = pair.server_and_client()?;
-    let step = pair
-        .name
-        .split_once('-')
-        .map_or(pair.name, |(_, step)| step);
+    let step = ["poll-", "async-"]
+        .iter()
+        .find_map(|lesson| pair.name.strip_prefix(lesson))
+        .unwrap_or(pair.name);
     let (server, addr) = s.start(step, bins.example(step, &["0"]))?;
     let to = addr.to_string();
     let (client, local) = connect(s, "client", bins.lesson(client, &["--to", &to]))?;
