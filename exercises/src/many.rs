@@ -30,6 +30,8 @@ struct Peer {
     stream: TcpStream,
     addr: SocketAddr,
     seen: mpsc::Receiver<Seen>,
+    /// Holds the reader thread back until dropped: a client that reads nothing for now.
+    gate: Option<mpsc::Sender<()>>,
 }
 
 impl Peer {
@@ -42,7 +44,7 @@ impl Peer {
     ) -> Result<Peer, Failure> {
         let stream = TcpStream::connect_timeout(&to, WAIT)
             .map_err(|e| c.fail(format!("client {name} cannot connect to {to}: {e}")))?;
-        Peer::new(c, p, stream, name)
+        Peer::new(c, p, stream, name, None)
     }
 
     /// Like `connect`, with a receive buffer of 4 KiB set before the handshake: a client
@@ -57,10 +59,25 @@ impl Peer {
             .and_then(|s| s.set_recv_buffer_size(4096).map(|()| s))
             .and_then(|s| s.connect_timeout(&to.into(), WAIT).map(|()| s))
             .map_err(|e| c.fail(format!("client {name} cannot connect to {to}: {e}")))?;
-        Peer::new(c, p, socket.into(), name)
+        let (gate, wait) = mpsc::channel::<()>();
+        let mut peer = Peer::new(c, p, socket.into(), name, Some(wait))?;
+        peer.gate = Some(gate);
+        Ok(peer)
     }
 
-    fn new(c: &mut Check, p: Proc, stream: TcpStream, name: &'static str) -> Result<Peer, Failure> {
+    /// A client that read nothing so far starts reading.
+    fn read_from_now(&mut self) {
+        self.gate = None;
+    }
+
+    /// With `wait`, the reader thread reads nothing until that channel closes.
+    fn new(
+        c: &mut Check,
+        p: Proc,
+        stream: TcpStream,
+        name: &'static str,
+        wait: Option<mpsc::Receiver<()>>,
+    ) -> Result<Peer, Failure> {
         let addr = stream
             .local_addr()
             .map_err(|e| c.fail(format!("client {name} has no address: {e}")))?;
@@ -70,7 +87,12 @@ impl Peer {
             .and_then(|()| stream.try_clone())
             .map_err(|e| c.fail(format!("cannot set up client {name}: {e}")))?;
         let (tx, seen) = mpsc::channel();
-        thread::spawn(move || read_lines(reading, tx));
+        thread::spawn(move || {
+            if let Some(wait) = wait {
+                let _ = wait.recv();
+            }
+            read_lines(reading, tx);
+        });
         c.expect_line(
             p,
             &format!("accepted {addr}"),
@@ -81,6 +103,7 @@ impl Peer {
             stream,
             addr,
             seen,
+            gate: None,
         })
     }
 
@@ -296,15 +319,27 @@ fn relay(c: &mut Check, lesson: &str, slow: Slow) -> Result<(), Failure> {
     // A line with an ESC and a byte that is not UTF-8, in pieces: relayed whole, unchanged.
     let mut first = text_line(c, "a1");
     first.splice(2..2, b"\x1b[2J\xff".iter().copied());
-    a.write_in_pieces(c, &first)?;
+    // Its first part, then a whole line from B: C gets B's line first, and A's whole.
+    let cut = c.rng().below(3..first.len() - 1);
+    let (start, rest) = first.split_at(cut);
+    a.write(c, start)?;
+    thread::sleep(Duration::from_millis(50));
+    let b0 = text_line(c, "b0");
+    b.write(c, &b0)?;
+    third.line_is(c, &b0, "B's line, while A's line was not yet complete")?;
+    a.write_in_pieces(c, rest)?;
     b.line_is(c, &first, "A's line, relayed unchanged")?;
     third.line_is(c, &first, "A's line, relayed unchanged")?;
-    c.pass(format!("A's line {} reached B and C, whole", shown(&first)));
+    a.line_is(c, &b0, "B's line")?;
+    c.pass(format!(
+        "A's line {} reached B and C whole, after B's line that came while it was incomplete",
+        shown(&first)
+    ));
     // Two lines in one write.
     let (b1, b2) = (text_line(c, "b1"), text_line(c, "b2"));
     b.write(c, &[b1.clone(), b2.clone()].concat())?;
     for (line, what) in [(&b1, "B's first line"), (&b2, "B's second line")] {
-        // A's first line back is B's: a sender never gets its own line.
+        // A's next line back is B's: a sender never gets its own line.
         a.line_is(c, line, &format!("{what} (and never its own)"))?;
         third.line_is(c, line, what)?;
     }
@@ -338,10 +373,11 @@ fn flood(
     slow: Slow,
 ) -> Result<(), Failure> {
     let [mut a, mut b] = peers;
-    let d = Peer::connect_small(c, p, addr, "D")?;
-    // About 3 MB in lines of varied length: far more than D's window, the server's buffers
-    // for D and 64 KiB of lines waiting.
-    let lines: Vec<Vec<u8>> = (0..c.rng().below(14_000..16_000))
+    let mut d = Peer::connect_small(c, p, addr, "D")?;
+    // About 8 MB in lines of varied length: far more than D's window, the server's buffers
+    // for D (on loopback, a new connection's send buffer can grow to 2.6 MB at once) and 64 KiB
+    // of lines waiting.
+    let lines: Vec<Vec<u8>> = (0..c.rng().below(38_000..42_000))
         .map(|i| {
             let pad = c.rng().below(100..300);
             format!("f{i:06} {}\n", "z".repeat(pad)).into_bytes()
@@ -375,6 +411,7 @@ fn flood(
     let end = b"end\n";
     a.write(c, end)?;
     b.line_is(c, end, "A's line after the flood")?;
+    d.read_from_now();
     match slow {
         Slow::Closed => slow_closed(c, &d, &lines)?,
         Slow::Missed => slow_missed(c, &d, &lines, end)?,
