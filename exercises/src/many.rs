@@ -279,6 +279,10 @@ fn text_line(c: &mut Check, tag: &str) -> Vec<u8> {
 
 /// Fails if the lesson's log shows a control character a peer sent, raw.
 fn log_is_escaped(c: &mut Check, p: Proc) -> Result<(), Failure> {
+    // Every line printed until now, waited for a moment: no line has a NUL.
+    c.scene = std::mem::take(&mut c.scene).timeout(Duration::from_millis(300));
+    let _ = c.scene.expect(p, "\u{0}");
+    c.scene = std::mem::take(&mut c.scene).timeout(WAIT);
     let raw = c
         .scene
         .output(p, Stream::Stdout)
@@ -348,7 +352,11 @@ fn relay(c: &mut Check, lesson: &str, slow: Slow) -> Result<(), Failure> {
     let mut longest = vec![b'x'; 1023];
     longest[0] = b'c';
     longest.push(b'\n');
-    third.write(c, &longest)?;
+    // In two pieces: all but the newline waits whole, then the newline ends it.
+    let (body, newline) = longest.split_at(1023);
+    third.write(c, body)?;
+    thread::sleep(Duration::from_millis(50));
+    third.write(c, newline)?;
     a.line_is(c, &longest, "C's line of exactly 1024 bytes")?;
     b.line_is(c, &longest, "C's line of exactly 1024 bytes")?;
     c.pass("a line of exactly 1024 bytes (newline included) was relayed");
