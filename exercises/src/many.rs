@@ -32,6 +32,8 @@ struct Peer {
     seen: mpsc::Receiver<Seen>,
     /// Holds the reader thread back until dropped: a client that reads nothing for now.
     gate: Option<mpsc::Sender<()>>,
+    /// The end of the stream, when `bytes_are` met it right after the bytes it waited for.
+    ended: Option<Seen>,
 }
 
 impl Peer {
@@ -104,6 +106,7 @@ impl Peer {
             addr,
             seen,
             gate: None,
+            ended: None,
         })
     }
 
@@ -168,14 +171,15 @@ impl Peer {
     }
 
     /// Exactly the bytes `want`, in whatever lines they come, then nothing more until later.
-    fn bytes_are(&self, c: &Check, want: &[u8], what: &str) -> Result<(), Failure> {
+    fn bytes_are(&mut self, c: &Check, want: &[u8], what: &str) -> Result<(), Failure> {
         let mut got = Vec::new();
         while got.len() < want.len() {
             match self.next(c, WAIT, what)? {
                 Seen::Line(line, _) => got.extend(line),
-                Seen::End(rest, how, _) => {
+                Seen::End(rest, how, at) => {
                     got.extend(rest);
                     if got == want {
+                        self.ended = Some(Seen::End(Vec::new(), how, at));
                         break;
                     }
                     return Err(self.ended_early(c, what, &got, how));
@@ -196,13 +200,17 @@ impl Peer {
 
     /// Waits for the end of the stream: a FIN (`fin_only`), or also a reset. Returns when.
     fn ends(
-        &self,
+        &mut self,
         c: &Check,
         within: Duration,
         fin_only: bool,
         what: &str,
     ) -> Result<Instant, Failure> {
-        match self.next(c, within, what)? {
+        let next = match self.ended.take() {
+            Some(end) => end,
+            None => self.next(c, within, what)?,
+        };
+        match next {
             Seen::End(rest, how, at) if rest.is_empty() && (how.is_none() || !fin_only) => Ok(at),
             Seen::End(rest, how, _) => Err(self.ended_early(c, what, &rest, how)),
             Seen::Line(line, _) => Err(c.fail(format!(
@@ -585,7 +593,7 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
     let grace = Duration::from_millis(tenths as u64 * 100);
     let grace_arg = format!("{:.1}", grace.as_secs_f64());
     let (p, addr) = server(c, "tcp-poll", &["--grace", &grace_arg])?;
-    let idle = Peer::connect(c, p, addr, "A")?;
+    let mut idle = Peer::connect(c, p, addr, "A")?;
     let mut talker = Peer::connect(c, p, addr, "B")?;
     let mut leaving = Peer::connect(c, p, addr, "C")?;
     let hello = text_line(c, "before");
@@ -605,7 +613,7 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
         signals[0]
     ));
     // The clients already connected are served until they leave.
-    let more = [text_line(c, "after"), c.rng().bytes(40)].concat();
+    let more = [text_line(c, "after"), c.rng().bytes(40), b"\n".to_vec()].concat();
     talker.write_in_pieces(c, &more)?;
     talker.bytes_are(c, &more, "the echo of what it sent after the signal")?;
     let last = text_line(c, "bye");
@@ -678,7 +686,7 @@ pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
         "tcp-async",
         &["--heartbeat", &beat_arg, "--idle-timeout", "30"],
     )?;
-    let silent = Peer::connect(c, p, addr, "A")?;
+    let mut silent = Peer::connect(c, p, addr, "A")?;
     let since = Instant::now();
     let mut answers = Peer::connect(c, p, addr, "B")?;
     let mut chatty = Peer::connect(c, p, addr, "C")?;
@@ -780,7 +788,11 @@ pub fn half_close(c: &mut Check) -> Result<(), Failure> {
     under.write_in_pieces(c, &c_data)?;
     quiet.write(c, &d_data)?;
     let d_last = Instant::now();
-    for (peer, data) in [(&exact, &a_data), (&over, &b_data), (&quiet, &d_data)] {
+    for (peer, data) in [
+        (&mut exact, &a_data),
+        (&mut over, &b_data),
+        (&mut quiet, &d_data),
+    ] {
         let want = data.get(..limit).unwrap_or_default();
         peer.bytes_are(c, want, &format!("the echo of its first {limit} bytes"))?;
         peer.ends(
