@@ -757,6 +757,30 @@ pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
     fin_end(c, p, &mut chatty, c_sent.len())?;
     c.pass("C, never silent for a heartbeat, got its echo and no PING");
     c.pass("B and C sent FIN, and their sessions ended as the lesson logs them");
+    // Without --heartbeat, the lesson's --idle-timeout is what ends a silent client.
+    let (q, addr) = server(c, "tcp-async", &["--idle-timeout", "0.5"])?;
+    let mut quiet = Peer::connect(c, q, addr, "E")?;
+    let since = Instant::now();
+    let closed = quiet.ends(
+        c,
+        WAIT,
+        true,
+        "its connection closed after --idle-timeout 0.5",
+    )?;
+    let gap = closed - since;
+    if gap < Duration::from_millis(450) || gap > Duration::from_millis(500) + LATE {
+        return Err(c.fail(format!(
+            "without --heartbeat, a silent client is closed after --idle-timeout 0.5; E was \
+             closed after {:.3} s",
+            gap.as_secs_f64()
+        )));
+    }
+    let line = format!(
+        "{} sent nothing for 0.5 s (--idle-timeout): closed after 0 bytes",
+        quiet.addr
+    );
+    logged(c, q, &line, "expected the lesson's line")?;
+    c.pass("without --heartbeat, --idle-timeout still closes a silent client, without a PING");
     Ok(())
 }
 
