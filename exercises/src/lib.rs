@@ -193,7 +193,7 @@ pub const EXERCISES: &[Exercise] = &[
     Exercise {
         id: "tcp-async-1",
         lesson: "tcp-async",
-        title: "A heartbeat that drops a silent client (--heartbeat SECS)",
+        title: "A heartbeat drops a silent client (--heartbeat SECS)",
         check: many::async_heartbeat,
     },
     Exercise {
