@@ -14,6 +14,7 @@ mod chat;
 mod download;
 mod feiq;
 mod http;
+mod many;
 mod tcp;
 mod udp;
 mod wire;
@@ -149,6 +150,12 @@ pub const EXERCISES: &[Exercise] = &[
         check: tcp::client_retry,
     },
     Exercise {
+        id: "connection-life-1",
+        lesson: "tcp-server",
+        title: "Half-close after a limit (--limit BYTES)",
+        check: many::half_close,
+    },
+    Exercise {
         id: "file-download-1",
         lesson: "file-download",
         title: "SIZE: the size without the bytes",
@@ -172,7 +179,42 @@ pub const EXERCISES: &[Exercise] = &[
         title: "Several ranges in one answer (multipart/byteranges)",
         check: http::multipart_ranges,
     },
+    Exercise {
+        id: "tcp-poll-1",
+        lesson: "tcp-poll",
+        title: "A chat relay (--relay)",
+        check: many::poll_relay,
+    },
+    Exercise {
+        id: "tcp-poll-2",
+        lesson: "tcp-poll",
+        title: "Stop on Ctrl-C, let clients finish (--grace SECS)",
+        check: many::poll_stop,
+    },
+    Exercise {
+        id: "tcp-async-1",
+        lesson: "tcp-async",
+        title: "A heartbeat drops a silent client (--heartbeat SECS)",
+        check: many::async_heartbeat,
+    },
+    Exercise {
+        id: "tcp-async-2",
+        lesson: "tcp-async",
+        title: "A chat relay that skips for a slow reader (--relay)",
+        check: many::async_relay,
+    },
 ];
+
+impl Exercise {
+    /// The chapter whose exercises include this one: the ID without its number. It is the
+    /// lesson's own chapter, except for the concept chapters' exercises (connection-life-1
+    /// changes tcp-server).
+    pub fn chapter(&self) -> &'static str {
+        self.id
+            .rsplit_once('-')
+            .map_or(self.id, |(chapter, _)| chapter)
+    }
+}
 
 /// The exercise named `id`.
 pub fn find(id: &str) -> Option<&'static Exercise> {
@@ -451,7 +493,7 @@ mod tests {
 
     #[test]
     fn two_to_four_per_lesson_and_ids_in_order() {
-        let lessons = [
+        let chapters = [
             "udp-server",
             "udp-client",
             "udp-chat",
@@ -460,20 +502,31 @@ mod tests {
             "tcp-client",
             "file-download",
             "http-server",
+            "tcp-poll",
+            "tcp-async",
         ];
-        assert!(EXERCISES.len() >= 20);
-        for lesson in lessons {
+        assert!(EXERCISES.len() >= 26);
+        for chapter in chapters {
             let ids: Vec<&str> = EXERCISES
                 .iter()
-                .filter(|e| e.lesson == lesson)
+                .filter(|e| e.chapter() == chapter)
                 .map(|e| e.id)
                 .collect();
-            assert!((2..=4).contains(&ids.len()), "{lesson}: {ids:?}");
+            assert!((2..=4).contains(&ids.len()), "{chapter}: {ids:?}");
             for (i, id) in ids.iter().enumerate() {
-                assert_eq!(*id, format!("{lesson}-{}", i + 1));
+                assert_eq!(*id, format!("{chapter}-{}", i + 1));
             }
         }
-        assert!(EXERCISES.iter().all(|e| lessons.contains(&e.lesson)));
+        // A concept chapter's exercises change a lesson of the same part.
+        assert_eq!(
+            find("connection-life-1").map(|e| (e.chapter(), e.lesson)),
+            Some(("connection-life", "tcp-server"))
+        );
+        let known = |e: &&Exercise| {
+            chapters.contains(&e.lesson)
+                && (chapters.contains(&e.chapter()) || e.chapter() == "connection-life")
+        };
+        assert!(EXERCISES.iter().all(|e| known(&e)));
     }
 
     #[test]
@@ -484,7 +537,7 @@ mod tests {
         for e in EXERCISES {
             let patch = root.join(format!("exercises/solutions/{}.patch", e.id));
             assert!(patch.is_file(), "{} has no solution", e.id);
-            let chapter = root.join(format!("docs/src/exercises/{}.md", e.lesson));
+            let chapter = root.join(format!("docs/src/exercises/{}.md", e.chapter()));
             let text = std::fs::read_to_string(&chapter).unwrap_or_default();
             assert!(
                 text.contains(&format!("### {}: {}", e.id, e.title)),

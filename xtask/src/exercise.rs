@@ -234,7 +234,7 @@ struct Text {
 }
 
 fn show(e: &Exercise, hint: Option<usize>) -> anyhow::Result<()> {
-    let path = repo_root().join(format!("docs/src/exercises/{}.md", e.lesson));
+    let path = repo_root().join(format!("docs/src/exercises/{}.md", e.chapter()));
     let book = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     let text = section(&book, e.id)
@@ -476,7 +476,8 @@ mod tests {
     #[test]
     fn every_exercise_has_a_statement_and_hints_in_the_book() {
         for e in EXERCISES {
-            let path = crate::bins::repo_root().join(format!("docs/src/exercises/{}.md", e.lesson));
+            let path =
+                crate::bins::repo_root().join(format!("docs/src/exercises/{}.md", e.chapter()));
             let book = std::fs::read_to_string(&path).unwrap_or_default();
             let text = section(&book, e.id).unwrap_or_else(|| panic!("{}: no section", e.id));
             assert!(text.statement.contains("check"), "{}: no check", e.id);

@@ -1,0 +1,910 @@
+//! The many-clients part: tcp-poll, tcp-async, and the connection-life exercise on
+//! tcp-server. Every check here holds several connections at once, each with its own reader
+//! thread, so that what one client does (or does not do) can be seen not to hold up another.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use testkit::{Proc, Stream};
+
+use crate::{Check, Failure, WAIT, shown};
+
+/// How much later than its due time a timed event may come on a loaded machine.
+const LATE: Duration = Duration::from_millis(400);
+
+/// What a client's reader thread saw: a line (newline included), or the end of the stream.
+enum Seen {
+    Line(Vec<u8>, Instant),
+    /// The bytes after the last newline, and how the stream ended: `None` for a FIN, the
+    /// error's kind for a reset or another failure.
+    End(Vec<u8>, Option<io::ErrorKind>, Instant),
+}
+
+/// A connection to the lesson whose incoming bytes a thread reads as they come, line by
+/// line, so that the check can write, and wait on several clients, without blocking on one.
+struct Peer {
+    name: &'static str,
+    stream: TcpStream,
+    addr: SocketAddr,
+    seen: mpsc::Receiver<Seen>,
+    /// Holds the reader thread back until dropped: a client that reads nothing for now.
+    gate: Option<mpsc::Sender<()>>,
+    /// The end of the stream, when `bytes_are` met it right after the bytes it waited for.
+    ended: Option<Seen>,
+}
+
+impl Peer {
+    /// Connects to `to` and waits for the lesson's `accepted ADDR` line for it.
+    fn connect(
+        c: &mut Check,
+        p: Proc,
+        to: SocketAddr,
+        name: &'static str,
+    ) -> Result<Peer, Failure> {
+        let stream = TcpStream::connect_timeout(&to, WAIT)
+            .map_err(|e| c.fail(format!("client {name} cannot connect to {to}: {e}")))?;
+        Peer::new(c, p, stream, name, None)
+    }
+
+    /// Like `connect`, with a receive buffer of 4 KiB set before the handshake: a client
+    /// whose window stays small, so that a server's buffers for it fill soon.
+    fn connect_small(
+        c: &mut Check,
+        p: Proc,
+        to: SocketAddr,
+        name: &'static str,
+    ) -> Result<Peer, Failure> {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .and_then(|s| s.set_recv_buffer_size(4096).map(|()| s))
+            .and_then(|s| s.connect_timeout(&to.into(), WAIT).map(|()| s))
+            .map_err(|e| c.fail(format!("client {name} cannot connect to {to}: {e}")))?;
+        let (gate, wait) = mpsc::channel::<()>();
+        let mut peer = Peer::new(c, p, socket.into(), name, Some(wait))?;
+        peer.gate = Some(gate);
+        Ok(peer)
+    }
+
+    /// A client that read nothing so far starts reading.
+    fn read_from_now(&mut self) {
+        self.gate = None;
+    }
+
+    /// With `wait`, the reader thread reads nothing until that channel closes.
+    fn new(
+        c: &mut Check,
+        p: Proc,
+        stream: TcpStream,
+        name: &'static str,
+        wait: Option<mpsc::Receiver<()>>,
+    ) -> Result<Peer, Failure> {
+        let addr = stream
+            .local_addr()
+            .map_err(|e| c.fail(format!("client {name} has no address: {e}")))?;
+        let reading = stream
+            .set_nodelay(true)
+            .and_then(|()| stream.set_write_timeout(Some(WAIT)))
+            .and_then(|()| stream.try_clone())
+            .map_err(|e| c.fail(format!("cannot set up client {name}: {e}")))?;
+        let (tx, seen) = mpsc::channel();
+        thread::spawn(move || {
+            if let Some(wait) = wait {
+                let _ = wait.recv();
+            }
+            read_lines(reading, tx);
+        });
+        c.expect_line(
+            p,
+            &format!("accepted {addr}"),
+            &format!("expected the server to accept client {name} ({addr})"),
+        )?;
+        Ok(Peer {
+            name,
+            stream,
+            addr,
+            seen,
+            gate: None,
+            ended: None,
+        })
+    }
+
+    fn write(&mut self, c: &Check, data: &[u8]) -> Result<(), Failure> {
+        self.stream.write_all(data).map_err(|e| {
+            c.fail(format!(
+                "client {} ({}) cannot send {}: {e}",
+                self.name,
+                self.addr,
+                shown(data)
+            ))
+        })
+    }
+
+    /// Sends `data` in pieces cut at points the seed chooses, a moment apart.
+    fn write_in_pieces(&mut self, c: &mut Check, data: &[u8]) -> Result<(), Failure> {
+        let mut cuts: Vec<usize> = (0..c.rng().below(1..4))
+            .map(|_| c.rng().below(1..data.len().max(2)))
+            .collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut from = 0;
+        for cut in cuts.into_iter().chain([data.len()]) {
+            self.write(c, data.get(from..cut.max(from)).unwrap_or_default())?;
+            from = cut.max(from);
+            thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, c: &Check) -> Result<(), Failure> {
+        self.stream
+            .shutdown(Shutdown::Write)
+            .map_err(|e| c.fail(format!("client {} cannot send its FIN: {e}", self.name)))
+    }
+
+    /// What the reader saw next, within `within`.
+    fn next(&self, c: &Check, within: Duration, what: &str) -> Result<Seen, Failure> {
+        self.seen.recv_timeout(within).map_err(|_| {
+            c.fail(format!(
+                "client {} ({}) expected {what}, but nothing came within {:.1} s",
+                self.name,
+                self.addr,
+                within.as_secs_f64()
+            ))
+        })
+    }
+
+    /// The next line, which must be exactly `want` (newline included); when it came.
+    fn line_is(&self, c: &Check, want: &[u8], what: &str) -> Result<Instant, Failure> {
+        match self.next(c, WAIT, what)? {
+            Seen::Line(got, at) if got == want => Ok(at),
+            Seen::Line(got, _) => Err(c.fail(format!(
+                "client {} ({}) expected {what}, {}, but got the line {}",
+                self.name,
+                self.addr,
+                shown(want),
+                shown(&got)
+            ))),
+            Seen::End(rest, how, _) => Err(self.ended_early(c, what, &rest, how)),
+        }
+    }
+
+    /// Exactly the bytes `want`, in whatever lines they come, then nothing more until later.
+    fn bytes_are(&mut self, c: &Check, want: &[u8], what: &str) -> Result<(), Failure> {
+        let mut got = Vec::new();
+        while got.len() < want.len() {
+            match self.next(c, WAIT, what)? {
+                Seen::Line(line, _) => got.extend(line),
+                Seen::End(rest, how, at) => {
+                    got.extend(rest);
+                    if got == want {
+                        self.ended = Some(Seen::End(Vec::new(), how, at));
+                        break;
+                    }
+                    return Err(self.ended_early(c, what, &got, how));
+                }
+            }
+        }
+        if got != want {
+            return Err(c.fail(format!(
+                "client {} ({}) expected {what}, {}, but got {}",
+                self.name,
+                self.addr,
+                shown(want),
+                shown(&got)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Waits for the end of the stream: a FIN (`fin_only`), or also a reset. Returns when.
+    fn ends(
+        &mut self,
+        c: &Check,
+        within: Duration,
+        fin_only: bool,
+        what: &str,
+    ) -> Result<Instant, Failure> {
+        let next = match self.ended.take() {
+            Some(end) => end,
+            None => self.next(c, within, what)?,
+        };
+        match next {
+            Seen::End(rest, how, at) if rest.is_empty() && (how.is_none() || !fin_only) => Ok(at),
+            Seen::End(rest, how, _) => Err(self.ended_early(c, what, &rest, how)),
+            Seen::Line(line, _) => Err(c.fail(format!(
+                "client {} ({}) expected {what}, but got the line {}",
+                self.name,
+                self.addr,
+                shown(&line)
+            ))),
+        }
+    }
+
+    fn ended_early(
+        &self,
+        c: &Check,
+        what: &str,
+        rest: &[u8],
+        how: Option<io::ErrorKind>,
+    ) -> Failure {
+        let how = match how {
+            None => "the server closed the connection (FIN)".to_string(),
+            Some(kind) => format!("the connection failed ({kind:?}: a reset?)"),
+        };
+        let after = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(" after {}", shown(rest))
+        };
+        c.fail(format!(
+            "client {} ({}) expected {what}, but {how}{after}",
+            self.name, self.addr
+        ))
+    }
+}
+
+/// The reader thread of a `Peer`: every line, then the end of the stream.
+fn read_lines(stream: TcpStream, tx: mpsc::Sender<Seen>) {
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = Vec::new();
+        let end = match reader.read_until(b'\n', &mut line) {
+            Ok(_) if line.ends_with(b"\n") => None,
+            Ok(_) => Some(None),
+            Err(e) => Some(Some(e.kind())),
+        };
+        let seen = match end {
+            None => Seen::Line(line, Instant::now()),
+            Some(how) => Seen::End(line, how, Instant::now()),
+        };
+        let last = matches!(seen, Seen::End(..));
+        if tx.send(seen).is_err() || last {
+            return;
+        }
+    }
+}
+
+fn server(c: &mut Check, lesson: &str, args: &[&str]) -> Result<(Proc, SocketAddr), Failure> {
+    let mut all = vec!["--port", "0"];
+    all.extend_from_slice(args);
+    let (p, addr) = c.start(lesson, &all)?;
+    c.pass(format!(
+        "{lesson} {} is listening on {addr}",
+        args.join(" ")
+    ));
+    Ok((p, addr))
+}
+
+/// A line of varied text that the seed chooses, with a tag to tell lines apart.
+fn text_line(c: &mut Check, tag: &str) -> Vec<u8> {
+    let len = c.rng().below(3..25);
+    let mut line = format!("{tag} {}", c.rng().text(len)).into_bytes();
+    line.push(b'\n');
+    line
+}
+
+/// Waits for the log line `line` of `p`, which may have come before lines already waited for:
+/// the clients' events happen at once, and the log has them in their order, not the check's.
+fn logged(c: &mut Check, p: Proc, line: &str, fail: &str) -> Result<(), Failure> {
+    if c.scene
+        .output(p, Stream::Stdout)
+        .iter()
+        .any(|l| l.trim() == line)
+    {
+        return Ok(());
+    }
+    c.expect_line(p, line, fail).map(drop)
+}
+
+/// Fails if the lesson's log shows a control character a peer sent, raw.
+fn log_is_escaped(c: &mut Check, p: Proc) -> Result<(), Failure> {
+    // Every line printed until now, waited for a moment: no line has a NUL.
+    c.scene = std::mem::take(&mut c.scene).timeout(Duration::from_millis(300));
+    let _ = c.scene.expect(p, "\u{0}");
+    c.scene = std::mem::take(&mut c.scene).timeout(WAIT);
+    let raw = c
+        .scene
+        .output(p, Stream::Stdout)
+        .into_iter()
+        .find(|l| l.contains('\u{1b}'));
+    if let Some(line) = raw {
+        return Err(c.fail(format!(
+            "a client sent ESC (\\x1b); the lesson's log shows peer text escaped, but printed \
+             it raw: {line:?}"
+        )));
+    }
+    c.pass("the ESC a client sent is escaped in the log");
+    Ok(())
+}
+
+/// What a relay does with a client that reads too slowly.
+#[derive(Clone, Copy, PartialEq)]
+enum Slow {
+    /// tcp-poll-1: closes it.
+    Closed,
+    /// tcp-async-2: skips lines for it, and says how many.
+    Missed,
+}
+
+pub fn poll_relay(c: &mut Check) -> Result<(), Failure> {
+    relay(c, "tcp-poll", Slow::Closed)
+}
+
+pub fn async_relay(c: &mut Check) -> Result<(), Failure> {
+    relay(c, "tcp-async", Slow::Missed)
+}
+
+fn relay(c: &mut Check, lesson: &str, slow: Slow) -> Result<(), Failure> {
+    let (p, addr) = server(c, lesson, &["--relay"])?;
+    let mut a = Peer::connect(c, p, addr, "A")?;
+    let mut b = Peer::connect(c, p, addr, "B")?;
+    let mut third = Peer::connect(c, p, addr, "C")?;
+    // A line with an ESC and a byte that is not UTF-8, in pieces: relayed whole, unchanged.
+    let mut first = text_line(c, "a1");
+    first.splice(2..2, b"\x1b[2J\xff".iter().copied());
+    // Its first part, then a whole line from B: C gets B's line first, and A's whole.
+    let cut = c.rng().below(3..first.len() - 1);
+    let (start, rest) = first.split_at(cut);
+    a.write(c, start)?;
+    thread::sleep(Duration::from_millis(50));
+    let b0 = text_line(c, "b0");
+    b.write(c, &b0)?;
+    third.line_is(c, &b0, "B's line, while A's line was not yet complete")?;
+    a.write_in_pieces(c, rest)?;
+    b.line_is(c, &first, "A's line, relayed unchanged")?;
+    third.line_is(c, &first, "A's line, relayed unchanged")?;
+    a.line_is(c, &b0, "B's line")?;
+    c.pass(format!(
+        "A's line {} reached B and C whole, after B's line that came while it was incomplete",
+        shown(&first)
+    ));
+    // Two lines in one write.
+    let (b1, b2) = (text_line(c, "b1"), text_line(c, "b2"));
+    b.write(c, &[b1.clone(), b2.clone()].concat())?;
+    for (line, what) in [(&b1, "B's first line"), (&b2, "B's second line")] {
+        // A's next line back is B's: a sender never gets its own line.
+        a.line_is(c, line, &format!("{what} (and never its own)"))?;
+        third.line_is(c, line, what)?;
+    }
+    c.pass("two lines in one write reached the two others, in order; A did not get its own");
+    // Exactly the longest line there may be, then one byte more.
+    let mut longest = vec![b'x'; 1023];
+    longest[0] = b'c';
+    longest.push(b'\n');
+    // In two pieces: all but the newline waits whole, then the newline ends it.
+    let (body, newline) = longest.split_at(1023);
+    third.write(c, body)?;
+    thread::sleep(Duration::from_millis(50));
+    third.write(c, newline)?;
+    a.line_is(c, &longest, "C's line of exactly 1024 bytes")?;
+    b.line_is(c, &longest, "C's line of exactly 1024 bytes")?;
+    c.pass("a line of exactly 1024 bytes (newline included) was relayed");
+    third.write(c, &[b'y'; 1025])?;
+    third.ends(
+        c,
+        WAIT,
+        false,
+        "its connection closed after 1025 bytes without a newline",
+    )?;
+    c.pass("1025 bytes without a newline closed their sender's connection");
+    log_is_escaped(c, p)?;
+    flood(c, p, addr, [a, b], slow)
+}
+
+/// A floods; B reads everything, and D, which reads nothing for now, falls behind.
+fn flood(
+    c: &mut Check,
+    p: Proc,
+    addr: SocketAddr,
+    peers: [Peer; 2],
+    slow: Slow,
+) -> Result<(), Failure> {
+    let [mut a, mut b] = peers;
+    let mut d = Peer::connect_small(c, p, addr, "D")?;
+    // About 8 MB in lines of varied length: far more than D's window, the server's buffers
+    // for D (on loopback, a new connection's send buffer can grow to 2.6 MB at once) and 64 KiB
+    // of lines waiting.
+    let lines: Vec<Vec<u8>> = (0..c.rng().below(38_000..42_000))
+        .map(|i| {
+            let pad = c.rng().below(100..300);
+            format!("f{i:06} {}\n", "z".repeat(pad)).into_bytes()
+        })
+        .collect();
+    let all = lines.concat();
+    let mut writer = a
+        .stream
+        .try_clone()
+        .map_err(|e| c.fail(format!("cannot clone a socket: {e}")))?;
+    let sending = thread::spawn(move || {
+        for part in all.chunks(64 * 1024) {
+            writer.write_all(part)?;
+        }
+        Ok::<(), io::Error>(())
+    });
+    let started = Instant::now();
+    for (i, line) in lines.iter().enumerate() {
+        b.line_is(c, line, &format!("flood line {i} of A's {}", lines.len()))?;
+    }
+    let took = started.elapsed();
+    if !matches!(sending.join(), Ok(Ok(()))) {
+        return Err(c.fail("client A could not send all its lines: the server stopped reading it"));
+    }
+    c.pass(format!(
+        "B got all {} of A's lines ({} bytes) in {:.2} s, while D read none",
+        lines.len(),
+        lines.iter().map(Vec::len).sum::<usize>(),
+        took.as_secs_f64()
+    ));
+    let end = b"end\n";
+    a.write(c, end)?;
+    b.line_is(c, end, "A's line after the flood")?;
+    d.read_from_now();
+    match slow {
+        Slow::Closed => slow_closed(c, &d, &lines)?,
+        Slow::Missed => slow_missed(c, &d, &lines, end)?,
+    }
+    a.finish(c)?;
+    b.finish(c)?;
+    a.ends(c, WAIT, false, "the server to close after A's FIN")?;
+    b.ends(c, WAIT, false, "the server to close after B's FIN")?;
+    c.pass("A and B sent FIN, and the server closed both");
+    Ok(())
+}
+
+/// D got A's lines in order, from the first, until the server closed it part-way.
+fn slow_closed(c: &mut Check, d: &Peer, lines: &[Vec<u8>]) -> Result<(), Failure> {
+    let mut got = 0;
+    loop {
+        match d.next(c, WAIT, "A's lines, and then its connection closed")? {
+            Seen::Line(line, _) => {
+                if lines.get(got) != Some(&line) {
+                    return Err(c.fail(format!(
+                        "client D, too slow, expected A's lines in order until the server \
+                         closed it: line {got} should be {}, got {}",
+                        shown(lines.get(got).map_or(&[][..], Vec::as_slice)),
+                        shown(&line)
+                    )));
+                }
+                got += 1;
+            }
+            Seen::End(rest, _, _) => {
+                let next = lines.get(got).map_or(&[][..], Vec::as_slice);
+                if got >= lines.len() || !next.starts_with(&rest) {
+                    return Err(c.fail(format!(
+                        "client D never read, so the server should have closed it before A's \
+                         {} lines were all relayed; D got {got} lines and then {}",
+                        lines.len(),
+                        shown(&rest)
+                    )));
+                }
+                break;
+            }
+        }
+    }
+    c.pass(format!(
+        "D, reading nothing, was closed after {got} of A's {} lines, in order",
+        lines.len()
+    ));
+    Ok(())
+}
+
+/// D got A's lines in order, with `* missed N lines` where it fell behind, and the last.
+fn slow_missed(c: &mut Check, d: &Peer, lines: &[Vec<u8>], end: &[u8]) -> Result<(), Failure> {
+    let (mut next, mut notes, mut skipped) = (0usize, 0, 0);
+    loop {
+        let line = match d.next(c, WAIT, "A's lines, with notes of those it missed")? {
+            Seen::Line(line, _) => line,
+            Seen::End(rest, how, _) => {
+                return Err(d.ended_early(c, "A's lines up to `end`", &rest, how));
+            }
+        };
+        if line == end && next == lines.len() {
+            break;
+        }
+        let note = std::str::from_utf8(&line).ok().and_then(|l| {
+            l.strip_prefix("* missed ")?
+                .strip_suffix(" lines\n")?
+                .parse::<usize>()
+                .ok()
+        });
+        if let Some(n) = note.filter(|&n| n > 0) {
+            next += n;
+            notes += 1;
+            skipped += n;
+            continue;
+        }
+        if lines.get(next) != Some(&line) {
+            return Err(c.fail(format!(
+                "client D, too slow, expected {} (A's line {next}, counting the lines its \
+                 `* missed N lines` notes skipped), got {}",
+                shown(lines.get(next).map_or(end, Vec::as_slice)),
+                shown(&line)
+            )));
+        }
+        next += 1;
+    }
+    if notes == 0 {
+        return Err(c.fail(
+            "client D read nothing during A's flood, so it fell behind, but it got every line \
+             and no `* missed N lines`: the server kept them all for it",
+        ));
+    }
+    c.pass(format!(
+        "D, reading late, got A's lines in order, {notes} notes `* missed N lines` for the \
+         {skipped} it missed, and `end`"
+    ));
+    Ok(())
+}
+
+/// Sends `signal` to `p`.
+fn signal(c: &mut Check, p: Proc, signal: &str) -> Result<(), Failure> {
+    let pid = c
+        .scene
+        .pid(p)
+        .map(|pid| pid.to_string())
+        .unwrap_or_default();
+    let sent = std::process::Command::new("kill")
+        .args(["-s", signal, &pid])
+        .status();
+    match sent {
+        Ok(status) if status.success() => Ok(()),
+        _ => Err(c.fail(format!("cannot send SIG{signal} to the server (pid {pid})"))),
+    }
+}
+
+/// Waits for `p` to exit, and says when; it must exit 0.
+fn exits(c: &mut Check, p: Proc, what: &str) -> Result<Instant, Failure> {
+    let status = c
+        .scene
+        .wait(p)
+        .map_err(|e| c.fail(format!("{what}: {e}")))?;
+    let at = Instant::now();
+    if !status.success() {
+        return Err(c.fail(format!("{what}, with status 0; it ended with {status}")));
+    }
+    Ok(at)
+}
+
+fn refused(c: &Check, addr: SocketAddr) -> Result<(), Failure> {
+    match TcpStream::connect_timeout(&addr, WAIT) {
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(()),
+        Err(e) => Err(c.fail(format!(
+            "after the signal, expected a new connection to be refused (nobody listens), \
+             got: {e}"
+        ))),
+        Ok(_) => Err(c.fail(
+            "after the signal, a new connection was accepted by the kernel: the server still \
+             listens (it should close its listening socket)",
+        )),
+    }
+}
+
+fn about(c: &Check, gap: Duration, want: Duration, what: &str) -> Result<(), Failure> {
+    if gap < want.mul_f64(0.95) || gap > want + LATE {
+        return Err(c.fail(format!(
+            "{what} came {:.3} s after the signal; expected {:.3} s",
+            gap.as_secs_f64(),
+            want.as_secs_f64()
+        )));
+    }
+    c.pass(format!(
+        "{what} came {:.3} s after the signal",
+        gap.as_secs_f64()
+    ));
+    Ok(())
+}
+
+pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
+    let signals = if c.rng().below(0..2) == 0 {
+        ["INT", "TERM"]
+    } else {
+        ["TERM", "INT"]
+    };
+    let tenths = c.rng().below(12..20);
+    let grace = Duration::from_millis(tenths as u64 * 100);
+    let grace_arg = format!("{:.1}", grace.as_secs_f64());
+    let (p, addr) = server(c, "tcp-poll", &["--grace", &grace_arg])?;
+    let mut idle = Peer::connect(c, p, addr, "A")?;
+    let mut talker = Peer::connect(c, p, addr, "B")?;
+    let mut leaving = Peer::connect(c, p, addr, "C")?;
+    let hello = text_line(c, "before");
+    talker.write(c, &hello)?;
+    talker.line_is(c, &hello, "the echo before the signal")?;
+    signal(c, p, signals[0])?;
+    let sent = Instant::now();
+    let stopping = format!("stopping: 3 clients connected, {grace_arg} s to finish (--grace)");
+    c.expect_line(
+        p,
+        &stopping,
+        &format!("after SIG{}, expected the line", signals[0]),
+    )?;
+    refused(c, addr)?;
+    c.pass(format!(
+        "on SIG{}, the server said so and stopped listening",
+        signals[0]
+    ));
+    // The clients already connected are served until they leave.
+    let more = [text_line(c, "after"), c.rng().bytes(40), b"\n".to_vec()].concat();
+    talker.write_in_pieces(c, &more)?;
+    talker.bytes_are(c, &more, "the echo of what it sent after the signal")?;
+    let last = text_line(c, "bye");
+    leaving.write(c, &last)?;
+    leaving.finish(c)?;
+    leaving.line_is(c, &last, "the echo of its last line")?;
+    leaving.ends(c, WAIT, true, "the server's FIN after its own")?;
+    talker.finish(c)?;
+    talker.ends(c, WAIT, true, "the server's FIN after its own")?;
+    c.pass("B and C were still echoed after the signal, and closed after their FIN");
+    // A sends nothing and stays: the grace period ends it, and the server.
+    let ended = exits(
+        c,
+        p,
+        "with A still connected, expected the server to exit when --grace ran out",
+    )?;
+    about(c, ended - sent, grace, "with A still connected, the exit")?;
+    idle.ends(
+        c,
+        WAIT,
+        false,
+        "its connection closed when the server stopped",
+    )?;
+
+    // Everyone leaves in time: the server exits then, without waiting for the rest of --grace.
+    let (q, addr) = server(c, "tcp-poll", &["--grace", "30"])?;
+    let mut one = Peer::connect(c, q, addr, "E")?;
+    let mut two = Peer::connect(c, q, addr, "F")?;
+    signal(c, q, signals[1])?;
+    let line = "stopping: 2 clients connected, 30 s to finish (--grace)";
+    c.expect_line(
+        q,
+        line,
+        &format!("after SIG{}, expected the line", signals[1]),
+    )?;
+    refused(c, addr)?;
+    for peer in [&mut one, &mut two] {
+        let data = text_line(c, "last");
+        peer.write(c, &data)?;
+        peer.line_is(c, &data, "its echo after the signal")?;
+        peer.finish(c)?;
+        peer.ends(c, WAIT, true, "the server's FIN after its own")?;
+    }
+    let left = Instant::now();
+    let ended = exits(
+        c,
+        q,
+        "once its last client had left, expected the server to exit",
+    )?;
+    if ended - left > LATE {
+        return Err(c.fail(format!(
+            "the last client left {:.3} s before the server exited: it should exit as soon \
+             as no client is left",
+            (ended - left).as_secs_f64()
+        )));
+    }
+    c.pass(format!(
+        "on SIG{}, the server served its two clients to their end, and exited at once after",
+        signals[1]
+    ));
+    Ok(())
+}
+
+pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
+    let tenths = c.rng().below(6..10);
+    let beat = Duration::from_millis(tenths as u64 * 100);
+    let beat_arg = format!("{:.1}", beat.as_secs_f64());
+    let (p, addr) = server(
+        c,
+        "tcp-async",
+        &["--heartbeat", &beat_arg, "--idle-timeout", "30"],
+    )?;
+    let mut silent = Peer::connect(c, p, addr, "A")?;
+    let since = Instant::now();
+    let mut answers = Peer::connect(c, p, addr, "B")?;
+    let mut chatty = Peer::connect(c, p, addr, "C")?;
+    // C sends a little every third of the heartbeat, from another thread: it is never silent
+    // long enough for a PING, and its echoes must come back exactly.
+    let mut c_writer = chatty
+        .stream
+        .try_clone()
+        .map_err(|e| c.fail(format!("cannot clone a socket: {e}")))?;
+    let pieces: Vec<Vec<u8>> = (0..12).map(|i| text_line(c, &format!("c{i}"))).collect();
+    let c_sent = pieces.concat();
+    let sending = thread::spawn(move || {
+        for piece in pieces {
+            c_writer.write_all(&piece)?;
+            thread::sleep(beat / 3);
+        }
+        Ok::<(), io::Error>(())
+    });
+    // B sends, then answers each PING with a line the seed chooses.
+    let mut b_total = 0;
+    let mut last = Instant::now();
+    for round in 0..3 {
+        let ping = answers.line_is(c, b"PING\n", "PING after a heartbeat of silence")?;
+        due(c, ping - last, beat, &format!("B's PING {}", round + 1))?;
+        let answer = text_line(c, "pong");
+        answers.write(c, &answer)?;
+        last = Instant::now();
+        b_total += answer.len();
+        answers.line_is(c, &answer, "the echo of its answer")?;
+    }
+    // B leaves now, before another heartbeat of silence brings another PING.
+    fin_end(c, p, &mut answers, b_total)?;
+    // A: one PING, a heartbeat after it connected, then closed one more heartbeat later.
+    let ping = silent.line_is(c, b"PING\n", "PING after a heartbeat of silence")?;
+    due(c, ping - since, beat, "A's PING, counted from its connect,")?;
+    let closed = silent.ends(
+        c,
+        WAIT,
+        false,
+        "its connection closed, since it never answered",
+    )?;
+    due(c, closed - ping, beat, "A's close, counted from its PING,")?;
+    let line = format!("{} missed its heartbeat: closed after 0 bytes", silent.addr);
+    logged(c, p, &line, "expected the line")?;
+    c.pass("A never answered, and its end was logged");
+    if !matches!(sending.join(), Ok(Ok(()))) {
+        return Err(c.fail("client C could not send all its lines"));
+    }
+    // C's last line went a third of a heartbeat ago: it leaves before a PING is due.
+    chatty.bytes_are(
+        c,
+        &c_sent,
+        "the echo of all it sent, and no PING (it was never silent)",
+    )?;
+    fin_end(c, p, &mut chatty, c_sent.len())?;
+    c.pass("C, never silent for a heartbeat, got its echo and no PING");
+    c.pass("B and C sent FIN, and their sessions ended as the lesson logs them");
+    // Without --heartbeat, the lesson's --idle-timeout is what ends a silent client.
+    let (q, addr) = server(c, "tcp-async", &["--idle-timeout", "0.5"])?;
+    let mut quiet = Peer::connect(c, q, addr, "E")?;
+    let since = Instant::now();
+    let closed = quiet.ends(
+        c,
+        WAIT,
+        true,
+        "its connection closed after --idle-timeout 0.5",
+    )?;
+    let gap = closed - since;
+    if gap < Duration::from_millis(450) || gap > Duration::from_millis(500) + LATE {
+        return Err(c.fail(format!(
+            "without --heartbeat, a silent client is closed after --idle-timeout 0.5; E was \
+             closed after {:.3} s",
+            gap.as_secs_f64()
+        )));
+    }
+    let line = format!(
+        "{} sent nothing for 0.5 s (--idle-timeout): closed after 0 bytes",
+        quiet.addr
+    );
+    logged(c, q, &line, "expected the lesson's line")?;
+    c.pass("without --heartbeat, --idle-timeout still closes a silent client, without a PING");
+    Ok(())
+}
+
+/// `peer` sends FIN: the server closes too, and logs the lesson's line with `total`.
+fn fin_end(c: &mut Check, p: Proc, peer: &mut Peer, total: usize) -> Result<(), Failure> {
+    peer.finish(c)?;
+    peer.ends(c, WAIT, true, "the server's FIN after its own")?;
+    let line = format!(
+        "{} closed the connection (FIN) after {total} bytes; closing ours",
+        peer.addr
+    );
+    logged(c, p, &line, "expected the line")?;
+    Ok(())
+}
+
+fn due(c: &Check, gap: Duration, want: Duration, what: &str) -> Result<(), Failure> {
+    if gap < want.mul_f64(0.95) || gap > want + LATE {
+        return Err(c.fail(format!(
+            "{what} came after {:.3} s; with --heartbeat {:.1}, expected {:.3} s",
+            gap.as_secs_f64(),
+            want.as_secs_f64(),
+            want.as_secs_f64()
+        )));
+    }
+    c.pass(format!("{what} came after {:.3} s", gap.as_secs_f64()));
+    Ok(())
+}
+
+pub fn half_close(c: &mut Check) -> Result<(), Failure> {
+    let limit = c.rng().below(600..3000);
+    let (p, addr) = server(
+        c,
+        "tcp-server",
+        &["--limit", &limit.to_string(), "--idle-timeout", "2"],
+    )?;
+    let mut exact = Peer::connect(c, p, addr, "A")?;
+    let mut over = Peer::connect(c, p, addr, "B")?;
+    let mut under = Peer::connect(c, p, addr, "C")?;
+    let mut quiet = Peer::connect(c, p, addr, "D")?;
+    // A: exactly the limit, in pieces; B: more in one write; C: less; D: the limit, then quiet.
+    let a_data = c.rng().bytes(limit);
+    let b_extra = c.rng().below(1..500);
+    let b_data = c.rng().bytes(limit + b_extra);
+    let c_len = c.rng().below(1..limit - 1);
+    let mut c_data = c.rng().bytes(c_len);
+    // Its echo is read line by line, and the server does not close it: it ends a line.
+    c_data.push(b'\n');
+    let d_data = c.rng().bytes(limit);
+    exact.write_in_pieces(c, &a_data)?;
+    over.write(c, &b_data)?;
+    under.write_in_pieces(c, &c_data)?;
+    quiet.write(c, &d_data)?;
+    let d_last = Instant::now();
+    for (peer, data) in [
+        (&mut exact, &a_data),
+        (&mut over, &b_data),
+        (&mut quiet, &d_data),
+    ] {
+        let want = data.get(..limit).unwrap_or_default();
+        peer.bytes_are(c, want, &format!("the echo of its first {limit} bytes"))?;
+        peer.ends(
+            c,
+            WAIT,
+            true,
+            &format!("the server's FIN after {limit} bytes"),
+        )?;
+    }
+    c.pass(format!(
+        "A ({limit} bytes), B ({} bytes) and D got the echo of exactly {limit} bytes, then FIN",
+        limit + b_extra
+    ));
+    // After the server's FIN, A and B go on sending: the server still reads, so no reset.
+    let mut after = Vec::new();
+    for (peer, before) in [(&mut exact, 0), (&mut over, b_extra)] {
+        let len = c.rng().below(1..5000);
+        let more = c.rng().bytes(len);
+        peer.write_in_pieces(c, &more)?;
+        after.push(before + more.len());
+    }
+    // C, under the limit, is served as before.
+    under.bytes_are(c, &c_data, "the echo of all it sent (less than the limit)")?;
+    under.finish(c)?;
+    under.ends(c, WAIT, true, "the server's FIN after its own")?;
+    let line = format!(
+        "{} closed the connection (FIN) after {} bytes; closing ours",
+        under.addr,
+        c_data.len()
+    );
+    logged(c, p, &line, "expected the lesson's line for C")?;
+    for (peer, n) in [(&mut exact, after[0]), (&mut over, after[1])] {
+        peer.finish(c)?;
+        let line = format!("{} sent {n} bytes after our FIN", peer.addr);
+        logged(c, p, &line, "expected the line")?;
+        let mut rest = Vec::new();
+        if let Err(e) = peer.stream.read_to_end(&mut rest) {
+            return Err(c.fail(format!(
+                "client {} sent more after the server's FIN; the server should have read it, \
+                 but the connection was reset: {e}",
+                peer.name
+            )));
+        }
+    }
+    c.pass("A and B sent more after the server's FIN: read, counted, logged, and no reset");
+    // D sends nothing after the FIN: --idle-timeout still closes it.
+    let line = format!(
+        "{} sent nothing for 2 s (--idle-timeout): closed after {limit} bytes",
+        quiet.addr
+    );
+    logged(
+        c,
+        p,
+        &line,
+        "expected D, silent after the server's FIN, to be closed",
+    )?;
+    let gap = d_last.elapsed();
+    if gap < Duration::from_millis(1900) || gap > Duration::from_secs(2) + LATE * 2 {
+        return Err(c.fail(format!(
+            "D was closed {:.3} s after its last byte; --idle-timeout 2 says 2 s",
+            gap.as_secs_f64()
+        )));
+    }
+    c.pass(format!(
+        "D, silent after the FIN, was closed after {:.2} s (--idle-timeout 2)",
+        gap.as_secs_f64()
+    ));
+    Ok(())
+}
