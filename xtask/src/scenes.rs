@@ -48,21 +48,21 @@ pub const PAIRS: &[Pair] = &[
     pair("step1-seed-udp-client", &["udp-client"], step1_udp_client, "udp-client's step 1 (the seed's client in Rust) against the seed's server"),
     pair("step2-each-line-waits", &["udp-client"], step2_udp_client, "udp-client's step 2 (each line a datagram, a reply awaited 2 s) against the seed's server"),
     pair("step3-connected", &["udp-client"], step3_udp_client, "udp-client's step 3 (a connected socket) against the seed's server, then against nobody"),
-    pair("udp-step1", &["udp-server"], udp_step1, "udp-server's step 1, the seed's server in Rust, answers the seed's client"),
-    pair("udp-step2", &["udp-server"], udp_step2, "udp-server's step 2 (flags, hints, an echo) against the seed's client"),
-    pair("udp-step3", &["udp-server"], udp_step3, "udp-server's step 3 sees and reports a datagram cut by its buffer"),
+    pair("step1-seed-udp-server", &["udp-server"], udp_step1, "udp-server's step 1, the seed's server in Rust, answers the seed's client"),
+    pair("step2-flags", &["udp-server"], udp_step2, "udp-server's step 2 (flags, hints, an echo) against the seed's client"),
+    pair("step3-truncation", &["udp-server"], udp_step3, "udp-server's step 3 sees and reports a datagram cut by its buffer"),
     pair("chat", &["udp-chat"], chat, "two udp-chat instances talk in both directions"),
     pair("chat-seed", &["udp-chat"], chat_seed, "udp-chat against the seed's menu chat"),
-    pair("step1-seed-menu", &["udp-chat"], step1_udp_chat, "udp-chat's step 1 (the seed's menu in Rust) against the seed's menu chat"),
+    pair("step1-seed-udp-chat", &["udp-chat"], step1_udp_chat, "udp-chat's step 1 (the seed's menu in Rust) against the seed's menu chat"),
     pair("step2-receiving-thread", &["udp-chat"], step2_udp_chat, "udp-chat's step 2 (a receiving thread) against the seed's menu chat"),
     pair("step3-reply", &["udp-chat"], step3_udp_chat, "udp-chat's step 3 (/peer and /reply name whom a line goes to) against the seed's menu chat"),
     pair("step4-escaping", &["udp-chat"], step4_udp_chat, "udp-chat's step 4 (a peer's text escaped) against the seed's menu chat"),
     pair("step5-line-editor", &["udp-chat"], step5_udp_chat, "udp-chat's step 5 (a line editor; plain lines on a pipe) against the seed's menu chat"),
     pair("feiq", &["feiq"], feiq, "feiq send delivers a message to feiq listen, which acknowledges it"),
     pair("feiq-seed", &["feiq"], feiq_seed, "feiq listen shows what the seed's Python sender sends"),
-    pair("feiq-step1", &["feiq"], feiq_step1, "feiq's step 1 sends the seed's bytes, as the seed does"),
-    pair("feiq-step2", &["feiq"], feiq_step2, "feiq's step 2 asks for an acknowledgement, and feiq listen gives it"),
-    pair("feiq-step3", &["feiq"], feiq_step3, "feiq's step 3 shows the seed's message and acknowledges step 2's"),
+    pair("step1-seed-feiq", &["feiq"], feiq_step1, "feiq's step 1 sends the seed's bytes, as the seed does"),
+    pair("step2-ack", &["feiq"], feiq_step2, "feiq's step 2 asks for an acknowledgement, and feiq listen gives it"),
+    pair("step3-listen", &["feiq"], feiq_step3, "feiq's step 3 shows the seed's message and acknowledges step 2's"),
     pair("tcp", &["tcp-server", "tcp-client"], tcp, "tcp-client sends two lines and half-closes, tcp-server echoes and closes"),
     pair("backlog", &["tcp-server", "tcp-client"], backlog, "tcp-server --sequential: the second client waits in the accept queue"),
     pair("tcp-seed", &["tcp-server", "tcp-client"], tcp_seed, "each TCP lesson against the seed's own Python program"),
@@ -78,23 +78,23 @@ pub const PAIRS: &[Pair] = &[
     pair("poll-seed", &["tcp-poll"], seed_client, "the seed's TCP client against tcp-poll"),
     pair("async", &["tcp-async", "tcp-client"], tcp, "tcp-client against tcp-async: a tokio task per client"),
     pair("async-seed", &["tcp-async"], seed_client, "the seed's TCP client against tcp-async"),
-    pair("poll-step1-busy-loop", &["tcp-poll", "tcp-client"], poll_step, "tcp-poll's step 1: non-blocking sockets tried in turn, for ever (std only)"),
-    pair("poll-step2-epoll", &["tcp-poll", "tcp-client"], poll_step, "tcp-poll's step 2: epoll through mio, read until WouldBlock, a pending buffer"),
-    pair("async-step1-task-per-client", &["tcp-async", "tcp-client"], poll_step, "tcp-async's step 1: a tokio task per client, no limits or timeouts"),
+    pair("step1-busy-loop", &["tcp-poll", "tcp-client"], poll_step, "tcp-poll's step 1: non-blocking sockets tried in turn, for ever (std only)"),
+    pair("step2-epoll", &["tcp-poll", "tcp-client"], poll_step, "tcp-poll's step 2: epoll through mio, read until WouldBlock, a pending buffer"),
+    pair("step1-task-per-client", &["tcp-async", "tcp-client"], poll_step, "tcp-async's step 1: a tokio task per client, no limits or timeouts"),
     pair("download", &["file-download"], download, "get a text and a binary file, a missing one, a refused ../, a resumed one"),
     pair("download-seed", &["file-download"], download_seed, "file-download against the seed's Python client and server (seed protocol)"),
-    pair("http-step1", &["http-server"], http_step1, "step 1: the seed's server answers curl with one fixed HTTP/1.0 page"),
-    pair("http-step2", &["http-server"], http_step2, "step 2: a file per request, Content-Length, then close"),
-    pair("http-step3", &["http-server"], http_step3, "step 3: keep-alive: two files on one connection, then Connection: close"),
+    pair("step1-fixed-response", &["http-server"], http_step1, "step 1: the seed's server answers curl with one fixed HTTP/1.0 page"),
+    pair("step2-files", &["http-server"], http_step2, "step 2: a file per request, Content-Length, then close"),
+    pair("step3-keep-alive", &["http-server"], http_step3, "step 3: keep-alive: two files on one connection, then Connection: close"),
     pair("http", &["http-server"], http, "curl against http-server: a file, a HEAD, a range, a resume, a listing, a 404, a refused ../"),
-    pair("download-step1-seed-get", &["file-download"], download_step1, "file-download's step 1, the seed's client in Rust, against the seed's Python server"),
-    pair("download-step2-framed-get", &["file-download"], download_step2, "file-download's step 2: a header before the bytes; a missing file is an error"),
-    pair("download-step3-part-rename", &["file-download"], download_step3, "file-download's step 3: NAME.part, fsync, then rename; a cut transfer leaves no NAME"),
-    pair("download-step1-seed-serve", &["file-download"], download_serve_step1, "file-download's server step 1, the seed's server in Rust, against the seed's Python client"),
-    pair("download-step2-framed-serve", &["file-download"], download_serve_step, "file-download's server step 2: a header before the bytes, against get; ../ still leads out"),
-    pair("download-step3-root-jail", &["file-download"], download_serve_step, "file-download's server step 3: the root jail refuses ../, against get"),
-    pair("download-step4-sendfile", &["file-download"], download_serve_step, "file-download's server step 4: sendfile, against get"),
-    pair("download-step5-limits", &["file-download"], download_serve_step, "file-download's server step 5: a thread per client, time limits, against get"),
+    pair("step1-seed-get", &["file-download"], download_step1, "file-download's step 1, the seed's client in Rust, against the seed's Python server"),
+    pair("step2-framed-get", &["file-download"], download_step2, "file-download's step 2: a header before the bytes; a missing file is an error"),
+    pair("step3-part-rename", &["file-download"], download_step3, "file-download's step 3: NAME.part, fsync, then rename; a cut transfer leaves no NAME"),
+    pair("step1-seed-serve", &["file-download"], download_serve_step1, "file-download's server step 1, the seed's server in Rust, against the seed's Python client"),
+    pair("step2-framed-serve", &["file-download"], download_serve_step, "file-download's server step 2: a header before the bytes, against get; ../ still leads out"),
+    pair("step3-root-jail", &["file-download"], download_serve_step, "file-download's server step 3: the root jail refuses ../, against get"),
+    pair("step4-sendfile", &["file-download"], download_serve_step, "file-download's server step 4: sendfile, against get"),
+    pair("step5-limits", &["file-download"], download_serve_step, "file-download's server step 5: a thread per client, time limits, against get"),
 ];
 
 impl Pair {
@@ -242,7 +242,10 @@ fn udp_client_step(
 fn step1_udp_chat(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let (seed, seed_addr) = s.start("seed-chat", bins.seed("udp_chat.py", &[]))?;
     s.expect(seed, "请选择功能")?;
-    let (step, step_addr) = s.start("step1", bins.example("step1-seed-menu", &["127.0.0.1:0"]))?;
+    let (step, step_addr) = s.start(
+        "step1",
+        bins.example("step1-seed-udp-chat", &["127.0.0.1:0"]),
+    )?;
     s.expect(step, "choose: 1 send, 2 receive, 3 quit")?;
     let (ip, port) = (seed_addr.ip().to_string(), seed_addr.port().to_string());
     for (line, next) in [("1", "IP address:"), (&ip, "port:"), (&port, "message:")] {
@@ -351,7 +354,7 @@ fn chat_step(
 /// The seed's client against udp-server's step 1: it prints the sender and the text, and
 /// answers with the line typed.
 fn udp_step1(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
-    let (server, addr) = s.start("step1", bins.example("step1-udp-seed", &["0"]))?;
+    let (server, addr) = s.start("step1", bins.example("step1-seed-udp-server", &["0"]))?;
     let seed = to(s, "seed-client", bins.seed("udp_client.py", &[]), addr)?;
     s.send_line(seed, "你好, seed")?;
     s.expect(server, "你好, seed")?;
@@ -364,7 +367,7 @@ fn udp_step1(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
 
 /// The seed's client against udp-server's step 2: an echo, shown.
 fn udp_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
-    let step2 = bins.example("step2-udp-flags", &["--port", "0"]);
+    let step2 = bins.example("step2-flags", &["--port", "0"]);
     let (server, addr) = s.start("step2", step2)?;
     let seed = to(s, "seed-client", bins.seed("udp_client.py", &[]), addr)?;
     s.send_line(seed, "你好, seed")?;
@@ -376,7 +379,7 @@ fn udp_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
 
 /// The seed's client against udp-server's step 3 with a 4-byte buffer: the cut is told.
 fn udp_step3(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
-    let step3 = bins.example("step3-udp-truncation", &["--port", "0", "--buffer", "4"]);
+    let step3 = bins.example("step3-truncation", &["--port", "0", "--buffer", "4"]);
     let (server, addr) = s.start("step3", step3)?;
     let seed = to(s, "seed-client", bins.seed("udp_client.py", &[]), addr)?;
     s.send_line(seed, "0123456789")?;
@@ -488,7 +491,7 @@ fn feiq_step1(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let (listen, addr) = s.start("listen", bins.lesson("feiq", &listen))?;
     for (label, cmd) in [
         ("seed-feiq", bins.seed("feiq.py", &[])),
-        ("step1", bins.example("step1-feiq-seed", &[])),
+        ("step1", bins.example("step1-seed-feiq", &[])),
     ] {
         let sender = to(s, label, cmd, addr)?;
         s.send_line(sender, "你好")?;
@@ -504,7 +507,7 @@ fn feiq_step1(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
 fn feiq_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
     let listen = ["listen", "--port", "0", "--user", "rust", "--host", "vm"];
     let (listen, addr) = s.start("listen", bins.lesson("feiq", &listen))?;
-    let step2 = to(s, "step2", bins.example("step2-feiq-ack", &[]), addr)?;
+    let step2 = to(s, "step2", bins.example("step2-ack", &[]), addr)?;
     s.send_line(step2, "晚上好")?;
     s.expect(step2, &format!("sending to {addr}"))?;
     s.expect(listen, "小道士@ubuntu (127.0.0.1:")?;
@@ -518,13 +521,13 @@ fn feiq_step2(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
 /// feiq's step 3 shows the seed's message (which asks for no acknowledgement), then
 /// acknowledges step 2's.
 fn feiq_step3(s: &mut Scene, bins: &Bins, _: &Pair) -> Result<(), Failure> {
-    let (listen, addr) = s.start("step3", bins.example("step3-feiq-listen", &["0"]))?;
+    let (listen, addr) = s.start("step3", bins.example("step3-listen", &["0"]))?;
     let seed = to(s, "seed-feiq", bins.seed("feiq.py", &[]), addr)?;
     s.send_line(seed, "晚上一起吃饭吗？")?;
     s.expect(listen, "小道士@ubuntu (127.0.0.1:")?;
     s.close_stdin(seed)?;
     s.wait_success(seed)?;
-    let step2 = to(s, "step2", bins.example("step2-feiq-ack", &[]), addr)?;
+    let step2 = to(s, "step2", bins.example("step2-ack", &[]), addr)?;
     s.send_line(step2, "好的")?;
     s.expect(step2, &format!("sending to {addr}"))?;
     s.expect(listen, "acknowledged packet")?;

@@ -1,6 +1,6 @@
 //! Step 3: a datagram longer than the buffer is cut, and the server says so.
 //!
-//! Terminal 1:  cargo run -p udp-server --example step3-udp-truncation -- --buffer 4
+//! Terminal 1:  cargo run -p udp-server --example step3-truncation -- --buffer 4
 //! Terminal 2:  printf 0123456789 | nc -u -w1 127.0.0.1 8080
 //!
 //! Step 2 with `--buffer N` (the seed's `recvfrom(1024)` is N = 1024), and the receive

@@ -1,6 +1,6 @@
 //! Step 2: flags, errors with hints, an echo, and text shown safely.
 //!
-//! Terminal 1:  cargo run -p udp-server --example step2-udp-flags -- --port 8080
+//! Terminal 1:  cargo run -p udp-server --example step2-flags -- --port 8080
 //! Terminal 2:  python3 xtask/peers/udp_client.py 127.0.0.1 8080
 //!
 //! What step 1 did, with the lesson's conventions: `--bind` and `--port` (clap, through

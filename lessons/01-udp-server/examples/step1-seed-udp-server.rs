@@ -1,6 +1,6 @@
 //! Step 1: the seed's UDP server in Rust, with the standard library only.
 //!
-//! Terminal 1:  cargo run -p udp-server --example step1-udp-seed
+//! Terminal 1:  cargo run -p udp-server --example step1-seed-udp-server
 //! Terminal 2:  python3 xtask/peers/udp_client.py 127.0.0.1 8080
 //!
 //! As the seed's `udp_server.py`: bind port 8080, receive a datagram (at most 1024 bytes),

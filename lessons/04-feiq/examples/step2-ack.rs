@@ -1,7 +1,7 @@
 //! Step 2: a message that asks to be acknowledged, and is sent again until it is.
 //!
-//! Terminal 1:  cargo run -p feiq --example step3-feiq-listen -- 2425
-//! Terminal 2:  cargo run -p feiq --example step2-feiq-ack -- 127.0.0.1
+//! Terminal 1:  cargo run -p feiq --example step3-listen -- 2425
+//! Terminal 2:  cargo run -p feiq --example step2-ack -- 127.0.0.1
 //!
 //! Step 1 with three ideas: the command is 288, SENDMSG with SENDCHECKOPT, "please
 //! acknowledge"; each packet has its own number, counted from a random start; and the

@@ -2,7 +2,7 @@
 //! which std cannot write.
 //!
 //! Terminal 1:  cargo run -p feiq -- listen
-//! Terminal 2:  cargo run -p feiq --example step1-feiq-seed -- 127.0.0.1
+//! Terminal 2:  cargo run -p feiq --example step1-seed-feiq -- 127.0.0.1
 //!
 //! As the seed's `feiq.py`: each line you type becomes the packet
 //! `1:324244:小道士:ubuntu:32:` + the line, in GBK, sent to UDP port 2425 of a classmate

@@ -1,6 +1,6 @@
 //! Step 3: the other side: show each message, and acknowledge those that ask.
 //!
-//! Terminal 1:  cargo run -p feiq --example step3-feiq-listen -- 2425
+//! Terminal 1:  cargo run -p feiq --example step3-listen -- 2425
 //! Terminal 2:  python3 xtask/peers/feiq.py 127.0.0.1 2425
 //!
 //! A packet is six fields separated by the first five ':'; the fourth is the command, whose

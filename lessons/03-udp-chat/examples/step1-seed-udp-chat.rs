@@ -4,8 +4,8 @@
 //! 2 waits for one message, prints it and sends it back, 3 quits. While the menu waits for
 //! your choice, nobody reads the socket; while 2 waits for a message, nobody reads you.
 //!
-//! Terminal 1:  cargo run -p udp-chat --example step1-seed-menu -- 127.0.0.1:6666
-//! Terminal 2:  cargo run -p udp-chat --example step1-seed-menu -- 127.0.0.1:6667
+//! Terminal 1:  cargo run -p udp-chat --example step1-seed-udp-chat -- 127.0.0.1:6666
+//! Terminal 2:  cargo run -p udp-chat --example step1-seed-udp-chat -- 127.0.0.1:6667
 
 use std::io::{self, BufRead};
 use std::net::UdpSocket;
