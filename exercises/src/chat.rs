@@ -177,7 +177,7 @@ pub fn nick(c: &mut Check) -> Result<(), Failure> {
     let [first, second, third] = &names;
 
     // NAME is what follows /nick, spaces inside kept, spaces around dropped.
-    let (before, after) = (pad(c), pad(c));
+    let (before, after) = (pad(c), [" ", "  "][c.rng().below(0..2)]);
     type_line(c, p, &format!("/nick {before}{first}{after}"))?;
     let text = message(c);
     says(c, p, &friend, &text, &format!("[{first}] {text}"))?;
@@ -212,7 +212,8 @@ pub fn nick(c: &mut Check) -> Result<(), Failure> {
 
     // A second /nick changes the name, and a third.
     for name in [second, third] {
-        type_line(c, p, &format!("/nick {name}"))?;
+        let (before, after) = (pad(c), pad(c));
+        type_line(c, p, &format!("/nick {before}{name}{after}"))?;
         let text = message(c);
         says(c, p, &other, &text, &format!("[{name}] {text}"))?;
     }
