@@ -24,6 +24,8 @@ const AUTORETOPT: u32 = 0x2000;
 struct Packet {
     command: u32,
     text: String,
+    /// The text's bytes as they came, up to the first NUL.
+    text_bytes: Vec<u8>,
     raw: Vec<u8>,
 }
 
@@ -77,6 +79,7 @@ fn next(c: &Check, peer: &Udp, what: &str) -> Result<Packet, Failure> {
     Ok(Packet {
         command,
         text: String::from_utf8_lossy(text).into_owned(),
+        text_bytes: text.to_vec(),
         raw,
     })
 }
@@ -120,180 +123,325 @@ fn entry(c: &Check, peer: &Udp, to: SocketAddr, no: u64, after: &str) -> Result<
     .map(drop)
 }
 
+/// The packet's command must be exactly `want`: its mode, and no option bit but those the
+/// listener's own packets carry.
+fn exact(c: &Check, packet: &Packet, want: u32, why: &str) -> Result<(), Failure> {
+    if packet.command != want {
+        return Err(c.fail(format!(
+            "{why}: expected the command 0x{want:x} exactly, got 0x{:x}: {}",
+            packet.command,
+            packet.name()
+        )));
+    }
+    Ok(())
+}
+
+/// What `feiq --version` prints, without its newline.
+fn version(c: &mut Check) -> Result<String, Failure> {
+    let out = c
+        .command("feiq", &["--version"])
+        .output()
+        .map_err(|e| c.fail(format!("cannot run `feiq --version`: {e}")))?;
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || version.is_empty() {
+        return Err(c.fail(format!(
+            "`feiq --version` should print the version, and it printed {version:?}"
+        )));
+    }
+    c.pass(format!("`feiq --version` prints {version:?}"));
+    Ok(version)
+}
+
+/// Sends GETINFO (with `options`) from `peer`, and expects SENDINFO with the version.
+fn asks_version(
+    c: &Check,
+    peer: &Udp,
+    to: SocketAddr,
+    no: u64,
+    options: u32,
+    version: &str,
+) -> Result<(), Failure> {
+    send(c, peer, to, no, GETINFO | options, "")?;
+    let why = format!(
+        "the answer to GETINFO (command 0x{:x}) from {}",
+        GETINFO | options,
+        peer.addr()
+    );
+    let info = expect(c, peer, SENDINFO, "SENDINFO", None, &why)?;
+    exact(c, &info, SENDINFO, &why)?;
+    if info.text_bytes != version.as_bytes() {
+        return Err(c.fail(format!(
+            "{why}: SENDINFO's text must be the version as `feiq --version` prints it, \
+             {version:?}; got {}",
+            shown(&info.text_bytes)
+        )));
+    }
+    c.pass(format!("the version is {:?}", info.text));
+    Ok(())
+}
+
 pub fn getinfo(c: &mut Check) -> Result<(), Failure> {
+    let version = version(c)?;
     let (p, to) = listen_proc(c, &[])?;
     let peer = Udp::on(c, "127.0.0.2")?;
-    // The command's option bits vary (UTF8OPT, or none): GETINFO is its low byte.
-    for (no, options) in [(1001, 0), (1003, UTF8OPT), (1005, 0x100)] {
-        send(c, &peer, to, no, GETINFO | options, "")?;
-        send(c, &peer, to, no + 1, BR_ENTRY, "bob")?;
-        let info = expect(
-            c,
-            &peer,
-            SENDINFO,
-            "SENDINFO",
-            None,
-            &format!("the answer to GETINFO (command 0x{:x})", GETINFO | options),
-        )?;
-        if info.text.trim().is_empty() || info.text.trim() == no.to_string() {
-            return Err(c.fail(format!(
-                "SENDINFO should carry a version text, got {}",
-                shown(&info.raw)
-            )));
-        }
-        c.pass(format!("the version is {:?}", info.text));
-        expect(
-            c,
-            &peer,
-            ANSENTRY,
-            "ANSENTRY",
-            None,
-            "the answer to BR_ENTRY",
-        )?;
+    // The command's option bits vary (UTF8OPT, others, or none): GETINFO is its low byte,
+    // and the answer carries none of them.
+    let seeded = [
+        SECRETOPT,
+        BROADCASTOPT,
+        AUTORETOPT,
+        0x1_0000,
+        SENDCHECKOPT | UTF8OPT,
+    ];
+    let other_bits = c.rng().pick(&seeded).copied().unwrap_or(SECRETOPT);
+    let base = 1000 + c.rng().below(0..100_000) as u64;
+    for (no, options) in [
+        (base, 0),
+        (base + 2, UTF8OPT),
+        (base + 4, SENDCHECKOPT),
+        (base + 6, other_bits),
+    ] {
+        asks_version(c, &peer, to, no, options, &version)?;
+        entry(c, &peer, to, no + 1, "SENDINFO")?;
     }
-    // A second asker, on another address, gets its own answer.
+    // A second asker on another address, and a third on the first one's address (another
+    // port): each gets its own answer.
     let other = Udp::on(c, "127.0.0.3")?;
-    send(c, &other, to, 1101, GETINFO, "")?;
-    expect(
-        c,
-        &other,
-        SENDINFO,
-        "SENDINFO",
-        None,
-        "a second asker's answer",
-    )?;
+    asks_version(c, &other, to, base + 100, 0, &version)?;
+    let neighbour = Udp::on(c, "127.0.0.2")?;
+    asks_version(c, &neighbour, to, base, 0, &version)?;
+    entry(c, &peer, to, base + 101, "the other askers' answers")?;
     // A name with control characters: the server's terminal shows it escaped, never raw.
     escaped_sender(c, p, to, GETINFO)?;
     limited(c, p, to, GETINFO, 1)
 }
 
+/// Sends a sealed message `no` from `peer`, then BR_ENTRY: expects RECVMSG, READMSG (the
+/// command exactly), ANSENTRY.
+fn read_once(
+    c: &Check,
+    peer: &Udp,
+    to: SocketAddr,
+    no: u64,
+    text: &str,
+    who: &str,
+) -> Result<(), Failure> {
+    send(c, peer, to, no, SEALED, text)?;
+    send(c, peer, to, no + 1, BR_ENTRY, "bob")?;
+    let want = no.to_string();
+    let why = format!("{who}: a sealed message is acknowledged");
+    let ack = expect(c, peer, RECVMSG, "RECVMSG", Some(&want), &why)?;
+    exact(c, &ack, RECVMSG, &why)?;
+    let why = format!("{who}: once shown, a sealed message is reported read");
+    let read = expect(c, peer, READMSG, "READMSG", Some(&want), &why)?;
+    exact(c, &read, READMSG, &why)?;
+    expect(
+        c,
+        peer,
+        ANSENTRY,
+        "ANSENTRY",
+        None,
+        "then the answer to BR_ENTRY",
+    )
+    .map(drop)
+}
+
+/// Sends a copy of the sealed message `no` from `peer`: RECVMSG, and nothing more.
+fn copy_not_read(
+    c: &Check,
+    peer: &Udp,
+    to: SocketAddr,
+    no: u64,
+    text: &str,
+) -> Result<(), Failure> {
+    send(c, peer, to, no, SEALED, text)?;
+    expect(
+        c,
+        peer,
+        RECVMSG,
+        "RECVMSG",
+        Some(&no.to_string()),
+        "a resent copy is acknowledged again",
+    )?;
+    entry(
+        c,
+        peer,
+        to,
+        no + 2,
+        "the copy's RECVMSG (it was read once already)",
+    )
+}
+
+const SEALED: u32 = SENDMSG | SENDCHECKOPT | SECRETOPT;
+
+/// A peer on 127.0.0.3 on `port` if that is free, else on a port of its own.
+fn same_port(c: &Check, port: u16) -> Result<Udp, Failure> {
+    match Udp::at(c, SocketAddr::from(([127, 0, 0, 3], port))) {
+        Ok(peer) => Ok(peer),
+        Err(_) => Udp::on(c, "127.0.0.3"),
+    }
+}
+
 pub fn sealed(c: &mut Check) -> Result<(), Failure> {
     let (p, to) = listen_proc(c, &[])?;
-    let (a, b) = (Udp::on(c, "127.0.0.2")?, Udp::on(c, "127.0.0.3")?);
-    let sealed = SENDMSG | SENDCHECKOPT | SECRETOPT;
-    // Packet numbers the seed chooses, past 65,535; b uses the same number as a: the state
-    // is per sender and message, not per number alone.
+    // Three senders: a; a2 on a's address, another port; b on another address, a's port.
+    let a = Udp::on(c, "127.0.0.2")?;
+    let a2 = Udp::on(c, "127.0.0.2")?;
+    let b = same_port(c, a.addr().port())?;
+    // A packet number the seed chooses, past 65,535, the same for the three senders: the
+    // state is per sender (address and port) and message, not per number alone.
     let no = 70_000 + c.rng().below(0..1_000_000) as u64;
     let len = c.rng().below(1..30);
     let text = c.rng().text(len);
     for (peer, who) in [
         (&a, "a"),
-        (&b, "b (the same packet number, another sender)"),
+        (
+            &a2,
+            "a2 (a's address, another port, the same packet number)",
+        ),
+        (&b, "b (another address, a's port, the same packet number)"),
     ] {
-        send(c, peer, to, no, sealed, &text)?;
-        send(c, peer, to, no + 1, BR_ENTRY, "bob")?;
-        let want = no.to_string();
-        expect(
-            c,
-            peer,
-            RECVMSG,
-            "RECVMSG",
-            Some(&want),
-            &format!("{who}: a sealed message is acknowledged"),
-        )?;
-        expect(
-            c,
-            peer,
-            READMSG,
-            "READMSG",
-            Some(&want),
-            &format!("{who}: once shown, a sealed message is reported read"),
-        )?;
-        expect(
-            c,
-            peer,
-            ANSENTRY,
-            "ANSENTRY",
-            None,
-            "then the answer to BR_ENTRY",
-        )?;
+        read_once(c, peer, to, no, &text, who)?;
     }
     // Resent copies are acknowledged again, but each was read once: no second READMSG.
-    for (peer, n) in [(&a, 2), (&b, 1)] {
-        for _ in 0..n {
-            send(c, peer, to, no, sealed, &text)?;
-            expect(
-                c,
-                peer,
-                RECVMSG,
-                "RECVMSG",
-                Some(&no.to_string()),
-                "a resent copy is acknowledged again",
-            )?;
-        }
-        entry(
-            c,
-            peer,
-            to,
-            no + 2,
-            "the copy's RECVMSG (it was read once already)",
-        )?;
-    }
+    copy_not_read(c, &a, to, no, &text)?;
+    copy_not_read(c, &a, to, no, &text)?;
+    copy_not_read(c, &a2, to, no, &text)?;
+    copy_not_read(c, &b, to, no, &text)?;
     // Several sealed messages in a row, each read once; a copy of the first of them after.
+    let e = Udp::on(c, "127.0.0.5")?;
     let base = no + 10;
     for k in 0..3 {
-        send(c, &a, to, base + k, sealed, &text)?;
+        send(c, &e, to, base + k, SEALED, &text)?;
     }
     for k in 0..3 {
         let want = (base + k).to_string();
         expect(
             c,
-            &a,
+            &e,
             RECVMSG,
             "RECVMSG",
             Some(&want),
             "each of three sealed messages is acknowledged",
         )?;
-        expect(c, &a, READMSG, "READMSG", Some(&want), "and reported read")?;
+        expect(c, &e, READMSG, "READMSG", Some(&want), "and reported read")?;
     }
-    send(c, &a, to, base, sealed, &text)?;
-    expect(
-        c,
-        &a,
-        RECVMSG,
-        "RECVMSG",
-        Some(&base.to_string()),
-        "a copy of the first is acknowledged",
-    )?;
-    entry(c, &a, to, base + 5, "the copy's RECVMSG")?;
+    copy_not_read(c, &e, to, base, &text)?;
     // Sealed without SENDCHECKOPT: no acknowledgement is asked for, but it is read all the same.
-    send(c, &a, to, base + 6, SENDMSG | SECRETOPT, &text)?;
-    send(c, &a, to, base + 7, BR_ENTRY, "bob")?;
-    expect(
+    send(c, &e, to, base + 6, SENDMSG | SECRETOPT, &text)?;
+    let why = "a sealed message that asks for no acknowledgement is still reported read";
+    let read = expect(
         c,
-        &a,
+        &e,
         READMSG,
         "READMSG",
         Some(&(base + 6).to_string()),
-        "a sealed message that asks for no acknowledgement is still reported read",
+        why,
     )?;
-    expect(
-        c,
-        &a,
-        ANSENTRY,
-        "ANSENTRY",
-        None,
-        "then the answer to BR_ENTRY",
-    )?;
+    exact(c, &read, READMSG, why)?;
+    entry(c, &e, to, base + 7, "READMSG")?;
     // A message that is not sealed is not reported read.
-    send(c, &a, to, base + 8, SENDMSG | SENDCHECKOPT, "not sealed")?;
+    send(c, &e, to, base + 8, SENDMSG | SENDCHECKOPT, "not sealed")?;
     expect(
         c,
-        &a,
+        &e,
         RECVMSG,
         "RECVMSG",
         Some(&(base + 8).to_string()),
         "an ordinary message is acknowledged",
     )?;
-    entry(c, &a, to, base + 9, "an ordinary message's RECVMSG")?;
-    escaped_sender(c, p, to, sealed)?;
-    limited(c, p, to, sealed, 2)
+    entry(c, &e, to, base + 9, "an ordinary message's RECVMSG")?;
+    forgotten(c, to, no + 1000, &text)?;
+    escaped_sender(c, p, to, SEALED)?;
+    limited(c, p, to, SEALED, 2)
+}
+
+/// `listen` remembers the last 256 messages shown: a copy that comes after 300 newer ones is
+/// shown again, so read again; what was read is kept within the same bound.
+fn forgotten(c: &mut Check, to: SocketAddr, no: u64, text: &str) -> Result<(), Failure> {
+    let (f, flood, sync) = (
+        Udp::on(c, "127.0.0.7")?,
+        Udp::on(c, "127.0.0.8")?,
+        Udp::on(c, "127.0.0.6")?,
+    );
+    read_once(c, &f, to, no, text, "f")?;
+    copy_not_read(c, &f, to, no, text)?;
+    // 300 newer messages from another address, 50 at a time, each batch followed by a
+    // BR_ENTRY from a third address: its ANSENTRY says the batch was taken in.
+    for batch in 0..6u64 {
+        for k in 0..50 {
+            send(
+                c,
+                &flood,
+                to,
+                10_000 + batch * 100 + k,
+                SENDMSG | SENDCHECKOPT,
+                "newer",
+            )?;
+        }
+        send(c, &sync, to, 900 + batch, BR_ENTRY, "sync")?;
+        expect(
+            c,
+            &sync,
+            ANSENTRY,
+            "ANSENTRY",
+            None,
+            "the answer to a BR_ENTRY sent after 50 messages from 127.0.0.8",
+        )?;
+    }
+    c.pass("300 newer messages were taken in");
+    let want = no.to_string();
+    send(c, &f, to, no, SEALED, text)?;
+    send(c, &f, to, no + 1, BR_ENTRY, "bob")?;
+    expect(
+        c,
+        &f,
+        RECVMSG,
+        "RECVMSG",
+        Some(&want),
+        "a copy that comes after 300 newer messages is acknowledged",
+    )?;
+    expect(
+        c,
+        &f,
+        READMSG,
+        "READMSG",
+        Some(&want),
+        "and, as listen remembers only the last 256 messages, shown and so read again (the \
+         memory of what was read must stay bounded too)",
+    )?;
+    expect(
+        c,
+        &f,
+        ANSENTRY,
+        "ANSENTRY",
+        None,
+        "then the answer to BR_ENTRY",
+    )
+    .map(drop)
+}
+
+/// The absence message after a message: SENDMSG|AUTORETOPT (and `bits`) exactly, `away` as
+/// its text, byte for byte.
+fn absence(c: &Check, peer: &Udp, away: &[u8], bits: u32, why: &str) -> Result<(), Failure> {
+    let reply = expect(c, peer, SENDMSG, "SENDMSG", None, why)?;
+    exact(c, &reply, SENDMSG | AUTORETOPT | bits, why)?;
+    if reply.text_bytes != away {
+        return Err(c.fail(format!(
+            "{why}: expected the absence message's text to be the --away text, {}, exactly; \
+             got {}",
+            shown(away),
+            shown(&reply.text_bytes)
+        )));
+    }
+    Ok(())
 }
 
 pub fn away(c: &mut Check) -> Result<(), Failure> {
-    // The text varies: not always the example's, Chinese and other scripts included.
+    // The text varies: not always the example's, Chinese and other scripts included, spaces
+    // at both ends.
     let len = c.rng().below(3..20);
-    let away = format!("out {}", c.rng().text(len));
+    let away = format!(" out {} ", c.rng().text(len).trim());
     let (p, to) = listen_proc(c, &["--encoding", "utf-8", "--away", &away])?;
     let (a, b) = (Udp::on(c, "127.0.0.2")?, Udp::on(c, "127.0.0.3")?);
     let no = 70_000 + c.rng().below(0..1_000_000) as u64;
@@ -310,36 +458,44 @@ pub fn away(c: &mut Check) -> Result<(), Failure> {
                 Some(&n.to_string()),
                 "the message is acknowledged first",
             )?;
-            let reply = expect(
+            absence(
                 c,
                 peer,
-                SENDMSG,
-                "SENDMSG",
-                Some(&away),
+                away.as_bytes(),
+                UTF8OPT,
                 "then the absence message follows, with the --away text",
             )?;
-            if reply.command & AUTORETOPT == 0 {
-                return Err(c.fail(format!(
-                    "an absence message must carry AUTORETOPT (0x2000), so that the other side does \
-                     not answer it in turn; got {}",
-                    reply.name()
-                )));
-            }
             entry(c, peer, to, n + 1, "the absence message")?;
         }
     }
     c.pass("every message of two senders got the absence message, with AUTORETOPT");
     // A message that asks for no acknowledgement still gets the absence message.
     send(c, &a, to, no + 100, SENDMSG, "no ack wanted")?;
-    expect(
+    absence(
         c,
         &a,
-        SENDMSG,
-        "SENDMSG",
-        Some(&away),
+        away.as_bytes(),
+        UTF8OPT,
         "a message without SENDCHECKOPT gets the absence message too",
     )?;
     entry(c, &a, to, no + 101, "the absence message")?;
+    // A resent copy is acknowledged again, and that is all: one absence message a message.
+    send(c, &b, to, no, SENDMSG | SENDCHECKOPT, "are you there?")?;
+    expect(
+        c,
+        &b,
+        RECVMSG,
+        "RECVMSG",
+        Some(&no.to_string()),
+        "a resent copy is acknowledged again",
+    )?;
+    entry(
+        c,
+        &b,
+        to,
+        no + 102,
+        "a resent copy's RECVMSG (no second absence message)",
+    )?;
     // An automatic answer is never answered: two absent users would answer each other
     // forever; nor is a message sent to many (BROADCASTOPT).
     for (n, command, what) in [
@@ -363,7 +519,53 @@ pub fn away(c: &mut Check) -> Result<(), Failure> {
         entry(c, &a, to, n + 1, what)?;
     }
     escaped_sender(c, p, to, SENDMSG | SENDCHECKOPT)?;
-    limited(c, p, to, SENDMSG | SENDCHECKOPT, 2)
+    limited(c, p, to, SENDMSG | SENDCHECKOPT, 2)?;
+    away_in_gbk(c)
+}
+
+/// Without --encoding, listen writes GBK: the --away text too; and a text GBK cannot write
+/// is refused before listening.
+fn away_in_gbk(c: &mut Check) -> Result<(), Failure> {
+    let len = c.rng().below(2..10);
+    let (text, gbk) = crate::chat::gbk_text(c, "out ", len);
+    let (_, to) = listen_proc(c, &["--away", &text])?;
+    let peer = Udp::on(c, "127.0.0.5")?;
+    let no = 3000 + c.rng().below(0..1000) as u64;
+    send(c, &peer, to, no, SENDMSG | SENDCHECKOPT, "are you there?")?;
+    let why = "without --encoding (GBK), the message is acknowledged";
+    let ack = expect(c, &peer, RECVMSG, "RECVMSG", Some(&no.to_string()), why)?;
+    exact(c, &ack, RECVMSG, why)?;
+    absence(
+        c,
+        &peer,
+        &gbk,
+        0,
+        "without --encoding, the absence message carries the GBK bytes of the --away text",
+    )?;
+    entry(c, &peer, to, no + 1, "the absence message")?;
+    c.pass("the absence message is written in GBK without --encoding");
+
+    let args = ["listen", "--port", "0", "--away", "out 🦀"];
+    let p = c.spawn("feiq", &args)?;
+    let status = c.scene.wait(p);
+    let listened = c
+        .scene
+        .output(p, testkit::Stream::Stdout)
+        .iter()
+        .any(|l| l.contains("listening on"));
+    match status {
+        Ok(status) if !status.success() && !listened => {
+            c.pass("`--away` with an emoji, which GBK cannot write, is refused before listening");
+            Ok(())
+        }
+        _ => {
+            let _ = c.scene.kill(p);
+            Err(c.fail(
+                "`feiq listen --away \"out 🦀\"` without --encoding writes GBK, which has no \
+                 emoji: it should say so and exit with a failure before listening",
+            ))
+        }
+    }
 }
 
 const BROADCASTOPT: u32 = 0x400;

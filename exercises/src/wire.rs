@@ -215,3 +215,11 @@ impl Listener {
         }
     }
 }
+
+impl Udp {
+    /// A peer bound to `addr` exactly (a loopback address and a chosen port): a check can
+    /// then put two peers on one port of two addresses.
+    pub fn at(c: &Check, addr: SocketAddr) -> Result<Udp, Failure> {
+        Udp::waiting_as_checks_do(c, Peer::on(addr))
+    }
+}
