@@ -215,3 +215,10 @@ impl Listener {
         }
     }
 }
+
+impl Udp {
+    /// A peer bound to exactly `addr`: the same port number on two addresses is two peers.
+    pub fn bound(c: &Check, addr: SocketAddr) -> Result<Udp, Failure> {
+        Udp::waiting_as_checks_do(c, Peer::on(addr))
+    }
+}
