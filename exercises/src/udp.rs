@@ -107,7 +107,7 @@ pub fn server_reverse(c: &mut Check) -> Result<(), Failure> {
         texts.push(format!(" {} ", rough_text(c.rng(), len)));
     }
     // However long the datagram: a few thousand characters.
-    let len = c.rng().below(1000..3000);
+    let len = c.rng().below(1100..3000);
     texts.push(rough_text(c.rng(), len));
     for text in &texts {
         answers(c, &peer, server, text.as_bytes(), &reversed(text))?;
