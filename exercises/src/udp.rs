@@ -549,8 +549,13 @@ fn once_and_interactive(c: &mut Check, buffer: &str, err: &str) -> Result<(), Fa
 fn workspace(bins: &Path) -> Option<PathBuf> {
     let target = bins.parent()?;
     let above = target.parent()?;
-    [above.join("ws"), above.to_path_buf()]
+    // Else the checkout `cargo xtask` runs from: a target directory outside it (CARGO_TARGET_DIR).
+    let run_from = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .and_then(|xtask| xtask.parent().map(Path::to_path_buf));
+    [Some(above.join("ws")), Some(above.to_path_buf()), run_from]
         .into_iter()
+        .flatten()
         .find(|ws| ws.join("Cargo.toml").is_file() && ws.join("exercises").is_dir())
 }
 
