@@ -1,43 +1,123 @@
 //! udp-server and udp-client: the check plays the other side with its own UDP sockets.
 
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use testkit::Stream;
+
 use crate::wire::Udp;
-use crate::{Check, Failure, shown};
+use crate::{Check, Failure, Rng, WAIT, shown};
 
 /// Sends `sent` to `server` and fails unless the answer is `want`.
 fn answers(
     c: &Check,
     peer: &Udp,
-    server: std::net::SocketAddr,
-    sent: &str,
-    want: &str,
+    server: SocketAddr,
+    sent: &[u8],
+    want: &[u8],
 ) -> Result<(), Failure> {
-    let got = peer.ask(c, server, sent.as_bytes())?;
-    if got != want.as_bytes() {
+    let got = peer.ask(c, server, sent)?;
+    if got != want {
         return Err(c.fail(format!(
-            "sent {sent:?}, expected the answer {want:?}, got {}",
+            "sent {}, expected the answer {}, got {}",
+            shown(sent),
+            shown(want),
             shown(&got)
         )));
     }
-    c.pass(format!("{sent:?} was answered {want:?}"));
+    c.pass(format!("{} was answered {}", shown(sent), shown(want)));
     Ok(())
+}
+
+/// Text as a datagram may carry it: the mixed scripts of [`Rng::text`], with line ends
+/// (`\n`, `\r\n`, a lone `\r`), a tab, NUL, an escape sequence and a right-to-left override
+/// among them.
+fn rough_text(rng: &mut Rng, len: usize) -> String {
+    const ROUGH: &[&str] = &[
+        "\n",
+        "\r\n",
+        "\r",
+        "\t",
+        "\0",
+        "\u{1b}[2J",
+        "\u{202e}",
+        "  ",
+    ];
+    let mut text = String::new();
+    for _ in 0..len {
+        if rng.below(0..4) == 0 {
+            text.push_str(rng.pick(ROUGH).copied().unwrap_or("\n"));
+        } else {
+            text.push_str(&rng.text(1));
+        }
+    }
+    text
+}
+
+/// Bytes that are not UTF-8: text with a lone continuation byte, 0xff and a character cut
+/// short among it.
+fn not_utf8(rng: &mut Rng, len: usize) -> Vec<u8> {
+    const BAD: &[&[u8]] = &[&[0xff], &[0x80], &[0xe4, 0xbd], &[0xc3], &[0xfe, 0xfe]];
+    let mut bytes = Vec::new();
+    for _ in 0..len {
+        if rng.below(0..3) == 0 {
+            bytes.extend_from_slice(rng.pick(BAD).copied().unwrap_or(&[0xff]));
+        } else {
+            bytes.extend_from_slice(rough_text(rng, 1).as_bytes());
+        }
+    }
+    bytes.push(0xff);
+    bytes
+}
+
+fn reversed(text: &str) -> Vec<u8> {
+    text.chars().rev().collect::<String>().into_bytes()
 }
 
 pub fn server_reverse(c: &mut Check) -> Result<(), Failure> {
     let (p, server) = c.start("udp-server", &["--port", "0", "--reverse"])?;
     c.pass(format!("udp-server --reverse is listening on {server}"));
     let peer = Udp::on(c, "127.0.0.2")?;
-    answers(c, &peer, server, "stressed", "desserts")?;
-    // Reversing the bytes of 你 (e4 bd a0) would give bytes that are not UTF-8 at all.
-    answers(c, &peer, server, "你好, world", "dlrow ,好你")?;
-    answers(c, &peer, server, "", "")?;
-    // Varied text, spaces at both ends included: every character counts, none is trimmed.
+    for (sent, want) in [
+        ("stressed", "desserts"),
+        // Reversing the bytes of 你 (e4 bd a0) would give bytes that are not UTF-8 at all.
+        ("你好, world", "dlrow ,好你"),
+        ("", ""),
+    ] {
+        answers(c, &peer, server, sent.as_bytes(), want.as_bytes())?;
+    }
+    // Every character counts: a line end as nc sends it, several lines in one datagram,
+    // control characters, spaces at both ends. Nothing is trimmed, nothing split.
+    let mut texts = Vec::new();
+    for end in ["\n", "\r\n"] {
+        let len = c.rng().below(1..12);
+        texts.push(format!("{}{end}", c.rng().text(len)));
+    }
+    let lines: Vec<String> = (0..c.rng().below(2..5))
+        .map(|_| {
+            let len = c.rng().below(1..8);
+            c.rng().text(len)
+        })
+        .collect();
+    texts.push(lines.join("\n"));
     for _ in 0..4 {
         let len = c.rng().below(1..40);
-        let text = format!(" {} ", c.rng().text(len));
-        let want: String = text.chars().rev().collect();
-        answers(c, &peer, server, &text, &want)?;
+        texts.push(format!(" {} ", rough_text(c.rng(), len)));
+    }
+    // However long the datagram: a few thousand characters.
+    let len = c.rng().below(1100..3000);
+    texts.push(rough_text(c.rng(), len));
+    for text in &texts {
+        answers(c, &peer, server, text.as_bytes(), &reversed(text))?;
+    }
+    // Bytes that are not UTF-8 decode to U+FFFD, as the server shows them.
+    for _ in 0..2 {
+        let len = c.rng().below(2..20);
+        let bytes = not_utf8(c.rng(), len);
+        let want = reversed(&String::from_utf8_lossy(&bytes));
+        answers(c, &peer, server, &bytes, &want)?;
     }
     not_past_the_guard(c, p, server, b"x")?;
     // `--encoding gbk`: the characters are two bytes each, and not UTF-8.
@@ -54,6 +134,9 @@ pub fn server_reverse(c: &mut Check) -> Result<(), Failure> {
         b"7",
         b" ",
         b",",
+        b"\n",
+        b"\r",
+        b"\t",
         &[0xc4, 0xe3],
         &[0xba, 0xc3],
         &[0xcd, 0xf8],
@@ -83,57 +166,78 @@ pub fn server_reverse(c: &mut Check) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A peer on another address than 127.0.0.2 but on `port`: the same port number on two
+/// addresses is two senders.
+fn on_same_port(c: &Check, port: u16) -> Result<Udp, Failure> {
+    for last in 3..40 {
+        if let Ok(peer) = Udp::at(c, SocketAddr::from(([127, 0, 0, last], port))) {
+            return Ok(peer);
+        }
+    }
+    Err(c.fail(format!(
+        "cannot bind a UDP socket on port {port} of any of 127.0.0.3 to 127.0.0.39"
+    )))
+}
+
+/// Sends `data` from `peer`, which has sent `n - 1` datagrams before, and fails unless the
+/// answer is `#n ` and `data`.
+fn numbered(c: &Check, peer: &Udp, server: SocketAddr, n: u64, data: &[u8]) -> Result<(), Failure> {
+    let mut want = format!("#{n} ").into_bytes();
+    want.extend_from_slice(data);
+    let got = peer.ask(c, server, data)?;
+    if got != want {
+        return Err(c.fail(format!(
+            "{} sent its datagram number {n}, {}; expected the answer {}, got {}",
+            peer.addr(),
+            shown(data),
+            shown(&want),
+            shown(&got)
+        )));
+    }
+    Ok(())
+}
+
 pub fn server_number(c: &mut Check) -> Result<(), Failure> {
     let (p, server) = c.start("udp-server", &["--port", "0", "--number"])?;
     c.pass(format!("udp-server --number is listening on {server}"));
-    // Two senders on one address (two ports) and a third on another address.
-    let (a, b, d) = (
-        Udp::on(c, "127.0.0.2")?,
-        Udp::on(c, "127.0.0.2")?,
-        Udp::on(c, "127.0.0.3")?,
-    );
-    c.pass(format!(
-        "three peers: a = {}, b = {}, d = {}",
-        a.addr(),
-        b.addr(),
-        d.addr()
-    ));
-    let mut counts = [0u64; 3];
-    let peers = [&a, &b, &d];
-    // a and b first (one address, two ports), then in an order the seed chooses.
-    for step in 0..14 {
-        let i = match step {
-            0 | 1 => step,
-            _ => c.rng().below(0..3),
+    // Senders: two on one address (two ports), one on another address but the first's port
+    // number, and more on addresses of their own.
+    let a = Udp::on(c, "127.0.0.2")?;
+    let b = Udp::on(c, "127.0.0.2")?;
+    let d = on_same_port(c, a.addr().port())?;
+    let mut peers = vec![a, b, d];
+    for i in 0..c.rng().below(10..20) {
+        peers.push(Udp::on(c, &format!("127.0.1.{}", i + 1))?);
+    }
+    let addrs: Vec<String> = peers.iter().map(|p| p.addr().to_string()).collect();
+    c.pass(format!("{} senders: {}", peers.len(), addrs.join(", ")));
+    let mut counts = vec![0u64; peers.len()];
+    // The first three first (one address, two ports; then the same port on another
+    // address), then in an order the seed chooses: text, line ends, bytes that are not UTF-8.
+    for step in 0..peers.len() * 3 {
+        let i = if step < 3 {
+            step
+        } else {
+            c.rng().below(0..peers.len())
         };
-        let Some(n) = counts.get_mut(i) else { continue };
-        *n += 1;
-        let n = *n;
         let len = c.rng().below(0..12);
-        let text = c.rng().text(len);
-        let Some(peer) = peers.get(i) else { continue };
-        answers(c, peer, server, &text, &format!("#{n} {text}"))?;
+        let data = if c.rng().below(0..4) == 0 {
+            not_utf8(c.rng(), len)
+        } else {
+            rough_text(c.rng(), len).into_bytes()
+        };
+        let (Some(n), Some(peer)) = (counts.get_mut(i), peers.get(i)) else {
+            continue;
+        };
+        *n += 1;
+        numbered(c, peer, server, *n, &data)?;
     }
-    // Bytes that are not text come back as they are, after the number.
-    let raw = {
-        let len = c.rng().below(1..20);
-        let mut raw = c.rng().bytes(len);
-        raw.push(0xff);
-        raw
-    };
-    counts[0] += 1;
-    let got = a.ask(c, server, &raw)?;
-    let mut want = format!("#{} ", counts[0]).into_bytes();
-    want.extend_from_slice(&raw);
-    if got != want {
-        return Err(c.fail(format!(
-            "sent the bytes {}, expected {}, got {}",
-            hex(&raw),
-            hex(&want),
-            hex(&got)
-        )));
-    }
-    c.pass("bytes that are not UTF-8 come back as they are after the number");
+    c.pass(format!(
+        "{} datagrams from {} senders, text and bytes, each answered #N and what was sent",
+        counts.iter().sum::<u64>(),
+        peers.len()
+    ));
+    refused_get_no_number(c, p, server)?;
     // Past 255: a u8 counter wraps. One sender may get 25 answers a second after a burst
     // of 50 (the guard), so the check paces itself at 20 a second once the burst is spent.
     let e = Udp::on(c, "127.0.0.4")?;
@@ -143,24 +247,148 @@ pub fn server_number(c: &mut Check) -> Result<(), Failure> {
             let due = start + Duration::from_millis(50 * (n - 45));
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
         }
-        let got = e.ask(c, server, b"x")?;
-        if got != format!("#{n} x").as_bytes() {
+        numbered(c, &e, server, n, b"x")?;
+    }
+    c.pass("one sender's answers count on past 255: \"#300 x\"");
+    // The first sender has been silent all that time: its count goes on.
+    let (Some(first), Some(n)) = (peers.first(), counts.first_mut()) else {
+        return Ok(());
+    };
+    *n += 1;
+    numbered(c, first, server, *n, b"back")?;
+    c.pass(format!(
+        "{} was silent for {:.0} s, and its count went on: #{n}",
+        first.addr(),
+        start.elapsed().as_secs_f64()
+    ));
+    // The table holds 10,000 senders: after 9,999 in all, the first one's count goes on.
+    let others = MAX_SENDERS - 1 - (peers.len() + 2);
+    many_senders(c, server, others)?;
+    *n += 1;
+    numbered(c, first, server, *n, b"still")?;
+    c.pass(format!(
+        "after {others} more senders, each answered \"#1 y\", {} got #{n}: 9,999 senders are \
+         counted at once",
+        first.addr()
+    ));
+    Ok(())
+}
+
+/// How many senders `--number` must count at once: hint 2's cap.
+const MAX_SENDERS: usize = 10_000;
+
+/// `count` senders, each on an address of its own (127.2.x.y), send one datagram each, a
+/// hundred at a time, and each must be answered `#1 y`.
+fn many_senders(c: &Check, server: SocketAddr, count: usize) -> Result<(), Failure> {
+    let mut sent = 0;
+    while sent < count {
+        let batch: Vec<UdpSocket> = (sent..count.min(sent + 100))
+            .map(|i| {
+                let ip = [127, 2, (i / 250) as u8, (i % 250 + 1) as u8];
+                let socket = UdpSocket::bind(SocketAddr::from((ip, 0)))
+                    .and_then(|s| s.set_read_timeout(Some(WAIT)).map(|()| s))
+                    .map_err(|e| c.fail(format!("cannot bind a UDP socket on {ip:?}: {e}")))?;
+                socket
+                    .send_to(b"y", server)
+                    .map_err(|e| c.fail(format!("cannot send to {server}: {e}")))?;
+                Ok(socket)
+            })
+            .collect::<Result<_, Failure>>()?;
+        let mut buf = [0u8; 64];
+        for socket in &batch {
+            let from = socket.local_addr().map_or(String::new(), |a| a.to_string());
+            let got = match socket.recv(&mut buf) {
+                Ok(len) => buf.get(..len).unwrap_or_default().to_vec(),
+                Err(e) => {
+                    return Err(c.fail(format!(
+                        "sender {} of {count} new ones, {from}, sent \"y\" and expected \
+                         \"#1 y\", but no answer came ({e})",
+                        sent + 1
+                    )));
+                }
+            };
+            if got != b"#1 y" {
+                return Err(c.fail(format!(
+                    "sender {} of {count} new ones, {from}, sent \"y\": expected \"#1 y\", \
+                     got {}",
+                    sent + 1,
+                    shown(&got)
+                )));
+            }
+            sent += 1;
+        }
+    }
+    Ok(())
+}
+
+/// The guard's promise on the new path, and the statement's "a datagram that the guard
+/// refuses gets no answer and no number": a burst of 150 datagrams from one new sender gets
+/// the guard's burst of answers numbered #1, #2, ... #K, and the next admitted one is K + 1.
+fn refused_get_no_number(
+    c: &mut Check,
+    p: testkit::Proc,
+    server: SocketAddr,
+) -> Result<(), Failure> {
+    const SENT: usize = 150;
+    let flood = Udp::on(c, "127.0.0.9")?;
+    for _ in 0..SENT {
+        flood.send(c, server, b"x")?;
+    }
+    c.expect_line_starting(
+        p,
+        "limiting 127.0.0.9:",
+        "150 datagrams at once from one address must make the guard limit it",
+    )?;
+    std::thread::sleep(Duration::from_millis(300));
+    let got = flood.waiting();
+    if !(45..=55).contains(&got.len()) {
+        return Err(c.fail(format!(
+            "sent {SENT} datagrams at once from 127.0.0.9; the guard answers a burst of 50 \
+             and then 25 a second, but {} answers came",
+            got.len()
+        )));
+    }
+    for (i, answer) in got.iter().enumerate() {
+        let want = format!("#{} x", i + 1);
+        if answer != want.as_bytes() {
             return Err(c.fail(format!(
-                "a fourth sender's datagram number {n} was answered {}, expected \"#{n} x\"",
-                shown(&got)
+                "a burst of {SENT} datagrams \"x\" from one new sender: answer {} should be \
+                 {want:?}, got {}",
+                i + 1,
+                shown(answer)
             )));
         }
     }
-    c.pass("one sender's answers count on past 255: \"#300 x\"");
-    not_past_the_guard(c, p, server, b"x")
+    // The guard gives a token back every 40 ms: the next datagram is answered, and numbered
+    // after the answered ones, not after all that arrived.
+    std::thread::sleep(Duration::from_millis(200));
+    let n = got.len() as u64 + 1;
+    numbered(c, &flood, server, n, b"x").map_err(|f| {
+        c.fail(format!(
+            "{} (of a burst of {SENT} datagrams from that sender the guard let {} through, so \
+             the next one is its answered datagram number {n}: a datagram the guard refuses \
+             gets no number)",
+            f.what(),
+            got.len()
+        ))
+    })?;
+    c.pass(format!(
+        "{SENT} datagrams at once got {} answers, #1 to #{}; the next one got #{n}",
+        got.len(),
+        got.len()
+    ));
+    Ok(())
 }
 
 pub fn server_too_long(c: &mut Check) -> Result<(), Failure> {
     let size = c.rng().below(5..200);
     let arg = size.to_string();
-    let (p, server) = c.start("udp-server", &["--port", "0", "--buffer", &arg])?;
+    let (p, server) = c.start(
+        "udp-server",
+        &["--port", "0", "--buffer", &arg, "--hexdump"],
+    )?;
     c.pass(format!(
-        "udp-server --buffer {size} is listening on {server}"
+        "udp-server --buffer {size} --hexdump is listening on {server}"
     ));
     let peer = Udp::on(c, "127.0.0.2")?;
     let err = format!("ERR datagram longer than {size} bytes");
@@ -213,18 +441,171 @@ pub fn server_too_long(c: &mut Check) -> Result<(), Failure> {
             )?;
             c.pass(format!("the server printed {line:?}"));
         }
+        logged_as_sent(c, p, peer.addr(), want)?;
     }
-    answers(c, &peer, server, "short", "short")?;
+    answers(c, &peer, server, b"short", b"short")?;
     // The ERR answer too is an answer: the guard limits it like any other.
-    not_past_the_guard(c, p, server, &far)
+    not_past_the_guard(c, p, server, &far)?;
+    once_and_interactive(c, &arg, &err)?;
+    // The lesson's test of a cut datagram is changed, not deleted.
+    lesson_test(
+        c,
+        "udp-server",
+        "udp_server",
+        "a_datagram_longer_than_the_buffer_is_cut_and_the_server_says_by_how_much",
+    )
+}
+
+/// An answer goes out as the lesson sends every answer: the line `sent N bytes to ADDR`
+/// on stdout, and with `--hexdump` its bytes on stderr.
+fn logged_as_sent(
+    c: &mut Check,
+    p: testkit::Proc,
+    peer: SocketAddr,
+    answer: &[u8],
+) -> Result<(), Failure> {
+    let line = format!("sent {} to {peer}", count(answer.len()));
+    c.expect_line(
+        p,
+        &line,
+        &format!("the answer {} is an answer like any other", shown(answer)),
+    )?;
+    let title = format!(">> {} bytes to {peer}", answer.len());
+    c.scene.expect_on(p, Stream::Stderr, &title).map_err(|_| {
+        c.fail(format!(
+            "with --hexdump, the answer {} must be shown on stderr as every answer is \
+                 (no line {title:?})",
+            shown(answer)
+        ))
+    })?;
+    let first: String = answer
+        .iter()
+        .take(16)
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '.'
+            }
+        })
+        .collect();
+    c.scene
+        .expect_on(p, Stream::Stderr, &format!("|{first}|"))
+        .map_err(|_| {
+            c.fail(format!(
+                "with --hexdump, expected the bytes of the answer {} on stderr",
+                shown(answer)
+            ))
+        })?;
+    c.pass(format!(
+        "the server printed {line:?} and the answer's hexdump"
+    ));
+    Ok(())
+}
+
+/// With `--once`, the ERR answer is the one answer and the server exits; with
+/// `--interactive`, a datagram that did not fit is answered ERR without asking the operator.
+fn once_and_interactive(c: &mut Check, buffer: &str, err: &str) -> Result<(), Failure> {
+    let size: usize = buffer.parse().unwrap_or(8);
+    let peer = Udp::on(c, "127.0.0.3")?;
+    let more = c.rng().below(0..40);
+    let long = c.rng().bytes(size + 1 + more);
+    let (p, server) = c.start("udp-server", &["--port", "0", "--buffer", buffer, "--once"])?;
+    answers(c, &peer, server, &long, err.as_bytes())?;
+    match c.scene.wait(p) {
+        Ok(status) if status.success() => {}
+        Ok(status) => {
+            return Err(c.fail(format!(
+                "with --once, the server answered ERR and then exited with {status}"
+            )));
+        }
+        Err(_) => {
+            return Err(c.fail(
+                "with --once, the ERR answer is the one answer: the server must exit after it",
+            ));
+        }
+    }
+    c.pass("with --once, the server exited after its ERR answer");
+    let (p, server) = c.start(
+        "udp-server",
+        &["--port", "0", "--buffer", buffer, "--interactive"],
+    )?;
+    let got = peer.ask(c, server, &long)?;
+    if got != err.as_bytes() {
+        return Err(c.fail(format!(
+            "with --interactive, a datagram of {} bytes that did not fit must be answered {err:?} \
+             at once, whatever the operator types; got {}",
+            long.len(),
+            shown(&got)
+        )));
+    }
+    let _ = c.scene.kill(p);
+    c.pass("with --interactive, the datagram that did not fit was answered ERR at once");
+    Ok(())
+}
+
+/// The workspace whose lesson the check runs: the copy that `exercise prove` made beside
+/// its target directory, or the checkout whose target directory holds the binaries.
+fn workspace(bins: &Path) -> Option<PathBuf> {
+    let target = bins.parent()?;
+    let above = target.parent()?;
+    // Else the checkout `cargo xtask` runs from: a target directory outside it (CARGO_TARGET_DIR).
+    let run_from = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .and_then(|xtask| xtask.parent().map(Path::to_path_buf));
+    [Some(above.join("ws")), Some(above.to_path_buf()), run_from]
+        .into_iter()
+        .flatten()
+        .find(|ws| ws.join("Cargo.toml").is_file() && ws.join("exercises").is_dir())
+}
+
+/// Runs the lesson's test `name` (in `tests/{file}.rs` of `package`) alone: it must exist
+/// under that name and pass.
+fn lesson_test(c: &mut Check, package: &str, file: &str, name: &str) -> Result<(), Failure> {
+    let Some(ws) = workspace(&c.bins) else {
+        return Err(c.fail(format!(
+            "cannot find the workspace of {} to run the test {name}",
+            c.bins.display()
+        )));
+    };
+    let target = c.bins.parent().unwrap_or(&ws).to_path_buf();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["test", "--quiet", "--package", package, "--test", file])
+        .arg("--target-dir")
+        .arg(&target)
+        .args(["--", "--exact", name])
+        .current_dir(&ws)
+        .output()
+        .map_err(|e| c.fail(format!("cannot run cargo test: {e}")))?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() && said.contains(" 1 passed") {
+        c.pass(format!("the lesson's test {name} passes"));
+        return Ok(());
+    }
+    let tail: Vec<&str> = said.lines().rev().take(12).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let err: Vec<&str> = err.lines().rev().take(6).collect();
+    let err: Vec<&str> = err.into_iter().rev().collect();
+    if out.status.success() {
+        return Err(c.fail(format!(
+            "the lesson's test {name} (in {}'s tests/{file}.rs) is gone: the statement asks \
+             to change it, keeping its name, not to delete it (`cargo test -p {package} --test \
+             {file} -- --exact {name}` ran no test)",
+            package
+        )));
+    }
+    Err(c.fail(format!(
+        "the lesson's test {name} fails (`cargo test -p {package} --test {file} -- --exact \
+         {name}`):\n{}\n{}",
+        tail.join("\n"),
+        err.join("\n")
+    )))
 }
 
 /// Starts udp-client, bound to 127.0.0.1, talking to `server`, with `extra` flags.
-fn client(
-    c: &mut Check,
-    server: std::net::SocketAddr,
-    extra: &[&str],
-) -> Result<testkit::Proc, Failure> {
+fn client(c: &mut Check, server: SocketAddr, extra: &[&str]) -> Result<testkit::Proc, Failure> {
     let mut args = c.peer_args("udp-client", server);
     args.extend(c.loopback_args("udp-client"));
     args.extend(extra.iter().map(|s| s.to_string()));
@@ -251,6 +632,47 @@ fn varied_line(c: &mut Check, len: std::ops::Range<usize>) -> String {
 /// How much later than `want` a timed event may come on a loaded machine.
 const LATE: Duration = Duration::from_millis(250);
 
+/// Whole milliseconds, rounded down.
+fn whole_ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// The client's `received ...: {want}` line, and the line right after it on stdout, which
+/// must be `round trip: N ms`: returns N, and when the check saw the line.
+fn round_trip_after(
+    c: &mut Check,
+    p: testkit::Proc,
+    want: &str,
+) -> Result<(u64, Instant), Failure> {
+    let got = c.expect(
+        p,
+        "received",
+        &format!("the answer {want:?} should be printed"),
+    )?;
+    if !got.ends_with(&format!(": {want}")) {
+        return Err(c.fail(format!(
+            "the server answered {want:?}; expected the client's `received ...: {want}` line, \
+             got {got:?}"
+        )));
+    }
+    let line = c.scene.expect_on(p, Stream::Stdout, "").map_err(|_| {
+        c.fail(format!(
+            "after the line {got:?}, expected the line `round trip: N ms` (no more lines came)"
+        ))
+    })?;
+    let seen = Instant::now();
+    line.strip_prefix("round trip: ")
+        .and_then(|rest| rest.strip_suffix(" ms"))
+        .and_then(|n| n.parse::<u64>().ok())
+        .map(|n| (n, seen))
+        .ok_or_else(|| {
+            c.fail(format!(
+                "right after the answer's line {got:?}, expected the line `round trip: N ms`, \
+                 N a whole number of milliseconds, got {line:?}"
+            ))
+        })
+}
+
 pub fn client_round_trip(c: &mut Check) -> Result<(), Failure> {
     let server = Udp::new(c)?;
     let p = client(c, server.addr(), &["--timeout", "1"])?;
@@ -260,10 +682,13 @@ pub fn client_round_trip(c: &mut Check) -> Result<(), Failure> {
     std::thread::sleep(Duration::from_millis(idle));
     let lines = c.rng().below(3..5);
     let silent_at = c.rng().below(1..lines);
+    let mut answered = 0;
     for n in 0..lines {
         let line = varied_line(c, 1..12);
+        let typed = Instant::now();
         type_line(c, p, &line)?;
         let (data, from) = server.recv(c, &format!("the datagram {line:?} from udp-client"))?;
+        let arrived = Instant::now();
         if n == silent_at {
             // One datagram gets no answer: there is no round trip to print for it.
             c.expect(
@@ -277,61 +702,87 @@ pub fn client_round_trip(c: &mut Check) -> Result<(), Failure> {
         // The server takes its time: the client must measure at least this much.
         let delay = c.rng().below(150..600) as u64;
         std::thread::sleep(Duration::from_millis(delay));
+        let sent = Instant::now();
         server.send(c, from, &data)?;
-        c.pass(format!("the server answered {line:?} after {delay} ms"));
-        let ms = round_trip(c, p)?;
-        let most = delay + LATE.as_millis() as u64;
-        if !(delay..=most).contains(&ms) {
+        answered += 1;
+        let (ms, seen) = round_trip_after(c, p, &line)?;
+        // The datagram was sent before it arrived here, and its answer arrived there after
+        // it was sent from here; the whole of it happened between typing and the line.
+        let (least, most) = (whole_ms(sent - arrived), whole_ms(seen - typed));
+        if !(least..=most).contains(&ms) {
             return Err(c.fail(format!(
-                "the server answered {delay} ms after the datagram arrived, so the round trip \
-                 is at least {delay} ms and at most about {most} ms; the client printed \
-                 `round trip: {ms} ms`"
+                "the server answered {least} ms after the datagram arrived, and the line came \
+                 {most} ms after the check typed it: the round trip in whole milliseconds \
+                 (rounded down) is from {least} to {most} ms; the client printed `round trip: \
+                 {ms} ms`"
             )));
         }
         c.pass(format!(
-            "`round trip: {ms} ms`: between {delay} and {most} ms"
+            "the server answered {line:?} after {delay} ms: `round trip: {ms} ms`, between \
+             {least} and {most} ms"
         ));
         // Between lines, the client idles again.
         let idle = c.rng().below(200..500) as u64;
         std::thread::sleep(Duration::from_millis(idle));
     }
+    // Answered at once: on loopback a round trip takes a fraction of a millisecond, which
+    // is 0 whole milliseconds. A loaded machine may make one take longer, not all of them.
+    let quick = 6;
+    let mut times = Vec::new();
+    for _ in 0..quick {
+        let line = varied_line(c, 1..6);
+        let typed = Instant::now();
+        type_line(c, p, &line)?;
+        let (data, from) = server.recv(c, &format!("the datagram {line:?} from udp-client"))?;
+        server.send(c, from, &data)?;
+        answered += 1;
+        let (ms, seen) = round_trip_after(c, p, &line)?;
+        let most = whole_ms(seen - typed);
+        if ms > most {
+            return Err(c.fail(format!(
+                "the server answered {line:?} at once, and the client's line came {most} ms \
+                 after the check typed it, so the round trip is at most {most} whole \
+                 milliseconds (rounded down); the client printed `round trip: {ms} ms`"
+            )));
+        }
+        times.push(ms);
+    }
+    if !times.contains(&0) {
+        return Err(c.fail(format!(
+            "{quick} lines answered at once on loopback, each round trip a fraction of a \
+             millisecond: in whole milliseconds, rounded down, at least one is `round trip: \
+             0 ms`; the client printed {times:?} ms"
+        )));
+    }
+    c.pass(format!(
+        "{quick} lines answered at once: round trips of {times:?} ms"
+    ));
+    // Nobody listens any more: the kernel's "port unreachable" is no answer either.
+    let gone = server.addr();
+    drop(server);
+    type_line(c, p, "gone")?;
+    c.expect(
+        p,
+        "nothing listens",
+        &format!("with nobody on {gone}, expected the client's line `nothing listens on ...`"),
+    )?;
     c.scene.close_stdin(p).map_err(|e| c.fail(e.to_string()))?;
     c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
-    // Exactly one `round trip` line per answer: none for the datagram that got none.
+    // Exactly one `round trip` line per answer: none for the datagrams that got none.
     let printed = c
         .scene
-        .output(p, testkit::Stream::Stdout)
+        .output(p, Stream::Stdout)
         .into_iter()
         .filter(|l| l.contains("round trip"))
         .count();
-    if printed != lines - 1 {
+    if printed != answered {
         return Err(c.fail(format!(
-            "{} answers came, so expected {} `round trip` lines, one after each answer; the \
-             client printed {printed}",
-            lines - 1,
-            lines - 1
+            "{answered} answers came, so expected {answered} `round trip` lines, one after each \
+             answer, none after `no reply` or `nothing listens`; the client printed {printed}"
         )));
     }
-    c.pass("one `round trip` line per answer, none for the datagram without one");
+    c.pass("one `round trip` line per answer, none for the datagrams without one");
     Ok(())
-}
-
-/// The next `round trip: N ms` line of `p`, exactly that: N in whole milliseconds.
-fn round_trip(c: &mut Check, p: testkit::Proc) -> Result<u64, Failure> {
-    let line = c.expect(
-        p,
-        "round trip",
-        "after the answer, expected a line `round trip: N ms`",
-    )?;
-    line.strip_prefix("round trip: ")
-        .and_then(|rest| rest.strip_suffix(" ms"))
-        .and_then(|n| n.parse::<u64>().ok())
-        .ok_or_else(|| {
-            c.fail(format!(
-                "expected the line `round trip: N ms`, N a whole number of milliseconds, got \
-                 {line:?}"
-            ))
-        })
 }
 
 /// Receives the copies of `want` until `copies` have come, and checks the gaps between
@@ -342,7 +793,7 @@ fn copies(
     want: &[u8],
     copies: usize,
     first: Duration,
-) -> Result<std::net::SocketAddr, Failure> {
+) -> Result<SocketAddr, Failure> {
     let mut last = None;
     let mut from = server.addr();
     let mut wait = first;
@@ -385,41 +836,25 @@ fn copies(
     Ok(from)
 }
 
-pub fn client_retries(c: &mut Check) -> Result<(), Failure> {
-    let server = Udp::new(c)?;
-    let timeout_ms = *c.rng().pick(&[150u64, 200, 250]).unwrap_or(&200);
-    let timeout = Duration::from_millis(timeout_ms);
-    let flag = format!("{:.2}", timeout.as_secs_f64());
-    let retries = c.rng().below(2..4);
-    let p = client(
-        c,
-        server.addr(),
-        &["--timeout", &flag, "--retries", &retries.to_string()],
-    )?;
+/// How soon after it arrives an answer must be printed.
+const AT_ONCE: Duration = Duration::from_millis(150);
 
-    // Answered at copy k: no more copies after it.
-    let answered = c.rng().below(2..retries + 2);
-    let line = varied_line(c, 1..10);
-    type_line(c, p, &line)?;
-    let from = copies(c, &server, line.as_bytes(), answered, timeout)?;
-    server.send(c, from, line.as_bytes())?;
-    let got = c.expect(p, "received", "the answer should be printed")?;
-    if !got.ends_with(&format!(": {line}")) {
-        return Err(c.fail(format!(
-            "the server answered {line:?} to copy {answered}; expected the client's \
-             `received ...: {line}` line, got {got:?}"
-        )));
-    }
-    c.pass(format!("the answer to copy {answered} was printed"));
-
-    // A line nobody answers: one datagram and N more tries, then the client says so.
+/// With `--retries retries`, a line nobody answers: one datagram and `retries` more copies,
+/// then the client's line, which names the whole wait.
+fn never_answered(
+    c: &mut Check,
+    p: testkit::Proc,
+    server: &Udp,
+    timeout: Duration,
+    retries: u32,
+) -> Result<(), Failure> {
     let lost = varied_line(c, 1..10);
     type_line(c, p, &lost)?;
-    copies(c, &server, lost.as_bytes(), retries + 1, timeout)?;
+    copies(c, server, lost.as_bytes(), retries as usize + 1, timeout)?;
+    let started = Instant::now();
     // The whole wait: t + 2t + 4t ...
     let whole = timeout * ((1u32 << (retries + 1)) - 1);
     let expected = format!("no reply from {} within {whole:?} (", server.addr());
-    let started = Instant::now();
     let said = c.expect(
         p,
         "no reply from",
@@ -433,23 +868,84 @@ pub fn client_retries(c: &mut Check) -> Result<(), Failure> {
         )));
     }
     let last_wait = timeout * (1u32 << retries);
-    if started.elapsed() < last_wait.mul_f64(0.8) {
+    let took = started.elapsed();
+    if took < last_wait.mul_f64(0.8) || took > last_wait + LATE {
         return Err(c.fail(format!(
             "the last try waits {last_wait:?}, but the client gave up {:.3} s after sending it",
-            started.elapsed().as_secs_f64()
+            took.as_secs_f64()
         )));
     }
     c.pass(format!("{said:?}"));
+    Ok(())
+}
+
+pub fn client_retries(c: &mut Check) -> Result<(), Failure> {
+    let server = Udp::new(c)?;
+    let timeout_ms = *c.rng().pick(&[200u64, 250, 300]).unwrap_or(&200);
+    let timeout = Duration::from_millis(timeout_ms);
+    let flag = format!("{:.2}", timeout.as_secs_f64());
+    let retries = 3;
+    let p = client(
+        c,
+        server.addr(),
+        &["--timeout", &flag, "--retries", &retries.to_string()],
+    )?;
+
+    // Answered during the wait after copy k, early in it: no more copies after it, and the
+    // answer printed at once, not when the wait is over.
+    let answered = c.rng().below(2..retries + 2);
+    let line = varied_line(c, 1..10);
+    type_line(c, p, &line)?;
+    let from = copies(c, &server, line.as_bytes(), answered, timeout)?;
+    let wait = timeout * (1u32 << (answered - 1));
+    let into = c.rng().below(0..25) as f64 / 100.0;
+    std::thread::sleep(wait.mul_f64(into));
+    let answered_at = Instant::now();
+    server.send(c, from, line.as_bytes())?;
+    let got = c.expect(p, "received", "the answer should be printed")?;
+    let took = answered_at.elapsed();
+    if !got.ends_with(&format!(": {line}")) {
+        return Err(c.fail(format!(
+            "the server answered {line:?} to copy {answered}; expected the client's \
+             `received ...: {line}` line, got {got:?}"
+        )));
+    }
+    if took > AT_ONCE {
+        return Err(c.fail(format!(
+            "the server answered copy {answered} {:.0}% into the {:.2} s wait after it; the \
+             client printed the answer {:.3} s later: an answer is taken as soon as it arrives \
+             (within {} ms), not when the wait is over",
+            into * 100.0,
+            wait.as_secs_f64(),
+            took.as_secs_f64(),
+            AT_ONCE.as_millis()
+        )));
+    }
+    c.pass(format!(
+        "the answer to copy {answered}, {:.0}% into its wait, was printed {:.0} ms later",
+        into * 100.0,
+        took.as_secs_f64() * 1000.0
+    ));
+
+    // A line nobody answers: one datagram and N more tries, then the client says so.
+    never_answered(c, p, &server, timeout, retries as u32)?;
     c.scene.close_stdin(p).map_err(|e| c.fail(e.to_string()))?;
     c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
     let extra = server.waiting().len();
     if extra > 0 {
         return Err(c.fail(format!(
-            "--retries {retries} means {} datagrams in all, but {extra} more copies arrived",
+            "--retries {retries} means {} datagrams at most per line, but {extra} more copies \
+             arrived",
             retries + 1
         )));
     }
-    c.pass(format!("{lost:?} was sent {} times in all", retries + 1));
+    c.pass(format!("no copy more than {} per line", retries + 1));
+
+    // Another N: --retries 1.
+    let q = client(c, server.addr(), &["--timeout", "0.2", "--retries", "1"])?;
+    never_answered(c, q, &server, Duration::from_millis(200), 1)?;
+    c.scene.close_stdin(q).map_err(|e| c.fail(e.to_string()))?;
+    c.scene.wait(q).map_err(|e| c.fail(e.to_string()))?;
 
     // Without --retries, nothing changes: one datagram, one wait.
     let q = client(c, server.addr(), &["--timeout", "0.2"])?;
@@ -479,30 +975,195 @@ pub fn client_retries(c: &mut Check) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn client_seq(c: &mut Check) -> Result<(), Failure> {
-    let server = Udp::new(c)?;
-    let p = client(c, server.addr(), &["--seq", "--timeout", "1"])?;
-    // Past 9 (a second digit), and past 255 (a counter in a u8).
-    let total = c.rng().below(258..262);
-    let mut tested = vec![1, 2, 10, 11, 256, 257];
-    tested.push(c.rng().below(3..255));
-    for n in 1..=total {
-        let test = tested.contains(&n);
-        let line = if test {
-            varied_line(c, 1..10)
-        } else {
-            format!("l{n}")
-        };
-        type_line(c, p, &line)?;
-        let want = format!("{n} {line}");
-        let (data, from) = server.recv(c, &format!("the datagram {want:?}"))?;
-        if data != want.as_bytes() {
+/// A stale answer as the client must show it: decoded (UTF-8 here), control and format
+/// characters escaped as the lesson escapes peer text, and the lesson's note when some bytes
+/// were not UTF-8.
+fn shown_by_lesson(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut line: String = text
+        .chars()
+        .map(|ch| {
+            if ch.is_control() {
+                ch.escape_debug().to_string()
+            } else if ch == '\u{202e}' {
+                ch.escape_unicode().to_string()
+            } else {
+                ch.to_string()
+            }
+        })
+        .collect();
+    if std::str::from_utf8(bytes).is_err() {
+        line.push_str(" [not valid UTF-8: shown as \u{fffd}]");
+    }
+    line
+}
+
+/// Answers that are not line `n`'s: an earlier number, numbers that begin with the same
+/// digits, the number without its space, with a leading zero or a sign, and peer text that
+/// must be shown escaped.
+fn stales(c: &mut Check, n: usize) -> Vec<Vec<u8>> {
+    let mut rough = format!("{} \u{1b}[2J\r", n - 1).into_bytes();
+    rough.extend_from_slice(&[0xff, b'x']);
+    rough.extend_from_slice("\u{202e}txt".as_bytes());
+    let mut all = vec![
+        format!("{} stale", n - 1).into_bytes(),
+        format!("{n}{} stale", c.rng().below(0..10)).into_bytes(),
+        format!("{n}stale").into_bytes(),
+        format!("0{n} stale").into_bytes(),
+        format!("+{n} stale").into_bytes(),
+        format!("{n}").into_bytes(),
+        rough,
+    ];
+    // In an order the seed chooses.
+    for i in (1..all.len()).rev() {
+        let j = c.rng().below(0..i + 1);
+        all.swap(i, j);
+    }
+    all
+}
+
+/// Line `n`, `line`, was sent: the check sends answers that are not its own, then its own.
+fn stale_then_right(
+    c: &mut Check,
+    p: testkit::Proc,
+    server: &Udp,
+    from: SocketAddr,
+    n: usize,
+    want: &str,
+) -> Result<(), Failure> {
+    let stales = stales(c, n);
+    for stale in &stales {
+        server.send(c, from, stale)?;
+    }
+    server.send(c, from, want.as_bytes())?;
+    for stale in &stales {
+        let expected = format!("ignored a stale answer: {}", shown_by_lesson(stale));
+        let said = c.expect(p, "stale", &format!("expected the line {expected:?}"))?;
+        if said != expected {
             return Err(c.fail(format!(
-                "typed {line:?} as line {n}, expected the datagram {want:?}, got {}",
-                shown(&data)
+                "the server sent {} (not an answer to datagram {n}); expected the line \
+                 {expected:?} (peer text shown as the lesson shows it), got {said:?}",
+                shown(stale)
             )));
         }
-        if !test {
+    }
+    let got = c.expect(p, "received", &format!("expected the answer {want:?}"))?;
+    if !got.ends_with(&format!(": {want}")) {
+        return Err(c.fail(format!(
+            "the server sent {} answers that are not datagram {n}'s, then {want:?}; expected \
+             the client's `received ...: {want}` line, got {got:?}",
+            stales.len()
+        )));
+    }
+    c.pass(format!(
+        "{} answers not for {n} were ignored and shown escaped; {want:?} was taken",
+        stales.len()
+    ));
+    Ok(())
+}
+
+/// Types lines `first..=last` (each `l`) as fast as the client takes them, while a thread
+/// plays the server: each datagram must be `N l`, and is answered at once.
+fn many_lines(
+    c: &mut Check,
+    p: testkit::Proc,
+    server: &Udp,
+    first: usize,
+    last: usize,
+) -> Result<(), Failure> {
+    let socket = server.clone_socket(c)?;
+    let player = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 70_000];
+        let mut wrong = None;
+        for n in first..=last {
+            let Ok((len, from)) = socket.recv_from(&mut buf) else {
+                return Some(format!("expected the datagram \"{n} l\", but none came"));
+            };
+            let got = buf.get(..len).unwrap_or_default();
+            if wrong.is_none() && got != format!("{n} l").as_bytes() {
+                wrong = Some(format!(
+                    "typed \"l\" as line {n}, expected the datagram \"{n} l\", got {}",
+                    shown(got)
+                ));
+            }
+            let _ = socket.send_to(got, from);
+        }
+        wrong
+    });
+    let mut n = first;
+    while n <= last {
+        let upto = last.min(n + 999);
+        let text = "l\n".repeat(upto - n + 1);
+        c.scene
+            .send_bytes(p, text.as_bytes())
+            .map_err(|e| c.fail(e.to_string()))?;
+        n = upto + 1;
+    }
+    match player.join() {
+        Ok(None) => {}
+        Ok(Some(wrong)) => return Err(c.fail(wrong)),
+        Err(_) => return Err(c.fail("the check's server thread failed")),
+    }
+    let want = format!(": {last} l");
+    c.expect(
+        p,
+        &want,
+        &format!("expected the answer \"{last} l\" to be printed"),
+    )?;
+    c.pass(format!(
+        "lines {first} to {last} were sent as \"N l\" and answered"
+    ));
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// Answered at once.
+    Plain,
+    /// Varied text, and answers that are not its own before its own.
+    Tested,
+    /// An empty line, tested as one.
+    Empty,
+    /// Never answered.
+    Silent,
+}
+
+/// Types line `n` and plays the server for it as `kind` says.
+fn seq_line(
+    c: &mut Check,
+    p: testkit::Proc,
+    server: &Udp,
+    n: usize,
+    kind: Kind,
+) -> Result<(), Failure> {
+    let line = match kind {
+        Kind::Empty => String::new(),
+        Kind::Plain => format!("l{n}"),
+        Kind::Tested | Kind::Silent => varied_line(c, 1..10),
+    };
+    type_line(c, p, &line)?;
+    let want = format!("{n} {line}");
+    let (data, from) = server.recv(c, &format!("the datagram {want:?}"))?;
+    if data != want.as_bytes() {
+        return Err(c.fail(format!(
+            "typed {line:?} as line {n}, expected the datagram {want:?}, got {}",
+            shown(&data)
+        )));
+    }
+    match kind {
+        Kind::Silent => {
+            c.expect(
+                p,
+                "no reply from",
+                &format!("line {n} got no answer: expected `no reply from ...` after 1 s"),
+            )?;
+            c.pass(format!("line {n}, {want:?}, got no answer"));
+        }
+        Kind::Tested | Kind::Empty => {
+            c.pass(format!("typing {line:?} sent {want:?}"));
+            stale_then_right(c, p, server, from, n, &want)?;
+        }
+        Kind::Plain => {
             server.send(c, from, want.as_bytes())?;
             let got = c.expect(p, "received", &format!("expected the answer {want:?}"))?;
             if !got.ends_with(&format!(": {want}")) {
@@ -510,45 +1171,47 @@ pub fn client_seq(c: &mut Check) -> Result<(), Failure> {
                     "expected the answer {want:?} to be printed, got {got:?}"
                 )));
             }
-            continue;
         }
-        c.pass(format!("typing {line:?} sent {want:?}"));
-        // Late answers to earlier datagrams arrive first, then the right one: an earlier
-        // number, and numbers that begin with the same digits (`1` and `12 ...`).
-        let stales = [
-            format!("{} stale", n - 1),
-            format!("{n}{} stale", c.rng().below(0..10)),
-            format!("{n}stale"),
-        ];
-        for stale in &stales {
-            server.send(c, from, stale.as_bytes())?;
-        }
-        server.send(c, from, want.as_bytes())?;
-        for stale in &stales {
-            let said = c.expect(
-                p,
-                "stale",
-                &format!("expected the line `ignored a stale answer: {stale}`"),
-            )?;
-            if said != format!("ignored a stale answer: {stale}") {
-                return Err(c.fail(format!(
-                    "the server sent {stale:?} (not an answer to datagram {n}); expected the \
-                     line `ignored a stale answer: {stale}`, got {said:?}"
-                )));
-            }
-        }
-        let got = c.expect(p, "received", &format!("expected the answer {want:?}"))?;
-        if !got.ends_with(&format!(": {want}")) {
-            return Err(c.fail(format!(
-                "the server sent {stales:?} (none an answer to datagram {n}) and then {want:?}; \
-                 expected the client's `received ...: {want}` line, got {got:?}"
-            )));
-        }
-        c.pass(format!("{stales:?} were ignored; {want:?} was taken"));
     }
+    Ok(())
+}
+
+pub fn client_seq(c: &mut Check) -> Result<(), Failure> {
+    let server = Udp::new(c)?;
+    let p = client(c, server.addr(), &["--seq", "--timeout", "1"])?;
+    // Past 9 (a second digit), past 255 (a counter in a u8), past 65,535 (a u16).
+    let total = c.rng().below(258..262);
+    let mut tested = vec![1, 2, 10, 11, 256, 257];
+    tested.push(c.rng().below(3..255));
+    // One line gets no answer; the next line still has the next number, and the late
+    // answer to the silent one is stale.
+    let silent = c.rng().below(12..250);
+    tested.retain(|&n| n != silent);
+    tested.push(silent + 1);
+    let mut empty = c.rng().below(3..total);
+    while tested.contains(&empty) || empty == silent {
+        empty += 1;
+    }
+    for n in 1..=total {
+        let kind = if n == silent {
+            Kind::Silent
+        } else if n == empty {
+            Kind::Empty
+        } else if tested.contains(&n) {
+            Kind::Tested
+        } else {
+            Kind::Plain
+        };
+        seq_line(c, p, &server, n, kind)?;
+    }
+    let bulk = 65_533 + c.rng().below(0..3);
+    many_lines(c, p, &server, total + 1, bulk)?;
+    for n in bulk + 1..=65_537 {
+        seq_line(c, p, &server, n, Kind::Tested)?;
+    }
+    let n = 65_538;
 
     // Stale answers keep coming: the client still gives up at its deadline, not later.
-    let n = total + 1;
     type_line(c, p, "late")?;
     let (_, from) = server.recv(c, &format!("the datagram \"{n} late\""))?;
     let stale = format!("{} stale", n - 1).into_bytes();
