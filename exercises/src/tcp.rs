@@ -651,11 +651,22 @@ pub fn server_framed(c: &mut Check) -> Result<(), Failure> {
     let slow = message(c, 40);
     let framed = frame(&slow);
     let gap = Duration::from_secs(idle as u64).mul_f64(0.35);
+    let slowly = format!(
+        "a message of {} bytes, sent in 5 pieces {:.2} s apart (with --idle-timeout {idle}: \
+         each piece well within it), to be answered",
+        slow.len(),
+        gap.as_secs_f64()
+    );
     for piece in framed.chunks(framed.len().div_ceil(5)) {
-        conn.write(c, piece)?;
+        if conn.write(c, piece).is_err() {
+            return Err(c.fail(format!(
+                "expected {slowly}, but the server closed the connection before the last piece: \
+                 --idle-timeout limits a silence, not a message"
+            )));
+        }
         std::thread::sleep(gap);
     }
-    expect_frame(c, &mut conn, &slow)?;
+    expect_frame(c, &mut conn, &slow).map_err(|_| c.fail(format!("expected {slowly}")))?;
     received += framed.len();
     c.pass(format!(
         "a message sent in 5 pieces {:.2} s apart, longer than --idle-timeout {idle} in all, \
