@@ -983,40 +983,173 @@ pub fn client_total(c: &mut Check) -> Result<(), Failure> {
         ));
     }
     c.pass("the character cut at the end is still reported");
+    test_changed(c)
+}
+
+/// The line the lesson's test `half_closes_on_eof_and_reads_until_the_server_closes` must
+/// expect now: its server sends `bye\n`, 4 bytes.
+const CHANGED_TEST_LINE: &str = "the server closed the connection (FIN) after 4 bytes";
+
+/// The statement asks to change the lesson's exact comparison of that line, not to delete it:
+/// some test of the lesson must expect the new line.
+fn test_changed(c: &mut Check) -> Result<(), Failure> {
+    let Some(root) = workspace(c) else {
+        return Err(
+            c.fail("cannot find the workspace the lesson was built from, to look at its tests")
+        );
+    };
+    let dir = root.join("lessons/06-tcp-client/tests");
+    let tests: String = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "rs"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .collect();
+    if !tests.contains(CHANGED_TEST_LINE) {
+        return Err(c.fail(format!(
+            "the lesson's test half_closes_on_eof_and_reads_until_the_server_closes compares the \
+             client's output exactly; the statement asks to change it, so that it expects \
+             {CHANGED_TEST_LINE:?} (its server sends \"bye\\n\"), and no test in {} does",
+            dir.display()
+        )));
+    }
+    c.pass(format!("the lesson's test expects {CHANGED_TEST_LINE:?}"));
     Ok(())
 }
 
+/// The workspace whose lessons the binaries under test were built from: the one their target
+/// directory is in (`cargo exercise check`), or the scratch copy `ws` beside it (`cargo xtask
+/// exercise prove`); failing those, the one the check runs in.
+fn workspace(c: &Check) -> Option<std::path::PathBuf> {
+    use std::path::Path;
+    let is_root = |d: &Path| d.join("Cargo.toml").is_file() && d.join("lessons").is_dir();
+    let from_bins = c.bins.ancestors().find_map(|d| {
+        [d.join("ws"), d.to_path_buf()]
+            .into_iter()
+            .find(|r| is_root(r))
+    });
+    from_bins.or_else(|| {
+        let here = std::env::current_dir().ok()?;
+        here.ancestors().find(|d| is_root(d)).map(Path::to_path_buf)
+    })
+}
+
+/// GBK, for `--encoding gbk`: characters and their bytes.
+const GBK: &[(char, &[u8])] = &[
+    ('你', &[0xc4, 0xe3]),
+    ('好', &[0xba, 0xc3]),
+    ('网', &[0xcd, 0xf8]),
+    ('络', &[0xc2, 0xe7]),
+    ('中', &[0xd6, 0xd0]),
+    ('文', &[0xce, 0xc4]),
+    ('a', b"a"),
+    ('7', b"7"),
+    (' ', b" "),
+];
+
+/// A line of text for `--lines`, its bytes in `--encoding` and the text the client must show.
+struct Line {
+    bytes: Vec<u8>,
+    text: String,
+}
+
+impl Line {
+    fn utf8(text: String) -> Line {
+        Line {
+            bytes: text.clone().into_bytes(),
+            text,
+        }
+    }
+
+    fn gbk(c: &mut Check, len: usize) -> Line {
+        let mut line = Line::utf8("g".into());
+        for _ in 0..len {
+            if let Some(&(ch, bytes)) = c.rng().pick(GBK) {
+                line.text.push(ch);
+                line.bytes.extend_from_slice(bytes);
+            }
+        }
+        line
+    }
+
+    fn push(&mut self, ch: char) {
+        self.text.push(ch);
+        let mut buf = [0u8; 4];
+        self.bytes
+            .extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+    }
+}
+
 pub fn client_lines(c: &mut Check) -> Result<(), Failure> {
-    let listener = Listener::bind(c, SocketAddr::from(([127, 0, 0, 1], 0)))?;
-    let p = client(c, listener.addr, &["--lines"])?;
-    let mut conn = listener.accept(c, "tcp-client to connect")?;
-    c.pass("tcp-client --lines connected");
-    // Lines of varied text, some with a control character the lesson escapes, then a tail
-    // without a newline.
+    // Lines of varied text, some with a control character the lesson escapes, one ending in
+    // a carriage return (part of the line: only \n ends one), then a tail without a newline.
     let count = c.rng().below(3..7);
+    let with_cr = c.rng().below(0..count);
     let mut lines = Vec::new();
     for n in 0..count {
         let len = c.rng().below(1..15);
-        let mut text = format!("l{}", c.rng().text(len));
+        let mut line = Line::utf8(format!("l{}", c.rng().text(len)));
         if n % 2 == 1 {
             let control = *c.rng().pick(&['\u{1b}', '\t', '\r']).unwrap_or(&'\t');
-            text.push(control);
-            text.push('x');
+            line.push(control);
+            line.push('x');
         }
-        lines.push(text);
+        if n == with_cr {
+            line.push('\r');
+        }
+        lines.push(line);
     }
     let len = c.rng().below(1..10);
-    let tail = format!("t{}", c.rng().text(len));
+    let tail = Line::utf8(format!("t{}", c.rng().text(len)));
+    lines_session(c, &[], &lines, &tail)?;
+    // In another encoding: the lesson's --encoding decodes the lines.
+    let count = c.rng().below(2..5);
+    let lines: Vec<Line> = (0..count)
+        .map(|_| {
+            let len = c.rng().below(1..10);
+            Line::gbk(c, len)
+        })
+        .collect();
+    let tail = Line::gbk(c, 3);
+    lines_session(c, &["--encoding", "gbk"], &lines, &tail)
+}
+
+/// Runs `tcp-client --lines` with `flags`, sends it `lines` and `tail` in pieces cut
+/// anywhere, and expects exactly their `line:` lines.
+fn lines_session(
+    c: &mut Check,
+    flags: &[&str],
+    lines: &[Line],
+    tail: &Line,
+) -> Result<(), Failure> {
+    let listener = Listener::bind(c, SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let mut args = vec!["--lines"];
+    args.extend_from_slice(flags);
+    let p = client(c, listener.addr, &args)?;
+    let mut conn = listener.accept(c, "tcp-client to connect")?;
+    c.pass(format!("tcp-client {} connected", args.join(" ")));
     let mut data = Vec::new();
-    for l in &lines {
-        data.extend_from_slice(l.as_bytes());
+    let mut ends = Vec::new();
+    for l in lines {
+        data.extend_from_slice(&l.bytes);
         data.push(b'\n');
+        ends.push(data.len());
     }
-    data.extend_from_slice(tail.as_bytes());
-    // Cut anywhere, inside characters too, never only at line ends.
+    data.extend_from_slice(&tail.bytes);
+    // Cut anywhere, inside characters too, never only at line ends; and one piece holds two
+    // whole lines, so that one read brings two.
     let mut cuts: Vec<usize> = (0..c.rng().below(4..10))
         .map(|_| c.rng().below(1..data.len()))
         .collect();
+    let two = c.rng().below(0..lines.len().saturating_sub(1));
+    let from = two
+        .checked_sub(1)
+        .and_then(|i| ends.get(i))
+        .copied()
+        .unwrap_or(0);
+    let to = ends.get(two + 1).copied().unwrap_or(0);
+    cuts.retain(|&cut| cut <= from || cut >= to);
     cuts.sort_unstable();
     cuts.dedup();
     let mut pieces = Vec::new();
@@ -1031,8 +1164,9 @@ pub fn client_lines(c: &mut Check) -> Result<(), Failure> {
     }
     drop(conn);
     c.pass(format!(
-        "the server sent {count} lines and a tail without a newline, in {} pieces cut \
-         anywhere, and closed",
+        "the server sent {} lines and a tail without a newline, in {} pieces cut anywhere \
+         (two whole lines in one of them), and closed",
+        lines.len(),
         pieces.len()
     ));
     c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
@@ -1044,16 +1178,19 @@ pub fn client_lines(c: &mut Check) -> Result<(), Failure> {
         .collect();
     let mut want: Vec<String> = lines
         .iter()
-        .map(|l| format!("line: {}", printable(l)))
+        .map(|l| format!("line: {}", printable(&l.text)))
         .collect();
     want.push(format!(
         "line: {} (no newline at the end)",
-        printable(&tail)
+        printable(&tail.text)
     ));
     if got != want {
+        let sent: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
         return Err(c.fail(format!(
-            "the server sent the lines {lines:?} and then {tail:?}; expected exactly \
-             {want:?} (control characters escaped as the lesson escapes them), got {got:?}"
+            "the server sent the lines {sent:?} (in {}) and then {:?}; expected exactly \
+             {want:?} (control characters escaped as the lesson escapes them), got {got:?}",
+            flags.get(1).unwrap_or(&"UTF-8"),
+            tail.text
         )));
     }
     c.pass(format!("the client printed {got:?}"));
@@ -1070,8 +1207,14 @@ fn trying_again(c: &mut Check, p: Proc, n: usize) -> Result<std::time::Instant, 
     Ok(std::time::Instant::now())
 }
 
-/// Fails unless `gap` is about `want`.
-fn about(c: &Check, gap: Duration, want: Duration, what: &str) -> Result<(), Failure> {
+/// Fails unless `gap` is about `want`; keeps both, for the sum of all waits.
+fn about(
+    c: &Check,
+    waits: &mut Vec<(Duration, Duration)>,
+    gap: Duration,
+    want: Duration,
+    what: &str,
+) -> Result<(), Failure> {
     if gap < want.mul_f64(0.9) || gap > want + LATE {
         return Err(c.fail(format!(
             "{what} came {:.3} s after the one before; the waits are 0.2 s, then twice as \
@@ -1085,10 +1228,41 @@ fn about(c: &Check, gap: Duration, want: Duration, what: &str) -> Result<(), Fai
         gap.as_secs_f64(),
         want.as_secs_f64()
     ));
+    waits.push((gap, want));
+    Ok(())
+}
+
+/// How much longer all the waits together may take than they should: a loaded machine wakes
+/// a sleeper a little late, but not 20% of every wait late.
+const ALL_LATE: Duration = Duration::from_millis(120);
+
+/// Fails unless the waits took, in all, what they should: exactly 0.2 s, doubled each time,
+/// with no random part (jitter) added.
+fn waits_exact(c: &Check, waits: &[(Duration, Duration)]) -> Result<(), Failure> {
+    let took: Duration = waits.iter().map(|(gap, _)| *gap).sum();
+    let want: Duration = waits.iter().map(|(_, want)| *want).sum();
+    if took > want + ALL_LATE {
+        return Err(c.fail(format!(
+            "the {} waits took {:.3} s in all, where 0.2 s doubled each time makes {:.3} s: \
+             they are longer than asked ({:.0} ms in all; a random part, jitter, is for real \
+             clients, not for this exercise)",
+            waits.len(),
+            took.as_secs_f64(),
+            want.as_secs_f64(),
+            (took - want).as_secs_f64() * 1000.0
+        )));
+    }
+    c.pass(format!(
+        "the {} waits took {:.3} s in all, for {:.3} s asked",
+        waits.len(),
+        took.as_secs_f64(),
+        want.as_secs_f64()
+    ));
     Ok(())
 }
 
 pub fn client_retry(c: &mut Check) -> Result<(), Failure> {
+    let mut waits = Vec::new();
     // A port that nobody listens on, for now.
     let addr = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -1099,6 +1273,7 @@ pub fn client_retry(c: &mut Check) -> Result<(), Failure> {
     let second = trying_again(c, p, 2)?;
     about(
         c,
+        &mut waits,
         second - first,
         Duration::from_millis(200),
         "the second `trying again`",
@@ -1106,6 +1281,7 @@ pub fn client_retry(c: &mut Check) -> Result<(), Failure> {
     let third = trying_again(c, p, 3)?;
     about(
         c,
+        &mut waits,
         third - second,
         Duration::from_millis(400),
         "the third `trying again`",
@@ -1114,6 +1290,7 @@ pub fn client_retry(c: &mut Check) -> Result<(), Failure> {
     let mut conn = listener.accept(c, "tcp-client to connect once the server is up")?;
     about(
         c,
+        &mut waits,
         third.elapsed(),
         Duration::from_millis(800),
         "the connection, once the server was up,",
@@ -1146,13 +1323,19 @@ pub fn client_retry(c: &mut Check) -> Result<(), Failure> {
     let dead = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| c.fail(format!("cannot find a free port: {e}")))?;
-    let retries = c.rng().below(2..4);
+    let retries = c.rng().below(3..5);
     let q = client(c, dead, &["--retry", &retries.to_string()])?;
     let mut last = trying_again(c, q, 1)?;
     let mut wait = Duration::from_millis(200);
     for n in 2..=retries {
         let now = trying_again(c, q, n)?;
-        about(c, now - last, wait, &format!("`trying again` {n}"))?;
+        about(
+            c,
+            &mut waits,
+            now - last,
+            wait,
+            &format!("`trying again` {n}"),
+        )?;
         last = now;
         wait *= 2;
     }
@@ -1179,9 +1362,80 @@ pub fn client_retry(c: &mut Check) -> Result<(), Failure> {
             ended.as_secs_f64()
         )));
     }
+    waits.push((ended, wait));
     c.pass(format!(
         "with nobody listening, it tried {retries} times more, waiting 0.2 s and doubling, \
          and then failed"
     ));
+    waits_exact(c, &waits)?;
+    retry_after_timeout(c)
+}
+
+/// A server that cannot be reached in time: its accept queue is full, so the kernel drops
+/// the client's SYN and connect gives up after --timeout. That is tried again too, and once
+/// the queue has room, the client gets in.
+fn retry_after_timeout(c: &mut Check) -> Result<(), Failure> {
+    use socket2::{Domain, Socket, Type};
+    let here = SocketAddr::from(([127, 0, 0, 1], 0));
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None)
+        .and_then(|s| s.bind(&here.into()).map(|()| s))
+        .and_then(|s| s.listen(0).map(|()| TcpListener::from(s)))
+        .map_err(|e| c.fail(format!("cannot listen: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| c.fail(format!("cannot listen: {e}")))?;
+    // Connections that nobody accepts yet, until the queue takes no more.
+    let mut fillers = Vec::new();
+    while let Ok(filler) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+        fillers.push(filler);
+        if fillers.len() > 8 {
+            return Err(c.fail("cannot fill a listener's accept queue (listen backlog 0)"));
+        }
+    }
+    let q = client(c, addr, &["--retry", "2", "--timeout", "0.5"])?;
+    c.expect(
+        q,
+        "trying again",
+        "a server whose accept queue is full answers no SYN: connect fails after --timeout \
+         0.5, and that server cannot be reached either, so expected a line `trying again`",
+    )?;
+    c.pass("a connect that timed out (a full accept queue) was tried again");
+    // Room in the queue: take the waiting connections off it, then the client's.
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| c.fail(format!("cannot set up the listener: {e}")))?;
+    let deadline = Instant::now() + crate::WAIT;
+    let mut accepted = 0;
+    let client_conn = loop {
+        match listener.accept() {
+            Ok((stream, from)) => {
+                accepted += 1;
+                if accepted > fillers.len() {
+                    break Some((stream, from));
+                }
+            }
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Err(_) => break None,
+        }
+    };
+    let Some((stream, _)) = client_conn else {
+        return Err(c.fail(
+            "once the accept queue had room, expected the client's next try to connect; no \
+             connection came",
+        ));
+    };
+    let _ = stream.set_nonblocking(false);
+    let mut conn = Conn::new(c, stream)?;
+    let typed = format!("in at last {}", c.rng().below(0..1000));
+    c.scene
+        .send_line(q, &typed)
+        .map_err(|e| c.fail(e.to_string()))?;
+    let got = conn.line(c, "the line the client types")?;
+    if got != typed {
+        return Err(c.fail(format!(
+            "typed {typed:?}, expected the server to receive it, got {got:?}"
+        )));
+    }
+    c.pass("once the queue had room, the client's next try got in");
     Ok(())
 }
