@@ -1150,6 +1150,15 @@ fn lines_session(
         .unwrap_or(0);
     let to = ends.get(two + 1).copied().unwrap_or(0);
     cuts.retain(|&cut| cut <= from || cut >= to);
+    // And the last piece holds the last two lines and the tail: nothing is left for a later
+    // read to take out.
+    let last_two = lines
+        .len()
+        .checked_sub(3)
+        .and_then(|i| ends.get(i))
+        .copied();
+    let last_two = last_two.unwrap_or(0);
+    cuts.retain(|&cut| cut <= last_two);
     cuts.sort_unstable();
     cuts.dedup();
     let mut pieces = Vec::new();
