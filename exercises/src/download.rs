@@ -4,11 +4,14 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use testkit::Proc;
+
 use crate::wire::Conn;
 use crate::{Check, Failure, shown};
 
 /// The lesson's server: where it listens, and how its GET request is written.
 struct Server {
+    p: Proc,
     addr: SocketAddr,
     /// `GET <offset> - <name>` where requests carry a version (`-` for any), else
     /// `GET <offset> <name>`.
@@ -91,7 +94,7 @@ fn serve_with(c: &mut Check, scratch: Scratch, extra: &[&str]) -> Result<Server,
     let root = scratch.root().to_string_lossy().into_owned();
     let mut args = vec!["serve", "--root", &root, "--port", "0"];
     args.extend_from_slice(extra);
-    let (_, addr) = c.start("file-download", &args)?;
+    let (p, addr) = c.start("file-download", &args)?;
     c.pass(format!(
         "file-download {} is listening on {addr}, serving {} files",
         args.join(" "),
@@ -100,6 +103,7 @@ fn serve_with(c: &mut Check, scratch: Scratch, extra: &[&str]) -> Result<Server,
     // The exercise is not about the GET line: ask the server which form it takes.
     let (_, answer) = ask(c, addr, "GET 0 - b.txt")?;
     Ok(Server {
+        p,
         addr,
         versioned: answer.starts_with("OK "),
         scratch,
@@ -121,6 +125,12 @@ pub fn size(c: &mut Check) -> Result<(), Failure> {
     let mut scratch = Scratch::new(c)?;
     scratch.write(c, "empty.txt", b"")?;
     let (seeded, _) = scratch.seeded(c, 5000)?;
+    // A name with a space at each end: the name is every byte after `SIZE `, as GET's is.
+    let len = c.rng().below(1..5);
+    let spaced = format!(" s{} ", c.rng().text(len).replace('/', "-"));
+    let spaced_len = c.rng().below(6..3000);
+    let spaced_body = c.rng().bytes(spaced_len);
+    scratch.write(c, &spaced, &spaced_body)?;
     let sub = format!("sub/c{}.txt", c.rng().below(0..100));
     let sub_len = c.rng().below(1..2000);
     let sub_body = c.rng().bytes(sub_len);
@@ -157,6 +167,7 @@ pub fn size(c: &mut Check) -> Result<(), Failure> {
                 took.as_secs_f64()
             )));
         }
+        let me = conn.local_addr();
         conn.closed(
             c,
             &format!("the server to close after {want:?}, with no file bytes"),
@@ -165,6 +176,7 @@ pub fn size(c: &mut Check) -> Result<(), Failure> {
             "{request:?} was answered {want:?} in {:.1} ms, and nothing else",
             took.as_secs_f64() * 1000.0
         ));
+        size_logged(c, &server, me, &name, size)?;
     }
     // Whatever GET refuses, SIZE refuses: the size of what is not served is not told either.
     for request in [
@@ -176,8 +188,10 @@ pub fn size(c: &mut Check) -> Result<(), Failure> {
         "SIZE out.txt",
         "SIZE /etc/hostname",
         "SIZE ",
+        "SIZE  a.txt",
     ] {
         let (mut conn, line) = ask(c, addr, request)?;
+        let me = conn.local_addr();
         if !line.starts_with("ERR ") || line.len() <= 4 {
             return Err(c.fail(format!(
                 "sent {request:?}, expected a refusal \"ERR <reason>\" (as GET refuses that \
@@ -186,6 +200,7 @@ pub fn size(c: &mut Check) -> Result<(), Failure> {
         }
         conn.closed(c, &format!("the server to close after {line:?}"))?;
         c.pass(format!("{request:?} was refused: {line:?}"));
+        refusal_logged(c, &server, me, request)?;
     }
     for request in ["size a.txt", "SIZES a.txt"] {
         let (_, line) = ask(c, addr, request)?;
@@ -202,6 +217,57 @@ pub fn size(c: &mut Check) -> Result<(), Failure> {
     let want = server.scratch.body(&seeded).unwrap_or_default().to_vec();
     file(c, &mut conn, &get, &want, 0)?;
     c.pass("GET still works");
+    Ok(())
+}
+
+/// The server's terminal says whom it told which size, as it says whom it sent which file: a
+/// line with the client's address, the name as the lesson shows names, and the size.
+fn size_logged(
+    c: &mut Check,
+    server: &Server,
+    me: Option<SocketAddr>,
+    name: &str,
+    size: u64,
+) -> Result<(), Failure> {
+    let me = me.map(|a| a.to_string()).unwrap_or_default();
+    let quoted = format!("{name:?}");
+    let size_word = size.to_string();
+    let fail = format!(
+        "the server tells its terminal what it answers, as it does for GET: expected a line \
+         with the client's address {me}, the name {quoted} and the size {size}"
+    );
+    c.expect_matching(server.p, &me, &fail, |l| {
+        l.contains(&quoted)
+            && l.split(|ch: char| !ch.is_ascii_digit())
+                .any(|w| w == size_word)
+    })?;
+    c.pass(format!(
+        "the server logged the size of {quoted} it told {me}"
+    ));
+    Ok(())
+}
+
+/// A refused SIZE is logged as a refused GET is: `refused ADDR: "NAME": REASON`, or `bad
+/// request from ADDR: ...` for a line that is no request.
+fn refusal_logged(
+    c: &mut Check,
+    server: &Server,
+    me: Option<SocketAddr>,
+    request: &str,
+) -> Result<(), Failure> {
+    let me = me.map(|a| a.to_string()).unwrap_or_default();
+    let (refused, bad) = (
+        format!("refused {me}: "),
+        format!("bad request from {me}: "),
+    );
+    let fail = format!(
+        "a refused {request:?} is logged as a refused GET is: expected a line starting with \
+         {refused:?} (or {bad:?})"
+    );
+    c.expect_matching(server.p, &me, &fail, |l| {
+        l.starts_with(&refused) || l.starts_with(&bad)
+    })?;
+    c.pass(format!("the refusal of {request:?} was logged"));
     Ok(())
 }
 
@@ -458,6 +524,115 @@ pub fn keep_alive(c: &mut Check) -> Result<(), Failure> {
     }
     c.pass(format!(
         "a silent connection was closed after {:.2} s",
+        took.as_secs_f64()
+    ));
+    out_of_step(c, &server)?;
+    dropped_ends(c)
+}
+
+/// The longest request line, its newline included: the lesson's `MAX_LINE`.
+const MAX_LINE: usize = 4096;
+
+/// After a line too long, or one that is not text, where the next request starts is anybody's
+/// guess: the server answers `ERR ...` and closes the connection.
+fn out_of_step(c: &mut Check, server: &Server) -> Result<(), Failure> {
+    let long = c.rng().below(MAX_LINE + 1..3 * MAX_LINE);
+    let mut too_long = server.get(0, "a").into_bytes();
+    too_long.resize(long, b'a');
+    too_long.push(b'\n');
+    let not_text = [
+        b"GET 0 - a\x01b.txt\n".as_slice(),
+        b"GET 0 - \xff\xfe.txt\n",
+    ];
+    let not_text = c
+        .rng()
+        .pick(&not_text)
+        .copied()
+        .unwrap_or_default()
+        .to_vec();
+    let cases = [
+        (
+            too_long,
+            format!("a line of {long} bytes, more than the {MAX_LINE} a line may have"),
+        ),
+        (not_text, "a line that is not text".to_string()),
+    ];
+    for (line, what) in cases {
+        let mut conn = Conn::connect(c, server.addr)?;
+        conn.write(c, &line)?;
+        let got = conn.line(c, &format!("an answer to {what}"))?;
+        if !got.starts_with("ERR ") {
+            return Err(c.fail(format!(
+                "sent {what}, expected \"ERR <reason>\", got {got:?}"
+            )));
+        }
+        conn.closed(
+            c,
+            &format!("the server to close the connection after {what} (answered {got:?})"),
+        )?;
+        c.pass(format!(
+            "{what} was answered {got:?}, and the connection closed"
+        ));
+    }
+    Ok(())
+}
+
+/// A transfer dropped because the client read nothing for --timeout ends the connection, as
+/// it always did: the server closes it at once, it does not wait for another request.
+fn dropped_ends(c: &mut Check) -> Result<(), Failure> {
+    let scratch = Scratch::new(c)?;
+    // Sparse: 64 MiB that take no room on the disk, more than the sockets' buffers hold.
+    let made =
+        std::fs::File::create(scratch.root().join("big.bin")).and_then(|f| f.set_len(64 << 20));
+    made.map_err(|e| c.fail(format!("cannot make a sparse file: {e}")))?;
+    let server = serve_with(c, scratch, &["--timeout", "1", "--request-timeout", "4"])?;
+    let mut conn = Conn::connect(c, server.addr)?;
+    let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let get = server.get(0, "big.bin");
+    // A second request right behind the first, in the same write: the transfer is dropped
+    // before it, and so is the connection.
+    let next = server.get(0, "a.txt");
+    conn.write(c, format!("{get}\n{next}\n").as_bytes())?;
+    let header = conn.line(c, &format!("the answer to {get:?}"))?;
+    c.pass(format!(
+        "{get:?} was answered {header:?}; now the client reads nothing"
+    ));
+    c.expect_matching(
+        server.p,
+        &me,
+        "a client that reads nothing for --timeout 1 is dropped, as the lesson logs it",
+        |l| l.contains("dropping it"),
+    )?;
+    let t = Instant::now();
+    let mut rest = Vec::new();
+    let read = std::io::Read::read_to_end(&mut conn.reader, &mut rest);
+    let took = t.elapsed();
+    if read.is_err() || took > Duration::from_secs(1) {
+        return Err(c.fail(format!(
+            "the server dropped a transfer to a client that read nothing for --timeout 1; that \
+             ends the connection, at once: expected the server to close it, but after {:.2} s \
+             it had not ({read:?}; it waits for another request?)",
+            took.as_secs_f64()
+        )));
+    }
+    // Nothing more for that client: no other request read, answered or waited for.
+    std::thread::sleep(Duration::from_millis(300));
+    let stdout = c.scene.output(server.p, testkit::Stream::Stdout);
+    let stderr = c.scene.output(server.p, testkit::Stream::Stderr);
+    let after = stdout
+        .iter()
+        .skip_while(|l| !(l.contains(&me) && l.contains("dropping it")))
+        .skip(1);
+    let more: Vec<&String> = after.chain(&stderr).filter(|l| l.contains(&me)).collect();
+    if !more.is_empty() {
+        return Err(c.fail(format!(
+            "after dropping {me}'s transfer (we had sent {next:?} behind {get:?}), the server \
+             went on with that connection: {more:?}; a dropped transfer ends it"
+        )));
+    }
+    c.pass(format!(
+        "after dropping a stalled transfer, the server closed the connection ({:.2} s), and \
+         did nothing more with it",
         took.as_secs_f64()
     ));
     Ok(())

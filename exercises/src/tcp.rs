@@ -8,12 +8,6 @@ use testkit::{Proc, Stream};
 use crate::wire::{Conn, Listener};
 use crate::{Check, Failure, shown};
 
-fn server(c: &mut Check, flag: &str) -> Result<SocketAddr, Failure> {
-    let (_, addr) = c.start("tcp-server", &["--port", "0", flag])?;
-    c.pass(format!("tcp-server {flag} is listening on {addr}"));
-    Ok(addr)
-}
-
 fn line_is(c: &Check, conn: &mut Conn, after: &str, want: &str) -> Result<(), Failure> {
     let what = format!("the line {want:?}");
     let got = conn.line(c, &what)?;
@@ -99,6 +93,7 @@ pub fn server_greet(c: &mut Check) -> Result<(), Failure> {
         )?;
     }
     c.pass("after each client's FIN, the server closed too");
+    greeting_not_received(c, p)?;
     // Over IPv6, an address is written in brackets, as accept returns it.
     let (_, addr6) = c.start("tcp-server", &["--bind", "::1", "--port", "0", "--greet"])?;
     let mut conn = Conn::connect(c, addr6)?;
@@ -110,65 +105,281 @@ pub fn server_greet(c: &mut Check) -> Result<(), Failure> {
         &format!("welcome, {me}"),
     )?;
     echoed(c, &mut conn, b"ping\n")?;
+    greet_dual_stack(c)?;
+    greet_one_at_a_time(c)
+}
+
+/// The greeting is sent, not received: no `received ... from ADDR` line of the log shows it.
+fn greeting_not_received(c: &mut Check, p: Proc) -> Result<(), Failure> {
+    let shown: Vec<String> = c
+        .scene
+        .output(p, Stream::Stdout)
+        .into_iter()
+        .chain(c.scene.output(p, Stream::Stderr))
+        .filter(|l| l.starts_with("received ") && l.contains("welcome"))
+        .collect();
+    if !shown.is_empty() {
+        return Err(c.fail(format!(
+            "the server logged its own greeting as if a client had sent it: {shown:?}; the log \
+             shows what clients send, and the greeting is not part of it"
+        )));
+    }
+    c.pass("the log shows what the clients sent, and not the greeting");
     Ok(())
 }
 
+/// On a dual-stack listener (`--bind ::`), an IPv4 client is accepted with an IPv4-mapped
+/// IPv6 address, and greeted with it, as accept returned it.
+fn greet_dual_stack(c: &mut Check) -> Result<(), Failure> {
+    let v6only = std::fs::read_to_string("/proc/sys/net/ipv6/bindv6only").unwrap_or_default();
+    if v6only.trim() != "0" {
+        c.pass("(this system's IPv6 sockets are IPv6-only: no dual-stack step)");
+        return Ok(());
+    }
+    let (_, any) = c.start("tcp-server", &["--bind", "::", "--port", "0", "--greet"])?;
+    let mut conn = Conn::connect(c, SocketAddr::from(([127, 0, 0, 1], any.port())))?;
+    let me = conn.local_addr().map_or(0, |a| a.port());
+    line_is(
+        c,
+        &mut conn,
+        "an IPv4 client connecting to a server bound to :: (dual stack)",
+        &format!("welcome, [::ffff:127.0.0.1]:{me}"),
+    )?;
+    echoed(c, &mut conn, b"v4 over v6\n")
+}
+
+/// With --sequential, the next client waits in the accept queue: it is greeted when it is
+/// accepted, once the one before has gone. With --once, the one client is greeted too.
+fn greet_one_at_a_time(c: &mut Check) -> Result<(), Failure> {
+    let (_, addr) = c.start("tcp-server", &["--port", "0", "--greet", "--sequential"])?;
+    let mut first = Conn::connect(c, addr)?;
+    let me = first
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    line_is(
+        c,
+        &mut first,
+        "connecting to --sequential",
+        &format!("welcome, {me}"),
+    )?;
+    let mut second = Conn::connect(c, addr)?;
+    let next = second
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    nothing_for(
+        c,
+        &mut second,
+        Duration::from_millis(300),
+        "with --sequential, a second client waits in the accept queue while the first is served: \
+         it is not accepted yet, so not greeted yet",
+    )?;
+    echoed(c, &mut first, b"first\n")?;
+    first.finish(c)?;
+    first.closed(c, "the server to close after our FIN")?;
+    line_is(
+        c,
+        &mut second,
+        "the first client's end, with --sequential (now the second is accepted)",
+        &format!("welcome, {next}"),
+    )?;
+    echoed(c, &mut second, b"second\n")?;
+    let (once, addr) = c.start("tcp-server", &["--port", "0", "--greet", "--once"])?;
+    let mut only = Conn::connect(c, addr)?;
+    let me = only.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    line_is(
+        c,
+        &mut only,
+        "connecting to --once",
+        &format!("welcome, {me}"),
+    )?;
+    echoed(c, &mut only, b"once\n")?;
+    only.finish(c)?;
+    only.closed(c, "the server to close after our FIN")?;
+    c.scene.wait_success(once).map_err(|e| c.fail(e.what()))?;
+    c.pass("with --sequential and --once, each client was greeted when accepted");
+    Ok(())
+}
+
+/// Fails if anything (or the end of the stream) comes on `conn` within `quiet`.
+fn nothing_for(c: &Check, conn: &mut Conn, quiet: Duration, why: &str) -> Result<(), Failure> {
+    use std::io::BufRead;
+    let set = |conn: &Conn, t| {
+        conn.reader
+            .get_ref()
+            .set_read_timeout(Some(t))
+            .map_err(|e| c.fail(format!("cannot set a read timeout: {e}")))
+    };
+    set(conn, quiet)?;
+    let got = conn.reader.fill_buf().map(<[u8]>::to_vec);
+    set(conn, crate::WAIT)?;
+    match got {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(())
+        }
+        Ok(data) if data.is_empty() => Err(c.fail(format!("{why}; but the connection was closed"))),
+        Ok(data) => Err(c.fail(format!("{why}; but {} came", shown(&data)))),
+        Err(e) => Err(c.fail(format!("{why}; but reading failed: {e}"))),
+    }
+}
+
+/// The longest command line --commands takes, its line end included.
+const MAX_LINE: usize = 1024;
+
+/// The next line of `conn` as bytes, without its `\n`; `what` names it when it does not come.
+fn raw_line(c: &Check, conn: &mut Conn, what: &str) -> Result<Vec<u8>, Failure> {
+    use std::io::BufRead;
+    let mut line = Vec::new();
+    match conn.reader.read_until(b'\n', &mut line) {
+        Ok(_) if line.ends_with(b"\n") => {
+            line.pop();
+            Ok(line)
+        }
+        Ok(_) => Err(c.fail(format!(
+            "expected {what}, but the connection was closed after {}",
+            shown(&line)
+        ))),
+        Err(e) => Err(c.fail(format!("expected {what}, but reading failed: {e}"))),
+    }
+}
+
+/// Sends the command `line` (its line end included) and expects exactly the line `want`.
+fn answered(c: &mut Check, conn: &mut Conn, line: &[u8], want: &[u8]) -> Result<(), Failure> {
+    conn.write(c, line)?;
+    let sent = shown(line);
+    let got = raw_line(c, conn, &format!("the answer to {sent}"))?;
+    if got != want {
+        return Err(c.fail(format!(
+            "after {sent}, expected the line {} (byte for byte), got {}",
+            shown(want),
+            shown(&got)
+        )));
+    }
+    c.pass(format!("{sent} was answered {}", shown(want)));
+    Ok(())
+}
+
+/// Sends `line`, which is no command, and expects a line that begins with `ERR`.
+fn refused(c: &mut Check, conn: &mut Conn, line: &[u8], why: &str) -> Result<(), Failure> {
+    conn.write(c, line)?;
+    let sent = shown(line);
+    let got = raw_line(c, conn, &format!("an answer to {sent}"))?;
+    if !got.starts_with(b"ERR") {
+        return Err(c.fail(format!(
+            "after {sent}, expected a line starting with \"ERR\" ({why}), got {}",
+            shown(&got)
+        )));
+    }
+    c.pass(format!("{sent} was answered {}", shown(&got)));
+    Ok(())
+}
+
+/// ECHO's TEXT for the check: arbitrary bytes, not UTF-8 too, but no line end.
+fn echo_text(c: &mut Check, len: usize) -> Vec<u8> {
+    let mut text = c.rng().text(len).into_bytes();
+    for b in c.rng().bytes(len) {
+        if b != b'\n' && b != b'\r' {
+            let at = c.rng().below(0..text.len() + 1);
+            text.insert(at, b);
+        }
+    }
+    text.push(b' ');
+    text
+}
+
+/// `word` with its letters in a case chosen by the seed, never all upper case.
+fn other_case(c: &mut Check, word: &str) -> String {
+    loop {
+        let w: String = word
+            .chars()
+            .map(|ch| match c.rng().below(0..2) {
+                0 => ch.to_ascii_lowercase(),
+                _ => ch,
+            })
+            .collect();
+        if w != word {
+            return w;
+        }
+    }
+}
+
 pub fn server_commands(c: &mut Check) -> Result<(), Failure> {
-    let addr = server(c, "--commands")?;
+    let idle = c.rng().below(1..3);
+    let idle_flag = idle.to_string();
+    let (_, addr) = c.start(
+        "tcp-server",
+        &["--port", "0", "--commands", "--idle-timeout", &idle_flag],
+    )?;
+    c.pass(format!(
+        "tcp-server --commands --idle-timeout {idle} is listening on {addr}"
+    ));
     let mut conn = Conn::connect(c, addr)?;
     // Two commands in one write: the server must find the line ends itself.
     conn.write(c, b"ECHO hello there\nTIME\n")?;
     line_is(c, &mut conn, "ECHO hello there", "hello there")?;
-    let time = conn.line(c, "the answer to TIME")?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    match time.trim().parse::<u64>() {
-        Ok(t) if t.abs_diff(now) <= 60 => c.pass(format!("TIME was answered {time:?}")),
-        _ => {
-            return Err(c.fail(format!(
-                "after TIME, expected the seconds since 1970 (about {now}), got {time:?}"
-            )));
-        }
-    }
-    conn.write(c, b"NOPE\n")?;
-    let got = conn.line(c, "an answer to NOPE")?;
-    if !got.starts_with("ERR") {
-        return Err(c.fail(format!(
-            "after NOPE, expected a line starting with \"ERR\", got {got:?}"
-        )));
-    }
-    c.pass(format!("NOPE was answered {got:?}"));
-    // Commands are whole words: QUITE is not QUIT, TIMES is not TIME.
+    time_answer(c, &mut conn, "TIME")?;
+    refused(c, &mut conn, b"NOPE\n", "it is no command")?;
+    // Commands are whole words, in upper case: QUITE is not QUIT, quit is not QUIT either.
     for wrong in ["QUITE", "TIMES", "ECHOES x"] {
-        conn.write(c, format!("{wrong}\n").as_bytes())?;
-        let got = conn.line(c, &format!("an answer to {wrong}"))?;
-        if !got.starts_with("ERR") {
-            return Err(c.fail(format!(
-                "after {wrong}, expected a line starting with \"ERR\" (it is no command), got {got:?}"
-            )));
-        }
-        c.pass(format!("{wrong} was answered {got:?}"));
+        refused(
+            c,
+            &mut conn,
+            format!("{wrong}\n").as_bytes(),
+            "it is no command",
+        )?;
     }
-    // ECHO's text as it came, non-ASCII and inner spaces included, split at a point the
-    // seed chooses.
+    let quit = other_case(c, "QUIT");
+    let time = other_case(c, "TIME");
+    let echo = format!("{} x", other_case(c, "ECHO"));
+    for wrong in [quit, time, echo] {
+        refused(
+            c,
+            &mut conn,
+            format!("{wrong}\n").as_bytes(),
+            "commands are upper case",
+        )?;
+    }
+    // A line may end in \r\n, as telnet sends it: the \r is part of the line end.
+    answered(c, &mut conn, b"ECHO crlf \r\n", b"crlf ")?;
+    conn.write(c, b"TIME\r\n")?;
+    time_answer(c, &mut conn, "TIME\\r\\n")?;
+    // ECHO's text as it came, byte for byte (non-UTF-8 too), split at a point the seed
+    // chooses.
     let len = c.rng().below(1..30);
-    let text = format!("{} {} ", c.rng().text(len), c.rng().text(3));
-    let line = format!("ECHO {text}\n").into_bytes();
+    let text = echo_text(c, len);
+    let line = [b"ECHO ".as_slice(), &text, b"\n"].concat();
     let cut = c.rng().below(1..line.len());
     let (first, rest) = line.split_at(cut);
     conn.write(c, first)?;
     // A second client meanwhile: the server serves both at once.
     let mut other = Conn::connect(c, addr)?;
-    other.write(c, b"ECHO second client\n")?;
-    line_is(
-        c,
-        &mut other,
-        "a second client's ECHO, while the first is connected",
-        "second client",
-    )?;
+    answered(c, &mut other, b"ECHO second client\n", b"second client")?;
     conn.write(c, rest)?;
-    line_is(c, &mut conn, &format!("ECHO {text:?} in two pieces"), &text)?;
+    let got = raw_line(c, &mut conn, "the answer to ECHO in two pieces")?;
+    if got != text {
+        return Err(c.fail(format!(
+            "sent ECHO {} in two pieces, expected exactly those bytes back, got {}",
+            shown(&text),
+            shown(&got)
+        )));
+    }
+    c.pass(format!("ECHO {} in two pieces was answered", shown(&text)));
+    // The longest line: exactly MAX_LINE bytes, its newline included.
+    let fit = echo_text(c, 8);
+    let mut fit = fit.repeat(MAX_LINE / fit.len() + 1);
+    fit.truncate(MAX_LINE - "ECHO \n".len());
+    answered(
+        c,
+        &mut conn,
+        &[b"ECHO ".as_slice(), &fit, b"\n"].concat(),
+        &fit,
+    )?;
     // One command in two pieces: nothing may be answered until the line is complete.
     conn.write(c, b"QU")?;
     std::thread::sleep(Duration::from_millis(100));
@@ -176,6 +387,87 @@ pub fn server_commands(c: &mut Check) -> Result<(), Failure> {
     line_is(c, &mut conn, "QUIT in two pieces", "BYE")?;
     conn.closed(c, "the server to close the connection after BYE")?;
     c.pass("after BYE, the server closed the connection");
+    commands_limits(c, addr, idle)?;
+    commands_once(c)
+}
+
+/// Expects the answer to TIME: the seconds since 1970, within a minute of our clock.
+fn time_answer(c: &mut Check, conn: &mut Conn, sent: &str) -> Result<(), Failure> {
+    let time = conn.line(c, &format!("the answer to {sent}"))?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match time.parse::<u64>() {
+        Ok(t) if t.abs_diff(now) <= 60 => c.pass(format!("{sent} was answered {time:?}")),
+        _ => {
+            return Err(c.fail(format!(
+                "after {sent}, expected the seconds since 1970 (about {now}), got {time:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A line longer than MAX_LINE bytes gets an ERR line and the connection closed, at once;
+/// a client that goes silent is closed after --idle-timeout, as in the echo.
+fn commands_limits(c: &mut Check, addr: SocketAddr, idle: usize) -> Result<(), Failure> {
+    let mut long = Conn::connect(c, addr)?;
+    let over = c.rng().below(MAX_LINE + 1..MAX_LINE + 200);
+    let mut line = b"ECHO ".to_vec();
+    line.resize(over, b'x');
+    long.write(c, &line)?;
+    let t = Instant::now();
+    let got = raw_line(
+        c,
+        &mut long,
+        &format!("an ERR line after {over} bytes without a newline (the limit is {MAX_LINE})"),
+    )?;
+    if !got.starts_with(b"ERR") || t.elapsed() > Duration::from_secs(idle as u64) / 2 {
+        return Err(c.fail(format!(
+            "after {over} bytes without a newline, more than the {MAX_LINE} a line may have, \
+             expected at once a line starting with \"ERR\", got {} after {:.2} s",
+            shown(&got),
+            t.elapsed().as_secs_f64()
+        )));
+    }
+    long.closed(
+        c,
+        "the server to close the connection after a line too long",
+    )?;
+    c.pass(format!(
+        "a line of more than {MAX_LINE} bytes was refused, and the connection closed"
+    ));
+    let mut silent = Conn::connect(c, addr)?;
+    silent.write(c, b"ECH")?;
+    let took = closes(
+        c,
+        &mut silent,
+        "the server to close a client that went silent",
+    )?;
+    let limit = Duration::from_secs(idle as u64);
+    if took < limit.mul_f64(0.9) || took > limit + LATE {
+        return Err(c.fail(format!(
+            "a client sent half a command and went silent; with --idle-timeout {idle} the \
+             server must close it after {idle} s, as the echo does; it did after {:.2} s",
+            took.as_secs_f64()
+        )));
+    }
+    c.pass(format!(
+        "a silent client was closed after {:.2} s (--idle-timeout {idle})",
+        took.as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// With --once, the one client is served with commands too, and then the server exits.
+fn commands_once(c: &mut Check) -> Result<(), Failure> {
+    let (p, addr) = c.start("tcp-server", &["--port", "0", "--commands", "--once"])?;
+    let mut conn = Conn::connect(c, addr)?;
+    answered(c, &mut conn, b"ECHO once\n", b"once")?;
+    answered(c, &mut conn, b"QUIT\n", b"BYE")?;
+    conn.closed(c, "the server to close the connection after BYE")?;
+    c.scene.wait_success(p).map_err(|e| c.fail(e.what()))?;
+    c.pass("with --once, the client was served with commands, and the server exited");
     Ok(())
 }
 
@@ -320,6 +612,7 @@ pub fn server_framed(c: &mut Check) -> Result<(), Failure> {
 
     // One message at a time, each sent when the last is answered: each answer comes at once,
     // not after the 40 ms a delayed ACK holds up a second small write (Nagle).
+    let segments_before = data_segments_in(c, &conn)?;
     let mut times = Vec::new();
     for _ in 0..15 {
         let len = c.rng().below(1..20);
@@ -344,6 +637,42 @@ pub fn server_framed(c: &mut Check) -> Result<(), Failure> {
         "15 messages one at a time: median round trip {:.2} ms",
         median.as_secs_f64() * 1000.0
     ));
+    // Each answer in one write: one TCP segment each, as `ss -tni` counts them on our side.
+    let segments = data_segments_in(c, &conn)? - segments_before;
+    if segments != 15 {
+        return Err(c.fail(format!(
+            "15 small answers came in {segments} TCP segments (`ss -tni`: data_segs_in); each \
+             answer, its length and its bytes, goes out in one write, and so in one segment"
+        )));
+    }
+    c.pass("15 answers came in 15 segments: each in one write");
+    // --idle-timeout limits a silence, not a message: a message whose pieces come slowly, but
+    // each well within the limit, is answered however long it takes in all.
+    let slow = message(c, 40);
+    let framed = frame(&slow);
+    let gap = Duration::from_secs(idle as u64).mul_f64(0.35);
+    let slowly = format!(
+        "a message of {} bytes, sent in 5 pieces {:.2} s apart (with --idle-timeout {idle}: \
+         each piece well within it), to be answered",
+        slow.len(),
+        gap.as_secs_f64()
+    );
+    for piece in framed.chunks(framed.len().div_ceil(5)) {
+        if conn.write(c, piece).is_err() {
+            return Err(c.fail(format!(
+                "expected {slowly}, but the server closed the connection before the last piece: \
+                 --idle-timeout limits a silence, not a message"
+            )));
+        }
+        std::thread::sleep(gap);
+    }
+    expect_frame(c, &mut conn, &slow).map_err(|_| c.fail(format!("expected {slowly}")))?;
+    received += framed.len();
+    c.pass(format!(
+        "a message sent in 5 pieces {:.2} s apart, longer than --idle-timeout {idle} in all, \
+         was answered",
+        gap.as_secs_f64()
+    ));
 
     // The limit: exactly 1 MiB is a message; one byte more closes the connection at once.
     let m = message(c, MAX_MESSAGE);
@@ -360,7 +689,9 @@ pub fn server_framed(c: &mut Check) -> Result<(), Failure> {
     c.pass(format!(
         "after our FIN between messages, the server closed and logged {want:?}"
     ));
-    for len in [MAX_MESSAGE as u32 + 1, u32::MAX] {
+    let peak = vm_peak(c, p);
+    let huge = c.rng().below(1 << 30..(u32::MAX as usize)) as u32;
+    for len in [MAX_MESSAGE as u32 + 1, huge, u32::MAX] {
         let mut over = Conn::connect(c, addr)?;
         over.write(c, &len.to_be_bytes())?;
         let took = closes(
@@ -376,6 +707,22 @@ pub fn server_framed(c: &mut Check) -> Result<(), Failure> {
             )));
         }
         c.pass(format!("the length {len} closed the connection at once"));
+    }
+    if let (Some(before), Some(after)) = (peak, vm_peak(c, p)) {
+        if after > before + (512 << 20) {
+            return Err(c.fail(format!(
+                "the lengths over 1 MiB made the server's peak memory (VmPeak in /proc/PID/status) \
+                 grow from {} MiB to {} MiB: it set memory aside for a message it refuses; check \
+                 the length first",
+                before >> 20,
+                after >> 20
+            )));
+        }
+        c.pass(format!(
+            "the server's peak memory stayed at {} MiB: nothing was set aside for a message \
+             it refused",
+            after >> 20
+        ));
     }
 
     // A FIN in the middle of a message is no orderly end; silence ends after --idle-timeout.
@@ -433,8 +780,10 @@ pub fn server_framed(c: &mut Check) -> Result<(), Failure> {
             took.as_secs_f64()
         )));
     }
-    let want =
-        format!("{silent_me} sent nothing for {idle} s (--idle-timeout): closed after {at} bytes");
+    let bytes = if at == 1 { "byte" } else { "bytes" };
+    let want = format!(
+        "{silent_me} sent nothing for {idle} s (--idle-timeout): closed after {at} {bytes}"
+    );
     c.expect_line(p, &want, "silence ends the connection as in the echo")?;
     c.pass(format!(
         "a silent client was closed after {:.2} s",
@@ -488,7 +837,59 @@ fn framed_quiet_hexdump(c: &mut Check) -> Result<(), Failure> {
         )));
     }
     c.pass("with --hexdump the bytes were shown, and with --quiet nothing was logged");
+    framed_once(c)
+}
+
+/// With --once, the one client speaks --framed too, and the server exits after it.
+fn framed_once(c: &mut Check) -> Result<(), Failure> {
+    let (p, addr) = c.start("tcp-server", &["--port", "0", "--framed", "--once"])?;
+    let mut conn = Conn::connect(c, addr)?;
+    let len = c.rng().below(1..30);
+    let m = message(c, len);
+    conn.write(c, &frame(&m))?;
+    expect_frame(c, &mut conn, &m)?;
+    conn.finish(c)?;
+    conn.closed(c, "the server to close after our FIN")?;
+    c.scene.wait_success(p).map_err(|e| c.fail(e.what()))?;
+    c.pass("with --once, the client was served --framed, and the server exited");
     Ok(())
+}
+
+/// The peak virtual memory of `p` in bytes (`VmPeak` in /proc/PID/status), where Linux says.
+fn vm_peak(c: &Check, p: Proc) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", c.scene.pid(p)?)).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmPeak:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib << 10)
+}
+
+/// How many TCP segments with data `conn` has received, as `ss -tni` says (`data_segs_in`):
+/// the check's way to see how many writes the other end made.
+fn data_segments_in(c: &Check, conn: &Conn) -> Result<u64, Failure> {
+    let stream = conn.reader.get_ref();
+    let (Ok(me), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) else {
+        return Err(c.fail("cannot find the addresses of our connection"));
+    };
+    let out = std::process::Command::new("ss")
+        .args(["-tniH", "src", &me.to_string(), "dst", &peer.to_string()])
+        .output()
+        .map_err(|e| {
+            c.fail(format!(
+                "this step counts TCP segments with `ss -tni` (iproute2), which did not run: {e}"
+            ))
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !text.contains(&me.to_string()) {
+        return Err(c.fail(format!(
+            "`ss -tni src {me} dst {peer}` did not show our connection: {text:?}"
+        )));
+    }
+    // ss leaves the field out while it is 0.
+    Ok(text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("data_segs_in:"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0))
 }
 
 /// Starts tcp-client talking to `server` with `extra` flags.
@@ -582,40 +983,182 @@ pub fn client_total(c: &mut Check) -> Result<(), Failure> {
         ));
     }
     c.pass("the character cut at the end is still reported");
+    test_changed(c)
+}
+
+/// The line the lesson's test `half_closes_on_eof_and_reads_until_the_server_closes` must
+/// expect now: its server sends `bye\n`, 4 bytes.
+const CHANGED_TEST_LINE: &str = "the server closed the connection (FIN) after 4 bytes";
+
+/// The statement asks to change the lesson's exact comparison of that line, not to delete it:
+/// some test of the lesson must expect the new line.
+fn test_changed(c: &mut Check) -> Result<(), Failure> {
+    let Some(root) = workspace(c) else {
+        return Err(
+            c.fail("cannot find the workspace the lesson was built from, to look at its tests")
+        );
+    };
+    let dir = root.join("lessons/06-tcp-client/tests");
+    let tests: String = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "rs"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .collect();
+    if !tests.contains(CHANGED_TEST_LINE) {
+        return Err(c.fail(format!(
+            "the lesson's test half_closes_on_eof_and_reads_until_the_server_closes compares the \
+             client's output exactly; the statement asks to change it, so that it expects \
+             {CHANGED_TEST_LINE:?} (its server sends \"bye\\n\"), and no test in {} does",
+            dir.display()
+        )));
+    }
+    c.pass(format!("the lesson's test expects {CHANGED_TEST_LINE:?}"));
     Ok(())
 }
 
+/// The workspace whose lessons the binaries under test were built from: the one their target
+/// directory is in (`cargo exercise check`), or the scratch copy `ws` beside it (`cargo xtask
+/// exercise prove`); failing those, the one the check runs in.
+fn workspace(c: &Check) -> Option<std::path::PathBuf> {
+    use std::path::Path;
+    let is_root = |d: &Path| d.join("Cargo.toml").is_file() && d.join("lessons").is_dir();
+    let from_bins = c.bins.ancestors().find_map(|d| {
+        [d.join("ws"), d.to_path_buf()]
+            .into_iter()
+            .find(|r| is_root(r))
+    });
+    from_bins.or_else(|| {
+        let here = std::env::current_dir().ok()?;
+        here.ancestors().find(|d| is_root(d)).map(Path::to_path_buf)
+    })
+}
+
+/// GBK, for `--encoding gbk`: characters and their bytes.
+const GBK: &[(char, &[u8])] = &[
+    ('你', &[0xc4, 0xe3]),
+    ('好', &[0xba, 0xc3]),
+    ('网', &[0xcd, 0xf8]),
+    ('络', &[0xc2, 0xe7]),
+    ('中', &[0xd6, 0xd0]),
+    ('文', &[0xce, 0xc4]),
+    ('a', b"a"),
+    ('7', b"7"),
+    (' ', b" "),
+];
+
+/// A line of text for `--lines`, its bytes in `--encoding` and the text the client must show.
+struct Line {
+    bytes: Vec<u8>,
+    text: String,
+}
+
+impl Line {
+    fn utf8(text: String) -> Line {
+        Line {
+            bytes: text.clone().into_bytes(),
+            text,
+        }
+    }
+
+    fn gbk(c: &mut Check, len: usize) -> Line {
+        let mut line = Line::utf8("g".into());
+        for _ in 0..len {
+            if let Some(&(ch, bytes)) = c.rng().pick(GBK) {
+                line.text.push(ch);
+                line.bytes.extend_from_slice(bytes);
+            }
+        }
+        line
+    }
+
+    fn push(&mut self, ch: char) {
+        self.text.push(ch);
+        let mut buf = [0u8; 4];
+        self.bytes
+            .extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+    }
+}
+
 pub fn client_lines(c: &mut Check) -> Result<(), Failure> {
-    let listener = Listener::bind(c, SocketAddr::from(([127, 0, 0, 1], 0)))?;
-    let p = client(c, listener.addr, &["--lines"])?;
-    let mut conn = listener.accept(c, "tcp-client to connect")?;
-    c.pass("tcp-client --lines connected");
-    // Lines of varied text, some with a control character the lesson escapes, then a tail
-    // without a newline.
+    // Lines of varied text, some with a control character the lesson escapes, one ending in
+    // a carriage return (part of the line: only \n ends one), then a tail without a newline.
     let count = c.rng().below(3..7);
+    let with_cr = c.rng().below(0..count);
     let mut lines = Vec::new();
     for n in 0..count {
         let len = c.rng().below(1..15);
-        let mut text = format!("l{}", c.rng().text(len));
+        let mut line = Line::utf8(format!("l{}", c.rng().text(len)));
         if n % 2 == 1 {
             let control = *c.rng().pick(&['\u{1b}', '\t', '\r']).unwrap_or(&'\t');
-            text.push(control);
-            text.push('x');
+            line.push(control);
+            line.push('x');
         }
-        lines.push(text);
+        if n == with_cr {
+            line.push('\r');
+        }
+        lines.push(line);
     }
     let len = c.rng().below(1..10);
-    let tail = format!("t{}", c.rng().text(len));
+    let tail = Line::utf8(format!("t{}", c.rng().text(len)));
+    lines_session(c, &[], &lines, &tail)?;
+    // In another encoding: the lesson's --encoding decodes the lines.
+    let count = c.rng().below(2..5);
+    let lines: Vec<Line> = (0..count)
+        .map(|_| {
+            let len = c.rng().below(1..10);
+            Line::gbk(c, len)
+        })
+        .collect();
+    let tail = Line::gbk(c, 3);
+    lines_session(c, &["--encoding", "gbk"], &lines, &tail)
+}
+
+/// Runs `tcp-client --lines` with `flags`, sends it `lines` and `tail` in pieces cut
+/// anywhere, and expects exactly their `line:` lines.
+fn lines_session(
+    c: &mut Check,
+    flags: &[&str],
+    lines: &[Line],
+    tail: &Line,
+) -> Result<(), Failure> {
+    let listener = Listener::bind(c, SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let mut args = vec!["--lines"];
+    args.extend_from_slice(flags);
+    let p = client(c, listener.addr, &args)?;
+    let mut conn = listener.accept(c, "tcp-client to connect")?;
+    c.pass(format!("tcp-client {} connected", args.join(" ")));
     let mut data = Vec::new();
-    for l in &lines {
-        data.extend_from_slice(l.as_bytes());
+    let mut ends = Vec::new();
+    for l in lines {
+        data.extend_from_slice(&l.bytes);
         data.push(b'\n');
+        ends.push(data.len());
     }
-    data.extend_from_slice(tail.as_bytes());
-    // Cut anywhere, inside characters too, never only at line ends.
+    data.extend_from_slice(&tail.bytes);
+    // Cut anywhere, inside characters too, never only at line ends; and one piece holds two
+    // whole lines, so that one read brings two.
     let mut cuts: Vec<usize> = (0..c.rng().below(4..10))
         .map(|_| c.rng().below(1..data.len()))
         .collect();
+    let two = c.rng().below(0..lines.len().saturating_sub(1));
+    let from = two
+        .checked_sub(1)
+        .and_then(|i| ends.get(i))
+        .copied()
+        .unwrap_or(0);
+    let to = ends.get(two + 1).copied().unwrap_or(0);
+    cuts.retain(|&cut| cut <= from || cut >= to);
+    // And the last piece holds the last two lines and the tail: nothing is left for a later
+    // read to take out.
+    let last_two = lines
+        .len()
+        .checked_sub(3)
+        .and_then(|i| ends.get(i))
+        .copied();
+    let last_two = last_two.unwrap_or(0);
+    cuts.retain(|&cut| cut <= last_two);
     cuts.sort_unstable();
     cuts.dedup();
     let mut pieces = Vec::new();
@@ -630,8 +1173,9 @@ pub fn client_lines(c: &mut Check) -> Result<(), Failure> {
     }
     drop(conn);
     c.pass(format!(
-        "the server sent {count} lines and a tail without a newline, in {} pieces cut \
-         anywhere, and closed",
+        "the server sent {} lines and a tail without a newline, in {} pieces cut anywhere \
+         (two whole lines in one of them), and closed",
+        lines.len(),
         pieces.len()
     ));
     c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
@@ -643,16 +1187,19 @@ pub fn client_lines(c: &mut Check) -> Result<(), Failure> {
         .collect();
     let mut want: Vec<String> = lines
         .iter()
-        .map(|l| format!("line: {}", printable(l)))
+        .map(|l| format!("line: {}", printable(&l.text)))
         .collect();
     want.push(format!(
         "line: {} (no newline at the end)",
-        printable(&tail)
+        printable(&tail.text)
     ));
     if got != want {
+        let sent: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
         return Err(c.fail(format!(
-            "the server sent the lines {lines:?} and then {tail:?}; expected exactly \
-             {want:?} (control characters escaped as the lesson escapes them), got {got:?}"
+            "the server sent the lines {sent:?} (in {}) and then {:?}; expected exactly \
+             {want:?} (control characters escaped as the lesson escapes them), got {got:?}",
+            flags.get(1).unwrap_or(&"UTF-8"),
+            tail.text
         )));
     }
     c.pass(format!("the client printed {got:?}"));
@@ -669,8 +1216,14 @@ fn trying_again(c: &mut Check, p: Proc, n: usize) -> Result<std::time::Instant, 
     Ok(std::time::Instant::now())
 }
 
-/// Fails unless `gap` is about `want`.
-fn about(c: &Check, gap: Duration, want: Duration, what: &str) -> Result<(), Failure> {
+/// Fails unless `gap` is about `want`; keeps both, for the sum of all waits.
+fn about(
+    c: &Check,
+    waits: &mut Vec<(Duration, Duration)>,
+    gap: Duration,
+    want: Duration,
+    what: &str,
+) -> Result<(), Failure> {
     if gap < want.mul_f64(0.9) || gap > want + LATE {
         return Err(c.fail(format!(
             "{what} came {:.3} s after the one before; the waits are 0.2 s, then twice as \
@@ -684,10 +1237,41 @@ fn about(c: &Check, gap: Duration, want: Duration, what: &str) -> Result<(), Fai
         gap.as_secs_f64(),
         want.as_secs_f64()
     ));
+    waits.push((gap, want));
+    Ok(())
+}
+
+/// How much longer all the waits together may take than they should: a loaded machine wakes
+/// a sleeper a little late, but not 20% of every wait late.
+const ALL_LATE: Duration = Duration::from_millis(120);
+
+/// Fails unless the waits took, in all, what they should: exactly 0.2 s, doubled each time,
+/// with no random part (jitter) added.
+fn waits_exact(c: &Check, waits: &[(Duration, Duration)]) -> Result<(), Failure> {
+    let took: Duration = waits.iter().map(|(gap, _)| *gap).sum();
+    let want: Duration = waits.iter().map(|(_, want)| *want).sum();
+    if took > want + ALL_LATE {
+        return Err(c.fail(format!(
+            "the {} waits took {:.3} s in all, where 0.2 s doubled each time makes {:.3} s: \
+             they are longer than asked ({:.0} ms in all; a random part, jitter, is for real \
+             clients, not for this exercise)",
+            waits.len(),
+            took.as_secs_f64(),
+            want.as_secs_f64(),
+            (took - want).as_secs_f64() * 1000.0
+        )));
+    }
+    c.pass(format!(
+        "the {} waits took {:.3} s in all, for {:.3} s asked",
+        waits.len(),
+        took.as_secs_f64(),
+        want.as_secs_f64()
+    ));
     Ok(())
 }
 
 pub fn client_retry(c: &mut Check) -> Result<(), Failure> {
+    let mut waits = Vec::new();
     // A port that nobody listens on, for now.
     let addr = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -698,6 +1282,7 @@ pub fn client_retry(c: &mut Check) -> Result<(), Failure> {
     let second = trying_again(c, p, 2)?;
     about(
         c,
+        &mut waits,
         second - first,
         Duration::from_millis(200),
         "the second `trying again`",
@@ -705,6 +1290,7 @@ pub fn client_retry(c: &mut Check) -> Result<(), Failure> {
     let third = trying_again(c, p, 3)?;
     about(
         c,
+        &mut waits,
         third - second,
         Duration::from_millis(400),
         "the third `trying again`",
@@ -713,6 +1299,7 @@ pub fn client_retry(c: &mut Check) -> Result<(), Failure> {
     let mut conn = listener.accept(c, "tcp-client to connect once the server is up")?;
     about(
         c,
+        &mut waits,
         third.elapsed(),
         Duration::from_millis(800),
         "the connection, once the server was up,",
@@ -745,13 +1332,19 @@ pub fn client_retry(c: &mut Check) -> Result<(), Failure> {
     let dead = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| c.fail(format!("cannot find a free port: {e}")))?;
-    let retries = c.rng().below(2..4);
+    let retries = c.rng().below(3..5);
     let q = client(c, dead, &["--retry", &retries.to_string()])?;
     let mut last = trying_again(c, q, 1)?;
     let mut wait = Duration::from_millis(200);
     for n in 2..=retries {
         let now = trying_again(c, q, n)?;
-        about(c, now - last, wait, &format!("`trying again` {n}"))?;
+        about(
+            c,
+            &mut waits,
+            now - last,
+            wait,
+            &format!("`trying again` {n}"),
+        )?;
         last = now;
         wait *= 2;
     }
@@ -778,9 +1371,80 @@ pub fn client_retry(c: &mut Check) -> Result<(), Failure> {
             ended.as_secs_f64()
         )));
     }
+    waits.push((ended, wait));
     c.pass(format!(
         "with nobody listening, it tried {retries} times more, waiting 0.2 s and doubling, \
          and then failed"
     ));
+    waits_exact(c, &waits)?;
+    retry_after_timeout(c)
+}
+
+/// A server that cannot be reached in time: its accept queue is full, so the kernel drops
+/// the client's SYN and connect gives up after --timeout. That is tried again too, and once
+/// the queue has room, the client gets in.
+fn retry_after_timeout(c: &mut Check) -> Result<(), Failure> {
+    use socket2::{Domain, Socket, Type};
+    let here = SocketAddr::from(([127, 0, 0, 1], 0));
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None)
+        .and_then(|s| s.bind(&here.into()).map(|()| s))
+        .and_then(|s| s.listen(0).map(|()| TcpListener::from(s)))
+        .map_err(|e| c.fail(format!("cannot listen: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| c.fail(format!("cannot listen: {e}")))?;
+    // Connections that nobody accepts yet, until the queue takes no more.
+    let mut fillers = Vec::new();
+    while let Ok(filler) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+        fillers.push(filler);
+        if fillers.len() > 8 {
+            return Err(c.fail("cannot fill a listener's accept queue (listen backlog 0)"));
+        }
+    }
+    let q = client(c, addr, &["--retry", "2", "--timeout", "0.5"])?;
+    c.expect(
+        q,
+        "trying again",
+        "a server whose accept queue is full answers no SYN: connect fails after --timeout \
+         0.5, and that server cannot be reached either, so expected a line `trying again`",
+    )?;
+    c.pass("a connect that timed out (a full accept queue) was tried again");
+    // Room in the queue: take the waiting connections off it, then the client's.
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| c.fail(format!("cannot set up the listener: {e}")))?;
+    let deadline = Instant::now() + crate::WAIT;
+    let mut accepted = 0;
+    let client_conn = loop {
+        match listener.accept() {
+            Ok((stream, from)) => {
+                accepted += 1;
+                if accepted > fillers.len() {
+                    break Some((stream, from));
+                }
+            }
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Err(_) => break None,
+        }
+    };
+    let Some((stream, _)) = client_conn else {
+        return Err(c.fail(
+            "once the accept queue had room, expected the client's next try to connect; no \
+             connection came",
+        ));
+    };
+    let _ = stream.set_nonblocking(false);
+    let mut conn = Conn::new(c, stream)?;
+    let typed = format!("in at last {}", c.rng().below(0..1000));
+    c.scene
+        .send_line(q, &typed)
+        .map_err(|e| c.fail(e.to_string()))?;
+    let got = conn.line(c, "the line the client types")?;
+    if got != typed {
+        return Err(c.fail(format!(
+            "typed {typed:?}, expected the server to receive it, got {got:?}"
+        )));
+    }
+    c.pass("once the queue had room, the client's next try got in");
     Ok(())
 }
