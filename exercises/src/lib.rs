@@ -1,8 +1,9 @@
 //! The exercises: a change a student makes to a lesson, and a check that runs the student's
 //! own binary against real peers on loopback and says what it saw.
 //!
-//! A check never reads the source. It starts the lesson as a user would (`--port 0`, waiting
-//! for the ready line), plays the other side itself (a UDP socket, a TCP listener, a file
+//! A check judges the program, not its source (the one exception: where a statement asks the
+//! student to change a lesson test, the check runs that test or looks for its new line). It
+//! starts the lesson as a user would (`--port 0`, waiting for the ready line), plays the other side itself (a UDP socket, a TCP listener, a file
 //! server's client) and compares what comes over the wire with what the exercise asks for.
 //! Every wait is bounded, so a program that hangs fails instead of blocking.
 //!
