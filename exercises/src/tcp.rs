@@ -309,16 +309,26 @@ fn other_case(c: &mut Check, word: &str) -> String {
     }
 }
 
-pub fn server_commands(c: &mut Check) -> Result<(), Failure> {
+/// tcp-server with `flag` and a seeded `--idle-timeout` of 1 or 2 s, listening: the timeout,
+/// the process and its address.
+fn server_with_idle_timeout(
+    c: &mut Check,
+    flag: &str,
+) -> Result<(usize, Proc, SocketAddr), Failure> {
     let idle = c.rng().below(1..3);
     let idle_flag = idle.to_string();
-    let (_, addr) = c.start(
+    let (p, addr) = c.start(
         "tcp-server",
-        &["--port", "0", "--commands", "--idle-timeout", &idle_flag],
+        &["--port", "0", flag, "--idle-timeout", &idle_flag],
     )?;
     c.pass(format!(
-        "tcp-server --commands --idle-timeout {idle} is listening on {addr}"
+        "tcp-server {flag} --idle-timeout {idle} is listening on {addr}"
     ));
+    Ok((idle, p, addr))
+}
+
+pub fn server_commands(c: &mut Check) -> Result<(), Failure> {
+    let (idle, _, addr) = server_with_idle_timeout(c, "--commands")?;
     let mut conn = Conn::connect(c, addr)?;
     // Two commands in one write: the server must find the line ends itself.
     conn.write(c, b"ECHO hello there\nTIME\n")?;
@@ -562,15 +572,7 @@ fn closes(c: &Check, conn: &mut Conn, what: &str) -> Result<Duration, Failure> {
 }
 
 pub fn server_framed(c: &mut Check) -> Result<(), Failure> {
-    let idle = c.rng().below(1..3);
-    let idle_flag = idle.to_string();
-    let (p, addr) = c.start(
-        "tcp-server",
-        &["--port", "0", "--framed", "--idle-timeout", &idle_flag],
-    )?;
-    c.pass(format!(
-        "tcp-server --framed --idle-timeout {idle} is listening on {addr}"
-    ));
+    let (idle, p, addr) = server_with_idle_timeout(c, "--framed")?;
     let mut conn = Conn::connect(c, addr)?;
     let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
     // Several messages in one stream cut anywhere: empty, short, and one past 65,535 bytes.
