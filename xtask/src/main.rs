@@ -268,13 +268,9 @@ fn e2e(transcripts: bool) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    eprint!(
-        "{}",
-        failures
-            .iter()
-            .map(|f| f.to_string() + "\n")
-            .collect::<String>()
-    );
+    for failure in &failures {
+        eprintln!("{failure}");
+    }
     if !failures.is_empty() {
         bail!("{} of {} pairs failed", failures.len(), pairs.len());
     }
