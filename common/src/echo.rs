@@ -26,7 +26,7 @@ pub struct EchoArgs {
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub backlog: u32,
 
-    /// Most clients served at once; one more is accepted, told why, and closed.
+    /// Most clients served at once; past it, the client idle longest makes room for a new one.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub max_clients: usize,
 
