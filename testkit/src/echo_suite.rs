@@ -325,6 +325,49 @@ macro_rules! echo_server_suite {
             }
 
             #[test]
+            fn busy_connections_from_many_addresses_cannot_push_out_a_quiet_client() -> Result<(), Failure> {
+                // Eviction abused, scaled down: a person's one connection from 127.0.0.1 is
+                // quiet (someone thinking before the next line); the attacker fills every
+                // other place from 127.0.0.2-5, keeps its connections busier, and opens more
+                // from 127.0.0.6-7, as it would reconnect each one that made room. Idle longest
+                // alone closed the person at the first newcomer; with the defaults, 64
+                // addresses sending one byte a second each closed a person typing a line
+                // every 3 s 20 times in 30 s. The address with the most places gives first.
+                let mut s = Scene::new();
+                let mut cmd = Command::new(BIN);
+                cmd.args(["--port", "0", "--max-clients", "16", "--max-per-address", "4"]);
+                let (p, addr) = s.start("server", cmd)?;
+                let served = |from: [u8; 4]| {
+                    let mut stream = $crate::echo::connect_from(from, addr).unwrap();
+                    stream.write_all(b"x").unwrap();
+                    let mut one = [0u8; 1];
+                    stream.read_exact(&mut one).unwrap();
+                    stream
+                };
+                let mut person = served([127, 0, 0, 1]);
+                let me = person.local_addr().unwrap();
+                thread::sleep(Duration::from_millis(50));
+                let mut attacker = Vec::new();
+                for n in 2..6u8 {
+                    let per = if n == 5 { 3 } else { 4 };
+                    for _ in 0..per {
+                        attacker.push(served([127, 0, 0, n]));
+                    }
+                }
+                // All 16 places are taken; the person is idle longest. Eight newcomers.
+                for n in [6u8, 6, 6, 6, 7, 7, 7, 7] {
+                    attacker.push(served([127, 0, 0, n]));
+                    let line = s.expect(p, "idle longest")?;
+                    assert!(!line.starts_with(&format!("{me} ")), "{line}");
+                }
+                person.write_all(b"still here").unwrap();
+                let mut back = [0u8; 10];
+                person.read_exact(&mut back).unwrap();
+                assert_eq!(&back, b"still here");
+                Ok(())
+            }
+
+            #[test]
             fn idle_connections_cannot_take_every_descriptor_either() -> Result<(), Failure> {
                 // The same lockout where the open-file limit is below --max-clients: under
                 // `ulimit -n 128` (soft and hard), 128 idle connections from two addresses would
