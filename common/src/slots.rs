@@ -3,9 +3,11 @@
 //!
 //! A total alone is not enough on a shared LAN: one classmate's script that opens as many
 //! idle connections as the total allows locks every other client out. So each address gets
-//! at most `per_address` places too. IPv6 hands every machine a whole /64, so there the
-//! "address" is the /64; an IPv4 address written as IPv6 (`::ffff:a.b.c.d`, what a
-//! dual-stack socket reports) counts as that IPv4 address.
+//! at most `per_address` places too. An IPv4 address written as IPv6 (`::ffff:a.b.c.d`,
+//! what a dual-stack socket reports) counts as that IPv4 address. An IPv6 address counts on
+//! its own, not by its /64: every machine of one LAN has its address in the LAN's /64 (and
+//! every link-local one in fe80::/64), so counting /64s gave a whole class's IPv6 clients
+//! one share, and one classmate's 64 idle connections locked all of them out.
 //!
 //! A per-address limit is not enough either: 64 addresses (a classmate can give one network
 //! card 64 IPv4 aliases) times 64 idle connections, each sending one byte just before the
@@ -326,17 +328,11 @@ impl Drop for Slot {
     }
 }
 
-/// The address a place is counted against: IPv4 as it is (mapped ones too), IPv6 by its /64.
+/// The address a place is counted against: IPv4 as it is (mapped ones too), IPv6 as it is.
 fn key(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(prefix.into())
-            }
-        },
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
     }
 }
 
@@ -370,12 +366,18 @@ mod tests {
             .map(|_| slots.take(ip("10.0.0.1")).unwrap())
             .collect();
         assert_eq!(slots.take(ip("10.0.0.1")).unwrap_err(), Full::Address(2));
-        // The same machine through a dual-stack socket, and another host of one /64.
+        // The same machine through a dual-stack socket.
         assert!(slots.take(ip("::ffff:10.0.0.1")).is_err());
         let v6 = slots.take(ip("2001:db8::1")).unwrap();
-        let _v6b = slots.take(ip("2001:db8::2")).unwrap();
-        assert!(slots.take(ip("2001:db8::3")).is_err());
-        assert!(slots.take(ip("2001:db8:0:1::1")).is_ok());
+        let _v6b = slots.take(ip("2001:db8::1")).unwrap();
+        assert!(slots.take(ip("2001:db8::1")).is_err());
+        // Another machine of the same LAN, so of the same /64, and a link-local neighbour:
+        // a /64 counted as one address locked out every IPv6 classmate.
+        let _v6c = slots.take(ip("2001:db8::2")).unwrap();
+        assert!(slots.take(ip("2001:db8::3")).is_ok());
+        let _ll = slots.take(ip("fe80::1")).unwrap();
+        let _ll2 = slots.take(ip("fe80::1")).unwrap();
+        assert!(slots.take(ip("fe80::2")).is_ok());
         assert!(slots.take(ip("10.0.0.2")).is_ok());
         drop(held);
         drop(v6);

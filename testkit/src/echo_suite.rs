@@ -368,6 +368,47 @@ macro_rules! echo_server_suite {
             }
 
             #[test]
+            fn ipv6_machines_of_one_lan_each_get_their_own_share() -> Result<(), Failure> {
+                // Every machine of a LAN has its IPv6 address in the LAN's one /64. Counted by
+                // /64, one classmate's idle connections (64 with the defaults, 2 here) had
+                // every other IPv6 client of the LAN refused. In a private network namespace
+                // (root; skipped without), 2001:db8::2 and ::3 are two machines of one LAN.
+                let netns = match $crate::netns::Netns::new("v6lan") {
+                    Ok(netns) => netns,
+                    Err(why) => {
+                        eprintln!("skipped: {why}");
+                        return Ok(());
+                    }
+                };
+                for a in ["2001:db8::1", "2001:db8::2", "2001:db8::3"] {
+                    netns.add_v6(a).map_err(Failure::new)?;
+                }
+                let mut s = Scene::new();
+                let mut cmd = Command::new(BIN);
+                cmd.args(["--bind", "2001:db8::1", "--port", "0", "--max-per-address", "2"]);
+                let (p, addr) = s.start("server", netns.exec(&cmd))?;
+                let script = "import socket, sys
+def conn(me):
+    s = socket.socket(socket.AF_INET6)
+    s.settimeout(10)
+    s.bind((me, 0))
+    s.connect(('2001:db8::1', int(sys.argv[1])))
+    return s
+held = [conn('2001:db8::2') for _ in range(2)]
+other = conn('2001:db8::3')
+other.sendall(b'in')
+print('echo:', other.recv(10).decode())";
+                let mut python = Command::new("python3");
+                python.args(["-c", script, &addr.port().to_string()]);
+                let client = s.spawn("client", netns.exec(&python))?;
+                s.expect(client, "echo: in")?;
+                s.wait_success(client)?;
+                let log = s.output(p, $crate::Stream::Stdout).join("\n");
+                assert!(!log.contains("refused"), "{log}");
+                Ok(())
+            }
+
+            #[test]
             fn idle_connections_cannot_take_every_descriptor_either() -> Result<(), Failure> {
                 // The same lockout where the open-file limit is below --max-clients: under
                 // `ulimit -n 128` (soft and hard), 128 idle connections from two addresses would
