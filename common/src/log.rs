@@ -50,12 +50,12 @@ pub const SHOWN_PER_CHUNK: usize = 128;
 pub const QUEUE_LINES: usize = 4096;
 
 /// Writes `text` as one line on stdout at once, as `println!` does, but never panics: a line
-/// that cannot be written (a full disk) is dropped and counted,
-/// said once on stderr, and [`finish`] prints the total. For a server with no event loop to
-/// block, whose lines must stay in order with other output written at once (udp-server's
-/// `--interactive` replies): `println!` made udp-server and http-server exit with status 101
-/// when their log's disk was full, after 64 KiB of log. On a terminal, cut to its width as
-/// [`line`] is.
+/// that cannot be written (a full disk) is dropped and counted, said once on stderr, and
+/// [`finish`] prints the total; a closed pipe ends the program as `println!` does here. For
+/// a program with no event loop to block, whose lines must stay in order with output written
+/// at once (udp-server's `--interactive` replies): `println!` made udp-server, http-server,
+/// file-download serve and feiq listen exit with status 101 when the disk under their log was
+/// full. On a terminal, cut to its width as [`line`] is.
 pub fn print(text: fmt::Arguments<'_>) {
     let line = text.to_string();
     let width = terminal_width(Target::Out);
