@@ -30,8 +30,7 @@ pub struct EchoArgs {
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub max_clients: usize,
 
-    /// Most clients served at once from one address (one IPv6 /64); a class behind one
-    /// NAT still fits.
+    /// Most clients served at once from one address; a class behind one NAT still fits.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_per_address: usize,
 

@@ -16,6 +16,11 @@
 //!   (once); when stdout works again it writes `log: N lines dropped` there, and
 //!   [`finish`] (which [`run`](crate::run) calls when the program's body returns) prints the
 //!   total.
+//! - On a terminal, a line longer than the terminal is wide is cut as the clients cut theirs
+//!   ([`console::fit`](crate::console::fit)): what does not fit continues on lines that start
+//!   with `  | `. Without it a peer padded its text to the width, and the terminal wrapped the
+//!   rest onto a row of its own that read like a line of the log
+//!   (`received 21 bytes from 10.0.0.1:50000: I am the teacher`).
 //! - What a peer sent is shown through [`StreamDecoder::show_capped`](crate::text::StreamDecoder::show_capped):
 //!   at most [`SHOWN_PER_CHUNK`] bytes of one chunk, then `… (M more bytes)`, so the log
 //!   stays far smaller than the traffic (4 MiB of 0x7f made 25 MB of tcp-server's log, now
@@ -43,6 +48,42 @@ pub const SHOWN_PER_CHUNK: usize = 128;
 /// How many lines may wait for the writer. At a few hundred bytes a line, at most about a
 /// megabyte of memory; a server that logs faster than its stdout takes drops the rest.
 pub const QUEUE_LINES: usize = 4096;
+
+/// Writes `text` as one line on stdout at once, as `println!` does, but never panics: a line
+/// that cannot be written (a full disk) is dropped and counted, said once on stderr, and
+/// [`finish`] prints the total; a closed pipe ends the program as `println!` does here. For
+/// a program with no event loop to block, whose lines must stay in order with output written
+/// at once (udp-server's `--interactive` replies): `println!` made udp-server, http-server,
+/// file-download serve and feiq listen exit with status 101 when the disk under their log was
+/// full. On a terminal, cut to its width as [`line`] is.
+pub fn print(text: fmt::Arguments<'_>) {
+    let line = text.to_string();
+    let width = terminal_width(Target::Out);
+    let line = match width {
+        Some(_) => crate::console::fit(&line, width),
+        None => line,
+    };
+    let mut out = io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            // The reader has gone (`udp-server | head -1`): end as `println!` ends there
+            // (see crate::report), with the status of SIGPIPE.
+            std::process::exit(141);
+        }
+        PRINT_DROPPED.fetch_add(1, Ordering::Relaxed);
+        if !PRINT_SAID.swap(true, Ordering::Relaxed) {
+            let _ = writeln!(
+                io::stderr(),
+                "log: lines for stdout are being dropped (cannot write to it: {e}); the server \
+                 goes on serving and counts them"
+            );
+        }
+    }
+}
+
+/// Lines [`print`] could not write, and whether it said so.
+static PRINT_DROPPED: AtomicU64 = AtomicU64::new(0);
+static PRINT_SAID: AtomicBool = AtomicBool::new(false);
 
 /// Queues `text` as one line on stdout. Never blocks, never panics.
 pub fn line(text: fmt::Arguments<'_>) {
@@ -72,9 +113,11 @@ pub fn dropped() -> u64 {
 /// how many were dropped, if any. A program calls it before it exits; [`run`](crate::run)
 /// does.
 pub fn finish(within: Duration) {
-    let Some(logger) = LOGGER.get() else { return };
-    logger.wait_written(within);
-    let dropped = logger.shared.dropped.load(Ordering::Relaxed);
+    let queued = LOGGER.get().map_or(0, |logger| {
+        logger.wait_written(within);
+        logger.shared.dropped.load(Ordering::Relaxed)
+    });
+    let dropped = queued + PRINT_DROPPED.load(Ordering::Relaxed);
     if dropped > 0 {
         let _ = writeln!(
             io::stderr(),
@@ -88,6 +131,12 @@ pub fn finish(within: Duration) {
 #[macro_export]
 macro_rules! logln {
     ($($arg:tt)*) => { $crate::log::line(format_args!($($arg)*)) };
+}
+
+/// Writes a line on stdout at once with `format!` syntax, never panicking ([`print`]).
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::log::print(format_args!($($arg)*)) };
 }
 
 /// Queues a line for stderr with `format!` syntax.
@@ -131,18 +180,33 @@ fn global() -> &'static Logger {
             Ok(fd) => Box::new(File::from(fd)),
             Err(_) => Box::new(io::stderr()),
         };
-        Logger::start(out, err, QUEUE_LINES)
+        Logger::start(out, err, QUEUE_LINES, terminal_width)
     })
 }
 
+/// The width of the terminal `target` writes to, if it is one (see [`console::fit`](crate::console::fit)).
+fn terminal_width(target: Target) -> Option<usize> {
+    let size = match target {
+        Target::Out => rustix::termios::tcgetwinsize(io::stdout()),
+        Target::Err => rustix::termios::tcgetwinsize(io::stderr()),
+    };
+    let size = size.ok()?;
+    (size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
 impl Logger {
-    fn start(out: Box<dyn Write + Send>, err: Box<dyn Write + Send>, capacity: usize) -> Logger {
+    fn start(
+        out: Box<dyn Write + Send>,
+        err: Box<dyn Write + Send>,
+        capacity: usize,
+        width: fn(Target) -> Option<usize>,
+    ) -> Logger {
         let (tx, rx) = mpsc::sync_channel(capacity);
         let shared = std::sync::Arc::new(Shared::default());
         let writer_shared = shared.clone();
         let spawned = thread::Builder::new()
             .name("log".into())
-            .spawn(move || write_lines(rx, out, err, &writer_shared));
+            .spawn(move || write_lines(rx, out, err, width, &writer_shared));
         Logger {
             // Without its writer there is no log: every line is dropped and counted.
             tx: Mutex::new(spawned.ok().map(|_| tx)),
@@ -183,6 +247,7 @@ fn write_lines(
     rx: Receiver<(Target, String)>,
     mut out: Box<dyn Write + Send>,
     mut err: Box<dyn Write + Send>,
+    width: fn(Target) -> Option<usize>,
     shared: &Shared,
 ) {
     let mut reported: u64 = 0;
@@ -200,9 +265,16 @@ fn write_lines(
         for target in [Target::Out, Target::Err] {
             let mut bytes = Vec::new();
             let mut lines = 0u64;
+            // Asked once a batch: the terminal may have been resized.
+            let width = width(target);
             for (t, text) in &batch {
                 if *t == target {
-                    bytes.extend_from_slice(text.as_bytes());
+                    match width {
+                        Some(_) => {
+                            bytes.extend_from_slice(crate::console::fit(text, width).as_bytes())
+                        }
+                        None => bytes.extend_from_slice(text.as_bytes()),
+                    }
                     bytes.push(b'\n');
                     lines += 1;
                 }
@@ -303,7 +375,7 @@ mod tests {
     #[test]
     fn lines_come_out_in_order_on_their_streams() {
         let (out, err) = (Kept::default(), Kept::default());
-        let log = Logger::start(Box::new(out.clone()), Box::new(err.clone()), 8);
+        let log = Logger::start(Box::new(out.clone()), Box::new(err.clone()), 8, |_| None);
         for i in 0..100 {
             log.send(Target::Out, format_args!("line {i}"));
             // The queue is small: give the writer time, so nothing is dropped here.
@@ -320,7 +392,7 @@ mod tests {
     #[test]
     fn a_full_disk_drops_lines_counts_them_and_says_so_once() {
         let err = Kept::default();
-        let log = Logger::start(Box::new(Full), Box::new(err.clone()), 8);
+        let log = Logger::start(Box::new(Full), Box::new(err.clone()), 8, |_| None);
         for i in 0..50 {
             log.send(Target::Out, format_args!("line {i}"));
             log.wait_written(Duration::from_secs(5));
@@ -339,6 +411,7 @@ mod tests {
             Box::new(Stuck(gate.clone(), out.clone())),
             Box::new(err.clone()),
             4,
+            |_| None,
         );
         let started = Instant::now();
         for i in 0..10_000 {

@@ -3,9 +3,11 @@
 //!
 //! A total alone is not enough on a shared LAN: one classmate's script that opens as many
 //! idle connections as the total allows locks every other client out. So each address gets
-//! at most `per_address` places too. IPv6 hands every machine a whole /64, so there the
-//! "address" is the /64; an IPv4 address written as IPv6 (`::ffff:a.b.c.d`, what a
-//! dual-stack socket reports) counts as that IPv4 address.
+//! at most `per_address` places too. An IPv4 address written as IPv6 (`::ffff:a.b.c.d`,
+//! what a dual-stack socket reports) counts as that IPv4 address. An IPv6 address counts on
+//! its own, not by its /64: every machine of one LAN has its address in the LAN's /64 (and
+//! every link-local one in fe80::/64), so counting /64s gave a whole class's IPv6 clients
+//! one share, and one classmate's 64 idle connections locked all of them out.
 //!
 //! A per-address limit is not enough either: 64 addresses (a classmate can give one network
 //! card 64 IPv4 aliases) times 64 idle connections, each sending one byte just before the
@@ -16,7 +18,15 @@
 //! longest makes room: `take_or_evict` gives the newcomer its place and hands back the idle
 //! one's handle, for the server to close it. nginx reuses idle keep-alive connections the
 //! same way (`ngx_drain_connections`).
+//!
+//! Idle longest alone can be abused: an attacker whose own connections move a byte every
+//! second makes anyone who pauses longer the one to go, and reconnects each connection that
+//! made room, so a person typing into tcp-client was closed again and again. So the places
+//! of the address that holds the most give first, and among them the one idle longest: an
+//! attacker's address, at its `per_address` share, gives before a client with one place,
+//! unless the attacker has as many addresses as there are places.
 
+use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -177,7 +187,8 @@ impl<H: Send + 'static> Slots<H> {
     }
 
     /// A place for a client from `ip`, which `handle` can close. When all places are taken,
-    /// the client idle longest gives its place away: the new one gets it, and the idle one's
+    /// the client idle longest of the address with the most places gives its place away
+    /// (see the module's documentation): the new one gets it, and the idle one's
     /// handle comes back in `Some(Evicted)`, for the caller to close that client. Its
     /// [`Slot::evicted`] then says so. An address that holds `per_address` places gets none.
     pub fn take_or_evict(&self, ip: IpAddr, handle: H) -> Result<(Slot, Option<Evicted<H>>), Full> {
@@ -243,11 +254,20 @@ impl<H: Send + 'static> Slots<H> {
 }
 
 impl<H> Taken<H> {
-    /// Takes the client idle longest out of the table, its place counted as given back to
+    /// Takes the client idle longest of the address with the most places out of the table,
+    /// its place counted as given back to
     /// its address but not to the total: the caller gives it to a newcomer at once.
     fn evict_idlest(&mut self) -> Option<Held<H>> {
-        let (&id, _) = (self.evictable.iter())
-            .min_by_key(|(_, held)| held.activity.last.load(Ordering::Relaxed))?;
+        // The address that holds the most places gives first, then the client idle longest.
+        // Idle longest alone let 64 addresses (their connections busy, one byte a second each)
+        // reconnect, and each reconnect pushed out whoever was idle longer: a person typing
+        // into tcp-client was closed 20 times in 30 s.
+        let by_address = &self.by_address;
+        let (&id, _) = (self.evictable.iter()).min_by_key(|(_, held)| {
+            let places = by_address.get(&held.address).copied().unwrap_or(0);
+            let last = held.activity.last.load(Ordering::Relaxed);
+            (Reverse(places), last)
+        })?;
         let held = self.evictable.remove(&id)?;
         let idle = u64::try_from(held.activity.idle().as_millis()).unwrap_or(u64::MAX - 1);
         held.activity.evicted_after.store(idle, Ordering::Relaxed);
@@ -308,17 +328,11 @@ impl Drop for Slot {
     }
 }
 
-/// The address a place is counted against: IPv4 as it is (mapped ones too), IPv6 by its /64.
+/// The address a place is counted against: IPv4 as it is (mapped ones too), IPv6 as it is.
 fn key(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(prefix.into())
-            }
-        },
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
     }
 }
 
@@ -352,12 +366,18 @@ mod tests {
             .map(|_| slots.take(ip("10.0.0.1")).unwrap())
             .collect();
         assert_eq!(slots.take(ip("10.0.0.1")).unwrap_err(), Full::Address(2));
-        // The same machine through a dual-stack socket, and another host of one /64.
+        // The same machine through a dual-stack socket.
         assert!(slots.take(ip("::ffff:10.0.0.1")).is_err());
         let v6 = slots.take(ip("2001:db8::1")).unwrap();
-        let _v6b = slots.take(ip("2001:db8::2")).unwrap();
-        assert!(slots.take(ip("2001:db8::3")).is_err());
-        assert!(slots.take(ip("2001:db8:0:1::1")).is_ok());
+        let _v6b = slots.take(ip("2001:db8::1")).unwrap();
+        assert!(slots.take(ip("2001:db8::1")).is_err());
+        // Another machine of the same LAN, so of the same /64, and a link-local neighbour:
+        // a /64 counted as one address locked out every IPv6 classmate.
+        let _v6c = slots.take(ip("2001:db8::2")).unwrap();
+        assert!(slots.take(ip("2001:db8::3")).is_ok());
+        let _ll = slots.take(ip("fe80::1")).unwrap();
+        let _ll2 = slots.take(ip("fe80::1")).unwrap();
+        assert!(slots.take(ip("fe80::2")).is_ok());
         assert!(slots.take(ip("10.0.0.2")).is_ok());
         drop(held);
         drop(v6);
@@ -404,6 +424,30 @@ mod tests {
         assert!(["a", "c"].contains(&evicted.unwrap().handle));
         drop((a, c, d));
         assert!(slots.taken() <= 1);
+    }
+
+    #[test]
+    fn the_address_with_the_most_places_makes_room_before_a_client_idle_longer() {
+        // A person's one connection, quiet for a while, and an attacker's two addresses whose
+        // connections move a byte now and then: the attacker's give first.
+        let slots: Slots<&str> = Slots::evicting(5, 2);
+        let (person, _) = slots.take_or_evict(ip("10.0.0.1"), "person").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let busy: Vec<Slot> = ["10.0.0.2", "10.0.0.2", "10.0.0.3", "10.0.0.3"]
+            .iter()
+            .map(|a| slots.take_or_evict(ip(a), "attacker").unwrap().0)
+            .collect();
+        busy.iter().for_each(Slot::touch);
+        // The attacker reconnects from its addresses and new ones; while some address holds
+        // more places than the person's one, the person keeps its place.
+        let mut again = Vec::new();
+        for a in ["10.0.0.4", "10.0.0.4", "10.0.0.5"] {
+            let (slot, evicted) = slots.take_or_evict(ip(a), "attacker").unwrap();
+            assert_eq!(evicted.unwrap().handle, "attacker");
+            again.push(slot);
+        }
+        assert!(person.evicted().is_none());
+        assert!(person.idle() >= Duration::from_millis(20));
     }
 
     #[test]

@@ -325,6 +325,90 @@ macro_rules! echo_server_suite {
             }
 
             #[test]
+            fn busy_connections_from_many_addresses_cannot_push_out_a_quiet_client() -> Result<(), Failure> {
+                // Eviction abused, scaled down: a person's one connection from 127.0.0.1 is
+                // quiet (someone thinking before the next line); the attacker fills every
+                // other place from 127.0.0.2-5, keeps its connections busier, and opens more
+                // from 127.0.0.6-7, as it would reconnect each one that made room. Idle longest
+                // alone closed the person at the first newcomer; with the defaults, 64
+                // addresses sending one byte a second each closed a person typing a line
+                // every 3 s 20 times in 30 s. The address with the most places gives first.
+                let mut s = Scene::new();
+                let mut cmd = Command::new(BIN);
+                cmd.args(["--port", "0", "--max-clients", "16", "--max-per-address", "4"]);
+                let (p, addr) = s.start("server", cmd)?;
+                let served = |from: [u8; 4]| {
+                    let mut stream = $crate::echo::connect_from(from, addr).unwrap();
+                    stream.write_all(b"x").unwrap();
+                    let mut one = [0u8; 1];
+                    stream.read_exact(&mut one).unwrap();
+                    stream
+                };
+                let mut person = served([127, 0, 0, 1]);
+                let me = person.local_addr().unwrap();
+                thread::sleep(Duration::from_millis(50));
+                let mut attacker = Vec::new();
+                for n in 2..6u8 {
+                    let per = if n == 5 { 3 } else { 4 };
+                    for _ in 0..per {
+                        attacker.push(served([127, 0, 0, n]));
+                    }
+                }
+                // All 16 places are taken; the person is idle longest. Eight newcomers.
+                for n in [6u8, 6, 6, 6, 7, 7, 7, 7] {
+                    attacker.push(served([127, 0, 0, n]));
+                    let line = s.expect(p, "idle longest")?;
+                    assert!(!line.starts_with(&format!("{me} ")), "{line}");
+                }
+                person.write_all(b"still here").unwrap();
+                let mut back = [0u8; 10];
+                person.read_exact(&mut back).unwrap();
+                assert_eq!(&back, b"still here");
+                Ok(())
+            }
+
+            #[test]
+            fn ipv6_machines_of_one_lan_each_get_their_own_share() -> Result<(), Failure> {
+                // Every machine of a LAN has its IPv6 address in the LAN's one /64. Counted by
+                // /64, one classmate's idle connections (64 with the defaults, 2 here) had
+                // every other IPv6 client of the LAN refused. In a private network namespace
+                // (root; skipped without), 2001:db8::2 and ::3 are two machines of one LAN.
+                let netns = match $crate::netns::Netns::new("v6lan") {
+                    Ok(netns) => netns,
+                    Err(why) => {
+                        eprintln!("skipped: {why}");
+                        return Ok(());
+                    }
+                };
+                for a in ["2001:db8::1", "2001:db8::2", "2001:db8::3"] {
+                    netns.add_v6(a).map_err(Failure::new)?;
+                }
+                let mut s = Scene::new();
+                let mut cmd = Command::new(BIN);
+                cmd.args(["--bind", "2001:db8::1", "--port", "0", "--max-per-address", "2"]);
+                let (p, addr) = s.start("server", netns.exec(&cmd))?;
+                let script = "import socket, sys
+def conn(me):
+    s = socket.socket(socket.AF_INET6)
+    s.settimeout(10)
+    s.bind((me, 0))
+    s.connect(('2001:db8::1', int(sys.argv[1])))
+    return s
+held = [conn('2001:db8::2') for _ in range(2)]
+other = conn('2001:db8::3')
+other.sendall(b'in')
+print('echo:', other.recv(10).decode())";
+                let mut python = Command::new("python3");
+                python.args(["-c", script, &addr.port().to_string()]);
+                let client = s.spawn("client", netns.exec(&python))?;
+                s.expect(client, "echo: in")?;
+                s.wait_success(client)?;
+                let log = s.output(p, $crate::Stream::Stdout).join("\n");
+                assert!(!log.contains("refused"), "{log}");
+                Ok(())
+            }
+
+            #[test]
             fn idle_connections_cannot_take_every_descriptor_either() -> Result<(), Failure> {
                 // The same lockout where the open-file limit is below --max-clients: under
                 // `ulimit -n 128` (soft and hard), 128 idle connections from two addresses would

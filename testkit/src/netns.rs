@@ -59,6 +59,13 @@ impl Netns {
         inside
     }
 
+    /// Gives the namespace's loopback one more IPv6 address of a /64 (`2001:db8::2`): a
+    /// machine of the same LAN, as far as addresses go.
+    pub fn add_v6(&self, addr: &str) -> Result<(), String> {
+        let cidr = format!("{addr}/64");
+        self.ip(&["-6", "addr", "add", &cidr, "dev", "lo", "nodad"])
+    }
+
     fn ip(&self, args: &[&str]) -> Result<(), String> {
         let mut all = vec!["-n", &self.name];
         all.extend_from_slice(args);

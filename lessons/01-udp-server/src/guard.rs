@@ -89,25 +89,25 @@ impl Guard {
     pub fn admit(&mut self, got: &Datagram, now: Instant) -> bool {
         let peer = got.from;
         if let Some(why) = refusal(got, self.local) {
-            println!("not answering {peer}: {why}");
+            common::outln!("not answering {peer}: {why}");
             return false;
         }
         let limit = self.limiter.take(peer.ip(), now);
         match limit {
             Limit::Yes => {}
-            Limit::Again(unanswered) => println!(
+            Limit::Again(unanswered) => common::outln!(
                 "answering {} again ({} went unanswered while it was limited)",
                 peer.ip(),
                 text::count(unanswered, "datagram", "datagrams")
             ),
-            Limit::Limited { first: true } => println!(
+            Limit::Limited { first: true } => common::outln!(
                 "limiting {}: more than {BURST} answers at once or {PER_SECOND} a second; \
                  its datagrams go unanswered until it slows down",
                 peer.ip(),
             ),
             Limit::Limited { first: false } => {}
             Limit::TooManyPeers => {
-                println!("not answering {peer}: too many peers at once to keep track of");
+                common::outln!("not answering {peer}: too many peers at once to keep track of");
             }
         }
         limit.allows()

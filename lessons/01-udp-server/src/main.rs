@@ -89,7 +89,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
             // (Linux tells only connected sockets, or those with IP_RECVERR): that client
             // has gone, the others have not.
             Err(e) if gone(&e) => {
-                println!("a client has gone: {e}");
+                common::outln!("a client has gone: {e}");
                 continue;
             }
             Err(e) => return Err(e).context("recvfrom failed"),
@@ -120,7 +120,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
         match socket.send_to(&reply, peer) {
             Ok(sent) => {
                 hexdump.sent(peer, &reply);
-                println!(
+                common::outln!(
                     "sent {} to {peer}",
                     text::count(sent as u64, "byte", "bytes")
                 );
@@ -137,14 +137,14 @@ fn serve(args: Args) -> anyhow::Result<()> {
 
 /// `received 10 bytes from 127.0.0.1:56985: 0123`, and a second line if it was cut.
 fn print_received(got: &Datagram, data: &[u8], encoding: Encoding) {
-    println!(
+    common::outln!(
         "received {} from {}: {}",
         text::count(got.len as u64, "byte", "bytes"),
         got.from,
         text::show(data, encoding)
     );
     if got.is_cut() {
-        println!(
+        common::outln!(
             "  (cut: the buffer holds {}; {} lost)",
             got.copied,
             text::count((got.len - got.copied) as u64, "byte", "bytes")

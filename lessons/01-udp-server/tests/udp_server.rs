@@ -407,3 +407,113 @@ print('first answer:', s.recvfrom(100)[0].decode())";
     s.expect(client, "first answer: to you")?;
     s.wait_success(client)
 }
+
+/// The attack (line-wrap spoofing): on a terminal of 80 columns, a peer pads its text so that
+/// the terminal wraps the rest of the server's `received` line onto a row of its own, where
+/// it reads like a line of the log from another address. On a terminal, the log cuts a long
+/// line itself, and what follows starts with `  | `.
+#[test]
+fn a_peer_cannot_make_a_row_of_the_log_on_a_terminal() {
+    let bin = env!("CARGO_BIN_EXE_udp-server");
+    let Some(mut tty) = testkit::pty::Pty::spawn(bin, &["--port", "0"]) else {
+        eprintln!("skipped: script(1), which makes the terminal, is not installed");
+        return;
+    };
+    let shown = tty.wait_for("(udp)").unwrap();
+    let port = shown
+        .split("listening on 127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap();
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let me = peer.local_addr().unwrap();
+    let fake = "received 21 bytes from 10.0.0.1:50000: I am the teacher";
+    // The server's line is `received N bytes from ME: TEXT`; N is the length of TEXT.
+    let payload = (60..130)
+        .map(|n| {
+            let prefix = format!("received {n} bytes from {me}: ");
+            format!("{}.{fake}", " ".repeat(79 - prefix.len()))
+        })
+        .find(|p| {
+            format!("received {} bytes from {me}: ", p.len()).len() + p.len() == 80 + fake.len()
+        })
+        .unwrap();
+    peer.send_to(payload.as_bytes(), format!("127.0.0.1:{port}"))
+        .unwrap();
+    let shown = tty.wait_for("teacher").unwrap();
+    // The rows an 80-column terminal shows: every line cut every 80 characters.
+    let rows: Vec<String> = shown
+        .split('\n')
+        .flat_map(|line| {
+            let chars: Vec<char> = line.trim_end_matches('\r').chars().collect();
+            chars
+                .chunks(80)
+                .map(|c| c.iter().collect())
+                .collect::<Vec<String>>()
+        })
+        .collect();
+    assert!(
+        !rows
+            .iter()
+            .any(|row| row.starts_with("received 21 bytes from 10.0.0.1")),
+        "{rows:#?}"
+    );
+}
+
+/// The attack: the server's log is on a full disk (here /dev/full) and peers keep sending.
+/// `println!` panics on the failed write: the server exited with status 101 once its log
+/// had filled a 64 KiB disk. It now drops the lines, says so once on stderr, and goes on
+/// answering.
+#[test]
+fn a_full_disk_under_the_log_does_not_stop_the_server() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_udp-server"))
+        .args(["--port", &port.to_string()])
+        .stdout(full)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let to = format!("127.0.0.1:{port}");
+    let mut answered = 0;
+    // Ten peers, five datagrams each (within the guard's burst), each waiting for its echo.
+    for peer in 0..10 {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        for n in 0..5 {
+            let message = format!("peer {peer} datagram {n}");
+            let mut buf = [0u8; 64];
+            // The first datagram may come before the server is bound: tried again.
+            for _ in 0..50 {
+                socket.send_to(message.as_bytes(), &to).unwrap();
+                if let Ok((len, _)) = socket.recv_from(&mut buf) {
+                    answered += usize::from(buf.get(..len) == Some(message.as_bytes()));
+                    break;
+                }
+                assert!(server.try_wait().unwrap().is_none(), "the server exited");
+            }
+        }
+    }
+    let alive = server.try_wait().unwrap().is_none();
+    let _ = server.kill();
+    let _ = server.wait();
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut said).unwrap();
+    assert!(alive, "the server exited: {said}");
+    assert_eq!(answered, 50, "{said}");
+    assert_eq!(
+        said.matches("log: lines for stdout are being dropped")
+            .count(),
+        1,
+        "{said}"
+    );
+}

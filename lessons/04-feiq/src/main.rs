@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use common::limit::Limit;
+use common::outln;
 use common::{BindArgs, CannotBind, ClientBindArgs, Encoding, Hexdump, HostPort, Proto, text};
 use ipmsg::{Packet, PacketNumbers};
 use peers::Peers;
@@ -165,7 +166,7 @@ fn listen(me: &mut Me, args: &ListenArgs, hexdump: Hexdump) -> anyhow::Result<()
         let entry = me.packet(ipmsg::IPMSG_BR_ENTRY, me.user.clone());
         send_packet(&socket, hexdump, &entry, target)
             .with_context(|| format!("cannot announce to {target}"))?;
-        println!("announced ourselves to {target} (BR_ENTRY)");
+        outln!("announced ourselves to {target} (BR_ENTRY)");
     }
 
     let mut peers = Peers::new();
@@ -182,18 +183,18 @@ fn listen(me: &mut Me, args: &ListenArgs, hexdump: Hexdump) -> anyhow::Result<()
             Ok(packet) => packet,
             Err(why) => {
                 let size = text::count(len as u64, "byte", "bytes");
-                println!("not an IPMsg packet from {from} ({size}): {why}");
+                outln!("not an IPMsg packet from {from} ({size}): {why}");
                 continue;
             }
         };
         let (line, answer) = answer::on_packet(&packet, from, me, &mut peers);
-        println!("{line}");
+        outln!("{line}");
         // Answer the address the packet came from, but only so often: that address may be
         // forged, and the answer would then go to someone who never asked for it.
         if let Some(answer) = answer {
             if answer_allowed(&mut peers, from) {
                 match send_packet(&socket, hexdump, &answer, from) {
-                    Ok(()) => println!(
+                    Ok(()) => outln!(
                         "answered {from} with {}",
                         ipmsg::mode_name(answer.command).unwrap_or("?")
                     ),
@@ -209,7 +210,7 @@ fn listen(me: &mut Me, args: &ListenArgs, hexdump: Hexdump) -> anyhow::Result<()
 fn answer_allowed(peers: &mut Peers, from: SocketAddr) -> bool {
     let limit = peers.may_answer(from.ip(), Instant::now());
     match limit {
-        Limit::Limited { first: true } => println!(
+        Limit::Limited { first: true } => outln!(
             "not answering {}: more than {} answers at once or {} a second asked for; \
              answers resume when it slows down",
             from.ip(),
@@ -217,7 +218,7 @@ fn answer_allowed(peers: &mut Peers, from: SocketAddr) -> bool {
             peers::ANSWERS_PER_SEC
         ),
         Limit::TooManyPeers => {
-            println!("not answering {from}: too many peers at once to keep track of");
+            outln!("not answering {from}: too many peers at once to keep track of");
         }
         Limit::Yes | Limit::Again(_) | Limit::Limited { first: false } => {}
     }

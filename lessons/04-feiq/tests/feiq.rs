@@ -758,3 +758,101 @@ print('answers:', n)";
     assert_eq!(s.expect(client, "answers:")?, "answers: 20");
     s.wait_success(client)
 }
+
+/// The attack: listen's output is on a full disk (here /dev/full) and peers keep writing.
+/// `println!` panics on the failed write: listen exited with status 101 at the first message.
+/// Lines that cannot be written are now dropped and counted, and every message is still
+/// acknowledged.
+#[test]
+fn a_full_disk_under_the_output_does_not_stop_listen() {
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut listen = feiq(&["listen", "--port", &port.to_string()])
+        .stdout(full)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let to: SocketAddr = ([127, 0, 0, 1], port).into();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut acknowledged = 0;
+    for n in 0..5 {
+        let packet = format!("1:{}:iptux:mac:288:message {n}\0", 1_700_000_100 + n);
+        let mut buf = [0u8; 512];
+        // The first packet may come before listen is bound: sent again.
+        for _ in 0..50 {
+            peer.send_to(packet.as_bytes(), to).unwrap();
+            if let Ok((len, _)) = peer.recv_from(&mut buf) {
+                acknowledged += usize::from(field(buf.get(..len).unwrap_or_default(), 4) == "33");
+                break;
+            }
+            assert!(listen.try_wait().unwrap().is_none(), "listen exited");
+        }
+    }
+    let alive = listen.try_wait().unwrap().is_none();
+    let _ = listen.kill();
+    let _ = listen.wait();
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut listen.stderr.take().unwrap(), &mut said).unwrap();
+    assert!(alive, "listen exited: {said}");
+    assert_eq!(acknowledged, 5, "{said}");
+    assert_eq!(
+        said.matches("log: lines for stdout are being dropped")
+            .count(),
+        1,
+        "{said}"
+    );
+}
+
+/// The attack (line-wrap spoofing): on a terminal of 80 columns, a peer pads its message so
+/// that the terminal wraps the rest onto a row of its own, where it reads like a message from
+/// someone else. listen now cuts a line too long for the terminal itself, and what follows
+/// starts with `  | `.
+#[test]
+fn a_peer_cannot_make_a_row_of_its_own_on_a_terminal() {
+    let bin = env!("CARGO_BIN_EXE_feiq");
+    let args = ["--user", "tester", "--host", "box", "listen", "--port", "0"];
+    let Some(mut tty) = testkit::pty::Pty::spawn(bin, &args) else {
+        eprintln!("skipped: script(1), which makes the terminal, is not installed");
+        return;
+    };
+    let shown = tty.wait_for("(udp)").unwrap();
+    let port = shown
+        .split("listening on 127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let me = peer.local_addr().unwrap();
+    let fake = "teacher@classroom (10.0.0.1:2425): send me your password";
+    let prefix = format!("u@h ({me}): ");
+    let text = format!("{}{fake}", ".".repeat(80 - prefix.len()));
+    let packet = format!("1:1:u:h:32:{text}");
+    peer.send_to(packet.as_bytes(), format!("127.0.0.1:{port}"))
+        .unwrap();
+    let shown = tty.wait_for("password").unwrap();
+    // The rows an 80-column terminal shows: every line cut every 80 characters.
+    let rows: Vec<String> = shown
+        .split('\n')
+        .flat_map(|line| {
+            let chars: Vec<char> = line.trim_end_matches('\r').chars().collect();
+            chars
+                .chunks(80)
+                .map(|c| c.iter().collect())
+                .collect::<Vec<String>>()
+        })
+        .collect();
+    assert!(rows.iter().any(|row| row.starts_with(&prefix)), "{rows:#?}");
+    assert!(
+        !rows.iter().any(|row| row.starts_with("teacher@classroom")),
+        "{rows:#?}"
+    );
+}

@@ -27,8 +27,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub max_clients: usize,
 
-    /// Most clients served at once from one address (an IPv6 /64 counts as one): one machine
-    /// cannot take every place.
+    /// Most clients served at once from one address: one machine cannot take every place.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_per_address: usize,
 

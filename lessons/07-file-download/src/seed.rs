@@ -7,6 +7,7 @@ use std::net::TcpStream;
 use std::path::Path;
 
 use anyhow::bail;
+use common::outln;
 use common::size::amount;
 use common::text::{count, printable};
 
@@ -25,7 +26,7 @@ pub fn serve_client(server: &Server, mut stream: &TcpStream) -> anyhow::Result<(
     let len = match stream.read(&mut buf) {
         Ok(len) => len,
         Err(e) if is_stall(&e) => {
-            println!("{peer} timed out: no name within --request-timeout; closing");
+            outln!("{peer} timed out: no name within --request-timeout; closing");
             return Ok(());
         }
         Err(e) => return Err(e.into()),
@@ -41,7 +42,7 @@ pub fn serve_client(server: &Server, mut stream: &TcpStream) -> anyhow::Result<(
     let file = match server.root.open(name) {
         Ok(file) => file,
         Err(refusal) => {
-            println!("refused {peer}: {shown:?}: {refusal} (seed protocol: sent nothing)");
+            outln!("refused {peer}: {shown:?}: {refusal} (seed protocol: sent nothing)");
             return Ok(());
         }
     };
@@ -50,7 +51,7 @@ pub fn serve_client(server: &Server, mut stream: &TcpStream) -> anyhow::Result<(
     match server.send_file(&file, stream, 0, size) {
         Ok(sent) => {
             let sent = count(sent, "byte", "bytes");
-            println!("sent {shown:?} to {peer}: {sent} (seed protocol)");
+            outln!("sent {shown:?} to {peer}: {sent} (seed protocol)");
             Ok(())
         }
         Err(cut) => Ok(server.cut(&Connection::new(stream, server.hexdump)?, cut)?),
@@ -90,7 +91,7 @@ pub fn get(mut stream: TcpStream, name: &str, target: &Path, mut part: Part) -> 
         );
     }
     part.finish(target)?;
-    println!(
+    outln!(
         "downloaded {name:?} to {}: {} (seed protocol: no size was sent, so a cut transfer would look complete)",
         target.display(),
         count(received, "byte", "bytes")

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use common::pace::{Cut, Pace};
 use common::text::{count, printable};
-use common::{CannotBind, Full, Hexdump, Proto, Root, Slots};
+use common::{CannotBind, Full, Hexdump, Proto, Root, Slots, outln};
 
 use crate::args::{ServeArgs, Wire};
 use crate::protocol::{Connection, Header, LineError, ListLine, Request, Version};
@@ -41,7 +41,7 @@ impl Server {
         let listener =
             TcpListener::bind(local).with_context(|| CannotBind::new(local, Proto::Tcp))?;
         common::announce_listening(listener.local_addr()?, Proto::Tcp);
-        println!("serving the files under {}", self.root.path().display());
+        outln!("serving the files under {}", self.root.path().display());
         let server = Arc::new(self);
         loop {
             let (stream, peer) = match listener.accept() {
@@ -60,7 +60,7 @@ impl Server {
                         Full::Server(_) => "--max-clients",
                         Full::Address(_) => "--max-per-address",
                     };
-                    println!("refused {peer}: {full} ({flag})");
+                    outln!("refused {peer}: {full} ({flag})");
                     // One short line into an empty send buffer: this write does not wait.
                     let _ = Connection::new(&stream, server.hexdump)
                         .and_then(|mut conn| conn.send(Header::Refused("busy".into())));
@@ -110,16 +110,16 @@ impl Server {
         let line = match conn.read_line_by(Instant::now() + self.args.request_timeout) {
             Ok(line) => line,
             Err(e) if e.is_timeout() => {
-                println!("{peer} timed out: no complete request within --request-timeout");
+                outln!("{peer} timed out: no complete request within --request-timeout");
                 return Ok(None);
             }
             // A client that has gone cannot be told anything.
             Err(e @ (LineError::Closed(_) | LineError::Io(_))) => {
-                println!("no request from {peer}: {e}");
+                outln!("no request from {peer}: {e}");
                 return Ok(None);
             }
             Err(e) => {
-                println!("bad request from {peer}: {e}");
+                outln!("bad request from {peer}: {e}");
                 conn.send(Header::Refused(e.to_string()))?;
                 return Ok(None);
             }
@@ -127,7 +127,7 @@ impl Server {
         match Request::parse(&line) {
             Ok(request) => Ok(Some(request)),
             Err(why) => {
-                println!("bad request from {peer}: {why}");
+                outln!("bad request from {peer}: {why}");
                 conn.send(Header::Refused(why))?;
                 Ok(None)
             }
@@ -149,7 +149,7 @@ impl Server {
         let file = match self.root.open(name) {
             Ok(file) => file,
             Err(refusal) => {
-                println!("refused {peer}: {shown:?}: {refusal}");
+                outln!("refused {peer}: {shown:?}: {refusal}");
                 return Ok(conn.send(Header::Refused(refusal.to_string()))?);
             }
         };
@@ -160,13 +160,13 @@ impl Server {
         // As HTTP's If-Range: the rest of the version the client has, or else all of it.
         let offset = match version {
             Some(theirs) if theirs != current => {
-                println!("{peer} has {shown:?} at version {theirs}, now {current}: sending all");
+                outln!("{peer} has {shown:?} at version {theirs}, now {current}: sending all");
                 0
             }
             _ => offset,
         };
         if offset > size {
-            println!("refused {peer}: {shown:?}: offset {offset} is past the end ({size} bytes)");
+            outln!("refused {peer}: {shown:?}: offset {offset} is past the end ({size} bytes)");
             let why = format!("offset {offset} is past the end of the file ({size} bytes)");
             return Ok(conn.send(Header::Refused(why))?);
         }
@@ -192,7 +192,7 @@ impl Server {
                 size - offset
             );
         }
-        println!(
+        outln!(
             "sent {shown:?} to {peer}: {} from offset {offset} in {:.2?}",
             count(sent, "byte", "bytes"),
             started.elapsed()
@@ -205,8 +205,8 @@ impl Server {
     pub fn cut(&self, conn: &Connection<'_>, cut: Cut) -> io::Result<()> {
         let peer = conn.peer();
         match cut {
-            Cut::Stalled => println!("{peer} stalled: it read nothing for --timeout; dropping it"),
-            Cut::TooSlow(sent, took) => println!(
+            Cut::Stalled => outln!("{peer} stalled: it read nothing for --timeout; dropping it"),
+            Cut::TooSlow(sent, took) => outln!(
                 "{peer} reads too slowly: {} in {took:.0?}, under --min-rate {}/s; dropping it",
                 common::size::amount(sent),
                 common::size::amount(self.args.min_rate)
@@ -266,7 +266,7 @@ impl Server {
         match sent {
             Ok(()) => {}
             Err(e) if is_stall(&e) => {
-                println!("{peer} stalled: it read nothing for --timeout; dropping it");
+                outln!("{peer} stalled: it read nothing for --timeout; dropping it");
                 return Ok(());
             }
             Err(e) => return Err(e).context("listing failed"),
@@ -275,7 +275,7 @@ impl Server {
             Some(_) => format!(" (stopped there, after {examined} entries)"),
             None => String::new(),
         };
-        println!(
+        outln!(
             "listed {} for {peer}{stopped}",
             count(listed, "file", "files")
         );

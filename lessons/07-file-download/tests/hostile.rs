@@ -421,3 +421,87 @@ fn a_part_that_cannot_be_created_gets_the_disks_hint() {
     assert!(stderr.contains("hint: you may not write there"), "{stderr}");
     assert!(!stderr.contains("ports below 1024"), "{stderr}");
 }
+
+/// The attack: the server's log is on a full disk (here /dev/full) and clients keep coming.
+/// `println!` panics on the failed write: in a client's thread before the `ERR` was sent (the
+/// client was cut off unanswered), and in the accept loop on a refusal, which ended the
+/// server with status 101. Lines that cannot be written are now dropped and counted.
+#[test]
+fn a_full_disk_under_the_log_does_not_stop_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.txt"), "hello\n").unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let full = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_file-download"))
+        .args([
+            "serve",
+            "--port",
+            &port.to_string(),
+            "--max-per-address",
+            "1",
+        ])
+        .arg("--root")
+        .arg(dir.path())
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "the server never listened");
+        assert!(server.try_wait().unwrap().is_none(), "the server exited");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let ask = |request: &[u8]| {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let _ = stream.write_all(request);
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        answer
+    };
+    for _ in 0..5 {
+        // A bad request: its ERR must still come.
+        assert!(ask(b"HELLO\n").starts_with(b"ERR "));
+        // Past --max-per-address: refused in the accept loop, with ERR busy.
+        let mut held = TcpStream::connect(addr).unwrap();
+        let busy = ask(b"LIST\n");
+        if !busy.starts_with(b"ERR busy") {
+            // The bad request's place was not given back yet: `held` was the one refused.
+            held.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut refused = Vec::new();
+            let _ = held.read_to_end(&mut refused);
+            assert!(refused.starts_with(b"ERR busy"), "{refused:?} {busy:?}");
+        }
+        drop(held);
+        thread::sleep(Duration::from_millis(50));
+    }
+    let alive = server.try_wait().unwrap().is_none();
+    let _ = server.kill();
+    let _ = server.wait();
+    let mut said = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    assert!(alive, "the server exited: {said}");
+    assert_eq!(
+        said.matches("log: lines for stdout are being dropped")
+            .count(),
+        1,
+        "{said}"
+    );
+}

@@ -106,7 +106,7 @@ impl Connection {
             ),
             End::Failed(e) => format!("{e}"),
         };
-        println!(
+        common::outln!(
             "closed {peer}: {why} ({})",
             common::text::count(requests, "request", "requests")
         );
@@ -132,7 +132,7 @@ impl Connection {
             };
             if !self.options.quiet {
                 let line = format!("{} {} {}", request.method, request.target, request.version);
-                println!(
+                common::outln!(
                     "{} \"{}\" {} {}",
                     self.peer,
                     printable(&line),
@@ -251,7 +251,7 @@ impl Connection {
     /// A request the server will not go on after: answer it, and end the connection.
     fn refuse(&mut self, bad: &Bad) -> End {
         let (status, reason) = bad.status();
-        println!("bad request from {}: {bad} ({status})", self.peer);
+        common::outln!("bad request from {}: {bad} ({status})", self.peer);
         match self.send_error(status, reason, "", &bad.to_string(), false) {
             Ok(_) => End::Refused(status),
             Err(e) => End::Failed(e),

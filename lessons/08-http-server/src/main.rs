@@ -119,7 +119,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {local}"))?;
     let listener = TcpListener::from(socket);
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
-    println!("serving the files under {}", root.path().display());
+    common::outln!("serving the files under {}", root.path().display());
     // ANCHOR_END: listen
 
     let options = Options {
@@ -153,13 +153,13 @@ fn accept(listener: &TcpListener, places: &Places, options: &Options) -> anyhow:
         let place = match places.take(peer.ip(), &stream) {
             Ok(place) => place,
             Err(full) => {
-                println!("refused {peer}: {full} (--max-clients, --max-per-address)");
+                common::outln!("refused {peer}: {full} (--max-clients, --max-per-address)");
                 // A short answer into an empty send buffer: this write does not wait.
                 let _ = (&stream).write_all(BUSY);
                 continue;
             }
         };
-        println!("accepted {peer}");
+        common::outln!("accepted {peer}");
         // SO_SNDBUF: bytes in the send buffer count as sent, though the client has not read
         // them; a small buffer bounds that credit (and the kernel memory a slow reader pins).
         if let Err(e) = SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER) {

@@ -674,3 +674,61 @@ fn a_slow_reader_is_dropped_under_min_rate() -> Result<(), Failure> {
     assert!(got < 3_000_000, "the whole file was read: {got} bytes");
     s.kill(server)
 }
+
+/// The attack: the server's log is on a full disk (here /dev/full) and a client keeps asking.
+/// `println!` panics on the failed write: the server exited with status 101 after 482
+/// requests had filled a 64 KiB disk. It now drops the lines, says so once on stderr, and
+/// goes on serving.
+#[test]
+fn a_full_disk_under_the_log_does_not_stop_the_server() {
+    let dir = served();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let full = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_http-server"))
+        .args(["--port", &port.to_string()])
+        .arg("--root")
+        .arg(dir.path())
+        .stdout(full)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "the server never listened");
+        assert!(server.try_wait().unwrap().is_none(), "the server exited");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for n in 0..50 {
+        let answer = ask(
+            addr,
+            &format!("GET /missing-{n} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        );
+        assert_eq!(answer.status, 404);
+    }
+    let alive = server.try_wait().unwrap().is_none();
+    let _ = server.kill();
+    let _ = server.wait();
+    let mut said = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    assert!(alive, "the server exited: {said}");
+    assert_eq!(
+        said.matches("log: lines for stdout are being dropped")
+            .count(),
+        1,
+        "{said}"
+    );
+    assert!(said.contains("No space left on device"), "{said}");
+}
