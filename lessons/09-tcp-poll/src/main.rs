@@ -11,6 +11,7 @@ mod client;
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -42,7 +43,7 @@ const LISTENER: Token = Token(usize::MAX);
 struct Server {
     listener: TcpListener,
     poll: Poll,
-    clients: HashMap<Token, Client>,
+    clients: HashMap<Token, Client, BuildHasherDefault<TokenHasher>>,
     next_token: usize,
     /// Each place knows its client's token, to close it when it must make room.
     slots: Slots<Token>,
@@ -52,6 +53,8 @@ struct Server {
     spare: Option<File>,
     /// accept() last stopped on an error with connections perhaps still queued.
     accept_stalled: bool,
+    /// When the loop last woke up: the one clock reading of a wake-up, for every client served.
+    now: Instant,
     buf: Vec<u8>,
     args: EchoArgs,
     options: Options,
@@ -93,12 +96,13 @@ fn serve(args: Args) -> anyhow::Result<()> {
     let mut server = Server {
         listener,
         poll,
-        clients: HashMap::new(),
+        clients: HashMap::default(),
         next_token: 0,
         slots: Slots::evicting(max_clients, args.echo.max_per_address),
         again: Vec::new(),
         spare: spare(),
         accept_stalled: false,
+        now: Instant::now(),
         buf: vec![0u8; 64 * 1024],
         options: Options {
             quiet: args.echo.quiet,
@@ -116,7 +120,7 @@ impl Server {
         let mut events = Events::with_capacity(1024);
         // Idle clients are looked for once a second (more often for a shorter --idle-timeout).
         let sweep_every = self.args.idle_timeout.min(Duration::from_secs(1));
-        let mut next_sweep = Instant::now() + sweep_every;
+        let mut next_sweep = self.now + sweep_every;
         loop {
             // epoll_wait(): sleep until at least one registered socket is ready. Not at all
             // if a client still has its turn to finish; with no client, there is nothing to
@@ -126,9 +130,13 @@ impl Server {
             } else if self.clients.is_empty() && !self.accept_stalled {
                 None
             } else {
-                Some(next_sweep.saturating_duration_since(Instant::now()))
+                Some(next_sweep.saturating_duration_since(self.now))
             };
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            let polled = self.poll.poll(&mut events, timeout);
+            // The clock, once per wake-up (nginx does the same): a client's activity is known
+            // to the wake-up, as precise as --idle-timeout needs.
+            self.now = Instant::now();
+            if let Err(e) = polled {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -151,11 +159,11 @@ impl Server {
             for token in again {
                 self.serve(token);
             }
-            if Instant::now() >= next_sweep {
+            if self.now >= next_sweep {
                 self.close_idle();
                 // Also retry accepting: see `accept_stalled`.
                 self.accept_all();
-                next_sweep = Instant::now() + sweep_every;
+                next_sweep = self.now + sweep_every;
             }
         }
     }
@@ -233,6 +241,7 @@ impl Server {
             fin_seen: false,
             finished: false,
             received: 0,
+            moved: false,
             chunks: ChunkLog::new(peer, self.args.encoding),
             slot,
         };
@@ -246,7 +255,11 @@ impl Server {
         let Some(client) = self.clients.get_mut(&token) else {
             return;
         };
-        match client.take_turn(&mut self.buf, self.options) {
+        let turn = client.take_turn(&mut self.buf, self.options);
+        if std::mem::take(&mut client.moved) {
+            client.slot.touch_at(self.now);
+        }
+        match turn {
             Turn::Open { again } => {
                 if again {
                     self.again.push(token);
@@ -290,6 +303,30 @@ impl Server {
     fn log(&self, line: std::fmt::Arguments) {
         if !self.options.quiet {
             log::line(line);
+        }
+    }
+}
+
+/// Hashes the clients' tokens. std's HashMap hashes with SipHash, which stands up to keys chosen
+/// to collide (hash flooding), and costs what a read and a write cost in user space together.
+/// Tokens are numbers this loop counts itself, never chosen by a peer: one multiplication
+/// spreads them over the table (Fibonacci hashing).
+#[derive(Default)]
+struct TokenHasher(u64);
+
+impl Hasher for TokenHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    /// Only usize keys come here (a `Token` is one); anything else, byte by byte.
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_usize((self.0 as usize) ^ usize::from(byte));
         }
     }
 }
