@@ -86,13 +86,7 @@ impl Activity {
     }
 
     fn now(&self) -> u64 {
-        self.at(Instant::now())
-    }
-
-    /// `when`, in milliseconds from `start`.
-    fn at(&self, when: Instant) -> u64 {
-        let since = when.saturating_duration_since(self.start);
-        u64::try_from(since.as_millis()).unwrap_or(u64::MAX - 1)
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
     }
 
     fn idle(&self) -> Duration {
@@ -290,14 +284,8 @@ impl Slot {
     /// The client moved a byte: it is not idle. Cheap (one atomic store): call it on every
     /// read and write.
     pub fn touch(&self) {
-        self.touch_at(Instant::now());
-    }
-
-    /// The client moved a byte at `when`: for an event loop that reads the clock once per
-    /// wake-up and hands that time to every client it serves then.
-    pub fn touch_at(&self, when: Instant) {
-        let at = self.activity.at(when);
-        self.activity.last.store(at, Ordering::Relaxed);
+        let now = self.activity.now();
+        self.activity.last.store(now, Ordering::Relaxed);
     }
 
     /// How long the client has moved no byte (since [`touch`](Slot::touch) or the start).

@@ -35,13 +35,11 @@ pub struct Client {
     /// We read the FIN: once `pending` is written, we close.
     pub finished: bool,
     pub received: u64,
-    /// A byte moved, in or out, during this turn: the loop then marks the slot active.
-    pub moved: bool,
     /// The received lines, within a log budget per client.
     pub chunks: ChunkLog,
     /// The client's place under --max-clients and --max-per-address, given back on drop. It
-    /// knows when the client last moved a byte (`touch_at`, after a turn that moved one), for
-    /// --idle-timeout and for choosing who makes room when every place is taken.
+    /// knows when the client last moved a byte (`touch`), for --idle-timeout and for
+    /// choosing who makes room when every place is taken.
     pub slot: Slot,
 }
 
@@ -112,7 +110,7 @@ impl Client {
     /// Logs a chunk read from the client and queues it for the echo.
     fn echo(&mut self, chunk: &[u8], options: Options) {
         self.received += chunk.len() as u64;
-        self.moved = true;
+        self.slot.touch();
         options.hexdump.received(self.peer, chunk);
         if !options.quiet {
             self.chunks.received(chunk);
@@ -128,7 +126,7 @@ impl Client {
                 Ok(n) => {
                     hexdump.sent(self.peer, self.pending.get(..n).unwrap_or_default());
                     self.pending.drain(..n);
-                    self.moved = true;
+                    self.slot.touch();
                 }
                 // The client's receive window and our send buffer are full: it is not reading.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
