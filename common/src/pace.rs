@@ -10,18 +10,35 @@
 //! loop looks at the clock.
 //!
 //! "Sent" here means taken by the kernel: bytes still in the socket's send buffer count,
-//! though the client has not read them. A server that caps `SO_SNDBUF` bounds that error
-//! (and the kernel memory a slow reader pins); either way the client is allowed that many
-//! bytes of credit, once.
+//! though the client has not read them. So a transfer starts with the send buffer capped
+//! ([`SLOW_BUFFER`]): a client slow from its start gets that much credit, once, and pins no
+//! more of the kernel's memory. A client that proves it reads ([`proves_fast`]) gets the
+//! large buffer Linux would have grown by itself ([`FAST_BUFFER`]): the capped one costs
+//! speed, a wake-up of the sender for every 512 KiB.
 
 use std::fs::File;
 use std::io;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use socket2::SockRef;
+
 /// How long the loop waits for room in the send buffer before it looks at the clock: often
 /// enough to drop a client that reads too slowly, rarely enough to cost nothing.
 pub const TICK: Duration = Duration::from_secs(1);
+
+/// The send buffer a transfer starts with (`SO_SNDBUF`; Linux doubles it for its
+/// bookkeeping: 512 KiB, `tb524288` in `ss -tm`).
+pub const SLOW_BUFFER: usize = 256 * 1024;
+/// The send buffer of a client that has proven it reads: 4 MiB as Linux counts it, what it
+/// grows a loopback socket's buffer to by itself (the third number of
+/// `/proc/sys/net/ipv4/tcp_wmem`). `net.core.wmem_max` bounds what a program may ask for.
+pub const FAST_BUFFER: usize = 2 << 20;
+/// A client proves it reads by taking this much: more than its kernel can hold unread
+/// (`SO_RCVBUF` is at most `net.core.rmem_max`, 4 MiB, which Linux doubles)...
+pub const PROOF: u64 = 16 << 20;
+/// ...at this many bytes a second at least, from the start of the transfer.
+pub const FAST_RATE: u64 = 4 << 20;
 
 /// The slowest a client may be.
 #[derive(Clone, Copy, Debug)]
@@ -62,6 +79,12 @@ impl Pace {
     }
 }
 
+/// Whether a client that has taken `sent` bytes `elapsed` after the start has proven it
+/// reads: [`PROOF`] bytes at [`FAST_RATE`] at least.
+pub fn proves_fast(sent: u64, elapsed: Duration) -> bool {
+    sent >= PROOF && sent as f64 >= elapsed.as_secs_f64() * FAST_RATE as f64
+}
+
 // ANCHOR: send_file
 /// Sends `len` bytes of `file`, from byte `offset` on, down the connection, as long as the
 /// client reads at `pace.min_rate` at least (after `pace.timeout`) and never stops for
@@ -76,6 +99,12 @@ pub fn send_file(
     // Non-blocking while the bytes go out: each sendfile moves what the send buffer has
     // room for and returns at once, and between calls the loop looks at the clock.
     stream.set_nonblocking(true).map_err(Cut::Failed)?;
+    // The small send buffer first (a body that fits in it needs no cap): bytes in it count
+    // as sent, so a client slow from its start gets that much credit at most.
+    let mut proven = len <= SLOW_BUFFER as u64;
+    if !proven {
+        set_send_buffer(stream, SLOW_BUFFER)?;
+    }
     let started = Instant::now();
     let mut progress = started;
     let mut sent = 0;
@@ -88,6 +117,11 @@ pub fn send_file(
             Ok(n) => {
                 sent += n as u64;
                 progress = Instant::now();
+                // A client that keeps up gets the large buffer: fewer wake-ups, more speed.
+                if !proven && proves_fast(sent, started.elapsed()) {
+                    proven = true;
+                    set_send_buffer(stream, FAST_BUFFER)?;
+                }
             }
             // The send buffer is full: wait for room, a TICK at most.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -108,6 +142,13 @@ pub fn send_file(
     Ok(sent)
 }
 // ANCHOR_END: send_file
+
+/// `SO_SNDBUF`: the most bytes the kernel holds for this connection (it doubles `size`).
+fn set_send_buffer(stream: &TcpStream, size: usize) -> Result<(), Cut> {
+    SockRef::from(stream)
+        .set_send_buffer_size(size)
+        .map_err(Cut::Failed)
+}
 
 /// One `sendfile(2)`: the kernel moves the bytes from the page cache to the socket; they
 /// never pass through this program's memory. It advances `offset` itself.
@@ -157,5 +198,68 @@ mod tests {
         assert!(!pace.keeps_up(500, Duration::from_secs(20)));
         assert!(pace.keeps_up(u64::MAX, Duration::from_secs(1_000_000)));
         assert!(!pace.keeps_up(0, Duration::MAX));
+    }
+
+    #[test]
+    fn a_client_proves_it_reads_by_enough_bytes_fast_enough() {
+        assert!(!proves_fast(PROOF - 1, Duration::ZERO));
+        assert!(proves_fast(PROOF, Duration::from_secs(4)));
+        assert!(!proves_fast(PROOF, Duration::from_secs(5)));
+        assert!(proves_fast(u64::MAX, Duration::from_secs(1_000_000)));
+    }
+
+    /// A sparse file of `len` bytes, and a connection on loopback: (server's end, client's).
+    #[cfg(target_os = "linux")]
+    fn file_and_connection(len: u64) -> (tempfile::NamedTempFile, TcpStream, TcpStream) {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        file.as_file().set_len(len).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (file, server, client)
+    }
+
+    /// The send buffer as Linux counts it (twice what was asked for, within wmem_max).
+    #[cfg(target_os = "linux")]
+    fn send_buffer(stream: &TcpStream) -> usize {
+        SockRef::from(stream).send_buffer_size().unwrap()
+    }
+
+    /// A client that reads nothing keeps the small buffer: without the cap, Linux would grow
+    /// it to megabytes on loopback, all of it credit.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_client_that_reads_nothing_keeps_the_small_buffer() {
+        let (file, server, _client) = file_and_connection(64 << 20);
+        let pace = Pace {
+            timeout: Duration::from_secs(1),
+            min_rate: 1,
+        };
+        let cut = send_file(file.as_file(), &server, 0, 64 << 20, pace);
+        assert!(matches!(cut, Err(Cut::Stalled)), "{cut:?}");
+        assert!(
+            send_buffer(&server) <= 2 * SLOW_BUFFER,
+            "{}",
+            send_buffer(&server)
+        );
+    }
+
+    /// A client that reads gets the large buffer (as much of it as net.core.wmem_max allows).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_client_that_reads_gets_the_large_buffer() {
+        let (file, server, mut client) = file_and_connection(64 << 20);
+        let reader = std::thread::spawn(move || io::copy(&mut client, &mut io::sink()));
+        let pace = Pace {
+            timeout: Duration::from_secs(10),
+            min_rate: 1,
+        };
+        let sent = send_file(file.as_file(), &server, 0, 64 << 20, pace).unwrap();
+        assert_eq!(sent, 64 << 20);
+        let wmem_max = std::fs::read_to_string("/proc/sys/net/core/wmem_max").unwrap();
+        let wmem_max: usize = wmem_max.trim().parse().unwrap();
+        assert_eq!(send_buffer(&server), 2 * FAST_BUFFER.min(wmem_max));
+        drop(server);
+        assert_eq!(reader.join().unwrap().unwrap(), 64 << 20);
     }
 }

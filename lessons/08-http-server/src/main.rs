@@ -34,13 +34,11 @@ use common::pace::Pace;
 use common::{BindArgs, CannotBind, Proto, Root};
 use connection::Connection;
 use limits::Places;
-use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use socket2::{Domain, Protocol, Socket, Type};
 
 /// Port 80 is HTTP's, but binding a port below 1024 needs root: 8000 is what
 /// `python3 -m http.server` uses, and needs nothing.
 const HTTP_PORT: u16 = 8000;
-/// The send buffer asked for each connection (Linux doubles it for its own bookkeeping).
-const SEND_BUFFER: usize = 256 * 1024;
 
 /// HTTP file server: serves the files under a directory to curl and browsers (HTTP/1.1).
 /// Chapter: "HTTP server".
@@ -160,11 +158,6 @@ fn accept(listener: &TcpListener, places: &Places, options: &Options) -> anyhow:
             }
         };
         common::outln!("accepted {peer}");
-        // SO_SNDBUF: bytes in the send buffer count as sent, though the client has not read
-        // them; a small buffer bounds that credit (and the kernel memory a slow reader pins).
-        if let Err(e) = SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER) {
-            common::log_error(format_args!("cannot set SO_SNDBUF for {peer}"), e);
-        }
         let options = options.clone();
         // A thread per connection: a browser's idle connections each hold one, asleep.
         let spawned = thread::Builder::new()
