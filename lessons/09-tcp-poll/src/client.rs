@@ -91,7 +91,7 @@ impl Client {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Turn::Close(End::Failed(e)),
             };
-            self.echo(buf.get(..len).unwrap_or_default(), options);
+            self.echo(&buf[..len], options);
             // A short read took everything there was. Bytes that arrive later raise a new
             // edge-triggered event, so there is no need to read again only to hear WouldBlock
             // (tokio does the same). Unless the FIN is already here: read on to the Ok(0).
@@ -124,7 +124,7 @@ impl Client {
             match self.stream.write(&self.pending) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    hexdump.sent(self.peer, self.pending.get(..n).unwrap_or_default());
+                    hexdump.sent(self.peer, &self.pending[..n]);
                     self.pending.drain(..n);
                     self.slot.touch();
                 }
