@@ -115,6 +115,11 @@ impl Client {
         if !options.quiet {
             self.chunks.received(chunk);
         }
+        // Grow as a Vec does, by doubling, but never past MAX_PENDING: the limit is on the
+        // memory held, and a doubling from 48 KiB would hold 96 KiB for 64 KiB of echo.
+        let len = self.pending.len() + chunk.len();
+        let want = len.max(self.pending.capacity() * 2).min(MAX_PENDING.max(len));
+        self.pending.reserve_exact(want - self.pending.len());
         self.pending.extend_from_slice(chunk);
     }
 
