@@ -45,13 +45,13 @@ pub const EXERCISES: &[Exercise] = &[
     Exercise {
         id: "udp-server-1",
         lesson: "udp-server",
-        title: "Answer backwards (--reverse)",
+        title: "Answer backwards (`--reverse`)",
         check: udp::server_reverse,
     },
     Exercise {
         id: "udp-server-2",
         lesson: "udp-server",
-        title: "Number the answers per sender (--number)",
+        title: "Number the answers per sender (`--number`)",
         check: udp::server_number,
     },
     Exercise {
@@ -69,13 +69,13 @@ pub const EXERCISES: &[Exercise] = &[
     Exercise {
         id: "udp-client-2",
         lesson: "udp-client",
-        title: "Try again, waiting longer each time (--retries N)",
+        title: "Try again, waiting longer each time (`--retries N`)",
         check: udp::client_retries,
     },
     Exercise {
         id: "udp-client-3",
         lesson: "udp-client",
-        title: "Number the datagrams, ignore stale answers (--seq)",
+        title: "Number the datagrams, ignore stale answers (`--seq`)",
         check: udp::client_seq,
     },
     Exercise {
@@ -111,25 +111,25 @@ pub const EXERCISES: &[Exercise] = &[
     Exercise {
         id: "feiq-3",
         lesson: "feiq",
-        title: "An absence message (--away TEXT)",
+        title: "An absence message (`--away TEXT`)",
         check: feiq::away,
     },
     Exercise {
         id: "tcp-server-1",
         lesson: "tcp-server",
-        title: "Greet each client by its address (--greet)",
+        title: "Greet each client by its address (`--greet`)",
         check: tcp::server_greet,
     },
     Exercise {
         id: "tcp-server-2",
         lesson: "tcp-server",
-        title: "A line protocol: ECHO, TIME, QUIT (--commands)",
+        title: "A line protocol: ECHO, TIME, QUIT (`--commands`)",
         check: tcp::server_commands,
     },
     Exercise {
         id: "tcp-server-3",
         lesson: "tcp-server",
-        title: "Length-prefixed messages (--framed)",
+        title: "Length-prefixed messages (`--framed`)",
         check: tcp::server_framed,
     },
     Exercise {
@@ -141,19 +141,19 @@ pub const EXERCISES: &[Exercise] = &[
     Exercise {
         id: "tcp-client-2",
         lesson: "tcp-client",
-        title: "Print whole lines (--lines)",
+        title: "Print whole lines (`--lines`)",
         check: tcp::client_lines,
     },
     Exercise {
         id: "tcp-client-3",
         lesson: "tcp-client",
-        title: "Connect again, with back-off (--retry N)",
+        title: "Connect again, with back-off (`--retry N`)",
         check: tcp::client_retry,
     },
     Exercise {
         id: "connection-life-1",
         lesson: "tcp-server",
-        title: "Half-close after a limit (--limit BYTES)",
+        title: "Half-close after a limit (`--limit BYTES`)",
         check: many::half_close,
     },
     Exercise {
@@ -183,25 +183,25 @@ pub const EXERCISES: &[Exercise] = &[
     Exercise {
         id: "tcp-poll-1",
         lesson: "tcp-poll",
-        title: "A chat relay (--relay)",
+        title: "A chat relay (`--relay`)",
         check: many::poll_relay,
     },
     Exercise {
         id: "tcp-poll-2",
         lesson: "tcp-poll",
-        title: "Stop on Ctrl-C, let clients finish (--grace SECS)",
+        title: "Stop on Ctrl-C, let clients finish (`--grace SECS`)",
         check: many::poll_stop,
     },
     Exercise {
         id: "tcp-async-1",
         lesson: "tcp-async",
-        title: "A heartbeat drops a silent client (--heartbeat SECS)",
+        title: "A heartbeat drops a silent client (`--heartbeat SECS`)",
         check: many::async_heartbeat,
     },
     Exercise {
         id: "tcp-async-2",
         lesson: "tcp-async",
-        title: "A chat relay that skips for a slow reader (--relay)",
+        title: "A chat relay that skips for a slow reader (`--relay`)",
         check: many::async_relay,
     },
 ];

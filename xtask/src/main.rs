@@ -179,7 +179,7 @@ fn demo(name: &str, step: bool) -> anyhow::Result<()> {
         if step {
             scene = scene.before_step(wait_for_enter);
         }
-        (pair.script)(&mut scene, &bins, pair)
+        pair.run(&mut scene, &bins)
             .map_err(|f| anyhow::anyhow!("demo {} failed: {f}", pair.name))?;
     }
     Ok(())
@@ -240,7 +240,7 @@ fn e2e(transcripts: bool) -> anyhow::Result<()> {
         // The scene, dropped at the end of the iteration, kills and reaps whatever the script
         // left running.
         let mut scene = Scene::new();
-        let result = (pair.script)(&mut scene, &bins, pair);
+        let result = pair.run(&mut scene, &bins);
         let verdict = if result.is_ok() { "pass" } else { "FAIL" };
         println!(
             "{:<width$}  {verdict:<6}  {:.2?}",
@@ -268,13 +268,9 @@ fn e2e(transcripts: bool) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    eprint!(
-        "{}",
-        failures
-            .iter()
-            .map(|f| f.to_string() + "\n")
-            .collect::<String>()
-    );
+    for failure in &failures {
+        eprintln!("{failure}");
+    }
     if !failures.is_empty() {
         bail!("{} of {} pairs failed", failures.len(), pairs.len());
     }

@@ -1,5 +1,5 @@
 //! The one list of lessons that `list`, the flag table and the book check read. The pairs that
-//! run them are in `scenes.rs`, beside their scripts.
+//! run them are in `scenes.rs`, their scripts in `xtask/scenes/`.
 
 pub struct Lesson {
     /// The package: the directory without its number.

@@ -161,47 +161,26 @@ fn scratch_names(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn entry(label: &str, kind: Kind, text: &str) -> Shown {
-        Shown {
-            label: label.into(),
-            kind,
-            text: text.into(),
-        }
-    }
-
     #[test]
     fn what_differs_between_runs_is_made_stable() {
         let tmp = std::env::temp_dir().join("socket-lessons-Xy12Zq/root");
+        let serving = format!("serving {}", tmp.display());
+        #[rustfmt::skip]
         let run = [
-            entry("server", Kind::Started, "udp-server --bind 127.0.0.1:0"),
-            entry("server", Kind::Stdout, "listening on 127.0.0.1:39257 (udp)"),
-            entry(
-                "seed",
-                Kind::Started,
-                "python3 -u udp_client.py 127.0.0.1 39257",
-            ),
-            entry("seed", Kind::Stdout, "('127.0.0.1', 51779)"),
-            entry("seed", Kind::Typed, "51779"),
-            entry("client", Kind::Stdout, "from [::1]:39257 got 51779 bytes"),
-            entry(
-                "send",
-                Kind::Stdout,
-                "sent packet 1795742171 to 127.0.0.1:39257",
-            ),
-            entry(
-                "send",
-                Kind::Stdout,
-                "packet 1795742171 acknowledged, packet 324244 not",
-            ),
-            entry(
-                "get",
-                Kind::Stdout,
-                "19 bytes in 40.27µs, 12.5 MB/s; 3 files",
-            ),
-            entry("serve", Kind::Stdout, &format!("serving {}", tmp.display())),
-            entry("client", Kind::Typed, ""),
-            entry("client", Kind::EndOfInput, ""),
-        ];
+            ("server", Kind::Started, "udp-server --bind 127.0.0.1:0"),
+            ("server", Kind::Stdout, "listening on 127.0.0.1:39257 (udp)"),
+            ("seed", Kind::Started, "python3 -u udp_client.py 127.0.0.1 39257"),
+            ("seed", Kind::Stdout, "('127.0.0.1', 51779)"),
+            ("seed", Kind::Typed, "51779"),
+            ("client", Kind::Stdout, "from [::1]:39257 got 51779 bytes"),
+            ("send", Kind::Stdout, "sent packet 1795742171 to 127.0.0.1:39257"),
+            ("send", Kind::Stdout, "packet 1795742171 acknowledged, packet 324244 not"),
+            ("get", Kind::Stdout, "19 bytes in 40.27µs, 12.5 MB/s; 3 files"),
+            ("serve", Kind::Stdout, &serving),
+            ("client", Kind::Typed, ""),
+            ("client", Kind::EndOfInput, ""),
+        ]
+        .map(|(label, kind, text)| Shown { label: label.into(), kind, text: text.into() });
         let want = "     server $ udp-server --bind 127.0.0.1:0
      server │ listening on 127.0.0.1:50001 (udp)
        seed $ python3 -u udp_client.py 127.0.0.1 50001
