@@ -641,6 +641,9 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
     let grace = Duration::from_millis(tenths as u64 * 100);
     let grace_arg = format!("{:.1}", grace.as_secs_f64());
     let (p, addr) = server(c, "tcp-poll", &["--grace", &grace_arg])?;
+    // D comes and goes before the signal: "connected" counts who is there, not who came.
+    let mut gone = Peer::connect(c, p, addr, "D")?;
+    fin_end(c, p, &mut gone, 0)?;
     let mut idle = Peer::connect(c, p, addr, "A")?;
     let mut talker = Peer::connect(c, p, addr, "B")?;
     let mut leaving = Peer::connect(c, p, addr, "C")?;
@@ -721,6 +724,34 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
     c.pass(format!(
         "on SIG{}, the server served its two clients to their end, and exited at once after",
         signals[1]
+    ));
+
+    // Nobody connected at the signal: there is nobody to wait for.
+    let (r, _) = server(c, "tcp-poll", &["--grace", "30"])?;
+    signal(c, r, signals[0])?;
+    let sent = Instant::now();
+    let line = "stopping: 0 clients connected, 30 s to finish (--grace)";
+    c.expect_line(
+        r,
+        line,
+        &format!("after SIG{}, expected the line", signals[0]),
+    )?;
+    let ended = exits(
+        c,
+        r,
+        "with no client connected, expected the server to exit at once",
+    )?;
+    if ended - sent > EXIT_LATE {
+        return Err(c.fail(format!(
+            "with no client connected at SIG{}, the server exited {:.3} s after it: it should \
+             exit at once",
+            signals[0],
+            (ended - sent).as_secs_f64()
+        )));
+    }
+    c.pass(format!(
+        "on SIG{} with no client connected, the server exited at once",
+        signals[0]
     ));
     Ok(())
 }
