@@ -641,6 +641,14 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
     let grace = Duration::from_millis(tenths as u64 * 100);
     let grace_arg = format!("{:.1}", grace.as_secs_f64());
     let (p, addr) = server(c, "tcp-poll", &["--grace", &grace_arg])?;
+    // A twin, started half a second later with a client that stays silent too: a server that
+    // looks at the time only once a second (an idle sweep) cannot end both graces on time,
+    // since their seconds are half a second apart.
+    let up = Instant::now();
+    thread::sleep(Duration::from_millis(450));
+    let (twin, twin_addr) = server(c, "tcp-poll", &["--grace", &grace_arg])?;
+    let apart = (up.elapsed().as_secs_f64()).fract();
+    let mut twin_idle = Peer::connect(c, twin, twin_addr, "G")?;
     // D comes and goes before the signal: "connected" counts who is there, not who came.
     let mut gone = Peer::connect(c, p, addr, "D")?;
     fin_end(c, p, &mut gone, 0)?;
@@ -652,6 +660,7 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
     talker.line_is(c, &hello, "the echo before the signal")?;
     signal(c, p, signals[0])?;
     let sent = Instant::now();
+    signal(c, twin, signals[0])?;
     let stopping = format!("stopping: 3 clients connected, {grace_arg} s to finish (--grace)");
     c.expect_line(
         p,
@@ -687,6 +696,23 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
         WAIT,
         false,
         "its connection closed when the server stopped",
+    )?;
+    let ended = exits(
+        c,
+        twin,
+        "with G still connected, expected the twin server to exit when --grace ran out",
+    )?;
+    about(
+        c,
+        ended - sent,
+        grace,
+        &format!("the twin server's exit (its clock {apart:.2} s out of step)"),
+    )?;
+    twin_idle.ends(
+        c,
+        WAIT,
+        false,
+        "its connection closed when the twin server stopped",
     )?;
 
     // Everyone leaves in time: the server exits then, without waiting for the rest of --grace.
