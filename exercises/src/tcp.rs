@@ -447,6 +447,36 @@ fn commands_limits(c: &mut Check, addr: SocketAddr, idle: usize) -> Result<(), F
     c.pass(format!(
         "a line of more than {MAX_LINE} bytes was refused, and the connection closed"
     ));
+    // One byte over with its newline: 1025 bytes, the line end included.
+    let mut over_by_one = Conn::connect(c, addr)?;
+    let mut line = b"ECHO ".to_vec();
+    line.resize(MAX_LINE, b'y');
+    line.push(b'\n');
+    over_by_one.write(c, &line)?;
+    let got = raw_line(
+        c,
+        &mut over_by_one,
+        &format!(
+            "an ERR line after a line of {} bytes, its newline included",
+            line.len()
+        ),
+    )?;
+    if !got.starts_with(b"ERR") {
+        return Err(c.fail(format!(
+            "sent a line of {} bytes, its newline included (the limit is {MAX_LINE}), expected \
+             a line starting with \"ERR\", got {}",
+            line.len(),
+            shown(&got)
+        )));
+    }
+    over_by_one.closed(
+        c,
+        "the server to close the connection after a line one byte too long",
+    )?;
+    c.pass(format!(
+        "a line of {} bytes, its newline included, was refused too",
+        line.len()
+    ));
     let mut silent = Conn::connect(c, addr)?;
     silent.write(c, b"ECH")?;
     let took = closes(
