@@ -1135,6 +1135,14 @@ pub fn client_lines(c: &mut Check) -> Result<(), Failure> {
     let len = c.rng().below(1..10);
     let tail = Line::utf8(format!("t{}", c.rng().text(len)));
     lines_session(c, &[], &lines, &tail)?;
+    // Ending with a newline: there is no last piece to print.
+    let lines: Vec<Line> = (0..c.rng().below(2..4))
+        .map(|_| {
+            let len = c.rng().below(1..12);
+            Line::utf8(format!("e{}", c.rng().text(len)))
+        })
+        .collect();
+    lines_session(c, &[], &lines, &Line::utf8(String::new()))?;
     // In another encoding: the lesson's --encoding decodes the lines.
     let count = c.rng().below(2..5);
     let lines: Vec<Line> = (0..count)
@@ -1205,9 +1213,14 @@ fn lines_session(
     }
     drop(conn);
     c.pass(format!(
-        "the server sent {} lines and a tail without a newline, in {} pieces cut anywhere \
-         (two whole lines in one of them), and closed",
+        "the server sent {} lines and {}, in {} pieces cut anywhere (two whole lines in one \
+         of them), and closed",
         lines.len(),
+        if tail.bytes.is_empty() {
+            "nothing after the last newline"
+        } else {
+            "a tail without a newline"
+        },
         pieces.len()
     ));
     c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
@@ -1221,10 +1234,12 @@ fn lines_session(
         .iter()
         .map(|l| format!("line: {}", printable(&l.text)))
         .collect();
-    want.push(format!(
-        "line: {} (no newline at the end)",
-        printable(&tail.text)
-    ));
+    if !tail.bytes.is_empty() {
+        want.push(format!(
+            "line: {} (no newline at the end)",
+            printable(&tail.text)
+        ));
+    }
     if got != want {
         let sent: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
         return Err(c.fail(format!(
