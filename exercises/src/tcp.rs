@@ -1455,7 +1455,29 @@ fn retry_after_timeout(c: &mut Check) -> Result<(), Failure> {
         "a server whose accept queue is full answers no SYN: connect fails after --timeout \
          0.5, and that server cannot be reached either, so expected a line `trying again`",
     )?;
-    c.pass("a connect that timed out (a full accept queue) was tried again");
+    let first = Instant::now();
+    // The wait comes after the failed try, whatever the try took: 0.2 s, then a try that
+    // times out after 0.5 s, and the second line.
+    c.expect(
+        q,
+        "trying again",
+        "after the second try timed out too, expected a second line `trying again`",
+    )?;
+    let gap = first.elapsed();
+    let want = Duration::from_millis(700);
+    if gap < want.mul_f64(0.9) || gap > want + LATE {
+        return Err(c.fail(format!(
+            "against a full accept queue, the second `trying again` came {:.3} s after the \
+             first; expected 0.7 s: the wait of 0.2 s after the try that failed, then a try \
+             that times out after --timeout 0.5",
+            gap.as_secs_f64()
+        )));
+    }
+    c.pass(format!(
+        "a connect that timed out (a full accept queue) was tried again, twice, {:.3} s apart \
+         (0.2 s of wait after the try, 0.5 s of try)",
+        gap.as_secs_f64()
+    ));
     // Room in the queue: take the waiting connections off it, then the client's.
     listener
         .set_nonblocking(true)

@@ -453,7 +453,35 @@ pub fn server_too_long(c: &mut Check) -> Result<(), Failure> {
         "udp-server",
         "udp_server",
         "a_datagram_longer_than_the_buffer_is_cut_and_the_server_says_by_how_much",
+    )?;
+    test_expects(
+        c,
+        "lessons/01-udp-server/tests/udp_server.rs",
+        "a_datagram_longer_than_the_buffer_is_cut_and_the_server_says_by_how_much",
+        "ERR datagram longer than",
     )
+}
+
+/// A changed test that passes may still test nothing: its body must name the new answer
+/// (a test that no longer compares the answer passes on the old server too).
+fn test_expects(c: &mut Check, file: &str, name: &str, answer: &str) -> Result<(), Failure> {
+    let Some(ws) = workspace(&c.bins) else {
+        return Err(c.fail(format!("cannot find the workspace to read {file}")));
+    };
+    let source = std::fs::read_to_string(ws.join(file)).unwrap_or_default();
+    let body = source
+        .split_once(&format!("fn {name}("))
+        .map(|(_, rest)| rest.split("\n}\n").next().unwrap_or(rest))
+        .unwrap_or_default();
+    if !body.contains(answer) {
+        return Err(c.fail(format!(
+            "the lesson's test {name} (in {file}) passes, but never expects the new answer \
+             {answer:?}...: it must check what the server answers now, or it would pass on \
+             the old server too"
+        )));
+    }
+    c.pass(format!("the lesson's test {name} expects {answer:?}..."));
+    Ok(())
 }
 
 /// An answer goes out as the lesson sends every answer: the line `sent N bytes to ADDR`
