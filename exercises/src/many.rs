@@ -472,7 +472,10 @@ fn flood(
     b.line_is(c, end, "A's line after the flood")?;
     d.read_from_now();
     match slow {
-        Slow::Closed => slow_closed(c, &d, &lines)?,
+        Slow::Closed => {
+            slow_closed(c, &d, &lines)?;
+            end_logged(c, p, &d)?;
+        }
         Slow::Missed => slow_missed(c, &d, &lines, end)?,
     }
     a.finish(c)?;
@@ -484,6 +487,29 @@ fn flood(
 }
 
 /// D got A's lines in order, from the first, until the server closed it part-way.
+/// The server says how a connection ended, whatever ended it: a line naming the client, other
+/// than its `accepted` and `received` lines.
+fn end_logged(c: &mut Check, p: Proc, who: &Peer) -> Result<(), Failure> {
+    let addr = who.addr.to_string();
+    let names = |l: &str| {
+        l.ends_with(&addr) || l.contains(&format!("{addr} ")) || l.contains(&format!("{addr}:"))
+    };
+    let is_end = |l: &str| {
+        let l = l.trim_start();
+        names(l) && !l.starts_with("accepted") && !l.starts_with("received")
+    };
+    if !c.scene.output(p, Stream::Stdout).iter().any(|l| is_end(l)) {
+        let fail = format!(
+            "the server closed client {} ({addr}); expected a line in its log saying how that \
+             connection ended, as the lesson logs every end",
+            who.name
+        );
+        c.expect_matching(p, &addr, &fail, is_end)?;
+    }
+    c.pass(format!("the end of {}'s connection was logged", who.name));
+    Ok(())
+}
+
 fn slow_closed(c: &mut Check, d: &Peer, lines: &[Vec<u8>]) -> Result<(), Failure> {
     let mut got = 0;
     loop {
@@ -795,6 +821,11 @@ pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
     let since = Instant::now();
     let mut answers = Peer::connect(c, p, addr, "B")?;
     let mut chatty = Peer::connect(c, p, addr, "C")?;
+    // H sends a line, then nothing: its end line counts that line's bytes.
+    let mut dropped = Peer::connect(c, p, addr, "H")?;
+    let h_line = text_line(c, "h");
+    dropped.write(c, &h_line)?;
+    let h_sent = Instant::now();
     // C sends a little every third of the heartbeat, from another thread: it is never silent
     // long enough for a PING, and its echoes must come back exactly.
     let mut c_writer = chatty
@@ -839,6 +870,23 @@ pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
     let line = format!("{} missed its heartbeat: closed after 0 bytes", silent.addr);
     logged(c, p, &line, "expected the line")?;
     c.pass("A never answered, and its end was logged");
+    dropped.line_is(c, &h_line, "the echo of its line")?;
+    let ping = dropped.line_is(c, b"PING\n", "PING after a heartbeat of silence")?;
+    due(c, ping - h_sent, beat, "H's PING, counted from its line,")?;
+    let closed = dropped.ends(
+        c,
+        WAIT,
+        false,
+        "its connection closed, since it never answered",
+    )?;
+    due(c, closed - ping, beat, "H's close, counted from its PING,")?;
+    let line = format!(
+        "{} missed its heartbeat: closed after {} bytes",
+        dropped.addr,
+        h_line.len()
+    );
+    logged(c, p, &line, "expected the line, with all the bytes H sent")?;
+    c.pass("H sent a line and then nothing, and its end was logged with its bytes");
     if !matches!(sending.join(), Ok(Ok(()))) {
         return Err(c.fail("client C could not send all its lines"));
     }
