@@ -226,6 +226,18 @@ pub fn if_modified_since(c: &mut Check) -> Result<(), Failure> {
             "a second before b.bin's",
             200,
         ),
+        (
+            "/b.bin",
+            "If-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT\r\nRange: bytes=0-4\r\n",
+            "b.bin's very Last-Modified, with a Range: the condition comes first",
+            304,
+        ),
+        (
+            "/b.bin",
+            "Range: bytes=0-4\r\nIf-Modified-Since: Fri, 31 Dec 1999 23:59:59 GMT\r\n",
+            "a second before b.bin's, with a Range: the range",
+            206,
+        ),
         ("/b.bin", "", "no condition", 200),
     ];
     let mut seeded = Seeded(0x5eed_1234_abcd);
@@ -253,6 +265,13 @@ pub fn if_modified_since(c: &mut Check) -> Result<(), Failure> {
                         "{method} {path}: a 304 still names the version: expected ETag and \
                          Last-Modified headers, got {:?}",
                         r.headers
+                    )));
+                }
+            } else if want == 206 {
+                if method == "GET" && r.body != content(&path[1..], size)[..5] {
+                    return Err(c.fail(format!(
+                        "{method} {path} ({meaning}): expected its first 5 bytes, got {}",
+                        shown(&r.body[..r.body.len().min(40)])
                     )));
                 }
             } else if method == "GET" && r.body != content(&path[1..], size) {

@@ -1025,7 +1025,7 @@ const CHANGED_TEST_LINE: &str = "the server closed the connection (FIN) after 4 
 /// The statement asks to change the lesson's exact comparison of that line, not to delete it:
 /// some test of the lesson must expect the new line.
 fn test_changed(c: &mut Check) -> Result<(), Failure> {
-    let Some(root) = workspace(c) else {
+    let Some(root) = crate::workspace(c) else {
         return Err(
             c.fail("cannot find the workspace the lesson was built from, to look at its tests")
         );
@@ -1048,23 +1048,6 @@ fn test_changed(c: &mut Check) -> Result<(), Failure> {
     }
     c.pass(format!("the lesson's test expects {CHANGED_TEST_LINE:?}"));
     Ok(())
-}
-
-/// The workspace whose lessons the binaries under test were built from: the one their target
-/// directory is in (`cargo exercise check`), or the scratch copy `ws` beside it (`cargo xtask
-/// exercise prove`); failing those, the one the check runs in.
-fn workspace(c: &Check) -> Option<std::path::PathBuf> {
-    use std::path::Path;
-    let is_root = |d: &Path| d.join("Cargo.toml").is_file() && d.join("lessons").is_dir();
-    let from_bins = c.bins.ancestors().find_map(|d| {
-        [d.join("ws"), d.to_path_buf()]
-            .into_iter()
-            .find(|r| is_root(r))
-    });
-    from_bins.or_else(|| {
-        let here = std::env::current_dir().ok()?;
-        here.ancestors().find(|d| is_root(d)).map(Path::to_path_buf)
-    })
 }
 
 /// GBK, for `--encoding gbk`: characters and their bytes.

@@ -1,7 +1,6 @@
 //! udp-server and udp-client: the check plays the other side with its own UDP sockets.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -454,34 +453,12 @@ pub fn server_too_long(c: &mut Check) -> Result<(), Failure> {
         "udp_server",
         "a_datagram_longer_than_the_buffer_is_cut_and_the_server_says_by_how_much",
     )?;
-    test_expects(
+    crate::test_expects(
         c,
         "lessons/01-udp-server/tests/udp_server.rs",
         "a_datagram_longer_than_the_buffer_is_cut_and_the_server_says_by_how_much",
         "ERR datagram longer than",
     )
-}
-
-/// A changed test that passes may still test nothing: its body must name the new answer
-/// (a test that no longer compares the answer passes on the old server too).
-fn test_expects(c: &mut Check, file: &str, name: &str, answer: &str) -> Result<(), Failure> {
-    let Some(ws) = workspace(&c.bins) else {
-        return Err(c.fail(format!("cannot find the workspace to read {file}")));
-    };
-    let source = std::fs::read_to_string(ws.join(file)).unwrap_or_default();
-    let body = source
-        .split_once(&format!("fn {name}("))
-        .map(|(_, rest)| rest.split("\n}\n").next().unwrap_or(rest))
-        .unwrap_or_default();
-    if !body.contains(answer) {
-        return Err(c.fail(format!(
-            "the lesson's test {name} (in {file}) passes, but never expects the new answer \
-             {answer:?}...: it must check what the server answers now, or it would pass on \
-             the old server too"
-        )));
-    }
-    c.pass(format!("the lesson's test {name} expects {answer:?}..."));
-    Ok(())
 }
 
 /// An answer goes out as the lesson sends every answer: the line `sent N bytes to ADDR`
@@ -572,25 +549,10 @@ fn once_and_interactive(c: &mut Check, buffer: &str, err: &str) -> Result<(), Fa
     Ok(())
 }
 
-/// The workspace whose lesson the check runs: the copy that `exercise prove` made beside
-/// its target directory, or the checkout whose target directory holds the binaries.
-fn workspace(bins: &Path) -> Option<PathBuf> {
-    let target = bins.parent()?;
-    let above = target.parent()?;
-    // Else the checkout `cargo xtask` runs from: a target directory outside it (CARGO_TARGET_DIR).
-    let run_from = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .and_then(|xtask| xtask.parent().map(Path::to_path_buf));
-    [Some(above.join("ws")), Some(above.to_path_buf()), run_from]
-        .into_iter()
-        .flatten()
-        .find(|ws| ws.join("Cargo.toml").is_file() && ws.join("exercises").is_dir())
-}
-
 /// Runs the lesson's test `name` (in `tests/{file}.rs` of `package`) alone: it must exist
 /// under that name and pass.
 fn lesson_test(c: &mut Check, package: &str, file: &str, name: &str) -> Result<(), Failure> {
-    let Some(ws) = workspace(&c.bins) else {
+    let Some(ws) = crate::workspace(c) else {
         return Err(c.fail(format!(
             "cannot find the workspace of {} to run the test {name}",
             c.bins.display()
