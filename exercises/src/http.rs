@@ -598,5 +598,21 @@ pub fn multipart_ranges(c: &mut Check) -> Result<(), Failure> {
         return Err(c.fail("after all that, a plain GET of a.txt on the same connection failed"));
     }
     c.pass("the connection still serves: each multipart answer's Content-Length was exact");
-    Ok(())
+    // The lesson's test that several ranges get the whole file is changed, not deleted.
+    crate::test_does(
+        c,
+        "lessons/08-http-server/tests/http_server.rs",
+        "conditional_requests_and_ranges_follow_the_version",
+        "asks for several ranges and expects something else than the whole file (200)",
+        |body| {
+            let several = body.split("Range: bytes=").skip(1).any(|rest| {
+                let value = rest.split(['\\', '"']).next().unwrap_or_default();
+                value.contains(',')
+            });
+            several && !body.contains(OLD_TEST_LINE)
+        },
+    )
 }
+
+/// The line of the lesson's test that http-server-2 asks to change.
+const OLD_TEST_LINE: &str = r#"get("Range: bytes=0-1,3-4\r\n").status, 200)"#;

@@ -489,6 +489,23 @@ pub(crate) fn test_expects(
     name: &str,
     answer: &str,
 ) -> Result<(), Failure> {
+    test_does(
+        c,
+        file,
+        name,
+        &format!("expects the new answer {answer:?}..."),
+        |body| body.contains(answer),
+    )
+}
+
+/// The body of the lesson's test `name` in `file` must pass `good` (`what` says how).
+pub(crate) fn test_does(
+    c: &mut Check,
+    file: &str,
+    name: &str,
+    what: &str,
+    good: impl Fn(&str) -> bool,
+) -> Result<(), Failure> {
     let Some(ws) = workspace(c) else {
         return Err(c.fail(format!("cannot find the workspace to read {file}")));
     };
@@ -504,14 +521,13 @@ pub(crate) fn test_expects(
                 .unwrap_or(rest)
         });
     let body = body.unwrap_or_default();
-    if !body.contains(answer) {
+    if !good(body) {
         return Err(c.fail(format!(
-            "the lesson's test {name} (in {file}) passes, but never expects the new answer \
-             {answer:?}...: it must check what the server answers now, or it would pass on \
-             the old server too"
+            "the lesson's test {name} (in {file}) passes, but it no longer {what}: it must \
+             check what the server does now, or it would pass on the old server too"
         )));
     }
-    c.pass(format!("the lesson's test {name} expects {answer:?}..."));
+    c.pass(format!("the lesson's test {name} {what}"));
     Ok(())
 }
 

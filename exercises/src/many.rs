@@ -857,6 +857,20 @@ pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
         b_total += answer.len();
         answers.line_is(c, &answer, "the echo of its answer")?;
     }
+    // Any bytes answer a PING, not only a line: B answers the next one with "x" alone. Its
+    // echo then comes before the PING a heartbeat later, on the same line.
+    let ping = answers.line_is(c, b"PING\n", "PING after a heartbeat of silence")?;
+    due(c, ping - last, beat, "B's PING 4")?;
+    thread::sleep(beat.mul_f64(c.rng().below(30..60) as f64 / 100.0));
+    answers.write(c, b"x")?;
+    let last = Instant::now();
+    b_total += 1;
+    let ping = answers.line_is(
+        c,
+        b"xPING\n",
+        "the echo of its answer \"x\" (no newline), then a PING a heartbeat after it",
+    )?;
+    due(c, ping - last, beat, "B's PING after its answer \"x\"")?;
     // B leaves now, before another heartbeat of silence brings another PING.
     fin_end(c, p, &mut answers, b_total)?;
     // A: one PING, a heartbeat after it connected, then closed one more heartbeat later.
@@ -1033,6 +1047,21 @@ pub fn half_close(c: &mut Check) -> Result<(), Failure> {
         }
     }
     c.pass("A and B sent more after the server's FIN: read, counted, logged, and no reset");
+    // E: exactly the limit, then its FIN and nothing more: 0 bytes after our FIN.
+    let mut nothing_more = Peer::connect(c, p, addr, "E")?;
+    let e_data = c.rng().bytes(limit);
+    nothing_more.write_in_pieces(c, &e_data)?;
+    nothing_more.bytes_are(c, &e_data, &format!("the echo of its {limit} bytes"))?;
+    nothing_more.ends(
+        c,
+        WAIT,
+        true,
+        &format!("the server's FIN after {limit} bytes"),
+    )?;
+    nothing_more.finish(c)?;
+    let line = format!("{} sent 0 bytes after our FIN", nothing_more.addr);
+    logged(c, p, &line, "expected the line, with N = 0")?;
+    c.pass("E sent its FIN right after ours: logged as 0 bytes after our FIN");
     // D sends nothing after the FIN: --idle-timeout still closes it.
     let line = format!(
         "{} sent nothing for 2 s (--idle-timeout): closed after {limit} bytes",

@@ -757,41 +757,45 @@ pub fn server_framed(c: &mut Check) -> Result<(), Failure> {
         ));
     }
 
-    // A FIN in the middle of a message is no orderly end; silence ends after --idle-timeout.
-    let mut cut_off = Conn::connect(c, addr)?;
-    let cut_me = cut_off
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    // A FIN in the middle of a message is no orderly end, in its length as in its bytes;
+    // silence ends after --idle-timeout.
     let partial = frame(&message(c, 10));
-    let at = c.rng().below(1..partial.len());
-    cut_off.write(c, partial.get(..at).unwrap_or_default())?;
-    cut_off.finish(c)?;
-    cut_off.closed(
-        c,
-        "the server to close after a FIN in the middle of a message",
-    )?;
-    let failed = format!("error: connection with {cut_me} failed");
-    c.expect_line_starting(
-        p,
-        &failed,
-        "a FIN in the middle of a message is a failed connection",
-    )?;
-    let clean = format!("{cut_me} closed the connection (FIN)");
-    if c.scene
-        .output(p, Stream::Stdout)
-        .iter()
-        .any(|l| l.starts_with(&clean))
-    {
-        return Err(c.fail(format!(
-            "we sent FIN after {at} of the {} bytes of a message; the server logged it as an \
-             orderly end ({clean:?}), but the message was cut short",
-            partial.len()
-        )));
+    let in_length = c.rng().below(1..4);
+    let in_bytes = c.rng().below(5..partial.len());
+    for (at, where_) in [(in_length, "its length"), (in_bytes, "its bytes")] {
+        let mut cut_off = Conn::connect(c, addr)?;
+        let cut_me = cut_off
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        cut_off.write(c, partial.get(..at).unwrap_or_default())?;
+        cut_off.finish(c)?;
+        cut_off.closed(
+            c,
+            "the server to close after a FIN in the middle of a message",
+        )?;
+        let failed = format!("error: connection with {cut_me} failed");
+        c.expect_line_starting(
+            p,
+            &failed,
+            &format!("a FIN in the middle of a message ({where_}) is a failed connection"),
+        )?;
+        let clean = format!("{cut_me} closed the connection (FIN)");
+        if c.scene
+            .output(p, Stream::Stdout)
+            .iter()
+            .any(|l| l.starts_with(&clean))
+        {
+            return Err(c.fail(format!(
+                "we sent FIN after {at} of the {} bytes of a message (in {where_}); the server \
+                 logged it as an orderly end ({clean:?}), but the message was cut short",
+                partial.len()
+            )));
+        }
+        c.pass(format!(
+            "a FIN after {at} bytes of a message (in {where_}) was logged as a failure"
+        ));
     }
-    c.pass(format!(
-        "a FIN after {at} bytes of a message was logged as a failure"
-    ));
     let mut silent = Conn::connect(c, addr)?;
     let silent_me = silent
         .local_addr()

@@ -260,13 +260,13 @@ pub fn server_number(c: &mut Check) -> Result<(), Failure> {
         first.addr(),
         start.elapsed().as_secs_f64()
     ));
-    // The table holds 10,000 senders: after 9,999 in all, the first one's count goes on.
-    let others = MAX_SENDERS - 1 - (peers.len() + 2);
+    // The table holds 10,000 senders: after 10,000 in all, the first one's count goes on.
+    let others = MAX_SENDERS - (peers.len() + 2);
     many_senders(c, server, others)?;
     *n += 1;
     numbered(c, first, server, *n, b"still")?;
     c.pass(format!(
-        "after {others} more senders, each answered \"#1 y\", {} got #{n}: 9,999 senders are \
+        "after {others} more senders, each answered \"#1 y\", {} got #{n}: 10,000 senders are \
          counted at once",
         first.addr()
     ));
