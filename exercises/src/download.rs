@@ -202,6 +202,29 @@ pub fn size(c: &mut Check) -> Result<(), Failure> {
         c.pass(format!("{request:?} was refused: {line:?}"));
         refusal_logged(c, &server, me, request)?;
     }
+    // A name with a right-to-left override and a quote: logged escaped, as GET logs names,
+    // or it would turn the rest of the server's line around on its terminal.
+    let name = "x\u{202e}txt\"y.exe";
+    let request = format!("SIZE {name}");
+    let (mut conn, line) = ask(c, addr, &request)?;
+    let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    if !line.starts_with("ERR ") {
+        return Err(c.fail(format!(
+            "sent {request:?}, a missing file, expected \"ERR <reason>\", got {line:?}"
+        )));
+    }
+    conn.closed(c, &format!("the server to close after {line:?}"))?;
+    // The lesson's `{shown:?}` of `text::printable(name)`: U+202E as `\u{202e}`, then quoted.
+    let want = format!(r#"refused {me}: "x\\u{{202e}}txt\"y.exe": "#);
+    c.expect_matching(
+        server.p,
+        &me,
+        &format!("expected the refusal logged as GET logs one, starting {want:?}"),
+        |l| l.starts_with(&want),
+    )?;
+    c.pass(format!(
+        "the refusal of {request:?} was logged with the name escaped"
+    ));
     for request in ["size a.txt", "SIZES a.txt"] {
         let (_, line) = ask(c, addr, request)?;
         if !line.starts_with("ERR ") {

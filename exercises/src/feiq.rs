@@ -213,7 +213,14 @@ pub fn getinfo(c: &mut Check) -> Result<(), Failure> {
     entry(c, &peer, to, base + 101, "the other askers' answers")?;
     // A name with control characters: the server's terminal shows it escaped, never raw.
     escaped_sender(c, p, to, GETINFO)?;
-    limited(c, p, to, GETINFO, 1)
+    limited(c, p, to, GETINFO, 1)?;
+    // The lesson's test that GETINFO gets no answer is changed, not deleted.
+    crate::test_expects(
+        c,
+        "lessons/04-feiq/src/answer.rs",
+        "answers_only_what_the_protocol_answers",
+        "SENDINFO",
+    )
 }
 
 /// Sends a sealed message `no` from `peer`, then BR_ENTRY: expects RECVMSG, READMSG (the

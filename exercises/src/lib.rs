@@ -459,6 +459,78 @@ impl Check {
     }
 }
 
+/// The workspace whose lessons the binaries under test were built from: the one their target
+/// directory is in (`cargo exercise check`), or the scratch copy `ws` beside it (`cargo xtask
+/// exercise prove`); failing those, the checkout `cargo xtask` runs from (a target directory
+/// outside it, CARGO_TARGET_DIR), or the one the check runs in.
+pub(crate) fn workspace(c: &Check) -> Option<PathBuf> {
+    let is_root = |d: &Path| d.join("Cargo.toml").is_file() && d.join("lessons").is_dir();
+    let from_bins = c.bins.ancestors().find_map(|d| {
+        [d.join("ws"), d.to_path_buf()]
+            .into_iter()
+            .find(|r| is_root(r))
+    });
+    let run_from = || {
+        let xtask = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR")?);
+        xtask.parent().filter(|d| is_root(d)).map(Path::to_path_buf)
+    };
+    let here = || {
+        let here = std::env::current_dir().ok()?;
+        here.ancestors().find(|d| is_root(d)).map(Path::to_path_buf)
+    };
+    from_bins.or_else(run_from).or_else(here)
+}
+
+/// A changed test that passes may still test nothing: its body must name the new answer
+/// (a test that no longer compares the answer passes on the old server too).
+pub(crate) fn test_expects(
+    c: &mut Check,
+    file: &str,
+    name: &str,
+    answer: &str,
+) -> Result<(), Failure> {
+    test_does(
+        c,
+        file,
+        name,
+        &format!("expects the new answer {answer:?}..."),
+        |body| body.contains(answer),
+    )
+}
+
+/// The body of the lesson's test `name` in `file` must pass `good` (`what` says how).
+pub(crate) fn test_does(
+    c: &mut Check,
+    file: &str,
+    name: &str,
+    what: &str,
+    good: impl Fn(&str) -> bool,
+) -> Result<(), Failure> {
+    let Some(ws) = workspace(c) else {
+        return Err(c.fail(format!("cannot find the workspace to read {file}")));
+    };
+    let source = std::fs::read_to_string(ws.join(file)).unwrap_or_default();
+    // The function's body ends at the `}` indented as its `fn` line is.
+    let body = source
+        .split_once(&format!("fn {name}("))
+        .map(|(before, rest)| {
+            let indent = before.rsplit('\n').next().unwrap_or_default();
+            let indent: String = indent.chars().take_while(|c| c.is_whitespace()).collect();
+            rest.split(&format!("\n{indent}}}\n"))
+                .next()
+                .unwrap_or(rest)
+        });
+    let body = body.unwrap_or_default();
+    if !good(body) {
+        return Err(c.fail(format!(
+            "the lesson's test {name} (in {file}) passes, but it no longer {what}: it must \
+             check what the server does now, or it would pass on the old server too"
+        )));
+    }
+    c.pass(format!("the lesson's test {name} {what}"));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -447,6 +447,36 @@ fn commands_limits(c: &mut Check, addr: SocketAddr, idle: usize) -> Result<(), F
     c.pass(format!(
         "a line of more than {MAX_LINE} bytes was refused, and the connection closed"
     ));
+    // One byte over with its newline: 1025 bytes, the line end included.
+    let mut over_by_one = Conn::connect(c, addr)?;
+    let mut line = b"ECHO ".to_vec();
+    line.resize(MAX_LINE, b'y');
+    line.push(b'\n');
+    over_by_one.write(c, &line)?;
+    let got = raw_line(
+        c,
+        &mut over_by_one,
+        &format!(
+            "an ERR line after a line of {} bytes, its newline included",
+            line.len()
+        ),
+    )?;
+    if !got.starts_with(b"ERR") {
+        return Err(c.fail(format!(
+            "sent a line of {} bytes, its newline included (the limit is {MAX_LINE}), expected \
+             a line starting with \"ERR\", got {}",
+            line.len(),
+            shown(&got)
+        )));
+    }
+    over_by_one.closed(
+        c,
+        "the server to close the connection after a line one byte too long",
+    )?;
+    c.pass(format!(
+        "a line of {} bytes, its newline included, was refused too",
+        line.len()
+    ));
     let mut silent = Conn::connect(c, addr)?;
     silent.write(c, b"ECH")?;
     let took = closes(
@@ -727,41 +757,45 @@ pub fn server_framed(c: &mut Check) -> Result<(), Failure> {
         ));
     }
 
-    // A FIN in the middle of a message is no orderly end; silence ends after --idle-timeout.
-    let mut cut_off = Conn::connect(c, addr)?;
-    let cut_me = cut_off
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    // A FIN in the middle of a message is no orderly end, in its length as in its bytes;
+    // silence ends after --idle-timeout.
     let partial = frame(&message(c, 10));
-    let at = c.rng().below(1..partial.len());
-    cut_off.write(c, partial.get(..at).unwrap_or_default())?;
-    cut_off.finish(c)?;
-    cut_off.closed(
-        c,
-        "the server to close after a FIN in the middle of a message",
-    )?;
-    let failed = format!("error: connection with {cut_me} failed");
-    c.expect_line_starting(
-        p,
-        &failed,
-        "a FIN in the middle of a message is a failed connection",
-    )?;
-    let clean = format!("{cut_me} closed the connection (FIN)");
-    if c.scene
-        .output(p, Stream::Stdout)
-        .iter()
-        .any(|l| l.starts_with(&clean))
-    {
-        return Err(c.fail(format!(
-            "we sent FIN after {at} of the {} bytes of a message; the server logged it as an \
-             orderly end ({clean:?}), but the message was cut short",
-            partial.len()
-        )));
+    let in_length = c.rng().below(1..4);
+    let in_bytes = c.rng().below(5..partial.len());
+    for (at, where_) in [(in_length, "its length"), (in_bytes, "its bytes")] {
+        let mut cut_off = Conn::connect(c, addr)?;
+        let cut_me = cut_off
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        cut_off.write(c, partial.get(..at).unwrap_or_default())?;
+        cut_off.finish(c)?;
+        cut_off.closed(
+            c,
+            "the server to close after a FIN in the middle of a message",
+        )?;
+        let failed = format!("error: connection with {cut_me} failed");
+        c.expect_line_starting(
+            p,
+            &failed,
+            &format!("a FIN in the middle of a message ({where_}) is a failed connection"),
+        )?;
+        let clean = format!("{cut_me} closed the connection (FIN)");
+        if c.scene
+            .output(p, Stream::Stdout)
+            .iter()
+            .any(|l| l.starts_with(&clean))
+        {
+            return Err(c.fail(format!(
+                "we sent FIN after {at} of the {} bytes of a message (in {where_}); the server \
+                 logged it as an orderly end ({clean:?}), but the message was cut short",
+                partial.len()
+            )));
+        }
+        c.pass(format!(
+            "a FIN after {at} bytes of a message (in {where_}) was logged as a failure"
+        ));
     }
-    c.pass(format!(
-        "a FIN after {at} bytes of a message was logged as a failure"
-    ));
     let mut silent = Conn::connect(c, addr)?;
     let silent_me = silent
         .local_addr()
@@ -995,7 +1029,7 @@ const CHANGED_TEST_LINE: &str = "the server closed the connection (FIN) after 4 
 /// The statement asks to change the lesson's exact comparison of that line, not to delete it:
 /// some test of the lesson must expect the new line.
 fn test_changed(c: &mut Check) -> Result<(), Failure> {
-    let Some(root) = workspace(c) else {
+    let Some(root) = crate::workspace(c) else {
         return Err(
             c.fail("cannot find the workspace the lesson was built from, to look at its tests")
         );
@@ -1018,23 +1052,6 @@ fn test_changed(c: &mut Check) -> Result<(), Failure> {
     }
     c.pass(format!("the lesson's test expects {CHANGED_TEST_LINE:?}"));
     Ok(())
-}
-
-/// The workspace whose lessons the binaries under test were built from: the one their target
-/// directory is in (`cargo exercise check`), or the scratch copy `ws` beside it (`cargo xtask
-/// exercise prove`); failing those, the one the check runs in.
-fn workspace(c: &Check) -> Option<std::path::PathBuf> {
-    use std::path::Path;
-    let is_root = |d: &Path| d.join("Cargo.toml").is_file() && d.join("lessons").is_dir();
-    let from_bins = c.bins.ancestors().find_map(|d| {
-        [d.join("ws"), d.to_path_buf()]
-            .into_iter()
-            .find(|r| is_root(r))
-    });
-    from_bins.or_else(|| {
-        let here = std::env::current_dir().ok()?;
-        here.ancestors().find(|d| is_root(d)).map(Path::to_path_buf)
-    })
 }
 
 /// GBK, for `--encoding gbk`: characters and their bytes.
@@ -1105,6 +1122,14 @@ pub fn client_lines(c: &mut Check) -> Result<(), Failure> {
     let len = c.rng().below(1..10);
     let tail = Line::utf8(format!("t{}", c.rng().text(len)));
     lines_session(c, &[], &lines, &tail)?;
+    // Ending with a newline: there is no last piece to print.
+    let lines: Vec<Line> = (0..c.rng().below(2..4))
+        .map(|_| {
+            let len = c.rng().below(1..12);
+            Line::utf8(format!("e{}", c.rng().text(len)))
+        })
+        .collect();
+    lines_session(c, &[], &lines, &Line::utf8(String::new()))?;
     // In another encoding: the lesson's --encoding decodes the lines.
     let count = c.rng().below(2..5);
     let lines: Vec<Line> = (0..count)
@@ -1175,9 +1200,14 @@ fn lines_session(
     }
     drop(conn);
     c.pass(format!(
-        "the server sent {} lines and a tail without a newline, in {} pieces cut anywhere \
-         (two whole lines in one of them), and closed",
+        "the server sent {} lines and {}, in {} pieces cut anywhere (two whole lines in one \
+         of them), and closed",
         lines.len(),
+        if tail.bytes.is_empty() {
+            "nothing after the last newline"
+        } else {
+            "a tail without a newline"
+        },
         pieces.len()
     ));
     c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
@@ -1191,10 +1221,12 @@ fn lines_session(
         .iter()
         .map(|l| format!("line: {}", printable(&l.text)))
         .collect();
-    want.push(format!(
-        "line: {} (no newline at the end)",
-        printable(&tail.text)
-    ));
+    if !tail.bytes.is_empty() {
+        want.push(format!(
+            "line: {} (no newline at the end)",
+            printable(&tail.text)
+        ));
+    }
     if got != want {
         let sent: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
         return Err(c.fail(format!(
@@ -1410,7 +1442,29 @@ fn retry_after_timeout(c: &mut Check) -> Result<(), Failure> {
         "a server whose accept queue is full answers no SYN: connect fails after --timeout \
          0.5, and that server cannot be reached either, so expected a line `trying again`",
     )?;
-    c.pass("a connect that timed out (a full accept queue) was tried again");
+    let first = Instant::now();
+    // The wait comes after the failed try, whatever the try took: 0.2 s, then a try that
+    // times out after 0.5 s, and the second line.
+    c.expect(
+        q,
+        "trying again",
+        "after the second try timed out too, expected a second line `trying again`",
+    )?;
+    let gap = first.elapsed();
+    let want = Duration::from_millis(700);
+    if gap < want.mul_f64(0.9) || gap > want + LATE {
+        return Err(c.fail(format!(
+            "against a full accept queue, the second `trying again` came {:.3} s after the \
+             first; expected 0.7 s: the wait of 0.2 s after the try that failed, then a try \
+             that times out after --timeout 0.5",
+            gap.as_secs_f64()
+        )));
+    }
+    c.pass(format!(
+        "a connect that timed out (a full accept queue) was tried again, twice, {:.3} s apart \
+         (0.2 s of wait after the try, 0.5 s of try)",
+        gap.as_secs_f64()
+    ));
     // Room in the queue: take the waiting connections off it, then the client's.
     listener
         .set_nonblocking(true)

@@ -1,7 +1,6 @@
 //! udp-server and udp-client: the check plays the other side with its own UDP sockets.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -261,13 +260,13 @@ pub fn server_number(c: &mut Check) -> Result<(), Failure> {
         first.addr(),
         start.elapsed().as_secs_f64()
     ));
-    // The table holds 10,000 senders: after 9,999 in all, the first one's count goes on.
-    let others = MAX_SENDERS - 1 - (peers.len() + 2);
+    // The table holds 10,000 senders: after 10,000 in all, the first one's count goes on.
+    let others = MAX_SENDERS - (peers.len() + 2);
     many_senders(c, server, others)?;
     *n += 1;
     numbered(c, first, server, *n, b"still")?;
     c.pass(format!(
-        "after {others} more senders, each answered \"#1 y\", {} got #{n}: 9,999 senders are \
+        "after {others} more senders, each answered \"#1 y\", {} got #{n}: 10,000 senders are \
          counted at once",
         first.addr()
     ));
@@ -453,6 +452,12 @@ pub fn server_too_long(c: &mut Check) -> Result<(), Failure> {
         "udp-server",
         "udp_server",
         "a_datagram_longer_than_the_buffer_is_cut_and_the_server_says_by_how_much",
+    )?;
+    crate::test_expects(
+        c,
+        "lessons/01-udp-server/tests/udp_server.rs",
+        "a_datagram_longer_than_the_buffer_is_cut_and_the_server_says_by_how_much",
+        "ERR datagram longer than",
     )
 }
 
@@ -544,25 +549,10 @@ fn once_and_interactive(c: &mut Check, buffer: &str, err: &str) -> Result<(), Fa
     Ok(())
 }
 
-/// The workspace whose lesson the check runs: the copy that `exercise prove` made beside
-/// its target directory, or the checkout whose target directory holds the binaries.
-fn workspace(bins: &Path) -> Option<PathBuf> {
-    let target = bins.parent()?;
-    let above = target.parent()?;
-    // Else the checkout `cargo xtask` runs from: a target directory outside it (CARGO_TARGET_DIR).
-    let run_from = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .and_then(|xtask| xtask.parent().map(Path::to_path_buf));
-    [Some(above.join("ws")), Some(above.to_path_buf()), run_from]
-        .into_iter()
-        .flatten()
-        .find(|ws| ws.join("Cargo.toml").is_file() && ws.join("exercises").is_dir())
-}
-
 /// Runs the lesson's test `name` (in `tests/{file}.rs` of `package`) alone: it must exist
 /// under that name and pass.
 fn lesson_test(c: &mut Check, package: &str, file: &str, name: &str) -> Result<(), Failure> {
-    let Some(ws) = workspace(&c.bins) else {
+    let Some(ws) = crate::workspace(c) else {
         return Err(c.fail(format!(
             "cannot find the workspace of {} to run the test {name}",
             c.bins.display()

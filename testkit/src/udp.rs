@@ -109,7 +109,7 @@ impl Peer {
         }
         let mut buf = vec![0u8; BUF];
         while let Ok(len) = self.socket.recv(&mut buf) {
-            all.push(buf.get(..len).unwrap_or_default().to_vec());
+            all.push(buf[..len].to_vec());
         }
         let _ = self.socket.set_nonblocking(false);
         all
@@ -147,7 +147,7 @@ impl Deref for Peer {
 pub fn shown(bytes: &[u8]) -> String {
     // A long message is named by its start: a failure stays a sentence, not a page.
     if bytes.len() > 64 {
-        let head = shown(bytes.get(..48).unwrap_or_default());
+        let head = shown(&bytes[..48]);
         return format!("{} bytes starting {head}", bytes.len());
     }
     match std::str::from_utf8(bytes) {

@@ -295,10 +295,15 @@ impl<'s> Connection<'s> {
     }
 
     /// Reads one line that must be whole by `deadline`, however slowly its bytes come.
+    /// The socket's own read timeout is put back afterwards: the deadline shortened it.
     pub fn read_line_by(&mut self, deadline: Instant) -> Result<String, LineError> {
+        let timeout = self.stream.read_timeout().map_err(LineError::Io)?;
         self.reader.get_mut().deadline = Some(deadline);
         let line = self.read_line();
         self.reader.get_mut().deadline = None;
+        self.stream
+            .set_read_timeout(timeout)
+            .map_err(LineError::Io)?;
         line
     }
 
@@ -416,6 +421,20 @@ mod tests {
 
     fn v(s: &str) -> Version {
         Version::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_line_read_by_a_deadline_leaves_the_read_timeout_as_it_was() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let timeout = Some(std::time::Duration::from_secs(30));
+        server.set_read_timeout(timeout).unwrap();
+        io::Write::write_all(&mut client, b"LIST\n").unwrap();
+        let mut conn = Connection::new(&server, Hexdump::new(false)).unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        assert_eq!(conn.read_line_by(deadline).unwrap(), "LIST");
+        assert_eq!(server.read_timeout().unwrap(), timeout);
     }
 
     #[test]

@@ -21,7 +21,7 @@ fn main() -> std::io::Result<()> {
         let mut stream = stream?;
         let mut buf = [0u8; 1024];
         let len = stream.read(&mut buf)?;
-        let request = String::from_utf8_lossy(buf.get(..len).unwrap_or_default());
+        let request = String::from_utf8_lossy(&buf[..len]);
         let first = request.lines().next().unwrap_or_default();
         println!("received {len} bytes from {}: {first}", stream.peer_addr()?);
         let body = "<h1>Hello from Rust</h1>\n";

@@ -265,7 +265,7 @@ fn send_more(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         match rustix::net::send(stream, bytes, rustix::net::SendFlags::MORE) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Ok(n) => bytes = &bytes[n..],
             Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }

@@ -190,9 +190,7 @@ impl Connection {
                 // Ok(0): FIN. Between two requests, the usual end of a connection.
                 Ok(0) if self.buf.is_empty() => return Err(Ok(End::Closed)),
                 Ok(0) => return Err(Ok(End::Cut)),
-                Ok(len) => self
-                    .buf
-                    .extend_from_slice(chunk.get(..len).unwrap_or_default()),
+                Ok(len) => self.buf.extend_from_slice(&chunk[..len]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_timeout(&e) && deadline.is_none() => return Err(Ok(End::Idle)),
                 Err(e) if is_timeout(&e) => return Err(Ok(End::Slow)),
@@ -226,9 +224,7 @@ impl Connection {
                 .map_err(|e| Ok(End::Failed(e)))?;
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Err(Ok(End::Cut)),
-                Ok(n) => self
-                    .buf
-                    .extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_timeout(&e) => return Err(Ok(End::Slow)),
                 Err(e) => return Err(Ok(End::Failed(e))),

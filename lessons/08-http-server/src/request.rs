@@ -102,13 +102,13 @@ pub fn head_end(buf: &[u8]) -> Result<Option<usize>, Bad> {
         if byte != b'\n' {
             continue;
         }
-        let line = buf.get(line_start..i).unwrap_or_default();
+        let line = &buf[line_start..i];
         if line_start == 0 && line.len() > MAX_LINE {
             return Err(Bad::LineTooLong);
         }
         if line.is_empty() || line == b"\r" {
             // Empty lines before the request line are allowed (RFC 9112, 2.2).
-            if line_start > 0 && !only_empty_lines(buf.get(..line_start).unwrap_or_default()) {
+            if line_start > 0 && !only_empty_lines(&buf[..line_start]) {
                 return Ok(Some(i + 1));
             }
         }
@@ -295,7 +295,7 @@ pub fn percent_decode(raw: &str) -> Result<String, Bad> {
                 return Err(Bad::Malformed("a % not followed by two hex digits"));
             };
             bytes.push(byte);
-            rest = tail.get(2..).unwrap_or_default();
+            rest = &tail[2..];
         } else {
             bytes.push(b);
             rest = tail;

@@ -91,7 +91,7 @@ impl Client {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Turn::Close(End::Failed(e)),
             };
-            self.echo(buf.get(..len).unwrap_or_default(), options);
+            self.echo(&buf[..len], options);
             // A short read took everything there was. Bytes that arrive later raise a new
             // edge-triggered event, so there is no need to read again only to hear WouldBlock
             // (tokio does the same). Unless the FIN is already here: read on to the Ok(0).
@@ -109,6 +109,13 @@ impl Client {
 
     /// Logs a chunk read from the client and queues it for the echo.
     fn echo(&mut self, chunk: &[u8], options: Options) {
+        // Room grows as a Vec's does, by doubling, but never past MAX_PENDING: the limit is on
+        // the memory held, and a doubling from 48 KiB would hold 96 KiB for 64 KiB of echo.
+        let len = self.pending.len() + chunk.len();
+        let want = len
+            .max(self.pending.capacity() * 2)
+            .min(MAX_PENDING.max(len));
+        self.pending.reserve_exact(want - self.pending.len());
         self.received += chunk.len() as u64;
         self.slot.touch();
         options.hexdump.received(self.peer, chunk);
@@ -124,7 +131,7 @@ impl Client {
             match self.stream.write(&self.pending) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    hexdump.sent(self.peer, self.pending.get(..n).unwrap_or_default());
+                    hexdump.sent(self.peer, &self.pending[..n]);
                     self.pending.drain(..n);
                     self.slot.touch();
                 }

@@ -171,7 +171,7 @@ async fn serve_client(mut stream: TcpStream, client: Client, options: Options) {
             Ok(Ok(len)) => len,
             Ok(Err(e)) => break End::Failed(e),
         };
-        let chunk = buf.get(..len).unwrap_or_default();
+        let chunk = &buf[..len];
         total += len as u64;
         slot.touch();
         options.hexdump.received(peer, chunk);
