@@ -112,10 +112,12 @@ impl Client {
         // Room grows as a Vec's does, by doubling, but never past MAX_PENDING: the limit is on
         // the memory held, and a doubling from 48 KiB would hold 96 KiB for 64 KiB of echo.
         let len = self.pending.len() + chunk.len();
-        let want = len
-            .max(self.pending.capacity() * 2)
-            .min(MAX_PENDING.max(len));
-        self.pending.reserve_exact(want - self.pending.len());
+        if len > self.pending.capacity() {
+            let want = len
+                .max(self.pending.capacity() * 2)
+                .min(MAX_PENDING.max(len));
+            self.pending.reserve_exact(want - self.pending.len());
+        }
         self.received += chunk.len() as u64;
         self.slot.touch();
         options.hexdump.received(self.peer, chunk);

@@ -88,3 +88,41 @@ fn clients_that_never_read_hold_at_most_64_kib_each() -> Result<(), Failure> {
     );
     Ok(())
 }
+
+#[test]
+fn clients_that_read_their_echo_hold_no_pending_buffer_to_speak_of() -> Result<(), Failure> {
+    // 400 clients, 15 exchanges of 64 bytes each: every echo is written back at once, so the
+    // pending buffers stay at the size of one read. (A buffer that doubled at every echo grew
+    // to 64 KiB a client: 253 MB for 10,000 clients in the bench.)
+    const CLIENTS: u64 = 400;
+    let mut s = Scene::new();
+    let (p, addr) = s.start("server", {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--port", "0", "--quiet", "--max-per-address", "1000"]);
+        cmd
+    })?;
+    let pid = s.pid(p).unwrap();
+    let before = peak_kib(pid);
+    let mut clients: Vec<TcpStream> = (0..CLIENTS)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    let message = [b'e'; 64];
+    let mut echo = [0u8; 64];
+    for _ in 0..15 {
+        for client in &mut clients {
+            client.write_all(&message).unwrap();
+        }
+        for client in &mut clients {
+            std::io::Read::read_exact(client, &mut echo).unwrap();
+            assert_eq!(echo, message);
+        }
+    }
+    let grown = peak_kib(pid).saturating_sub(before);
+    // 4 KiB a client and 2 MiB for the rest.
+    let bound = CLIENTS * 4 + 2 * 1024;
+    assert!(
+        grown <= bound,
+        "the server grew by {grown} KiB for {CLIENTS} clients that read their echo (bound {bound} KiB)"
+    );
+    Ok(())
+}
