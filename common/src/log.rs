@@ -34,7 +34,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -185,10 +185,20 @@ fn global() -> &'static Logger {
 }
 
 /// The width of the terminal `target` writes to, if it is one (see [`console::fit`](crate::console::fit)).
+/// Whether it is one is asked once: a log that goes to a file or a pipe would otherwise
+/// cost a failed `ioctl` per line; a terminal's width is asked at every line, since the
+/// window may be resized.
 fn terminal_width(target: Target) -> Option<usize> {
+    static OUT: OnceLock<bool> = OnceLock::new();
+    static ERR: OnceLock<bool> = OnceLock::new();
     let size = match target {
-        Target::Out => rustix::termios::tcgetwinsize(io::stdout()),
-        Target::Err => rustix::termios::tcgetwinsize(io::stderr()),
+        Target::Out if *OUT.get_or_init(|| io::stdout().is_terminal()) => {
+            rustix::termios::tcgetwinsize(io::stdout())
+        }
+        Target::Err if *ERR.get_or_init(|| io::stderr().is_terminal()) => {
+            rustix::termios::tcgetwinsize(io::stderr())
+        }
+        _ => return None,
     };
     let size = size.ok()?;
     (size.ws_col > 0).then_some(usize::from(size.ws_col))
