@@ -28,7 +28,6 @@
 //! - [`session`]: how a TCP client's session ended, told the same way by every echo server;
 //! - [`datagram`]: receiving a datagram with its real length and its destination;
 //! - [`limit`]: how often a UDP program answers each peer (one token bucket per address).
-#![forbid(unsafe_code)]
 
 pub mod addr;
 pub mod chunklog;

@@ -9,7 +9,6 @@
 //!
 //! The statements and hints are in the book (`docs/src/exercises/<lesson>.md`); the
 //! solutions are patches against the lesson as shipped (`exercises/solutions/<ID>.patch`).
-#![forbid(unsafe_code)]
 
 mod chat;
 mod download;

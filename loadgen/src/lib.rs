@@ -6,7 +6,6 @@
 //! then read from all), so a round of N exchanges costs it 2N system calls and no wake-up per
 //! connection. Each thread measures its own CPU time, as precisely as the server's
 //! (nanoseconds, `CLOCK_THREAD_CPUTIME_ID`), so the report can show that the generator was not the bottleneck.
-#![forbid(unsafe_code)]
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};

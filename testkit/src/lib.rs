@@ -11,7 +11,6 @@
 //! it or passes over it, or the process's exit). Two processes' lines arrive through two pipes
 //! in either order; shown in the order the script waits for them, a cause always comes before
 //! its effect, and a rerun shows the same lines in the same order.
-#![forbid(unsafe_code)]
 
 mod busy;
 pub mod echo;

@@ -1,7 +1,6 @@
 //! `cargo xtask`: runs the lessons in pairs, as a user would, from their built binaries;
 //! checks the book; measures the servers. `cargo xtask --help` lists the commands, which are
 //! the variants of [`Command`] below.
-#![forbid(unsafe_code)]
 
 mod bench;
 mod bench_http;

@@ -5,7 +5,6 @@
 //!
 //! Pitfall: a TCP connection is a byte stream, not a series of messages. One `write` of 10
 //! bytes may arrive as two reads of 5, and two writes may arrive as one read.
-#![forbid(unsafe_code)]
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

@@ -13,7 +13,6 @@
 //! `request.rs` parses a head; `answer.rs` writes the answer (the body by `sendfile`, through
 //! `common::pace`); `reply.rs` makes its pieces (validators, ranges, listing); `limits.rs`
 //! keeps the places.
-#![forbid(unsafe_code)]
 
 mod answer;
 mod connection;

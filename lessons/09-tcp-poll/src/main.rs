@@ -5,7 +5,6 @@
 //!
 //! Pitfall: a non-blocking `read` or `write` that cannot proceed returns `WouldBlock` at once
 //! instead of waiting. That is not an error: it means "nothing now, wait for the next event".
-#![forbid(unsafe_code)]
 
 mod client;
 

@@ -8,7 +8,6 @@
 //! reaches an `.await` (a long computation, a blocking call such as `std::thread::sleep`)
 //! holds up every other task of its thread.
 // ANCHOR_END: pitfall
-#![forbid(unsafe_code)]
 
 use std::fs::File;
 use std::future::{Future, poll_fn};
