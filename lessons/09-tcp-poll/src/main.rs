@@ -10,7 +10,7 @@ mod client;
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::io;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use client::{Client, Options, Turn};
+use client::{Client, Options, TokenHasher, Turn};
 use common::chunklog::ChunkLog;
 use common::fdlimit;
 use common::session::{self, End};
@@ -290,30 +290,6 @@ impl Server {
     fn log(&self, line: std::fmt::Arguments) {
         if !self.options.quiet {
             log::line(line);
-        }
-    }
-}
-
-/// Hashes the clients' tokens. std's HashMap hashes with SipHash, which stands up to keys chosen
-/// to collide (hash flooding), and was a third of the instructions this server ran in user
-/// space per exchange. Tokens are numbers this loop counts itself, never chosen by a peer: one
-/// multiplication spreads them over the table (Fibonacci hashing).
-#[derive(Default)]
-struct TokenHasher(u64);
-
-impl Hasher for TokenHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-
-    /// Only usize keys come here (a `Token` is one); anything else, byte by byte.
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_usize((self.0 as usize) ^ usize::from(byte));
         }
     }
 }
