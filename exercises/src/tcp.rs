@@ -357,6 +357,8 @@ pub fn server_commands(c: &mut Check) -> Result<(), Failure> {
     }
     // A line may end in \r\n, as telnet sends it: the \r is part of the line end.
     answered(c, &mut conn, b"ECHO crlf \r\n", b"crlf ")?;
+    // Only the \r just before the \n: another \r before it is part of the text.
+    answered(c, &mut conn, b"ECHO cr\r\r\n", b"cr\r")?;
     conn.write(c, b"TIME\r\n")?;
     time_answer(c, &mut conn, "TIME\\r\\n")?;
     // ECHO's text as it came, byte for byte (non-UTF-8 too), split at a point the seed
@@ -397,6 +399,22 @@ pub fn server_commands(c: &mut Check) -> Result<(), Failure> {
     line_is(c, &mut conn, "QUIT in two pieces", "BYE")?;
     conn.closed(c, "the server to close the connection after BYE")?;
     c.pass("after BYE, the server closed the connection");
+    // --idle-timeout is a limit on silence, not on a line: a line typed slowly, its pieces
+    // 0.6 S apart, is answered.
+    let mut slow = Conn::connect(c, addr)?;
+    let gap = Duration::from_secs(idle as u64).mul_f64(0.6);
+    for piece in [b"EC".as_slice(), b"HO ", b"slowly typed\n"] {
+        slow.write(c, piece)?;
+        if !piece.ends_with(b"\n") {
+            std::thread::sleep(gap);
+        }
+    }
+    line_is(
+        c,
+        &mut slow,
+        "ECHO slowly typed, in three pieces 0.6 S apart",
+        "slowly typed",
+    )?;
     commands_limits(c, addr, idle)?;
     commands_once(c)
 }
@@ -825,7 +843,85 @@ pub fn server_framed(c: &mut Check) -> Result<(), Failure> {
         "a silent client was closed after {:.2} s",
         took.as_secs_f64()
     ));
+    not_reading(c, p, addr, idle)?;
+    busy_not_evicted(c)?;
     framed_quiet_hexdump(c)
+}
+
+/// Every message is activity: when every place is taken, the client idle longest makes room,
+/// not a busy one that happened to connect first.
+fn busy_not_evicted(c: &mut Check) -> Result<(), Failure> {
+    let (p, addr) = c.start(
+        "tcp-server",
+        &["--port", "0", "--framed", "--max-clients", "2"],
+    )?;
+    let mut busy = Conn::connect(c, addr)?;
+    let mut idle = Conn::connect(c, addr)?;
+    let idle_me = idle.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    for _ in 0..4 {
+        let m = message(c, 16);
+        busy.write(c, &frame(&m))?;
+        expect_frame(c, &mut busy, &m)?;
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let mut newcomer = Conn::connect(c, addr)?;
+    let m = message(c, 16);
+    newcomer.write(c, &frame(&m))?;
+    expect_frame(c, &mut newcomer, &m)?;
+    idle.closed(
+        c,
+        "with --max-clients 2 and a third client, the idle one closed to make room",
+    )?;
+    c.expect_line_starting(
+        p,
+        &format!("{idle_me} was idle longest"),
+        "the client idle longest makes room, as the lesson logs it",
+    )?;
+    let m = message(c, 16);
+    busy.write(c, &frame(&m))?;
+    expect_frame(c, &mut busy, &m)?;
+    c.pass(
+        "with every place taken, the idle client made room, and the busy one (connected \
+         first, a message every 0.15 s) was still served",
+    );
+    Ok(())
+}
+
+/// A client that sends messages and never reads the answers: once they fill the buffers, the
+/// server's write waits, and after --idle-timeout it closes, logged as the echo logs it.
+fn not_reading(c: &mut Check, p: Proc, addr: SocketAddr, idle: usize) -> Result<(), Failure> {
+    use socket2::{Domain, Socket, Type};
+    let hog = Socket::new(Domain::IPV4, Type::STREAM, None)
+        .and_then(|s| s.set_recv_buffer_size(4096).map(|()| s))
+        .and_then(|s| s.connect(&addr.into()).map(|()| s))
+        .map(std::net::TcpStream::from)
+        .map_err(|e| c.fail(format!("cannot connect to {addr}: {e}")))?;
+    let me = hog.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let message = frame(&message(c, 60 * 1024));
+    let mut writer = hog
+        .try_clone()
+        .map_err(|e| c.fail(format!("cannot clone a socket: {e}")))?;
+    // Messages until the server stops taking them (it is blocked writing answers), and then
+    // until it closes: the write fails.
+    let sending =
+        std::thread::spawn(
+            move || {
+                while std::io::Write::write_all(&mut writer, &message).is_ok() {}
+            },
+        );
+    let want = format!("{me} read none of its echo for {idle} s (--idle-timeout): closed after");
+    c.expect_line_starting(
+        p,
+        &want,
+        "a client that never reads its answers is closed as the echo closes one",
+    )?;
+    drop(hog);
+    let _ = sending.join();
+    c.pass(format!(
+        "a client that never read its answers was closed after --idle-timeout {idle}, as the \
+         lesson logs it"
+    ));
+    Ok(())
 }
 
 /// With --quiet and --hexdump: the bytes on the wire are shown, the log is silent.

@@ -270,6 +270,26 @@ pub fn server_number(c: &mut Check) -> Result<(), Failure> {
          counted at once",
         first.addr()
     ));
+    // --number numbers the echo: with --interactive, a typed answer goes out as typed.
+    let (q, server) = c.start("udp-server", &["--port", "0", "--number", "--interactive"])?;
+    let asker = Udp::on(c, "127.0.0.5")?;
+    asker.send(c, server, b"hi")?;
+    c.expect(
+        q,
+        "received 2 bytes",
+        "with --interactive, the server shows the datagram",
+    )?;
+    type_line(c, q, "typed answer")?;
+    let (got, _) = asker.recv(c, "the typed answer")?;
+    if got != b"typed answer" {
+        return Err(c.fail(format!(
+            "with --number --interactive, the operator typed \"typed answer\"; expected it sent \
+             as typed, got {}",
+            shown(&got)
+        )));
+    }
+    let _ = c.scene.kill(q);
+    c.pass("with --number --interactive, the typed answer went out as typed, unnumbered");
     Ok(())
 }
 
