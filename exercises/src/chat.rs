@@ -203,8 +203,10 @@ pub fn nick(c: &mut Check) -> Result<(), Failure> {
         &format!("/reply {text}"),
         &format!("[{first}] {text}"),
     )?;
-    // /nick with no name is an error: the name stays.
-    for empty in ["/nick", "/nick   "] {
+    // /nick with no name is an error, and so is a longer word that starts with it (a command
+    // is a whole word): the name stays.
+    let not_nick = format!("/nickname {second}");
+    for empty in ["/nick", "/nick   ", not_nick.as_str()] {
         type_line(c, p, empty)?;
         let text = message(c);
         says(c, p, &other, &text, &format!("[{first}] {text}"))?;
