@@ -569,7 +569,21 @@ pub fn all(c: &mut Check) -> Result<(), Failure> {
     let text = gbk_text(c, " ", len);
     let len = c.rng().below(1..8);
     let just = gbk_text(c, "m", len);
-    all_says(c, p, (&writers, &silent), text, just)
+    all_says(c, p, (&writers, &silent), text, just)?;
+
+    // With --hexdump, /all's datagrams are shown as every datagram sent is.
+    let (p, addr) = chat(c, &["--hexdump"])?;
+    let writer = Udp::new(c)?;
+    write_to(c, p, &writer, addr)?;
+    let text = message(c);
+    type_line(c, p, &format!("/all {text}"))?;
+    expect_datagram(c, &writer, &format!("/all {text}"), text.as_bytes())?;
+    let title = format!(">> {} bytes to {}", text.len(), writer.addr());
+    c.scene
+        .expect_on(p, Stream::Stderr, &title)
+        .map_err(|_| c.fail(format!("with --hexdump, expected /all's datagram dumped on stderr as every datagram sent is (no line {title:?})")))?;
+    c.pass("with --hexdump, /all's datagram was dumped as every datagram sent is");
+    Ok(())
 }
 
 fn utf8(text: String) -> Typed {
