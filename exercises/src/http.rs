@@ -238,6 +238,12 @@ pub fn if_modified_since(c: &mut Check) -> Result<(), Failure> {
             "a second before b.bin's, with a Range: the range",
             206,
         ),
+        (
+            "/b.bin",
+            "Range: bytes=6000-7000\r\nIf-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT\r\n",
+            "b.bin's very Last-Modified, with a Range past its end: the condition still first",
+            304,
+        ),
         ("/b.bin", "", "no condition", 200),
     ];
     let mut seeded = Seeded(0x5eed_1234_abcd);
