@@ -1128,6 +1128,23 @@ pub fn client_total(c: &mut Check) -> Result<(), Failure> {
         ));
     }
     c.pass("the character cut at the end is still reported");
+    // A server that sends nothing: 0 bytes is a count too.
+    let listener = Listener::bind(c, SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let p = client(c, listener.addr, &[])?;
+    let conn = listener.accept(c, "tcp-client to connect")?;
+    drop(conn);
+    let want = "the server closed the connection (FIN) after 0 bytes";
+    let line = c.expect(
+        p,
+        "closed the connection",
+        "expected the client to say that the server closed the connection",
+    )?;
+    if line != want {
+        return Err(c.fail(format!(
+            "the server sent nothing and closed, so expected the line {want:?}, got {line:?}"
+        )));
+    }
+    c.pass(format!("{line:?}"));
     test_changed(c)
 }
 
