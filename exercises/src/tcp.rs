@@ -465,10 +465,15 @@ fn commands_limits(c: &mut Check, addr: SocketAddr, idle: usize) -> Result<(), F
     c.pass(format!(
         "a line of more than {MAX_LINE} bytes was refused, and the connection closed"
     ));
-    // One byte over with its newline: 1025 bytes, the line end included.
+    // One byte over with its line end: 1025 bytes, the newline (or CRLF, the seed chooses)
+    // included.
     let mut over_by_one = Conn::connect(c, addr)?;
     let mut line = b"ECHO ".to_vec();
-    line.resize(MAX_LINE, b'y');
+    let crlf = c.rng().below(0..2) == 1;
+    line.resize(if crlf { MAX_LINE - 1 } else { MAX_LINE }, b'y');
+    if crlf {
+        line.push(b'\r');
+    }
     line.push(b'\n');
     over_by_one.write(c, &line)?;
     let got = raw_line(
