@@ -465,41 +465,32 @@ fn commands_limits(c: &mut Check, addr: SocketAddr, idle: usize) -> Result<(), F
     c.pass(format!(
         "a line of more than {MAX_LINE} bytes was refused, and the connection closed"
     ));
-    // One byte over with its line end: 1025 bytes, the newline (or CRLF, the seed chooses)
-    // included.
-    let mut over_by_one = Conn::connect(c, addr)?;
-    let mut line = b"ECHO ".to_vec();
-    let crlf = c.rng().below(0..2) == 1;
-    line.resize(if crlf { MAX_LINE - 1 } else { MAX_LINE }, b'y');
-    if crlf {
-        line.push(b'\r');
-    }
-    line.push(b'\n');
-    over_by_one.write(c, &line)?;
-    let got = raw_line(
-        c,
-        &mut over_by_one,
-        &format!(
-            "an ERR line after a line of {} bytes, its newline included",
-            line.len()
-        ),
-    )?;
-    if !got.starts_with(b"ERR") {
-        return Err(c.fail(format!(
-            "sent a line of {} bytes, its newline included (the limit is {MAX_LINE}), expected \
-             a line starting with \"ERR\", got {}",
+    // One byte over with its line end: 1025 bytes, the `\n` or the `\r\n` included.
+    for end in [b"\n".as_slice(), b"\r\n"] {
+        let mut over_by_one = Conn::connect(c, addr)?;
+        let mut line = b"ECHO ".to_vec();
+        line.resize(MAX_LINE + 1 - end.len(), b'y');
+        line.extend_from_slice(end);
+        over_by_one.write(c, &line)?;
+        let what = format!(
+            "a line of {} bytes, its {} included",
             line.len(),
-            shown(&got)
-        )));
+            shown(end)
+        );
+        let got = raw_line(c, &mut over_by_one, &format!("an ERR line after {what}"))?;
+        if !got.starts_with(b"ERR") {
+            return Err(c.fail(format!(
+                "sent {what} (the limit is {MAX_LINE}), expected a line starting with \"ERR\", \
+                 got {}",
+                shown(&got)
+            )));
+        }
+        over_by_one.closed(
+            c,
+            "the server to close the connection after a line one byte too long",
+        )?;
+        c.pass(format!("{what} was refused too"));
     }
-    over_by_one.closed(
-        c,
-        "the server to close the connection after a line one byte too long",
-    )?;
-    c.pass(format!(
-        "a line of {} bytes, its newline included, was refused too",
-        line.len()
-    ));
     let mut silent = Conn::connect(c, addr)?;
     silent.write(c, b"ECH")?;
     let took = closes(
