@@ -184,37 +184,6 @@ fn a_client_that_never_reads_cannot_hold_its_place() -> Result<(), Failure> {
     Ok(())
 }
 
-/// A free port on 127.0.0.1, for a server whose ready line nobody can read.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Connects once the server listens, for at most ten seconds.
-fn connect_when_up(addr: SocketAddr, server: &mut std::process::Child) -> TcpStream {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(stream) = TcpStream::connect(addr) {
-            stream
-                .set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
-            return stream;
-        }
-        assert!(
-            server.try_wait().unwrap().is_none(),
-            "the server exited before it listened"
-        );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the server never listened on {addr}"
-        );
-        thread::yield_now();
-    }
-}
-
 /// Kills the child when the test ends, however it ends.
 struct KillOnDrop(std::process::Child);
 
@@ -230,19 +199,20 @@ impl Drop for KillOnDrop {
 /// instead drops the lines, says so once on stderr, and the server goes on serving.
 #[test]
 fn a_full_disk_under_the_log_does_not_stop_the_server() {
-    let port = free_port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["--port", &port.to_string()])
-        .stdout(
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open("/dev/full")
-                .unwrap(),
-        )
-        .stderr(std::process::Stdio::piped());
-    let mut server = KillOnDrop(cmd.spawn().unwrap());
-    drop(connect_when_up(addr, &mut server.0));
+    let (child, addr) = testkit::free_port::tcp_server_on_a_free_port(|port| {
+        Command::new(BIN)
+            .args(["--port", &port.to_string()])
+            .stdout(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/dev/full")
+                    .unwrap(),
+            )
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    });
+    let mut server = KillOnDrop(child);
     let flood: Vec<u8> = vec![0x7f; 10 << 20];
     assert_eq!(echo_in_pieces(addr, &flood, 64 * 1024), flood);
     assert_eq!(echo_in_pieces(addr, b"still here", 3), b"still here");

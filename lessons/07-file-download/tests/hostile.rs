@@ -430,36 +430,26 @@ fn a_part_that_cannot_be_created_gets_the_disks_hint() {
 fn a_full_disk_under_the_log_does_not_stop_the_server() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("a.txt"), "hello\n").unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let full = fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/full")
-        .unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_file-download"))
-        .args([
-            "serve",
-            "--port",
-            &port.to_string(),
-            "--max-per-address",
-            "1",
-        ])
-        .arg("--root")
-        .arg(dir.path())
-        .stdout(full)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "the server never listened");
-        assert!(server.try_wait().unwrap().is_none(), "the server exited");
-        thread::sleep(Duration::from_millis(20));
-    }
+    let (mut server, addr) = testkit::free_port::tcp_server_on_a_free_port(|port| {
+        let full = fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        Command::new(env!("CARGO_BIN_EXE_file-download"))
+            .args([
+                "serve",
+                "--port",
+                &port.to_string(),
+                "--max-per-address",
+                "1",
+            ])
+            .arg("--root")
+            .arg(dir.path())
+            .stdout(full)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    });
     let ask = |request: &[u8]| {
         let mut stream = TcpStream::connect(addr).unwrap();
         stream

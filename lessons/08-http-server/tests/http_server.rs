@@ -682,30 +682,20 @@ fn a_slow_reader_is_dropped_under_min_rate() -> Result<(), Failure> {
 #[test]
 fn a_full_disk_under_the_log_does_not_stop_the_server() {
     let dir = served();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let full = fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/full")
-        .unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_http-server"))
-        .args(["--port", &port.to_string()])
-        .arg("--root")
-        .arg(dir.path())
-        .stdout(full)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "the server never listened");
-        assert!(server.try_wait().unwrap().is_none(), "the server exited");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut server, addr) = testkit::free_port::tcp_server_on_a_free_port(|port| {
+        let full = fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        Command::new(env!("CARGO_BIN_EXE_http-server"))
+            .args(["--port", &port.to_string()])
+            .arg("--root")
+            .arg(dir.path())
+            .stdout(full)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    });
     for n in 0..50 {
         let answer = ask(
             addr,
