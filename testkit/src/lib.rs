@@ -16,6 +16,7 @@ mod busy;
 pub mod echo;
 mod echo_suite;
 pub mod free_port;
+pub mod full_disk;
 pub mod netns;
 pub mod pty;
 pub mod udp;

@@ -471,13 +471,9 @@ fn a_full_disk_under_the_log_does_not_stop_the_server() {
         .local_addr()
         .unwrap()
         .port();
-    let full = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/full")
-        .unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_udp-server"))
         .args(["--port", &port.to_string()])
-        .stdout(full)
+        .stdout(testkit::full_disk::full())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -503,17 +499,8 @@ fn a_full_disk_under_the_log_does_not_stop_the_server() {
             }
         }
     }
-    let alive = server.try_wait().unwrap().is_none();
-    let _ = server.kill();
-    let _ = server.wait();
-    let mut said = String::new();
-    std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut said).unwrap();
+    let (alive, said) = testkit::full_disk::stop(&mut server);
     assert!(alive, "the server exited: {said}");
     assert_eq!(answered, 50, "{said}");
-    assert_eq!(
-        said.matches("log: lines for stdout are being dropped")
-            .count(),
-        1,
-        "{said}"
-    );
+    testkit::full_disk::said_once_it_drops_lines(&said);
 }

@@ -770,12 +770,8 @@ fn a_full_disk_under_the_output_does_not_stop_listen() {
         .local_addr()
         .unwrap()
         .port();
-    let full = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/full")
-        .unwrap();
     let mut listen = feiq(&["listen", "--port", &port.to_string()])
-        .stdout(full)
+        .stdout(testkit::full_disk::full())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -797,19 +793,10 @@ fn a_full_disk_under_the_output_does_not_stop_listen() {
             assert!(listen.try_wait().unwrap().is_none(), "listen exited");
         }
     }
-    let alive = listen.try_wait().unwrap().is_none();
-    let _ = listen.kill();
-    let _ = listen.wait();
-    let mut said = String::new();
-    std::io::Read::read_to_string(&mut listen.stderr.take().unwrap(), &mut said).unwrap();
+    let (alive, said) = testkit::full_disk::stop(&mut listen);
     assert!(alive, "listen exited: {said}");
     assert_eq!(acknowledged, 5, "{said}");
-    assert_eq!(
-        said.matches("log: lines for stdout are being dropped")
-            .count(),
-        1,
-        "{said}"
-    );
+    testkit::full_disk::said_once_it_drops_lines(&said);
 }
 
 /// The attack (line-wrap spoofing): on a terminal of 80 columns, a peer pads its message so

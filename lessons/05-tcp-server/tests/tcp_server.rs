@@ -202,12 +202,7 @@ fn a_full_disk_under_the_log_does_not_stop_the_server() {
     let (child, addr) = testkit::free_port::tcp_server_on_a_free_port(|port| {
         Command::new(BIN)
             .args(["--port", &port.to_string()])
-            .stdout(
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .open("/dev/full")
-                    .unwrap(),
-            )
+            .stdout(testkit::full_disk::full())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap()
@@ -216,23 +211,9 @@ fn a_full_disk_under_the_log_does_not_stop_the_server() {
     let flood: Vec<u8> = vec![0x7f; 10 << 20];
     assert_eq!(echo_in_pieces(addr, &flood, 64 * 1024), flood);
     assert_eq!(echo_in_pieces(addr, b"still here", 3), b"still here");
-    assert!(server.0.try_wait().unwrap().is_none(), "the server exited");
-    let _ = server.0.kill();
-    let _ = server.0.wait();
-    let mut said = String::new();
-    server
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut said)
-        .unwrap();
-    assert_eq!(
-        said.matches("log: lines for stdout are being dropped")
-            .count(),
-        1,
-        "{said}"
-    );
+    let (alive, said) = testkit::full_disk::stop(&mut server.0);
+    assert!(alive, "the server exited: {said}");
+    testkit::full_disk::said_once_it_drops_lines(&said);
     assert!(said.contains("No space left on device"), "{said}");
 }
 

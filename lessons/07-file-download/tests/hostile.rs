@@ -431,10 +431,6 @@ fn a_full_disk_under_the_log_does_not_stop_the_server() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("a.txt"), "hello\n").unwrap();
     let (mut server, addr) = testkit::free_port::tcp_server_on_a_free_port(|port| {
-        let full = fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .unwrap();
         Command::new(env!("CARGO_BIN_EXE_file-download"))
             .args([
                 "serve",
@@ -445,7 +441,7 @@ fn a_full_disk_under_the_log_does_not_stop_the_server() {
             ])
             .arg("--root")
             .arg(dir.path())
-            .stdout(full)
+            .stdout(testkit::full_disk::full())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap()
@@ -477,21 +473,7 @@ fn a_full_disk_under_the_log_does_not_stop_the_server() {
         drop(held);
         thread::sleep(Duration::from_millis(50));
     }
-    let alive = server.try_wait().unwrap().is_none();
-    let _ = server.kill();
-    let _ = server.wait();
-    let mut said = String::new();
-    server
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut said)
-        .unwrap();
+    let (alive, said) = testkit::full_disk::stop(&mut server);
     assert!(alive, "the server exited: {said}");
-    assert_eq!(
-        said.matches("log: lines for stdout are being dropped")
-            .count(),
-        1,
-        "{said}"
-    );
+    testkit::full_disk::said_once_it_drops_lines(&said);
 }

@@ -683,15 +683,11 @@ fn a_slow_reader_is_dropped_under_min_rate() -> Result<(), Failure> {
 fn a_full_disk_under_the_log_does_not_stop_the_server() {
     let dir = served();
     let (mut server, addr) = testkit::free_port::tcp_server_on_a_free_port(|port| {
-        let full = fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .unwrap();
         Command::new(env!("CARGO_BIN_EXE_http-server"))
             .args(["--port", &port.to_string()])
             .arg("--root")
             .arg(dir.path())
-            .stdout(full)
+            .stdout(testkit::full_disk::full())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap()
@@ -703,22 +699,8 @@ fn a_full_disk_under_the_log_does_not_stop_the_server() {
         );
         assert_eq!(answer.status, 404);
     }
-    let alive = server.try_wait().unwrap().is_none();
-    let _ = server.kill();
-    let _ = server.wait();
-    let mut said = String::new();
-    server
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut said)
-        .unwrap();
+    let (alive, said) = testkit::full_disk::stop(&mut server);
     assert!(alive, "the server exited: {said}");
-    assert_eq!(
-        said.matches("log: lines for stdout are being dropped")
-            .count(),
-        1,
-        "{said}"
-    );
+    testkit::full_disk::said_once_it_drops_lines(&said);
     assert!(said.contains("No space left on device"), "{said}");
 }
