@@ -4,36 +4,29 @@
 //! line the program printed on stdout, `!` on stderr. For the book, whatever differs from run
 //! to run is made stable ([`Normaliser`]), so that regenerating the transcripts changes nothing.
 
-use std::borrow::Cow;
-
 use testkit::{Kind, Shown};
 
 /// One entry as a line, labelled and marked.
 pub fn line(entry: &Shown) -> String {
-    let line = format!("{:>11} {} {}", entry.label, mark(entry.kind), text(entry));
-    line.trim_end().to_string()
+    let (mark, text) = marked(entry);
+    format!("{:>11} {mark} {text}", entry.label)
+        .trim_end()
+        .to_string()
 }
 
-/// What an entry is: `$` started, `>` typed, `│` stdout, `!` stderr.
-pub fn mark(kind: Kind) -> char {
-    match kind {
-        Kind::Started => '$',
-        Kind::Typed | Kind::EndOfInput => '>',
-        Kind::Stdout => '│',
-        Kind::Stderr => '!',
-    }
-}
-
-/// The text of an entry, with the keys a person presses where nothing else was typed.
-pub fn text(entry: &Shown) -> Cow<'_, str> {
+/// What an entry is (`$` started, `>` typed, `│` stdout, `!` stderr), and its text, with the
+/// keys a person presses where nothing else was typed.
+fn marked(entry: &Shown) -> (char, String) {
+    let text = entry.text.clone();
     match entry.kind {
-        Kind::Typed if entry.text.is_empty() => "[Enter]".into(),
-        Kind::EndOfInput => "[Ctrl-D]".into(),
+        Kind::Started => ('$', text),
+        Kind::Typed if text.is_empty() => ('>', "[Enter]".into()),
         // A typed escape sequence is shown, not obeyed by the terminal (or left in the book).
-        Kind::Typed if entry.text.chars().any(char::is_control) => {
-            entry.text.escape_debug().to_string().into()
-        }
-        _ => entry.text.as_str().into(),
+        Kind::Typed if text.chars().any(char::is_control) => ('>', text.escape_debug().to_string()),
+        Kind::Typed => ('>', text),
+        Kind::EndOfInput => ('>', "[Ctrl-D]".into()),
+        Kind::Stdout => ('│', text),
+        Kind::Stderr => ('!', text),
     }
 }
 
@@ -59,14 +52,15 @@ pub fn for_the_book(shown: &[Shown]) -> String {
 /// - a duration (`40.27µs`, `0.01s`) or a rate (`12.5` before `MB/s`) becomes `…`;
 /// - a scratch directory `/tmp/socket-lessons-XXXXXX` loses its random part.
 #[derive(Default)]
-pub struct Normaliser {
+struct Normaliser {
     ports: Vec<String>,
     packets: Vec<String>,
 }
 
 impl Normaliser {
-    pub fn line(&mut self, entry: &Shown) -> String {
-        let text = self.ports_in(&scratch_names(&text(entry)));
+    fn line(&mut self, entry: &Shown) -> String {
+        let (mark, text) = marked(entry);
+        let text = self.ports_in(&scratch_names(&text));
         let typed = matches!(entry.kind, Kind::Started | Kind::Typed);
         let mut words: Vec<String> = Vec::new();
         for word in text.split(' ') {
@@ -82,11 +76,8 @@ impl Normaliser {
             };
             words.push(word);
         }
-        let shown = Shown {
-            text: words.join(" "),
-            ..entry.clone()
-        };
-        line(&shown)
+        let line = format!("{:>11} {mark} {}", entry.label, words.join(" "));
+        line.trim_end().to_string()
     }
 
     /// The stable number of `value`: `first` for the first value seen, and so on.
