@@ -1,15 +1,5 @@
-//! `cargo exercise` (a student's) and `cargo xtask exercise prove` (the maintainers'): the
-//! exercises at the end of each chapter, checked on the wire.
-//!
-//! ```text
-//! cargo exercise list               every exercise, done or todo in this working copy
-//! cargo exercise show ID [--hint N] the statement and how it is checked; one hint
-//! cargo exercise check ID [--seed S] build the lesson, run the check, then the lesson's tests
-//! cargo exercise watch [ID]         check again at every save; on to the next when it passes
-//! cargo xtask exercise prove        in a scratch copy: each check fails as shipped, passes with
-//!                                   exercises/solutions/ID.patch (the lesson's tests too), and
-//!                                   fails with every exercises/wrong/ID--*.patch
-//! ```
+//! `cargo exercise` (a student's: the variants of [`Cmd`]) and `cargo xtask exercise prove` (the
+//! maintainers'): the exercises at the end of each chapter, checked on the wire.
 //!
 //! The checks live in the `exercises` crate; the statements and hints in the book
 //! (`docs/src/exercises/<lesson>.md`), which `show` reads, so they are written once. A check's
@@ -194,75 +184,58 @@ fn watch(first: Option<&str>) -> anyhow::Result<()> {
     }
 }
 
-/// One exercise's part of the book: its statement, and its hints.
-struct Text {
-    statement: String,
-    hints: Vec<String>,
-}
-
 fn show(e: &Exercise, hint: Option<usize>) -> anyhow::Result<()> {
     let path = repo_root().join(format!("docs/src/exercises/{}.md", e.chapter()));
     let book = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let text = section(&book, e.id)
+    let (statement, hints) = section(&book, e.id)
         .with_context(|| format!("{} has no section for {}", path.display(), e.id))?;
-    let (id, hints) = (e.id, text.hints.len());
+    let (id, count) = (e.id, hints.len());
     let Some(n) = hint else {
-        println!(
-            "{id} ({}): {}\n\n{}",
-            e.lesson,
-            e.title,
-            text.statement.trim()
-        );
+        println!("{id} ({}): {}\n\n{}", e.lesson, e.title, statement.trim());
         println!("\nCheck it: `cargo exercise check {id}`");
-        if hints > 0 {
-            println!("\n{hints} hints: `cargo exercise show {id} --hint 1`, then 2, ...");
+        if count > 0 {
+            println!("\n{count} hints: `cargo exercise show {id} --hint 1`, then 2, ...");
         }
         return Ok(());
     };
-    let Some(h) = n.checked_sub(1).and_then(|i| text.hints.get(i)) else {
-        bail!("{id} has hints 1 to {hints}");
+    let Some(h) = n.checked_sub(1).and_then(|i| hints.get(i)) else {
+        bail!("{id} has hints 1 to {count}");
     };
-    println!("{id} hint {n} of {hints}:\n\n{}", h.trim());
-    if n < hints {
+    println!("{id} hint {n} of {count}:\n\n{}", h.trim());
+    if n < count {
         println!("\nnext: `cargo exercise show {id} --hint {}`", n + 1);
     }
     Ok(())
 }
 
-/// The section `### ID: ...` of a chapter's exercises: the text up to the first folded
-/// `<details>` is the statement; each `<details>` block is a hint (its `<summary>` only says
-/// "Hint N").
-fn section(book: &str, id: &str) -> Option<Text> {
+/// The section `### ID: ...` of a chapter's exercises: its statement, the text up to the first
+/// folded `<details>`; and its hints, one a `<details>` block (whose `<summary>` only says
+/// "Hint N", on its line or as a paragraph of its own up to `</summary>`).
+fn section(book: &str, id: &str) -> Option<(String, Vec<String>)> {
     let heading = format!("### {id}:");
     let mut lines = book.lines().skip_while(|l| !l.starts_with(&heading));
     lines.next()?;
-    let mut text = Text {
-        statement: String::new(),
-        hints: Vec::new(),
-    };
+    let (mut statement, mut hints) = (String::new(), Vec::<String>::new());
     let (mut in_hint, mut in_summary) = (false, false);
     for line in lines.take_while(|l| !l.starts_with("## ") && !l.starts_with("### ")) {
         let trimmed = line.trim();
         if trimmed.starts_with("<details") {
             in_hint = true;
-            text.hints.push(String::new());
+            hints.push(String::new());
         } else if trimmed.starts_with("</details") {
             in_hint = false;
         } else if trimmed.starts_with("<summary") || in_summary {
-            // The summary only says "Hint N", on its line or as a paragraph of its own (which
-            // the Chinese book translates) up to `</summary>`.
             in_summary = !trimmed.ends_with("</summary>");
         } else {
-            let into = match text.hints.last_mut() {
-                Some(hint) if in_hint => hint,
-                _ => &mut text.statement,
-            };
-            into.push_str(line);
-            into.push('\n');
+            let into = hints
+                .last_mut()
+                .filter(|_| in_hint)
+                .unwrap_or(&mut statement);
+            *into += &format!("{line}\n");
         }
     }
-    Some(text)
+    Some((statement, hints))
 }
 
 fn prove(chosen: &[&Exercise], seed: Option<u64>) -> anyhow::Result<()> {
@@ -438,9 +411,9 @@ mod tests {
     #[test]
     fn a_section_is_its_statement_and_its_hints() {
         let book = "## Exercises\n\n### x-1: One\n\nDo this.\n\n<details>\n<summary>Hint 1</summary>\n\nFirst.\n</details>\n\n<details>\n<summary>\n\nHint 2\n\n</summary>\n\nSecond.\n</details>\n\n### x-2: Two\n\nOther.\n";
-        let text = section(book, "x-1").unwrap_or_else(|| panic!("no section"));
-        assert_eq!(text.statement.trim(), "Do this.");
-        let hints: Vec<&str> = text.hints.iter().map(|h| h.trim()).collect();
+        let (statement, hints) = section(book, "x-1").unwrap_or_else(|| panic!("no section"));
+        assert_eq!(statement.trim(), "Do this.");
+        let hints: Vec<&str> = hints.iter().map(|h| h.trim()).collect();
         assert_eq!(hints, ["First.", "Second."]);
         assert!(section(book, "x-3").is_none());
     }
@@ -451,9 +424,10 @@ mod tests {
             let path =
                 crate::bins::repo_root().join(format!("docs/src/exercises/{}.md", e.chapter()));
             let book = std::fs::read_to_string(&path).unwrap_or_default();
-            let text = section(&book, e.id).unwrap_or_else(|| panic!("{}: no section", e.id));
-            assert!(text.statement.contains("check"), "{}: no check", e.id);
-            assert!(!text.hints.is_empty(), "{}: no hints", e.id);
+            let (statement, hints) =
+                section(&book, e.id).unwrap_or_else(|| panic!("{}: no section", e.id));
+            assert!(statement.contains("check"), "{}: no check", e.id);
+            assert!(!hints.is_empty(), "{}: no hints", e.id);
         }
     }
 }

@@ -106,7 +106,10 @@ fn list() -> anyhow::Result<()> {
     );
     for l in LESSONS {
         let chapter = format!("docs/src/{}.md", l.name);
-        println!("{:<13}  {:<39}  {chapter:<25}  {}", l.name, l.ports, l.teaches);
+        println!(
+            "{:<13}  {:<39}  {chapter:<25}  {}",
+            l.name, l.ports, l.teaches
+        );
     }
     println!("\n{:<23}  {:<23}  about", "pair", "lessons");
     for p in PAIRS {
