@@ -252,18 +252,9 @@ fn prove(chosen: &[&Exercise], seed: Option<u64>) -> anyhow::Result<()> {
     );
     // Every check fails on the lessons as shipped.
     let shipped: Vec<bool> = chosen.iter().map(|e| !passes(e, &bins, seed)).collect();
-    let head = [
-        "exercise",
-        "as shipped",
-        "solution",
-        "its tests",
-        "other checks",
-        "wrong ones",
-        "time",
-    ];
     println!(
-        "{:<16} {:<11} {:<11} {:<11} {:<13} {:<10} {}",
-        head[0], head[1], head[2], head[3], head[4], head[5], head[6]
+        "{:<16} {:<11} {:<11} {:<11} {:<13} {:<10} time",
+        "exercise", "as shipped", "solution", "its tests", "other checks", "wrong ones"
     );
     let mut problems: Vec<String> = Vec::new();
     let mut unproved = 0;
@@ -276,37 +267,34 @@ fn prove(chosen: &[&Exercise], seed: Option<u64>) -> anyhow::Result<()> {
         // As `cargo exercise check` does: the wire check, then the lesson's tests.
         let tests = || lesson_tests(&ws, &target, e.lesson);
         let (mut solved, mut tests_pass, mut others_fail) = (false, false, true);
-        with_patch(
-            &ws,
-            &format!("exercises/solutions/{}.patch", e.id),
-            |applied| {
-                if let Err(err) = applied.and_then(|()| build(&[e.lesson])) {
-                    return said(format!("{err:#}"));
+        let solution = format!("exercises/solutions/{}.patch", e.id);
+        with_patch(&ws, &solution, |applied| {
+            if let Err(err) = applied.and_then(|()| build(&[e.lesson])) {
+                return said(format!("{err:#}"));
+            }
+            solved = passes(e, &bins, seed);
+            if !solved {
+                said("its check fails with its solution".into());
+            }
+            match tests() {
+                Ok(()) => tests_pass = true,
+                Err(err) => said(format!(
+                    "the lesson's tests fail with the solution: {err:#}"
+                )),
+            }
+            for other in EXERCISES
+                .iter()
+                .filter(|o| o.lesson == e.lesson && o.id != e.id)
+            {
+                if passes(other, &bins, seed) {
+                    others_fail = false;
+                    said(format!(
+                        "the check of {} passes with this solution",
+                        other.id
+                    ));
                 }
-                solved = passes(e, &bins, seed);
-                if !solved {
-                    said("its check fails with its solution".into());
-                }
-                match tests() {
-                    Ok(()) => tests_pass = true,
-                    Err(err) => said(format!(
-                        "the lesson's tests fail with the solution: {err:#}"
-                    )),
-                }
-                for other in EXERCISES
-                    .iter()
-                    .filter(|o| o.lesson == e.lesson && o.id != e.id)
-                {
-                    if passes(other, &bins, seed) {
-                        others_fail = false;
-                        said(format!(
-                            "the check of {} passes with this solution",
-                            other.id
-                        ));
-                    }
-                }
-            },
-        )?;
+            }
+        })?;
         let prefix = format!("{}--", e.id);
         let wrong: Vec<PathBuf> = walk(&ws.join("exercises/wrong"))
             .into_iter()

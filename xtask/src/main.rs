@@ -160,10 +160,10 @@ fn e2e(transcripts: bool) -> anyhow::Result<()> {
     let (pairs, bins) = pairs("all")?;
     let dir = repo_root().join("docs/src/transcripts");
     let (mut failures, mut skipped) = (Vec::new(), 0);
-    println!("{:<24}  {:<6}  time", "pair", "result");
+    println!("{:<23}  {:<6}  time", "pair", "result");
     for pair in &pairs {
         if let Err(why) = pair.runnable() {
-            println!("{:<24}  skip    {why}", pair.name);
+            println!("{:<23}  skip    {why}", pair.name);
             skipped += 1;
             continue;
         }
@@ -173,7 +173,7 @@ fn e2e(transcripts: bool) -> anyhow::Result<()> {
         let mut scene = Scene::new();
         let result = pair.run(&mut scene, &bins);
         let verdict = if result.is_ok() { "pass" } else { "FAIL" };
-        println!("{:<24}  {verdict:<6}  {:.2?}", pair.name, started.elapsed());
+        println!("{:<23}  {verdict:<6}  {:.2?}", pair.name, started.elapsed());
         match result {
             Err(f) => failures.push(format!("--- {} ---\n{f}", pair.name)),
             Ok(()) if transcripts => {
