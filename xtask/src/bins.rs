@@ -121,6 +121,16 @@ pub fn output(cmd: &mut Command) -> anyhow::Result<String> {
     Ok(text(&out.stdout))
 }
 
+/// The text of `path`; an error names it.
+pub fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Writes `text` to `path`; an error names it.
+pub fn write(path: &Path, text: impl AsRef<[u8]>) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// The workspace: the one `cargo run` runs this in (a copied checkout checks itself), or the one
 /// this binary was built from.
 pub fn repo_root() -> PathBuf {

@@ -186,8 +186,7 @@ fn watch(first: Option<&str>) -> anyhow::Result<()> {
 
 fn show(e: &Exercise, hint: Option<usize>) -> anyhow::Result<()> {
     let path = repo_root().join(format!("docs/src/exercises/{}.md", e.chapter()));
-    let book = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let book = bins::read(&path)?;
     let (statement, hints) = section(&book, e.id)
         .with_context(|| format!("{} has no section for {}", path.display(), e.id))?;
     let (id, count) = (e.id, hints.len());

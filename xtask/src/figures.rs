@@ -6,24 +6,19 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::Context;
+use crate::bins::{read, walk, write};
 
 /// What differs from the figures the table makes; with `fix`, writes them instead.
 pub fn check(root: &Path, fix: bool) -> anyhow::Result<Vec<String>> {
     let dir = root.join("docs/src/figures");
-    let table = dir.join("zh-CN.tsv");
-    let table =
-        fs::read_to_string(&table).with_context(|| format!("cannot read {}", table.display()))?;
-    let labels = parse_table(&table);
+    let labels = parse_table(&read(&dir.join("zh-CN.tsv"))?);
     let mut problems = Vec::new();
-    let svgs = crate::bins::walk(&dir)
-        .into_iter()
-        .filter(|p| p.parent() == Some(&dir));
+    let svgs = walk(&dir).into_iter().filter(|p| p.parent() == Some(&dir));
     for name in svgs
         .filter_map(|p| Some(p.file_name()?.to_str()?.to_string()))
         .filter(|n| n.ends_with(".svg"))
     {
-        let (chinese, missing) = translate(&fs::read_to_string(dir.join(&name))?, &labels);
+        let (chinese, missing) = translate(&read(&dir.join(&name))?, &labels);
         for label in missing {
             problems.push(format!(
                 "figures/{name}: no Chinese for {label:?} in figures/zh-CN.tsv"
@@ -41,7 +36,7 @@ pub fn check(root: &Path, fix: bool) -> anyhow::Result<Vec<String>> {
             continue;
         }
         fs::create_dir_all(dir.join("zh-CN"))?;
-        fs::write(&out, chinese).with_context(|| format!("cannot write {}", out.display()))?;
+        write(&out, chinese)?;
         println!("wrote {}", out.display());
     }
     Ok(problems)

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
-use crate::bins::{Bins, output};
+use crate::bins::{Bins, output, read, write};
 use crate::manifest::LESSONS;
 
 const BEGIN: &str =
@@ -53,8 +53,7 @@ pub fn table(bins: &Bins) -> anyhow::Result<String> {
 
 /// Compares the introduction's list with `table`; with `fix`, rewrites it instead.
 pub fn check(intro: &Path, table: &str, fix: bool) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(intro)
-        .with_context(|| format!("cannot read {}", intro.display()))?;
+    let text = read(intro)?;
     let (Some(begin), Some(end)) = (text.find(BEGIN), text.find(END)) else {
         bail!(
             "{}: no flag table between {BEGIN} and {END}",
@@ -73,7 +72,7 @@ pub fn check(intro: &Path, table: &str, fix: bool) -> anyhow::Result<Vec<String>
         )]);
     }
     let fixed = format!("{}{BEGIN}{wanted}{}", &text[..begin], &text[end..]);
-    std::fs::write(intro, fixed).with_context(|| format!("cannot write {}", intro.display()))?;
+    write(intro, fixed)?;
     println!("rewrote the flag table in {}", intro.display());
     Ok(Vec::new())
 }

@@ -10,7 +10,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use polib::po_file;
 
-use crate::bins::{run, walk};
+use crate::bins::{read, run, walk, write};
 
 /// The Chinese book's title (book.toml holds the English one).
 const TITLE: &str = "socket-lessons：用 Rust 学 TCP 与 UDP 套接字编程";
@@ -50,7 +50,7 @@ pub fn extract(root: &Path) -> Result<()> {
         let to = prose.join(file.strip_prefix(&docs)?);
         fs::create_dir_all(to.parent().unwrap_or(&prose))?;
         match file.extension().is_some_and(|e| e == "md") {
-            true => fs::write(&to, blank_code_blocks(&fs::read_to_string(file)?))?,
+            true => write(&to, blank_code_blocks(&read(file)?))?,
             false => fs::copy(file, &to).map(drop)?,
         }
     }
@@ -64,9 +64,9 @@ pub fn extract(root: &Path) -> Result<()> {
     let wrapped = scratch.path().join("wrapped.pot");
     let mut msgcat = Command::new("msgcat");
     run(msgcat.arg(out.join("messages.pot")).arg("-o").arg(&wrapped)).context(GETTEXT)?;
-    let text = fs::read_to_string(&wrapped)?;
+    let text = read(&wrapped)?;
     let body = text.split_once("\n\n").map_or("", |(_, body)| body);
-    fs::write(&pot, format!("{HEADER}\n{body}"))?;
+    write(&pot, format!("{HEADER}\n{body}"))?;
     if !po.exists() {
         fs::copy(&pot, &po)?;
     }
@@ -175,7 +175,7 @@ pub fn book(root: &Path) -> Result<()> {
 /// The links of `page` to a file of the book that does not exist, or to a `#fragment` that the
 /// page it names has no element for.
 fn broken_links(page: &Path) -> Result<Vec<String>> {
-    let html = fs::read_to_string(page)?;
+    let html = read(page)?;
     let mut broken = Vec::new();
     let targets = html
         .split("href=\"")

@@ -178,8 +178,7 @@ fn e2e(transcripts: bool) -> anyhow::Result<()> {
             Err(f) => failures.push(format!("--- {} ---\n{f}", pair.name)),
             Ok(()) if transcripts => {
                 let path = dir.join(format!("{}.txt", pair.name));
-                std::fs::write(&path, transcript::for_the_book(scene.shown()))
-                    .with_context(|| format!("cannot write {}", path.display()))?;
+                bins::write(&path, transcript::for_the_book(scene.shown()))?;
             }
             Ok(()) => {}
         }
