@@ -132,14 +132,15 @@ impl Pair {
     pub fn run(&self, s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
         let path = format!("xtask/scenes/{}.scene", self.scene);
         let script = std::fs::read_to_string(repo_root().join(&path))
-            .map_err(|e| fail(format!("cannot read {path}: {e}")))?;
+            .map_err(|e| Failure::new(format!("cannot read {path}: {e}")))?;
         let scratch = tempfile::Builder::new().prefix("socket-lessons-").tempdir();
         let scratch =
-            scratch.map_err(|e| fail(format!("cannot create a scratch directory: {e}")))?;
+            scratch.map_err(|e| Failure::new(format!("cannot create a scratch directory: {e}")))?;
         let mut run = Run::new(bins, scratch.path());
         for dir in ["root", "here"] {
             let path = run.path(dir);
-            std::fs::create_dir(&path).map_err(|e| fail(format!("cannot create {dir}: {e}")))?;
+            std::fs::create_dir(&path)
+                .map_err(|e| Failure::new(format!("cannot create {dir}: {e}")))?;
             run.set(dir, path.to_string_lossy().into_owned());
         }
         let (server, client) = (self.lessons.first(), self.lessons.get(1));
@@ -200,7 +201,7 @@ impl Run<'_> {
             self.procs
                 .get(label)
                 .copied()
-                .ok_or_else(|| fail(format!("no program is labelled {label}")))
+                .ok_or_else(|| Failure::new(format!("no program is labelled {label}")))
         };
         match command {
             "start" => {
@@ -242,23 +243,25 @@ impl Run<'_> {
             "cd" => self.dir = Some(path),
             "file" => write(&path, unescape(&text).as_bytes())?,
             "binary" => {
-                let size: u32 = text.parse().map_err(|_| fail("not a size"))?;
+                let size: u32 = text.parse().map_err(|_| Failure::new("not a size"))?;
                 let bytes = (0..size).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8);
                 write(&path, &bytes.collect::<Vec<u8>>())?;
             }
             "head" => {
                 let (from, size) = text.split_once(' ').unwrap_or((&text, ""));
-                let size: usize = size.parse().map_err(|_| fail("not a size"))?;
+                let size: usize = size.parse().map_err(|_| Failure::new("not a size"))?;
                 let bytes = read(&self.path(from));
                 write(
                     &path,
-                    bytes.get(..size).ok_or_else(|| fail("shorter than that"))?,
+                    bytes
+                        .get(..size)
+                        .ok_or_else(|| Failure::new("shorter than that"))?,
                 )?;
             }
             "version" => {
                 use std::os::unix::fs::MetadataExt;
                 let meta = std::fs::metadata(self.path(&text))
-                    .map_err(|e| fail(format!("{text}: {e}")))?;
+                    .map_err(|e| Failure::new(format!("{text}: {e}")))?;
                 let (len, secs, nanos) = (meta.len(), meta.mtime(), meta.mtime_nsec());
                 write(&path, format!("{len}-{secs}.{nanos:09}\n").as_bytes())?;
             }
@@ -268,7 +271,7 @@ impl Run<'_> {
             )?,
             "exists" => check(path.exists(), format!("no {label}"))?,
             "gone" => check(!path.exists(), format!("{label} exists"))?,
-            _ => return Err(fail(format!("no such step: {command}"))),
+            _ => return Err(Failure::new(format!("no such step: {command}"))),
         }
         Ok(())
     }
@@ -305,7 +308,7 @@ impl Run<'_> {
     fn command(&self, text: &str) -> Result<Command, Failure> {
         let words = split(text);
         let Some((program, args)) = words.split_first() else {
-            return Err(fail("no program to run"));
+            return Err(Failure::new("no program to run"));
         };
         let mut cmd = if LESSONS.iter().any(|l| l.name == program) {
             Command::new(self.bins.dir.join(program))
@@ -363,14 +366,10 @@ fn unescape(text: &str) -> String {
     out
 }
 
-fn fail(what: impl Into<String>) -> Failure {
-    Failure::new(what)
-}
-
 fn write(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     std::fs::create_dir_all(path.parent().unwrap_or(path))
         .and_then(|()| std::fs::write(path, bytes))
-        .map_err(|e| fail(format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| Failure::new(format!("cannot write {}: {e}", path.display())))
 }
 
 fn read(path: &Path) -> Vec<u8> {
@@ -379,7 +378,7 @@ fn read(path: &Path) -> Vec<u8> {
 
 fn check(ok: bool, what: String) -> Result<(), Failure> {
     ok.then_some(())
-        .ok_or_else(|| fail(format!("unexpected: {what}")))
+        .ok_or_else(|| Failure::new(format!("unexpected: {what}")))
 }
 
 #[cfg(test)]
