@@ -114,7 +114,7 @@ fn chat(args: Args) -> anyhow::Result<()> {
     // ANCHOR_END: input
     // Returning from main ends the process, and with it the receiving thread, which is
     // blocked in recv_from and holds nothing that has not been printed.
-    println!("bye");
+    common::sayln!("bye");
     Ok(())
 }
 
@@ -131,7 +131,7 @@ impl Chat {
     fn obey(&mut self, command: Command<'_>) {
         let message = match command {
             Command::Send(message) => message,
-            Command::Help => return println!("{HELP}"),
+            Command::Help => return common::sayln!("{HELP}"),
             Command::Peer(addr) => match resolve_peer(addr) {
                 Ok(addr) => return self.talk_to(addr),
                 Err(e) => return common::log_error(format_args!("cannot talk to {addr:?}"), e),
@@ -178,7 +178,7 @@ impl Chat {
 
     fn talk_to(&mut self, addr: SocketAddr) {
         self.peer = Some(addr);
-        println!("now talking to {addr}");
+        common::sayln!("now talking to {addr}");
     }
 
     // ANCHOR: send
@@ -193,7 +193,7 @@ impl Chat {
         match self.socket.send_to(&data, to) {
             Ok(sent) => {
                 self.hexdump.sent(to, &data);
-                println!("sent {} to {to}", text::count(sent as u64, "byte", "bytes"));
+                common::sayln!("sent {} to {to}", text::count(sent as u64, "byte", "bytes"));
             }
             Err(e) if data.len() > MAX_DATAGRAM => eprintln!(
                 "error: message not sent: {} do not fit in one UDP datagram: {e}\n\

@@ -331,3 +331,17 @@ fn padding_to_the_terminal_width_cannot_forge_a_line() {
     tty.type_keys("/quit\r");
     tty.wait_for_end().unwrap();
 }
+
+/// The chat's stdout is on a full disk (/dev/full). Its own lines (`sent ...`, `now talking
+/// to`, `bye`, the help) were `println!`, which panicked (status 101 and a backtrace); the
+/// chat now stops with an error and status 1, as the other clients do.
+#[test]
+fn a_full_disk_under_stdout_stops_the_chat_with_an_error() -> Result<(), Failure> {
+    let friend = Peer::new()?;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_udp-chat"));
+    cmd.args(["--port", "0", "--to", &friend.addr().to_string()]);
+    let (code, said) =
+        testkit::full_disk::run_client(cmd, b"/help\nhello\n", Duration::from_secs(20));
+    testkit::full_disk::stopped_with_an_error(code, &said);
+    Ok(())
+}
