@@ -27,7 +27,8 @@
 //!   every place is taken;
 //! - [`session`]: how a TCP client's session ended, told the same way by every echo server;
 //! - [`datagram`]: receiving a datagram with its real length and its destination;
-//! - [`limit`]: how often a UDP program answers each peer (one token bucket per address).
+//! - [`limit`]: how often a UDP program answers each peer (one token bucket per address),
+//!   and how much of a chat's screen each address may take.
 
 pub mod addr;
 pub mod chunklog;

@@ -14,8 +14,13 @@
 //! bucket is the same as no bucket), and if none has, it refuses the new peer. It never
 //! forgets a bucket that is still spending: otherwise, cycling enough other sources would
 //! hand the victim a fresh bucket every time.
+//!
+//! The same buckets bound what one address puts on a chat's screen ([`ScreenShare`]): a
+//! stranger who sent 20,000 datagrams in 0.4 s filled udp-chat's screen with 19,721 lines,
+//! and a friend's 10 messages were somewhere among them.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -122,6 +127,104 @@ impl Bucket {
     }
 }
 
+/// Lines one address may put on the screen: this many at once...
+pub const SHOWN_BURST: u32 = 100;
+/// ...then this many a second.
+pub const SHOWN_PER_SECOND: u32 = 10;
+/// Addresses whose share is tracked at once.
+pub const SHOWN_PEERS: usize = 1024;
+
+/// The screen of a program that prints what peers send (udp-chat, feiq listen), shared out
+/// among addresses: each may show [`SHOWN_BURST`] lines at once, then [`SHOWN_PER_SECOND`]
+/// a second. What is over its share is counted, not shown, and the count is told with the
+/// address's next line that is shown.
+pub struct ScreenShare {
+    limiter: Limiter,
+    /// Datagrams not shown because the table was full of addresses still over their share.
+    crowded: u64,
+}
+
+/// Whether to show a line from a peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Show {
+    /// Show it.
+    Yes,
+    /// Show this note first (what was not shown), then the line.
+    After(String),
+    /// Do not show it: it is over its address's share, and counted.
+    No,
+}
+
+impl Show {
+    /// Whether the line itself is shown.
+    pub fn line(&self) -> bool {
+        !matches!(self, Show::No)
+    }
+}
+
+impl ScreenShare {
+    pub fn new() -> ScreenShare {
+        ScreenShare {
+            limiter: Limiter::new(SHOWN_BURST, SHOWN_PER_SECOND, SHOWN_PEERS),
+            crowded: 0,
+        }
+    }
+
+    /// Whether a line from `peer` is shown at `now`, and the note to show before it.
+    pub fn admit(&mut self, peer: IpAddr, now: Instant) -> Show {
+        let hidden = match self.limiter.take(peer, now) {
+            Limit::Yes => 0,
+            Limit::Again(n) => n,
+            Limit::Limited { .. } => return Show::No,
+            Limit::TooManyPeers => {
+                self.crowded += 1;
+                return Show::No;
+            }
+        };
+        match (hidden, self.crowded) {
+            (0, 0) => Show::Yes,
+            (0, crowded) => {
+                self.crowded = 0;
+                Show::After(Unshown::Crowded(crowded).to_string())
+            }
+            // The crowded ones are told with the next line that has no note of its own.
+            (n, _) => Show::After(Unshown::Over(n, peer).to_string()),
+        }
+    }
+}
+
+impl Default for ScreenShare {
+    fn default() -> ScreenShare {
+        ScreenShare::new()
+    }
+}
+
+/// The note about datagrams that were not shown.
+enum Unshown {
+    /// This many from this address, over its share.
+    Over(u64, IpAddr),
+    /// This many from addresses the table had no room for.
+    Crowded(u64),
+}
+
+impl fmt::Display for Unshown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unshown::Over(n, peer) => write!(
+                f,
+                "({n} {} from {peer} not shown: more than {SHOWN_BURST} at once or \
+                 {SHOWN_PER_SECOND} a second)",
+                if *n == 1 { "datagram" } else { "datagrams" }
+            ),
+            Unshown::Crowded(n) => write!(
+                f,
+                "({n} {} not shown: more than {SHOWN_PEERS} addresses sent too much at once)",
+                if *n == 1 { "datagram" } else { "datagrams" }
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -190,5 +293,57 @@ mod tests {
         let later = start + Duration::from_secs(1);
         assert_eq!(limiter.take(ip(9), later), Limit::Yes);
         assert_eq!(limiter.peers(), 1);
+    }
+
+    #[test]
+    fn a_flood_from_one_address_leaves_the_screen_to_another() {
+        let mut share = ScreenShare::new();
+        let start = Instant::now();
+        let (stranger, friend) = (ip(1), ip(2));
+        let shown = (0..20_000)
+            .filter(|_| share.admit(stranger, start).line())
+            .count();
+        assert_eq!(shown, 100);
+        assert_eq!(share.admit(friend, start), Show::Yes);
+        // A tenth of a second later the stranger has one more line, after the count.
+        let later = start + Duration::from_millis(100);
+        assert_eq!(
+            share.admit(stranger, later),
+            Show::After(
+                "(19900 datagrams from 10.0.0.1 not shown: more than 100 at once or 10 a second)"
+                    .to_string()
+            )
+        );
+        assert_eq!(share.admit(stranger, later), Show::No);
+    }
+
+    #[test]
+    fn addresses_the_table_had_no_room_for_are_counted_and_told() {
+        let mut share = ScreenShare::new();
+        let now = Instant::now();
+        for i in 0..SHOWN_PEERS as u32 {
+            for _ in 0..=SHOWN_BURST {
+                share.admit(ip(i), now);
+            }
+        }
+        assert_eq!(share.admit(ip(5000), now), Show::No);
+        let later = now + Duration::from_secs(1);
+        assert_eq!(
+            share.admit(ip(7), later),
+            Show::After(
+                "(1 datagram from 10.0.0.7 not shown: more than 100 at once or 10 a second)"
+                    .to_string()
+            )
+        );
+        // Ten seconds later every bucket is full again, forgotten, and the newcomer fits.
+        let much_later = later + Duration::from_secs(10);
+        assert_eq!(
+            share.admit(ip(5000), much_later),
+            Show::After(
+                "(1 datagram not shown: more than 1024 addresses sent too much at once)"
+                    .to_string()
+            )
+        );
+        assert_eq!(share.admit(ip(5000), much_later), Show::Yes);
     }
 }

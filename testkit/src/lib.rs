@@ -19,6 +19,7 @@ pub mod free_port;
 pub mod full_disk;
 pub mod netns;
 pub mod pty;
+pub mod screen_flood;
 pub mod udp;
 
 pub use busy::BusyPort;

@@ -254,10 +254,15 @@ fn an_answer_is_never_printed_before_the_message_that_caused_it() {
     let echo = Peer::new().unwrap();
     let echo_addr = echo.addr();
     let rounds = 2000;
+    // The answers come from 20 addresses, 100 each: the chat shows no more than 100 lines
+    // at once from one address (a_flood_from_one_address_does_not_bury_anothers_messages).
+    let answerers: Vec<Peer> = (0..20)
+        .map(|k| Peer::on(format!("127.0.0.{}:0", 2 + k)).unwrap())
+        .collect();
     let answering = std::thread::spawn(move || {
-        for _ in 0..rounds {
+        for i in 0..rounds {
             let (data, from) = echo.recv("a message").unwrap();
-            echo.send(from, &data).unwrap();
+            answerers[i / 100].send(from, &data).unwrap();
         }
     });
     let mut child = Command::new(env!("CARGO_BIN_EXE_udp-chat"))
@@ -344,4 +349,22 @@ fn a_full_disk_under_stdout_stops_the_chat_with_an_error() -> Result<(), Failure
         testkit::full_disk::run_client(cmd, b"/help\nhello\n", Duration::from_secs(20));
     testkit::full_disk::stopped_with_an_error(code, &said);
     Ok(())
+}
+
+/// A stranger at 127.0.0.2 sends 2,000 datagrams, then a friend one: the friend's line came
+/// after every one of the stranger's (19,721 of them in a flood of 20,000). Now an address
+/// shows 100 lines at once, then 10 a second, and a count of what it was not shown.
+#[test]
+fn a_flood_from_one_address_does_not_bury_anothers_messages() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (a, a_addr) = chat(&mut s, "a", &[])?;
+    let spam = |i: usize| format!("spam {i}").into_bytes();
+    testkit::screen_flood::check(
+        &mut s,
+        a,
+        a_addr,
+        spam,
+        b"hi from your friend",
+        "hi from your friend",
+    )
 }

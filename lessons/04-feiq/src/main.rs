@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use common::limit::Limit;
+use common::limit::{Limit, ScreenShare, Show};
 use common::outln;
 use common::{BindArgs, CannotBind, ClientBindArgs, Encoding, Hexdump, HostPort, Proto, text};
 use ipmsg::{Packet, PacketNumbers};
@@ -169,6 +169,10 @@ fn listen(me: &mut Me, args: &ListenArgs, hexdump: Hexdump) -> anyhow::Result<()
     }
 
     let mut peers = Peers::new();
+    // One address cannot fill the screen: past its share, its packets are still answered
+    // (within their own limit) but counted rather than shown, and the count is shown with its
+    // next line.
+    let mut share = ScreenShare::new();
     let mut buf = vec![0u8; 65535];
     loop {
         let (len, from) = match recv_from(&socket, &mut buf) {
@@ -178,16 +182,23 @@ fn listen(me: &mut Me, args: &ListenArgs, hexdump: Hexdump) -> anyhow::Result<()
         };
         let datagram = &buf[..len];
         hexdump.received(from, datagram);
+        let show = share.admit(from.ip(), Instant::now());
+        if let Show::After(note) = &show {
+            outln!("{note}");
+        }
         let packet = match Packet::parse(datagram) {
             Ok(packet) => packet,
-            Err(why) => {
+            Err(why) if show.line() => {
                 let size = text::count(len as u64, "byte", "bytes");
                 outln!("not an IPMsg packet from {from} ({size}): {why}");
                 continue;
             }
+            Err(_) => continue,
         };
         let (line, answer) = answer::on_packet(&packet, from, me, &mut peers);
-        outln!("{line}");
+        if show.line() {
+            outln!("{line}");
+        }
         // Answer the address the packet came from, but only so often: that address may be
         // forged, and the answer would then go to someone who never asked for it.
         if let Some(answer) = answer {

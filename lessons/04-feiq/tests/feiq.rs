@@ -857,3 +857,15 @@ fn a_full_disk_under_stdout_stops_send_with_an_error() -> Result<(), Failure> {
     testkit::full_disk::stopped_with_an_error(code, &said);
     Ok(())
 }
+
+/// A stranger at 127.0.0.2 sends 2,000 messages, then a friend one: the friend's line came
+/// after every one of the stranger's (19,944 of them in a flood of 20,000). Now an address
+/// shows 100 lines at once, then 10 a second, and a count of what it was not shown.
+#[test]
+fn a_flood_from_one_address_does_not_bury_anothers_messages() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (listen, at) = listen(&mut s, &[])?;
+    let spam = |i: usize| format!("1:{i}:spam:box:32:spam {i}").into_bytes();
+    let hello = b"1:1:friend:pc:32:hi from your friend";
+    testkit::screen_flood::check(&mut s, listen, at, spam, hello, "hi from your friend")
+}
