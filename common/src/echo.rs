@@ -3,17 +3,13 @@
 use std::time::Duration;
 
 use clap::Args;
-use rustix::process::{Resource, getrlimit};
 
 use crate::{BindArgs, Encoding};
 
 /// The seed's port for its TCP echo server.
 pub const ECHO_PORT: u16 = 10050;
 
-/// Descriptors an echo server keeps for itself beside its clients' sockets: standard input,
-/// output and error, the listener, the spare, the log's, epoll's and the runtime's (about
-/// ten), with room to spare.
-pub const OWN_DESCRIPTORS: u64 = 32;
+pub use crate::fdlimit::OWN_DESCRIPTORS;
 
 /// What every echo server is told on its command line.
 #[derive(Args, Debug, Clone)]
@@ -69,20 +65,7 @@ impl EchoArgs {
     /// A limit under twice [`OWN_DESCRIPTORS`] (a test's `ulimit -n 24`) is too small to
     /// share out: the server serves until EMFILE, and refuses with its spare descriptor.
     pub fn raise_fd_limit(&self) -> usize {
-        crate::fdlimit::raise_and_log();
-        let limit = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
-        if limit < 2 * OWN_DESCRIPTORS {
-            return self.max_clients;
-        }
-        let room = usize::try_from(limit - OWN_DESCRIPTORS).unwrap_or(usize::MAX);
-        if room >= self.max_clients {
-            return self.max_clients;
-        }
-        crate::logln!(
-            "open-file limit {limit}: room for {room} clients at once, not {} (--max-clients)",
-            self.max_clients
-        );
-        room
+        crate::fdlimit::fit_places(self.max_clients, 1, "--max-clients")
     }
 
     /// The size to set with SO_SNDBUF and SO_RCVBUF on the listening socket, whose accepted

@@ -37,6 +37,11 @@ use std::net::SocketAddr;
 
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
+/// Descriptors a server keeps for itself beside its clients': standard input, output and
+/// error, the listener, the spare, the log's, epoll's and the runtime's (about ten), with
+/// room to spare.
+pub const OWN_DESCRIPTORS: u64 = 32;
+
 /// What [`raise_limit`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Raised {
@@ -74,6 +79,29 @@ pub fn raise_and_log() {
         Ok(Raised::Already(_)) => {}
         Err(e) => crate::log::error("cannot raise the open-file limit", e),
     }
+}
+
+/// Raises the open-file limit ([`raise_and_log`]) and returns how many clients a server can
+/// hold at once: `wanted` (the value of the flag `flag`), or fewer if the limit leaves room
+/// for fewer, each client taking `per_client` descriptors, said in the log. Past that many,
+/// the server makes room or refuses by its own rules; were the descriptors to run out
+/// first, `accept` would fail (EMFILE) and the newcomer would hang in the accept queue.
+///
+/// A limit under twice [`OWN_DESCRIPTORS`] (a test's `ulimit -n 24`) is too small to
+/// share out: the server serves until EMFILE, and refuses with its [`Spare`] descriptor.
+pub fn fit_places(wanted: usize, per_client: u64, flag: &str) -> usize {
+    raise_and_log();
+    let limit = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    if limit < 2 * OWN_DESCRIPTORS {
+        return wanted;
+    }
+    let room = (limit - OWN_DESCRIPTORS) / per_client.max(1);
+    let room = usize::try_from(room).unwrap_or(usize::MAX);
+    if room >= wanted {
+        return wanted;
+    }
+    crate::logln!("open-file limit {limit}: room for {room} clients at once, not {wanted} ({flag})");
+    room
 }
 
 /// Whether `accept` failed because the process (EMFILE) or the whole system (ENFILE) has no

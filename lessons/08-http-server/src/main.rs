@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use common::fdlimit::{self, Accepted, Spare};
 use common::pace::Pace;
 use common::{BindArgs, CannotBind, Proto, Root};
 use connection::Connection;
@@ -129,19 +130,41 @@ fn serve(args: Args) -> anyhow::Result<()> {
         idle_timeout: args.idle_timeout,
         quiet: args.quiet,
     };
-    let places = Places::new(args.max_clients, args.max_per_address);
+    // Each connection takes two descriptors (its socket, and the file it is sent): the soft
+    // open-file limit is raised, and the places fitted to it, so that a newcomer is answered
+    // 503 or makes room rather than wait in the accept queue because accept() failed.
+    let max_clients = fdlimit::fit_places(args.max_clients, 2, "--max-clients");
+    let places = Places::new(max_clients, args.max_per_address);
     accept(&listener, &places, &options)
 }
 
 // ANCHOR: accept
 /// Accepts connections for ever, each served by a thread of its own while it has a place.
 fn accept(listener: &TcpListener, places: &Places, options: &Options) -> anyhow::Result<()> {
+    let mut spare = Spare::new();
     loop {
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
+            // EMFILE: no descriptor left for a new socket, and the client would wait in the
+            // queue unanswered. Give up the descriptor kept in reserve, accept, and close the
+            // connection at once if there is still no room: the client is told, not left
+            // hanging (the tcp-server chapter tells it).
+            Err(e) if fdlimit::is_out_of_descriptors(&e) && spare.is_held() => {
+                match spare.accept_or_refuse(|| listener.accept()) {
+                    Ok(Accepted::Room(stream, peer)) => (stream, peer),
+                    Ok(Accepted::Refused(peer)) => {
+                        common::outln!("refused {peer}: {e}, closed at once (ulimit -n)");
+                        continue;
+                    }
+                    Err(e) => {
+                        common::log_error("accept failed", e);
+                        continue;
+                    }
+                }
+            }
             Err(e) => {
                 common::log_error("accept failed", e);
-                // Out of file descriptors, most likely: wait for clients to leave.
+                // Out of file descriptors with no spare left: wait for clients to leave.
                 thread::sleep(Duration::from_millis(100));
                 continue;
             }
