@@ -100,7 +100,9 @@ pub fn fit_places(wanted: usize, per_client: u64, flag: &str) -> usize {
     if room >= wanted {
         return wanted;
     }
-    crate::logln!("open-file limit {limit}: room for {room} clients at once, not {wanted} ({flag})");
+    crate::logln!(
+        "open-file limit {limit}: room for {room} clients at once, not {wanted} ({flag})"
+    );
     room
 }
 
