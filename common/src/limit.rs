@@ -170,8 +170,13 @@ impl ScreenShare {
         }
     }
 
-    /// Whether a line from `peer` is shown at `now`, and the note to show before it.
-    pub fn admit(&mut self, peer: IpAddr, now: Instant) -> Show {
+    /// Whether a line from `peer` is shown now, and the note to show before it.
+    pub fn admit(&mut self, peer: IpAddr) -> Show {
+        self.admit_at(peer, Instant::now())
+    }
+
+    /// [`ScreenShare::admit`] at `now`.
+    pub fn admit_at(&mut self, peer: IpAddr, now: Instant) -> Show {
         let hidden = match self.limiter.take(peer, now) {
             Limit::Yes => 0,
             Limit::Again(n) => n,
@@ -301,20 +306,20 @@ mod tests {
         let start = Instant::now();
         let (stranger, friend) = (ip(1), ip(2));
         let shown = (0..20_000)
-            .filter(|_| share.admit(stranger, start).line())
+            .filter(|_| share.admit_at(stranger, start).line())
             .count();
         assert_eq!(shown, 100);
-        assert_eq!(share.admit(friend, start), Show::Yes);
+        assert_eq!(share.admit_at(friend, start), Show::Yes);
         // A tenth of a second later the stranger has one more line, after the count.
         let later = start + Duration::from_millis(100);
         assert_eq!(
-            share.admit(stranger, later),
+            share.admit_at(stranger, later),
             Show::After(
                 "(19900 datagrams from 10.0.0.1 not shown: more than 100 at once or 10 a second)"
                     .to_string()
             )
         );
-        assert_eq!(share.admit(stranger, later), Show::No);
+        assert_eq!(share.admit_at(stranger, later), Show::No);
     }
 
     #[test]
@@ -323,13 +328,13 @@ mod tests {
         let now = Instant::now();
         for i in 0..SHOWN_PEERS as u32 {
             for _ in 0..=SHOWN_BURST {
-                share.admit(ip(i), now);
+                share.admit_at(ip(i), now);
             }
         }
-        assert_eq!(share.admit(ip(5000), now), Show::No);
+        assert_eq!(share.admit_at(ip(5000), now), Show::No);
         let later = now + Duration::from_secs(1);
         assert_eq!(
-            share.admit(ip(7), later),
+            share.admit_at(ip(7), later),
             Show::After(
                 "(1 datagram from 10.0.0.7 not shown: more than 100 at once or 10 a second)"
                     .to_string()
@@ -338,12 +343,12 @@ mod tests {
         // Ten seconds later every bucket is full again, forgotten, and the newcomer fits.
         let much_later = later + Duration::from_secs(10);
         assert_eq!(
-            share.admit(ip(5000), much_later),
+            share.admit_at(ip(5000), much_later),
             Show::After(
                 "(1 datagram not shown: more than 1024 addresses sent too much at once)"
                     .to_string()
             )
         );
-        assert_eq!(share.admit(ip(5000), much_later), Show::Yes);
+        assert_eq!(share.admit_at(ip(5000), much_later), Show::Yes);
     }
 }

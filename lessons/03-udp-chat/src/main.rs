@@ -13,7 +13,6 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
-use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
@@ -219,19 +218,19 @@ fn receive(
     hexdump: Hexdump,
 ) {
     let mut buf = vec![0u8; 65535];
-    // One address cannot fill the screen: past its share, its datagrams are counted, and the
-    // count is shown with its next line.
+    // One address cannot fill the screen: past its share, its datagrams are counted (and not
+    // remembered for /reply), and the count is shown with its next line.
     let mut share = ScreenShare::new();
     loop {
         match socket.recv_from(&mut buf) {
             Ok((len, from)) => {
-                match share.admit(from.ip(), Instant::now()) {
+                match share.admit(from.ip()) {
                     Show::Yes => {}
                     Show::After(note) => screen.line(note),
                     Show::No => continue,
                 }
                 // Remember the sender first: once the message is on screen, the user may
-                // /reply to it. (One that is not shown is not remembered either.)
+                // /reply to it.
                 *last_sender.lock().unwrap_or_else(PoisonError::into_inner) = Some(from);
                 let data = &buf[..len];
                 hexdump.received(from, data);

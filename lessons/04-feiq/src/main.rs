@@ -182,7 +182,7 @@ fn listen(me: &mut Me, args: &ListenArgs, hexdump: Hexdump) -> anyhow::Result<()
         };
         let datagram = &buf[..len];
         hexdump.received(from, datagram);
-        let show = share.admit(from.ip(), Instant::now());
+        let show = share.admit(from.ip());
         if let Show::After(note) = &show {
             outln!("{note}");
         }
