@@ -245,6 +245,14 @@ impl Peer {
     }
 }
 
+/// A client the check is done with leaves: its reader thread holds a clone of the socket,
+/// which would keep the connection open for as long as the server keeps it.
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
 /// The reader thread of a `Peer`: every line, then the end of the stream.
 fn read_lines(stream: TcpStream, tx: mpsc::Sender<Seen>) {
     let mut reader = BufReader::new(stream);
@@ -381,8 +389,9 @@ fn relay(c: &mut Check, lesson: &str, slow: Slow) -> Result<(), Failure> {
     a.line_is(c, &longest, "C's line of exactly 1024 bytes")?;
     b.line_is(c, &longest, "C's line of exactly 1024 bytes")?;
     c.pass("a line of exactly 1024 bytes (newline included) was relayed");
-    // One byte over, both ways: 1,025 bytes with the newline, and 1,025 without one.
-    let mut over = vec![b'y'; 1024];
+    // One byte over, both ways: 1,025 bytes with the newline, and 1,025 without one. Each
+    // begins with terminal escape sequences: whatever the log says of them, it says escaped.
+    let mut over = [RAW_START, &[b'y'; 1024 - RAW_START.len()]].concat();
     over.push(b'\n');
     third.write(c, &over)?;
     third.ends(
@@ -392,7 +401,7 @@ fn relay(c: &mut Check, lesson: &str, slow: Slow) -> Result<(), Failure> {
         "its connection closed after a line of 1025 bytes, newline included",
     )?;
     let mut fourth = Peer::connect(c, p, addr, "E")?;
-    fourth.write(c, &[b'z'; 1025])?;
+    fourth.write(c, &[RAW_START, &[b'z'; 1025 - RAW_START.len()]].concat())?;
     fourth.ends(
         c,
         WAIT,
@@ -422,7 +431,58 @@ fn relay(c: &mut Check, lesson: &str, slow: Slow) -> Result<(), Failure> {
         shown(&unfinished)
     ));
     log_is_escaped(c, p)?;
-    flood(c, p, addr, [a, b], slow)
+    flood(c, p, addr, [a, b], slow)?;
+    relay_evicts(c, lesson)
+}
+
+/// Terminal escape sequences (clear the screen, set the window's title), a CR and a
+/// right-to-left override: the start of the lines that are too long.
+const RAW_START: &[u8] = b"\x1b[2J\x1b]0;owned\x07\r\xe2\x80\xae";
+
+/// `--max-clients` holds on the relay path too: when every place is taken, the client idle
+/// longest is closed to make room, and logged as the lesson logs it.
+fn relay_evicts(c: &mut Check, lesson: &str) -> Result<(), Failure> {
+    let (p, addr) = server(c, lesson, &["--relay", "--max-clients", "2"])?;
+    let mut a = Peer::connect(c, p, addr, "A")?;
+    thread::sleep(Duration::from_millis(100));
+    let mut b = Peer::connect(c, p, addr, "B")?;
+    thread::sleep(Duration::from_millis(100));
+    // Neither has sent anything: A, there longest, is idle longest when C comes.
+    let mut third = Peer::connect(c, p, addr, "C")?;
+    a.ends(
+        c,
+        WAIT,
+        false,
+        "its connection closed: with --max-clients 2, C's arrival takes the place of A, the \
+         client idle longest",
+    )?;
+    let want = format!("{} was idle longest", a.addr);
+    // The line may come before C's `accepted` line, which the check waited for.
+    let before = c.scene.output(p, Stream::Stdout);
+    if !before.iter().any(|l| l.trim_start().starts_with(&want)) {
+        c.expect_matching(
+            p,
+            &want,
+            "with --max-clients 2 and --relay, A made room for C: expected the lesson's line \
+         `ADDR was idle longest (N s) when all places were taken: ...`",
+            |l| l.trim_start().starts_with(&want),
+        )?;
+    }
+    let c0 = text_line(c, "c0");
+    third.write(c, &c0)?;
+    b.line_is(c, &c0, "C's line, C having taken A's place")?;
+    let b0 = text_line(c, "b0");
+    b.write(c, &b0)?;
+    third.line_is(c, &b0, "B's line")?;
+    third.finish(c)?;
+    b.finish(c)?;
+    third.ends(c, WAIT, false, "the server to close after C's FIN")?;
+    b.ends(c, WAIT, false, "the server to close after B's FIN")?;
+    c.pass(
+        "with --relay --max-clients 2, C's arrival closed A (idle longest) with the lesson's \
+         line, and B and C relay to each other",
+    );
+    Ok(())
 }
 
 /// A floods; B reads everything, and D, which reads nothing for now, falls behind.
@@ -477,6 +537,7 @@ fn flood(
         Slow::Closed => {
             slow_closed(c, &d, &lines)?;
             end_logged(c, p, &d)?;
+            slow_reason(c, p, &d)?;
         }
         Slow::Missed => slow_missed(c, &d, &lines, end)?,
     }
@@ -485,6 +546,31 @@ fn flood(
     a.ends(c, WAIT, false, "the server to close after A's FIN")?;
     b.ends(c, WAIT, false, "the server to close after B's FIN")?;
     c.pass("A and B sent FIN, and the server closed both");
+    Ok(())
+}
+
+/// D was closed for the lines waiting for it, within moments: its end line gives that reason,
+/// not another one of the lesson's (the idle timeout never passed, nor did D send FIN or RST).
+fn slow_reason(c: &mut Check, p: Proc, d: &Peer) -> Result<(), Failure> {
+    let addr = d.addr.to_string();
+    let ends: Vec<String> = c
+        .scene
+        .output(p, Stream::Stdout)
+        .into_iter()
+        .chain(c.scene.output(p, Stream::Stderr))
+        .filter(|l| crate::promises::ends_session(l, &addr) || l.contains(&format!("{addr} was")))
+        .collect();
+    let false_reason = ["--idle-timeout", "(FIN)", "(RST)", "idle longest", "error"];
+    if let Some(line) = ends
+        .iter()
+        .find(|l| false_reason.iter().any(|w| l.contains(w)))
+    {
+        return Err(c.fail(format!(
+            "the server closed D because too many lines waited for it (MAX_PENDING), within \
+             moments; its log line gives another reason: {line:?}"
+        )));
+    }
+    c.pass(format!("D's end was logged with its reason: {ends:?}"));
     Ok(())
 }
 

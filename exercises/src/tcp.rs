@@ -151,7 +151,7 @@ fn greet_dual_stack(c: &mut Check) -> Result<(), Failure> {
 /// With --sequential, the next client waits in the accept queue: it is greeted when it is
 /// accepted, once the one before has gone. With --once, the one client is greeted too.
 fn greet_one_at_a_time(c: &mut Check) -> Result<(), Failure> {
-    let (_, addr) = c.start("tcp-server", &["--port", "0", "--greet", "--sequential"])?;
+    let (sequential, addr) = c.start("tcp-server", &["--port", "0", "--greet", "--sequential"])?;
     let mut first = Conn::connect(c, addr)?;
     let me = first
         .local_addr()
@@ -175,6 +175,14 @@ fn greet_one_at_a_time(c: &mut Check) -> Result<(), Failure> {
         "with --sequential, a second client waits in the accept queue while the first is served: \
          it is not accepted yet, so not greeted yet",
     )?;
+    // A third client gives up while it waits, with an RST: when it is accepted, its greeting
+    // cannot be written, and its session ends with a line in the log as any other.
+    let third = Conn::connect(c, addr)?;
+    let gone = third
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    third.reset(c)?;
     echoed(c, &mut first, b"first\n")?;
     first.finish(c)?;
     first.closed(c, "the server to close after our FIN")?;
@@ -185,6 +193,19 @@ fn greet_one_at_a_time(c: &mut Check) -> Result<(), Failure> {
         &format!("welcome, {next}"),
     )?;
     echoed(c, &mut second, b"second\n")?;
+    second.finish(c)?;
+    second.closed(c, "the server to close after our FIN")?;
+    let said = c.expect_matching(
+        sequential,
+        &gone,
+        "a queued client that reset its connection before it was accepted: when accepted, its \
+         greeting fails, and its session ends with a line in the log, as every session does \
+         (`ADDR reset the connection (RST) after 0 bytes` or the like)",
+        |l| crate::promises::ends_session(l, &gone),
+    )?;
+    c.pass(format!(
+        "a client that reset while queued was accepted, and its session ended in the log: {said:?}"
+    ));
     let (once, addr) = c.start("tcp-server", &["--port", "0", "--greet", "--once"])?;
     let mut only = Conn::connect(c, addr)?;
     let me = only.local_addr().map(|a| a.to_string()).unwrap_or_default();
