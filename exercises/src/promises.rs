@@ -3,11 +3,11 @@
 //!
 //! - Text from a peer is shown escaped: no line any program prints holds a raw control
 //!   character (an escape sequence, a CR, a NUL) or a bidirectional override.
-//! - A TCP echo server (tcp-server, tcp-poll, tcp-async) ends every session it logged as
+//! - A TCP server (tcp-server, tcp-poll, tcp-async, http-server) ends every session it logged as
 //!   `accepted ADDR` with exactly one line that says how it ended (`ADDR closed the connection
 //!   (FIN) ...`, `ADDR sent nothing for ...`, `ADDR reset the connection (RST) ...`, `error:
 //!   connection with ADDR failed ...`, or an exercise's own `ADDR ...: closed ...`, `ADDR sent
-//!   N bytes after our FIN`), once the
+//!   N bytes after our FIN`; http-server's `closed ADDR: ...`), once the
 //!   check's clients are gone: by then every connection the check made is closed.
 
 use std::collections::HashMap;
@@ -18,7 +18,7 @@ use testkit::{Failure, Proc, Stream};
 use crate::Check;
 
 /// The lessons whose log gives each accepted client one line at the end of its session.
-const SESSION_LOGS: &[&str] = &["tcp-server", "tcp-poll", "tcp-async"];
+const SESSION_LOGS: &[&str] = &["tcp-server", "tcp-poll", "tcp-async", "http-server"];
 
 /// How long the servers have, once the check's clients are gone, to log the ends.
 const ENDS_LOGGED: Duration = Duration::from_secs(4);
@@ -171,11 +171,15 @@ fn session_ends(lines: &[String]) -> Option<Wrong> {
 /// connection was closed or reset, or it is the error line of a failed connection.
 pub(crate) fn ends_session(line: &str, peer: &str) -> bool {
     let line = line.trim();
-    if line.starts_with(&format!("error: connection with {peer} failed")) {
+    // http-server: `closed ADDR: the client closed the connection (3 requests)`.
+    if line.starts_with(&format!("error: connection with {peer} failed"))
+        || line.starts_with(&format!("closed {peer}: "))
+    {
         return true;
     }
     line.strip_prefix(peer)
         .and_then(|rest| rest.strip_prefix(' '))
+        .filter(|rest| !rest.starts_with('"'))
         .is_some_and(|rest| rest.contains("closed") || rest.contains("reset the connection"))
 }
 
