@@ -233,6 +233,7 @@ pub fn run(exercise: &Exercise, bins: &Path, report: bool, seed: u64) -> Result<
         help: HashMap::new(),
         procs: Vec::new(),
         killed: Vec::new(),
+        quiet: Vec::new(),
         failed: RefCell::new(None),
         rng: Rng::new(seed),
     };
@@ -260,6 +261,8 @@ pub struct Check {
     procs: Vec<(Proc, String)>,
     /// The processes the check stopped with SIGKILL: what they had not printed yet is lost.
     killed: Vec<Proc>,
+    /// The processes started with `--quiet`.
+    quiet: Vec<Proc>,
     /// The last failure's sentence, to show again with all that the programs printed.
     failed: RefCell<Option<String>>,
     /// Where the check's varied inputs come from.
@@ -362,6 +365,9 @@ impl Check {
         let cmd = self.command(lesson, args);
         let p = self.scene.spawn(lesson, cmd)?;
         self.procs.push((p, lesson.to_string()));
+        if args.contains(&"--quiet") {
+            self.quiet.push(p);
+        }
         Ok(p)
     }
 

@@ -432,7 +432,23 @@ fn relay(c: &mut Check, lesson: &str, slow: Slow) -> Result<(), Failure> {
     ));
     log_is_escaped(c, p)?;
     flood(c, p, addr, [a, b], slow)?;
-    relay_evicts(c, lesson)
+    relay_evicts(c, lesson)?;
+    quiet_too(c, lesson, &["--relay"], |c, _, addr| {
+        let mut a = raw_client(c, addr)?;
+        let b = raw_client(c, addr)?;
+        thread::sleep(Duration::from_millis(100));
+        let mut got = Vec::new();
+        let relayed = a
+            .write_all(b"\x1b[2J quiet\n")
+            .and_then(|()| BufReader::new(&b).read_until(b'\n', &mut got));
+        relayed
+            .map_err(|e| c.fail(format!("with --relay --quiet, a line was not relayed: {e}")))?;
+        let long = [RAW_START, &[b'q'; 1100]].concat();
+        let mut rest = Vec::new();
+        let _ = a.write_all(&long).and_then(|()| a.read_to_end(&mut rest));
+        let _ = b.shutdown(Shutdown::Both);
+        Ok(())
+    })
 }
 
 /// Terminal escape sequences (clear the screen, set the window's title), a CR and a
@@ -893,7 +909,15 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
         "on SIG{} with no client connected, the server exited at once",
         signals[0]
     ));
-    Ok(())
+    quiet_too(c, "tcp-poll", &["--grace", "0.5"], |c, p, addr| {
+        let mut silent = raw_client(c, addr)?;
+        thread::sleep(Duration::from_millis(200));
+        signal(c, p, "INT")?;
+        c.scene.wait_success(p).map_err(|e| c.fail(e.what()))?;
+        let mut rest = Vec::new();
+        let _ = silent.read_to_end(&mut rest);
+        Ok(())
+    })
 }
 
 pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
@@ -1032,7 +1056,13 @@ pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
     );
     logged(c, q, &line, "expected the lesson's line")?;
     c.pass("without --heartbeat, --idle-timeout still closes a silent client, without a PING");
-    Ok(())
+    quiet_too(c, "tcp-async", &["--heartbeat", "0.3"], |c, _, addr| {
+        let mut silent = raw_client(c, addr)?;
+        let mut rest = Vec::new();
+        // PING, then nothing answered: the server closes it.
+        let _ = silent.read_to_end(&mut rest);
+        Ok(())
+    })
 }
 
 /// `peer` sends FIN: the server closes too, and logs the lesson's line with `total`.
@@ -1189,5 +1219,45 @@ pub fn half_close(c: &mut Check) -> Result<(), Failure> {
         "D, silent after the FIN, was closed after {:.2} s (--idle-timeout 2)",
         gap.as_secs_f64()
     ));
+    quiet_too(c, "tcp-server", &["--limit", "4"], |c, _, addr| {
+        let mut over = raw_client(c, addr)?;
+        let mut echo = [0u8; 4];
+        let sent = over
+            .write_all(b"0123456789")
+            .and_then(|()| over.read_exact(&mut echo))
+            .and_then(|()| over.write_all(b"abc"))
+            .and_then(|()| over.shutdown(Shutdown::Write));
+        sent.map_err(|e| c.fail(format!("with --limit 4 --quiet, a client failed: {e}")))?;
+        let mut rest = Vec::new();
+        let _ = over.read_to_end(&mut rest);
+        Ok(())
+    })
+}
+
+/// The exercise's code path with `--quiet` too: `drive` plays a short session against the
+/// server started with `args` and `--quiet`, and promises.rs then finds no line per
+/// connection in its log.
+fn quiet_too(
+    c: &mut Check,
+    lesson: &str,
+    args: &[&str],
+    drive: impl FnOnce(&mut Check, Proc, SocketAddr) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let mut all = args.to_vec();
+    all.push("--quiet");
+    let (p, addr) = server(c, lesson, &all)?;
+    drive(c, p, addr)?;
+    c.pass(format!("{lesson} {} served a short session", all.join(" ")));
     Ok(())
+}
+
+/// A plain client socket, with timeouts: `--quiet` prints no `accepted` line to wait for.
+fn raw_client(c: &Check, addr: SocketAddr) -> Result<TcpStream, Failure> {
+    TcpStream::connect_timeout(&addr, WAIT)
+        .and_then(|s| {
+            s.set_read_timeout(Some(WAIT))?;
+            s.set_write_timeout(Some(WAIT))?;
+            Ok(s)
+        })
+        .map_err(|e| c.fail(format!("cannot connect to {addr}: {e}")))
 }

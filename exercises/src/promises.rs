@@ -26,7 +26,39 @@ const ENDS_LOGGED: Duration = Duration::from_secs(4);
 impl Check {
     pub(crate) fn promises_kept(&mut self) -> Result<(), Failure> {
         self.sessions_ended()?;
+        self.quiet_is_quiet()?;
         self.nothing_raw()
+    }
+
+    /// A TCP server started with `--quiet` prints nothing per connection: after its ready
+    /// line, no line of its stdout names a client.
+    fn quiet_is_quiet(&mut self) -> Result<(), Failure> {
+        let quiet: Vec<(Proc, String)> = self
+            .procs
+            .iter()
+            .filter(|(p, lesson)| SESSION_LOGS.contains(&lesson.as_str()) && self.quiet.contains(p))
+            .cloned()
+            .collect();
+        if quiet.is_empty() {
+            return Ok(());
+        }
+        // What they print at the end of the check's last sessions, too.
+        let mut scene = std::mem::take(&mut self.scene).timeout(Duration::from_millis(300));
+        for (p, _) in &quiet {
+            let _ = scene.expect(*p, "\u{0}");
+        }
+        self.scene = scene.timeout(crate::WAIT);
+        for (p, lesson) in quiet {
+            let stdout = self.scene.output(p, Stream::Stdout);
+            if let Some(line) = stdout.iter().skip(1).find(|l| names_a_client(l)) {
+                return Err(self.fail(format!(
+                    "{lesson} was started with --quiet, which prints nothing per connection (no \
+                     accepts, chunks, refusals or closes), on every code path; it printed {line:?}"
+                )));
+            }
+        }
+        self.pass("with --quiet, the server printed nothing per connection");
+        Ok(())
     }
 
     /// Every line of `p`, stdout then stderr.
@@ -122,6 +154,13 @@ fn is_raw(c: char) -> bool {
             '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
                 | '\u{2028}' | '\u{2029}'
         )
+}
+
+/// Whether `line` holds a loopback address with a port: a client's.
+fn names_a_client(line: &str) -> bool {
+    ["127.0.0.1:", "[::1]:", "[::ffff:127.0.0.1]:"]
+        .iter()
+        .any(|ip| line.contains(ip))
 }
 
 /// A peer whose `accepted` lines and session-ending lines do not pair up.

@@ -437,7 +437,31 @@ pub fn server_commands(c: &mut Check) -> Result<(), Failure> {
         "slowly typed",
     )?;
     commands_limits(c, addr, idle)?;
-    commands_once(c)
+    commands_once(c)?;
+    commands_quiet(c)
+}
+
+/// With `--quiet`, the command path prints nothing per connection either: not how QUIT or a
+/// line too long ended it.
+fn commands_quiet(c: &mut Check) -> Result<(), Failure> {
+    let (_, addr) = c.start("tcp-server", &["--port", "0", "--commands", "--quiet"])?;
+    let mut conn = Conn::connect(c, addr)?;
+    conn.write(c, b"ECHO \x1b[2J\r\nQUIT\n")?;
+    let _ = conn.line(c, "the answer to ECHO")?;
+    line_is(c, &mut conn, "QUIT, with --quiet", "BYE")?;
+    conn.closed(c, "the server to close after BYE")?;
+    let mut long = Conn::connect(c, addr)?;
+    long.write(c, &[b'x'; 1100])?;
+    let answer = long.line(c, "ERR for a line too long, with --quiet")?;
+    if !answer.starts_with("ERR") {
+        return Err(c.fail(format!(
+            "with --quiet, 1100 bytes without a newline: expected a line beginning with ERR, \
+             got {answer:?}"
+        )));
+    }
+    long.closed(c, "the server to close after a line too long")?;
+    c.pass("with --commands --quiet, QUIT and a line too long were served");
+    Ok(())
 }
 
 /// Expects the answer to TIME: the seconds since 1970, within a minute of our clock.
