@@ -1056,6 +1056,21 @@ pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
     );
     logged(c, q, &line, "expected the lesson's line")?;
     c.pass("without --heartbeat, --idle-timeout still closes a silent client, without a PING");
+    // With --hexdump, the PING is dumped as every chunk the server sends is.
+    let (h, addr) = server(c, "tcp-async", &["--heartbeat", "0.3", "--hexdump"])?;
+    let mut pinged = raw_client(c, addr)?;
+    let me = pinged
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let mut ping = [0u8; 5];
+    pinged.read_exact(&mut ping).map_err(|e| {
+        c.fail(format!(
+            "with --heartbeat 0.3 --hexdump, expected PING: {e}"
+        ))
+    })?;
+    c.dumped(h, true, &me, b"PING\n", "the PING")?;
+    drop(pinged);
     quiet_too(c, "tcp-async", &["--heartbeat", "0.3"], |c, _, addr| {
         let mut silent = raw_client(c, addr)?;
         let mut rest = Vec::new();

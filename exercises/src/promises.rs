@@ -145,6 +145,75 @@ impl Check {
     }
 }
 
+impl Check {
+    /// Waits until `p` has dumped (`--hexdump`, on stderr) exactly `bytes` under a title
+    /// `{dir} {len} bytes {to_or_from} {peer}`; `what` says what the bytes are.
+    pub(crate) fn dumped(
+        &mut self,
+        p: Proc,
+        sent: bool,
+        peer: impl std::fmt::Display,
+        bytes: &[u8],
+        what: &str,
+    ) -> Result<(), Failure> {
+        let title = if sent {
+            format!(">> {} bytes to {peer}", bytes.len())
+        } else {
+            format!("<< {} bytes from {peer}", bytes.len())
+        };
+        let started = Instant::now();
+        loop {
+            let stderr = self.scene.output(p, Stream::Stderr);
+            if dumps(&stderr, &title).iter().any(|d| d == bytes) {
+                self.pass(format!("--hexdump showed {what}: `{title}` and its bytes"));
+                return Ok(());
+            }
+            if started.elapsed() > crate::WAIT {
+                return Err(self.fail(format!(
+                    "with --hexdump, every chunk or datagram the program sends or receives is \
+                     dumped on stderr, on the new code path too: expected `{title}` and the \
+                     bytes of {what} ({}), found {} dump(s) with that title",
+                    crate::shown(bytes),
+                    dumps(&stderr, &title).len()
+                )));
+            }
+            let mut scene = std::mem::take(&mut self.scene).timeout(Duration::from_millis(100));
+            let _ = scene.expect(p, "\u{0}");
+            self.scene = scene.timeout(crate::WAIT);
+        }
+    }
+}
+
+/// The bytes of each dump in `stderr` whose title is `title`: the hex columns of the lines
+/// after it (`00000000  e4 bd a0 ...  |...|`).
+fn dumps(stderr: &[String], title: &str) -> Vec<Vec<u8>> {
+    let mut found = Vec::new();
+    let mut current: Option<Vec<u8>> = None;
+    for line in stderr {
+        let is_row = line.len() > 10
+            && line
+                .get(..8)
+                .is_some_and(|o| o.chars().all(|c| c.is_ascii_hexdigit()));
+        if is_row {
+            if let Some(bytes) = current.as_mut() {
+                let hex = line.get(8..).unwrap_or_default();
+                let hex = hex.split("  |").next().unwrap_or_default();
+                bytes.extend(
+                    hex.split_whitespace()
+                        .filter_map(|b| u8::from_str_radix(b, 16).ok()),
+                );
+            }
+            continue;
+        }
+        found.extend(current.take());
+        if line.trim_end() == title {
+            current = Some(Vec::new());
+        }
+    }
+    found.extend(current);
+    found
+}
+
 /// A character no line may hold raw: the C0 and C1 controls (a tab aside) and the invisible
 /// characters that reorder or break a line.
 fn is_raw(c: char) -> bool {
@@ -272,6 +341,23 @@ mod tests {
             "accepted 127.0.0.1:50\n{a} closed the connection (FIN) after 0 bytes; closing ours"
         ));
         assert_eq!(session_ends(&prefix).map(|w| w.ends), Some(0));
+    }
+
+    #[test]
+    fn dumps_are_read_back() {
+        let err = lines(
+            ">> 18 bytes to 127.0.0.1:9\n00000000  68 65 6c 6c 6f 20 7c 20  61 62 63 64 65 66 67 68  |hello | abcdefgh|\n\
+             00000010  0d 0a                                             |..|\nreceived 2 bytes\n\
+             >> 1 bytes to 127.0.0.1:9\n00000000  7c                                                |||",
+        );
+        assert_eq!(
+            dumps(&err, ">> 18 bytes to 127.0.0.1:9"),
+            vec![b"hello | abcdefgh\r\n".to_vec()]
+        );
+        assert_eq!(
+            dumps(&err, ">> 1 bytes to 127.0.0.1:9"),
+            vec![b"|".to_vec()]
+        );
     }
 
     #[test]

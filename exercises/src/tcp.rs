@@ -106,7 +106,24 @@ pub fn server_greet(c: &mut Check) -> Result<(), Failure> {
     )?;
     echoed(c, &mut conn, b"ping\n")?;
     greet_dual_stack(c)?;
-    greet_one_at_a_time(c)
+    greet_one_at_a_time(c)?;
+    greet_dumped(c)
+}
+
+/// With `--hexdump`, the greeting is dumped as every chunk the server sends is.
+fn greet_dumped(c: &mut Check) -> Result<(), Failure> {
+    let (p, addr) = c.start("tcp-server", &["--port", "0", "--greet", "--hexdump"])?;
+    let mut conn = Conn::connect(c, addr)?;
+    let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let greeting = format!("welcome, {me}");
+    line_is(c, &mut conn, "connecting to --greet --hexdump", &greeting)?;
+    c.dumped(
+        p,
+        true,
+        &me,
+        format!("{greeting}\n").as_bytes(),
+        "the greeting",
+    )
 }
 
 /// The greeting is sent, not received: no `received ... from ADDR` line of the log shows it.

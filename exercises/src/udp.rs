@@ -162,7 +162,23 @@ pub fn server_reverse(c: &mut Check) -> Result<(), Failure> {
         }
         c.pass(format!("GBK {} was answered {}", hex(&sent), hex(&want)));
     }
-    Ok(())
+    answer_dumped(c, "--reverse", b"ab\x1bc", b"c\x1bba")
+}
+
+/// With `--hexdump`, the new answer is dumped as every datagram the server sends is.
+fn answer_dumped(c: &mut Check, flag: &str, sent: &[u8], want: &[u8]) -> Result<(), Failure> {
+    let (p, server) = c.start("udp-server", &["--port", "0", flag, "--hexdump"])?;
+    let peer = Udp::on(c, "127.0.0.3")?;
+    let got = peer.ask(c, server, sent)?;
+    if got != want {
+        return Err(c.fail(format!(
+            "with {flag} --hexdump, sent {}, expected the answer {}, got {}",
+            shown(sent),
+            shown(want),
+            shown(&got)
+        )));
+    }
+    c.dumped(p, true, peer.addr(), want, &format!("the {flag} answer"))
 }
 
 /// A peer on another address than 127.0.0.2 but on `port`: the same port number on two
@@ -295,7 +311,7 @@ pub fn server_number(c: &mut Check) -> Result<(), Failure> {
         first.addr(),
         first_silent.elapsed().as_secs_f64()
     ));
-    Ok(())
+    answer_dumped(c, "--number", b"x\r\n", b"#1 x\r\n")
 }
 
 /// A socket on `ip` with a port of the kernel's choosing, but never the server's own port:
