@@ -784,9 +784,9 @@ pub fn client_round_trip(c: &mut Check) -> Result<(), Failure> {
     // Answered 0.65 ms after each datagram arrived: on loopback the round trip is then
     // between 0.65 and 1 ms, which is 0 whole milliseconds rounded down, and 1 rounded to
     // the nearest. A loaded machine may make one take longer, not all of them.
-    let quick = 8;
+    // Eight lines, and up to 24 on a busy machine until one shows 0 ms.
     let mut times = Vec::new();
-    for _ in 0..quick {
+    while times.len() < 8 || (!times.contains(&0) && times.len() < 24) {
         let line = varied_line(c, 1..6);
         let typed = Instant::now();
         type_line(c, p, &line)?;
@@ -809,6 +809,7 @@ pub fn client_round_trip(c: &mut Check) -> Result<(), Failure> {
         }
         times.push(ms);
     }
+    let quick = times.len();
     if !times.contains(&0) {
         return Err(c.fail(format!(
             "{quick} lines answered 0.65 ms after they arrived, on loopback: each round trip \
