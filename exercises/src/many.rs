@@ -1056,6 +1056,50 @@ pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
     );
     logged(c, q, &line, "expected the lesson's line")?;
     c.pass("without --heartbeat, --idle-timeout still closes a silent client, without a PING");
+    // --max-clients still evicts a client waiting for its answer to a PING, at once.
+    let (e, addr) = server(
+        c,
+        "tcp-async",
+        &["--heartbeat", "0.6", "--max-clients", "1"],
+    )?;
+    let mut waiting = Peer::connect(c, e, addr, "A")?;
+    match waiting.next(c, WAIT, "PING")? {
+        Seen::Line(line, _) if line == b"PING\n" => {}
+        Seen::Line(line, _) => {
+            return Err(c.fail(format!("client A expected PING, got {}", shown(&line))));
+        }
+        Seen::End(..) => return Err(c.fail("client A expected PING, but the connection ended")),
+    }
+    let newcomer = Peer::connect(c, e, addr, "B")?;
+    let came = Instant::now();
+    waiting.ends(
+        c,
+        Duration::from_millis(400),
+        false,
+        "its connection closed at once: with --max-clients 1, B takes the place of A, which \
+         waits for its answer to a PING",
+    )?;
+    let want = format!("{} was idle longest", waiting.addr);
+    if !c
+        .scene
+        .output(e, Stream::Stdout)
+        .iter()
+        .any(|l| l.trim_start().starts_with(&want))
+    {
+        c.expect_matching(
+            e,
+            &want,
+            "A made room for B: expected the lesson's line `ADDR was idle longest (N s) when all \
+             places were taken: ...`",
+            |l| l.trim_start().starts_with(&want),
+        )?;
+    }
+    c.pass(format!(
+        "A, waiting for its answer to a PING, was evicted for B within {:.2} s, with the \
+         lesson's line",
+        came.elapsed().as_secs_f64()
+    ));
+    drop(newcomer);
     // With --hexdump, the PING is dumped as every chunk the server sends is.
     let (h, addr) = server(c, "tcp-async", &["--heartbeat", "0.3", "--hexdump"])?;
     let mut pinged = raw_client(c, addr)?;
