@@ -1325,7 +1325,79 @@ pub fn client_lines(c: &mut Check) -> Result<(), Failure> {
         })
         .collect();
     let tail = Line::gbk(c, 3);
-    lines_session(c, &["--encoding", "gbk"], &lines, &tail)
+    lines_session(c, &["--encoding", "gbk"], &lines, &tail)?;
+    // A read that ends inside a character, in each encoding: `你好\n` with the first read
+    // ending after one byte of 你.
+    split_character(c, &[], &[b"\xe4", b"\xbd\xa0\xe5\xa5", b"\xbd\n"])?;
+    split_character(
+        c,
+        &["--encoding", "gbk"],
+        &[b"\xc4", b"\xe3\xba", b"\xc3\n"],
+    )
+}
+
+/// Sends `你好\n` in `pieces`, 40 ms apart: the client must print `line: 你好`.
+fn split_character(c: &mut Check, flags: &[&str], pieces: &[&[u8]]) -> Result<(), Failure> {
+    let listener = Listener::bind(c, SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let mut args = vec!["--lines"];
+    args.extend_from_slice(flags);
+    let p = client(c, listener.addr, &args)?;
+    let mut conn = listener.accept(c, "tcp-client to connect")?;
+    for piece in pieces {
+        conn.write(c, piece)?;
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    drop(conn);
+    c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
+    let got: Vec<String> = c
+        .scene
+        .output(p, Stream::Stdout)
+        .into_iter()
+        .filter(|l| l.starts_with("line: "))
+        .collect();
+    let shown_pieces: Vec<String> = pieces
+        .iter()
+        .map(|b| {
+            b.iter()
+                .map(|x| format!("{x:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    if got != ["line: 你好"] {
+        return Err(c.fail(format!(
+            "the server sent 你好 and a newline ({}) in reads of {shown_pieces:?}, each read \
+             ending inside a character: expected [\"line: 你好\"] (decode whole lines, not \
+             reads), got {got:?}",
+            flags.get(1).unwrap_or(&"UTF-8")
+        )));
+    }
+    c.pass(format!(
+        "你好 in {} pieces cut inside its characters: the client printed {got:?}",
+        flags.get(1).unwrap_or(&"UTF-8")
+    ));
+    Ok(())
+}
+
+/// The offsets in `data` (UTF-8, or GBK) that fall inside a character.
+fn inside_characters(data: &[u8], gbk: bool) -> Vec<usize> {
+    if !gbk {
+        return (1..data.len())
+            .filter(|&i| data.get(i).is_some_and(|b| (0x80..0xc0).contains(b)))
+            .collect();
+    }
+    let mut inside = Vec::new();
+    let mut i = 0;
+    while let Some(&b) = data.get(i) {
+        if b >= 0x81 && b != 0xff {
+            inside.push(i + 1);
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    inside.retain(|&i| i < data.len());
+    inside
 }
 
 /// Runs `tcp-client --lines` with `flags`, sends it `lines` and `tail` in pieces cut
@@ -1372,6 +1444,16 @@ fn lines_session(
         .copied();
     let last_two = last_two.unwrap_or(0);
     cuts.retain(|&cut| cut <= last_two);
+    // And at least one cut inside a character, where one can be: a client that decodes each
+    // read shows it as two U+FFFD.
+    let gbk = flags.contains(&"gbk");
+    let inside: Vec<usize> = inside_characters(&data, gbk)
+        .into_iter()
+        .filter(|&cut| (cut <= from || cut >= to) && cut <= last_two)
+        .collect();
+    if let Some(&cut) = c.rng().pick(&inside) {
+        cuts.push(cut);
+    }
     cuts.sort_unstable();
     cuts.dedup();
     let mut pieces = Vec::new();
