@@ -14,47 +14,78 @@
 //! 127.0.0.1:50002 closed the connection (FIN) after 5000 bytes; closing ours (after 17 reads, 17 bytes, not shown: log budget)
 //! ```
 //!
-//! The bytes of log beyond what the clients sent come from one [`Shared`] allowance for the
-//! whole server, [`BURST`] bytes refilled at [`REFILL`] bytes a second, not from a credit per
-//! connection: a credit per connection is a credit per `connect`, and a client that opened
-//! connection after connection, sending 50 bytes one at a time on each, got a fresh 4 KiB of
-//! log every time. A class's interactive sessions, lines typed now and then, fit in the
-//! allowance; a flood of small chunks, from one connection or from many, empties it, and the
-//! server's log then grows by at most as many bytes as it receives, plus a kilobyte a second.
+//! The bytes of log beyond what the clients sent come from an allowance per IP address,
+//! [`BURST`] bytes refilled at [`REFILL`] bytes a second, not from a credit per connection: a
+//! credit per connection is a credit per `connect`, and a client that opened connection after
+//! connection, sending 50 bytes one at a time on each, got a fresh 4 KiB of log every time.
+//! Nor from one allowance for the whole server: one client sending one byte at a time
+//! (about 29,000 reads a second) kept that empty, and a classmate's lines typed now and then
+//! were hidden, 9 of 11. A class's interactive sessions, lines typed now and then, fit in
+//! their own address's allowance, whatever another address sends. All addresses together
+//! draw on [`TOTAL_BURST`] refilled at [`TOTAL_REFILL`] bytes a second, so the server's log
+//! grows by at most as many bytes as it receives, plus 8 KiB a second, however many
+//! addresses flood it.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
+use crate::limit::Limiter;
 use crate::text::{self, Encoding, StreamDecoder};
 
-/// Bytes of log the clients' lines may take beyond the bytes they sent, at most, in all.
+/// Bytes of log one address's lines may take beyond the bytes it sent, at most.
 pub const BURST: u64 = 16 * 1024;
-/// Bytes a second by which that allowance fills up again.
+/// Bytes a second by which one address's allowance fills up again.
 pub const REFILL: u64 = 1024;
+/// Bytes of log all the addresses' lines together may take beyond what they sent, at most.
+pub const TOTAL_BURST: u64 = 64 * 1024;
+/// Bytes a second by which that fills up again.
+pub const TOTAL_REFILL: u64 = 8 * 1024;
+/// Addresses whose allowance is kept at once; beyond them, only addresses whose allowance
+/// has filled up again are forgotten (see [`crate::limit`]).
+pub const MAX_ADDRESSES: usize = 1024;
 
-/// The allowance that every client's lines draw on beyond their own bytes: a token bucket.
-#[derive(Debug)]
-pub struct Shared(Mutex<(u64, Instant)>);
+/// The allowances that clients' lines draw on beyond their own bytes: a token bucket per
+/// address, and one for them all.
+pub struct Shared(Mutex<Allowances>);
+
+struct Allowances {
+    each: Limiter,
+    total: u64,
+    since: Instant,
+}
 
 impl Shared {
     pub fn new() -> Shared {
-        Shared(Mutex::new((BURST, Instant::now())))
+        Shared(Mutex::new(Allowances {
+            each: Limiter::new(BURST as u32, REFILL as u32, MAX_ADDRESSES),
+            total: TOTAL_BURST,
+            since: Instant::now(),
+        }))
     }
 
-    /// Takes `bytes` from the allowance if it holds that many.
-    fn take(&self, bytes: u64) -> bool {
+    /// Takes `bytes` from the allowance of `ip` and from the total, if both hold that many.
+    fn take(&self, ip: IpAddr, bytes: u64) -> bool {
         let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let (left, since) = &mut *guard;
-        let refill = since.elapsed().as_millis() as u64 * REFILL / 1000;
+        let a = &mut *guard;
+        let refill = a.since.elapsed().as_millis() as u64 * TOTAL_REFILL / 1000;
         if refill > 0 {
-            *left = (*left + refill).min(BURST);
-            *since = Instant::now();
+            a.total = (a.total + refill).min(TOTAL_BURST);
+            a.since = Instant::now();
         }
-        if *left < bytes {
+        if a.total < bytes {
             return false;
         }
-        *left -= bytes;
+        // An IPv4 client on an IPv6 socket (::ffff:a.b.c.d) is the same address as on IPv4.
+        let tokens = u32::try_from(bytes).unwrap_or(u32::MAX);
+        if !a
+            .each
+            .take_many(ip.to_canonical(), tokens, Instant::now())
+            .allows()
+        {
+            return false;
+        }
+        a.total -= bytes;
         true
     }
 }
@@ -122,7 +153,7 @@ impl ChunkLog {
         // The line is paid for with the client's own bytes first, then from the allowance.
         let cost = line.len() as u64 + 1;
         let own = self.received - self.spent;
-        if cost > own && !self.shared.take(cost - own) {
+        if cost > own && !self.shared.take(self.peer.ip(), cost - own) {
             self.hidden_reads += 1;
             self.hidden_bytes += len;
             return None;
@@ -189,6 +220,43 @@ mod tests {
             }
         }
         assert!(written <= BURST + REFILL + 50_000, "{written}");
+    }
+
+    #[test]
+    fn a_flood_from_one_address_does_not_hide_another_addresses_lines() {
+        // One client sends one byte at a time as fast as it can; a classmate on another
+        // machine types a line now and then. With one allowance for the whole server, the
+        // flood kept it empty and 9 of the classmate's 11 lines were hidden.
+        let shared = Arc::new(Shared::new());
+        let mut flood = log(&shared);
+        let classmate: SocketAddr = "10.0.0.2:40000".parse().unwrap();
+        let mut typed = ChunkLog::drawing_on(Arc::clone(&shared), classmate, Encoding::Utf8);
+        let mut shown = 0;
+        for _ in 0..11 {
+            for _ in 0..20_000 {
+                let _ = flood.line(b"x");
+            }
+            shown += usize::from(typed.line(b"hello\n").is_some());
+        }
+        assert_eq!(shown, 11);
+    }
+
+    #[test]
+    fn many_addresses_together_take_no_more_than_the_total() {
+        let shared = Arc::new(Shared::new());
+        let mut written = 0u64;
+        for i in 0..200u8 {
+            let peer = SocketAddr::from(([10, 0, 1, i], 40000));
+            let mut log = ChunkLog::drawing_on(Arc::clone(&shared), peer, Encoding::Utf8);
+            for _ in 0..1000 {
+                written += log.line(b"x").map_or(0, |l| l.len() as u64 + 1);
+            }
+        }
+        // The test runs for well under a second: at most one refill.
+        assert!(
+            written <= TOTAL_BURST + TOTAL_REFILL + 200 * 1000,
+            "{written}"
+        );
     }
 
     #[test]

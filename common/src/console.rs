@@ -87,7 +87,7 @@ impl Keyboard {
 
 impl Screen {
     /// Prints one line, cut to the terminal's width, as one write, so that it never mixes
-    /// with another thread's.
+    /// with another thread's. Ends the program as [`say`] does when stdout cannot take it.
     pub fn line(&mut self, line: impl fmt::Display) {
         let line = line.to_string();
         let fitted = fit(
@@ -99,8 +99,7 @@ impl Screen {
                 return;
             }
         }
-        // A closed stdout is not worth stopping a connection for.
-        let _ = writeln!(io::stdout().lock(), "{fitted}");
+        say(fitted);
     }
 
     /// The program ends while the editor may still wait for a key, in raw mode (tcp-client,
@@ -133,6 +132,36 @@ impl Drop for Screen {
     fn drop(&mut self) {
         self.end_editing();
     }
+}
+
+/// Writes `line` on stdout for a client, as one write, and flushes it; ends the program when
+/// stdout cannot take it.
+///
+/// A client's output is what its user asked for: the echoes, the acknowledgements, the name
+/// of the file it downloaded. `println!` panics when stdout cannot take a line (a full disk:
+/// udp-client, feiq send and file-download get exited with status 101 and a backtrace), and
+/// ignoring the error went on talking to the server while every answer was lost (tcp-client,
+/// status 0). So a client stops at the first line it cannot write, with
+/// `error: cannot write to stdout: No space left on device (os error 28)` on stderr and
+/// status 1, as `cat` does: the user is told that what follows was not shown, and nothing is
+/// half done behind their back (a download's `.part` stays, for `--continue`). A closed pipe
+/// (`udp-client | head -1`) ends the program with status 141, as `println!` does here (see
+/// [`crate::report`]). A server does the opposite ([`crate::log`]): its log is not what its
+/// clients came for, so it drops the lines and goes on serving.
+pub fn say(line: impl fmt::Display) {
+    let mut out = io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::exit(141),
+        Err(e) => crate::report::fail(&anyhow::Error::new(e).context("cannot write to stdout")),
+    }
+}
+
+/// Writes a line on stdout for a client with `format!` syntax ([`say`]):
+/// `common::sayln!("sending to {peer}")`.
+#[macro_export]
+macro_rules! sayln {
+    ($($arg:tt)*) => { $crate::console::say(format_args!($($arg)*)) };
 }
 
 /// The width of the terminal on stdout, in columns, if stdout is one.

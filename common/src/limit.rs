@@ -70,6 +70,13 @@ impl Limiter {
 
     /// Decides whether `peer` may have one more answer at `now`, and counts it if so.
     pub fn take(&mut self, peer: IpAddr, now: Instant) -> Limit {
+        self.take_many(peer, 1, now)
+    }
+
+    /// Decides whether `peer` may spend `tokens` at once at `now` (bytes of log, say: see
+    /// [`crate::chunklog`]), and counts them if so.
+    pub fn take_many(&mut self, peer: IpAddr, tokens: u32, now: Instant) -> Limit {
+        let tokens = f64::from(tokens);
         if self.buckets.len() >= self.max_peers && !self.buckets.contains_key(&peer) {
             let (burst, rate) = (self.burst, self.per_second);
             self.buckets.retain(|_, b| {
@@ -87,8 +94,8 @@ impl Limiter {
             unanswered: 0,
         });
         bucket.refill(now, burst, rate);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        if bucket.tokens >= tokens {
+            bucket.tokens -= tokens;
             match std::mem::take(&mut bucket.unanswered) {
                 0 => Limit::Yes,
                 n => Limit::Again(n),

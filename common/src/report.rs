@@ -204,6 +204,15 @@ fn quiet_on_closed_stdout() {
     }));
 }
 
+/// Ends the program where an error cannot be handed back to [`run`] (a client's output that
+/// stdout cannot take, see [`crate::console::say`]): prints it as `run` does, and exits with
+/// status 1.
+pub fn fail(err: &anyhow::Error) -> ! {
+    crate::log::finish(std::time::Duration::from_secs(2));
+    let _ = writeln!(io::stderr(), "{}", describe(err));
+    std::process::exit(1)
+}
+
 /// Prints, on stderr, a failure that the lesson survives and goes on after:
 /// `error: <what>: <why>` and a hint where one applies.
 pub fn log_error(what: impl fmt::Display, err: impl Into<anyhow::Error>) {

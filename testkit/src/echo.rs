@@ -24,6 +24,30 @@ pub fn connect_from(from: [u8; 4], addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
+/// The bytes queued to send on the server's end of a connection (`local` is the server's
+/// address, `peer` the client's), from `/proc/net/tcp` or `/proc/net/tcp6`: the `tx_queue`
+/// column, what was written and not yet acknowledged by the client.
+pub fn send_queue(local: SocketAddr, peer: SocketAddr) -> io::Result<u64> {
+    let hex = |port: u16| format!(":{port:04X}");
+    let (want_local, want_peer) = (hex(local.port()), hex(peer.port()));
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table)?;
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [_, l, r, _, queues, ..] = fields[..] else {
+                continue;
+            };
+            if l.ends_with(&want_local) && r.ends_with(&want_peer) {
+                let tx = queues.split(':').next().unwrap_or("0");
+                return u64::from_str_radix(tx, 16).map_err(io::Error::other);
+            }
+        }
+    }
+    Err(io::Error::other(format!(
+        "no connection {local} -> {peer} in /proc/net/tcp"
+    )))
+}
+
 /// Sends `data` in pieces of `piece` bytes, half-closes, and returns all that comes back.
 /// A second thread reads meanwhile, so a large echo never waits for the writes to finish.
 pub fn echo_in_pieces(addr: SocketAddr, data: &[u8], piece: usize) -> io::Result<Vec<u8>> {

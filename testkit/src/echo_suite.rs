@@ -438,6 +438,29 @@ print('echo:', other.recv(10).decode())";
                 Ok(())
             }
 
+            #[test]
+            fn a_client_that_never_reads_holds_little_of_the_kernels_memory() -> Result<(), Failure> {
+                // A client sends until nothing more goes in and never reads its echo. Linux
+                // grew the server's send buffer to 4 MiB for it (net.ipv4.tcp_wmem): 64 such
+                // clients held 269 MB of send queues on the server's side, and the machine's
+                // TCP memory (net.ipv4.tcp_mem) is shared by every program. --socket-buffer
+                // (64 KiB) caps it.
+                let mut s = Scene::new();
+                let (_p, addr) = server(BIN, &mut s, &[])?;
+                let mut hog = connect(addr);
+                hog.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+                let block = vec![b'h'; 64 * 1024];
+                let mut sent = 0;
+                // Until a write takes nothing for a second: the server's buffers are full.
+                while let Ok(n) = hog.write(&block) {
+                    sent += n;
+                    assert!(sent < 1 << 30, "the server took 1 GiB and still reads");
+                }
+                let queued = $crate::echo::send_queue(addr, hog.local_addr().unwrap()).unwrap();
+                assert!(queued <= 512 * 1024, "the server's send queue holds {queued} bytes");
+                Ok(())
+            }
+
             /// Sends `per_connection` bytes one at a time, each waiting for its echo, on each of
             /// `connections` connections in turn; returns the bytes of `received` lines the
             /// server logged, the seconds it took, and whether the log said what it left out.

@@ -1,4 +1,5 @@
-//! The lesson binaries: built by cargo, run from the target directory as a user runs them.
+//! The lesson binaries, built by cargo and run from the target directory as a user runs them;
+//! the other programs xtask runs, and the files it walks.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,61 +29,40 @@ impl Bins {
         cmd.args(args);
         cmd
     }
-
-    /// The example `name` of a lesson (`examples/step1-*.rs`), with `args`.
-    pub fn example(&self, name: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new(self.dir.join("examples").join(name));
-        cmd.args(args);
-        cmd
-    }
-
-    /// One of the seed's Python programs in `xtask/peers/`, made runnable, with `args`.
-    pub fn seed(&self, script: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new("python3");
-        // -u: unbuffered, so each print reaches the pipe when it happens.
-        cmd.arg("-u")
-            .arg(repo_root().join("xtask/peers").join(script))
-            .args(args);
-        cmd
-    }
 }
 
 /// Builds `packages` of this workspace with cargo, letting cargo show its progress.
 pub fn build(packages: &[&str], profile: Profile) -> anyhow::Result<Bins> {
-    build_in(&repo_root(), None, packages, profile)
+    build_in(&repo_root(), &target_dir()?, packages, profile)
 }
 
-/// Builds `packages` (each once) of the workspace at `root` into `target` (by default, the target
-/// directory this binary is in), and says where they are.
+/// Builds `packages` (each once) of the workspace at `root` into `target`, and says where they
+/// are.
 pub fn build_in(
     root: &Path,
-    target: Option<&Path>,
+    target: &Path,
     packages: &[&str],
     profile: Profile,
 ) -> anyhow::Result<Bins> {
+    let mut packages = packages.to_vec();
+    packages.sort_unstable();
+    packages.dedup();
     let mut cmd = cargo();
-    cmd.arg("build").current_dir(root);
+    cmd.arg("build")
+        .current_dir(root)
+        .arg("--target-dir")
+        .arg(target);
     cmd.args(match profile {
         Profile::Dev => &["--bins", "--examples"][..],
         Profile::Lessons => &["--quiet"],
         Profile::Release => &["--release"],
     });
-    if let Some(target) = target {
-        cmd.arg("--target-dir").arg(target);
-    }
-    let mut packages = packages.to_vec();
-    packages.sort_unstable();
-    packages.dedup();
-    for package in packages {
-        cmd.args(["--package", package]);
-    }
-    run(&mut cmd)?;
+    run(cmd.args(packages.iter().flat_map(|p| ["--package", p])))?;
     let dir = if profile == Profile::Release {
         "release"
     } else {
         "debug"
     };
-    let target = target.map_or_else(target_dir, |t| Ok(t.to_path_buf()))?;
     Ok(Bins {
         dir: target.join(dir),
     })
@@ -92,8 +72,8 @@ pub fn build_in(
 pub fn target_dir() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find xtask's own binary")?;
     Ok(exe
-        .parent()
-        .and_then(Path::parent)
+        .ancestors()
+        .nth(2)
         .unwrap_or(Path::new("."))
         .to_path_buf())
 }
@@ -122,16 +102,33 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What `cmd` prints on stdout; its stderr in the error when it fails.
+/// What `cmd` prints on stdout; when it fails, the error ends with the last lines of its
+/// stdout and stderr.
 pub fn output(cmd: &mut Command) -> anyhow::Result<String> {
     let out = cmd
         .output()
         .with_context(|| format!("cannot run {cmd:?}"))?;
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
     if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        bail!("{cmd:?} failed: {}\n{}", out.status, stderr.trim_end());
+        let tail = |bytes: &[u8], n: usize| {
+            let text = text(bytes);
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        };
+        let (stdout, stderr) = (tail(&out.stdout, 40), tail(&out.stderr, 20));
+        bail!("{cmd:?} failed: {}\n{stdout}\n{stderr}", out.status);
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(text(&out.stdout))
+}
+
+/// The text of `path`; an error names it.
+pub fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Writes `text` to `path`; an error names it.
+pub fn write(path: &Path, text: impl AsRef<[u8]>) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The workspace: the one `cargo run` runs this in (a copied checkout checks itself), or the one
@@ -147,14 +144,16 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                if !path.ends_with("target") {
-                    stack.push(path);
-                }
-            } else {
-                files.push(path);
+        for path in std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+        {
+            match path.is_dir() {
+                true if !path.ends_with("target") => stack.push(path),
+                true => {}
+                false => files.push(path),
             }
         }
     }
@@ -162,10 +161,10 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The newest modification time under `dir`, `target` directories aside.
-pub fn newest_under(dir: &Path) -> Option<SystemTime> {
-    walk(dir)
-        .iter()
+/// The newest modification time under `dirs`, `target` directories aside.
+pub fn newest(dirs: &[PathBuf]) -> Option<SystemTime> {
+    let files = dirs.iter().flat_map(|d| walk(d));
+    files
         .filter_map(|f| f.metadata().and_then(|m| m.modified()).ok())
         .max()
 }

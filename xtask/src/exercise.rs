@@ -1,15 +1,5 @@
-//! `cargo exercise` (a student's) and `cargo xtask exercise prove` (the maintainers'): the
-//! exercises at the end of each chapter, checked on the wire.
-//!
-//! ```text
-//! cargo exercise list               every exercise, done or todo in this working copy
-//! cargo exercise show ID [--hint N] the statement and how it is checked; one hint
-//! cargo exercise check ID [--seed S] build the lesson, run the check, then the lesson's tests
-//! cargo exercise watch [ID]         check again at every save; on to the next when it passes
-//! cargo xtask exercise prove        in a scratch copy: each check fails as shipped, passes with
-//!                                   exercises/solutions/ID.patch (the lesson's tests too), and
-//!                                   fails with every exercises/wrong/ID--*.patch
-//! ```
+//! `cargo exercise` (a student's: the variants of [`Cmd`]) and `cargo xtask exercise prove` (the
+//! maintainers'): the exercises at the end of each chapter, checked on the wire.
 //!
 //! The checks live in the `exercises` crate; the statements and hints in the book
 //! (`docs/src/exercises/<lesson>.md`), which `show` reads, so they are written once. A check's
@@ -23,8 +13,7 @@ use anyhow::{Context, bail};
 use exercises::{EXERCISES, Exercise};
 
 use crate::bins::{
-    Bins, Profile, build_in, cargo, newest_under, output, repo_root, run as run_cmd, target_dir,
-    walk,
+    self, Bins, Profile, cargo, output, repo_root, run as run_cmd, target_dir, walk,
 };
 use crate::manifest::LESSONS;
 
@@ -72,15 +61,13 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Show { id, hint } => show(find(&id)?, hint),
         Cmd::Check { id, seed } => check(find(&id)?, seed.unwrap_or_else(new_seed)),
         Cmd::Watch { id } => watch(id.as_deref()),
-        Cmd::Prove { ids, seed } => {
-            let chosen: anyhow::Result<Vec<_>> = ids.iter().map(|id| find(id)).collect();
-            let chosen = if ids.is_empty() {
-                EXERCISES.iter().collect()
-            } else {
-                chosen?
-            };
-            prove(&chosen, seed.unwrap_or_else(new_seed))
-        }
+        Cmd::Prove { ids, seed } if ids.is_empty() => prove(&Vec::from_iter(EXERCISES), seed),
+        Cmd::Prove { ids, seed } => prove(
+            &ids.iter()
+                .map(|id| find(id))
+                .collect::<Result<Vec<_>, _>>()?,
+            seed,
+        ),
     }
 }
 
@@ -97,13 +84,10 @@ fn find(id: &str) -> anyhow::Result<&'static Exercise> {
         .with_context(|| format!("no exercise {id:?}; `cargo xtask exercise list` shows them"))
 }
 
-/// The lessons of the exercises, built in this workspace.
+/// The lessons of `exercises`, built in this workspace.
 fn build<'a>(exercises: impl IntoIterator<Item = &'a Exercise>) -> anyhow::Result<Bins> {
-    build_in(&repo_root(), None, &lessons(exercises), Profile::Lessons)
-}
-
-fn lessons<'a>(exercises: impl IntoIterator<Item = &'a Exercise>) -> Vec<&'static str> {
-    exercises.into_iter().map(|e| e.lesson).collect()
+    let lessons: Vec<&str> = exercises.into_iter().map(|e| e.lesson).collect();
+    bins::build(&lessons, Profile::Lessons)
 }
 
 fn passes(e: &Exercise, bins: &Bins, seed: u64) -> bool {
@@ -112,30 +96,26 @@ fn passes(e: &Exercise, bins: &Bins, seed: u64) -> bool {
 
 fn list() -> anyhow::Result<()> {
     let bins = build(EXERCISES)?;
-    let mut done = 0;
-    for e in EXERCISES {
-        let state = if passes(e, &bins, new_seed()) {
-            "done"
-        } else {
-            "todo"
-        };
-        done += usize::from(state == "done");
+    let done = EXERCISES.iter().filter(|e| {
+        let passes = passes(e, &bins, new_seed());
+        let state = if passes { "done" } else { "todo" };
         println!("{:<16} {:<14} {:<52} {state}", e.id, e.lesson, e.title);
-    }
-    println!(
-        "\n{done} of {} done. `cargo exercise show ID` tells you what to do.",
-        EXERCISES.len()
-    );
+        passes
+    });
+    let done = done.count();
+    let all = EXERCISES.len();
+    println!("\n{done} of {all} done. `cargo exercise show ID` tells you what to do.");
     Ok(())
 }
 
 fn check(e: &Exercise, seed: u64) -> anyhow::Result<()> {
+    let (id, lesson) = (e.id, e.lesson);
     let bins = build([e])?;
-    let id = e.id;
+    let binary = bins.dir.join(lesson);
     println!(
         "checking {id}: {}, against {} (seed {seed})",
         e.title,
-        bins.dir.join(e.lesson).display()
+        binary.display()
     );
     if let Err(failure) = exercises::run(e, &bins.dir, true, seed) {
         println!("  FAILED: {failure}");
@@ -146,60 +126,38 @@ fn check(e: &Exercise, seed: u64) -> anyhow::Result<()> {
     }
     // The lesson's promises still hold: its own tests, which the exercise may have asked to
     // update, pass too.
-    println!("  the wire check passed; now {}'s own tests", e.lesson);
-    if let Err(err) = lesson_tests(&repo_root(), None, e.lesson) {
+    println!("  the wire check passed; now {lesson}'s own tests");
+    if let Err(err) = lesson_tests(&repo_root(), &target_dir()?, lesson) {
         println!("  FAILED: {err:#}");
         bail!(
-            "{id} does what the exercise asks, but {}'s own tests fail: a promise of the lesson \
-             is broken (or a test the statement asks you to update is not)",
-            e.lesson
+            "{id} does what the exercise asks, but {lesson}'s own tests fail: a promise of the \
+             lesson is broken (or a test the statement asks you to update is not)"
         );
     }
-    println!("{id} done: every step passed, and {}'s tests too", e.lesson);
+    println!("{id} done: every step passed, and {lesson}'s tests too");
     Ok(())
 }
 
 /// `cargo test` of one lesson, quietly: only a failure shows the end of what the tests printed.
-fn lesson_tests(root: &Path, target: Option<&Path>, lesson: &str) -> anyhow::Result<()> {
+fn lesson_tests(root: &Path, target: &Path, lesson: &str) -> anyhow::Result<()> {
     let mut cmd = cargo();
-    cmd.args(["test", "--quiet", "--package", lesson])
-        .current_dir(root);
-    if let Some(target) = target {
-        cmd.arg("--target-dir").arg(target);
-    }
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot run the tests of {lesson}"))?;
-    if !out.status.success() {
-        let tail = |bytes: &[u8], n: usize| {
-            let text = String::from_utf8_lossy(bytes);
-            let lines: Vec<&str> = text.lines().collect();
-            lines[lines.len().saturating_sub(n)..].join("\n")
-        };
-        bail!(
-            "`cargo test -p {lesson}` failed:\n{}\n{}",
-            tail(&out.stdout, 40),
-            tail(&out.stderr, 10)
-        );
-    }
-    Ok(())
+    cmd.args(["test", "--quiet", "--package", lesson, "--target-dir"])
+        .arg(target);
+    output(cmd.current_dir(root)).map(drop)
 }
 
 /// Checks one exercise after another: again at every save of its lesson's sources, and on to
 /// the next that is not done once it passes.
 fn watch(first: Option<&str>) -> anyhow::Result<()> {
-    let root = repo_root();
     let mut current = match first {
         Some(id) => find(id)?,
         None => {
             let bins = build(EXERCISES)?;
-            match EXERCISES.iter().find(|e| !passes(e, &bins, new_seed())) {
-                Some(todo) => todo,
-                None => {
-                    println!("every exercise is done");
-                    return Ok(());
-                }
-            }
+            let Some(todo) = EXERCISES.iter().find(|e| !passes(e, &bins, new_seed())) else {
+                println!("every exercise is done");
+                return Ok(());
+            };
+            todo
         }
     };
     loop {
@@ -212,103 +170,84 @@ fn watch(first: Option<&str>) -> anyhow::Result<()> {
             current = next;
             continue;
         }
-        let Some(lesson) = LESSONS.iter().find(|l| l.name == current.lesson) else {
-            bail!("{} is not in xtask's manifest", current.lesson);
-        };
-        let dir = Path::new("lessons").join(lesson.dir);
+        let lesson = LESSONS.iter().find(|l| l.name == current.lesson);
+        let dir = Path::new("lessons").join(lesson.map_or("", |l| l.dir));
         println!(
             "\nwatching {} for a save (Ctrl-C to stop)...",
             dir.display()
         );
-        let before = newest_under(&root.join(&dir));
-        while newest_under(&root.join(&dir)) == before {
+        let dir = [repo_root().join(dir)];
+        let before = bins::newest(&dir);
+        while bins::newest(&dir) == before {
             std::thread::sleep(Duration::from_millis(400));
         }
     }
 }
 
-/// One exercise's part of the book: its statement, and its hints.
-struct Text {
-    statement: String,
-    hints: Vec<String>,
-}
-
 fn show(e: &Exercise, hint: Option<usize>) -> anyhow::Result<()> {
     let path = repo_root().join(format!("docs/src/exercises/{}.md", e.chapter()));
-    let book = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let text = section(&book, e.id)
+    let book = bins::read(&path)?;
+    let (statement, hints) = section(&book, e.id)
         .with_context(|| format!("{} has no section for {}", path.display(), e.id))?;
-    let (id, hints) = (e.id, text.hints.len());
+    let (id, count) = (e.id, hints.len());
     let Some(n) = hint else {
-        println!(
-            "{id} ({}): {}\n\n{}",
-            e.lesson,
-            e.title,
-            text.statement.trim()
-        );
+        println!("{id} ({}): {}\n\n{}", e.lesson, e.title, statement.trim());
         println!("\nCheck it: `cargo exercise check {id}`");
-        if hints > 0 {
-            println!("\n{hints} hints: `cargo exercise show {id} --hint 1`, then 2, ...");
+        if count > 0 {
+            println!("\n{count} hints: `cargo exercise show {id} --hint 1`, then 2, ...");
         }
         return Ok(());
     };
-    let Some(h) = n.checked_sub(1).and_then(|i| text.hints.get(i)) else {
-        bail!("{id} has hints 1 to {hints}");
+    let Some(h) = n.checked_sub(1).and_then(|i| hints.get(i)) else {
+        bail!("{id} has hints 1 to {count}");
     };
-    println!("{id} hint {n} of {hints}:\n\n{}", h.trim());
-    if n < hints {
+    println!("{id} hint {n} of {count}:\n\n{}", h.trim());
+    if n < count {
         println!("\nnext: `cargo exercise show {id} --hint {}`", n + 1);
     }
     Ok(())
 }
 
-/// The section `### ID: ...` of a chapter's exercises: the text up to the first folded
-/// `<details>` is the statement; each `<details>` block is a hint (its `<summary>` only says
-/// "Hint N").
-fn section(book: &str, id: &str) -> Option<Text> {
+/// The section `### ID: ...` of a chapter's exercises: its statement, the text up to the first
+/// folded `<details>`; and its hints, one a `<details>` block (whose `<summary>` only says
+/// "Hint N", on its line or as a paragraph of its own up to `</summary>`).
+fn section(book: &str, id: &str) -> Option<(String, Vec<String>)> {
     let heading = format!("### {id}:");
     let mut lines = book.lines().skip_while(|l| !l.starts_with(&heading));
     lines.next()?;
-    let mut text = Text {
-        statement: String::new(),
-        hints: Vec::new(),
-    };
+    let (mut statement, mut hints) = (String::new(), Vec::<String>::new());
     let (mut in_hint, mut in_summary) = (false, false);
     for line in lines.take_while(|l| !l.starts_with("## ") && !l.starts_with("### ")) {
         let trimmed = line.trim();
         if trimmed.starts_with("<details") {
             in_hint = true;
-            text.hints.push(String::new());
+            hints.push(String::new());
         } else if trimmed.starts_with("</details") {
             in_hint = false;
         } else if trimmed.starts_with("<summary") || in_summary {
-            // The summary only says "Hint N", on its line or as a paragraph of its own (which
-            // the Chinese book translates) up to `</summary>`.
             in_summary = !trimmed.ends_with("</summary>");
         } else {
-            let into = match text.hints.last_mut() {
-                Some(hint) if in_hint => hint,
-                _ => &mut text.statement,
-            };
-            into.push_str(line);
-            into.push('\n');
+            let into = hints
+                .last_mut()
+                .filter(|_| in_hint)
+                .unwrap_or(&mut statement);
+            *into += &format!("{line}\n");
         }
     }
-    Some(text)
+    Some((statement, hints))
 }
 
-fn prove(chosen: &[&Exercise], seed: u64) -> anyhow::Result<()> {
-    let started = Instant::now();
+fn prove(chosen: &[&Exercise], seed: Option<u64>) -> anyhow::Result<()> {
+    let (started, seed) = (Instant::now(), seed.unwrap_or_else(new_seed));
     let work = target_dir()?.join("exercise-proof");
     let (ws, target) = (work.join("ws"), work.join("target"));
     copy_workspace(&repo_root(), &ws)?;
-    let build = |lessons: &[&str]| build_in(&ws, Some(&target), lessons, Profile::Lessons);
-    let bins = build(&lessons(chosen.iter().copied()))?;
+    let build = |lessons: &[&str]| bins::build_in(&ws, &target, lessons, Profile::Lessons);
+    let bins = build(&chosen.iter().map(|e| e.lesson).collect::<Vec<_>>())?;
+    let took = started.elapsed();
     println!(
-        "scratch copy in {}; lessons built in {:.0?}; seed {seed} (`--seed {seed}` repeats it)\n",
-        ws.display(),
-        started.elapsed()
+        "scratch copy in {}; lessons built in {took:.0?}; seed {seed} (`--seed {seed}` repeats it)\n",
+        ws.display()
     );
     // Every check fails on the lessons as shipped.
     let shipped: Vec<bool> = chosen.iter().map(|e| !passes(e, &bins, seed)).collect();
@@ -317,13 +256,15 @@ fn prove(chosen: &[&Exercise], seed: u64) -> anyhow::Result<()> {
         "exercise", "as shipped", "solution", "its tests", "other checks", "wrong ones"
     );
     let mut problems: Vec<String> = Vec::new();
+    let mut unproved = 0;
     for (e, shipped_fails) in chosen.iter().zip(shipped) {
-        let t = Instant::now();
+        let (t, before) = (Instant::now(), problems.len());
         let mut said = |problem: String| problems.push(format!("--- {} ---\n{problem}", e.id));
         if !shipped_fails {
             said("its check passes on the lesson as shipped".into());
         }
-        let tests = || lesson_tests(&ws, Some(&target), e.lesson);
+        // As `cargo exercise check` does: the wire check, then the lesson's tests.
+        let tests = || lesson_tests(&ws, &target, e.lesson);
         let (mut solved, mut tests_pass, mut others_fail) = (false, false, true);
         let solution = format!("exercises/solutions/{}.patch", e.id);
         with_patch(&ws, &solution, |applied| {
@@ -369,8 +310,7 @@ fn prove(chosen: &[&Exercise], seed: u64) -> anyhow::Result<()> {
                     // A wrong solution that does not build proves nothing about the check: the
                     // catalogue is of programs that run.
                     Err(err) => said(format!("{patch} does not build: {err:#}")),
-                    // As `cargo exercise check` does: the wire check, then the lesson's tests (a
-                    // wrong solution may leave a test the statement asks to update failing).
+                    // A wrong solution may leave a test the statement asks to update failing.
                     Ok(_) if !passes(e, &bins, seed) || tests().is_err() => rejected += 1,
                     Ok(_) => said(format!("its check accepts the wrong solution {patch}")),
                 }
@@ -378,45 +318,40 @@ fn prove(chosen: &[&Exercise], seed: u64) -> anyhow::Result<()> {
         }
         // The scratch copy is back to the lessons as shipped for the next exercise.
         build(&[e.lesson])?;
-        let verdict = |ok: bool, yes: &str, no: &str| if ok { yes } else { no }.to_string();
+        unproved += usize::from(problems.len() > before);
+        let said = |ok: bool, yes: &'static str, no: &'static str| if ok { yes } else { no };
         println!(
             "{:<16} {:<11} {:<11} {:<11} {:<13} {:<10} {:.1?}",
             e.id,
-            verdict(shipped_fails, "fails", "PASSES"),
-            verdict(solved, "passes", "FAILS"),
-            verdict(tests_pass, "pass", "FAIL"),
-            verdict(others_fail, "still fail", "SOME PASS"),
+            said(shipped_fails, "fails", "PASSES"),
+            said(solved, "passes", "FAILS"),
+            said(tests_pass, "pass", "FAIL"),
+            said(others_fail, "still fail", "SOME PASS"),
             format!("{rejected}/{} out", wrong.len()),
             t.elapsed()
         );
     }
-    let bad: std::collections::BTreeSet<&str> = problems
-        .iter()
-        .filter_map(|p| p.split(" ---").next())
-        .collect();
+    let all = chosen.len();
     println!(
-        "\n{} exercises, {} proved, in {:.0?} (seed {seed})",
-        chosen.len(),
-        chosen.len() - bad.len(),
+        "\n{all} exercises, {} proved, in {:.0?} (seed {seed})",
+        all - unproved,
         started.elapsed()
     );
-    if bad.is_empty() {
-        return Ok(());
+    if unproved > 0 {
+        eprintln!("{}", problems.join("\n"));
+        bail!(
+            "{unproved} of {all} exercises are not proved (`cargo xtask exercise prove --seed {seed}` repeats it)"
+        );
     }
-    eprintln!("{}", problems.join("\n"));
-    bail!(
-        "{} of {} exercises are not proved (`cargo xtask exercise prove --seed {seed}` repeats it)",
-        bad.len(),
-        chosen.len()
-    )
+    Ok(())
 }
 
 /// Applies `patch` in `ws`, runs `with` (told whether it applied), and undoes the patch.
 fn with_patch(ws: &Path, patch: &str, with: impl FnOnce(anyhow::Result<()>)) -> anyhow::Result<()> {
     let git_apply = |reverse: &[&str]| {
-        let mut cmd = Command::new("git");
-        cmd.arg("apply").args(reverse).arg(patch).current_dir(ws);
-        run_cmd(&mut cmd).with_context(|| format!("{patch} does not apply"))
+        let mut git = Command::new("git");
+        run_cmd(git.arg("apply").args(reverse).arg(patch).current_dir(ws))
+            .with_context(|| format!("{patch} does not apply"))
     };
     let applied = git_apply(&[]);
     let undo = applied.is_ok();
@@ -441,16 +376,13 @@ fn copy_workspace(root: &Path, ws: &Path) -> anyhow::Result<()> {
         "--others",
         "--exclude-standard",
     ]);
-    for name in output(git.current_dir(root))?
-        .split('\0')
-        .filter(|n| !n.is_empty())
-    {
+    for name in output(git.current_dir(root))?.split('\0') {
+        // A file deleted in the working copy but not yet in git is left out.
         let (from, to) = (root.join(name), ws.join(name));
-        if !from.is_file() {
-            continue; // Deleted in the working copy, but not yet in git.
+        if from.is_file() {
+            std::fs::create_dir_all(to.parent().unwrap_or(ws))?;
+            std::fs::copy(&from, &to).with_context(|| format!("cannot copy {name}"))?;
         }
-        std::fs::create_dir_all(to.parent().unwrap_or(ws))?;
-        std::fs::copy(&from, &to).with_context(|| format!("cannot copy {name}"))?;
     }
     run_cmd(
         Command::new("git")
@@ -466,9 +398,9 @@ mod tests {
     #[test]
     fn a_section_is_its_statement_and_its_hints() {
         let book = "## Exercises\n\n### x-1: One\n\nDo this.\n\n<details>\n<summary>Hint 1</summary>\n\nFirst.\n</details>\n\n<details>\n<summary>\n\nHint 2\n\n</summary>\n\nSecond.\n</details>\n\n### x-2: Two\n\nOther.\n";
-        let text = section(book, "x-1").unwrap_or_else(|| panic!("no section"));
-        assert_eq!(text.statement.trim(), "Do this.");
-        let hints: Vec<&str> = text.hints.iter().map(|h| h.trim()).collect();
+        let (statement, hints) = section(book, "x-1").unwrap_or_else(|| panic!("no section"));
+        assert_eq!(statement.trim(), "Do this.");
+        let hints: Vec<&str> = hints.iter().map(|h| h.trim()).collect();
         assert_eq!(hints, ["First.", "Second."]);
         assert!(section(book, "x-3").is_none());
     }
@@ -479,9 +411,10 @@ mod tests {
             let path =
                 crate::bins::repo_root().join(format!("docs/src/exercises/{}.md", e.chapter()));
             let book = std::fs::read_to_string(&path).unwrap_or_default();
-            let text = section(&book, e.id).unwrap_or_else(|| panic!("{}: no section", e.id));
-            assert!(text.statement.contains("check"), "{}: no check", e.id);
-            assert!(!text.hints.is_empty(), "{}: no hints", e.id);
+            let (statement, hints) =
+                section(&book, e.id).unwrap_or_else(|| panic!("{}: no section", e.id));
+            assert!(statement.contains("check"), "{}: no check", e.id);
+            assert!(!hints.is_empty(), "{}: no hints", e.id);
         }
     }
 }

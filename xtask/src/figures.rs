@@ -6,54 +6,47 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::Context;
+use crate::bins::{read, walk, write};
 
 /// What differs from the figures the table makes; with `fix`, writes them instead.
 pub fn check(root: &Path, fix: bool) -> anyhow::Result<Vec<String>> {
     let dir = root.join("docs/src/figures");
-    let table_path = dir.join("zh-CN.tsv");
-    let table = fs::read_to_string(&table_path)
-        .with_context(|| format!("cannot read {}", table_path.display()))?;
-    let labels = parse_table(&table);
+    let labels = parse_table(&read(&dir.join("zh-CN.tsv"))?);
     let mut problems = Vec::new();
-    let mut names: Vec<String> = fs::read_dir(&dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+    let svgs = walk(&dir).into_iter().filter(|p| p.parent() == Some(&dir));
+    for name in svgs
+        .filter_map(|p| Some(p.file_name()?.to_str()?.to_string()))
         .filter(|n| n.ends_with(".svg"))
-        .collect();
-    names.sort();
-    for name in names {
-        let english = fs::read_to_string(dir.join(&name))?;
-        let (chinese, missing) = translate(&english, &labels);
+    {
+        let (chinese, missing) = translate(&read(&dir.join(&name))?, &labels);
         for label in missing {
             problems.push(format!(
                 "figures/{name}: no Chinese for {label:?} in figures/zh-CN.tsv"
             ));
         }
         let out = dir.join("zh-CN").join(&name);
-        if fs::read_to_string(&out).ok().as_deref() == Some(chinese.as_str()) {
+        if fs::read_to_string(&out).is_ok_and(|now| now == chinese) {
             continue;
         }
-        if fix {
-            fs::create_dir_all(dir.join("zh-CN"))?;
-            fs::write(&out, chinese).with_context(|| format!("cannot write {}", out.display()))?;
-            println!("wrote {}", out.display());
-        } else {
+        if !fix {
             problems.push(format!(
                 "figures/zh-CN/{name} is not what figures/{name} and zh-CN.tsv make: \
                  `cargo xtask check --fix` writes it"
             ));
+            continue;
         }
+        fs::create_dir_all(dir.join("zh-CN"))?;
+        write(&out, chinese)?;
+        println!("wrote {}", out.display());
     }
     Ok(problems)
 }
 
 /// `English\tChinese` lines; `#` starts a comment line.
 fn parse_table(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| l.split_once('\t'))
+    let lines = text.lines().filter(|l| !l.starts_with('#'));
+    let pairs = lines.filter_map(|l| l.split_once('\t'));
+    pairs
         .map(|(en, zh)| (en.to_string(), zh.to_string()))
         .collect()
 }
@@ -61,63 +54,50 @@ fn parse_table(text: &str) -> Vec<(String, String)> {
 /// The figure with each `<text>` and `<title>` label in Chinese, and the labels the table
 /// lacks (those with a letter outside their numbers: `0x20` or `13.1` needs no translation).
 fn translate(svg: &str, labels: &[(String, String)]) -> (String, Vec<String>) {
-    let mut out = String::with_capacity(svg.len());
-    let mut missing = Vec::new();
+    let (mut out, mut missing) = (String::with_capacity(svg.len()), Vec::new());
     let mut rest = svg;
     while let Some(open) = rest.find('<') {
         out.push_str(&rest[..open]);
         rest = &rest[open..];
         let is_label = ["<text", "<title"].iter().any(|tag| {
-            rest.starts_with(tag)
-                && rest[tag.len()..].starts_with(|c: char| c == '>' || c.is_whitespace())
+            let after = rest.strip_prefix(tag);
+            after.is_some_and(|a| a.starts_with(|c: char| c == '>' || c.is_whitespace()))
         });
         let Some(close) = rest.find('>') else { break };
         out.push_str(&rest[..=close]);
         rest = &rest[close + 1..];
-        if !is_label {
-            continue;
-        }
-        let end = rest.find('<').unwrap_or(rest.len());
-        let label = &rest[..end];
-        match label_in_chinese(label, labels) {
-            Some(chinese) => out.push_str(&chinese),
-            None => {
-                if numbers_out(label)
-                    .0
-                    .chars()
-                    .any(|c| c.is_ascii_alphabetic())
-                {
-                    missing.push(label.to_string());
+        if is_label {
+            let label = &rest[..rest.find('<').unwrap_or(rest.len())];
+            let (template, numbers) = numbers_out(label);
+            match labels.iter().find(|(en, _)| *en == template) {
+                Some((_, zh)) if zh == "=" => out.push_str(label),
+                // Each `{}` is the next of the label's numbers, in order.
+                Some((_, zh)) => {
+                    let mut numbers = numbers.iter();
+                    for (i, part) in zh.split("{}").enumerate() {
+                        out.push_str(if i > 0 {
+                            numbers.next().map_or("", String::as_str)
+                        } else {
+                            ""
+                        });
+                        out.push_str(part);
+                    }
                 }
-                out.push_str(label);
+                None => {
+                    if template.chars().any(|c| c.is_ascii_alphabetic()) {
+                        missing.push(label.to_string());
+                    }
+                    out.push_str(label);
+                }
             }
+            rest = &rest[label.len()..];
         }
-        rest = &rest[end..];
     }
     out.push_str(rest);
     (
         out.replacen("<svg ", "<svg xml:lang=\"zh-CN\" ", 1),
         missing,
     )
-}
-
-/// The label in Chinese: its numbers taken out as `{}`, looked up, and put back in order.
-fn label_in_chinese(label: &str, labels: &[(String, String)]) -> Option<String> {
-    let (template, numbers) = numbers_out(label);
-    let (_, chinese) = labels.iter().find(|(en, _)| *en == template)?;
-    if chinese == "=" {
-        return Some(label.to_string());
-    }
-    let mut filled = String::new();
-    let mut numbers = numbers.iter();
-    let mut parts = chinese.split("{}").peekable();
-    while let Some(part) = parts.next() {
-        filled.push_str(part);
-        if parts.peek().is_some() {
-            filled.push_str(numbers.next().map_or("", String::as_str));
-        }
-    }
-    Some(filled)
 }
 
 /// `label` with each number (`13.1`, `10,000`, `0x00800120`) replaced by `{}`, and the numbers.

@@ -10,13 +10,12 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use polib::po_file;
 
-use crate::bins::{run, walk};
-
-/// The language of the translated book, as mdBook and the PO file name it.
-pub const LANGUAGE: &str = "zh-CN";
+use crate::bins::{read, run, walk, write};
 
 /// The Chinese book's title (book.toml holds the English one).
 const TITLE: &str = "socket-lessons：用 Rust 学 TCP 与 UDP 套接字编程";
+const GETTEXT: &str = "GNU gettext's tools (apt-get install gettext)";
+const MDBOOK: &str = "cargo install --locked mdbook@0.5.4 mdbook-i18n-helpers@0.4.0";
 
 /// The header of `po/messages.pot`, fixed: mdbook-xgettext dates its own, and a date would
 /// change po/ at every run. msgmerge carries it into the PO file.
@@ -38,68 +37,53 @@ msgstr ""
 ///
 /// Only prose is extracted: headings, paragraphs, lists, tables, captions. mdbook-xgettext
 /// also takes the comments and strings out of code blocks, but listings and transcripts are
-/// code and real output, and stay as they are in both books: so it reads the book a second time
-/// without its code blocks, and `msgcomm` keeps the messages found both times.
+/// code and real output, and stay as they are in both books: so it reads a copy of the book
+/// whose code blocks are blank lines.
 pub fn extract(root: &Path) -> Result<()> {
-    let (pot, po) = (root.join("po/messages.pot"), po_file(root));
+    let (pot, po) = (root.join("po/messages.pot"), root.join("po/zh-CN.po"));
     let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
     let (docs, prose) = (root.join("docs"), scratch.path().join("prose"));
     for file in walk(&docs)
-        .into_iter()
+        .iter()
         .filter(|f| !f.starts_with(docs.join("book")))
     {
         let to = prose.join(file.strip_prefix(&docs)?);
         fs::create_dir_all(to.parent().unwrap_or(&prose))?;
         match file.extension().is_some_and(|e| e == "md") {
-            true => fs::write(&to, strip_code_blocks(&fs::read_to_string(&file)?))?,
-            false => fs::copy(&file, &to).map(drop)?,
+            true => write(&to, blank_code_blocks(&read(file)?))?,
+            false => fs::copy(file, &to).map(drop)?,
         }
     }
-    let all = xgettext(&docs, &scratch.path().join("all"))?;
-    let only_prose = xgettext(&prose, &scratch.path().join("pot"))?;
-    let common = scratch.path().join("common.pot");
-    gettext(Command::new("msgcomm").args(["--more-than=1", "-o"]).args([
-        &common,
-        &all,
-        &only_prose,
-    ]))?;
-    let text = fs::read_to_string(&common)?;
+    let out = scratch.path().join("pot");
+    let config = r#"{"xgettext": {"pot-file": "messages.pot", "granularity": 0}}"#;
+    let mut xgettext = Command::new("mdbook");
+    xgettext.arg("build").arg(&prose).arg("-d").arg(&out);
+    run(xgettext.env("MDBOOK_OUTPUT", config)).context(MDBOOK)?;
+    // msgcat wraps the lines as the other gettext tools do, so that po/ changes only where the
+    // English does.
+    let wrapped = scratch.path().join("wrapped.pot");
+    let mut msgcat = Command::new("msgcat");
+    run(msgcat.arg(out.join("messages.pot")).arg("-o").arg(&wrapped)).context(GETTEXT)?;
+    let text = read(&wrapped)?;
     let body = text.split_once("\n\n").map_or("", |(_, body)| body);
-    fs::write(&pot, format!("{HEADER}\n{body}"))?;
+    write(&pot, format!("{HEADER}\n{body}"))?;
     if !po.exists() {
         fs::copy(&pot, &po)?;
     }
     let merge = ["--quiet", "--update", "--backup=none", "--previous"];
-    gettext(Command::new("msgmerge").args(merge).arg(&po).arg(&pot))?;
-    gettext(
-        Command::new("msgattrib")
-            .args(["--no-obsolete", "-o"])
-            .arg(&po)
-            .arg(&po),
-    )?;
-    gettext(
-        Command::new("msgfmt")
-            .args(["--statistics", "-o", "/dev/null"])
-            .arg(&po),
-    )
+    run(Command::new("msgmerge").args(merge).arg(&po).arg(&pot)).context(GETTEXT)?;
+    run(Command::new("msgattrib")
+        .args(["--no-obsolete", "-o"])
+        .arg(&po)
+        .arg(&po))?;
+    run(Command::new("msgfmt")
+        .args(["--statistics", "-o", "/dev/null"])
+        .arg(&po))
 }
 
-/// The messages of the book in `book`, extracted into `out`/messages.pot.
-fn xgettext(book: &Path, out: &Path) -> Result<PathBuf> {
-    let config = r#"{"xgettext": {"pot-file": "messages.pot", "granularity": 0}}"#;
-    let mut cmd = Command::new("mdbook");
-    mdbook(
-        cmd.arg("build")
-            .arg(book)
-            .arg("-d")
-            .arg(out)
-            .env("MDBOOK_OUTPUT", config),
-    )?;
-    Ok(out.join("messages.pot"))
-}
-
-/// `markdown` without its fenced code blocks (``` or ~~~, of any length, closed by the same).
-fn strip_code_blocks(markdown: &str) -> String {
+/// `markdown` with each line of its fenced code blocks (``` or ~~~, of any length, closed by
+/// the same) blank.
+fn blank_code_blocks(markdown: &str) -> String {
     let mut out = String::with_capacity(markdown.len());
     let mut fence: Option<&str> = None;
     for line in markdown.lines() {
@@ -107,13 +91,11 @@ fn strip_code_blocks(markdown: &str) -> String {
         let marker = &trimmed[..trimmed.len() - trimmed.trim_start_matches(['`', '~']).len()];
         match fence {
             None if marker.len() >= 3 => fence = Some(marker),
-            None => {
-                out.push_str(line);
-                out.push('\n');
-            }
+            None => out.push_str(line),
             Some(open) if marker.starts_with(open) && trimmed.trim_end() == marker => fence = None,
             Some(_) => {}
         }
+        out.push('\n');
     }
     out
 }
@@ -122,12 +104,12 @@ fn strip_code_blocks(markdown: &str) -> String {
 /// in `po/messages.pot` that the PO file lacks), as `msgcmp` finds them; and a figure whose
 /// Chinese page does not show the Chinese figure, which `cargo xtask check --fix` makes.
 pub fn problems(root: &Path) -> Result<Vec<String>> {
-    let po = po_file(root);
+    let po = root.join("po/zh-CN.po");
     let out = Command::new("msgcmp")
         .arg(&po)
         .arg(root.join("po/messages.pot"))
         .output()
-        .context("cannot run msgcmp (apt-get install gettext)")?;
+        .context(GETTEXT)?;
     let mut problems: Vec<String> = String::from_utf8_lossy(&out.stderr)
         .lines()
         .filter(|l| l.contains(": this message") && !l.contains("warning:"))
@@ -136,17 +118,12 @@ pub fn problems(root: &Path) -> Result<Vec<String>> {
     if !out.status.success() && problems.is_empty() {
         bail!("msgcmp failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let text = fs::read_to_string(&po).with_context(|| format!("cannot read {}", po.display()))?;
-    let catalog = po_file::parse_from_reader(text.as_bytes())
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", po.display()))?;
+    let catalog = po_file::parse(&po).map_err(|e| anyhow::anyhow!("{}: {e}", po.display()))?;
     for m in catalog.messages().filter(|m| m.is_translated()) {
-        let msgstr = m.msgstr().unwrap_or_default();
-        for (at, _) in m.msgid().match_indices("](figures/") {
-            let rest = &m.msgid()[at + "](figures/".len()..];
-            let Some(name) = rest.split(')').next().filter(|n| n.ends_with(".svg")) else {
-                continue;
-            };
-            if !msgstr.contains(&format!("](figures/zh-CN/{name})")) {
+        let figures = m.msgid().split("](figures/").skip(1);
+        for name in figures.filter_map(|rest| rest.split(')').next()) {
+            let chinese = format!("](figures/zh-CN/{name})");
+            if name.ends_with(".svg") && !m.msgstr().unwrap_or_default().contains(&chinese) {
                 problems.push(format!(
                     "{}: the Chinese shows figures/{name}, not figures/zh-CN/{name}",
                     m.source()
@@ -161,17 +138,13 @@ pub fn problems(root: &Path) -> Result<Vec<String>> {
 /// checks that both have the same pages and that every link inside them leads somewhere.
 pub fn book(root: &Path) -> Result<()> {
     let docs = root.join("docs");
-    let (english, chinese) = (docs.join("book"), docs.join("book").join(LANGUAGE));
-    mdbook(Command::new("mdbook").arg("build").arg(&docs))?;
-    mdbook(
-        Command::new("mdbook")
-            .arg("build")
-            .arg(&docs)
-            .arg("-d")
-            .arg(&chinese)
-            .env("MDBOOK_BOOK__LANGUAGE", LANGUAGE)
-            .env("MDBOOK_BOOK__TITLE", TITLE),
-    )?;
+    let (english, chinese) = (docs.join("book"), docs.join("book/zh-CN"));
+    run(Command::new("mdbook").arg("build").arg(&docs)).context(MDBOOK)?;
+    let mut zh = Command::new("mdbook");
+    zh.arg("build").arg(&docs).arg("-d").arg(&chinese);
+    run(zh
+        .env("MDBOOK_BOOK__LANGUAGE", "zh-CN")
+        .env("MDBOOK_BOOK__TITLE", TITLE))?;
     let pages = |dir: &Path| -> Vec<PathBuf> {
         let skip = ["print.html", "toc.html", "404.html"];
         walk(dir)
@@ -187,47 +160,39 @@ pub fn book(root: &Path) -> Result<()> {
         if !chinese.join(relative).exists() {
             problems.push(format!("{}: no Chinese page", relative.display()));
         }
-        problems.extend(broken_links(&page)?);
     }
-    for page in pages(&chinese) {
-        problems.extend(broken_links(&page)?);
+    for page in pages(&english).iter().chain(&pages(&chinese)) {
+        problems.extend(broken_links(page)?);
     }
     if !problems.is_empty() {
         bail!("the books are not whole:\n{}", problems.join("\n"));
     }
-    println!(
-        "{} and {}: the same pages, every internal link resolves",
-        english.display(),
-        chinese.display()
-    );
+    let (en, zh) = (english.display(), chinese.display());
+    println!("{en} and {zh}: the same pages, every internal link resolves");
     Ok(())
 }
 
 /// The links of `page` to a file of the book that does not exist, or to a `#fragment` that the
 /// page it names has no element for.
 fn broken_links(page: &Path) -> Result<Vec<String>> {
-    let html = fs::read_to_string(page)?;
-    let dir = page.parent().unwrap_or(Path::new("."));
+    let html = read(page)?;
     let mut broken = Vec::new();
     let targets = html
         .split("href=\"")
-        .skip(1)
-        .chain(html.split("src=\"").skip(1));
+        .chain(html.split("src=\"").skip(1))
+        .skip(1);
     for target in targets.filter_map(|rest| rest.split('"').next()) {
         let (file, fragment) = target.split_once('#').unwrap_or((target, ""));
         let file = file.split('?').next().unwrap_or("");
         if file.contains(':') || file.starts_with("//") || file.contains('{') {
             continue; // another site, or a template
         }
-        let linked = if file.is_empty() {
-            page.to_path_buf()
-        } else {
-            dir.join(file)
-        };
+        let linked = page.with_file_name(file);
+        let linked = if file.is_empty() { page } else { &linked };
+        let id = format!("id=\"{fragment}\"");
         if !linked.exists() {
             broken.push(format!("{}: broken link {target}", page.display()));
-        } else if !fragment.is_empty()
-            && !fs::read_to_string(&linked).is_ok_and(|t| t.contains(&format!("id=\"{fragment}\"")))
+        } else if !fragment.is_empty() && !fs::read_to_string(linked).is_ok_and(|t| t.contains(&id))
         {
             broken.push(format!(
                 "{}: link {target}: no #{fragment} there",
@@ -236,38 +201,6 @@ fn broken_links(page: &Path) -> Result<Vec<String>> {
         }
     }
     Ok(broken)
-}
-
-/// Runs an mdbook command, and says what to install when it is missing.
-fn mdbook(cmd: &mut Command) -> Result<()> {
-    installed(
-        cmd,
-        "cargo install --locked mdbook@0.5.4 mdbook-i18n-helpers@0.4.0",
-    )
-}
-
-/// Runs a GNU gettext tool, and says what to install when it is missing.
-fn gettext(cmd: &mut Command) -> Result<()> {
-    installed(cmd, "apt-get install gettext")
-}
-
-fn installed(cmd: &mut Command, install: &str) -> Result<()> {
-    run(cmd).map_err(|e| {
-        let missing = e.chain().any(|cause| {
-            cause
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
-        });
-        if missing {
-            e.context(format!("not installed: {install}"))
-        } else {
-            e
-        }
-    })
-}
-
-fn po_file(root: &Path) -> PathBuf {
-    root.join("po").join(format!("{LANGUAGE}.po"))
 }
 
 #[cfg(test)]
@@ -280,23 +213,18 @@ mod tests {
     /// so, and fails only in CI.
     #[test]
     fn changing_one_paragraph_makes_exactly_one_message_fuzzy() {
-        if Command::new("mdbook-xgettext")
-            .arg("--help")
-            .output()
-            .is_err()
-            || Command::new("msgmerge").arg("--version").output().is_err()
-        {
+        let has = |tool: &str| Command::new(tool).arg("--help").output().is_ok();
+        if !has("mdbook-xgettext") || !has("msgmerge") {
             assert!(
                 std::env::var_os("CI").is_none(),
                 "CI must install the book's tools"
             );
-            eprintln!("skipped: mdbook-xgettext or msgmerge is not installed");
-            return;
+            return eprintln!("skipped: mdbook-xgettext or msgmerge is not installed");
         }
         let repo = crate::bins::repo_root();
         let copy = tempfile::tempdir().unwrap();
         let root = copy.path();
-        for dir in ["docs", "po", "lessons", "common", "exercises", "xtask"] {
+        for dir in ["docs", "po"] {
             for file in walk(&repo.join(dir)) {
                 let to = root.join(file.strip_prefix(&repo).unwrap());
                 fs::create_dir_all(to.parent().unwrap()).unwrap();
@@ -305,39 +233,28 @@ mod tests {
         }
         extract(root).unwrap();
         let before = problems(root).unwrap();
-
         let chapter = root.join("docs/src/glossary.md");
         let text = fs::read_to_string(&chapter).unwrap();
-        let changed = text.replacen(
-            "the best pages on sockets",
-            "the best pages about sockets",
-            1,
-        );
+        let changed = text.replacen("best pages on sockets", "best pages about sockets", 1);
         assert_ne!(
             text, changed,
             "the test's paragraph is gone from glossary.md"
         );
         fs::write(&chapter, changed).unwrap();
         extract(root).unwrap();
-
         let after = problems(root).unwrap();
         assert_eq!(after.len(), before.len() + 1, "{after:#?}");
-        let po = fs::read_to_string(po_file(root)).unwrap();
-        let catalog = po_file::parse_from_reader(po.as_bytes()).unwrap();
-        let fuzzy: Vec<_> = catalog
-            .messages()
-            .filter(|m| m.is_fuzzy())
-            .map(|m| m.msgid())
-            .collect();
-        assert!(
-            fuzzy.iter().any(|id| id.contains("pages about sockets")),
-            "{fuzzy:?}"
-        );
+        let catalog = po_file::parse(&root.join("po/zh-CN.po")).unwrap();
+        let mut fuzzy = catalog.messages().filter(|m| m.is_fuzzy());
+        assert!(fuzzy.any(|m| m.msgid().contains("pages about sockets")));
     }
 
     #[test]
     fn code_blocks_are_left_out_of_the_prose() {
         let md = "# Title\n\nText.\n\n```rust\n// a comment\n```\n\n~~~~text\n```\n~~~~\nMore.\n";
-        assert_eq!(strip_code_blocks(md), "# Title\n\nText.\n\n\nMore.\n");
+        assert_eq!(
+            blank_code_blocks(md),
+            "# Title\n\nText.\n\n\n\n\n\n\n\n\nMore.\n"
+        );
     }
 }

@@ -14,33 +14,28 @@ mod manifest;
 mod scenes;
 mod transcript;
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, Write};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, builder::PossibleValuesParser};
-use testkit::{Kind, Scene, Shown};
+use testkit::Scene;
 
-use bins::{Bins, Profile, build, repo_root};
+use bins::{Profile, build, repo_root};
 use manifest::LESSONS;
 use scenes::{PAIRS, Pair};
 
+/// Runs the lessons in pairs, checks the book, measures the servers.
 #[derive(Parser)]
-#[command(about = "Runs the lessons in pairs, checks the book, measures the servers.")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
 enum Command {
     /// The lessons, their ports and chapters, and the pairs.
     List,
     /// Run pairs in front of a class: every line labelled with the program it concerns.
     Demo {
         /// The pair to run.
-        #[arg(default_value = "all", value_parser = pair_names())]
+        #[arg(default_value = "all", value_parser = PossibleValuesParser::new(
+            PAIRS.iter().map(|p| p.name).chain(["all"])))]
         pair: String,
         /// Wait for Enter before each step.
         #[arg(long)]
@@ -50,7 +45,7 @@ enum Command {
     E2e,
     /// The book's includes and anchors, every lesson's checklist, the introduction's flag table.
     Check {
-        /// Rewrite the flag table from the programs' --help instead of failing.
+        /// Rewrite the flag table and the Chinese figures instead of failing.
         #[arg(long)]
         fix: bool,
     },
@@ -86,7 +81,7 @@ fn main() -> ExitCode {
     // they do. Raised here first, they inherit it: a transcript reads the same on a machine
     // whose soft limit is 1,024 and on one where it is already the hard limit.
     let _ = loadgen::raise_open_files_limit();
-    let result = match Cli::parse().command {
+    let result = match Command::parse() {
         Command::List => list(),
         Command::Demo { pair, step } => demo(&pair, step),
         Command::E2e => e2e(false),
@@ -98,61 +93,33 @@ fn main() -> ExitCode {
         Command::Book { serve: Some(port) } => serve_books(port),
         Command::Bench(bench) => bench::run(bench),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+    if let Err(e) = &result {
+        eprintln!("error: {e:#}");
     }
-}
-
-fn pair_names() -> PossibleValuesParser {
-    PossibleValuesParser::new(PAIRS.iter().map(|p| p.name).chain(["all"]))
+    ExitCode::from(u8::from(result.is_err()))
 }
 
 fn list() -> anyhow::Result<()> {
-    let lessons = LESSONS.iter().map(|l| {
-        let chapter = format!("docs/src/{}", l.chapter());
-        [
-            l.name.to_string(),
-            l.ports.to_string(),
-            chapter,
-            l.teaches.to_string(),
-        ]
-    });
-    print_table(["lesson", "default ports", "chapter", "teaches"], lessons);
-    println!();
-    let pairs = PAIRS.iter().map(|p| {
-        [
-            p.name.to_string(),
-            p.lessons.join(" + "),
-            p.about.to_string(),
-        ]
-    });
-    print_table(["pair", "lessons", "about"], pairs);
+    println!(
+        "{:<13}  {:<39}  {:<25}  teaches",
+        "lesson", "default ports", "chapter"
+    );
+    for l in LESSONS {
+        let chapter = format!("docs/src/{}.md", l.name);
+        println!(
+            "{:<13}  {:<39}  {chapter:<25}  {}",
+            l.name, l.ports, l.teaches
+        );
+    }
+    println!("\n{:<23}  {:<23}  about", "pair", "lessons");
+    for p in PAIRS {
+        println!("{:<23}  {:<23}  {}", p.name, p.lessons.join(" + "), p.about);
+    }
     Ok(())
 }
 
-/// Prints rows under a header, each column as wide as its widest cell.
-fn print_table<const N: usize>(header: [&str; N], rows: impl Iterator<Item = [String; N]>) {
-    let rows: Vec<[String; N]> = std::iter::once(header.map(String::from))
-        .chain(rows)
-        .collect();
-    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..N).map(width).collect();
-    for row in &rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        println!("{}", cells.join("  ").trim_end());
-    }
-}
-
-/// The pairs named on the command line, built.
-fn pairs(name: &str) -> anyhow::Result<(Vec<&'static Pair>, Bins)> {
+/// The pairs named on the command line, and their lessons built.
+fn pairs(name: &str) -> anyhow::Result<(Vec<&'static Pair>, bins::Bins)> {
     let pairs: Vec<&Pair> = PAIRS
         .iter()
         .filter(|p| name == "all" || p.name == name)
@@ -161,63 +128,29 @@ fn pairs(name: &str) -> anyhow::Result<(Vec<&'static Pair>, Bins)> {
         .iter()
         .flat_map(|p| p.lessons.iter().copied())
         .collect();
-    let bins = build(&lessons, Profile::Dev)?;
-    Ok((pairs, bins))
+    Ok((pairs, build(&lessons, Profile::Dev)?))
 }
 
 fn demo(name: &str, step: bool) -> anyhow::Result<()> {
     let (pairs, bins) = pairs(name)?;
-    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     for pair in pairs {
         println!("\n== {}: {} ==", pair.name, pair.about);
         if let Err(why) = pair.runnable() {
             println!("skipped: {why}");
             continue;
         }
-        let mut scene = Scene::new().echo(move |entry| print_live(colour, entry));
+        let mut scene = Scene::new().echo(|entry| println!("{}", transcript::line(entry)));
         if step {
-            scene = scene.before_step(wait_for_enter);
+            scene = scene.before_step(|| {
+                eprint!("{:>13}(Enter: next step)", "");
+                let _ = std::io::stderr().flush();
+                let _ = std::io::stdin().lock().read_line(&mut String::new());
+            });
         }
-        pair.run(&mut scene, &bins)
-            .map_err(|f| anyhow::anyhow!("demo {} failed: {f}", pair.name))?;
+        let run = pair.run(&mut scene, &bins);
+        run.map_err(|f| anyhow::anyhow!("demo {} failed: {f}", pair.name))?;
     }
     Ok(())
-}
-
-fn print_live(colour: bool, entry: &Shown) {
-    if !colour {
-        println!("{}", transcript::line(entry));
-        return;
-    }
-    let hue = match entry.label.as_str() {
-        l if l.contains("serve") || l.contains("listen") => "36",
-        _ => "33",
-    };
-    let style = match entry.kind {
-        Kind::Started | Kind::Stderr => "\x1b[2m",
-        Kind::Typed | Kind::EndOfInput => "\x1b[1m",
-        Kind::Stdout => "",
-    };
-    let mark = transcript::mark(entry.kind);
-    let text = transcript::text(entry);
-    println!(
-        "\x1b[{hue}m{:>11} {mark}\x1b[0m {style}{text}\x1b[0m",
-        entry.label
-    );
-}
-
-/// Waits for Enter on the terminal, then removes the prompt's line.
-fn wait_for_enter() {
-    let terminal = std::io::stderr().is_terminal();
-    eprint!("{:>13}(Enter: next step)", "");
-    let _ = std::io::stderr().flush();
-    let _ = std::io::stdin().lock().read_line(&mut String::new());
-    if terminal {
-        // Up one line (the Enter moved the cursor down) and clear it.
-        eprint!("\x1b[1A\x1b[2K");
-    } else {
-        eprintln!();
-    }
 }
 
 /// Runs every pair and checks what each side printed; with `transcripts`, writes what each pair
@@ -226,12 +159,11 @@ fn wait_for_enter() {
 fn e2e(transcripts: bool) -> anyhow::Result<()> {
     let (pairs, bins) = pairs("all")?;
     let dir = repo_root().join("docs/src/transcripts");
-    let width = pairs.iter().map(|p| p.name.len()).max().unwrap_or(0);
     let (mut failures, mut skipped) = (Vec::new(), 0);
-    println!("{:<width$}  {:<6}  time", "pair", "result");
+    println!("{:<23}  {:<6}  time", "pair", "result");
     for pair in &pairs {
         if let Err(why) = pair.runnable() {
-            println!("{:<width$}  {:<6}  {why}", pair.name, "skip");
+            println!("{:<23}  skip    {why}", pair.name);
             skipped += 1;
             continue;
         }
@@ -241,37 +173,27 @@ fn e2e(transcripts: bool) -> anyhow::Result<()> {
         let mut scene = Scene::new();
         let result = pair.run(&mut scene, &bins);
         let verdict = if result.is_ok() { "pass" } else { "FAIL" };
-        println!(
-            "{:<width$}  {verdict:<6}  {:.2?}",
-            pair.name,
-            started.elapsed()
-        );
+        println!("{:<23}  {verdict:<6}  {:.2?}", pair.name, started.elapsed());
         match result {
             Err(f) => failures.push(format!("--- {} ---\n{f}", pair.name)),
             Ok(()) if transcripts => {
                 let path = dir.join(format!("{}.txt", pair.name));
-                std::fs::write(&path, transcript::for_the_book(scene.shown()))
-                    .with_context(|| format!("cannot write {}", path.display()))?;
+                bins::write(&path, transcript::for_the_book(scene.shown()))?;
             }
             Ok(()) => {}
         }
     }
-    let passed = pairs.len() - failures.len() - skipped;
-    println!(
-        "{passed} passed, {} failed, {skipped} skipped",
-        failures.len()
-    );
+    let (failed, passed) = (failures.len(), pairs.len() - failures.len() - skipped);
+    println!("{passed} passed, {failed} failed, {skipped} skipped");
     if transcripts {
         println!(
             "wrote the transcripts of the pairs that passed to {}",
             dir.display()
         );
     }
-    for failure in &failures {
-        eprintln!("{failure}");
-    }
-    if !failures.is_empty() {
-        bail!("{} of {} pairs failed", failures.len(), pairs.len());
+    if failed > 0 {
+        eprintln!("{}", failures.join("\n"));
+        bail!("{failed} of {} pairs failed", pairs.len());
     }
     Ok(())
 }
@@ -282,10 +204,9 @@ fn serve_books(port: u16) -> anyhow::Result<()> {
     i18n::book(&root)?;
     let bins = build(&["http-server"], Profile::Dev)?;
     let port = port.to_string();
-    let root_dir = root.join("docs/book");
     let mut server = bins
         .lesson("http-server", &["--port", &port, "--quiet", "--root"])
-        .arg(&root_dir)
+        .arg(root.join("docs/book"))
         .spawn()
         .context("cannot start http-server")?;
     println!(
@@ -293,14 +214,13 @@ fn serve_books(port: u16) -> anyhow::Result<()> {
          (Ctrl-C stops); rebuilt when docs/src, po/ or a lesson changes"
     );
     let watched = ["docs/src", "po", "lessons", "common/src"].map(|d| root.join(d));
-    let newest = || watched.iter().filter_map(|d| bins::newest_under(d)).max();
-    let mut seen = newest();
+    let mut seen = bins::newest(&watched);
     loop {
-        std::thread::sleep(std::time::Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(500));
         if let Ok(Some(status)) = server.try_wait() {
             bail!("http-server stopped: {status}");
         }
-        let now = newest();
+        let now = bins::newest(&watched);
         if now != seen {
             seen = now;
             if let Err(e) = i18n::book(&root) {
@@ -315,11 +235,8 @@ fn check(fix: bool) -> anyhow::Result<()> {
     let mut problems = book::check(&root);
     let lessons: Vec<&str> = LESSONS.iter().map(|l| l.name).collect();
     let table = flags::table(&build(&lessons, Profile::Dev)?)?;
-    problems.extend(flags::check(
-        &root.join("docs/src/introduction.md"),
-        &table,
-        fix,
-    )?);
+    let intro = root.join("docs/src/introduction.md");
+    problems.extend(flags::check(&intro, &table, fix)?);
     problems.extend(figures::check(&root, fix)?);
     problems.extend(manifest::feature_drift(&root)?);
     problems.extend(i18n::problems(&root)?);

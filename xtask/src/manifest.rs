@@ -1,34 +1,29 @@
 //! The one list of lessons that `list`, the flag table and the book check read. The pairs that
 //! run them are in `scenes.rs`, their scripts in `xtask/scenes/`.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
 pub struct Lesson {
-    /// The package: the directory without its number.
+    /// The package, whose chapter is `docs/src/<name>.md`.
     pub name: &'static str,
     /// Its directory under `lessons/`: the course order, then the name.
     pub dir: &'static str,
-    pub teaches: &'static str,
     /// Its default ports (the seed's), and whose each one is.
     pub ports: &'static str,
+    pub teaches: &'static str,
 }
 
-/// The lesson in `lessons/<dir>`, whose chapter is `docs/src/<name>.md`.
+/// The lesson in `lessons/NN-name`.
 const fn lesson(dir: &'static str, ports: &'static str, teaches: &'static str) -> Lesson {
-    // `NN-name`: the number, a dash, the name.
     let Ok(name) = std::str::from_utf8(dir.as_bytes().split_at(3).1) else {
         panic!("a lesson's directory is NN-name");
     };
     Lesson {
         name,
         dir,
-        teaches,
         ports,
-    }
-}
-
-impl Lesson {
-    /// The chapter's file under `docs/src/`.
-    pub fn chapter(&self) -> String {
-        format!("{}.md", self.name)
+        teaches,
     }
 }
 
@@ -50,20 +45,19 @@ pub const LESSONS: &[Lesson] = &[
 /// the workspace's (`cargo test --workspace`) turns on: each one means a rebuild in the
 /// student's second terminal. Empty when every shared dependency is declared with the same
 /// features for everyone (in `[workspace.dependencies]`).
-pub fn feature_drift(root: &std::path::Path) -> anyhow::Result<Vec<String>> {
+pub fn feature_drift(root: &Path) -> anyhow::Result<Vec<String>> {
     let all = features(root, &["--workspace", "-e", "normal,build,dev"])?;
     let mut drift = Vec::new();
-    for lesson in LESSONS {
-        for (package, on) in features(root, &["-p", lesson.name, "-e", "normal,build"])? {
+    for name in LESSONS.iter().map(|l| l.name) {
+        for (package, on) in features(root, &["-p", name, "-e", "normal,build"])? {
             let more: Vec<&String> = all
                 .get(&package)
                 .map(|every| every.difference(&on).collect())
                 .unwrap_or_default();
             if !more.is_empty() {
                 drift.push(format!(
-                    "{}: `cargo run -p {}` builds {package} without {more:?}, which the \
-                     workspace's build turns on: declare them in [workspace.dependencies]",
-                    lesson.name, lesson.name
+                    "{name}: `cargo run -p {name}` builds {package} without {more:?}, which the \
+                     workspace's build turns on: declare them in [workspace.dependencies]"
                 ));
             }
         }
@@ -71,26 +65,27 @@ pub fn feature_drift(root: &std::path::Path) -> anyhow::Result<Vec<String>> {
     Ok(drift)
 }
 
-type Features = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
-
 /// Each package `cargo tree ARGS` shows, with the features it is built with.
-fn features(root: &std::path::Path, args: &[&str]) -> anyhow::Result<Features> {
+fn features(root: &Path, args: &[&str]) -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {
     let mut cargo = crate::bins::cargo();
     cargo
         .args(["tree", "--prefix", "none", "-f", "{p}|{f}"])
         .args(args)
         .current_dir(root);
-    let mut found = Features::new();
-    for line in crate::bins::output(&mut cargo)?.lines() {
-        let Some((package, on)) = line.split_once('|') else {
-            continue;
-        };
+    let mut found = BTreeMap::<String, BTreeSet<String>>::new();
+    for (package, on) in crate::bins::output(&mut cargo)?
+        .lines()
+        .filter_map(|l| l.split_once('|'))
+    {
         let package = package.split(" (").next().unwrap_or(package).to_string();
-        let on = on.trim_end_matches(" (*)");
+        let on = on
+            .trim_end_matches(" (*)")
+            .split(',')
+            .filter(|f| !f.is_empty());
         found
             .entry(package)
             .or_default()
-            .extend(on.split(',').filter(|f| !f.is_empty()).map(String::from));
+            .extend(on.map(String::from));
     }
     Ok(found)
 }

@@ -53,136 +53,110 @@ pub struct Pair {
     pub about: &'static str,
 }
 
-const fn pair(
-    name: &'static str,
-    lessons: &'static [&'static str],
-    scene: &'static str,
-    about: &'static str,
-) -> Pair {
-    Pair {
-        name,
-        lessons,
-        scene,
-        about,
-    }
-}
-
 /// The scripts `tcp` and `backlog` run any server on tcp-server's wire (a byte-for-byte
 /// echo, with tcp-server's flags) against tcp-client: another such server is one more line.
 #[rustfmt::skip]
 pub const PAIRS: &[Pair] = &[
-    pair("udp", &["udp-server", "udp-client"], "udp", "udp-client sends three lines, udp-server echoes each one"),
-    pair("udp-seed", &["udp-server", "udp-client"], "udp-seed", "each UDP lesson against the seed's own Python program"),
-    pair("step1-seed-udp-client", &["udp-client"], "step1-seed-udp-client", "udp-client's step 1 (the seed's client in Rust) against the seed's server"),
-    pair("step2-each-line-waits", &["udp-client"], "step2-each-line-waits", "udp-client's step 2 (each line a datagram, a reply awaited 2 s) against the seed's server"),
-    pair("step3-connected", &["udp-client"], "step3-connected", "udp-client's step 3 (a connected socket) against the seed's server, then against nobody"),
-    pair("step1-seed-udp-server", &["udp-server"], "step1-seed-udp-server", "udp-server's step 1, the seed's server in Rust, answers the seed's client"),
-    pair("step2-flags", &["udp-server"], "step2-flags", "udp-server's step 2 (flags, hints, an echo) against the seed's client"),
-    pair("step3-truncation", &["udp-server"], "step3-truncation", "udp-server's step 3 sees and reports a datagram cut by its buffer"),
-    pair("chat", &["udp-chat"], "chat", "two udp-chat instances talk in both directions"),
-    pair("chat-seed", &["udp-chat"], "chat-seed", "udp-chat against the seed's menu chat"),
-    pair("step1-seed-udp-chat", &["udp-chat"], "step1-seed-udp-chat", "udp-chat's step 1 (the seed's menu in Rust) against the seed's menu chat"),
-    pair("step2-receiving-thread", &["udp-chat"], "step2-receiving-thread", "udp-chat's step 2 (a receiving thread) against the seed's menu chat"),
-    pair("step3-reply", &["udp-chat"], "step3-reply", "udp-chat's step 3 (/peer and /reply name whom a line goes to) against the seed's menu chat"),
-    pair("step4-escaping", &["udp-chat"], "chat-escaping", "udp-chat's step 4 (a peer's text escaped) against the seed's menu chat"),
-    pair("step5-line-editor", &["udp-chat"], "chat-escaping", "udp-chat's step 5 (a line editor; plain lines on a pipe) against the seed's menu chat"),
-    pair("feiq", &["feiq"], "feiq", "feiq send delivers a message to feiq listen, which acknowledges it"),
-    pair("feiq-seed", &["feiq"], "feiq-seed", "feiq listen shows what the seed's Python sender sends"),
-    pair("step1-seed-feiq", &["feiq"], "step1-seed-feiq", "feiq's step 1 sends the seed's bytes, as the seed does"),
-    pair("step2-ack", &["feiq"], "step2-ack", "feiq's step 2 asks for an acknowledgement, and feiq listen gives it"),
-    pair("step3-listen", &["feiq"], "step3-listen", "feiq's step 3 shows the seed's message and acknowledges step 2's"),
-    pair("tcp", &["tcp-server", "tcp-client"], "tcp", "tcp-client sends two lines and half-closes, tcp-server echoes and closes"),
-    pair("backlog", &["tcp-server", "tcp-client"], "backlog", "tcp-server --sequential: the second client waits in the accept queue"),
-    pair("tcp-seed", &["tcp-server", "tcp-client"], "tcp-seed", "each TCP lesson against the seed's own Python program"),
-    pair("step1-seed-tcp-client", &["tcp-client"], "step1-seed-tcp-client", "tcp-client's step 1 (the seed's client in Rust) against the seed's server"),
-    pair("step2-reader-thread", &["tcp-client"], "tcp-client-step", "tcp-client's step 2 (a reading thread, FIN at the end of input) against the seed's server"),
-    pair("step3-one-loop", &["tcp-client"], "tcp-client-step", "tcp-client's step 3 (events on one channel, one loop) against the seed's server"),
-    pair("step1-seed-tcp-server", &["tcp-server"], "step1-seed-tcp-server", "tcp-server's step 1 (the seed's server in Rust) against the seed's client"),
-    pair("step2-thread-per-client", &["tcp-server"], "tcp-server-step", "tcp-server's step 2 (a thread per client) against the seed's client"),
-    pair("step3-timeouts", &["tcp-server"], "tcp-server-step", "tcp-server's step 3 (read and write timeouts) against the seed's client"),
-    pair("step4-limits", &["tcp-server"], "tcp-server-step", "tcp-server's step 4 (places in all and per address) against the seed's client"),
-    pair("step5-socket2", &["tcp-server"], "tcp-server-step", "tcp-server's step 5 (SO_REUSEADDR and a backlog of 4096) against the seed's client"),
-    pair("poll", &["tcp-poll", "tcp-client"], "tcp", "tcp-client against tcp-poll: one thread, an epoll loop (mio)"),
-    pair("poll-seed", &["tcp-poll"], "seed-client", "the seed's TCP client against tcp-poll"),
-    pair("async", &["tcp-async", "tcp-client"], "tcp", "tcp-client against tcp-async: a tokio task per client"),
-    pair("async-seed", &["tcp-async"], "seed-client", "the seed's TCP client against tcp-async"),
-    pair("step1-busy-loop", &["tcp-poll", "tcp-client"], "poll-step", "tcp-poll's step 1: non-blocking sockets tried in turn, for ever (std only)"),
-    pair("step2-epoll", &["tcp-poll", "tcp-client"], "poll-step", "tcp-poll's step 2: epoll through mio, read until WouldBlock, a pending buffer"),
-    pair("step1-task-per-client", &["tcp-async", "tcp-client"], "poll-step", "tcp-async's step 1: a tokio task per client, no limits or timeouts"),
-    pair("download", &["file-download"], "download", "get a text and a binary file, a missing one, a refused ../, a resumed one"),
-    pair("download-seed", &["file-download"], "download-seed", "file-download against the seed's Python client and server (seed protocol)"),
-    pair("step1-fixed-response", &["http-server"], "step1-fixed-response", "step 1: the seed's server answers curl with one fixed HTTP/1.0 page"),
-    pair("step2-files", &["http-server"], "step2-files", "step 2: a file per request, Content-Length, then close"),
-    pair("step3-keep-alive", &["http-server"], "step3-keep-alive", "step 3: keep-alive: two files on one connection, then Connection: close"),
-    pair("http", &["http-server"], "http", "curl against http-server: a file, a HEAD, a range, a resume, a listing, a 404, a refused ../"),
-    pair("step1-seed-get", &["file-download"], "step1-seed-get", "file-download's step 1, the seed's client in Rust, against the seed's Python server"),
-    pair("step2-framed-get", &["file-download"], "step2-framed-get", "file-download's step 2: a header before the bytes; a missing file is an error"),
-    pair("step3-part-rename", &["file-download"], "step3-part-rename", "file-download's step 3: NAME.part, fsync, then rename; a cut transfer leaves no NAME"),
-    pair("step1-seed-serve", &["file-download"], "step1-seed-serve", "file-download's server step 1, the seed's server in Rust, against the seed's Python client"),
-    pair("step2-framed-serve", &["file-download"], "step2-framed-serve", "file-download's server step 2: a header before the bytes, against get; ../ still leads out"),
-    pair("step3-root-jail", &["file-download"], "download-serve-step", "file-download's server step 3: the root jail refuses ../, against get"),
-    pair("step4-sendfile", &["file-download"], "download-serve-step", "file-download's server step 4: sendfile, against get"),
-    pair("step5-limits", &["file-download"], "download-serve-step", "file-download's server step 5: a thread per client, time limits, against get"),
+    Pair { name: "udp", lessons: &["udp-server", "udp-client"], scene: "udp", about: "udp-client sends three lines, udp-server echoes each one" },
+    Pair { name: "udp-seed", lessons: &["udp-server", "udp-client"], scene: "udp-seed", about: "each UDP lesson against the seed's own Python program" },
+    Pair { name: "step1-seed-udp-client", lessons: &["udp-client"], scene: "step1-seed-udp-client", about: "udp-client's step 1 (the seed's client in Rust) against the seed's server" },
+    Pair { name: "step2-each-line-waits", lessons: &["udp-client"], scene: "step2-each-line-waits", about: "udp-client's step 2 (each line a datagram, a reply awaited 2 s) against the seed's server" },
+    Pair { name: "step3-connected", lessons: &["udp-client"], scene: "step3-connected", about: "udp-client's step 3 (a connected socket) against the seed's server, then against nobody" },
+    Pair { name: "step1-seed-udp-server", lessons: &["udp-server"], scene: "step1-seed-udp-server", about: "udp-server's step 1, the seed's server in Rust, answers the seed's client" },
+    Pair { name: "step2-flags", lessons: &["udp-server"], scene: "step2-flags", about: "udp-server's step 2 (flags, hints, an echo) against the seed's client" },
+    Pair { name: "step3-truncation", lessons: &["udp-server"], scene: "step3-truncation", about: "udp-server's step 3 sees and reports a datagram cut by its buffer" },
+    Pair { name: "chat", lessons: &["udp-chat"], scene: "chat", about: "two udp-chat instances talk in both directions" },
+    Pair { name: "chat-seed", lessons: &["udp-chat"], scene: "chat-seed", about: "udp-chat against the seed's menu chat" },
+    Pair { name: "step1-seed-udp-chat", lessons: &["udp-chat"], scene: "step1-seed-udp-chat", about: "udp-chat's step 1 (the seed's menu in Rust) against the seed's menu chat" },
+    Pair { name: "step2-receiving-thread", lessons: &["udp-chat"], scene: "step2-receiving-thread", about: "udp-chat's step 2 (a receiving thread) against the seed's menu chat" },
+    Pair { name: "step3-reply", lessons: &["udp-chat"], scene: "step3-reply", about: "udp-chat's step 3 (/peer and /reply name whom a line goes to) against the seed's menu chat" },
+    Pair { name: "step4-escaping", lessons: &["udp-chat"], scene: "chat-escaping", about: "udp-chat's step 4 (a peer's text escaped) against the seed's menu chat" },
+    Pair { name: "step5-line-editor", lessons: &["udp-chat"], scene: "chat-escaping", about: "udp-chat's step 5 (a line editor; plain lines on a pipe) against the seed's menu chat" },
+    Pair { name: "feiq", lessons: &["feiq"], scene: "feiq", about: "feiq send delivers a message to feiq listen, which acknowledges it" },
+    Pair { name: "feiq-seed", lessons: &["feiq"], scene: "feiq-seed", about: "feiq listen shows what the seed's Python sender sends" },
+    Pair { name: "step1-seed-feiq", lessons: &["feiq"], scene: "step1-seed-feiq", about: "feiq's step 1 sends the seed's bytes, as the seed does" },
+    Pair { name: "step2-ack", lessons: &["feiq"], scene: "step2-ack", about: "feiq's step 2 asks for an acknowledgement, and feiq listen gives it" },
+    Pair { name: "step3-listen", lessons: &["feiq"], scene: "step3-listen", about: "feiq's step 3 shows the seed's message and acknowledges step 2's" },
+    Pair { name: "tcp", lessons: &["tcp-server", "tcp-client"], scene: "tcp", about: "tcp-client sends two lines and half-closes, tcp-server echoes and closes" },
+    Pair { name: "backlog", lessons: &["tcp-server", "tcp-client"], scene: "backlog", about: "tcp-server --sequential: the second client waits in the accept queue" },
+    Pair { name: "tcp-seed", lessons: &["tcp-server", "tcp-client"], scene: "tcp-seed", about: "each TCP lesson against the seed's own Python program" },
+    Pair { name: "step1-seed-tcp-client", lessons: &["tcp-client"], scene: "step1-seed-tcp-client", about: "tcp-client's step 1 (the seed's client in Rust) against the seed's server" },
+    Pair { name: "step2-reader-thread", lessons: &["tcp-client"], scene: "tcp-client-step", about: "tcp-client's step 2 (a reading thread, FIN at the end of input) against the seed's server" },
+    Pair { name: "step3-one-loop", lessons: &["tcp-client"], scene: "tcp-client-step", about: "tcp-client's step 3 (events on one channel, one loop) against the seed's server" },
+    Pair { name: "step1-seed-tcp-server", lessons: &["tcp-server"], scene: "step1-seed-tcp-server", about: "tcp-server's step 1 (the seed's server in Rust) against the seed's client" },
+    Pair { name: "step2-thread-per-client", lessons: &["tcp-server"], scene: "tcp-server-step", about: "tcp-server's step 2 (a thread per client) against the seed's client" },
+    Pair { name: "step3-timeouts", lessons: &["tcp-server"], scene: "tcp-server-step", about: "tcp-server's step 3 (read and write timeouts) against the seed's client" },
+    Pair { name: "step4-limits", lessons: &["tcp-server"], scene: "tcp-server-step", about: "tcp-server's step 4 (places in all and per address) against the seed's client" },
+    Pair { name: "step5-socket2", lessons: &["tcp-server"], scene: "tcp-server-step", about: "tcp-server's step 5 (SO_REUSEADDR and a backlog of 4096) against the seed's client" },
+    Pair { name: "poll", lessons: &["tcp-poll", "tcp-client"], scene: "tcp", about: "tcp-client against tcp-poll: one thread, an epoll loop (mio)" },
+    Pair { name: "poll-seed", lessons: &["tcp-poll"], scene: "seed-client", about: "the seed's TCP client against tcp-poll" },
+    Pair { name: "async", lessons: &["tcp-async", "tcp-client"], scene: "tcp", about: "tcp-client against tcp-async: a tokio task per client" },
+    Pair { name: "async-seed", lessons: &["tcp-async"], scene: "seed-client", about: "the seed's TCP client against tcp-async" },
+    Pair { name: "step1-busy-loop", lessons: &["tcp-poll", "tcp-client"], scene: "poll-step", about: "tcp-poll's step 1: non-blocking sockets tried in turn, for ever (std only)" },
+    Pair { name: "step2-epoll", lessons: &["tcp-poll", "tcp-client"], scene: "poll-step", about: "tcp-poll's step 2: epoll through mio, read until WouldBlock, a pending buffer" },
+    Pair { name: "step1-task-per-client", lessons: &["tcp-async", "tcp-client"], scene: "poll-step", about: "tcp-async's step 1: a tokio task per client, no limits or timeouts" },
+    Pair { name: "download", lessons: &["file-download"], scene: "download", about: "get a text and a binary file, a missing one, a refused ../, a resumed one" },
+    Pair { name: "download-seed", lessons: &["file-download"], scene: "download-seed", about: "file-download against the seed's Python client and server (seed protocol)" },
+    Pair { name: "step1-fixed-response", lessons: &["http-server"], scene: "step1-fixed-response", about: "step 1: the seed's server answers curl with one fixed HTTP/1.0 page" },
+    Pair { name: "step2-files", lessons: &["http-server"], scene: "step2-files", about: "step 2: a file per request, Content-Length, then close" },
+    Pair { name: "step3-keep-alive", lessons: &["http-server"], scene: "step3-keep-alive", about: "step 3: keep-alive: two files on one connection, then Connection: close" },
+    Pair { name: "http", lessons: &["http-server"], scene: "http", about: "curl against http-server: a file, a HEAD, a range, a resume, a listing, a 404, a refused ../" },
+    Pair { name: "step1-seed-get", lessons: &["file-download"], scene: "step1-seed-get", about: "file-download's step 1, the seed's client in Rust, against the seed's Python server" },
+    Pair { name: "step2-framed-get", lessons: &["file-download"], scene: "step2-framed-get", about: "file-download's step 2: a header before the bytes; a missing file is an error" },
+    Pair { name: "step3-part-rename", lessons: &["file-download"], scene: "step3-part-rename", about: "file-download's step 3: NAME.part, fsync, then rename; a cut transfer leaves no NAME" },
+    Pair { name: "step1-seed-serve", lessons: &["file-download"], scene: "step1-seed-serve", about: "file-download's server step 1, the seed's server in Rust, against the seed's Python client" },
+    Pair { name: "step2-framed-serve", lessons: &["file-download"], scene: "step2-framed-serve", about: "file-download's server step 2: a header before the bytes, against get; ../ still leads out" },
+    Pair { name: "step3-root-jail", lessons: &["file-download"], scene: "download-serve-step", about: "file-download's server step 3: the root jail refuses ../, against get" },
+    Pair { name: "step4-sendfile", lessons: &["file-download"], scene: "download-serve-step", about: "file-download's server step 4: sendfile, against get" },
+    Pair { name: "step5-limits", lessons: &["file-download"], scene: "download-serve-step", about: "file-download's server step 5: a thread per client, time limits, against get" },
 ];
 
 impl Pair {
     /// The `-seed` pairs and the steps' pairs run the seed's Python programs, so they need
     /// `python3`; http-server's pairs run curl.
     pub fn runnable(&self) -> Result<(), String> {
-        let needs = |tool: &str, why: &str| match Command::new(tool).arg("--version").output() {
+        let (tool, why) = if self.lessons.contains(&"http-server") {
+            ("curl", "it is the HTTP client (apt-get install curl)")
+        } else if self.name.ends_with("-seed") || self.name.contains("step") {
+            ("python3", "it runs the seed's programs")
+        } else {
+            return Ok(());
+        };
+        match Command::new(tool).arg("--version").output() {
             Ok(out) if out.status.success() => Ok(()),
             _ => Err(format!("{tool} not found: {why}")),
-        };
-        if self.lessons.contains(&"http-server") {
-            needs("curl", "it is the HTTP client (apt-get install curl)")
-        } else if self.name.ends_with("-seed") || self.name.contains("step") {
-            needs("python3", "it runs the seed's programs")
-        } else {
-            Ok(())
         }
     }
 
     /// Runs the pair's script in `s`; a failure names the script's line.
     pub fn run(&self, s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
-        let path = repo_root().join(format!("xtask/scenes/{}.scene", self.scene));
-        let script = std::fs::read_to_string(&path)
-            .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
-        let scratch = tempfile::Builder::new()
-            .prefix("socket-lessons-")
-            .tempdir()
-            .map_err(|e| Failure::new(format!("cannot create a scratch directory: {e}")))?;
-        let mut run = Run {
-            bins,
-            scratch: scratch.path().to_path_buf(),
-            dir: None,
-            procs: HashMap::new(),
-            vars: HashMap::new(),
-        };
+        let path = format!("xtask/scenes/{}.scene", self.scene);
+        let script = std::fs::read_to_string(repo_root().join(&path))
+            .map_err(|e| Failure::new(format!("cannot read {path}: {e}")))?;
+        let scratch = tempfile::Builder::new().prefix("socket-lessons-").tempdir();
+        let scratch =
+            scratch.map_err(|e| Failure::new(format!("cannot create a scratch directory: {e}")))?;
+        let mut run = Run::new(bins, scratch.path());
         for dir in ["root", "here"] {
-            let path = run.scratch.join(dir);
+            let path = run.path(dir);
             std::fs::create_dir(&path)
-                .map_err(|e| Failure::new(format!("cannot create {}: {e}", path.display())))?;
+                .map_err(|e| Failure::new(format!("cannot create {dir}: {e}")))?;
             run.set(dir, path.to_string_lossy().into_owned());
         }
-        let step = self.name.split('-').next().unwrap_or(self.name);
         let (server, client) = (self.lessons.first(), self.lessons.get(1));
         run.set("pair", self.name.into());
-        run.set("step", step.into());
+        run.set(
+            "step",
+            self.name.split('-').next().unwrap_or(self.name).into(),
+        );
         run.set("server-lesson", server.copied().unwrap_or_default().into());
         run.set("client-lesson", client.copied().unwrap_or_default().into());
         for (n, line) in script.lines().enumerate() {
             let line = line.trim_end();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
+            if !line.is_empty() && !line.starts_with('#') {
+                run.step(s, line)
+                    .map_err(|f| s.fail(format!("{path}:{}: {}", n + 1, f.what())))?;
             }
-            run.step(s, line).map_err(|f| {
-                s.fail(format!(
-                    "xtask/scenes/{}.scene:{}: {}",
-                    self.scene,
-                    n + 1,
-                    f.what()
-                ))
-            })?;
         }
         Ok(())
     }
@@ -198,6 +172,17 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    fn new<'a>(bins: &'a Bins, scratch: &Path) -> Run<'a> {
+        let scratch = scratch.to_path_buf();
+        Run {
+            bins,
+            scratch,
+            dir: None,
+            procs: HashMap::new(),
+            vars: HashMap::new(),
+        }
+    }
+
     fn set(&mut self, name: &str, value: String) {
         self.vars.insert(name.to_string(), value);
     }
@@ -211,6 +196,13 @@ impl Run<'_> {
             None => rest.split_once(' ').unwrap_or((rest, "")),
         };
         let (label, text) = (&self.substitute(label), self.substitute(text));
+        let path = self.path(label);
+        let proc = || {
+            self.procs
+                .get(label)
+                .copied()
+                .ok_or_else(|| Failure::new(format!("no program is labelled {label}")))
+        };
         match command {
             "start" => {
                 let (p, addr) = s.start(label, self.command(&text)?)?;
@@ -222,68 +214,66 @@ impl Run<'_> {
             "connect" => {
                 let p = s.spawn(label, self.command(&text)?)?;
                 let line = s.expect(p, "connected to")?;
-                let local = line.rsplit(' ').next().unwrap_or_default();
-                self.set(label, local.to_string());
+                self.set(
+                    label,
+                    line.rsplit(' ').next().unwrap_or_default().to_string(),
+                );
                 self.procs.insert(label.into(), p);
             }
             "run" => {
                 let p = s.spawn(label, self.command(&text)?)?;
                 self.procs.insert(label.into(), p);
             }
-            "send" => s.send_line(self.proc(label)?, &unescape(&text))?,
-            "eof" => s.close_stdin(self.proc(label)?)?,
-            "expect" => drop(s.expect(self.proc(label)?, &text)?),
-            "stderr" => drop(s.expect_on(self.proc(label)?, Stream::Stderr, &text)?),
+            "send" => s.send_line(proc()?, &unescape(&text))?,
+            "eof" => s.close_stdin(proc()?)?,
+            "expect" => drop(s.expect(proc()?, &text)?),
+            "stderr" => drop(s.expect_on(proc()?, Stream::Stderr, &text)?),
             "not-yet" => {
-                let early = s.output(self.proc(label)?, Stream::Stdout);
+                let early = s.output(proc()?, Stream::Stdout);
                 let early = early.iter().find(|l| l.starts_with(text.as_str()));
                 check(early.is_none(), format!("{label} printed {early:?}"))?;
             }
-            "exit" if text.is_empty() => s.wait_success(self.proc(label)?)?,
+            "exit" if text.is_empty() => s.wait_success(proc()?)?,
             "exit" => {
-                let status = s.wait(self.proc(label)?)?;
+                let status = s.wait(proc()?)?;
                 let ok = status.code().is_some_and(|c| c.to_string() == text);
                 check(ok, format!("{label} exited with {status}, not {text}"))?;
             }
-            "kill" => s.kill(self.proc(label)?)?,
-            "cd" => self.dir = Some(self.path(label)),
-            "file" => write(&self.path(label), unescape(&text).as_bytes())?,
+            "kill" => s.kill(proc()?)?,
+            "cd" => self.dir = Some(path),
+            "file" => write(&path, unescape(&text).as_bytes())?,
             "binary" => {
                 let size: u32 = text.parse().map_err(|_| Failure::new("not a size"))?;
                 let bytes = (0..size).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8);
-                write(&self.path(label), &bytes.collect::<Vec<u8>>())?;
+                write(&path, &bytes.collect::<Vec<u8>>())?;
             }
             "head" => {
                 let (from, size) = text.split_once(' ').unwrap_or((&text, ""));
                 let size: usize = size.parse().map_err(|_| Failure::new("not a size"))?;
                 let bytes = read(&self.path(from));
-                let head = bytes
-                    .get(..size)
-                    .ok_or_else(|| Failure::new("shorter than that"))?;
-                write(&self.path(label), head)?;
+                write(
+                    &path,
+                    bytes
+                        .get(..size)
+                        .ok_or_else(|| Failure::new("shorter than that"))?,
+                )?;
             }
             "version" => {
                 use std::os::unix::fs::MetadataExt;
                 let meta = std::fs::metadata(self.path(&text))
                     .map_err(|e| Failure::new(format!("{text}: {e}")))?;
                 let (len, secs, nanos) = (meta.len(), meta.mtime(), meta.mtime_nsec());
-                let version = format!("{len}-{secs}.{nanos:09}\n");
-                write(&self.path(label), version.as_bytes())?;
+                write(&path, format!("{len}-{secs}.{nanos:09}\n").as_bytes())?;
             }
-            "same" => {
-                let ok = read(&self.path(label)) == read(&self.path(&text));
-                check(ok, format!("the bytes of {label}, not those of {text}"))?;
-            }
-            "exists" => check(self.path(label).exists(), format!("no {label}"))?,
-            "gone" => check(!self.path(label).exists(), format!("{label} exists"))?,
+            "same" => check(
+                read(&path) == read(&self.path(&text)),
+                format!("the bytes of {label}, not those of {text}"),
+            )?,
+            "exists" => check(path.exists(), format!("no {label}"))?,
+            "gone" => check(!path.exists(), format!("{label} exists"))?,
             _ => return Err(Failure::new(format!("no such step: {command}"))),
         }
         Ok(())
-    }
-
-    fn proc(&self, label: &str) -> Result<Proc, Failure> {
-        let p = self.procs.get(label).copied();
-        p.ok_or_else(|| Failure::new(format!("no program is labelled {label}")))
     }
 
     /// A path in the scratch directory.
@@ -303,8 +293,7 @@ impl Run<'_> {
             .map(|at| from + at)
         {
             let open = text[..close].rfind('{');
-            let value = open.and_then(|open| Some((open, self.vars.get(&text[open + 1..close])?)));
-            match value {
+            match open.and_then(|open| Some((open, self.vars.get(&text[open + 1..close])?))) {
                 Some((open, value)) => {
                     text.replace_range(open..=close, value);
                     from = open;
@@ -321,18 +310,23 @@ impl Run<'_> {
         let Some((program, args)) = words.split_first() else {
             return Err(Failure::new("no program to run"));
         };
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut cmd = if LESSONS.iter().any(|l| l.name == program) {
-            self.bins.lesson(program, &args)
+            Command::new(self.bins.dir.join(program))
         } else if program.ends_with(".py") {
-            self.bins.seed(program, &args)
+            // -u: unbuffered, so each print reaches the pipe when it happens.
+            let mut python = Command::new("python3");
+            python
+                .arg("-u")
+                .arg(repo_root().join("xtask/peers").join(program));
+            python
         } else if program == "curl" {
             let mut curl = Command::new("curl");
-            curl.args(["-sS", "--max-time", "10"]).args(args);
+            curl.args(["-sS", "--max-time", "10"]);
             curl
         } else {
-            self.bins.example(program, &args)
+            Command::new(self.bins.dir.join("examples").join(program))
         };
+        cmd.args(args);
         if let Some(dir) = &self.dir {
             cmd.current_dir(dir);
         }
@@ -342,15 +336,12 @@ impl Run<'_> {
 
 /// Words split at spaces; `'a b'` is one word.
 fn split(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    for (i, part) in text.split('\'').enumerate() {
-        if i % 2 == 1 {
-            words.push(part.to_string());
-        } else {
-            words.extend(part.split_whitespace().map(String::from));
-        }
-    }
-    words
+    let parts = text.split('\'').enumerate();
+    let words = parts.flat_map(|(i, part)| match i % 2 {
+        1 => vec![part.to_string()],
+        _ => part.split_whitespace().map(String::from).collect(),
+    });
+    words.collect()
 }
 
 /// `\n`, `\\` and `\u{HEX}` as the characters they name.
@@ -359,14 +350,11 @@ fn unescape(text: &str) -> String {
     let mut chars = text.chars();
     while let Some(c) = chars.next() {
         match (c, chars.clone().next()) {
-            ('\\', Some('n')) => {
-                out.push('\n');
-                chars.next();
-            }
-            ('\\', Some('\\')) => {
-                out.push('\\');
-                chars.next();
-            }
+            ('\\', Some('n' | '\\')) => out.push(if chars.next() == Some('n') {
+                '\n'
+            } else {
+                '\\'
+            }),
             ('\\', Some('u')) => {
                 let hex: String = chars.by_ref().skip(2).take_while(|&c| c != '}').collect();
                 let named = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
@@ -379,8 +367,7 @@ fn unescape(text: &str) -> String {
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    let parent = path.parent().unwrap_or(path);
-    std::fs::create_dir_all(parent)
+    std::fs::create_dir_all(path.parent().unwrap_or(path))
         .and_then(|()| std::fs::write(path, bytes))
         .map_err(|e| Failure::new(format!("cannot write {}: {e}", path.display())))
 }
@@ -390,11 +377,8 @@ fn read(path: &Path) -> Vec<u8> {
 }
 
 fn check(ok: bool, what: String) -> Result<(), Failure> {
-    if ok {
-        Ok(())
-    } else {
-        Err(Failure::new(format!("unexpected: {what}")))
-    }
+    ok.then_some(())
+        .ok_or_else(|| Failure::new(format!("unexpected: {what}")))
 }
 
 #[cfg(test)]
@@ -425,13 +409,7 @@ mod tests {
         let bins = Bins {
             dir: PathBuf::new(),
         };
-        let mut run = Run {
-            bins: &bins,
-            scratch: PathBuf::new(),
-            dir: None,
-            procs: HashMap::new(),
-            vars: HashMap::new(),
-        };
+        let mut run = Run::new(&bins, Path::new(""));
         run.set("step", "step4".into());
         run.set("step4.port", "5000".into());
         let text = "{{step}.port} %{http_code} \\u{1b} {nobody}";

@@ -2,53 +2,38 @@
 //!
 //! A line is `LABEL MARK TEXT`: `$` a command the scene started, `>` a line it typed, `│` a
 //! line the program printed on stdout, `!` on stderr. For the book, whatever differs from run
-//! to run is made stable ([`Normaliser`]), so that regenerating the transcripts changes nothing.
-
-use std::borrow::Cow;
+//! to run is made stable ([`for_the_book`]), so that regenerating the transcripts changes nothing.
 
 use testkit::{Kind, Shown};
 
 /// One entry as a line, labelled and marked.
 pub fn line(entry: &Shown) -> String {
-    let line = format!("{:>11} {} {}", entry.label, mark(entry.kind), text(entry));
-    line.trim_end().to_string()
+    let (mark, text) = marked(entry);
+    labelled(&entry.label, mark, &text)
 }
 
-/// What an entry is: `$` started, `>` typed, `│` stdout, `!` stderr.
-pub fn mark(kind: Kind) -> char {
-    match kind {
-        Kind::Started => '$',
-        Kind::Typed | Kind::EndOfInput => '>',
-        Kind::Stdout => '│',
-        Kind::Stderr => '!',
-    }
+fn labelled(label: &str, mark: char, text: &str) -> String {
+    format!("{label:>11} {mark} {text}").trim_end().to_string()
 }
 
-/// The text of an entry, with the keys a person presses where nothing else was typed.
-pub fn text(entry: &Shown) -> Cow<'_, str> {
+/// What an entry is (`$` started, `>` typed, `│` stdout, `!` stderr), and its text, with the
+/// keys a person presses where nothing else was typed.
+fn marked(entry: &Shown) -> (char, String) {
+    let text = entry.text.clone();
     match entry.kind {
-        Kind::Typed if entry.text.is_empty() => "[Enter]".into(),
-        Kind::EndOfInput => "[Ctrl-D]".into(),
+        Kind::Started => ('$', text),
+        Kind::Typed if text.is_empty() => ('>', "[Enter]".into()),
         // A typed escape sequence is shown, not obeyed by the terminal (or left in the book).
-        Kind::Typed if entry.text.chars().any(char::is_control) => {
-            entry.text.escape_debug().to_string().into()
-        }
-        _ => entry.text.as_str().into(),
+        Kind::Typed if text.chars().any(char::is_control) => ('>', text.escape_debug().to_string()),
+        Kind::Typed => ('>', text),
+        Kind::EndOfInput => ('>', "[Ctrl-D]".into()),
+        Kind::Stdout => ('│', text),
+        Kind::Stderr => ('!', text),
     }
 }
 
-/// A whole transcript for the book: every entry as a line, normalised.
-pub fn for_the_book(shown: &[Shown]) -> String {
-    let mut normaliser = Normaliser::default();
-    let mut out = String::new();
-    for entry in shown {
-        out.push_str(&normaliser.line(entry));
-        out.push('\n');
-    }
-    out
-}
-
-/// Makes a transcript stable. Each rule replaces something that differs from run to run:
+/// A whole transcript for the book: every entry as a line, made stable. Each rule replaces
+/// something that differs from run to run:
 ///
 /// - a port the OS chose, after `127.0.0.1:`, `[::1]:` or in Python's `('127.0.0.1', 45098)`,
 ///   becomes 50001, 50002, ... in order of first appearance, so one port keeps one number
@@ -58,70 +43,61 @@ pub fn for_the_book(shown: &[Shown]) -> String {
 ///   1000002, ... in the same way;
 /// - a duration (`40.27µs`, `0.01s`) or a rate (`12.5` before `MB/s`) becomes `…`;
 /// - a scratch directory `/tmp/socket-lessons-XXXXXX` loses its random part.
-#[derive(Default)]
-pub struct Normaliser {
-    ports: Vec<String>,
-    packets: Vec<String>,
-}
-
-impl Normaliser {
-    pub fn line(&mut self, entry: &Shown) -> String {
-        let text = self.ports_in(&scratch_names(&text(entry)));
+pub fn for_the_book(shown: &[Shown]) -> String {
+    let (mut ports, mut packets) = (Vec::new(), Vec::new());
+    let mut out = String::new();
+    for entry in shown {
+        let (mark, text) = marked(entry);
+        let text = ports_in(&scratch_names(&text), &mut ports);
         let typed = matches!(entry.kind, Kind::Started | Kind::Typed);
         let mut words: Vec<String> = Vec::new();
         for word in text.split(' ') {
-            let word = if typed && self.ports.iter().any(|p| p == word) {
-                Self::number(&mut self.ports, word, 50_001)
-            } else if words.last().is_some_and(|w| w == "packet")
-                && word.len() >= 7
-                && word.chars().all(|c| c.is_ascii_digit())
-            {
-                Self::number(&mut self.packets, word, 1_000_001)
+            let packet = words.last().is_some_and(|w| w == "packet");
+            let word = if typed && ports.iter().any(|p| p == word) {
+                number(&mut ports, word, 50_001)
+            } else if packet && word.len() >= 7 && word.chars().all(|c| c.is_ascii_digit()) {
+                number(&mut packets, word, 1_000_001)
             } else {
                 timing(word)
             };
             words.push(word);
         }
-        let shown = Shown {
-            text: words.join(" "),
-            ..entry.clone()
-        };
-        line(&shown)
+        out += &labelled(&entry.label, mark, &words.join(" "));
+        out.push('\n');
     }
+    out
+}
 
-    /// The stable number of `value`: `first` for the first value seen, and so on.
-    fn number(seen: &mut Vec<String>, value: &str, first: usize) -> String {
-        let index = seen.iter().position(|v| v == value).unwrap_or_else(|| {
-            seen.push(value.to_string());
-            seen.len() - 1
-        });
-        (first + index).to_string()
-    }
+/// The stable number of `value`: `first` for the first value seen, and so on.
+fn number(seen: &mut Vec<String>, value: &str, first: usize) -> String {
+    let index = seen.iter().position(|v| v == value).unwrap_or_else(|| {
+        seen.push(value.to_string());
+        seen.len() - 1
+    });
+    (first + index).to_string()
+}
 
-    /// Replaces every port after `127.0.0.1:`, `[::1]:` or `('127.0.0.1', `.
-    fn ports_in(&mut self, text: &str) -> String {
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        loop {
-            let next = ["127.0.0.1:", "[::1]:", "('127.0.0.1', "]
-                .iter()
-                .filter_map(|host| rest.find(host).map(|at| (at, host.len())))
-                .min();
-            let Some((at, len)) = next else {
-                out.push_str(rest);
-                return out;
-            };
-            out.push_str(&rest[..at + len]);
-            rest = &rest[at + len..];
-            let digits = rest.chars().take_while(char::is_ascii_digit).count();
-            match &rest[..digits] {
-                // Port 0 is typed, not chosen: the OS chooses when it sees it.
-                "" | "0" => out.push_str(&rest[..digits]),
-                port => out.push_str(&Self::number(&mut self.ports, port, 50_001)),
-            }
-            rest = &rest[digits..];
+/// Replaces every port after `127.0.0.1:`, `[::1]:` or `('127.0.0.1', ` by its number.
+fn ports_in(text: &str, ports: &mut Vec<String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let hosts = ["127.0.0.1:", "[::1]:", "('127.0.0.1', "];
+    while let Some((at, len)) = hosts
+        .iter()
+        .filter_map(|h| Some((rest.find(h)?, h.len())))
+        .min()
+    {
+        out.push_str(&rest[..at + len]);
+        rest = &rest[at + len..];
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        match &rest[..digits] {
+            // Port 0 is typed, not chosen: the OS chooses when it sees it.
+            "" | "0" => out.push_str(&rest[..digits]),
+            port => out.push_str(&number(ports, port, 50_001)),
         }
+        rest = &rest[digits..];
     }
+    out + rest
 }
 
 /// A duration (`40.27µs`, `0.01s`, `1.2ms,`) or a decimal number (a rate) becomes `…`; an

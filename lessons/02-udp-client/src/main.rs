@@ -78,7 +78,7 @@ fn chat_with_server(args: Args) -> anyhow::Result<()> {
     socket
         .connect(server)
         .with_context(|| format!("cannot use {server} as the server"))?;
-    println!("sending to {server}");
+    common::sayln!("sending to {server}");
     // ANCHOR_END: connect
 
     // ANCHOR: loop

@@ -420,3 +420,15 @@ fn ctrl_d_on_a_terminal_ends_the_prompt_line() {
         "the prompt's line was left open: {shown:?}"
     );
 }
+
+/// The client's stdout is on a full disk (/dev/full). `println!` panicked at its first line
+/// (status 101 and a backtrace); a client now stops with an error and status 1.
+#[test]
+fn a_full_disk_under_stdout_stops_the_client_with_an_error() -> Result<(), Failure> {
+    let server = Peer::new()?;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_udp-client"));
+    cmd.args(["--to", &server.addr().to_string(), "--port", "0"]);
+    let (code, said) = testkit::full_disk::run_client(cmd, b"one\ntwo\n", Duration::from_secs(20));
+    testkit::full_disk::stopped_with_an_error(code, &said);
+    Ok(())
+}

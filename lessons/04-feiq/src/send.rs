@@ -104,9 +104,9 @@ fn deliver(
         for (packet, peer) in &waiting {
             // Said before `send_to`: on loopback the answer can come before the next line.
             if attempt == 1 {
-                println!("sending to {peer}");
+                common::sayln!("sending to {peer}");
             } else {
-                println!(
+                common::sayln!(
                     "no acknowledgement yet: sending the same packet to {peer} again (try {attempt} of {TRIES})"
                 );
             }
@@ -128,7 +128,7 @@ fn deliver(
                 .position(|(packet, peer)| packet.packet_no == number && *peer == from);
             if let Some(i) = acked {
                 let (_, peer) = waiting.swap_remove(i);
-                println!("delivered to {peer} (acknowledged)");
+                common::sayln!("delivered to {peer} (acknowledged)");
             }
         }
         if waiting.is_empty() {
@@ -136,7 +136,7 @@ fn deliver(
         }
     }
     for (_, peer) in &waiting {
-        println!("no acknowledgement from {peer} after {TRIES} tries");
+        common::sayln!("no acknowledgement from {peer} after {TRIES} tries");
     }
     Ok(waiting.len())
 }

@@ -843,3 +843,17 @@ fn a_peer_cannot_make_a_row_of_its_own_on_a_terminal() {
         "{rows:#?}"
     );
 }
+
+/// `feiq send` with its stdout on a full disk (/dev/full): `println!` panicked at
+/// `sending to ...` (status 101 and a backtrace); it now stops with an error and status 1,
+/// before sending what it could not report on.
+#[test]
+fn a_full_disk_under_stdout_stops_send_with_an_error() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (_listen, addr) = listen(&mut s, &[])?;
+    let mut cmd = feiq(&["send", "--port", "0", "--to", &addr.to_string(), "hello"]);
+    cmd.args(["--timeout", "1"]);
+    let (code, said) = testkit::full_disk::run_client(cmd, b"", Duration::from_secs(20));
+    testkit::full_disk::stopped_with_an_error(code, &said);
+    Ok(())
+}

@@ -71,6 +71,12 @@ fn serve(args: Args) -> anyhow::Result<()> {
     // SO_REUSEADDR: bind the port again at once after a restart, even while connections of
     // the previous run still wait in TIME_WAIT.
     socket.set_reuse_address(true)?;
+    // SO_SNDBUF, SO_RCVBUF: the kernel's buffers for each client, inherited by every accepted
+    // socket; a client that never reads its echo keeps them full (see --socket-buffer).
+    if let Some(size) = args.echo.socket_buffer() {
+        socket.set_send_buffer_size(size)?;
+        socket.set_recv_buffer_size(size)?;
+    }
     socket
         .bind(&local.into())
         .with_context(|| CannotBind::new(local, Proto::Tcp))?;

@@ -364,3 +364,24 @@ fn a_flood_from_the_server_waits_for_the_screen_instead_of_filling_memory() {
         "the server got {sent} bytes in; the client holds {rss_kib} KiB"
     );
 }
+
+/// The client's stdout is on a full disk (/dev/full). It went on talking, every echo lost,
+/// and ended with status 0 as if the user had seen them; it now stops with an error.
+#[test]
+fn a_full_disk_under_stdout_stops_the_client_with_an_error() {
+    let (l, addr) = listener();
+    let server = thread::spawn(move || {
+        let mut stream = accept(&l);
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stream.read(&mut buf) {
+            if stream.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tcp-client"));
+    cmd.args(["--to", &addr.to_string()]);
+    let (code, said) = testkit::full_disk::run_client(cmd, b"one\ntwo\n", Duration::from_secs(20));
+    testkit::full_disk::stopped_with_an_error(code, &said);
+    server.join().unwrap();
+}

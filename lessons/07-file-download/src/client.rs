@@ -54,7 +54,7 @@ pub fn get(
     let kept = part.kept();
     let file = part.begin(from, Some(&version))?;
     if from > 0 {
-        println!("resuming {name:?} at byte {from} of {size}");
+        common::sayln!("resuming {name:?} at byte {from} of {size}");
     }
     let started = Instant::now();
     let received = match receive(&mut conn, file, from, size) {
@@ -70,7 +70,7 @@ pub fn get(
     }
     // On disk first, then renamed: the name appears only for a whole file.
     part.finish(target)?;
-    println!(
+    common::sayln!(
         "downloaded {name:?} to {}: {}",
         target.display(),
         summary(size, received, started.elapsed())
@@ -185,7 +185,7 @@ pub fn list(stream: &TcpStream, hexdump: Hexdump) -> anyhow::Result<()> {
                 )
             }
             ListLine::File { size, name } => {
-                println!("{size} {}", printable(&name));
+                common::sayln!("{size} {}", printable(&name));
                 seen += 1;
             }
             ListLine::End { count, .. } if count != seen => {

@@ -85,7 +85,7 @@ impl Part {
         };
         let Ok(meta) = fs::symlink_metadata(&part.path) else {
             if resume {
-                println!(
+                common::sayln!(
                     "nothing to resume: {} does not exist; fetching all of it",
                     part.path.display()
                 );
@@ -110,7 +110,7 @@ impl Part {
             );
         }
         if !resume {
-            println!("discarding {shown} ({})", amount(meta.len()));
+            common::sayln!("discarding {shown} ({})", amount(meta.len()));
             part.discard = true;
             return Ok(part);
         }
@@ -120,7 +120,7 @@ impl Part {
         match read_version(&part.version_path) {
             Some(version) => part.resume = Some(Resume { file, len, version }),
             None => {
-                println!(
+                common::sayln!(
                     "{shown} has no version beside it ({}): there is no telling which file its \
                      bytes came from, so starting over",
                     part.version_path.display()
@@ -196,7 +196,7 @@ impl Part {
             }
             Some(Resume { file, .. }) => {
                 // The server sends all of it: its file is not the one these bytes came from.
-                println!(
+                common::sayln!(
                     "the file changed on the server since {} was written: starting over",
                     self.path.display()
                 );

@@ -477,3 +477,25 @@ fn a_full_disk_under_the_log_does_not_stop_the_server() {
     assert!(alive, "the server exited: {said}");
     testkit::full_disk::said_once_it_drops_lines(&said);
 }
+
+/// The client's stdout is on a full disk (/dev/full). `println!` panicked at the last line,
+/// `downloaded ...` (status 101 and a backtrace); `list` panicked at its first. A client
+/// now stops with an error and status 1, and the file it downloaded is whole.
+#[test]
+fn a_full_disk_under_stdout_stops_the_client_with_an_error() -> Result<(), Failure> {
+    let root = tempfile::tempdir().unwrap();
+    let here = tempfile::tempdir().unwrap();
+    fs::write(root.path().join("a.txt"), "hello\n").unwrap();
+    let mut s = Scene::new();
+    let (_server, addr) = serve(&mut s, root.path(), &[])?;
+    for args in [&["get", "a.txt"][..], &["list"]] {
+        let mut cmd = bin();
+        cmd.args(args)
+            .args(["--to", &addr.to_string(), "--timeout", "10"])
+            .current_dir(here.path());
+        let (code, said) = testkit::full_disk::run_client(cmd, b"", Duration::from_secs(20));
+        testkit::full_disk::stopped_with_an_error(code, &said);
+    }
+    assert_eq!(fs::read(here.path().join("a.txt")).unwrap(), b"hello\n");
+    Ok(())
+}

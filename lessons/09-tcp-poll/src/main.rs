@@ -71,6 +71,11 @@ fn serve(args: Args) -> anyhow::Result<()> {
         Some(Protocol::TCP),
     )?;
     socket.set_reuse_address(true)?;
+    // The kernel's buffers for each client, as in tcp-server (--socket-buffer).
+    if let Some(size) = args.echo.socket_buffer() {
+        socket.set_send_buffer_size(size)?;
+        socket.set_recv_buffer_size(size)?;
+    }
     socket
         .bind(&local.into())
         .with_context(|| CannotBind::new(local, Proto::Tcp))?;

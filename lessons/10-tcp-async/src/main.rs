@@ -83,6 +83,12 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
     socket.set_reuseaddr(true)?;
+    // The kernel's buffers for each client, as in tcp-server (--socket-buffer).
+    if let Some(size) = args.echo.socket_buffer() {
+        let size = u32::try_from(size).unwrap_or(u32::MAX);
+        socket.set_send_buffer_size(size)?;
+        socket.set_recv_buffer_size(size)?;
+    }
     socket
         .bind(local)
         .with_context(|| CannotBind::new(local, Proto::Tcp))?;
