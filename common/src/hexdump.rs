@@ -21,18 +21,20 @@ impl Hexdump {
 
     /// Shows bytes about to leave for `peer`.
     pub fn sent(&self, peer: impl Display, bytes: &[u8]) {
-        self.show(format_args!(">> {} bytes to {peer}", bytes.len()), bytes);
+        // Asked here, not in `show`: off, as it mostly is, costs a test and no call.
+        if self.enabled {
+            self.show(format_args!(">> {} bytes to {peer}", bytes.len()), bytes);
+        }
     }
 
     /// Shows bytes that arrived from `peer`.
     pub fn received(&self, peer: impl Display, bytes: &[u8]) {
-        self.show(format_args!("<< {} bytes from {peer}", bytes.len()), bytes);
+        if self.enabled {
+            self.show(format_args!("<< {} bytes from {peer}", bytes.len()), bytes);
+        }
     }
 
     fn show(&self, title: std::fmt::Arguments<'_>, bytes: &[u8]) {
-        if !self.enabled {
-            return;
-        }
         let text = format!("{title}\n{}", dump(bytes));
         // One write for the whole dump, so that two threads' dumps do not interleave.
         let _ = std::io::stderr().lock().write_all(text.as_bytes());

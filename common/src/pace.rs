@@ -122,6 +122,12 @@ pub fn send_file(
                     proven = true;
                     set_send_buffer(stream, FAST_BUFFER)?;
                 }
+                // Fewer bytes than asked: the send buffer is full (or the file ended). Asked
+                // again at once, sendfile would move the few KiB the client drained meanwhile;
+                // after a wait for room (a third of the buffer free) it moves a MiB or more.
+                if n < chunk && sent < len {
+                    wait_for_room(stream).map_err(Cut::Failed)?;
+                }
             }
             // The send buffer is full: wait for room, a TICK at most.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

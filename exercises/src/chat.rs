@@ -44,14 +44,20 @@ fn message(c: &mut Check) -> String {
 /// bytes, its first 25 ASCII) with a word after it.
 fn name(c: &mut Check) -> String {
     if c.rng().below(0..2) == 0 {
-        let len = c.rng().below(25..34);
-        let long: String = (0..len)
-            .filter_map(|_| c.rng().pick(&['a', 'z', 'Q', '7', '-']).copied())
-            .collect();
-        return format!("{long} {}", word(c));
+        return long_name(c);
     }
     let words: Vec<String> = (0..c.rng().below(2..4)).map(|_| word(c)).collect();
     words.join(" ")
+}
+
+/// A long nickname: 33 to 80 ASCII characters and a word after them (no cap at 24 bytes, 32
+/// characters or any other length).
+fn long_name(c: &mut Check) -> String {
+    let len = c.rng().below(33..80);
+    let long: String = (0..len)
+        .filter_map(|_| c.rng().pick(&['a', 'z', 'Q', '7', '-']).copied())
+        .collect();
+    format!("{long} {}", word(c))
 }
 
 /// Spaces typed around an argument: none, one or two.
@@ -173,7 +179,8 @@ pub fn nick(c: &mut Check) -> Result<(), Failure> {
     type_line(c, p, &format!("/peer {}", friend.addr()))?;
     let plain = message(c);
     says(c, p, &friend, &plain, &plain)?;
-    let names = [name(c), name(c), name(c)];
+    // One name is always long: a name is as long as the student likes.
+    let names = [name(c), name(c), long_name(c)];
     let [first, second, third] = &names;
 
     // NAME is what follows /nick, spaces inside kept, spaces around dropped.

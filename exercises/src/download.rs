@@ -567,7 +567,8 @@ pub fn keep_alive(c: &mut Check) -> Result<(), Failure> {
         took.as_secs_f64()
     ));
     out_of_step(c, &server)?;
-    dropped_ends(c)
+    dropped_ends(c)?;
+    dropped_listing_ends(c)
 }
 
 /// The longest request line, its newline included: the lesson's `MAX_LINE`.
@@ -675,5 +676,67 @@ fn dropped_ends(c: &mut Check) -> Result<(), Failure> {
          did nothing more with it",
         took.as_secs_f64()
     ));
+    Ok(())
+}
+
+/// A `LIST` dropped because the client reads nothing ends the connection too: the requests
+/// behind it are not read. The listing of 1,000 long names is 200 KB, far more than a client
+/// with a 2 KiB receive buffer takes in.
+fn dropped_listing_ends(c: &mut Check) -> Result<(), Failure> {
+    let mut scratch = Scratch::new(c)?;
+    for i in 0..1000 {
+        scratch.write(c, &format!("{i:04} {}", "n".repeat(200)), b"x")?;
+    }
+    let server = serve_with(c, scratch, &["--timeout", "1", "--request-timeout", "4"])?;
+    let stream = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .and_then(|s| s.set_recv_buffer_size(2048).map(|()| s))
+        .and_then(|s| {
+            s.connect_timeout(&server.addr.into(), crate::WAIT)
+                .map(|()| s)
+        })
+        .map_err(|e| c.fail(format!("cannot connect to {}: {e}", server.addr)))?;
+    let mut conn = Conn::new(c, stream.into())?;
+    let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let next = server.get(0, "a.txt");
+    conn.write(c, format!("{}{next}\n", "LIST\n".repeat(40)).as_bytes())?;
+    c.expect_matching(
+        server.p,
+        &me,
+        "40 LISTs and a GET in one write, and the client reads nothing: with --timeout 1, the \
+         first listing must be dropped, as the lesson logs a dropped transfer",
+        |l| l.contains("dropping it"),
+    )?;
+    // Still reading nothing, for longer than --timeout: a server that read the next LIST
+    // would drop it too, and say so again.
+    std::thread::sleep(Duration::from_millis(1500));
+    let stdout = c.scene.output(server.p, testkit::Stream::Stdout);
+    let stderr = c.scene.output(server.p, testkit::Stream::Stderr);
+    let after = stdout
+        .iter()
+        .skip_while(|l| !(l.contains(&me) && l.contains("dropping it")))
+        .skip(1);
+    let more: Vec<&String> = after
+        .chain(&stderr)
+        .filter(|l| l.contains(&me) && !l.starts_with("closed"))
+        .collect();
+    if !more.is_empty() {
+        return Err(c.fail(format!(
+            "after dropping the listing to {me}, which had sent 40 LISTs and {next:?} in one \
+             write, the server went on with that connection: {more:?}; a dropped transfer, a \
+             listing too, ends it"
+        )));
+    }
+    let t = Instant::now();
+    let mut rest = Vec::new();
+    let read = std::io::Read::read_to_end(&mut conn.reader, &mut rest);
+    if read.is_err() || t.elapsed() > Duration::from_secs(1) {
+        return Err(c.fail(format!(
+            "the server dropped a listing to a client that read nothing for --timeout 1; that \
+             ends the connection: expected it closed, but reading what was left took {:.2} s \
+             ({read:?})",
+            t.elapsed().as_secs_f64()
+        )));
+    }
+    c.pass("a dropped listing ended the connection too: no request behind it was read");
     Ok(())
 }

@@ -566,7 +566,7 @@ fn away_in_gbk(c: &mut Check) -> Result<(), Failure> {
             Ok(())
         }
         _ => {
-            let _ = c.scene.kill(p);
+            c.kill(p);
             Err(c.fail(
                 "`feiq listen --away \"out 🦀\"` without --encoding writes GBK, which has no \
                  emoji: it should say so and exit with a failure before listening",

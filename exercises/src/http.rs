@@ -563,7 +563,47 @@ pub fn multipart_ranges(c: &mut Check) -> Result<(), Failure> {
             r.status
         )));
     }
-    c.pass("If-Range: another version gets the whole file, this version the two parts");
+    // The same with dates: If-Range works as for one range, whichever validator it holds.
+    let modified = plain
+        .header("last-modified")
+        .unwrap_or_default()
+        .to_string();
+    let older = "Sun, 06 Nov 1994 08:49:37 GMT";
+    for (date, whole) in [(older, true), (modified.as_str(), false)] {
+        let what = if whole {
+            format!("two ranges with If-Range: {date} (a date b.bin was not modified at)")
+        } else {
+            format!("two ranges with If-Range: {date} (b.bin's own Last-Modified)")
+        };
+        let r = exchange(
+            c,
+            conn,
+            "GET",
+            "/b.bin",
+            &format!("Range: bytes=0-1,5-6\r\nIf-Range: {date}\r\n"),
+        )?;
+        let right = if whole {
+            r.status == 200 && r.body == data
+        } else {
+            r.status == 206 && parts(c, &r, &what)?.len() == 2
+        };
+        if !right {
+            let want = if whole {
+                "200 and the whole file"
+            } else {
+                "206 with 2 parts"
+            };
+            return Err(c.fail(format!(
+                "{what}: expected {want}, as for one range; got {} with {} bytes",
+                r.status,
+                r.body.len()
+            )));
+        }
+    }
+    c.pass(
+        "If-Range: another version gets the whole file, this version the two parts (by ETag \
+         and by date)",
+    );
     // HEAD: the same head, no body; the connection goes on.
     let r = exchange(c, conn, "HEAD", "/b.bin", "Range: bytes=0-1,5-6\r\n")?;
     if r.status != 206

@@ -15,6 +15,7 @@ mod download;
 mod feiq;
 mod http;
 mod many;
+mod promises;
 mod tcp;
 mod udp;
 mod wire;
@@ -231,10 +232,14 @@ pub fn run(exercise: &Exercise, bins: &Path, report: bool, seed: u64) -> Result<
         report,
         help: HashMap::new(),
         procs: Vec::new(),
+        killed: Vec::new(),
+        quiet: Vec::new(),
         failed: RefCell::new(None),
         rng: Rng::new(seed),
     };
-    let result = (exercise.check)(&mut check);
+    // The check's own connections are closed when it returns (its locals are dropped): the
+    // promises every lesson keeps are checked after that, on everything the programs printed.
+    let result = (exercise.check)(&mut check).and_then(|()| check.promises_kept());
     let what = check.failed.borrow_mut().take();
     match (result, what) {
         (Err(_), Some(what)) => Err(check.with_everything_printed(what)),
@@ -252,7 +257,12 @@ pub struct Check {
     scene: Scene,
     report: bool,
     help: HashMap<String, String>,
-    procs: Vec<Proc>,
+    /// Every process the check started, with its lesson.
+    procs: Vec<(Proc, String)>,
+    /// The processes the check stopped with SIGKILL: what they had not printed yet is lost.
+    killed: Vec<Proc>,
+    /// The processes started with `--quiet`.
+    quiet: Vec<Proc>,
     /// The last failure's sentence, to show again with all that the programs printed.
     failed: RefCell<Option<String>>,
     /// Where the check's varied inputs come from.
@@ -329,7 +339,7 @@ impl Check {
     /// after the check's last wait are collected first, for a moment.
     fn with_everything_printed(mut self, what: String) -> Failure {
         let mut scene = std::mem::take(&mut self.scene).timeout(Duration::from_millis(200));
-        for &p in &self.procs {
+        for &(p, _) in &self.procs {
             let _ = scene.expect(p, "\u{0}");
         }
         scene.fail(what)
@@ -354,14 +364,23 @@ impl Check {
     fn spawn(&mut self, lesson: &str, args: &[&str]) -> Result<Proc, Failure> {
         let cmd = self.command(lesson, args);
         let p = self.scene.spawn(lesson, cmd)?;
-        self.procs.push(p);
+        self.procs.push((p, lesson.to_string()));
+        if args.contains(&"--quiet") {
+            self.quiet.push(p);
+        }
         Ok(p)
+    }
+
+    /// Stops `p` (SIGKILL): its sessions end unlogged, as they would on a crash.
+    fn kill(&mut self, p: Proc) {
+        let _ = self.scene.kill(p);
+        self.killed.push(p);
     }
 
     /// Why `p` ended before its ready line, in a student's words: clap's complaint about a
     /// flag the exercise adds, most often.
     fn did_not_start(&mut self, p: Proc, lesson: &str, args: &[&str]) -> Failure {
-        let _ = self.scene.kill(p);
+        self.kill(p);
         let said = self.scene.output(p, Stream::Stderr);
         let said = said
             .iter()

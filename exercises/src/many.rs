@@ -245,6 +245,14 @@ impl Peer {
     }
 }
 
+/// A client the check is done with leaves: its reader thread holds a clone of the socket,
+/// which would keep the connection open for as long as the server keeps it.
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
 /// The reader thread of a `Peer`: every line, then the end of the stream.
 fn read_lines(stream: TcpStream, tx: mpsc::Sender<Seen>) {
     let mut reader = BufReader::new(stream);
@@ -381,8 +389,9 @@ fn relay(c: &mut Check, lesson: &str, slow: Slow) -> Result<(), Failure> {
     a.line_is(c, &longest, "C's line of exactly 1024 bytes")?;
     b.line_is(c, &longest, "C's line of exactly 1024 bytes")?;
     c.pass("a line of exactly 1024 bytes (newline included) was relayed");
-    // One byte over, both ways: 1,025 bytes with the newline, and 1,025 without one.
-    let mut over = vec![b'y'; 1024];
+    // One byte over, both ways: 1,025 bytes with the newline, and 1,025 without one. Each
+    // begins with terminal escape sequences: whatever the log says of them, it says escaped.
+    let mut over = [RAW_START, &[b'y'; 1024 - RAW_START.len()]].concat();
     over.push(b'\n');
     third.write(c, &over)?;
     third.ends(
@@ -392,7 +401,7 @@ fn relay(c: &mut Check, lesson: &str, slow: Slow) -> Result<(), Failure> {
         "its connection closed after a line of 1025 bytes, newline included",
     )?;
     let mut fourth = Peer::connect(c, p, addr, "E")?;
-    fourth.write(c, &[b'z'; 1025])?;
+    fourth.write(c, &[RAW_START, &[b'z'; 1025 - RAW_START.len()]].concat())?;
     fourth.ends(
         c,
         WAIT,
@@ -422,7 +431,74 @@ fn relay(c: &mut Check, lesson: &str, slow: Slow) -> Result<(), Failure> {
         shown(&unfinished)
     ));
     log_is_escaped(c, p)?;
-    flood(c, p, addr, [a, b], slow)
+    flood(c, p, addr, [a, b], slow)?;
+    relay_evicts(c, lesson)?;
+    quiet_too(c, lesson, &["--relay"], |c, _, addr| {
+        let mut a = raw_client(c, addr)?;
+        let b = raw_client(c, addr)?;
+        thread::sleep(Duration::from_millis(100));
+        let mut got = Vec::new();
+        let relayed = a
+            .write_all(b"\x1b[2J quiet\n")
+            .and_then(|()| BufReader::new(&b).read_until(b'\n', &mut got));
+        relayed
+            .map_err(|e| c.fail(format!("with --relay --quiet, a line was not relayed: {e}")))?;
+        let long = [RAW_START, &[b'q'; 1100]].concat();
+        let mut rest = Vec::new();
+        let _ = a.write_all(&long).and_then(|()| a.read_to_end(&mut rest));
+        let _ = b.shutdown(Shutdown::Both);
+        Ok(())
+    })
+}
+
+/// Terminal escape sequences (clear the screen, set the window's title), a CR and a
+/// right-to-left override: the start of the lines that are too long.
+const RAW_START: &[u8] = b"\x1b[2J\x1b]0;owned\x07\r\xe2\x80\xae";
+
+/// `--max-clients` holds on the relay path too: when every place is taken, the client idle
+/// longest is closed to make room, and logged as the lesson logs it.
+fn relay_evicts(c: &mut Check, lesson: &str) -> Result<(), Failure> {
+    let (p, addr) = server(c, lesson, &["--relay", "--max-clients", "2"])?;
+    let mut a = Peer::connect(c, p, addr, "A")?;
+    thread::sleep(Duration::from_millis(100));
+    let mut b = Peer::connect(c, p, addr, "B")?;
+    thread::sleep(Duration::from_millis(100));
+    // Neither has sent anything: A, there longest, is idle longest when C comes.
+    let mut third = Peer::connect(c, p, addr, "C")?;
+    a.ends(
+        c,
+        WAIT,
+        false,
+        "its connection closed: with --max-clients 2, C's arrival takes the place of A, the \
+         client idle longest",
+    )?;
+    let want = format!("{} was idle longest", a.addr);
+    // The line may come before C's `accepted` line, which the check waited for.
+    let before = c.scene.output(p, Stream::Stdout);
+    if !before.iter().any(|l| l.trim_start().starts_with(&want)) {
+        c.expect_matching(
+            p,
+            &want,
+            "with --max-clients 2 and --relay, A made room for C: expected the lesson's line \
+         `ADDR was idle longest (N s) when all places were taken: ...`",
+            |l| l.trim_start().starts_with(&want),
+        )?;
+    }
+    let c0 = text_line(c, "c0");
+    third.write(c, &c0)?;
+    b.line_is(c, &c0, "C's line, C having taken A's place")?;
+    let b0 = text_line(c, "b0");
+    b.write(c, &b0)?;
+    third.line_is(c, &b0, "B's line")?;
+    third.finish(c)?;
+    b.finish(c)?;
+    third.ends(c, WAIT, false, "the server to close after C's FIN")?;
+    b.ends(c, WAIT, false, "the server to close after B's FIN")?;
+    c.pass(
+        "with --relay --max-clients 2, C's arrival closed A (idle longest) with the lesson's \
+         line, and B and C relay to each other",
+    );
+    Ok(())
 }
 
 /// A floods; B reads everything, and D, which reads nothing for now, falls behind.
@@ -477,6 +553,7 @@ fn flood(
         Slow::Closed => {
             slow_closed(c, &d, &lines)?;
             end_logged(c, p, &d)?;
+            slow_reason(c, p, &d)?;
         }
         Slow::Missed => slow_missed(c, &d, &lines, end)?,
     }
@@ -485,6 +562,31 @@ fn flood(
     a.ends(c, WAIT, false, "the server to close after A's FIN")?;
     b.ends(c, WAIT, false, "the server to close after B's FIN")?;
     c.pass("A and B sent FIN, and the server closed both");
+    Ok(())
+}
+
+/// D was closed for the lines waiting for it, within moments: its end line gives that reason,
+/// not another one of the lesson's (the idle timeout never passed, nor did D send FIN or RST).
+fn slow_reason(c: &mut Check, p: Proc, d: &Peer) -> Result<(), Failure> {
+    let addr = d.addr.to_string();
+    let ends: Vec<String> = c
+        .scene
+        .output(p, Stream::Stdout)
+        .into_iter()
+        .chain(c.scene.output(p, Stream::Stderr))
+        .filter(|l| crate::promises::ends_session(l, &addr) || l.contains(&format!("{addr} was")))
+        .collect();
+    let false_reason = ["--idle-timeout", "(FIN)", "(RST)", "idle longest", "error"];
+    if let Some(line) = ends
+        .iter()
+        .find(|l| false_reason.iter().any(|w| l.contains(w)))
+    {
+        return Err(c.fail(format!(
+            "the server closed D because too many lines waited for it (MAX_PENDING), within \
+             moments; its log line gives another reason: {line:?}"
+        )));
+    }
+    c.pass(format!("D's end was logged with its reason: {ends:?}"));
     Ok(())
 }
 
@@ -807,7 +909,15 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
         "on SIG{} with no client connected, the server exited at once",
         signals[0]
     ));
-    Ok(())
+    quiet_too(c, "tcp-poll", &["--grace", "0.5"], |c, p, addr| {
+        let mut silent = raw_client(c, addr)?;
+        thread::sleep(Duration::from_millis(200));
+        signal(c, p, "INT")?;
+        c.scene.wait_success(p).map_err(|e| c.fail(e.what()))?;
+        let mut rest = Vec::new();
+        let _ = silent.read_to_end(&mut rest);
+        Ok(())
+    })
 }
 
 pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
@@ -946,7 +1056,72 @@ pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
     );
     logged(c, q, &line, "expected the lesson's line")?;
     c.pass("without --heartbeat, --idle-timeout still closes a silent client, without a PING");
-    Ok(())
+    // --max-clients still evicts a client waiting for its answer to a PING, at once.
+    let (e, addr) = server(
+        c,
+        "tcp-async",
+        &["--heartbeat", "0.6", "--max-clients", "1"],
+    )?;
+    let mut waiting = Peer::connect(c, e, addr, "A")?;
+    match waiting.next(c, WAIT, "PING")? {
+        Seen::Line(line, _) if line == b"PING\n" => {}
+        Seen::Line(line, _) => {
+            return Err(c.fail(format!("client A expected PING, got {}", shown(&line))));
+        }
+        Seen::End(..) => return Err(c.fail("client A expected PING, but the connection ended")),
+    }
+    let newcomer = Peer::connect(c, e, addr, "B")?;
+    let came = Instant::now();
+    waiting.ends(
+        c,
+        Duration::from_millis(400),
+        false,
+        "its connection closed at once: with --max-clients 1, B takes the place of A, which \
+         waits for its answer to a PING",
+    )?;
+    let want = format!("{} was idle longest", waiting.addr);
+    if !c
+        .scene
+        .output(e, Stream::Stdout)
+        .iter()
+        .any(|l| l.trim_start().starts_with(&want))
+    {
+        c.expect_matching(
+            e,
+            &want,
+            "A made room for B: expected the lesson's line `ADDR was idle longest (N s) when all \
+             places were taken: ...`",
+            |l| l.trim_start().starts_with(&want),
+        )?;
+    }
+    c.pass(format!(
+        "A, waiting for its answer to a PING, was evicted for B within {:.2} s, with the \
+         lesson's line",
+        came.elapsed().as_secs_f64()
+    ));
+    drop(newcomer);
+    // With --hexdump, the PING is dumped as every chunk the server sends is.
+    let (h, addr) = server(c, "tcp-async", &["--heartbeat", "0.3", "--hexdump"])?;
+    let mut pinged = raw_client(c, addr)?;
+    let me = pinged
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let mut ping = [0u8; 5];
+    pinged.read_exact(&mut ping).map_err(|e| {
+        c.fail(format!(
+            "with --heartbeat 0.3 --hexdump, expected PING: {e}"
+        ))
+    })?;
+    c.dumped(h, true, &me, b"PING\n", "the PING")?;
+    drop(pinged);
+    quiet_too(c, "tcp-async", &["--heartbeat", "0.3"], |c, _, addr| {
+        let mut silent = raw_client(c, addr)?;
+        let mut rest = Vec::new();
+        // PING, then nothing answered: the server closes it.
+        let _ = silent.read_to_end(&mut rest);
+        Ok(())
+    })
 }
 
 /// `peer` sends FIN: the server closes too, and logs the lesson's line with `total`.
@@ -1103,5 +1278,45 @@ pub fn half_close(c: &mut Check) -> Result<(), Failure> {
         "D, silent after the FIN, was closed after {:.2} s (--idle-timeout 2)",
         gap.as_secs_f64()
     ));
+    quiet_too(c, "tcp-server", &["--limit", "4"], |c, _, addr| {
+        let mut over = raw_client(c, addr)?;
+        let mut echo = [0u8; 4];
+        let sent = over
+            .write_all(b"0123456789")
+            .and_then(|()| over.read_exact(&mut echo))
+            .and_then(|()| over.write_all(b"abc"))
+            .and_then(|()| over.shutdown(Shutdown::Write));
+        sent.map_err(|e| c.fail(format!("with --limit 4 --quiet, a client failed: {e}")))?;
+        let mut rest = Vec::new();
+        let _ = over.read_to_end(&mut rest);
+        Ok(())
+    })
+}
+
+/// The exercise's code path with `--quiet` too: `drive` plays a short session against the
+/// server started with `args` and `--quiet`, and promises.rs then finds no line per
+/// connection in its log.
+fn quiet_too(
+    c: &mut Check,
+    lesson: &str,
+    args: &[&str],
+    drive: impl FnOnce(&mut Check, Proc, SocketAddr) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let mut all = args.to_vec();
+    all.push("--quiet");
+    let (p, addr) = server(c, lesson, &all)?;
+    drive(c, p, addr)?;
+    c.pass(format!("{lesson} {} served a short session", all.join(" ")));
     Ok(())
+}
+
+/// A plain client socket, with timeouts: `--quiet` prints no `accepted` line to wait for.
+fn raw_client(c: &Check, addr: SocketAddr) -> Result<TcpStream, Failure> {
+    TcpStream::connect_timeout(&addr, WAIT)
+        .and_then(|s| {
+            s.set_read_timeout(Some(WAIT))?;
+            s.set_write_timeout(Some(WAIT))?;
+            Ok(s)
+        })
+        .map_err(|e| c.fail(format!("cannot connect to {addr}: {e}")))
 }

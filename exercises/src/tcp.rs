@@ -106,7 +106,24 @@ pub fn server_greet(c: &mut Check) -> Result<(), Failure> {
     )?;
     echoed(c, &mut conn, b"ping\n")?;
     greet_dual_stack(c)?;
-    greet_one_at_a_time(c)
+    greet_one_at_a_time(c)?;
+    greet_dumped(c)
+}
+
+/// With `--hexdump`, the greeting is dumped as every chunk the server sends is.
+fn greet_dumped(c: &mut Check) -> Result<(), Failure> {
+    let (p, addr) = c.start("tcp-server", &["--port", "0", "--greet", "--hexdump"])?;
+    let mut conn = Conn::connect(c, addr)?;
+    let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let greeting = format!("welcome, {me}");
+    line_is(c, &mut conn, "connecting to --greet --hexdump", &greeting)?;
+    c.dumped(
+        p,
+        true,
+        &me,
+        format!("{greeting}\n").as_bytes(),
+        "the greeting",
+    )
 }
 
 /// The greeting is sent, not received: no `received ... from ADDR` line of the log shows it.
@@ -151,7 +168,7 @@ fn greet_dual_stack(c: &mut Check) -> Result<(), Failure> {
 /// With --sequential, the next client waits in the accept queue: it is greeted when it is
 /// accepted, once the one before has gone. With --once, the one client is greeted too.
 fn greet_one_at_a_time(c: &mut Check) -> Result<(), Failure> {
-    let (_, addr) = c.start("tcp-server", &["--port", "0", "--greet", "--sequential"])?;
+    let (sequential, addr) = c.start("tcp-server", &["--port", "0", "--greet", "--sequential"])?;
     let mut first = Conn::connect(c, addr)?;
     let me = first
         .local_addr()
@@ -175,6 +192,14 @@ fn greet_one_at_a_time(c: &mut Check) -> Result<(), Failure> {
         "with --sequential, a second client waits in the accept queue while the first is served: \
          it is not accepted yet, so not greeted yet",
     )?;
+    // A third client gives up while it waits, with an RST: when it is accepted, its greeting
+    // cannot be written, and its session ends with a line in the log as any other.
+    let third = Conn::connect(c, addr)?;
+    let gone = third
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    third.reset(c)?;
     echoed(c, &mut first, b"first\n")?;
     first.finish(c)?;
     first.closed(c, "the server to close after our FIN")?;
@@ -185,6 +210,19 @@ fn greet_one_at_a_time(c: &mut Check) -> Result<(), Failure> {
         &format!("welcome, {next}"),
     )?;
     echoed(c, &mut second, b"second\n")?;
+    second.finish(c)?;
+    second.closed(c, "the server to close after our FIN")?;
+    let said = c.expect_matching(
+        sequential,
+        &gone,
+        "a queued client that reset its connection before it was accepted: when accepted, its \
+         greeting fails, and its session ends with a line in the log, as every session does \
+         (`ADDR reset the connection (RST) after 0 bytes` or the like)",
+        |l| crate::promises::ends_session(l, &gone),
+    )?;
+    c.pass(format!(
+        "a client that reset while queued was accepted, and its session ended in the log: {said:?}"
+    ));
     let (once, addr) = c.start("tcp-server", &["--port", "0", "--greet", "--once"])?;
     let mut only = Conn::connect(c, addr)?;
     let me = only.local_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -416,7 +454,31 @@ pub fn server_commands(c: &mut Check) -> Result<(), Failure> {
         "slowly typed",
     )?;
     commands_limits(c, addr, idle)?;
-    commands_once(c)
+    commands_once(c)?;
+    commands_quiet(c)
+}
+
+/// With `--quiet`, the command path prints nothing per connection either: not how QUIT or a
+/// line too long ended it.
+fn commands_quiet(c: &mut Check) -> Result<(), Failure> {
+    let (_, addr) = c.start("tcp-server", &["--port", "0", "--commands", "--quiet"])?;
+    let mut conn = Conn::connect(c, addr)?;
+    conn.write(c, b"ECHO \x1b[2J\r\nQUIT\n")?;
+    let _ = conn.line(c, "the answer to ECHO")?;
+    line_is(c, &mut conn, "QUIT, with --quiet", "BYE")?;
+    conn.closed(c, "the server to close after BYE")?;
+    let mut long = Conn::connect(c, addr)?;
+    long.write(c, &[b'x'; 1100])?;
+    let answer = long.line(c, "ERR for a line too long, with --quiet")?;
+    if !answer.starts_with("ERR") {
+        return Err(c.fail(format!(
+            "with --quiet, 1100 bytes without a newline: expected a line beginning with ERR, \
+             got {answer:?}"
+        )));
+    }
+    long.closed(c, "the server to close after a line too long")?;
+    c.pass("with --commands --quiet, QUIT and a line too long were served");
+    Ok(())
 }
 
 /// Expects the answer to TIME: the seconds since 1970, within a minute of our clock.
@@ -1263,7 +1325,79 @@ pub fn client_lines(c: &mut Check) -> Result<(), Failure> {
         })
         .collect();
     let tail = Line::gbk(c, 3);
-    lines_session(c, &["--encoding", "gbk"], &lines, &tail)
+    lines_session(c, &["--encoding", "gbk"], &lines, &tail)?;
+    // A read that ends inside a character, in each encoding: `你好\n` with the first read
+    // ending after one byte of 你.
+    split_character(c, &[], &[b"\xe4", b"\xbd\xa0\xe5\xa5", b"\xbd\n"])?;
+    split_character(
+        c,
+        &["--encoding", "gbk"],
+        &[b"\xc4", b"\xe3\xba", b"\xc3\n"],
+    )
+}
+
+/// Sends `你好\n` in `pieces`, 40 ms apart: the client must print `line: 你好`.
+fn split_character(c: &mut Check, flags: &[&str], pieces: &[&[u8]]) -> Result<(), Failure> {
+    let listener = Listener::bind(c, SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let mut args = vec!["--lines"];
+    args.extend_from_slice(flags);
+    let p = client(c, listener.addr, &args)?;
+    let mut conn = listener.accept(c, "tcp-client to connect")?;
+    for piece in pieces {
+        conn.write(c, piece)?;
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    drop(conn);
+    c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
+    let got: Vec<String> = c
+        .scene
+        .output(p, Stream::Stdout)
+        .into_iter()
+        .filter(|l| l.starts_with("line: "))
+        .collect();
+    let shown_pieces: Vec<String> = pieces
+        .iter()
+        .map(|b| {
+            b.iter()
+                .map(|x| format!("{x:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    if got != ["line: 你好"] {
+        return Err(c.fail(format!(
+            "the server sent 你好 and a newline ({}) in reads of {shown_pieces:?}, each read \
+             ending inside a character: expected [\"line: 你好\"] (decode whole lines, not \
+             reads), got {got:?}",
+            flags.get(1).unwrap_or(&"UTF-8")
+        )));
+    }
+    c.pass(format!(
+        "你好 in {} pieces cut inside its characters: the client printed {got:?}",
+        flags.get(1).unwrap_or(&"UTF-8")
+    ));
+    Ok(())
+}
+
+/// The offsets in `data` (UTF-8, or GBK) that fall inside a character.
+fn inside_characters(data: &[u8], gbk: bool) -> Vec<usize> {
+    if !gbk {
+        return (1..data.len())
+            .filter(|&i| data.get(i).is_some_and(|b| (0x80..0xc0).contains(b)))
+            .collect();
+    }
+    let mut inside = Vec::new();
+    let mut i = 0;
+    while let Some(&b) = data.get(i) {
+        if b >= 0x81 && b != 0xff {
+            inside.push(i + 1);
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    inside.retain(|&i| i < data.len());
+    inside
 }
 
 /// Runs `tcp-client --lines` with `flags`, sends it `lines` and `tail` in pieces cut
@@ -1310,6 +1444,16 @@ fn lines_session(
         .copied();
     let last_two = last_two.unwrap_or(0);
     cuts.retain(|&cut| cut <= last_two);
+    // And at least one cut inside a character, where one can be: a client that decodes each
+    // read shows it as two U+FFFD.
+    let gbk = flags.contains(&"gbk");
+    let inside: Vec<usize> = inside_characters(&data, gbk)
+        .into_iter()
+        .filter(|&cut| (cut <= from || cut >= to) && cut <= last_two)
+        .collect();
+    if let Some(&cut) = c.rng().pick(&inside) {
+        cuts.push(cut);
+    }
     cuts.sort_unstable();
     cuts.dedup();
     let mut pieces = Vec::new();

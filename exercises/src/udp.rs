@@ -162,7 +162,23 @@ pub fn server_reverse(c: &mut Check) -> Result<(), Failure> {
         }
         c.pass(format!("GBK {} was answered {}", hex(&sent), hex(&want)));
     }
-    Ok(())
+    answer_dumped(c, "--reverse", b"ab\x1bc", b"c\x1bba")
+}
+
+/// With `--hexdump`, the new answer is dumped as every datagram the server sends is.
+fn answer_dumped(c: &mut Check, flag: &str, sent: &[u8], want: &[u8]) -> Result<(), Failure> {
+    let (p, server) = c.start("udp-server", &["--port", "0", flag, "--hexdump"])?;
+    let peer = Udp::on(c, "127.0.0.3")?;
+    let got = peer.ask(c, server, sent)?;
+    if got != want {
+        return Err(c.fail(format!(
+            "with {flag} --hexdump, sent {}, expected the answer {}, got {}",
+            shown(sent),
+            shown(want),
+            shown(&got)
+        )));
+    }
+    c.dumped(p, true, peer.addr(), want, &format!("the {flag} answer"))
 }
 
 /// A peer on another address than 127.0.0.2 but on `port`: the same port number on two
@@ -242,6 +258,7 @@ pub fn server_number(c: &mut Check) -> Result<(), Failure> {
         *n += 1;
         numbered(c, peer, server, *n, b"again")?;
     }
+    let first_silent = Instant::now();
     refused_get_no_number(c, p, server)?;
     // Past 255: a u8 counter wraps. One sender may get 25 answers a second after a burst
     // of 50 (the guard), so the check paces itself at 20 a second once the burst is spent.
@@ -262,18 +279,10 @@ pub fn server_number(c: &mut Check) -> Result<(), Failure> {
     let (Some(first), Some(n)) = (peers.first(), counts.first_mut()) else {
         return Ok(());
     };
-    *n += 1;
-    numbered(c, first, server, *n, b"still")?;
-    c.pass(format!(
-        "{} was silent for {:.0} s while {others} more senders came, each answered \"#1 y\", \
-         and its count went on, #{n}: 10,000 senders are counted at once, none forgotten",
-        first.addr(),
-        start.elapsed().as_secs_f64()
-    ));
     // --number numbers the echo: with --interactive, a typed answer goes out as typed.
-    let (q, server) = c.start("udp-server", &["--port", "0", "--number", "--interactive"])?;
+    let (q, typed_to) = c.start("udp-server", &["--port", "0", "--number", "--interactive"])?;
     let asker = Udp::on(c, "127.0.0.5")?;
-    asker.send(c, server, b"hi")?;
+    asker.send(c, typed_to, b"hi")?;
     c.expect(
         q,
         "received 2 bytes",
@@ -288,9 +297,21 @@ pub fn server_number(c: &mut Check) -> Result<(), Failure> {
             shown(&got)
         )));
     }
-    let _ = c.scene.kill(q);
+    c.kill(q);
     c.pass("with --number --interactive, the typed answer went out as typed, unnumbered");
-    Ok(())
+    // A count is not forgotten while its sender is silent: not after 10 s, nor 30 s, the
+    // windows a student might take from the chapter or from udp-chat's /who.
+    let silence = first_silent.elapsed();
+    std::thread::sleep(SILENCE.saturating_sub(silence));
+    *n += 1;
+    numbered(c, first, server, *n, b"still")?;
+    c.pass(format!(
+        "{} was silent for {:.0} s while {others} more senders came, each answered \"#1 y\", \
+         and its count went on, #{n}: 10,000 senders are counted at once, none forgotten",
+        first.addr(),
+        first_silent.elapsed().as_secs_f64()
+    ));
+    answer_dumped(c, "--number", b"x\r\n", b"#1 x\r\n")
 }
 
 /// A socket on `ip` with a port of the kernel's choosing, but never the server's own port:
@@ -304,6 +325,10 @@ fn sender_on(ip: [u8; 4], server: SocketAddr) -> std::io::Result<UdpSocket> {
         }
     }
 }
+
+/// How long the first sender of udp-server-2's check stays silent before it must get its next
+/// number: longer than the 30 s a count might wrongly be kept for.
+const SILENCE: Duration = Duration::from_secs(32);
 
 /// How many senders `--number` must count at once: hint 2's cap.
 const MAX_SENDERS: usize = 10_000;
@@ -576,7 +601,7 @@ fn once_and_interactive(c: &mut Check, buffer: &str, err: &str) -> Result<(), Fa
             shown(&got)
         )));
     }
-    let _ = c.scene.kill(p);
+    c.kill(p);
     c.pass("with --interactive, the datagram that did not fit was answered ERR at once");
     Ok(())
 }
@@ -699,6 +724,11 @@ fn round_trip_after(
         })
 }
 
+/// How long after a datagram arrived the quick answers of udp-client-1's check go back: more
+/// than half a millisecond, so that rounding to the nearest gives 1, and leaving the client
+/// a third of a millisecond to send and receive, so that rounding down gives 0.
+const QUICK_ANSWER: Duration = Duration::from_micros(650);
+
 pub fn client_round_trip(c: &mut Check) -> Result<(), Failure> {
     let server = Udp::new(c)?;
     let p = client(c, server.addr(), &["--timeout", "1"])?;
@@ -751,37 +781,45 @@ pub fn client_round_trip(c: &mut Check) -> Result<(), Failure> {
         let idle = c.rng().below(200..500) as u64;
         std::thread::sleep(Duration::from_millis(idle));
     }
-    // Answered at once: on loopback a round trip takes a fraction of a millisecond, which
-    // is 0 whole milliseconds. A loaded machine may make one take longer, not all of them.
-    let quick = 6;
+    // Answered 0.65 ms after each datagram arrived: on loopback the round trip is then
+    // between 0.65 and 1 ms, which is 0 whole milliseconds rounded down, and 1 rounded to
+    // the nearest. A loaded machine may make one take longer, not all of them.
+    // Eight lines, and up to 24 on a busy machine until one shows 0 ms.
     let mut times = Vec::new();
-    for _ in 0..quick {
+    while times.len() < 8 || (!times.contains(&0) && times.len() < 24) {
         let line = varied_line(c, 1..6);
         let typed = Instant::now();
         type_line(c, p, &line)?;
         let (data, from) = server.recv(c, &format!("the datagram {line:?} from udp-client"))?;
+        // A busy wait: a sleep's timer slack would eat the margin.
+        let arrived = Instant::now();
+        while arrived.elapsed() < QUICK_ANSWER {
+            std::hint::spin_loop();
+        }
         server.send(c, from, &data)?;
         answered += 1;
         let (ms, seen) = round_trip_after(c, p, &line)?;
         let most = whole_ms(seen - typed);
         if ms > most {
             return Err(c.fail(format!(
-                "the server answered {line:?} at once, and the client's line came {most} ms \
-                 after the check typed it, so the round trip is at most {most} whole \
-                 milliseconds (rounded down); the client printed `round trip: {ms} ms`"
+                "the server answered {line:?} 0.65 ms after it arrived, and the client's line \
+                 came {most} ms after the check typed it, so the round trip is at most {most} \
+                 whole milliseconds (rounded down); the client printed `round trip: {ms} ms`"
             )));
         }
         times.push(ms);
     }
+    let quick = times.len();
     if !times.contains(&0) {
         return Err(c.fail(format!(
-            "{quick} lines answered at once on loopback, each round trip a fraction of a \
-             millisecond: in whole milliseconds, rounded down, at least one is `round trip: \
-             0 ms`; the client printed {times:?} ms"
+            "{quick} lines answered 0.65 ms after they arrived, on loopback: each round trip \
+             0.65 ms and a little more, under 1 ms as a rule; in whole milliseconds, rounded \
+             down (not to the nearest), at least one is `round trip: 0 ms`; the client printed \
+             {times:?} ms"
         )));
     }
     c.pass(format!(
-        "{quick} lines answered at once: round trips of {times:?} ms"
+        "{quick} lines answered 0.65 ms after they arrived: round trips of {times:?} ms"
     ));
     // Nobody listens any more: the kernel's "port unreachable" is no answer either.
     let gone = server.addr();
@@ -1202,6 +1240,9 @@ fn seq_line(
     Ok(())
 }
 
+/// A line no datagram can carry (65,507 bytes of payload at most over IPv4).
+const TOO_LONG_LINE: usize = 70_000;
+
 pub fn client_seq(c: &mut Check) -> Result<(), Failure> {
     let server = Udp::new(c)?;
     let p = client(c, server.addr(), &["--seq", "--timeout", "1"])?;
@@ -1218,7 +1259,28 @@ pub fn client_seq(c: &mut Check) -> Result<(), Failure> {
     while tested.contains(&empty) || empty == silent {
         empty += 1;
     }
+    // A line too long for a datagram is not sent, and takes no number: the line typed after
+    // it goes out with the number it would have had.
+    let mut unsent = c.rng().below(3..total);
+    while tested.contains(&unsent) || unsent == silent || unsent == empty {
+        unsent += 1;
+    }
     for n in 1..=total {
+        if n == unsent {
+            let long = "x".repeat(TOO_LONG_LINE);
+            type_line(c, p, &long)?;
+            c.expect(
+                p,
+                "line not sent",
+                &format!(
+                    "typed a line of {TOO_LONG_LINE} bytes, too long for a datagram, before \
+                     line {n}: expected the lesson's `error: line not sent: ...`"
+                ),
+            )?;
+            c.pass(format!(
+                "a line of {TOO_LONG_LINE} bytes was not sent; the next line must be {n}"
+            ));
+        }
         let kind = if n == silent {
             Kind::Silent
         } else if n == empty {

@@ -95,6 +95,13 @@ impl Conn {
         })
     }
 
+    /// Closes the connection with an RST (SO_LINGER 0), as a client that crashes or gives up.
+    pub fn reset(self, c: &Check) -> Result<(), Failure> {
+        socket2::SockRef::from(self.reader.get_ref())
+            .set_linger(Some(std::time::Duration::ZERO))
+            .map_err(|e| c.fail(format!("cannot set SO_LINGER: {e}")))
+    }
+
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.reader.get_ref().local_addr().ok()
     }

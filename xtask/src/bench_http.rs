@@ -45,14 +45,13 @@ pub fn http(bins: &Bins, target: &Path, options: &HttpOptions) -> Result<()> {
     make_file(&root.join("small.html"), 1024)?;
 
     println!(
-        "large: a {} MiB file by curl, median of 3 runs; small: a 1 KiB file by wrk, \
-         {} keep-alive connections, {} s",
+        "large: a {} MiB file by curl, {RUNS} runs each, interleaved, median shown; \
+         small: a 1 KiB file by wrk, {} keep-alive connections, {} s",
         options.size, options.connections, options.seconds
     );
-    println!(
-        "{:<24} {:>12} {:>14} {:>16}",
-        "server", "large MB/s", "small req/s", "CPU µs/request"
-    );
+    // Every server starts first and waits while the others are measured, so that the large
+    // file's runs can take turns: a moment of load on the machine then falls on all of them.
+    let mut servers = Vec::new();
     for name in ["http-server", "nginx (1 worker)", "python3 -m http.server"] {
         let port = free_port()?;
         let cmd = match name {
@@ -84,25 +83,37 @@ pub fn http(bins: &Bins, target: &Path, options: &HttpOptions) -> Result<()> {
             wait_listening(port, &mut server.0)?;
             Ok(server)
         });
-        let server = match started {
-            Ok(server) => server,
-            Err(why) => {
-                println!("{name:<24} {why:#}");
-                continue;
-            }
-        };
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let rates: Result<Vec<f64>> = (0..3).map(|_| curl_rate(addr, big)).collect();
-        let rate = median(rates?);
+        match started {
+            Ok(server) => servers.push((name, server, SocketAddr::from(([127, 0, 0, 1], port)))),
+            Err(why) => println!("{name:<24} {why:#}"),
+        }
+    }
+    let mut rates = vec![Vec::new(); servers.len()];
+    for run in 0..RUNS {
+        for k in 0..servers.len() {
+            // Rotate the order, so that no server always goes first.
+            let s = (k + run) % servers.len();
+            rates[s].push(curl_rate(servers[s].2, big)?);
+        }
+    }
+    println!(
+        "{:<24} {:>12} {:>14} {:>16}",
+        "server", "large MB/s", "small req/s", "CPU µs/request"
+    );
+    for ((name, server, addr), rates) in servers.iter().zip(rates) {
+        let rate = median(rates);
         // From /proc/PID/stat, which counts the threads that have ended too (http-server's
         // connection threads end with wrk's connections; loadgen::usage sees only live ones).
         let before = cpu_seconds(server.0.id())?;
-        let (requests, rps) = wrk(addr, options)?;
+        let (requests, rps) = wrk(*addr, options)?;
         let per_request = (cpu_seconds(server.0.id())? - before) * 1e6 / requests.max(1) as f64;
         println!("{name:<24} {rate:>12.0} {rps:>14.0} {per_request:>16.1}");
     }
     Ok(())
 }
+
+/// Runs of the large file per server.
+const RUNS: usize = 5;
 
 /// nginx from a configuration written into `dir`: one worker serving `root` on `port`.
 fn nginx(dir: &Path, root: &Path, port: u16) -> Result<Command> {

@@ -3,7 +3,8 @@
 # In a private network namespace (root), the server binds 2001:db8::1; the attacker holds
 # N idle connections from 2001:db8::2; a classmate from 2001:db8::3 tries to get an echo.
 # usage: [SUB=serve] v6_lan_lockout.sh BINARY [N=64] [extra server flags...]
-bin=$(readlink -f "$1"); n=${2:-64}; shift; shift
+bin=$(readlink -f "$1"); shift
+n=${1:-64}; [ $# -gt 0 ] && shift
 ns=att6-$$
 ip netns add $ns || exit 1
 trap 'kill $pid 2>/dev/null; ip netns del $ns' EXIT
