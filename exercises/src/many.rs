@@ -377,6 +377,24 @@ fn relay(c: &mut Check, lesson: &str, slow: Slow) -> Result<(), Failure> {
         third.line_is(c, line, what)?;
     }
     c.pass("two lines in one write reached the two others, in order; A did not get its own");
+    // Hundreds of short lines in one write: one read of the server brings them all at once,
+    // and a client that reads as fast as it can still gets every one.
+    let short: Vec<Vec<u8>> = (0..c.rng().below(500..700))
+        .map(|i| format!("s{i}\n").into_bytes())
+        .collect();
+    a.write(c, &short.concat())?;
+    for (i, line) in short.iter().enumerate() {
+        let what = format!(
+            "A's short line {i} of {}, all sent in one write",
+            short.len()
+        );
+        b.line_is(c, line, &what)?;
+        third.line_is(c, line, &what)?;
+    }
+    c.pass(format!(
+        "{} short lines in one write from A reached B and C, every one, in order",
+        short.len()
+    ));
     // Exactly the longest line there may be, then one byte more.
     let mut longest = vec![b'x'; 1023];
     longest[0] = b'c';
@@ -520,19 +538,44 @@ fn flood(
             format!("f{i:06} {}\n", "z".repeat(pad)).into_bytes()
         })
         .collect();
-    let all = lines.concat();
+    // A sends the first half, then waits: D's own lines go between the halves.
+    let half = lines.len() / 2;
+    let (first, second) = lines.split_at(half);
+    let (first, second) = (first.concat(), second.concat());
+    let (go, wait) = mpsc::channel::<()>();
     let mut writer = a
         .stream
         .try_clone()
         .map_err(|e| c.fail(format!("cannot clone a socket: {e}")))?;
     let sending = thread::spawn(move || {
-        for part in all.chunks(64 * 1024) {
+        for part in first.chunks(64 * 1024) {
             writer.write_all(part)?;
+        }
+        if wait.recv().is_ok() {
+            for part in second.chunks(64 * 1024) {
+                writer.write_all(part)?;
+            }
         }
         Ok::<(), io::Error>(())
     });
     let started = Instant::now();
     for (i, line) in lines.iter().enumerate() {
+        if i == half {
+            if slow == Slow::Missed {
+                // D, far behind by now, sends lines of its own: B gets them, and D does not;
+                // they are not lines D missed.
+                let own: Vec<Vec<u8>> = (0..200)
+                    .map(|k| format!("d{k:03}\n").into_bytes())
+                    .collect();
+                d.write(c, &own.concat())?;
+                for (k, line) in own.iter().enumerate() {
+                    let what = format!("D's own line {k} of 200, sent while it lagged");
+                    b.line_is(c, line, &what)?;
+                    a.line_is(c, line, &what)?;
+                }
+            }
+            let _ = go.send(());
+        }
         b.line_is(c, line, &format!("flood line {i} of A's {}", lines.len()))?;
     }
     let took = started.elapsed();
