@@ -1351,7 +1351,51 @@ pub fn client_lines(c: &mut Check) -> Result<(), Failure> {
         c,
         &["--encoding", "gbk"],
         &[b"\xc4", b"\xe3\xba", b"\xc3\n"],
-    )
+    )?;
+    long_line(c)
+}
+
+/// The `line:` lines `p` printed, once it has ended; with `--lines`, no `received` line.
+fn printed_lines(c: &mut Check, p: Proc) -> Result<Vec<String>, Failure> {
+    c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
+    let out = c.scene.output(p, Stream::Stdout);
+    if let Some(read) = out.iter().find(|l| l.starts_with("received ")) {
+        return Err(c.fail(format!(
+            "with --lines, the client prints lines instead of reads, but it printed {read:?}"
+        )));
+    }
+    Ok(out
+        .into_iter()
+        .filter(|l| l.starts_with("line: "))
+        .collect())
+}
+
+/// One line far longer than any read: printed whole, as one `line:` line.
+fn long_line(c: &mut Check) -> Result<(), Failure> {
+    let listener = Listener::bind(c, SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let p = client(c, listener.addr, &["--lines"])?;
+    let mut conn = listener.accept(c, "tcp-client to connect")?;
+    let len = c.rng().below(70_000..140_000);
+    let text: String = (0..len)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    conn.write(c, text.as_bytes())?;
+    conn.write(c, b"\n")?;
+    drop(conn);
+    let got = printed_lines(c, p)?;
+    let want = format!("line: {text}");
+    if got.len() != 1 || got.first() != Some(&want) {
+        let lens: Vec<usize> = got.iter().map(|l| l.len() - "line: ".len()).collect();
+        return Err(c.fail(format!(
+            "the server sent one line of {len} bytes (a to z, again and again) and a newline: \
+             expected one `line:` line with all of it, got {} `line:` lines of {lens:?} bytes",
+            got.len()
+        )));
+    }
+    c.pass(format!(
+        "a line of {len} bytes was printed whole, as one `line:` line"
+    ));
+    Ok(())
 }
 
 /// Sends `你好\n` in `pieces`, 40 ms apart: the client must print `line: 你好`.
@@ -1366,13 +1410,7 @@ fn split_character(c: &mut Check, flags: &[&str], pieces: &[&[u8]]) -> Result<()
         std::thread::sleep(Duration::from_millis(40));
     }
     drop(conn);
-    c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
-    let got: Vec<String> = c
-        .scene
-        .output(p, Stream::Stdout)
-        .into_iter()
-        .filter(|l| l.starts_with("line: "))
-        .collect();
+    let got = printed_lines(c, p)?;
     let shown_pieces: Vec<String> = pieces
         .iter()
         .map(|b| {
@@ -1496,13 +1534,7 @@ fn lines_session(
         },
         pieces.len()
     ));
-    c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
-    let got: Vec<String> = c
-        .scene
-        .output(p, Stream::Stdout)
-        .into_iter()
-        .filter(|l| l.starts_with("line: "))
-        .collect();
+    let got = printed_lines(c, p)?;
     let mut want: Vec<String> = lines
         .iter()
         .map(|l| format!("line: {}", printable(&l.text)))
