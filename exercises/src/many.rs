@@ -1239,11 +1239,26 @@ pub fn half_close(c: &mut Check) -> Result<(), Failure> {
         "A ({limit} bytes), B ({} bytes) and D got the echo of exactly {limit} bytes, then FIN",
         limit + b_extra
     ));
-    // D sends a little more after our FIN, then nothing: its idle line counts those bytes too.
-    let d_more_len = c.rng().below(1..300);
+    // D sends a little more after our FIN, in three pieces 0.9 s apart, then nothing: its idle
+    // line counts those bytes too, and --idle-timeout counts from its last byte, not our FIN.
+    let d_more_len = c.rng().below(3..300);
     let d_more = c.rng().bytes(d_more_len);
-    quiet.write(c, &d_more)?;
-    let d_last = Instant::now();
+    let mut d_writer = quiet
+        .stream
+        .try_clone()
+        .map_err(|e| c.fail(format!("cannot clone a socket: {e}")))?;
+    let d_sending = thread::spawn(move || {
+        let third = d_more.len() / 3;
+        let (first, rest) = d_more.split_at(third);
+        let (second, last) = rest.split_at(third);
+        for (k, piece) in [first, second, last].into_iter().enumerate() {
+            if k > 0 {
+                thread::sleep(Duration::from_millis(900));
+            }
+            d_writer.write_all(piece)?;
+        }
+        Ok::<Instant, io::Error>(Instant::now())
+    });
     let d_total = limit + d_more_len;
     // After the server's FIN, A and B go on sending: the server still reads, so no reset.
     let mut after = Vec::new();
@@ -1293,6 +1308,11 @@ pub fn half_close(c: &mut Check) -> Result<(), Failure> {
     logged(c, p, &line, "expected the line, with N = 0")?;
     c.pass("E sent its FIN right after ours: logged as 0 bytes after our FIN");
     // D sends nothing after the FIN: --idle-timeout still closes it.
+    let Ok(Ok(d_last)) = d_sending.join() else {
+        return Err(c.fail(
+            "client D could not send its bytes after our FIN, 0.9 s apart: the server closed it",
+        ));
+    };
     let line = format!(
         "{} sent nothing for 2 s (--idle-timeout): closed after {d_total} bytes",
         quiet.addr
