@@ -431,6 +431,16 @@ pub fn who(c: &mut Check) -> Result<(), Failure> {
             }
         }
     }
+    // The chat answers `old` after everyone wrote: sending to a peer is not hearing from it.
+    type_line(c, p, &format!("/peer {}", old.addr()))?;
+    c.expect_line(
+        p,
+        &format!("now talking to {}", old.addr()),
+        "/peer says whom the chat talks to",
+    )?;
+    let text = message(c);
+    type_line(c, p, &text)?;
+    old.recv(c, &format!("{text:?}, typed for the first writer"))?;
     // `silent` never writes, though the chat sends to it: the chat has not heard it.
     type_line(c, p, &format!("/peer {}", silent.addr()))?;
     c.expect_line(
@@ -455,6 +465,16 @@ pub fn who(c: &mut Check) -> Result<(), Failure> {
         "the first writer has been silent too long",
     )?;
     c.pass("/who forgets a peer silent for longer than --who-window");
+    // Without --who-window, the window is the statement's default.
+    let (p, addr) = chat(c, &[])?;
+    let one = Udp::new(c)?;
+    let silent = Udp::new(c)?;
+    let wrote = write_to(c, p, &one, addr)?;
+    let heard = [Heard {
+        peer: &one,
+        last: wrote,
+    }];
+    who_says(c, p, &silent, 60, &heard, "without --who-window")?;
     Ok(())
 }
 

@@ -214,6 +214,18 @@ pub fn getinfo(c: &mut Check) -> Result<(), Failure> {
     // A name with control characters: the server's terminal shows it escaped, never raw.
     escaped_sender(c, p, to, GETINFO)?;
     limited(c, p, to, GETINFO, 1)?;
+    // Under --encoding utf-8 every packet of listen carries UTF8OPT: SENDINFO too.
+    let (_, to8) = listen_proc(c, &["--encoding", "utf-8"])?;
+    for (no, options) in [(base + 200, 0), (base + 202, UTF8OPT)] {
+        send(c, &peer, to8, no, GETINFO | options, "")?;
+        let why = format!(
+            "under --encoding utf-8, the answer to GETINFO (command 0x{:x})",
+            GETINFO | options
+        );
+        let info = expect(c, &peer, SENDINFO, "SENDINFO", None, &why)?;
+        exact(c, &info, SENDINFO | UTF8OPT, &why)?;
+    }
+    c.pass("under --encoding utf-8, SENDINFO carries UTF8OPT and no other bit");
     // The lesson's test that GETINFO gets no answer is changed, not deleted.
     crate::test_expects(
         c,
@@ -224,24 +236,24 @@ pub fn getinfo(c: &mut Check) -> Result<(), Failure> {
 }
 
 /// Sends a sealed message `no` from `peer`, then BR_ENTRY: expects RECVMSG, READMSG (the
-/// command exactly), ANSENTRY.
+/// command exactly, with `bits`: UTF8OPT under `--encoding utf-8`), ANSENTRY.
 fn read_once(
     c: &Check,
-    peer: &Udp,
-    to: SocketAddr,
+    (peer, to): (&Udp, SocketAddr),
     no: u64,
     text: &str,
     who: &str,
+    bits: u32,
 ) -> Result<(), Failure> {
     send(c, peer, to, no, SEALED, text)?;
     send(c, peer, to, no + 1, BR_ENTRY, "bob")?;
     let want = no.to_string();
     let why = format!("{who}: a sealed message is acknowledged");
     let ack = expect(c, peer, RECVMSG, "RECVMSG", Some(&want), &why)?;
-    exact(c, &ack, RECVMSG, &why)?;
+    exact(c, &ack, RECVMSG | bits, &why)?;
     let why = format!("{who}: once shown, a sealed message is reported read");
     let read = expect(c, peer, READMSG, "READMSG", Some(&want), &why)?;
-    exact(c, &read, READMSG, &why)?;
+    exact(c, &read, READMSG | bits, &why)?;
     expect(
         c,
         peer,
@@ -308,7 +320,7 @@ pub fn sealed(c: &mut Check) -> Result<(), Failure> {
         ),
         (&b, "b (another address, a's port, the same packet number)"),
     ] {
-        read_once(c, peer, to, no, &text, who)?;
+        read_once(c, (peer, to), no, &text, who, 0)?;
     }
     // Resent copies are acknowledged again, but each was read once: no second READMSG.
     copy_not_read(c, &a, to, no, &text)?;
@@ -360,7 +372,20 @@ pub fn sealed(c: &mut Check) -> Result<(), Failure> {
     entry(c, &e, to, base + 9, "an ordinary message's RECVMSG")?;
     forgotten(c, to, no + 1000, &text)?;
     escaped_sender(c, p, to, SEALED)?;
-    limited(c, p, to, SEALED, 2)
+    limited(c, p, to, SEALED, 2)?;
+    // Under --encoding utf-8 every packet of listen carries UTF8OPT: READMSG too.
+    let (_, to8) = listen_proc(c, &["--encoding", "utf-8"])?;
+    let g = Udp::on(c, "127.0.0.9")?;
+    read_once(
+        c,
+        (&g, to8),
+        no + 5000,
+        &text,
+        "under --encoding utf-8",
+        UTF8OPT,
+    )?;
+    c.pass("under --encoding utf-8, RECVMSG and READMSG carry UTF8OPT");
+    Ok(())
 }
 
 /// `listen` remembers the last 256 messages shown: a copy that comes after 300 newer ones is
@@ -371,7 +396,7 @@ fn forgotten(c: &mut Check, to: SocketAddr, no: u64, text: &str) -> Result<(), F
         Udp::on(c, "127.0.0.8")?,
         Udp::on(c, "127.0.0.6")?,
     );
-    read_once(c, &f, to, no, text, "f")?;
+    read_once(c, (&f, to), no, text, "f", 0)?;
     copy_not_read(c, &f, to, no, text)?;
     // 300 newer messages from another address, 50 at a time, each batch followed by a
     // BR_ENTRY from a third address: its ANSENTRY says the batch was taken in.

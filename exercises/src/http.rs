@@ -532,6 +532,37 @@ pub fn multipart_ranges(c: &mut Check) -> Result<(), Failure> {
         )));
     }
     c.pass("a single range is answered as before, without multipart");
+    // Each part names its own file's type: a.txt's is not b.bin's.
+    let text = content("a.txt", 14);
+    let a_type = exchange(c, conn, "GET", "/a.txt", "")?
+        .header("content-type")
+        .unwrap_or_default()
+        .to_string();
+    let what = "GET /a.txt with Range: bytes=0-2,10-13";
+    let r = exchange(c, conn, "GET", "/a.txt", "Range: bytes=0-2,10-13\r\n")?;
+    if r.status != 206 {
+        return Err(c.fail(format!("{what}: expected 206, got {}", r.status)));
+    }
+    let got = parts(c, &r, what)?;
+    let want = [(0usize, 2usize), (10, 13)];
+    if got.len() != want.len() {
+        return Err(c.fail(format!("{what}: expected 2 parts, got {}", got.len())));
+    }
+    for (part, (start, end)) in got.iter().zip(want) {
+        if part.content_type.as_deref() != Some(a_type.as_str())
+            || part.content_range != format!("bytes {start}-{end}/14")
+            || text.get(start..=end) != Some(part.bytes.as_slice())
+        {
+            return Err(c.fail(format!(
+                "{what}: expected the part bytes {start}-{end}/14 with a.txt's own \
+                 Content-Type: {a_type}, got Content-Type {:?}, Content-Range {:?}",
+                part.content_type, part.content_range
+            )));
+        }
+    }
+    c.pass(format!(
+        "{what}: 206, 2 parts, each with Content-Type: {a_type}"
+    ));
     // If-Range: the parts only if the client's copy is this version; else the whole file.
     let other = format!("\"{}-1.000000000\"", size + 1);
     let r = exchange(

@@ -377,6 +377,24 @@ fn relay(c: &mut Check, lesson: &str, slow: Slow) -> Result<(), Failure> {
         third.line_is(c, line, what)?;
     }
     c.pass("two lines in one write reached the two others, in order; A did not get its own");
+    // Hundreds of short lines in one write: one read of the server brings them all at once,
+    // and a client that reads as fast as it can still gets every one.
+    let short: Vec<Vec<u8>> = (0..c.rng().below(500..700))
+        .map(|i| format!("s{i}\n").into_bytes())
+        .collect();
+    a.write(c, &short.concat())?;
+    for (i, line) in short.iter().enumerate() {
+        let what = format!(
+            "A's short line {i} of {}, all sent in one write",
+            short.len()
+        );
+        b.line_is(c, line, &what)?;
+        third.line_is(c, line, &what)?;
+    }
+    c.pass(format!(
+        "{} short lines in one write from A reached B and C, every one, in order",
+        short.len()
+    ));
     // Exactly the longest line there may be, then one byte more.
     let mut longest = vec![b'x'; 1023];
     longest[0] = b'c';
@@ -520,19 +538,44 @@ fn flood(
             format!("f{i:06} {}\n", "z".repeat(pad)).into_bytes()
         })
         .collect();
-    let all = lines.concat();
+    // A sends the first half, then waits: D's own lines go between the halves.
+    let half = lines.len() / 2;
+    let (first, second) = lines.split_at(half);
+    let (first, second) = (first.concat(), second.concat());
+    let (go, wait) = mpsc::channel::<()>();
     let mut writer = a
         .stream
         .try_clone()
         .map_err(|e| c.fail(format!("cannot clone a socket: {e}")))?;
     let sending = thread::spawn(move || {
-        for part in all.chunks(64 * 1024) {
+        for part in first.chunks(64 * 1024) {
             writer.write_all(part)?;
+        }
+        if wait.recv().is_ok() {
+            for part in second.chunks(64 * 1024) {
+                writer.write_all(part)?;
+            }
         }
         Ok::<(), io::Error>(())
     });
     let started = Instant::now();
     for (i, line) in lines.iter().enumerate() {
+        if i == half {
+            if slow == Slow::Missed {
+                // D, far behind by now, sends lines of its own: B gets them, and D does not;
+                // they are not lines D missed.
+                let own: Vec<Vec<u8>> = (0..200)
+                    .map(|k| format!("d{k:03}\n").into_bytes())
+                    .collect();
+                d.write(c, &own.concat())?;
+                for (k, line) in own.iter().enumerate() {
+                    let what = format!("D's own line {k} of 200, sent while it lagged");
+                    b.line_is(c, line, &what)?;
+                    a.line_is(c, line, &what)?;
+                }
+            }
+            let _ = go.send(());
+        }
         b.line_is(c, line, &format!("flood line {i} of A's {}", lines.len()))?;
     }
     let took = started.elapsed();
@@ -1196,11 +1239,26 @@ pub fn half_close(c: &mut Check) -> Result<(), Failure> {
         "A ({limit} bytes), B ({} bytes) and D got the echo of exactly {limit} bytes, then FIN",
         limit + b_extra
     ));
-    // D sends a little more after our FIN, then nothing: its idle line counts those bytes too.
-    let d_more_len = c.rng().below(1..300);
+    // D sends a little more after our FIN, in three pieces 0.9 s apart, then nothing: its idle
+    // line counts those bytes too, and --idle-timeout counts from its last byte, not our FIN.
+    let d_more_len = c.rng().below(3..300);
     let d_more = c.rng().bytes(d_more_len);
-    quiet.write(c, &d_more)?;
-    let d_last = Instant::now();
+    let mut d_writer = quiet
+        .stream
+        .try_clone()
+        .map_err(|e| c.fail(format!("cannot clone a socket: {e}")))?;
+    let d_sending = thread::spawn(move || {
+        let third = d_more.len() / 3;
+        let (first, rest) = d_more.split_at(third);
+        let (second, last) = rest.split_at(third);
+        for (k, piece) in [first, second, last].into_iter().enumerate() {
+            if k > 0 {
+                thread::sleep(Duration::from_millis(900));
+            }
+            d_writer.write_all(piece)?;
+        }
+        Ok::<Instant, io::Error>(Instant::now())
+    });
     let d_total = limit + d_more_len;
     // After the server's FIN, A and B go on sending: the server still reads, so no reset.
     let mut after = Vec::new();
@@ -1250,6 +1308,11 @@ pub fn half_close(c: &mut Check) -> Result<(), Failure> {
     logged(c, p, &line, "expected the line, with N = 0")?;
     c.pass("E sent its FIN right after ours: logged as 0 bytes after our FIN");
     // D sends nothing after the FIN: --idle-timeout still closes it.
+    let Ok(Ok(d_last)) = d_sending.join() else {
+        return Err(c.fail(
+            "client D could not send its bytes after our FIN, 0.9 s apart: the server closed it",
+        ));
+    };
     let line = format!(
         "{} sent nothing for 2 s (--idle-timeout): closed after {d_total} bytes",
         quiet.addr

@@ -366,7 +366,7 @@ fn server_with_idle_timeout(
 }
 
 pub fn server_commands(c: &mut Check) -> Result<(), Failure> {
-    let (idle, _, addr) = server_with_idle_timeout(c, "--commands")?;
+    let (idle, p, addr) = server_with_idle_timeout(c, "--commands")?;
     let mut conn = Conn::connect(c, addr)?;
     // Two commands in one write: the server must find the line ends itself.
     conn.write(c, b"ECHO hello there\nTIME\n")?;
@@ -453,7 +453,8 @@ pub fn server_commands(c: &mut Check) -> Result<(), Failure> {
         "ECHO slowly typed, in three pieces 0.6 S apart",
         "slowly typed",
     )?;
-    commands_limits(c, addr, idle)?;
+    commands_limits(c, p, addr, idle)?;
+    busy_not_evicted(c, "--commands")?;
     commands_once(c)?;
     commands_quiet(c)
 }
@@ -500,7 +501,7 @@ fn time_answer(c: &mut Check, conn: &mut Conn, sent: &str) -> Result<(), Failure
 
 /// A line longer than MAX_LINE bytes gets an ERR line and the connection closed, at once;
 /// a client that goes silent is closed after --idle-timeout, as in the echo.
-fn commands_limits(c: &mut Check, addr: SocketAddr, idle: usize) -> Result<(), Failure> {
+fn commands_limits(c: &mut Check, p: Proc, addr: SocketAddr, idle: usize) -> Result<(), Failure> {
     let mut long = Conn::connect(c, addr)?;
     let over = c.rng().below(MAX_LINE + 1..MAX_LINE + 200);
     let mut line = b"ECHO ".to_vec();
@@ -554,6 +555,10 @@ fn commands_limits(c: &mut Check, addr: SocketAddr, idle: usize) -> Result<(), F
         c.pass(format!("{what} was refused too"));
     }
     let mut silent = Conn::connect(c, addr)?;
+    let silent_me = silent
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     silent.write(c, b"ECH")?;
     let took = closes(
         c,
@@ -568,8 +573,15 @@ fn commands_limits(c: &mut Check, addr: SocketAddr, idle: usize) -> Result<(), F
             took.as_secs_f64()
         )));
     }
+    let want =
+        format!("{silent_me} sent nothing for {idle} s (--idle-timeout): closed after 3 bytes");
+    c.expect_line(
+        p,
+        &want,
+        "silence ends the connection, logged as in the echo",
+    )?;
     c.pass(format!(
-        "a silent client was closed after {:.2} s (--idle-timeout {idle})",
+        "a silent client was closed after {:.2} s (--idle-timeout {idle}), logged as in the echo",
         took.as_secs_f64()
     ));
     Ok(())
@@ -902,17 +914,27 @@ pub fn server_framed(c: &mut Check) -> Result<(), Failure> {
         took.as_secs_f64()
     ));
     not_reading(c, p, addr, idle)?;
-    busy_not_evicted(c)?;
+    busy_not_evicted(c, "--framed")?;
     framed_quiet_hexdump(c)
 }
 
-/// Every message is activity: when every place is taken, the client idle longest makes room,
-/// not a busy one that happened to connect first.
-fn busy_not_evicted(c: &mut Check) -> Result<(), Failure> {
-    let (p, addr) = c.start(
-        "tcp-server",
-        &["--port", "0", "--framed", "--max-clients", "2"],
-    )?;
+/// One message and its answer, with `--framed` or `--commands`.
+fn exchanged(c: &mut Check, conn: &mut Conn, flag: &str) -> Result<(), Failure> {
+    if flag == "--framed" {
+        let m = message(c, 16);
+        conn.write(c, &frame(&m))?;
+        expect_frame(c, conn, &m)
+    } else {
+        let n = c.rng().below(0..1_000_000);
+        conn.write(c, format!("ECHO busy {n}\n").as_bytes())?;
+        line_is(c, conn, &format!("ECHO busy {n}"), &format!("busy {n}"))
+    }
+}
+
+/// Every message (`--framed`) or command (`--commands`) is activity: when every place is
+/// taken, the client idle longest makes room, not a busy one that happened to connect first.
+fn busy_not_evicted(c: &mut Check, flag: &str) -> Result<(), Failure> {
+    let (p, addr) = c.start("tcp-server", &["--port", "0", flag, "--max-clients", "2"])?;
     let mut busy = Conn::connect(c, addr)?;
     // The busy one connects clearly first (the server counts activity in milliseconds): a
     // server that never marks a message as activity would take it for the idler.
@@ -920,31 +942,27 @@ fn busy_not_evicted(c: &mut Check) -> Result<(), Failure> {
     let mut idle = Conn::connect(c, addr)?;
     let idle_me = idle.local_addr().map(|a| a.to_string()).unwrap_or_default();
     for _ in 0..4 {
-        let m = message(c, 16);
-        busy.write(c, &frame(&m))?;
-        expect_frame(c, &mut busy, &m)?;
+        exchanged(c, &mut busy, flag)?;
         std::thread::sleep(Duration::from_millis(150));
     }
     let mut newcomer = Conn::connect(c, addr)?;
-    let m = message(c, 16);
-    newcomer.write(c, &frame(&m))?;
-    expect_frame(c, &mut newcomer, &m)?;
+    exchanged(c, &mut newcomer, flag)?;
     idle.closed(
         c,
-        "with --max-clients 2 and a third client, the idle one closed to make room",
+        &format!(
+            "with {flag} --max-clients 2 and a third client, the idle one closed to make room"
+        ),
     )?;
     c.expect_line_starting(
         p,
         &format!("{idle_me} was idle longest"),
         "the client idle longest makes room, as the lesson logs it",
     )?;
-    let m = message(c, 16);
-    busy.write(c, &frame(&m))?;
-    expect_frame(c, &mut busy, &m)?;
-    c.pass(
-        "with every place taken, the idle client made room, and the busy one (connected \
-         first, a message every 0.15 s) was still served",
-    );
+    exchanged(c, &mut busy, flag)?;
+    c.pass(format!(
+        "{flag}: with every place taken, the idle client made room, and the busy one \
+         (connected first, a message every 0.15 s) was still served"
+    ));
     Ok(())
 }
 
@@ -1333,7 +1351,51 @@ pub fn client_lines(c: &mut Check) -> Result<(), Failure> {
         c,
         &["--encoding", "gbk"],
         &[b"\xc4", b"\xe3\xba", b"\xc3\n"],
-    )
+    )?;
+    long_line(c)
+}
+
+/// The `line:` lines `p` printed, once it has ended; with `--lines`, no `received` line.
+fn printed_lines(c: &mut Check, p: Proc) -> Result<Vec<String>, Failure> {
+    c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
+    let out = c.scene.output(p, Stream::Stdout);
+    if let Some(read) = out.iter().find(|l| l.starts_with("received ")) {
+        return Err(c.fail(format!(
+            "with --lines, the client prints lines instead of reads, but it printed {read:?}"
+        )));
+    }
+    Ok(out
+        .into_iter()
+        .filter(|l| l.starts_with("line: "))
+        .collect())
+}
+
+/// One line far longer than any read: printed whole, as one `line:` line.
+fn long_line(c: &mut Check) -> Result<(), Failure> {
+    let listener = Listener::bind(c, SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let p = client(c, listener.addr, &["--lines"])?;
+    let mut conn = listener.accept(c, "tcp-client to connect")?;
+    let len = c.rng().below(70_000..140_000);
+    let text: String = (0..len)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    conn.write(c, text.as_bytes())?;
+    conn.write(c, b"\n")?;
+    drop(conn);
+    let got = printed_lines(c, p)?;
+    let want = format!("line: {text}");
+    if got.len() != 1 || got.first() != Some(&want) {
+        let lens: Vec<usize> = got.iter().map(|l| l.len() - "line: ".len()).collect();
+        return Err(c.fail(format!(
+            "the server sent one line of {len} bytes (a to z, again and again) and a newline: \
+             expected one `line:` line with all of it, got {} `line:` lines of {lens:?} bytes",
+            got.len()
+        )));
+    }
+    c.pass(format!(
+        "a line of {len} bytes was printed whole, as one `line:` line"
+    ));
+    Ok(())
 }
 
 /// Sends `你好\n` in `pieces`, 40 ms apart: the client must print `line: 你好`.
@@ -1348,13 +1410,7 @@ fn split_character(c: &mut Check, flags: &[&str], pieces: &[&[u8]]) -> Result<()
         std::thread::sleep(Duration::from_millis(40));
     }
     drop(conn);
-    c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
-    let got: Vec<String> = c
-        .scene
-        .output(p, Stream::Stdout)
-        .into_iter()
-        .filter(|l| l.starts_with("line: "))
-        .collect();
+    let got = printed_lines(c, p)?;
     let shown_pieces: Vec<String> = pieces
         .iter()
         .map(|b| {
@@ -1478,13 +1534,7 @@ fn lines_session(
         },
         pieces.len()
     ));
-    c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
-    let got: Vec<String> = c
-        .scene
-        .output(p, Stream::Stdout)
-        .into_iter()
-        .filter(|l| l.starts_with("line: "))
-        .collect();
+    let got = printed_lines(c, p)?;
     let mut want: Vec<String> = lines
         .iter()
         .map(|l| format!("line: {}", printable(&l.text)))
