@@ -364,6 +364,7 @@ fn a_closed_stdout_ends_the_server_quietly() {
     }
     let Some(status) = status else {
         child.kill().unwrap();
+        let _ = child.wait();
         panic!("the server went on writing into a closed pipe");
     };
     let mut stderr = String::new();
