@@ -935,7 +935,7 @@ fn busy_not_evicted(c: &mut Check) -> Result<(), Failure> {
     )?;
     c.expect_line_starting(
         p,
-        &format!("{idle_me} was idle longest"),
+        &format!("{idle_me} made room for a new client"),
         "the client idle longest makes room, as the lesson logs it",
     )?;
     let m = message(c, 16);
