@@ -1,5 +1,6 @@
-//! Sending a file to a client that must keep up: a transfer ends when the client reads
-//! nothing for `timeout`, or, once `timeout` has passed, reads slower than `min_rate`
+//! Sending a file to a client that must keep up: a transfer ends when nothing can be sent for
+//! `timeout` (the send buffer stays full), or, once `timeout` has passed, the client reads
+//! slower than `min_rate`
 //! (file-download and http-server).
 //!
 //! `SO_SNDTIMEO` alone notices only a client that reads *nothing*: a blocked `sendfile` goes
@@ -52,7 +53,8 @@ pub struct Pace {
 /// Why a transfer ended before its last byte.
 #[derive(Debug)]
 pub enum Cut {
-    /// The client read nothing for the timeout.
+    /// Nothing could be sent for the timeout: the send buffer stayed full. The client read
+    /// nothing, or too little for the kernel to make room (it may still be reading, slowly).
     Stalled,
     /// The client read, but slower than the minimum rate: this many bytes in this long.
     TooSlow(u64, Duration),
@@ -60,7 +62,8 @@ pub enum Cut {
     Failed(io::Error),
 }
 
-/// A write that failed: a timeout (`SO_SNDTIMEO`) is a client that read nothing.
+/// A write that failed: a timeout (`SO_SNDTIMEO`) is a write that could put nothing into the
+/// send buffer.
 impl From<io::Error> for Cut {
     fn from(e: io::Error) -> Cut {
         if crate::net::is_timeout(&e) {
@@ -148,6 +151,14 @@ pub fn send_file(
     Ok(sent)
 }
 // ANCHOR_END: send_file
+
+/// Makes closing `stream` send a reset (RST) and throw away what is still queued for the
+/// client: `SO_LINGER` with 0. For a client dropped because it is too slow to read: after a
+/// plain close, the kernel would go on sending it the send buffer, at its pace, for minutes
+/// (nginx's `reset_timedout_connection`). Failing to set it changes only how the end looks.
+pub fn reset_on_close(stream: &TcpStream) {
+    let _ = SockRef::from(stream).set_linger(Some(Duration::ZERO));
+}
 
 /// `SO_SNDBUF`: the most bytes the kernel holds for this connection (it doubles `size`).
 fn set_send_buffer(stream: &TcpStream, size: usize) -> Result<(), Cut> {

@@ -16,8 +16,9 @@ pub enum End {
     Silent(Duration),
     /// The client read none of its echo for this long (`--idle-timeout`).
     NotReading(Duration),
-    /// Every place was taken and this client, idle longest (this long), made room for a new
-    /// one (`--max-clients`).
+    /// Every place was taken and this client, idle this long, made room for a new one
+    /// (`--max-clients`): the client idle longest of the address holding the most places
+    /// (`crate::slots`), not always the client idle longest of all.
     Evicted(Duration),
     /// A read or write failed: a reset, or another error.
     Failed(io::Error),
@@ -57,8 +58,8 @@ fn end_line(peer: SocketAddr, end: End, received: u64) -> Result<String, (String
             idle(limit)
         ),
         End::Evicted(idle) => format!(
-            "{peer} was idle longest ({:.1} s) when all places were taken: closed after {total} \
-             to make room for a new client (--max-clients)",
+            "{peer} made room for a new client, all places being taken (idle {:.1} s): closed \
+             after {total} (--max-clients)",
             idle.as_secs_f64()
         ),
         End::Failed(e) if is_reset(&e) => {

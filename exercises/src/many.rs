@@ -490,7 +490,7 @@ fn relay_evicts(c: &mut Check, lesson: &str) -> Result<(), Failure> {
         "its connection closed: with --max-clients 2, C's arrival takes the place of A, the \
          client idle longest",
     )?;
-    let want = format!("{} was idle longest", a.addr);
+    let want = format!("{} made room for a new client", a.addr);
     // The line may come before C's `accepted` line, which the check waited for.
     let before = c.scene.output(p, Stream::Stdout);
     if !before.iter().any(|l| l.trim_start().starts_with(&want)) {
@@ -498,7 +498,7 @@ fn relay_evicts(c: &mut Check, lesson: &str) -> Result<(), Failure> {
             p,
             &want,
             "with --max-clients 2 and --relay, A made room for C: expected the lesson's line \
-         `ADDR was idle longest (N s) when all places were taken: ...`",
+         `ADDR made room for a new client, all places being taken (idle N s): ...`",
             |l| l.trim_start().starts_with(&want),
         )?;
     }
@@ -617,9 +617,11 @@ fn slow_reason(c: &mut Check, p: Proc, d: &Peer) -> Result<(), Failure> {
         .output(p, Stream::Stdout)
         .into_iter()
         .chain(c.scene.output(p, Stream::Stderr))
-        .filter(|l| crate::promises::ends_session(l, &addr) || l.contains(&format!("{addr} was")))
+        .filter(|l| {
+            crate::promises::ends_session(l, &addr) || l.contains(&format!("{addr} made room"))
+        })
         .collect();
-    let false_reason = ["--idle-timeout", "(FIN)", "(RST)", "idle longest", "error"];
+    let false_reason = ["--idle-timeout", "(FIN)", "(RST)", "made room", "error"];
     if let Some(line) = ends
         .iter()
         .find(|l| false_reason.iter().any(|w| l.contains(w)))
@@ -1122,7 +1124,7 @@ pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
         "its connection closed at once: with --max-clients 1, B takes the place of A, which \
          waits for its answer to a PING",
     )?;
-    let want = format!("{} was idle longest", waiting.addr);
+    let want = format!("{} made room for a new client", waiting.addr);
     if !c
         .scene
         .output(e, Stream::Stdout)
@@ -1132,8 +1134,8 @@ pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
         c.expect_matching(
             e,
             &want,
-            "A made room for B: expected the lesson's line `ADDR was idle longest (N s) when all \
-             places were taken: ...`",
+            "A made room for B: expected the lesson's line `ADDR made room for a new client, all \
+             places being taken (idle N s): ...`",
             |l| l.trim_start().starts_with(&want),
         )?;
     }

@@ -955,7 +955,7 @@ fn busy_not_evicted(c: &mut Check, flag: &str) -> Result<(), Failure> {
     )?;
     c.expect_line_starting(
         p,
-        &format!("{idle_me} was idle longest"),
+        &format!("{idle_me} made room for a new client"),
         "the client idle longest makes room, as the lesson logs it",
     )?;
     exchanged(c, &mut busy, flag)?;

@@ -35,8 +35,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value = "3", value_parser = common::seconds)]
     pub request_timeout: Duration,
 
-    /// How long a transfer may make no progress (the client reads nothing) before it is
-    /// dropped; also the grace period before --min-rate applies.
+    /// How long a transfer may make no progress (nothing can be sent: the client reads too
+    /// little or nothing) before it is dropped; also the grace period before --min-rate applies.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = common::seconds)]
     pub timeout: Duration,
 

@@ -89,7 +89,8 @@ impl Server {
         // to gather more (it would wait for an ACK that a client delays by up to 40 ms).
         stream.set_nodelay(true)?;
         // SO_SNDTIMEO: a write that can put nothing into the send buffer for --timeout,
-        // because the client reads nothing, fails instead of holding the thread for ever.
+        // because the client reads nothing (or too little), fails instead of holding the
+        // thread for ever.
         stream.set_write_timeout(Some(self.args.timeout))?;
         let mut conn = Connection::new(stream, self.hexdump)?;
         match self.read_request(&mut conn)? {
@@ -201,11 +202,13 @@ impl Server {
     }
     // ANCHOR_END: send
 
-    /// Tells why a transfer was dropped; only an unexpected error goes on as an error.
+    /// Tells why a transfer was dropped; only an unexpected error goes on as an error. A
+    /// client dropped for being slow gets a reset when the connection closes, not the rest of
+    /// the send buffer at its pace.
     pub fn cut(&self, conn: &Connection<'_>, cut: Cut) -> io::Result<()> {
         let peer = conn.peer();
         match cut {
-            Cut::Stalled => outln!("{peer} stalled: it read nothing for --timeout; dropping it"),
+            Cut::Stalled => outln!("{peer} stalled: {STALLED}; dropping it"),
             Cut::TooSlow(sent, took) => outln!(
                 "{peer} reads too slowly: {} in {took:.0?}, under --min-rate {}/s; dropping it",
                 common::size::amount(sent),
@@ -213,6 +216,7 @@ impl Server {
             ),
             Cut::Failed(e) => return Err(e),
         }
+        common::pace::reset_on_close(conn.stream());
         Ok(())
     }
 
@@ -266,7 +270,8 @@ impl Server {
         match sent {
             Ok(()) => {}
             Err(e) if is_stall(&e) => {
-                outln!("{peer} stalled: it read nothing for --timeout; dropping it");
+                outln!("{peer} stalled: {STALLED}; dropping it");
+                common::pace::reset_on_close(conn.stream());
                 return Ok(());
             }
             Err(e) => return Err(e).context("listing failed"),
@@ -284,7 +289,13 @@ impl Server {
     // ANCHOR_END: send_listing
 }
 
-/// Whether a write failed because the peer read nothing for the whole write timeout.
+/// What a stalled client's line says: the send buffer stayed full. The client may have read
+/// nothing, or a little (a client reading 342 bytes a second, with a small receive buffer,
+/// frees room too rarely for the kernel to send again within --timeout).
+const STALLED: &str = "nothing could be sent to it for --timeout";
+
+/// Whether a write failed because it could put nothing into the send buffer for the whole
+/// write timeout.
 pub fn is_stall(e: &io::Error) -> bool {
     matches!(
         e.kind(),

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::Path;
@@ -586,7 +586,22 @@ fn a_client_that_stops_reading_is_dropped() -> Result<(), Failure> {
     )?;
     let mut sleeper = TcpStream::connect(addr).unwrap();
     sleeper.write_all(b"GET 0 - big.bin\n").unwrap();
-    s.expect(p, "stalled: it read nothing for --timeout")?;
+    s.expect(
+        p,
+        "stalled: nothing could be sent to it for --timeout; dropping it",
+    )?;
+    // Dropped with a reset (SO_LINGER 0): the client reads what its own receive buffer holds,
+    // then ECONNRESET, at once. After a plain close it would get the server's send buffer as
+    // well, and then the FIN: an end that looks like a whole file.
+    let read_started = Instant::now();
+    let mut got = Vec::new();
+    let read = sleeper.read_to_end(&mut got);
+    assert!(
+        matches!(&read, Err(e) if e.kind() == io::ErrorKind::ConnectionReset),
+        "{read:?} after {} bytes",
+        got.len()
+    );
+    assert!(read_started.elapsed() < Duration::from_secs(2));
     // The thread frees its place just after it prints that line: the next client may come a
     // moment too early and be told busy, so it tries for up to 5 s.
     let started = Instant::now();

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use common::net::is_timeout;
 use common::pace::Cut;
 use common::text::printable;
-use socket2::SockRef;
 
 use crate::Options;
 use crate::limits::Place;
@@ -49,7 +48,8 @@ pub enum End {
     Refused(u16),
     /// The client asked to close (`Connection: close`, or HTTP/1.0).
     Asked,
-    /// The client read nothing for --timeout while an answer was sent.
+    /// Nothing of an answer could be sent for --timeout: the client read nothing, or too
+    /// little to make room in the send buffer.
     NotReading,
     /// The client read an answer slower than --min-rate: this many bytes in this long.
     TooSlow(u64, Duration),
@@ -80,9 +80,7 @@ impl Connection {
             // A client too slow to read: what is still queued for it would go on being sent
             // after close, at its pace, for minutes. SO_LINGER 0 makes close send RST and
             // throw the queue away (nginx's reset_timedout_connection).
-            End::NotReading | End::TooSlow(..) => {
-                let _ = SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
-            }
+            End::NotReading | End::TooSlow(..) => common::pace::reset_on_close(&self.stream),
             _ => {}
         }
         let peer = self.peer;
@@ -99,7 +97,7 @@ impl Connection {
             End::Slow => "no complete request within --timeout".to_string(),
             End::Refused(code) => format!("answered {code} and closed"),
             End::Asked => "the client asked to close".to_string(),
-            End::NotReading => "the client read nothing for --timeout".to_string(),
+            End::NotReading => "nothing could be sent to it for --timeout".to_string(),
             End::TooSlow(sent, took) => format!(
                 "the client read too slowly: {} in {took:.0?}, under --min-rate",
                 common::size::amount(sent)

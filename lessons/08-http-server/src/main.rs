@@ -62,8 +62,8 @@ struct Args {
     max_per_address: usize,
 
     /// A request's head must arrive whole within SECS of its first byte, and an answer that
-    /// makes no progress for SECS (the client reads nothing) is dropped; also the grace
-    /// period before --min-rate applies.
+    /// makes no progress for SECS (nothing can be sent: the client reads too little or
+    /// nothing) is dropped; also the grace period before --min-rate applies.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = common::seconds)]
     timeout: Duration,
 
