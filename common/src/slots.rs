@@ -95,9 +95,10 @@ impl Activity {
 }
 
 /// Milliseconds on a clock that never goes back. On Linux the coarse clock: the time of the
-/// last timer tick (at most 4 ms old), read from memory in a few nanoseconds, where a precise
-/// read asks the hardware: that read, on every read and write, was a quarter of tcp-poll's own
-/// CPU per exchange. An idle timeout counted in seconds needs no finer clock.
+/// last timer tick (one tick is 1 to 10 ms, 4 here: `clock_getres`), read from memory in a
+/// few nanoseconds, where a precise read asks the hardware: that read, on every read and
+/// write, was about a quarter of tcp-poll's user-space time per exchange (`perf record`). An
+/// idle timeout counted in seconds needs no finer clock.
 #[cfg(target_os = "linux")]
 fn now_ms() -> u64 {
     let now = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
@@ -410,13 +411,13 @@ mod tests {
         assert!(none.is_none());
         let (b, _) = slots.take_or_evict(ip("10.0.0.2"), "b").unwrap();
         let (c, _) = slots.take_or_evict(ip("10.0.0.3"), "c").unwrap();
-        // The clock moves in ticks of up to 4 ms: sleep a tick longer than the idle asserted.
-        std::thread::sleep(Duration::from_millis(25));
+        // The clock moves in ticks of up to 10 ms: sleep longer than the idle asserted.
+        std::thread::sleep(Duration::from_millis(35));
         // a and c moved a byte; b did not: b is idle longest and gives its place away.
         a.touch();
         c.touch();
-        // d comes two ticks later, so it is the newest.
-        std::thread::sleep(Duration::from_millis(10));
+        // d comes more than two ticks later, so it is the newest.
+        std::thread::sleep(Duration::from_millis(25));
         let (d, evicted) = slots.take_or_evict(ip("10.0.0.4"), "d").unwrap();
         let evicted = evicted.unwrap();
         assert_eq!(evicted.handle, "b");
@@ -443,7 +444,7 @@ mod tests {
         // connections move a byte now and then: the attacker's give first.
         let slots: Slots<&str> = Slots::evicting(5, 2);
         let (person, _) = slots.take_or_evict(ip("10.0.0.1"), "person").unwrap();
-        std::thread::sleep(Duration::from_millis(25));
+        std::thread::sleep(Duration::from_millis(35));
         let busy: Vec<Slot> = ["10.0.0.2", "10.0.0.2", "10.0.0.3", "10.0.0.3"]
             .iter()
             .map(|a| slots.take_or_evict(ip(a), "attacker").unwrap().0)
