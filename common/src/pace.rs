@@ -127,7 +127,8 @@ pub fn send_file(
                 }
                 // Fewer bytes than asked: the send buffer is full (or the file ended). Asked
                 // again at once, sendfile would move the few KiB the client drained meanwhile;
-                // after a wait for room (a third of the buffer free) it moves a MiB or more.
+                // after a wait for room (poll says so when a third of the buffer is free), it
+                // moves a third of the buffer at least.
                 if n < chunk && sent < len {
                     wait_for_room(stream).map_err(Cut::Failed)?;
                 }
