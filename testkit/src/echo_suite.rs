@@ -417,8 +417,8 @@ print('echo:', other.recv(10).decode())";
                 // server holds only as many clients as the limit leaves room for (128 - 32), so
                 // the client idle longest makes room before the descriptors run out.
                 let mut s = Scene::new();
-                let mut cmd = Command::new("sh");
-                cmd.args(["-c", r#"ulimit -n 128 && exec "$0" --port 0"#, BIN]);
+                let mut cmd = $crate::fdlimit::with_limit(128, BIN);
+                cmd.args(["--port", "0"]);
                 let (p, addr) = s.start("server", cmd)?;
                 let mut held = Vec::new();
                 for n in [2u8, 3] {
@@ -552,12 +552,8 @@ print('echo:', other.recv(10).decode())";
                 // connections close, although nobody new connects. Then the server serves again.
                 // `ulimit -n 24` (soft and hard) gives the server room for about 18 clients.
                 let mut s = Scene::new();
-                let mut cmd = Command::new("sh");
-                cmd.args([
-                    "-c",
-                    r#"ulimit -n 24 && exec "$0" --port 0 --max-per-address 4096"#,
-                    BIN,
-                ]);
+                let mut cmd = $crate::fdlimit::with_limit(24, BIN);
+                cmd.args(["--port", "0", "--max-per-address", "4096"]);
                 let (p, addr) = s.start("server", cmd)?;
                 let mut streams: Vec<TcpStream> = (0..40).map(|_| connect(addr)).collect();
                 s.expect(p, "Too many open files")?;

@@ -15,6 +15,7 @@
 mod busy;
 pub mod echo;
 mod echo_suite;
+pub mod fdlimit;
 pub mod free_port;
 pub mod full_disk;
 pub mod netns;

@@ -329,12 +329,8 @@ fn server_with_few_descriptors(
     scene: &mut Scene,
     limit: u32,
 ) -> Result<(Proc, SocketAddr), Failure> {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(format!(
-            "ulimit -n {limit} && exec \"$0\" --port 0 --max-per-address 4096"
-        ))
-        .arg(BIN);
+    let mut cmd = testkit::fdlimit::with_limit(limit, BIN);
+    cmd.args(["--port", "0", "--max-per-address", "4096"]);
     scene.start("server", cmd)
 }
 

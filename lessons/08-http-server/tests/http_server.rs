@@ -713,13 +713,13 @@ fn a_full_disk_under_the_log_does_not_stop_the_server() {
 fn a_client_past_the_descriptor_limit_is_refused_at_once_not_left_hanging() -> Result<(), Failure> {
     let dir = served();
     let mut s = Scene::new();
-    let mut cmd = Command::new("sh");
-    cmd.args([
-        "-c",
-        r#"ulimit -n 32 && exec "$0" --root "$1" --port 0 --max-per-address 4096"#,
-        env!("CARGO_BIN_EXE_http-server"),
-    ])
-    .arg(dir.path().join("root"));
+    let mut cmd = testkit::fdlimit::with_limit(32, env!("CARGO_BIN_EXE_http-server"));
+    cmd.arg("--root").arg(dir.path().join("root")).args([
+        "--port",
+        "0",
+        "--max-per-address",
+        "4096",
+    ]);
     let (p, addr) = s.start("server", cmd)?;
     let _held: Vec<TcpStream> = (0..40).map(|_| connect(addr)).collect();
     let mut last = connect(addr);

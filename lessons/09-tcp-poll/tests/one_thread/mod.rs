@@ -99,12 +99,8 @@ fn a_client_that_sends_and_reads_as_fast_as_it_can_does_not_starve_another() -> 
 
 /// A server under `ulimit -n 24`: room for about 18 clients.
 fn server_with_24_descriptors(s: &mut Scene, bin: &str) -> Result<std::net::SocketAddr, Failure> {
-    let mut cmd = Command::new("sh");
-    cmd.args([
-        "-c",
-        r#"ulimit -n 24 && exec "$0" --port 0 --max-per-address 4096"#,
-        bin,
-    ]);
+    let mut cmd = testkit::fdlimit::with_limit(24, bin);
+    cmd.args(["--port", "0", "--max-per-address", "4096"]);
     Ok(s.start("server", cmd)?.1)
 }
 
