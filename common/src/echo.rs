@@ -1,5 +1,7 @@
 //! The flags of the three echo servers (tcp-server, tcp-poll, tcp-async), written once.
 
+use std::io;
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use clap::Args;
@@ -83,6 +85,18 @@ impl EchoArgs {
             0 => None,
             n => Some(usize::try_from(n).unwrap_or(usize::MAX)),
         }
+    }
+
+    /// Sets SO_SNDBUF and SO_RCVBUF on a listening socket to [`socket_buffer`](Self::socket_buffer),
+    /// unless it is `None`: tcp-poll's and tcp-async's, through their own socket types.
+    /// tcp-server's `listen` makes the two calls itself, where its chapter explains them.
+    pub fn size_buffers(&self, socket: &impl AsFd) -> io::Result<()> {
+        if let Some(size) = self.socket_buffer() {
+            let socket = socket2::SockRef::from(socket);
+            socket.set_send_buffer_size(size)?;
+            socket.set_recv_buffer_size(size)?;
+        }
+        Ok(())
     }
 
     /// The backlog as `listen(2)` takes it.

@@ -8,8 +8,8 @@
 use std::fmt::{Display, Write as _};
 use std::io::Write as _;
 
-/// Prints every datagram or chunk sent and received, when enabled.
-#[derive(Clone, Copy, Debug)]
+/// Prints every datagram or chunk sent and received, when enabled (by default, not).
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Hexdump {
     enabled: bool,
 }

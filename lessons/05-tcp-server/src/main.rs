@@ -52,16 +52,10 @@ fn main() -> ExitCode {
     common::run(serve)
 }
 
-fn serve(args: Args) -> anyhow::Result<()> {
-    let options = Options {
-        idle_timeout: args.echo.idle_timeout,
-        quiet: args.echo.quiet,
-        encoding: args.echo.encoding,
-        hexdump: Hexdump::new(args.echo.hexdump),
-    };
-    let local = args.echo.bind.local_addr()?;
-
-    // ANCHOR: listen
+// ANCHOR: listen
+/// socket, bind, listen: the listening socket, one system call at a time.
+fn listen(echo: &EchoArgs) -> anyhow::Result<TcpListener> {
+    let local = echo.bind.local_addr()?;
     // socket(): a TCP socket of the address's family (IPv4 or IPv6).
     let socket = Socket::new(
         Domain::for_address(local),
@@ -73,7 +67,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
     socket.set_reuse_address(true)?;
     // SO_SNDBUF, SO_RCVBUF: the kernel's buffers for each client, inherited by every accepted
     // socket; a client that never reads its echo keeps them full (see --socket-buffer).
-    if let Some(size) = args.echo.socket_buffer() {
+    if let Some(size) = echo.socket_buffer() {
         socket.set_send_buffer_size(size)?;
         socket.set_recv_buffer_size(size)?;
     }
@@ -83,11 +77,22 @@ fn serve(args: Args) -> anyhow::Result<()> {
     // listen(): the socket becomes passive. The kernel now completes handshakes by itself
     // and queues up to `backlog` connections for accept().
     socket
-        .listen(args.echo.backlog())
+        .listen(echo.backlog())
         .with_context(|| format!("cannot listen on {local}"))?;
     let listener = TcpListener::from(socket);
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
-    // ANCHOR_END: listen
+    Ok(listener)
+}
+// ANCHOR_END: listen
+
+fn serve(args: Args) -> anyhow::Result<()> {
+    let options = Options {
+        idle_timeout: args.echo.idle_timeout,
+        quiet: args.echo.quiet,
+        encoding: args.echo.encoding,
+        hexdump: Hexdump::new(args.echo.hexdump),
+    };
+    let listener = listen(&args.echo)?;
     // Every client is a descriptor: raise the soft limit to the hard one, fit the places to it.
     let max_clients = args.echo.raise_fd_limit();
 

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use common::chunklog::ChunkLog;
 use common::session::End;
-use common::{Hexdump, Slot};
+use common::{Encoding, Hexdump, Slot};
 use mio::net::TcpStream;
 
 /// Echo bytes read but not yet written back, per client, before the loop stops reading from
@@ -53,10 +53,27 @@ pub enum Turn {
 }
 
 /// What the serving of a client needs to know.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub struct Options {
     pub quiet: bool,
     pub hexdump: Hexdump,
+}
+
+impl Client {
+    /// A client just accepted, in its place, with nothing read or written yet.
+    pub fn new(stream: TcpStream, peer: SocketAddr, encoding: Encoding, slot: Slot) -> Client {
+        Client {
+            stream,
+            peer,
+            pending: Vec::new(),
+            readable: false,
+            fin_seen: false,
+            finished: false,
+            received: 0,
+            chunks: ChunkLog::new(peer, encoding),
+            slot,
+        }
+    }
 }
 
 // ANCHOR: echo
@@ -170,5 +187,47 @@ impl Hasher for TokenHasher {
         for &byte in bytes {
             self.write_usize((self.0 as usize) ^ usize::from(byte));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::Slots;
+    use std::time::{Duration, Instant};
+
+    /// A client whose socket holds far more than one turn's budget of reads gets one turn of
+    /// BUDGET reads, and is told to come back: the others go first. Without the budget, the turn
+    /// read on until the socket was empty (here 64 reads; with a client that keeps sending as
+    /// fast as it reads, never).
+    #[test]
+    fn a_turn_ends_after_its_budget_though_the_socket_holds_more() {
+        const READ: usize = 1024; // A small buffer: 64 reads' worth fits in any receive buffer.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, addr) = listener.accept().unwrap();
+        peer.write_all(&[b'x'; 64 * READ]).unwrap();
+        // Wait (bounded) until all of it has arrived in the server's receive queue.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut peek = vec![0u8; 64 * READ];
+        while server.peek(&mut peek).unwrap() < peek.len() {
+            assert!(Instant::now() < deadline, "the bytes did not arrive");
+            std::thread::yield_now();
+        }
+        server.set_nonblocking(true).unwrap();
+        let slots: Slots<usize> = Slots::evicting(1, 1);
+        let (slot, _) = slots.take_or_evict(addr.ip(), 0).unwrap();
+        let stream = TcpStream::from_std(server);
+        let mut client = Client::new(stream, addr, Encoding::Utf8, slot);
+        client.readable = true;
+        // Struct update: an exercise that adds an option keeps this test building.
+        let options = Options {
+            quiet: true,
+            ..Options::default()
+        };
+        let mut buf = [0u8; READ];
+        let turn = client.take_turn(&mut buf, options);
+        assert!(matches!(turn, Turn::Open { again: true }));
+        assert_eq!(client.received, (BUDGET * READ) as u64);
     }
 }

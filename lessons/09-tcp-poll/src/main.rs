@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use client::{Client, Options, TokenHasher, Turn};
-use common::chunklog::ChunkLog;
 use common::fdlimit;
 use common::session::{self, End};
 use common::{CannotBind, EchoArgs, Hexdump, Proto, Slots, log};
@@ -71,11 +70,8 @@ fn serve(args: Args) -> anyhow::Result<()> {
         Some(Protocol::TCP),
     )?;
     socket.set_reuse_address(true)?;
-    // The kernel's buffers for each client, as in tcp-server (--socket-buffer).
-    if let Some(size) = args.echo.socket_buffer() {
-        socket.set_send_buffer_size(size)?;
-        socket.set_recv_buffer_size(size)?;
-    }
+    // SO_SNDBUF, SO_RCVBUF: the kernel's buffers for each client, as in tcp-server.
+    args.echo.size_buffers(&socket)?;
     socket
         .bind(&local.into())
         .with_context(|| CannotBind::new(local, Proto::Tcp))?;
@@ -230,17 +226,7 @@ impl Server {
             return;
         }
         self.log(format_args!("accepted {peer}"));
-        let client = Client {
-            stream,
-            peer,
-            pending: Vec::new(),
-            readable: false,
-            fin_seen: false,
-            finished: false,
-            received: 0,
-            chunks: ChunkLog::new(peer, self.args.encoding),
-            slot,
-        };
+        let client = Client::new(stream, peer, self.args.encoding, slot);
         self.clients.insert(token, client);
     }
     // ANCHOR_END: accept

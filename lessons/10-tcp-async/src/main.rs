@@ -25,7 +25,7 @@ use common::fdlimit;
 use common::session::{self, End};
 use common::{CannotBind, EchoArgs, Encoding, Hexdump, Proto, Slot, Slots, log};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Notify;
 use tokio::time::timeout;
 
@@ -66,6 +66,29 @@ fn serve(args: Args) -> anyhow::Result<()> {
 }
 // ANCHOR_END: runtime
 
+// ANCHOR: listen
+/// socket(), SO_REUSEADDR, bind() and listen(), as in tcp-server; tokio's sockets are
+/// non-blocking from the start. Called inside the runtime: the listener registers with it.
+fn listen(echo: &EchoArgs) -> anyhow::Result<TcpListener> {
+    let local = echo.bind.local_addr()?;
+    let socket = match local {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    // SO_SNDBUF, SO_RCVBUF: the kernel's buffers for each client, as in tcp-server.
+    echo.size_buffers(&socket)?;
+    socket
+        .bind(local)
+        .with_context(|| CannotBind::new(local, Proto::Tcp))?;
+    let listener = socket
+        .listen(echo.backlog)
+        .with_context(|| format!("cannot listen on {local}"))?;
+    common::announce_listening(listener.local_addr()?, Proto::Tcp);
+    Ok(listener)
+}
+// ANCHOR_END: listen
+
 async fn serve_all(args: Args) -> anyhow::Result<()> {
     let options = Options {
         quiet: args.echo.quiet,
@@ -73,32 +96,9 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
         hexdump: Hexdump::new(args.echo.hexdump),
         idle_timeout: args.echo.idle_timeout,
     };
-    let local = args.echo.bind.local_addr()?;
-
-    // ANCHOR: listen
-    // socket(), SO_REUSEADDR, bind() and listen(), as in tcp-server; tokio's sockets are
-    // non-blocking from the start.
-    let socket = match local {
-        SocketAddr::V4(_) => TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => TcpSocket::new_v6()?,
-    };
-    socket.set_reuseaddr(true)?;
-    // The kernel's buffers for each client, as in tcp-server (--socket-buffer).
-    if let Some(size) = args.echo.socket_buffer() {
-        let size = u32::try_from(size).unwrap_or(u32::MAX);
-        socket.set_send_buffer_size(size)?;
-        socket.set_recv_buffer_size(size)?;
-    }
-    socket
-        .bind(local)
-        .with_context(|| CannotBind::new(local, Proto::Tcp))?;
-    let listener = socket
-        .listen(args.echo.backlog)
-        .with_context(|| format!("cannot listen on {local}"))?;
-    common::announce_listening(listener.local_addr()?, Proto::Tcp);
+    let listener = listen(&args.echo)?;
     // Every client is a descriptor: raise the soft limit to the hard one, fit the places to it.
     let max_clients = args.echo.raise_fd_limit();
-    // ANCHOR_END: listen
     // ANCHOR: accept
     // --max-clients and --max-per-address, as in tcp-server; each place keeps its Notify.
     let slots = Slots::evicting(max_clients, args.echo.max_per_address);
