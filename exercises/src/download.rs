@@ -668,13 +668,7 @@ fn dropped_ends(c: &mut Check) -> Result<(), Failure> {
     }
     // Nothing more for that client: no other request read, answered or waited for.
     std::thread::sleep(Duration::from_millis(300));
-    let stdout = c.scene.output(server.p, testkit::Stream::Stdout);
-    let stderr = c.scene.output(server.p, testkit::Stream::Stderr);
-    let after = stdout
-        .iter()
-        .skip_while(|l| !(l.contains(&me) && l.contains("dropping it")))
-        .skip(1);
-    let more: Vec<&String> = after.chain(&stderr).filter(|l| l.contains(&me)).collect();
+    let more = said_after_the_drop(c, server.p, &me, |_| true);
     if !more.is_empty() {
         return Err(c.fail(format!(
             "after dropping {me}'s transfer (we had sent {next:?} behind {get:?}), the server \
@@ -687,6 +681,26 @@ fn dropped_ends(c: &mut Check) -> Result<(), Failure> {
         took.as_secs_f64()
     ));
     Ok(())
+}
+
+/// The lines about client `me` (its address) that the server printed after the one saying
+/// its transfer was dropped, on stdout, and on stderr at any time, that `keep` keeps.
+fn said_after_the_drop(
+    c: &Check,
+    server: testkit::Proc,
+    me: &str,
+    keep: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let stdout = c.scene.output(server, testkit::Stream::Stdout);
+    let stderr = c.scene.output(server, testkit::Stream::Stderr);
+    let after = stdout
+        .into_iter()
+        .skip_while(|l| !(l.contains(me) && l.contains("dropping it")))
+        .skip(1);
+    after
+        .chain(stderr)
+        .filter(|l| l.contains(me) && keep(l))
+        .collect()
 }
 
 /// A `LIST` dropped because the client reads nothing ends the connection too: the requests
@@ -719,16 +733,7 @@ fn dropped_listing_ends(c: &mut Check) -> Result<(), Failure> {
     // Still reading nothing, for longer than --timeout: a server that read the next LIST
     // would drop it too, and say so again.
     std::thread::sleep(Duration::from_millis(1500));
-    let stdout = c.scene.output(server.p, testkit::Stream::Stdout);
-    let stderr = c.scene.output(server.p, testkit::Stream::Stderr);
-    let after = stdout
-        .iter()
-        .skip_while(|l| !(l.contains(&me) && l.contains("dropping it")))
-        .skip(1);
-    let more: Vec<&String> = after
-        .chain(&stderr)
-        .filter(|l| l.contains(&me) && !l.starts_with("closed"))
-        .collect();
+    let more = said_after_the_drop(c, server.p, &me, |l| !l.starts_with("closed"));
     if !more.is_empty() {
         return Err(c.fail(format!(
             "after dropping the listing to {me}, which had sent 40 LISTs and {next:?} in one \
