@@ -88,8 +88,8 @@ impl EchoArgs {
     }
 
     /// Sets SO_SNDBUF and SO_RCVBUF on a listening socket to [`socket_buffer`](Self::socket_buffer),
-    /// unless it is `None`: tcp-poll's and tcp-async's, through their own socket types.
-    /// tcp-server's `listen` makes the two calls itself, where its chapter explains them.
+    /// unless it is `None`, through tokio's socket type (tcp-async). tcp-server's `listen` makes
+    /// the two calls itself, where its chapter explains them, and `net::listen` for tcp-poll.
     pub fn size_buffers(&self, socket: &impl AsFd) -> io::Result<()> {
         if let Some(size) = self.socket_buffer() {
             let socket = socket2::SockRef::from(socket);

@@ -1,6 +1,7 @@
 //! Small facts about sockets that every lesson needs the same way: is this error a timeout,
-//! retry a call that a signal interrupted, the largest UDP datagram, and a TCP connect that
-//! may first bind a chosen local address.
+//! retry a call that a signal interrupted, the largest UDP datagram, a TCP connect that may
+//! first bind a chosen local address, and tcp-server's listening socket for the servers after
+//! it.
 
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, TcpStream};
@@ -72,6 +73,30 @@ pub fn connect(
     Ok(TcpStream::from(socket))
 }
 // ANCHOR_END: connect
+
+/// The listening socket of tcp-server's `listen`, for the servers after it (tcp-poll,
+/// http-server): `socket()`, `SO_REUSEADDR`, `SO_SNDBUF` and `SO_RCVBUF` to `buffers` if
+/// given (accepted sockets inherit them), `bind()`, `listen(backlog)`. The tcp-server chapter
+/// reads each call.
+pub fn listen(local: SocketAddr, backlog: i32, buffers: Option<usize>) -> anyhow::Result<Socket> {
+    let socket = Socket::new(
+        Domain::for_address(local),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    if let Some(size) = buffers {
+        socket.set_send_buffer_size(size)?;
+        socket.set_recv_buffer_size(size)?;
+    }
+    socket
+        .bind(&local.into())
+        .with_context(|| CannotBind::new(local, Proto::Tcp))?;
+    socket
+        .listen(backlog)
+        .with_context(|| format!("cannot listen on {local}"))?;
+    Ok(socket)
+}
 
 #[cfg(test)]
 mod tests {

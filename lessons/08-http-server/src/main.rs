@@ -31,10 +31,9 @@ use anyhow::Context;
 use clap::Parser;
 use common::fdlimit::{self, Accepted, Spare};
 use common::pace::Pace;
-use common::{BindArgs, CannotBind, Proto, Root};
+use common::{BindArgs, Proto, Root};
 use connection::Connection;
 use limits::Places;
-use socket2::{Domain, Protocol, Socket, Type};
 
 /// Port 80 is HTTP's, but binding a port below 1024 needs root: 8000 is what
 /// `python3 -m http.server` uses, and needs nothing.
@@ -103,18 +102,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
     // ANCHOR: listen
     // socket, SO_REUSEADDR, bind and listen, as in the TCP server chapter: a browser opens
     // several connections at once, so the accept queue is long.
-    let socket = Socket::new(
-        Domain::for_address(local),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )?;
-    socket.set_reuse_address(true)?;
-    socket
-        .bind(&local.into())
-        .with_context(|| CannotBind::new(local, Proto::Tcp))?;
-    socket
-        .listen(1024)
-        .with_context(|| format!("cannot listen on {local}"))?;
+    let socket = common::net::listen(local, 1024, None)?;
     let listener = TcpListener::from(socket);
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
     common::outln!("serving the files under {}", root.path().display());

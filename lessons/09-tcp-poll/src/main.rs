@@ -21,10 +21,9 @@ use clap::Parser;
 use client::{Client, Options, TokenHasher, Turn};
 use common::fdlimit;
 use common::session::{self, End};
-use common::{CannotBind, EchoArgs, Hexdump, Proto, Slots, log};
+use common::{EchoArgs, Hexdump, Proto, Slots, log};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use socket2::{Domain, Protocol, Socket, Type};
 
 /// TCP echo server in one thread: non-blocking sockets, one readiness loop (mio).
 /// Chapters: "One thread, many clients" and "TCP poll".
@@ -63,21 +62,10 @@ fn main() -> ExitCode {
 fn serve(args: Args) -> anyhow::Result<()> {
     let local = args.echo.bind.local_addr()?;
     // ANCHOR: listen
-    // socket(), SO_REUSEADDR, bind() and listen(), exactly as in tcp-server.
-    let socket = Socket::new(
-        Domain::for_address(local),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )?;
-    socket.set_reuse_address(true)?;
-    // SO_SNDBUF, SO_RCVBUF: the kernel's buffers for each client, as in tcp-server.
-    args.echo.size_buffers(&socket)?;
-    socket
-        .bind(&local.into())
-        .with_context(|| CannotBind::new(local, Proto::Tcp))?;
-    socket
-        .listen(args.echo.backlog())
-        .with_context(|| format!("cannot listen on {local}"))?;
+    // socket(), SO_REUSEADDR, SO_SNDBUF and SO_RCVBUF, bind() and listen(): tcp-server's
+    // `listen`, which common keeps for the servers after it.
+    let buffers = args.echo.socket_buffer();
+    let socket = common::net::listen(local, args.echo.backlog(), buffers)?;
     // O_NONBLOCK: accept() on an empty queue now returns WouldBlock instead of waiting.
     socket.set_nonblocking(true)?;
     let mut listener = TcpListener::from_std(socket.into());
