@@ -159,6 +159,7 @@ impl Connection {
         loop {
             if !self.buf.is_empty() {
                 if let Some(end) = request::head_end(&self.buf).map_err(Err)? {
+                    self.place.answering();
                     let head: Vec<u8> = self.buf.drain(..end).collect();
                     let request = Request::parse(&head).map_err(Err)?;
                     self.skip_body(&request)?;
@@ -175,13 +176,15 @@ impl Connection {
             }
             self.set_read_timeout(wait)
                 .map_err(|e| Ok(End::Failed(e)))?;
-            // Between two requests, this connection may be closed to make room.
-            let between = self.buf.is_empty();
-            if between {
+            // Between two requests, or with a head slow to arrive, this connection may be
+            // closed to make room.
+            if self.buf.is_empty() {
                 self.place.idle();
+            } else {
+                self.place.heading();
             }
             let read = self.stream.read(&mut chunk);
-            if between && !self.place.busy() {
+            if !self.place.busy() {
                 return Err(Ok(End::MadeRoom));
             }
             match read {

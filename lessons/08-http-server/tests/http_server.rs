@@ -636,6 +636,58 @@ fn idle_keep_alive_connections_make_room_for_a_new_client() -> Result<(), Failur
     s.kill(server)
 }
 
+/// Slowloris after keep-alive: two addresses hold every place with heads that never end.
+/// None is idle, so none was closed, and a new client got 503 until --timeout dropped them
+/// (and the attacker came back at once). A head arriving for longer than a second is now
+/// closed to make room when no connection is idle.
+#[test]
+fn heads_that_never_end_make_room_for_a_new_client() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let (server, addr) = start(
+        &mut s,
+        dir.path(),
+        &[
+            "--max-clients",
+            "4",
+            "--max-per-address",
+            "2",
+            "--timeout",
+            "30",
+        ],
+    )?;
+    let _slow: Vec<TcpStream> = ["127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"]
+        .into_iter()
+        .map(|source| {
+            use socket2::{Domain, Socket, Type};
+            let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            let source: SocketAddr = format!("{source}:0").parse().unwrap();
+            socket.bind(&source.into()).unwrap();
+            socket.connect(&addr.into()).unwrap();
+            let mut stream = TcpStream::from(socket);
+            stream
+                .write_all(b"GET /hello.txt HTTP/1.1\r\nX-a: b")
+                .unwrap();
+            stream
+        })
+        .collect();
+    for _ in 0..4 {
+        s.expect(server, "accepted 127.0.0.")?;
+    }
+    // Within 5 s (long before --timeout), a new client is served.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let request = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    while ask(addr, request).status != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "503 for 5 s: no slow head made room"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.expect(server, "closed to make room")?;
+    s.kill(server)
+}
+
 /// The slow reader: a client that takes a large file 1 KiB at a time, 20 KiB a second, with a
 /// small receive buffer. It makes progress, so no write ever waits for --timeout; it is
 /// dropped because it reads slower than --min-rate.
