@@ -92,12 +92,15 @@ pub fn proves_fast(sent: u64, elapsed: Duration) -> bool {
 /// Sends `len` bytes of `file`, from byte `offset` on, down the connection, as long as the
 /// client reads at `pace.min_rate` at least (after `pace.timeout`) and never stops for
 /// `pace.timeout`. Returns the bytes sent: fewer than `len` if the file shrank meanwhile.
+/// Each time it waits for room, it tells `waiting` when the last byte went out: http-server's
+/// places see by it an answer that its client does not read.
 pub fn send_file(
     file: &File,
     stream: &TcpStream,
     mut offset: u64,
     len: u64,
     pace: Pace,
+    mut waiting: impl FnMut(Instant),
 ) -> Result<u64, Cut> {
     // Non-blocking while the bytes go out: each sendfile moves what the send buffer has
     // room for and returns at once, and between calls the loop looks at the clock.
@@ -130,11 +133,13 @@ pub fn send_file(
                 // after a wait for room (poll says so when a third of the buffer is free), it
                 // moves a third of the buffer at least.
                 if n < chunk && sent < len {
+                    waiting(progress);
                     wait_for_room(stream).map_err(Cut::Failed)?;
                 }
             }
             // The send buffer is full: wait for room, a TICK at most.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                waiting(progress);
                 wait_for_room(stream).map_err(Cut::Failed)?
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -253,7 +258,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             min_rate: 1,
         };
-        let cut = send_file(file.as_file(), &server, 0, 64 << 20, pace);
+        let cut = send_file(file.as_file(), &server, 0, 64 << 20, pace, |_| {});
         assert!(matches!(cut, Err(Cut::Stalled)), "{cut:?}");
         assert!(
             send_buffer(&server) <= 2 * SLOW_BUFFER,
@@ -272,7 +277,7 @@ mod tests {
             timeout: Duration::from_secs(10),
             min_rate: 1,
         };
-        let sent = send_file(file.as_file(), &server, 0, 64 << 20, pace).unwrap();
+        let sent = send_file(file.as_file(), &server, 0, 64 << 20, pace, |_| {}).unwrap();
         assert_eq!(sent, 64 << 20);
         let wmem_max = std::fs::read_to_string("/proc/sys/net/core/wmem_max").unwrap();
         let wmem_max: usize = wmem_max.trim().parse().unwrap();

@@ -17,12 +17,13 @@ use crate::request::{self, Bad, Request};
 const MAX_BODY: u64 = 64 * 1024;
 
 /// One client's connection: the bytes it sent that are not yet used, and what it asked.
-/// (`answer.rs` writes on `stream`, for the request of `head_only`, with `options`.)
+/// (`answer.rs` writes on `stream`, for the request of `head_only`, with `options`, and
+/// tells `place` when the client stops taking the answer.)
 pub struct Connection {
     pub(crate) stream: TcpStream,
     peer: SocketAddr,
     /// Its place among --max-clients.
-    place: Place,
+    pub(crate) place: Place,
     /// Received and not yet used: the rest of a head, or the next pipelined requests.
     buf: Vec<u8>,
     read_timeout: Option<Duration>,
@@ -40,8 +41,9 @@ pub enum End {
     Cut,
     /// No new request for --idle-timeout.
     Idle,
-    /// Closed while it waited for a request, to make room for a new client.
-    MadeRoom,
+    /// Closed to make room for a new client: waiting for a request, slow with its head, or
+    /// not taking its answer (why it was the one).
+    MadeRoom(&'static str),
     /// A head that did not arrive whole within --timeout.
     Slow,
     /// A request the server does not keep the connection after (answered).
@@ -91,9 +93,7 @@ impl Connection {
             End::Closed => "the client closed the connection".to_string(),
             End::Cut => "the client closed it in the middle of a request".to_string(),
             End::Idle => "no new request within --idle-timeout".to_string(),
-            End::MadeRoom => {
-                "closed to make room: all places taken, and it had waited longest".to_string()
-            }
+            End::MadeRoom(why) => format!("closed to make room: all places taken, and {why}"),
             End::Slow => "no complete request within --timeout".to_string(),
             End::Refused(code) => format!("answered {code} and closed"),
             End::Asked => "the client asked to close".to_string(),
@@ -124,6 +124,10 @@ impl Connection {
             self.requests += 1;
             let answer = match self.answer(&request) {
                 Ok(answer) => answer,
+                // Closed to make room in the middle of the answer: the write failed for that.
+                Err(_) if let Some(why) = self.place.closed_for_room() => {
+                    return End::MadeRoom(why);
+                }
                 Err(Cut::Stalled) => return End::NotReading,
                 Err(Cut::TooSlow(sent, took)) => return End::TooSlow(sent, took),
                 Err(Cut::Failed(e)) => return End::Failed(e),
@@ -185,7 +189,8 @@ impl Connection {
             }
             let read = self.stream.read(&mut chunk);
             if !self.place.busy() {
-                return Err(Ok(End::MadeRoom));
+                let why = self.place.closed_for_room().unwrap_or("it had to");
+                return Err(Ok(End::MadeRoom(why)));
             }
             match read {
                 // Ok(0): FIN. Between two requests, the usual end of a connection.

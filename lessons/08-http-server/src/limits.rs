@@ -15,6 +15,11 @@
 //! again at once when dropped at `--timeout`, got a new client 503 for 72 of 80 tries in
 //! 40 s. A head takes a round trip to arrive; one that has been arriving for [`SLOW_HEAD`]
 //! is closed when no connection is idle.
+//!
+//! And then an answer nobody reads: the same sixteen addresses each asking for a large file,
+//! reading none of it, and asking again on a new connection every 9 s, just under
+//! `--timeout`, got a new client 503 for 69 of 78 tries. An answer whose client has taken no
+//! byte for [`STALLED`] is closed last, when no connection is idle and no head is slow.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Shutdown, TcpStream};
@@ -28,6 +33,10 @@ const FREEING: Duration = Duration::from_secs(1);
 
 /// A head still arriving after this long may be closed to make room, when none is idle.
 pub const SLOW_HEAD: Duration = Duration::from_secs(1);
+
+/// An answer whose client has taken nothing for this long may be closed to make room, when
+/// none is idle and no head is slow.
+pub const STALLED: Duration = Duration::from_secs(1);
 
 /// The places of one server, shared by the accept loop and every connection.
 #[derive(Clone)]
@@ -57,8 +66,11 @@ struct Open {
     idle_since: Option<Instant>,
     /// Since when its head has been arriving (None: no head under way).
     head_since: Option<Instant>,
-    /// Closed to make room: the connection must end, whatever its read brought.
-    closed_for_room: bool,
+    /// Since when its answer has sent nothing (None: no answer waiting for its client).
+    stalled_since: Option<Instant>,
+    /// Closed to make room, and why it was the one: the connection must end, whatever its
+    /// read or write brought.
+    closed_for_room: Option<&'static str>,
 }
 
 /// One connection's place. Given back when dropped, however the connection ends.
@@ -97,7 +109,8 @@ impl Places {
             socket,
             idle_since: None,
             head_since: None,
-            closed_for_room: false,
+            stalled_since: None,
+            closed_for_room: None,
         };
         state.open.insert(id, open);
         Ok(Place {
@@ -109,7 +122,8 @@ impl Places {
 
     // ANCHOR: make_room
     /// Closes the connection that has waited longest for its next request (or, if none
-    /// waits, the one whose head has been arriving longest, for SLOW_HEAD at least), waits
+    /// waits, the one whose head has been arriving longest, for SLOW_HEAD at least; or the
+    /// one whose client has taken nothing of its answer longest, for STALLED at least), waits
     /// for its place to come back, and takes it; or says that every place is busy.
     fn make_room(&self, ip: IpAddr) -> Result<Slot, Full> {
         let full = Full::Server(self.slots.max());
@@ -118,19 +132,26 @@ impl Places {
         let oldest = state
             .open
             .iter_mut()
-            .filter(|(_, open)| open.socket.is_some() && !open.closed_for_room)
-            .filter_map(|(id, open)| match (open.idle_since, open.head_since) {
-                (Some(since), _) => Some(((0, since), *id, open)),
-                (None, Some(since)) if now.duration_since(since) >= SLOW_HEAD => {
-                    Some(((1, since), *id, open))
-                }
-                _ => None,
+            .filter(|(_, open)| open.socket.is_some() && open.closed_for_room.is_none())
+            .filter_map(|(id, open)| {
+                let waited = |since: Instant, least| now.duration_since(since) >= least;
+                let rank = match (open.idle_since, open.head_since, open.stalled_since) {
+                    (Some(since), _, _) => (0, since),
+                    (None, Some(since), _) if waited(since, SLOW_HEAD) => (1, since),
+                    (None, None, Some(since)) if waited(since, STALLED) => (2, since),
+                    _ => return None,
+                };
+                Some((rank, *id, open))
             })
             .min_by_key(|(rank, id, _)| (*rank, *id));
-        let Some((_, _, open)) = oldest else {
+        let Some(((rank, _), _, open)) = oldest else {
             return Err(full);
         };
-        open.closed_for_room = true;
+        open.closed_for_room = Some(match rank {
+            0 => "it had waited longest for its next request",
+            1 => "its head had been arriving for a second or more",
+            _ => "its client had taken nothing of the answer for a second or more",
+        });
         // Its thread, asleep in read, wakes up with 0 bytes and ends the connection.
         if let Some(socket) = &open.socket {
             let _ = socket.shutdown(Shutdown::Both);
@@ -161,6 +182,7 @@ impl Place {
     pub fn idle(&self) {
         if let Some(open) = self.shared.lock().open.get_mut(&self.id) {
             open.idle_since.get_or_insert_with(Instant::now);
+            open.stalled_since = None;
         }
     }
 
@@ -173,11 +195,30 @@ impl Place {
     }
 
     /// A whole head has arrived: an answer is under way, and the connection is not closed
-    /// to make room until it waits again.
+    /// to make room until it waits again, or its client stops taking the answer.
     pub fn answering(&self) {
         if let Some(open) = self.shared.lock().open.get_mut(&self.id) {
             open.head_since = None;
+            open.stalled_since = None;
         }
+    }
+
+    /// The answer waits for room in the send buffer; its client took its last byte at
+    /// `last`. Past STALLED, the connection may be closed to make room.
+    pub fn stalled(&self, last: Instant) {
+        if let Some(open) = self.shared.lock().open.get_mut(&self.id) {
+            open.stalled_since = Some(last);
+        }
+    }
+
+    /// Why the connection was closed to make room, if it was: what failed after that,
+    /// failed for that.
+    pub fn closed_for_room(&self) -> Option<&'static str> {
+        let state = self.shared.lock();
+        state
+            .open
+            .get(&self.id)
+            .and_then(|open| open.closed_for_room)
     }
 
     /// A read returned: a request has begun (or the connection ended). False if the
@@ -186,7 +227,7 @@ impl Place {
         match self.shared.lock().open.get_mut(&self.id) {
             Some(open) => {
                 open.idle_since = None;
-                !open.closed_for_room
+                open.closed_for_room.is_none()
             }
             None => false,
         }
