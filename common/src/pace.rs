@@ -93,8 +93,9 @@ pub fn proves_fast(sent: u64, elapsed: Duration) -> bool {
 /// client reads at `pace.min_rate` at least (after `pace.timeout`) and never stops for
 /// `pace.timeout`. Returns the bytes sent: fewer than `len` if the file shrank meanwhile.
 /// Each time it waits for room, it tells `waiting` when the last byte went out: http-server's
-/// places see by it an answer that its client does not read.
-pub fn send_file(
+/// places see by it an answer that its client does not read. ([`send_file`] is this loop
+/// with nobody to tell.)
+pub fn send_file_watched(
     file: &File,
     stream: &TcpStream,
     mut offset: u64,
@@ -157,6 +158,17 @@ pub fn send_file(
     Ok(sent)
 }
 // ANCHOR_END: send_file
+
+/// [`send_file_watched`] without a watcher: file-download's server.
+pub fn send_file(
+    file: &File,
+    stream: &TcpStream,
+    offset: u64,
+    len: u64,
+    pace: Pace,
+) -> Result<u64, Cut> {
+    send_file_watched(file, stream, offset, len, pace, |_| {})
+}
 
 /// Makes closing `stream` send a reset (RST) and throw away what is still queued for the
 /// client: `SO_LINGER` with 0. For a client dropped because it is too slow to read: after a
@@ -258,7 +270,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             min_rate: 1,
         };
-        let cut = send_file(file.as_file(), &server, 0, 64 << 20, pace, |_| {});
+        let cut = send_file(file.as_file(), &server, 0, 64 << 20, pace);
         assert!(matches!(cut, Err(Cut::Stalled)), "{cut:?}");
         assert!(
             send_buffer(&server) <= 2 * SLOW_BUFFER,
@@ -277,7 +289,7 @@ mod tests {
             timeout: Duration::from_secs(10),
             min_rate: 1,
         };
-        let sent = send_file(file.as_file(), &server, 0, 64 << 20, pace, |_| {}).unwrap();
+        let sent = send_file(file.as_file(), &server, 0, 64 << 20, pace).unwrap();
         assert_eq!(sent, 64 << 20);
         let wmem_max = std::fs::read_to_string("/proc/sys/net/core/wmem_max").unwrap();
         let wmem_max: usize = wmem_max.trim().parse().unwrap();

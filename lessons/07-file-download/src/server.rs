@@ -234,7 +234,7 @@ impl Server {
             timeout: self.args.timeout,
             min_rate: self.args.min_rate,
         };
-        common::pace::send_file(file, stream, offset, len, pace, |_| {})
+        common::pace::send_file(file, stream, offset, len, pace)
     }
 
     // ANCHOR: send_listing

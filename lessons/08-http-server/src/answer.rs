@@ -126,8 +126,9 @@ impl Connection {
         // The body by sendfile, as long as the client keeps up with --min-rate. While it waits
         // for room, the place knows since when the client has taken nothing.
         let (stream, pace, place) = (&self.stream, self.options.pace, &self.place);
-        let sent =
-            common::pace::send_file(file, stream, start, len, pace, |last| place.stalled(last))?;
+        let sent = common::pace::send_file_watched(file, stream, start, len, pace, |last| {
+            place.stalled(last)
+        })?;
         // If the file shrank, the client counts on len bytes: the connection must end.
         Ok(Answer::new(status, sent, keep && sent == len))
     }
