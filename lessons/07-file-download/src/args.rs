@@ -28,7 +28,7 @@ pub struct ServeArgs {
     pub max_clients: usize,
 
     /// Most clients served at once from one address: one machine cannot take every place.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = 16)]
     pub max_per_address: usize,
 
     /// How long a client has to send its whole request line.
