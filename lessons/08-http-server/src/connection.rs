@@ -189,7 +189,7 @@ impl Connection {
             }
             let read = self.stream.read(&mut chunk);
             if !self.place.busy() {
-                let why = self.place.closed_for_room().unwrap_or("it had to");
+                let why = self.place.closed_for_room().unwrap_or("it was chosen");
                 return Err(Ok(End::MadeRoom(why)));
             }
             match read {
