@@ -1370,12 +1370,14 @@ fn printed_lines(c: &mut Check, p: Proc) -> Result<Vec<String>, Failure> {
         .collect())
 }
 
-/// One line far longer than any read: printed whole, as one `line:` line.
+/// One line far longer than any read: printed whole, as one `line:` line. At least 150,000
+/// bytes: a client that cuts a line at 64 KiB, checking only after each 16 KiB read, printed
+/// a line of up to 81,919 bytes whole (the newline came in the read that crossed 64 KiB).
 fn long_line(c: &mut Check) -> Result<(), Failure> {
     let listener = Listener::bind(c, SocketAddr::from(([127, 0, 0, 1], 0)))?;
     let p = client(c, listener.addr, &["--lines"])?;
     let mut conn = listener.accept(c, "tcp-client to connect")?;
-    let len = c.rng().below(70_000..140_000);
+    let len = c.rng().below(150_000..300_000);
     let text: String = (0..len)
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
