@@ -7,8 +7,8 @@
 //! connection asking one small request every 12 s (under `--idle-timeout`), kept all 256
 //! places, and every other client was answered 503. A connection waiting between two
 //! requests has nothing in flight, so closing it loses nothing: the client sees the close
-//! that any keep-alive connection may see, and asks again on a new one. A connection in the
-//! middle of an answer is never chosen.
+//! that any keep-alive connection may see, and asks again on a new one. A connection whose
+//! answer its client is taking is never chosen.
 //!
 //! Nor, at first, was one whose head was arriving, and that was the next lockout: the same
 //! sixteen addresses each sending a head one byte every 2 s, never ending it, and starting
