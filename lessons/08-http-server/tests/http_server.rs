@@ -642,50 +642,8 @@ fn idle_keep_alive_connections_make_room_for_a_new_client() -> Result<(), Failur
 /// closed to make room when no connection is idle.
 #[test]
 fn heads_that_never_end_make_room_for_a_new_client() -> Result<(), Failure> {
-    let dir = served();
-    let mut s = Scene::new();
-    let (server, addr) = start(
-        &mut s,
-        dir.path(),
-        &[
-            "--max-clients",
-            "4",
-            "--max-per-address",
-            "2",
-            "--timeout",
-            "30",
-        ],
-    )?;
-    let _slow: Vec<TcpStream> = ["127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"]
-        .into_iter()
-        .map(|source| {
-            use socket2::{Domain, Socket, Type};
-            let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-            let source: SocketAddr = format!("{source}:0").parse().unwrap();
-            socket.bind(&source.into()).unwrap();
-            socket.connect(&addr.into()).unwrap();
-            let mut stream = TcpStream::from(socket);
-            stream
-                .write_all(b"GET /hello.txt HTTP/1.1\r\nX-a: b")
-                .unwrap();
-            stream
-        })
-        .collect();
-    for _ in 0..4 {
-        s.expect(server, "accepted 127.0.0.")?;
-    }
-    // Within 5 s (long before --timeout), a new client is served.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let request = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    while ask(addr, request).status != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "503 for 5 s: no slow head made room"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    s.expect(server, "closed to make room")?;
-    s.kill(server)
+    let head = b"GET /hello.txt HTTP/1.1\r\nX-a: b";
+    four_held_then_a_newcomer(head, None, "slow head", "closed to make room")
 }
 
 /// Answers nobody reads, renewed before --timeout drops them, kept every place: a newcomer got
@@ -693,6 +651,22 @@ fn heads_that_never_end_make_room_for_a_new_client() -> Result<(), Failure> {
 /// client has taken nothing longest (a second at least) is closed to make room.
 #[test]
 fn answers_nobody_reads_make_room_for_a_new_client() -> Result<(), Failure> {
+    // 3 MB: far more than the capped send buffer and the small receive buffer hold.
+    let request = b"GET /data.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+    let why = "its client had taken nothing of the answer";
+    four_held_then_a_newcomer(request, Some(4096), "stalled answer", why)
+}
+
+/// Every place of a server with four (two per address) taken by connections from 127.0.0.2
+/// and 127.0.0.3 that each send `sent` (with a receive buffer of `recv_buffer` bytes, if
+/// given) and then nothing: within 5 s (long before --timeout), a new client must be served,
+/// one of the four having been closed for it (the server's line says `closed`).
+fn four_held_then_a_newcomer(
+    sent: &[u8],
+    recv_buffer: Option<usize>,
+    what: &str,
+    closed: &str,
+) -> Result<(), Failure> {
     let dir = served();
     let mut s = Scene::new();
     let (server, addr) = start(
@@ -707,37 +681,35 @@ fn answers_nobody_reads_make_room_for_a_new_client() -> Result<(), Failure> {
             "30",
         ],
     )?;
-    let _stalled: Vec<TcpStream> = ["127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"]
+    let _held: Vec<TcpStream> = ["127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"]
         .into_iter()
         .map(|source| {
             use socket2::{Domain, Socket, Type};
             let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-            socket.set_recv_buffer_size(4096).unwrap();
+            if let Some(size) = recv_buffer {
+                socket.set_recv_buffer_size(size).unwrap();
+            }
             let source: SocketAddr = format!("{source}:0").parse().unwrap();
             socket.bind(&source.into()).unwrap();
             socket.connect(&addr.into()).unwrap();
             let mut stream = TcpStream::from(socket);
-            // 3 MB: far more than the capped send buffer and the small receive buffer hold.
-            stream
-                .write_all(b"GET /data.bin HTTP/1.1\r\nHost: x\r\n\r\n")
-                .unwrap();
+            stream.write_all(sent).unwrap();
             stream
         })
         .collect();
     for _ in 0..4 {
         s.expect(server, "accepted 127.0.0.")?;
     }
-    // Within 5 s (long before --timeout), a new client is served.
     let deadline = Instant::now() + Duration::from_secs(5);
     let request = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     while ask(addr, request).status != 200 {
         assert!(
             Instant::now() < deadline,
-            "503 for 5 s: no stalled answer made room"
+            "503 for 5 s: no {what} made room"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    s.expect(server, "its client had taken nothing of the answer")?;
+    s.expect(server, closed)?;
     s.kill(server)
 }
 
