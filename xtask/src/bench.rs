@@ -5,6 +5,7 @@
 //! here, never in tests: a loaded CI machine makes timed tests fail for no fault of the code.
 
 use std::fmt::Write as _;
+use std::fs::File;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -12,10 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use testkit::{Proc, Scene};
 
-use crate::bins::{Bins, Profile, build, repo_root, target_dir};
+use crate::bins::{Bins, Profile, build, mkdir, pattern, repo_root, target_dir, write};
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
@@ -37,7 +38,7 @@ pub enum Bench {
     /// the paired ratio to cat, and the client's peak memory.
     Download {
         /// Bytes, or with a unit: 64K, 200M, 1G.
-        #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+        #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = common::size::parse_size)]
         size: u64,
         /// Downloads of each kind; the median is shown.
         #[arg(long, value_name = "N", default_value_t = 3)]
@@ -130,12 +131,12 @@ fn echo(bins: &Bins, hold: usize, rounds: usize, out: &Path) -> Result<()> {
         let _ = writeln!(report, "{line}");
     };
     let c_binary = bins.dir.join("c_echo_epoll");
-    let mut cc = Command::new("cc");
-    cc.arg("-O2")
-        .arg("-o")
-        .arg(&c_binary)
-        .arg(repo_root().join("loadgen/c_echo_epoll.c"));
-    match cc.status() {
+    let source = repo_root().join("loadgen/c_echo_epoll.c");
+    match Command::new("cc")
+        .args(["-O2", "-o"])
+        .args([&c_binary, &source])
+        .status()
+    {
         Ok(status) if status.success() => servers.push(Server {
             name: "c-epoll",
             c_binary: Some(c_binary),
@@ -224,11 +225,9 @@ fn echo(bins: &Bins, hold: usize, rounds: usize, out: &Path) -> Result<()> {
         .collect();
     let svg = figure(&names, &cpu, &memory, hold, &conditions);
     // The book shows the figure and the table of the same run.
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     for (name, text) in [("bench-echo.svg", svg), ("bench-echo.txt", report)] {
-        let path = out.join(name);
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-        println!("wrote {}", path.display());
+        write(&out.join(name), text)?;
+        println!("wrote {}", out.join(name).display());
     }
     Ok(())
 }
@@ -245,7 +244,10 @@ fn echo_dir(update_book: bool, target: &Path) -> PathBuf {
 fn run_load(bins: &Bins, server: &Server, load: Load, hold: usize, cores: usize) -> Result<Row> {
     let mut scene = Scene::new();
     let (p, addr) = start(&mut scene, bins, server, hold)?;
-    let usage = || usage(&scene, p).with_context(|| format!("{} has gone", server.name));
+    let usage = || {
+        let usage = scene.pid(p).and_then(loadgen::usage);
+        usage.with_context(|| format!("{} has gone", server.name))
+    };
     let fresh = usage()?;
     let counted = loadgen::tcp_counters().unwrap_or_default();
     let burst = loadgen::connect_burst(addr, load.connections);
@@ -271,11 +273,6 @@ fn run_load(bins: &Bins, server: &Server, load: Load, hold: usize, cores: usize)
         retransmits: counters.retrans_segs.saturating_sub(counted.retrans_segs),
         errors: burst.failed + done.failed,
     })
-}
-
-/// The CPU time and memory of a scene's process, from Linux's /proc.
-fn usage(scene: &Scene, p: Proc) -> Option<loadgen::Usage> {
-    scene.pid(p).and_then(loadgen::usage)
 }
 
 /// Starts `server` on a free loopback port and waits until it is ready.
@@ -316,11 +313,12 @@ fn idle(bins: &Bins, servers: &[Server], report: &mut String) -> Result<()> {
     for server in servers {
         let mut scene = Scene::new();
         let (p, _) = start(&mut scene, bins, server, 0)?;
-        let before = usage(&scene, p).unwrap_or_default();
+        let usage = || scene.pid(p).and_then(loadgen::usage).unwrap_or_default();
+        let before = usage();
         let started = Instant::now();
         // The measuring window: a sleep that synchronises nothing.
         thread::sleep(WINDOW);
-        let after = usage(&scene, p).unwrap_or_default();
+        let after = usage();
         let _ = writeln!(
             report,
             "  {:<10} {:>4} wake-ups, {:>6.0} µs CPU in {:.1} s",
@@ -352,56 +350,43 @@ pub fn median(mut values: Vec<f64>) -> f64 {
 /// does not inherit the theme's text colour: a transparent background, mid-grey text and
 /// saturated bars read on the light and the dark themes alike.
 fn figure(names: &[&str], cpu: &[f64], memory: &[f64], hold: usize, conditions: &str) -> String {
-    let bar_h = 22.0;
+    let (bar_h, left, width) = (22.0, 100.0, 380.0);
     let panel_h = 40.0 + names.len() as f64 * (bar_h + 8.0);
-    let (left, width) = (100.0, 380.0);
-    let mut svg = String::new();
     let height = 2.0 * panel_h + 60.0;
-    let _ = writeln!(
-        svg,
+    let mut svg = format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 620 {height:.0}" width="620" height="{height:.0}" font-family="sans-serif" font-size="13" fill="#888888" stroke="none">"##
+    );
+    let memory_title = format!(
+        "Peak resident memory, {} connections (MiB)",
+        thousands(hold)
     );
     let panels = [
         (
-            "Server CPU per exchange, 500 connections × 100 exchanges (µs)".to_string(),
+            "Server CPU per exchange, 500 connections × 100 exchanges (µs)",
             cpu,
             "#3b82f6",
         ),
-        (
-            format!(
-                "Peak resident memory, {} connections (MiB)",
-                thousands(hold)
-            ),
-            memory,
-            "#f59e0b",
-        ),
+        (&memory_title, memory, "#f59e0b"),
     ];
     for (i, (title, values, colour)) in panels.iter().enumerate() {
         let top = 10.0 + i as f64 * panel_h;
-        let _ = writeln!(
+        let y = top + 16.0;
+        let _ = write!(
             svg,
-            r#"  <text x="0" y="{:.0}" font-weight="bold">{title}</text>"#,
-            top + 16.0
+            r#"
+  <text x="0" y="{y:.0}" font-weight="bold">{title}</text>"#
         );
         let max = values.iter().copied().fold(0.0, f64::max).max(1e-9);
         for (j, (name, value)) in names.iter().zip(values.iter()).enumerate() {
             let y = top + 30.0 + j as f64 * (bar_h + 8.0);
-            let w = value / max * width;
-            let _ = writeln!(
+            let (w, name_x, text_y) = (value / max * width, left - 8.0, y + 16.0);
+            let value_x = left + w + 6.0;
+            let _ = write!(
                 svg,
-                r#"  <text x="{:.0}" y="{:.0}" text-anchor="end">{name}</text>"#,
-                left - 8.0,
-                y + 16.0
-            );
-            let _ = writeln!(
-                svg,
-                r#"  <rect x="{left:.0}" y="{y:.0}" width="{w:.1}" height="{bar_h:.0}" fill="{colour}"/>"#
-            );
-            let _ = writeln!(
-                svg,
-                r#"  <text x="{:.1}" y="{:.0}">{value:.1}</text>"#,
-                left + w + 6.0,
-                y + 16.0
+                r#"
+  <text x="{name_x:.0}" y="{text_y:.0}" text-anchor="end">{name}</text>
+  <rect x="{left:.0}" y="{y:.0}" width="{w:.1}" height="{bar_h:.0}" fill="{colour}"/>
+  <text x="{value_x:.1}" y="{text_y:.0}">{value:.1}</text>"#
             );
         }
     }
@@ -410,15 +395,15 @@ fn figure(names: &[&str], cpu: &[f64], memory: &[f64], hold: usize, conditions: 
         conditions,
     ];
     for (i, line) in caption.iter().enumerate() {
-        let _ = writeln!(
+        let (y, line) = (height - 26.0 + i as f64 * 15.0, line.replace('&', "&amp;"));
+        let line = line.replace('<', "&lt;");
+        let _ = write!(
             svg,
-            r#"  <text x="0" y="{:.0}" font-size="11">{}</text>"#,
-            height - 26.0 + i as f64 * 15.0,
-            line.replace('&', "&amp;").replace('<', "&lt;")
+            r#"
+  <text x="0" y="{y:.0}" font-size="11">{line}</text>"#
         );
     }
-    svg.push_str("</svg>\n");
-    svg
+    svg + "\n</svg>\n"
 }
 
 /// `10000` as `10,000`.
@@ -432,21 +417,6 @@ fn thousands(n: usize) -> String {
         out.push(c);
     }
     out
-}
-
-/// Parses sizes such as `1G`, `200M`, `64K` or a plain number of bytes.
-fn parse_size(s: &str) -> Result<u64, String> {
-    let digits = s.trim_end_matches(|c: char| !c.is_ascii_digit());
-    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a size"))?;
-    let unit = match &s[digits.len()..] {
-        "" => 1,
-        "K" | "k" => 1 << 10,
-        "M" | "m" => 1 << 20,
-        "G" | "g" => 1 << 30,
-        _ => return Err(format!("{s:?}: the unit is K, M or G")),
-    };
-    n.checked_mul(unit)
-        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// The ways to copy the file besides the lesson, each doing the same job with less care, as a
@@ -481,6 +451,7 @@ const TOOLS: [(&str, &str, &str); 3] = [
 fn download(bins: &Bins, target: &Path, size: u64, runs: usize) -> Result<()> {
     let lesson = std::env::var_os("XTASK_DOWNLOAD_BIN").map(PathBuf::from);
     let lesson = lesson.unwrap_or_else(|| bins.dir.join("file-download"));
+    let installed = |tool: &str| Command::new(tool).arg("-h").output().is_ok();
     let tools: Vec<_> = TOOLS.iter().filter(|(tool, ..)| installed(tool)).collect();
     if tools.len() < TOOLS.len() {
         println!("not installed, so not compared: apt-get install netcat-openbsd socat");
@@ -518,11 +489,10 @@ fn download_in(
     runs: usize,
 ) -> Result<()> {
     let (root, out) = (dir.join("root"), dir.join("out"));
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let (src, dst) = (root.join("big.bin"), out.join("big.bin"));
+    let _ = std::fs::remove_dir_all(dir);
     make_file(&src, size)?;
+    mkdir(&out)?;
     let mut scene = Scene::new();
     let mut serve = Command::new(lesson);
     serve.args(["serve", "--port", "0", "--root"]).arg(&root);
@@ -550,8 +520,7 @@ fn download_in(
                 Some((_, "", client)) => measure(sh(&(fill(client, 0) + &sync)))?,
                 Some((tool, server, client)) => {
                     let port = free_port()?;
-                    let mut server = Running(sh(&fill(server, port)).spawn()?);
-                    wait_listening(port, &mut server.0)
+                    let _server = listening(sh(&fill(server, port)), port)
                         .with_context(|| format!("{tool} did not listen"))?;
                     measure(sh(&(fill(client, port) + &sync)))?
                 }
@@ -564,7 +533,8 @@ fn download_in(
             times.push(measured);
         }
     }
-    let server_peak = usage(&scene, server).map_or(0, |u| u.peak_rss_kb);
+    let server_peak = scene.pid(server).and_then(loadgen::usage);
+    let server_peak = server_peak.map_or(0, |u| u.peak_rss_kb);
     drop(scene);
     for (name, mine) in names
         .iter()
@@ -591,13 +561,6 @@ fn sh(script: &str) -> Command {
     let mut cmd = Command::new("sh");
     cmd.args(["-c", script]);
     cmd
-}
-
-fn installed(tool: &str) -> bool {
-    sh(&format!("command -v {tool}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// A child process, killed and reaped when dropped.
@@ -635,38 +598,34 @@ pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Waits until `child` listens on 127.0.0.1:`port`, by reading /proc/net/tcp (a test
-/// connection would use up a tool's one accept). Bounded: 10 s.
-pub fn wait_listening(port: u16, child: &mut Child) -> Result<()> {
+/// Starts `cmd` and waits until it listens on 127.0.0.1:`port`, by reading /proc/net/tcp (a
+/// test connection would use up a tool's one accept). Bounded: 10 s.
+pub fn listening(mut cmd: Command, port: u16) -> Result<Running> {
+    let mut child = Running(cmd.spawn().context("cannot start")?);
     let needle = format!("0100007F:{port:04X} 00000000:0000 0A");
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(10) {
         if std::fs::read_to_string("/proc/net/tcp").is_ok_and(|t| t.contains(&needle)) {
-            return Ok(());
+            return Ok(child);
         }
-        if let Some(status) = child.try_wait()? {
+        if let Some(status) = child.0.try_wait()? {
             bail!("it exited: {status}");
         }
         thread::sleep(Duration::from_millis(5));
     }
-    Err(anyhow!("nothing listened on port {port} within 10 s"))
+    bail!("nothing listened on port {port} within 10 s")
 }
 
 /// Writes `size` bytes of a pattern to `path`, 1 MiB at a time.
 pub fn make_file(path: &Path, size: u64) -> Result<()> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut file = std::io::BufWriter::new(file);
-    let block: Vec<u8> = (0..1u32 << 20)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
-    let mut left = size;
-    while left > 0 {
-        let n = left.min(block.len() as u64);
-        file.write_all(&block[..n as usize])?;
-        left -= n;
+    mkdir(path.parent().unwrap_or(path))?;
+    let mut file =
+        File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let block = pattern(1 << 20);
+    for start in (0..size).step_by(block.len()) {
+        file.write_all(block.get(..(size - start) as usize).unwrap_or(&block))?;
     }
-    Ok(file.flush()?)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -685,15 +644,5 @@ mod tests {
         assert_eq!(thousands(10_000), "10,000");
         assert_eq!(thousands(500), "500");
         assert_eq!(thousands(1_234_567), "1,234,567");
-    }
-
-    #[test]
-    fn sizes_take_units() {
-        assert_eq!(parse_size("1G"), Ok(1 << 30));
-        assert_eq!(parse_size("200M"), Ok(200 << 20));
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert!(parse_size("1T").is_err());
-        assert!(parse_size("M").is_err());
-        assert!(parse_size("99999999999999G").is_err());
     }
 }

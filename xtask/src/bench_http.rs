@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-use crate::bench::{Running, free_port, make_file, median, wait_listening};
+use crate::bench::{free_port, listening, make_file, median};
 use crate::bins::Bins;
 
 #[derive(clap::Args)]
@@ -39,7 +39,6 @@ pub fn http(bins: &Bins, target: &Path, options: &HttpOptions) -> Result<()> {
     let dir = target.join("bench-http");
     let root = dir.join("root");
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
     let big = options.size << 20;
     make_file(&root.join("big.bin"), big)?;
     make_file(&root.join("small.html"), 1024)?;
@@ -78,12 +77,7 @@ pub fn http(bins: &Bins, target: &Path, options: &HttpOptions) -> Result<()> {
                 Ok(cmd)
             }
         };
-        let started = cmd.and_then(|mut cmd| {
-            let mut server = Running(cmd.spawn().context("cannot start")?);
-            wait_listening(port, &mut server.0)?;
-            Ok(server)
-        });
-        match started {
+        match cmd.and_then(|cmd| listening(cmd, port)) {
             Ok(server) => servers.push((name, server, SocketAddr::from(([127, 0, 0, 1], port)))),
             Err(why) => println!("{name:<24} {why:#}"),
         }

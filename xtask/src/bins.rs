@@ -126,9 +126,22 @@ pub fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// Writes `text` to `path`; an error names it.
+/// Writes `text` to `path`, making its directory first; an error names it.
 pub fn write(path: &Path, text: impl AsRef<[u8]>) -> anyhow::Result<()> {
+    mkdir(path.parent().unwrap_or(path))?;
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Makes `dir` and the directories above it; an error names it.
+pub fn mkdir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// `size` bytes that are not text: a pattern that repeats only every 256 bytes.
+pub fn pattern(size: u32) -> Vec<u8> {
+    (0..size)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect()
 }
 
 /// The workspace: the one `cargo run` runs this in (a copied checkout checks itself), or the one

@@ -244,8 +244,7 @@ impl Run<'_> {
             "file" => write(&path, unescape(&text).as_bytes())?,
             "binary" => {
                 let size: u32 = text.parse().map_err(|_| Failure::new("not a size"))?;
-                let bytes = (0..size).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8);
-                write(&path, &bytes.collect::<Vec<u8>>())?;
+                write(&path, &crate::bins::pattern(size))?;
             }
             "head" => {
                 let (from, size) = text.split_once(' ').unwrap_or((&text, ""));
