@@ -78,13 +78,6 @@ pub fn run(bench: Bench) -> Result<()> {
 /// The echo servers that `bench echo` builds; the C epoll server is compiled beside them.
 const ECHO_LESSONS: &[&str] = &["tcp-server", "tcp-poll", "tcp-async"];
 
-/// One load: `connections` opened in a burst, then `exchanges` round trips on each.
-#[derive(Clone, Copy)]
-struct Load {
-    connections: usize,
-    exchanges: usize,
-}
-
 /// What one server did under one load.
 #[derive(Clone, Copy, Default)]
 struct Row {
@@ -102,28 +95,17 @@ struct Row {
     errors: usize,
 }
 
-/// An echo server under test: a lesson binary, or the C program.
-struct Server {
-    name: &'static str,
-    c_binary: Option<PathBuf>,
-}
+/// The C epoll server's name in the tables; its binary is `c_echo_epoll` beside the lessons'.
+const C_EPOLL: &str = "c-epoll";
 
 /// Runs tcp-server, tcp-poll, tcp-async and the C epoll server on the same loads, interleaved
 /// (every server meets a load before the next load starts, in a rotating order), prints the
 /// medians, and draws `bench-echo.svg` from them into `out`.
 fn echo(bins: &Bins, hold: usize, rounds: usize, out: &Path) -> Result<()> {
-    let loads =
-        [(1, 20_000), (500, 100), (1_000, 20), (hold, 10)].map(|(connections, exchanges)| Load {
-            connections,
-            exchanges,
-        });
-    let mut servers: Vec<Server> = ECHO_LESSONS
-        .iter()
-        .map(|&name| Server {
-            name,
-            c_binary: None,
-        })
-        .collect();
+    // (connections, exchanges): `connections` opened in a burst, then `exchanges` round trips
+    // on each.
+    let loads = [(1, 20_000), (500, 100), (1_000, 20), (hold, 10)];
+    let mut servers = ECHO_LESSONS.to_vec();
     // Notes that the table needs beside it: printed now, and kept for the report.
     let mut report = String::new();
     let mut note = |line: String| {
@@ -137,10 +119,7 @@ fn echo(bins: &Bins, hold: usize, rounds: usize, out: &Path) -> Result<()> {
         .args([&c_binary, &source])
         .status()
     {
-        Ok(status) if status.success() => servers.push(Server {
-            name: "c-epoll",
-            c_binary: Some(c_binary),
-        }),
+        Ok(status) if status.success() => servers.push(C_EPOLL),
         _ => note("c-epoll: skipped (cc cannot build loadgen/c_echo_epoll.c)".into()),
     }
     // Ten thousand connections need twenty thousand descriptors: ours and the servers'.
@@ -163,14 +142,8 @@ fn echo(bins: &Bins, hold: usize, rounds: usize, out: &Path) -> Result<()> {
             for k in 0..servers.len() {
                 // Rotate the order, so that no server always runs first, or right after another.
                 let s = (k + round + l) % servers.len();
-                let server = &servers[s];
-                eprint!(
-                    "\rround {}/{rounds}: {:>5} x {:<5} on {:<10}",
-                    round + 1,
-                    load.connections,
-                    load.exchanges,
-                    server.name
-                );
+                let (server, (c, e), round) = (servers[s], load, round + 1);
+                eprint!("\rround {round}/{rounds}: {c:>5} x {e:<5} on {server:<10}");
                 let _ = std::io::stderr().flush();
                 samples[l][s].push(run_load(bins, server, *load, hold, cores)?);
             }
@@ -198,8 +171,8 @@ fn echo(bins: &Bins, hold: usize, rounds: usize, out: &Path) -> Result<()> {
             let _ = writeln!(
                 report,
                 "{:<12} {:<10} {:>9.0} {:>8.2} {:>8.2} {:>9.1} {:>9.1} {:>8.0} ms ({:>4.0}) {:>10} {:>6}",
-                format!("{} x {}", load.connections, load.exchanges),
-                server.name,
+                format!("{} x {}", load.0, load.1),
+                server,
                 row.per_second,
                 row.server_us,
                 row.generator_us,
@@ -217,13 +190,12 @@ fn echo(bins: &Bins, hold: usize, rounds: usize, out: &Path) -> Result<()> {
     idle(bins, &servers, &mut report)?;
     print!("{}", &report[printed..]);
 
-    let names: Vec<&str> = servers.iter().map(|s| s.name).collect();
     let cpu: Vec<f64> = medians[1].iter().map(|row| row.server_us).collect();
     let memory: Vec<f64> = medians[3]
         .iter()
-        .map(|row| row.peak_kb as f64 / 1024.0)
+        .map(|r| r.peak_kb as f64 / 1024.0)
         .collect();
-    let svg = figure(&names, &cpu, &memory, hold, &conditions);
+    let svg = figure(&servers, &cpu, &memory, hold, &conditions);
     // The book shows the figure and the table of the same run.
     for (name, text) in [("bench-echo.svg", svg), ("bench-echo.txt", report)] {
         write(&out.join(name), text)?;
@@ -241,20 +213,26 @@ fn echo_dir(update_book: bool, target: &Path) -> PathBuf {
 }
 
 /// Starts `server`, puts `load` on it, and measures both sides.
-fn run_load(bins: &Bins, server: &Server, load: Load, hold: usize, cores: usize) -> Result<Row> {
+fn run_load(
+    bins: &Bins,
+    server: &str,
+    (connections, exchanges): (usize, usize),
+    hold: usize,
+    cores: usize,
+) -> Result<Row> {
     let mut scene = Scene::new();
     let (p, addr) = start(&mut scene, bins, server, hold)?;
     let usage = || {
         let usage = scene.pid(p).and_then(loadgen::usage);
-        usage.with_context(|| format!("{} has gone", server.name))
+        usage.with_context(|| format!("{server} has gone"))
     };
     let fresh = usage()?;
     let counted = loadgen::tcp_counters().unwrap_or_default();
-    let burst = loadgen::connect_burst(addr, load.connections);
+    let burst = loadgen::connect_burst(addr, connections);
     let counters = loadgen::tcp_counters().unwrap_or_default();
     let before = usage()?;
     // One generator thread per core; one connection needs one thread.
-    let done = loadgen::exchange(burst.streams, load.exchanges, cores.min(load.connections));
+    let done = loadgen::exchange(burst.streams, exchanges, cores.min(connections));
     let after = usage()?;
     let open = done.streams.len().max(1) as f64;
     drop(done.streams);
@@ -276,13 +254,8 @@ fn run_load(bins: &Bins, server: &Server, load: Load, hold: usize, cores: usize)
 }
 
 /// Starts `server` on a free loopback port and waits until it is ready.
-fn start(
-    scene: &mut Scene,
-    bins: &Bins,
-    server: &Server,
-    hold: usize,
-) -> Result<(Proc, SocketAddr)> {
-    let Some(binary) = &server.c_binary else {
+fn start(scene: &mut Scene, bins: &Bins, server: &str, hold: usize) -> Result<(Proc, SocketAddr)> {
+    if server != C_EPOLL {
         // The default backlog (4096, the C server's), and room for every connection of the
         // largest load, all of which come from 127.0.0.1.
         let max = (hold + 100).to_string();
@@ -295,19 +268,19 @@ fn start(
             "--max-per-address",
             &max,
         ];
-        return Ok(scene.start(server.name, bins.lesson(server.name, &args))?);
-    };
+        return Ok(scene.start(server, bins.lesson(server, &args))?);
+    }
     // The C server takes a port and prints `ready`.
     let port = free_port()?;
-    let mut cmd = Command::new(binary);
+    let mut cmd = Command::new(bins.dir.join("c_echo_epoll"));
     cmd.arg(port.to_string());
-    let p = scene.spawn(server.name, cmd)?;
+    let p = scene.spawn(server, cmd)?;
     scene.expect(p, "ready")?;
     Ok((p, SocketAddr::from(([127, 0, 0, 1], port))))
 }
 
 /// CPU time and wake-ups of each server, started and left alone for two seconds.
-fn idle(bins: &Bins, servers: &[Server], report: &mut String) -> Result<()> {
+fn idle(bins: &Bins, servers: &[&str], report: &mut String) -> Result<()> {
     const WINDOW: Duration = Duration::from_secs(2);
     let _ = writeln!(report, "idle, no clients, {} s:", WINDOW.as_secs());
     for server in servers {
@@ -322,7 +295,7 @@ fn idle(bins: &Bins, servers: &[Server], report: &mut String) -> Result<()> {
         let _ = writeln!(
             report,
             "  {:<10} {:>4} wake-ups, {:>6.0} µs CPU in {:.1} s",
-            server.name,
+            server,
             after.runs.saturating_sub(before.runs),
             after.cpu.saturating_sub(before.cpu).as_secs_f64() * 1e6,
             started.elapsed().as_secs_f64()
