@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use testkit::{Proc, Scene};
 
-use crate::bins::{Bins, Profile, build, mkdir, pattern, repo_root, target_dir, write};
+use crate::bins::{Bins, Profile, build, mkdir, output, pattern, repo_root, target_dir, write};
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
@@ -47,7 +47,7 @@ pub enum Bench {
     /// http-server vs nginx (one worker, sendfile) and python3 -m http.server: a large file
     /// by curl, a small one over keep-alive by wrk, CPU per request (apt-get install
     /// nginx-light wrk curl).
-    Http(crate::bench_http::HttpOptions),
+    Http(HttpOptions),
 }
 
 pub fn run(bench: Bench) -> Result<()> {
@@ -67,7 +67,7 @@ pub fn run(bench: Bench) -> Result<()> {
             size,
             runs,
         ),
-        Bench::Http(options) => crate::bench_http::http(
+        Bench::Http(options) => http(
             &build(&["http-server"], Profile::Release)?,
             &target,
             &options,
@@ -314,7 +314,7 @@ fn median_row(rows: &[Row]) -> Row {
 }
 
 /// The median of `values`.
-pub fn median(mut values: Vec<f64>) -> f64 {
+fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
@@ -537,7 +537,7 @@ fn sh(script: &str) -> Command {
 }
 
 /// A child process, killed and reaped when dropped.
-pub struct Running(pub Child);
+struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -567,14 +567,14 @@ fn measure(mut cmd: Command) -> Result<(f64, u64)> {
 }
 
 /// A port nothing listens on now.
-pub fn free_port() -> Result<u16> {
+fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// Starts `cmd` and waits until it listens on 127.0.0.1:`port`, by reading /proc/net/tcp (a
 /// test connection would use up a tool's one accept). Bounded: 10 s.
-pub fn listening(mut cmd: Command, port: u16) -> Result<Running> {
-    let mut child = Running(cmd.spawn().context("cannot start")?);
+fn listening(mut cmd: Command, port: u16) -> Result<Running> {
+    let mut child = Running(cmd.stdout(Stdio::null()).spawn().context("cannot start")?);
     let needle = format!("0100007F:{port:04X} 00000000:0000 0A");
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(10) {
@@ -590,7 +590,7 @@ pub fn listening(mut cmd: Command, port: u16) -> Result<Running> {
 }
 
 /// Writes `size` bytes of a pattern to `path`, 1 MiB at a time.
-pub fn make_file(path: &Path, size: u64) -> Result<()> {
+fn make_file(path: &Path, size: u64) -> Result<()> {
     mkdir(path.parent().unwrap_or(path))?;
     let mut file =
         File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
@@ -599,6 +599,186 @@ pub fn make_file(path: &Path, size: u64) -> Result<()> {
         file.write_all(block.get(..(size - start) as usize).unwrap_or(&block))?;
     }
     Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct HttpOptions {
+    /// The large file's size in MiB.
+    #[arg(long, default_value_t = 1024)]
+    size: u64,
+    /// Seconds of wrk per server.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// wrk's keep-alive connections.
+    #[arg(long, default_value_t = 50)]
+    connections: u64,
+}
+
+/// `cargo xtask bench http`: http-server against nginx and `python3 -m http.server`, in one run,
+/// on loopback. A large file fetched by curl (MB/s, the median of a few runs), and one small
+/// file over keep-alive connections by wrk (requests per second, and the server's CPU time
+/// per request, read from /proc before and after).
+///
+/// nginx runs as Debian's nginx-light does, with one process (`master_process off`, so its
+/// one worker is the process measured), `sendfile on`, no access log, listening on 127.0.0.1
+/// only, from a configuration written to a scratch directory. http-server runs with
+/// `--quiet` (no line per request), as nginx without its access log.
+fn http(bins: &Bins, target: &Path, options: &HttpOptions) -> Result<()> {
+    for tool in ["curl", "wrk"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            bail!("{tool} not found (apt-get install {tool})");
+        }
+    }
+    let dir = target.join("bench-http");
+    let root = dir.join("root");
+    let _ = std::fs::remove_dir_all(&dir);
+    let big = options.size << 20;
+    make_file(&root.join("big.bin"), big)?;
+    make_file(&root.join("small.html"), 1024)?;
+
+    println!(
+        "large: a {} MiB file by curl, {RUNS} runs each, interleaved, median shown; \
+         small: a 1 KiB file by wrk, {} keep-alive connections, {} s",
+        options.size, options.connections, options.seconds
+    );
+    // Every server starts first and waits while the others are measured, so that the large
+    // file's runs can take turns: a moment of load on the machine then falls on all of them.
+    let mut servers = Vec::new();
+    for name in ["http-server", "nginx (1 worker)", "python3 -m http.server"] {
+        let (port, max) = (free_port()?, "10000");
+        let cmd = match name {
+            "http-server" => {
+                let args = ["--quiet", "--max-clients", max, "--max-per-address", max];
+                let mut cmd = bins.lesson("http-server", &args);
+                cmd.args(["--port", &port.to_string(), "--root"]).arg(&root);
+                Ok(cmd)
+            }
+            "nginx (1 worker)" => nginx(&dir, &root, port),
+            _ => {
+                let mut cmd = Command::new("python3");
+                cmd.args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"]);
+                cmd.arg(&root).arg(port.to_string()).stderr(Stdio::null());
+                Ok(cmd)
+            }
+        };
+        match cmd.and_then(|cmd| listening(cmd, port)) {
+            Ok(server) => servers.push((name, server, SocketAddr::from(([127, 0, 0, 1], port)))),
+            Err(why) => println!("{name:<24} {why:#}"),
+        }
+    }
+    let mut rates = vec![Vec::new(); servers.len()];
+    for run in 0..RUNS {
+        for k in 0..servers.len() {
+            // Rotate the order, so that no server always goes first.
+            let s = (k + run) % servers.len();
+            rates[s].push(curl_rate(servers[s].2, big)?);
+        }
+    }
+    println!(
+        "{:<24} {:>12} {:>14} {:>16}",
+        "server", "large MB/s", "small req/s", "CPU µs/request"
+    );
+    for ((name, server, addr), rates) in servers.iter().zip(rates) {
+        let rate = median(rates);
+        // From /proc/PID/stat, which counts the threads that have ended too (http-server's
+        // connection threads end with wrk's connections; loadgen::usage sees only live ones).
+        let before = cpu_seconds(server.0.id())?;
+        let (requests, rps) = wrk(*addr, options)?;
+        let per_request = (cpu_seconds(server.0.id())? - before) * 1e6 / requests.max(1) as f64;
+        println!("{name:<24} {rate:>12.0} {rps:>14.0} {per_request:>16.1}");
+    }
+    Ok(())
+}
+
+/// Runs of the large file per server.
+const RUNS: usize = 5;
+
+/// nginx from a configuration written into `dir`: one worker serving `root` on `port`.
+fn nginx(dir: &Path, root: &Path, port: u16) -> Result<Command> {
+    let exe = ["/usr/sbin/nginx", "nginx"]
+        .into_iter()
+        .find(|n| Command::new(n).arg("-v").output().is_ok())
+        .context("not installed (apt-get install nginx-light)")?;
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dir}/nginx.pid;\n\
+         error_log {dir}/error.log;\nevents {{ worker_connections 4096; }}\n\
+         http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n\
+         \x20 client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n\
+         \x20 fastcgi_temp_path {dir}/fastcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n\
+         \x20 scgi_temp_path {dir}/scgi;\n  types {{ text/html html; }}\n\
+         \x20 server {{ listen 127.0.0.1:{port}; root {root}; }}\n}}\n",
+        dir = dir.display(),
+        root = root.display()
+    );
+    let path = dir.join("nginx.conf");
+    write(&path, conf)?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(&path)
+        .stderr(Stdio::null());
+    Ok(cmd)
+}
+
+/// curl fetching big.bin into /dev/null: MB/s.
+fn curl_rate(addr: SocketAddr, size: u64) -> Result<f64> {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{size_download} %{time_total}",
+        ])
+        .arg(format!("http://{addr}/big.bin"))
+        .output()
+        .context("cannot run curl")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (got, secs) = text.split_once(' ').unwrap_or_default();
+    let (got, secs): (u64, f64) = (got.parse().unwrap_or(0), secs.parse().unwrap_or(0.0));
+    if got != size || secs <= 0.0 {
+        bail!("curl got {got} of {size} bytes from {addr}: {text}");
+    }
+    Ok(got as f64 / secs / 1e6)
+}
+
+/// wrk on small.html: (requests, requests per second).
+fn wrk(addr: SocketAddr, options: &HttpOptions) -> Result<(u64, f64)> {
+    let out = Command::new("wrk")
+        .args(["-t1", "-c", &options.connections.to_string()])
+        .args(["-d", &format!("{}s", options.seconds)])
+        .arg(format!("http://{addr}/small.html"))
+        .output()
+        .context("cannot run wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "  123456 requests in 5.00s, 150.00MB read" and "Requests/sec:  24691.20"
+    let requests = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .with_context(|| format!("wrk said: {text}"))?;
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:")?.trim().parse().ok());
+    Ok((requests, rps.unwrap_or(0.0)))
+}
+
+/// The process's CPU time so far, user and system, of all its threads, live or ended, in seconds.
+fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
+    // After the command's name in parentheses, fields 12 and 13 are utime and stime, in ticks.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<f64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    let ticks = fields.get(11).unwrap_or(&0.0) + fields.get(12).unwrap_or(&0.0);
+    let mut getconf = Command::new("getconf");
+    let per_second =
+        output(getconf.arg("CLK_TCK")).map_or(100.0, |t| t.trim().parse().unwrap_or(100.0));
+    Ok(ticks / per_second)
 }
 
 #[cfg(test)]

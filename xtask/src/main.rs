@@ -3,7 +3,6 @@
 //! the variants of [`Command`] below.
 
 mod bench;
-mod bench_http;
 mod bins;
 mod book;
 mod exercise;
