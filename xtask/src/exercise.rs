@@ -62,20 +62,16 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Check { id, seed } => check(find(&id)?, seed.unwrap_or_else(new_seed)),
         Cmd::Watch { id } => watch(id.as_deref()),
         Cmd::Prove { ids, seed } if ids.is_empty() => prove(&Vec::from_iter(EXERCISES), seed),
-        Cmd::Prove { ids, seed } => prove(
-            &ids.iter()
-                .map(|id| find(id))
-                .collect::<Result<Vec<_>, _>>()?,
-            seed,
-        ),
+        Cmd::Prove { ids, seed } => {
+            let chosen = ids.iter().map(|id| find(id));
+            prove(&chosen.collect::<Result<Vec<_>, _>>()?, seed)
+        }
     }
 }
 
 /// A seed that differs from run to run, small enough to type back: a failed check prints it.
 fn new_seed() -> u64 {
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = SystemTime::UNIX_EPOCH.elapsed().unwrap_or_default();
     (now.as_nanos() as u64 ^ u64::from(std::process::id())) % 1_000_000
 }
 
