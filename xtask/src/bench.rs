@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use testkit::{Proc, Scene};
 
-use crate::bins::{Bins, Profile, build, mkdir, output, pattern, repo_root, target_dir, write};
+use crate::bins::{
+    Bins, Profile, build, mkdir, output, pattern, read, repo_root, target_dir, write,
+};
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
@@ -716,24 +718,23 @@ fn nginx(dir: &Path, root: &Path, port: u16) -> Result<Command> {
     cmd.arg("-p")
         .arg(dir)
         .arg("-c")
-        .arg(&path)
+        .arg(path)
         .stderr(Stdio::null());
     Ok(cmd)
 }
 
 /// curl fetching big.bin into /dev/null: MB/s.
 fn curl_rate(addr: SocketAddr, size: u64) -> Result<f64> {
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{size_download} %{time_total}",
-        ])
-        .arg(format!("http://{addr}/big.bin"))
-        .output()
-        .context("cannot run curl")?;
+    let mut curl = Command::new("curl");
+    curl.args([
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{size_download} %{time_total}",
+    ]);
+    let out = curl.arg(format!("http://{addr}/big.bin")).output();
+    let out = out.context("cannot run curl")?;
     let text = String::from_utf8_lossy(&out.stdout);
     let (got, secs) = text.split_once(' ').unwrap_or_default();
     let (got, secs): (u64, f64) = (got.parse().unwrap_or(0), secs.parse().unwrap_or(0.0));
@@ -753,11 +754,9 @@ fn wrk(addr: SocketAddr, options: &HttpOptions) -> Result<(u64, f64)> {
         .context("cannot run wrk")?;
     let text = String::from_utf8_lossy(&out.stdout);
     // "  123456 requests in 5.00s, 150.00MB read" and "Requests/sec:  24691.20"
-    let requests = text
-        .lines()
-        .find(|l| l.contains(" requests in "))
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .with_context(|| format!("wrk said: {text}"))?;
+    let requests = text.lines().find(|l| l.contains(" requests in "));
+    let requests = requests.and_then(|l| l.split_whitespace().next()?.parse().ok());
+    let requests = requests.with_context(|| format!("wrk said: {text}"))?;
     let rps = text
         .lines()
         .find_map(|l| l.strip_prefix("Requests/sec:")?.trim().parse().ok());
@@ -766,15 +765,11 @@ fn wrk(addr: SocketAddr, options: &HttpOptions) -> Result<(u64, f64)> {
 
 /// The process's CPU time so far, user and system, of all its threads, live or ended, in seconds.
 fn cpu_seconds(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
+    let stat = read(Path::new(&format!("/proc/{pid}/stat")))?;
     // After the command's name in parentheses, fields 12 and 13 are utime and stime, in ticks.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<f64> = rest
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0.0))
-        .collect();
-    let ticks = fields.get(11).unwrap_or(&0.0) + fields.get(12).unwrap_or(&0.0);
+    let fields = rest.split_whitespace().skip(11).take(2);
+    let ticks: f64 = fields.map(|f| f.parse().unwrap_or(0.0)).sum();
     let mut getconf = Command::new("getconf");
     let per_second =
         output(getconf.arg("CLK_TCK")).map_or(100.0, |t| t.trim().parse().unwrap_or(100.0));
