@@ -5,6 +5,7 @@
 //! here, never in tests: a loaded CI machine makes timed tests fail for no fault of the code.
 
 use std::fmt::Write as _;
+use std::fs::File;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -12,10 +13,12 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use testkit::{Proc, Scene};
 
-use crate::bins::{Bins, Profile, build, repo_root, target_dir};
+use crate::bins::{
+    Bins, Profile, build, mkdir, output, pattern, read, repo_root, target_dir, write,
+};
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
@@ -37,7 +40,7 @@ pub enum Bench {
     /// the paired ratio to cat, and the client's peak memory.
     Download {
         /// Bytes, or with a unit: 64K, 200M, 1G.
-        #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+        #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = common::size::parse_size)]
         size: u64,
         /// Downloads of each kind; the median is shown.
         #[arg(long, value_name = "N", default_value_t = 3)]
@@ -46,7 +49,7 @@ pub enum Bench {
     /// http-server vs nginx (one worker, sendfile) and python3 -m http.server: a large file
     /// by curl, a small one over keep-alive by wrk, CPU per request (apt-get install
     /// nginx-light wrk curl).
-    Http(crate::bench_http::HttpOptions),
+    Http(HttpOptions),
 }
 
 pub fn run(bench: Bench) -> Result<()> {
@@ -66,7 +69,7 @@ pub fn run(bench: Bench) -> Result<()> {
             size,
             runs,
         ),
-        Bench::Http(options) => crate::bench_http::http(
+        Bench::Http(options) => http(
             &build(&["http-server"], Profile::Release)?,
             &target,
             &options,
@@ -76,13 +79,6 @@ pub fn run(bench: Bench) -> Result<()> {
 
 /// The echo servers that `bench echo` builds; the C epoll server is compiled beside them.
 const ECHO_LESSONS: &[&str] = &["tcp-server", "tcp-poll", "tcp-async"];
-
-/// One load: `connections` opened in a burst, then `exchanges` round trips on each.
-#[derive(Clone, Copy)]
-struct Load {
-    connections: usize,
-    exchanges: usize,
-}
 
 /// What one server did under one load.
 #[derive(Clone, Copy, Default)]
@@ -101,28 +97,17 @@ struct Row {
     errors: usize,
 }
 
-/// An echo server under test: a lesson binary, or the C program.
-struct Server {
-    name: &'static str,
-    c_binary: Option<PathBuf>,
-}
+/// The C epoll server's name in the tables; its binary is `c_echo_epoll` beside the lessons'.
+const C_EPOLL: &str = "c-epoll";
 
 /// Runs tcp-server, tcp-poll, tcp-async and the C epoll server on the same loads, interleaved
 /// (every server meets a load before the next load starts, in a rotating order), prints the
 /// medians, and draws `bench-echo.svg` from them into `out`.
 fn echo(bins: &Bins, hold: usize, rounds: usize, out: &Path) -> Result<()> {
-    let loads =
-        [(1, 20_000), (500, 100), (1_000, 20), (hold, 10)].map(|(connections, exchanges)| Load {
-            connections,
-            exchanges,
-        });
-    let mut servers: Vec<Server> = ECHO_LESSONS
-        .iter()
-        .map(|&name| Server {
-            name,
-            c_binary: None,
-        })
-        .collect();
+    // (connections, exchanges): `connections` opened in a burst, then `exchanges` round trips
+    // on each.
+    let loads = [(1, 20_000), (500, 100), (1_000, 20), (hold, 10)];
+    let mut servers = ECHO_LESSONS.to_vec();
     // Notes that the table needs beside it: printed now, and kept for the report.
     let mut report = String::new();
     let mut note = |line: String| {
@@ -130,16 +115,13 @@ fn echo(bins: &Bins, hold: usize, rounds: usize, out: &Path) -> Result<()> {
         let _ = writeln!(report, "{line}");
     };
     let c_binary = bins.dir.join("c_echo_epoll");
-    let mut cc = Command::new("cc");
-    cc.arg("-O2")
-        .arg("-o")
-        .arg(&c_binary)
-        .arg(repo_root().join("loadgen/c_echo_epoll.c"));
-    match cc.status() {
-        Ok(status) if status.success() => servers.push(Server {
-            name: "c-epoll",
-            c_binary: Some(c_binary),
-        }),
+    let source = repo_root().join("loadgen/c_echo_epoll.c");
+    match Command::new("cc")
+        .args(["-O2", "-o"])
+        .args([&c_binary, &source])
+        .status()
+    {
+        Ok(status) if status.success() => servers.push(C_EPOLL),
         _ => note("c-epoll: skipped (cc cannot build loadgen/c_echo_epoll.c)".into()),
     }
     // Ten thousand connections need twenty thousand descriptors: ours and the servers'.
@@ -162,14 +144,8 @@ fn echo(bins: &Bins, hold: usize, rounds: usize, out: &Path) -> Result<()> {
             for k in 0..servers.len() {
                 // Rotate the order, so that no server always runs first, or right after another.
                 let s = (k + round + l) % servers.len();
-                let server = &servers[s];
-                eprint!(
-                    "\rround {}/{rounds}: {:>5} x {:<5} on {:<10}",
-                    round + 1,
-                    load.connections,
-                    load.exchanges,
-                    server.name
-                );
+                let (server, (c, e), round) = (servers[s], load, round + 1);
+                eprint!("\rround {round}/{rounds}: {c:>5} x {e:<5} on {server:<10}");
                 let _ = std::io::stderr().flush();
                 samples[l][s].push(run_load(bins, server, *load, hold, cores)?);
             }
@@ -197,8 +173,8 @@ fn echo(bins: &Bins, hold: usize, rounds: usize, out: &Path) -> Result<()> {
             let _ = writeln!(
                 report,
                 "{:<12} {:<10} {:>9.0} {:>8.2} {:>8.2} {:>9.1} {:>9.1} {:>8.0} ms ({:>4.0}) {:>10} {:>6}",
-                format!("{} x {}", load.connections, load.exchanges),
-                server.name,
+                format!("{} x {}", load.0, load.1),
+                server,
                 row.per_second,
                 row.server_us,
                 row.generator_us,
@@ -216,19 +192,16 @@ fn echo(bins: &Bins, hold: usize, rounds: usize, out: &Path) -> Result<()> {
     idle(bins, &servers, &mut report)?;
     print!("{}", &report[printed..]);
 
-    let names: Vec<&str> = servers.iter().map(|s| s.name).collect();
     let cpu: Vec<f64> = medians[1].iter().map(|row| row.server_us).collect();
     let memory: Vec<f64> = medians[3]
         .iter()
-        .map(|row| row.peak_kb as f64 / 1024.0)
+        .map(|r| r.peak_kb as f64 / 1024.0)
         .collect();
-    let svg = figure(&names, &cpu, &memory, hold, &conditions);
+    let svg = figure(&servers, &cpu, &memory, hold, &conditions);
     // The book shows the figure and the table of the same run.
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     for (name, text) in [("bench-echo.svg", svg), ("bench-echo.txt", report)] {
-        let path = out.join(name);
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-        println!("wrote {}", path.display());
+        write(&out.join(name), text)?;
+        println!("wrote {}", out.join(name).display());
     }
     Ok(())
 }
@@ -242,17 +215,26 @@ fn echo_dir(update_book: bool, target: &Path) -> PathBuf {
 }
 
 /// Starts `server`, puts `load` on it, and measures both sides.
-fn run_load(bins: &Bins, server: &Server, load: Load, hold: usize, cores: usize) -> Result<Row> {
+fn run_load(
+    bins: &Bins,
+    server: &str,
+    (connections, exchanges): (usize, usize),
+    hold: usize,
+    cores: usize,
+) -> Result<Row> {
     let mut scene = Scene::new();
     let (p, addr) = start(&mut scene, bins, server, hold)?;
-    let usage = || usage(&scene, p).with_context(|| format!("{} has gone", server.name));
+    let usage = || {
+        let usage = scene.pid(p).and_then(loadgen::usage);
+        usage.with_context(|| format!("{server} has gone"))
+    };
     let fresh = usage()?;
     let counted = loadgen::tcp_counters().unwrap_or_default();
-    let burst = loadgen::connect_burst(addr, load.connections);
+    let burst = loadgen::connect_burst(addr, connections);
     let counters = loadgen::tcp_counters().unwrap_or_default();
     let before = usage()?;
     // One generator thread per core; one connection needs one thread.
-    let done = loadgen::exchange(burst.streams, load.exchanges, cores.min(load.connections));
+    let done = loadgen::exchange(burst.streams, exchanges, cores.min(connections));
     let after = usage()?;
     let open = done.streams.len().max(1) as f64;
     drop(done.streams);
@@ -273,19 +255,9 @@ fn run_load(bins: &Bins, server: &Server, load: Load, hold: usize, cores: usize)
     })
 }
 
-/// The CPU time and memory of a scene's process, from Linux's /proc.
-fn usage(scene: &Scene, p: Proc) -> Option<loadgen::Usage> {
-    scene.pid(p).and_then(loadgen::usage)
-}
-
 /// Starts `server` on a free loopback port and waits until it is ready.
-fn start(
-    scene: &mut Scene,
-    bins: &Bins,
-    server: &Server,
-    hold: usize,
-) -> Result<(Proc, SocketAddr)> {
-    let Some(binary) = &server.c_binary else {
+fn start(scene: &mut Scene, bins: &Bins, server: &str, hold: usize) -> Result<(Proc, SocketAddr)> {
+    if server != C_EPOLL {
         // The default backlog (4096, the C server's), and room for every connection of the
         // largest load, all of which come from 127.0.0.1.
         let max = (hold + 100).to_string();
@@ -298,33 +270,34 @@ fn start(
             "--max-per-address",
             &max,
         ];
-        return Ok(scene.start(server.name, bins.lesson(server.name, &args))?);
-    };
+        return Ok(scene.start(server, bins.lesson(server, &args))?);
+    }
     // The C server takes a port and prints `ready`.
     let port = free_port()?;
-    let mut cmd = Command::new(binary);
+    let mut cmd = Command::new(bins.dir.join("c_echo_epoll"));
     cmd.arg(port.to_string());
-    let p = scene.spawn(server.name, cmd)?;
+    let p = scene.spawn(server, cmd)?;
     scene.expect(p, "ready")?;
     Ok((p, SocketAddr::from(([127, 0, 0, 1], port))))
 }
 
 /// CPU time and wake-ups of each server, started and left alone for two seconds.
-fn idle(bins: &Bins, servers: &[Server], report: &mut String) -> Result<()> {
+fn idle(bins: &Bins, servers: &[&str], report: &mut String) -> Result<()> {
     const WINDOW: Duration = Duration::from_secs(2);
     let _ = writeln!(report, "idle, no clients, {} s:", WINDOW.as_secs());
     for server in servers {
         let mut scene = Scene::new();
         let (p, _) = start(&mut scene, bins, server, 0)?;
-        let before = usage(&scene, p).unwrap_or_default();
+        let usage = || scene.pid(p).and_then(loadgen::usage).unwrap_or_default();
+        let before = usage();
         let started = Instant::now();
         // The measuring window: a sleep that synchronises nothing.
         thread::sleep(WINDOW);
-        let after = usage(&scene, p).unwrap_or_default();
+        let after = usage();
         let _ = writeln!(
             report,
             "  {:<10} {:>4} wake-ups, {:>6.0} µs CPU in {:.1} s",
-            server.name,
+            server,
             after.runs.saturating_sub(before.runs),
             after.cpu.saturating_sub(before.cpu).as_secs_f64() * 1e6,
             started.elapsed().as_secs_f64()
@@ -343,7 +316,7 @@ fn median_row(rows: &[Row]) -> Row {
 }
 
 /// The median of `values`.
-pub fn median(mut values: Vec<f64>) -> f64 {
+fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
@@ -352,56 +325,43 @@ pub fn median(mut values: Vec<f64>) -> f64 {
 /// does not inherit the theme's text colour: a transparent background, mid-grey text and
 /// saturated bars read on the light and the dark themes alike.
 fn figure(names: &[&str], cpu: &[f64], memory: &[f64], hold: usize, conditions: &str) -> String {
-    let bar_h = 22.0;
+    let (bar_h, left, width) = (22.0, 100.0, 380.0);
     let panel_h = 40.0 + names.len() as f64 * (bar_h + 8.0);
-    let (left, width) = (100.0, 380.0);
-    let mut svg = String::new();
     let height = 2.0 * panel_h + 60.0;
-    let _ = writeln!(
-        svg,
+    let mut svg = format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 620 {height:.0}" width="620" height="{height:.0}" font-family="sans-serif" font-size="13" fill="#888888" stroke="none">"##
+    );
+    let memory_title = format!(
+        "Peak resident memory, {} connections (MiB)",
+        thousands(hold)
     );
     let panels = [
         (
-            "Server CPU per exchange, 500 connections × 100 exchanges (µs)".to_string(),
+            "Server CPU per exchange, 500 connections × 100 exchanges (µs)",
             cpu,
             "#3b82f6",
         ),
-        (
-            format!(
-                "Peak resident memory, {} connections (MiB)",
-                thousands(hold)
-            ),
-            memory,
-            "#f59e0b",
-        ),
+        (&memory_title, memory, "#f59e0b"),
     ];
     for (i, (title, values, colour)) in panels.iter().enumerate() {
         let top = 10.0 + i as f64 * panel_h;
-        let _ = writeln!(
+        let y = top + 16.0;
+        let _ = write!(
             svg,
-            r#"  <text x="0" y="{:.0}" font-weight="bold">{title}</text>"#,
-            top + 16.0
+            r#"
+  <text x="0" y="{y:.0}" font-weight="bold">{title}</text>"#
         );
         let max = values.iter().copied().fold(0.0, f64::max).max(1e-9);
         for (j, (name, value)) in names.iter().zip(values.iter()).enumerate() {
             let y = top + 30.0 + j as f64 * (bar_h + 8.0);
-            let w = value / max * width;
-            let _ = writeln!(
+            let (w, name_x, text_y) = (value / max * width, left - 8.0, y + 16.0);
+            let value_x = left + w + 6.0;
+            let _ = write!(
                 svg,
-                r#"  <text x="{:.0}" y="{:.0}" text-anchor="end">{name}</text>"#,
-                left - 8.0,
-                y + 16.0
-            );
-            let _ = writeln!(
-                svg,
-                r#"  <rect x="{left:.0}" y="{y:.0}" width="{w:.1}" height="{bar_h:.0}" fill="{colour}"/>"#
-            );
-            let _ = writeln!(
-                svg,
-                r#"  <text x="{:.1}" y="{:.0}">{value:.1}</text>"#,
-                left + w + 6.0,
-                y + 16.0
+                r#"
+  <text x="{name_x:.0}" y="{text_y:.0}" text-anchor="end">{name}</text>
+  <rect x="{left:.0}" y="{y:.0}" width="{w:.1}" height="{bar_h:.0}" fill="{colour}"/>
+  <text x="{value_x:.1}" y="{text_y:.0}">{value:.1}</text>"#
             );
         }
     }
@@ -410,15 +370,15 @@ fn figure(names: &[&str], cpu: &[f64], memory: &[f64], hold: usize, conditions: 
         conditions,
     ];
     for (i, line) in caption.iter().enumerate() {
-        let _ = writeln!(
+        let (y, line) = (height - 26.0 + i as f64 * 15.0, line.replace('&', "&amp;"));
+        let line = line.replace('<', "&lt;");
+        let _ = write!(
             svg,
-            r#"  <text x="0" y="{:.0}" font-size="11">{}</text>"#,
-            height - 26.0 + i as f64 * 15.0,
-            line.replace('&', "&amp;").replace('<', "&lt;")
+            r#"
+  <text x="0" y="{y:.0}" font-size="11">{line}</text>"#
         );
     }
-    svg.push_str("</svg>\n");
-    svg
+    svg + "\n</svg>\n"
 }
 
 /// `10000` as `10,000`.
@@ -432,21 +392,6 @@ fn thousands(n: usize) -> String {
         out.push(c);
     }
     out
-}
-
-/// Parses sizes such as `1G`, `200M`, `64K` or a plain number of bytes.
-fn parse_size(s: &str) -> Result<u64, String> {
-    let digits = s.trim_end_matches(|c: char| !c.is_ascii_digit());
-    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a size"))?;
-    let unit = match &s[digits.len()..] {
-        "" => 1,
-        "K" | "k" => 1 << 10,
-        "M" | "m" => 1 << 20,
-        "G" | "g" => 1 << 30,
-        _ => return Err(format!("{s:?}: the unit is K, M or G")),
-    };
-    n.checked_mul(unit)
-        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// The ways to copy the file besides the lesson, each doing the same job with less care, as a
@@ -481,6 +426,7 @@ const TOOLS: [(&str, &str, &str); 3] = [
 fn download(bins: &Bins, target: &Path, size: u64, runs: usize) -> Result<()> {
     let lesson = std::env::var_os("XTASK_DOWNLOAD_BIN").map(PathBuf::from);
     let lesson = lesson.unwrap_or_else(|| bins.dir.join("file-download"));
+    let installed = |tool: &str| Command::new(tool).arg("-h").output().is_ok();
     let tools: Vec<_> = TOOLS.iter().filter(|(tool, ..)| installed(tool)).collect();
     if tools.len() < TOOLS.len() {
         println!("not installed, so not compared: apt-get install netcat-openbsd socat");
@@ -518,11 +464,10 @@ fn download_in(
     runs: usize,
 ) -> Result<()> {
     let (root, out) = (dir.join("root"), dir.join("out"));
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let (src, dst) = (root.join("big.bin"), out.join("big.bin"));
+    let _ = std::fs::remove_dir_all(dir);
     make_file(&src, size)?;
+    mkdir(&out)?;
     let mut scene = Scene::new();
     let mut serve = Command::new(lesson);
     serve.args(["serve", "--port", "0", "--root"]).arg(&root);
@@ -550,8 +495,7 @@ fn download_in(
                 Some((_, "", client)) => measure(sh(&(fill(client, 0) + &sync)))?,
                 Some((tool, server, client)) => {
                     let port = free_port()?;
-                    let mut server = Running(sh(&fill(server, port)).spawn()?);
-                    wait_listening(port, &mut server.0)
+                    let _server = listening(sh(&fill(server, port)), port)
                         .with_context(|| format!("{tool} did not listen"))?;
                     measure(sh(&(fill(client, port) + &sync)))?
                 }
@@ -564,7 +508,8 @@ fn download_in(
             times.push(measured);
         }
     }
-    let server_peak = usage(&scene, server).map_or(0, |u| u.peak_rss_kb);
+    let server_peak = scene.pid(server).and_then(loadgen::usage);
+    let server_peak = server_peak.map_or(0, |u| u.peak_rss_kb);
     drop(scene);
     for (name, mine) in names
         .iter()
@@ -593,15 +538,8 @@ fn sh(script: &str) -> Command {
     cmd
 }
 
-fn installed(tool: &str) -> bool {
-    sh(&format!("command -v {tool}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// A child process, killed and reaped when dropped.
-pub struct Running(pub Child);
+struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -631,42 +569,211 @@ fn measure(mut cmd: Command) -> Result<(f64, u64)> {
 }
 
 /// A port nothing listens on now.
-pub fn free_port() -> Result<u16> {
+fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Waits until `child` listens on 127.0.0.1:`port`, by reading /proc/net/tcp (a test
-/// connection would use up a tool's one accept). Bounded: 10 s.
-pub fn wait_listening(port: u16, child: &mut Child) -> Result<()> {
+/// Starts `cmd` and waits until it listens on 127.0.0.1:`port`, by reading /proc/net/tcp (a
+/// test connection would use up a tool's one accept). Bounded: 10 s.
+fn listening(mut cmd: Command, port: u16) -> Result<Running> {
+    let mut child = Running(cmd.stdout(Stdio::null()).spawn().context("cannot start")?);
     let needle = format!("0100007F:{port:04X} 00000000:0000 0A");
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(10) {
         if std::fs::read_to_string("/proc/net/tcp").is_ok_and(|t| t.contains(&needle)) {
-            return Ok(());
+            return Ok(child);
         }
-        if let Some(status) = child.try_wait()? {
+        if let Some(status) = child.0.try_wait()? {
             bail!("it exited: {status}");
         }
         thread::sleep(Duration::from_millis(5));
     }
-    Err(anyhow!("nothing listened on port {port} within 10 s"))
+    bail!("nothing listened on port {port} within 10 s")
 }
 
 /// Writes `size` bytes of a pattern to `path`, 1 MiB at a time.
-pub fn make_file(path: &Path, size: u64) -> Result<()> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut file = std::io::BufWriter::new(file);
-    let block: Vec<u8> = (0..1u32 << 20)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
-    let mut left = size;
-    while left > 0 {
-        let n = left.min(block.len() as u64);
-        file.write_all(&block[..n as usize])?;
-        left -= n;
+fn make_file(path: &Path, size: u64) -> Result<()> {
+    mkdir(path.parent().unwrap_or(path))?;
+    let mut file =
+        File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let block = pattern(1 << 20);
+    for start in (0..size).step_by(block.len()) {
+        file.write_all(block.get(..(size - start) as usize).unwrap_or(&block))?;
     }
-    Ok(file.flush()?)
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct HttpOptions {
+    /// The large file's size in MiB.
+    #[arg(long, default_value_t = 1024)]
+    size: u64,
+    /// Seconds of wrk per server.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// wrk's keep-alive connections.
+    #[arg(long, default_value_t = 50)]
+    connections: u64,
+}
+
+/// `cargo xtask bench http`: http-server against nginx and `python3 -m http.server`, in one run,
+/// on loopback. A large file fetched by curl (MB/s, the median of a few runs), and one small
+/// file over keep-alive connections by wrk (requests per second, and the server's CPU time
+/// per request, read from /proc before and after).
+///
+/// nginx runs as Debian's nginx-light does, with one process (`master_process off`, so its
+/// one worker is the process measured), `sendfile on`, no access log, listening on 127.0.0.1
+/// only, from a configuration written to a scratch directory. http-server runs with
+/// `--quiet` (no line per request), as nginx without its access log.
+fn http(bins: &Bins, target: &Path, options: &HttpOptions) -> Result<()> {
+    for tool in ["curl", "wrk"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            bail!("{tool} not found (apt-get install {tool})");
+        }
+    }
+    let dir = target.join("bench-http");
+    let root = dir.join("root");
+    let _ = std::fs::remove_dir_all(&dir);
+    let big = options.size << 20;
+    make_file(&root.join("big.bin"), big)?;
+    make_file(&root.join("small.html"), 1024)?;
+
+    println!(
+        "large: a {} MiB file by curl, {RUNS} runs each, interleaved, median shown; \
+         small: a 1 KiB file by wrk, {} keep-alive connections, {} s",
+        options.size, options.connections, options.seconds
+    );
+    // Every server starts first and waits while the others are measured, so that the large
+    // file's runs can take turns: a moment of load on the machine then falls on all of them.
+    let mut servers = Vec::new();
+    for name in ["http-server", "nginx (1 worker)", "python3 -m http.server"] {
+        let (port, max) = (free_port()?, "10000");
+        let cmd = match name {
+            "http-server" => {
+                let args = ["--quiet", "--max-clients", max, "--max-per-address", max];
+                let mut cmd = bins.lesson("http-server", &args);
+                cmd.args(["--port", &port.to_string(), "--root"]).arg(&root);
+                Ok(cmd)
+            }
+            "nginx (1 worker)" => nginx(&dir, &root, port),
+            _ => {
+                let mut cmd = Command::new("python3");
+                cmd.args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"]);
+                cmd.arg(&root).arg(port.to_string()).stderr(Stdio::null());
+                Ok(cmd)
+            }
+        };
+        match cmd.and_then(|cmd| listening(cmd, port)) {
+            Ok(server) => servers.push((name, server, SocketAddr::from(([127, 0, 0, 1], port)))),
+            Err(why) => println!("{name:<24} {why:#}"),
+        }
+    }
+    let mut rates = vec![Vec::new(); servers.len()];
+    for run in 0..RUNS {
+        for k in 0..servers.len() {
+            // Rotate the order, so that no server always goes first.
+            let s = (k + run) % servers.len();
+            rates[s].push(curl_rate(servers[s].2, big)?);
+        }
+    }
+    println!(
+        "{:<24} {:>12} {:>14} {:>16}",
+        "server", "large MB/s", "small req/s", "CPU µs/request"
+    );
+    for ((name, server, addr), rates) in servers.iter().zip(rates) {
+        let rate = median(rates);
+        // From /proc/PID/stat, which counts the threads that have ended too (http-server's
+        // connection threads end with wrk's connections; loadgen::usage sees only live ones).
+        let before = cpu_seconds(server.0.id())?;
+        let (requests, rps) = wrk(*addr, options)?;
+        let per_request = (cpu_seconds(server.0.id())? - before) * 1e6 / requests.max(1) as f64;
+        println!("{name:<24} {rate:>12.0} {rps:>14.0} {per_request:>16.1}");
+    }
+    Ok(())
+}
+
+/// Runs of the large file per server.
+const RUNS: usize = 5;
+
+/// nginx from a configuration written into `dir`: one worker serving `root` on `port`.
+fn nginx(dir: &Path, root: &Path, port: u16) -> Result<Command> {
+    let exe = ["/usr/sbin/nginx", "nginx"]
+        .into_iter()
+        .find(|n| Command::new(n).arg("-v").output().is_ok())
+        .context("not installed (apt-get install nginx-light)")?;
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dir}/nginx.pid;\n\
+         error_log {dir}/error.log;\nevents {{ worker_connections 4096; }}\n\
+         http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n\
+         \x20 client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n\
+         \x20 fastcgi_temp_path {dir}/fastcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n\
+         \x20 scgi_temp_path {dir}/scgi;\n  types {{ text/html html; }}\n\
+         \x20 server {{ listen 127.0.0.1:{port}; root {root}; }}\n}}\n",
+        dir = dir.display(),
+        root = root.display()
+    );
+    let path = dir.join("nginx.conf");
+    write(&path, conf)?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(path)
+        .stderr(Stdio::null());
+    Ok(cmd)
+}
+
+/// curl fetching big.bin into /dev/null: MB/s.
+fn curl_rate(addr: SocketAddr, size: u64) -> Result<f64> {
+    let mut curl = Command::new("curl");
+    curl.args([
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{size_download} %{time_total}",
+    ]);
+    let out = curl.arg(format!("http://{addr}/big.bin")).output();
+    let out = out.context("cannot run curl")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (got, secs) = text.split_once(' ').unwrap_or_default();
+    let (got, secs): (u64, f64) = (got.parse().unwrap_or(0), secs.parse().unwrap_or(0.0));
+    if got != size || secs <= 0.0 {
+        bail!("curl got {got} of {size} bytes from {addr}: {text}");
+    }
+    Ok(got as f64 / secs / 1e6)
+}
+
+/// wrk on small.html: (requests, requests per second).
+fn wrk(addr: SocketAddr, options: &HttpOptions) -> Result<(u64, f64)> {
+    let out = Command::new("wrk")
+        .args(["-t1", "-c", &options.connections.to_string()])
+        .args(["-d", &format!("{}s", options.seconds)])
+        .arg(format!("http://{addr}/small.html"))
+        .output()
+        .context("cannot run wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "  123456 requests in 5.00s, 150.00MB read" and "Requests/sec:  24691.20"
+    let requests = text.lines().find(|l| l.contains(" requests in "));
+    let requests = requests.and_then(|l| l.split_whitespace().next()?.parse().ok());
+    let requests = requests.with_context(|| format!("wrk said: {text}"))?;
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:")?.trim().parse().ok());
+    Ok((requests, rps.unwrap_or(0.0)))
+}
+
+/// The process's CPU time so far, user and system, of all its threads, live or ended, in seconds.
+fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = read(Path::new(&format!("/proc/{pid}/stat")))?;
+    // After the command's name in parentheses, fields 12 and 13 are utime and stime, in ticks.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields = rest.split_whitespace().skip(11).take(2);
+    let ticks: f64 = fields.map(|f| f.parse().unwrap_or(0.0)).sum();
+    let mut getconf = Command::new("getconf");
+    let per_second =
+        output(getconf.arg("CLK_TCK")).map_or(100.0, |t| t.trim().parse().unwrap_or(100.0));
+    Ok(ticks / per_second)
 }
 
 #[cfg(test)]
@@ -685,15 +792,5 @@ mod tests {
         assert_eq!(thousands(10_000), "10,000");
         assert_eq!(thousands(500), "500");
         assert_eq!(thousands(1_234_567), "1,234,567");
-    }
-
-    #[test]
-    fn sizes_take_units() {
-        assert_eq!(parse_size("1G"), Ok(1 << 30));
-        assert_eq!(parse_size("200M"), Ok(200 << 20));
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert!(parse_size("1T").is_err());
-        assert!(parse_size("M").is_err());
-        assert!(parse_size("99999999999999G").is_err());
     }
 }

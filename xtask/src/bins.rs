@@ -1,11 +1,12 @@
 //! The lesson binaries, built by cargo and run from the target directory as a user runs them;
 //! the other programs xtask runs, and the files it walks.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 
 /// Where the built lesson binaries are.
 pub struct Bins {
@@ -44,9 +45,7 @@ pub fn build_in(
     packages: &[&str],
     profile: Profile,
 ) -> anyhow::Result<Bins> {
-    let mut packages = packages.to_vec();
-    packages.sort_unstable();
-    packages.dedup();
+    let packages: BTreeSet<&str> = packages.iter().copied().collect();
     let mut cmd = cargo();
     cmd.arg("build")
         .current_dir(root)
@@ -71,11 +70,8 @@ pub fn build_in(
 /// The target directory this binary is in: it is <target>/<its profile>/xtask.
 pub fn target_dir() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find xtask's own binary")?;
-    Ok(exe
-        .ancestors()
-        .nth(2)
-        .unwrap_or(Path::new("."))
-        .to_path_buf())
+    let target = exe.ancestors().nth(2).unwrap_or(Path::new("."));
+    Ok(target.to_path_buf())
 }
 
 /// cargo, as the `CARGO` variable names it.
@@ -96,9 +92,7 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
     let status = cmd
         .status()
         .with_context(|| format!("cannot run `{shown}`"))?;
-    if !status.success() {
-        bail!("`{shown}` failed: {status}");
-    }
+    ensure!(status.success(), "`{shown}` failed: {status}");
     Ok(())
 }
 
@@ -126,9 +120,22 @@ pub fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// Writes `text` to `path`; an error names it.
+/// Writes `text` to `path`, making its directory first; an error names it.
 pub fn write(path: &Path, text: impl AsRef<[u8]>) -> anyhow::Result<()> {
+    mkdir(path.parent().unwrap_or(path))?;
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Makes `dir` and the directories above it; an error names it.
+pub fn mkdir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// `size` bytes that are not text: a pattern that repeats only every 256 bytes.
+pub fn pattern(size: u32) -> Vec<u8> {
+    (0..size)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect()
 }
 
 /// The workspace: the one `cargo run` runs this in (a copied checkout checks itself), or the one
@@ -165,6 +172,6 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
 pub fn newest(dirs: &[PathBuf]) -> Option<SystemTime> {
     let files = dirs.iter().flat_map(|d| walk(d));
     files
-        .filter_map(|f| f.metadata().and_then(|m| m.modified()).ok())
+        .filter_map(|f| f.metadata().ok()?.modified().ok())
         .max()
 }

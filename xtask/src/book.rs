@@ -27,13 +27,9 @@ pub fn check(root: &Path) -> Vec<String> {
         let indented = |l: &&str| {
             l.starts_with(char::is_whitespace) && l.trim_start().starts_with("{{#include")
         };
-        if let Some(line) = text.lines().find(indented) {
-            problems.push(format!(
-                "{}: an indented include: {}",
-                chapter.display(),
-                line.trim()
-            ));
-        }
+        let indented = text.lines().find(indented).map(str::trim);
+        let here = chapter.display();
+        problems.extend(indented.map(|line| format!("{here}: an indented include: {line}")));
         for include in text
             .split("{{#include ")
             .skip(1)
@@ -53,31 +49,28 @@ pub fn check(root: &Path) -> Vec<String> {
     for lesson in LESSONS {
         let (name, chapter) = (lesson.name, format!("{}.md", lesson.name));
         let text = read(&root.join("docs/src").join(&chapter));
-        let mut missing = |what: String, ok: bool| {
-            if !ok {
-                problems.push(format!("{name}: {what}"))
-            }
-        };
-        let sources = text.contains(&format!("lessons/{}/", lesson.dir));
-        missing(
-            format!("chapter {chapter} does not include the lesson's sources"),
-            sources,
-        );
-        missing(
-            format!("SUMMARY.md does not list {chapter}"),
-            summary.contains(&format!("]({chapter})")),
-        );
-        let row = format!("| `{name}` |");
-        missing(
-            "no row in README.md's lesson table".into(),
-            readme.contains(&row),
-        );
-        missing(
-            "no row in README.zh-CN.md's lesson table".into(),
-            chinese.contains(&row),
-        );
-        let paired = PAIRS.iter().any(|p| p.lessons.contains(&name));
-        missing("in no pair of cargo xtask demo/e2e".into(), paired);
+        let (sources, row) = (format!("lessons/{}/", lesson.dir), format!("| `{name}` |"));
+        let missing = [
+            (
+                text.contains(&sources),
+                "its chapter does not include the lesson's sources",
+            ),
+            (
+                summary.contains(&format!("]({chapter})")),
+                "SUMMARY.md does not list its chapter",
+            ),
+            (readme.contains(&row), "no row in README.md's lesson table"),
+            (
+                chinese.contains(&row),
+                "no row in README.zh-CN.md's lesson table",
+            ),
+            (
+                PAIRS.iter().any(|p| p.lessons.contains(&name)),
+                "in no pair of cargo xtask demo/e2e",
+            ),
+        ];
+        let missing = missing.iter().filter(|(ok, _)| !ok);
+        problems.extend(missing.map(|(_, what)| format!("{name}: {what} ({chapter})")));
     }
     // README.zh-CN.md translates README.md whole: the same commands, in the same order.
     let (en, zh) = (commands(&readme), commands(&chinese));
@@ -91,16 +84,13 @@ pub fn check(root: &Path) -> Vec<String> {
             "README.zh-CN.md's commands are not README.md's: {differ}"
         ));
     }
-    for dir in fs::read_dir(root.join("lessons"))
+    let dirs = fs::read_dir(root.join("lessons"))
         .into_iter()
         .flatten()
-        .flatten()
-    {
-        let name = dir.file_name().to_string_lossy().into_owned();
-        if !LESSONS.iter().any(|l| l.dir == name) {
-            problems.push(format!("lessons/{name} is not in xtask's manifest"));
-        }
-    }
+        .flatten();
+    let dirs = dirs.map(|dir| dir.file_name().to_string_lossy().into_owned());
+    let strays = dirs.filter(|name| !LESSONS.iter().any(|l| l.dir == name));
+    problems.extend(strays.map(|name| format!("lessons/{name} is not in xtask's manifest")));
     problems
 }
 
@@ -169,31 +159,24 @@ fn anchor_of<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
 
 /// Anchors opened twice, closed without being opened, or never closed.
 fn check_anchor_pairs(source: &Path, text: &str) -> Vec<String> {
-    let mut problems = Vec::new();
+    let (mut problems, source) = (Vec::new(), source.display());
     let mut open: BTreeMap<&str, usize> = BTreeMap::new();
     for (n, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l)) {
         if let Some(name) = anchor_of(line, "ANCHOR:") {
             if open.insert(name, n).is_some() {
-                problems.push(format!(
-                    "{}:{n}: ANCHOR {name} opened twice",
-                    source.display()
-                ));
+                problems.push(format!("{source}:{n}: ANCHOR {name} opened twice"));
             }
         } else if let Some(name) = anchor_of(line, "ANCHOR_END:")
             && open.remove(name).is_none()
         {
             problems.push(format!(
-                "{}:{n}: ANCHOR_END {name} without its ANCHOR",
-                source.display()
+                "{source}:{n}: ANCHOR_END {name} without its ANCHOR"
             ));
         }
     }
-    for (name, n) in open {
-        problems.push(format!(
-            "{}:{n}: ANCHOR {name} is never closed",
-            source.display()
-        ));
-    }
+    let unclosed = open.into_iter();
+    problems
+        .extend(unclosed.map(|(name, n)| format!("{source}:{n}: ANCHOR {name} is never closed")));
     problems
 }
 

@@ -5,7 +5,7 @@
 //! (`docs/src/exercises/<lesson>.md`), which `show` reads, so they are written once. A check's
 //! inputs vary from run to run: each run prints its seed when it fails, and `--seed` repeats it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -62,20 +62,16 @@ pub fn run(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Check { id, seed } => check(find(&id)?, seed.unwrap_or_else(new_seed)),
         Cmd::Watch { id } => watch(id.as_deref()),
         Cmd::Prove { ids, seed } if ids.is_empty() => prove(&Vec::from_iter(EXERCISES), seed),
-        Cmd::Prove { ids, seed } => prove(
-            &ids.iter()
-                .map(|id| find(id))
-                .collect::<Result<Vec<_>, _>>()?,
-            seed,
-        ),
+        Cmd::Prove { ids, seed } => {
+            let chosen = ids.iter().map(|id| find(id));
+            prove(&chosen.collect::<Result<Vec<_>, _>>()?, seed)
+        }
     }
 }
 
 /// A seed that differs from run to run, small enough to type back: a failed check prints it.
 fn new_seed() -> u64 {
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = SystemTime::UNIX_EPOCH.elapsed().unwrap_or_default();
     (now.as_nanos() as u64 ^ u64::from(std::process::id())) % 1_000_000
 }
 
@@ -281,31 +277,26 @@ fn prove(chosen: &[&Exercise], seed: Option<u64>) -> anyhow::Result<()> {
                     "the lesson's tests fail with the solution: {err:#}"
                 )),
             }
-            for other in EXERCISES
+            let others = EXERCISES
                 .iter()
-                .filter(|o| o.lesson == e.lesson && o.id != e.id)
-            {
-                if passes(other, &bins, seed) {
-                    others_fail = false;
-                    said(format!(
-                        "the check of {} passes with this solution",
-                        other.id
-                    ));
-                }
+                .filter(|o| o.lesson == e.lesson && o.id != e.id);
+            for other in others.filter(|o| passes(o, &bins, seed)) {
+                others_fail = false;
+                said(format!(
+                    "the check of {} passes with this solution",
+                    other.id
+                ));
             }
         })?;
-        let prefix = format!("{}--", e.id);
-        let wrong: Vec<PathBuf> = walk(&ws.join("exercises/wrong"))
-            .into_iter()
-            .filter(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
-            })
+        let prefix = format!("exercises/wrong/{}--", e.id);
+        let wrong: Vec<String> = walk(&ws.join("exercises/wrong"))
+            .iter()
+            .filter_map(|p| Some(p.strip_prefix(&ws).ok()?.to_str()?.to_string()))
+            .filter(|p| p.starts_with(&prefix))
             .collect();
         let mut rejected = 0;
         for patch in &wrong {
-            let patch = patch.strip_prefix(&ws)?.to_string_lossy();
-            with_patch(&ws, &patch, |applied| {
+            with_patch(&ws, patch, |applied| {
                 match applied.and_then(|()| build(&[e.lesson])) {
                     // A wrong solution that does not build proves nothing about the check: the
                     // catalogue is of programs that run.
@@ -319,7 +310,7 @@ fn prove(chosen: &[&Exercise], seed: Option<u64>) -> anyhow::Result<()> {
         // The scratch copy is back to the lessons as shipped for the next exercise.
         build(&[e.lesson])?;
         unproved += usize::from(problems.len() > before);
-        let said = |ok: bool, yes: &'static str, no: &'static str| if ok { yes } else { no };
+        let said = |ok, yes, no| if ok { yes } else { no };
         println!(
             "{:<16} {:<11} {:<11} {:<11} {:<13} {:<10} {:.1?}",
             e.id,
@@ -362,28 +353,21 @@ fn with_patch(ws: &Path, patch: &str, with: impl FnOnce(anyhow::Result<()>)) -> 
     Ok(())
 }
 
-/// Copies the files git knows of (committed or not, but not ignored) into a fresh `ws`, and
-/// makes it a repository of its own, so that `git apply` works there as in a checkout.
+/// Copies the files git knows of (committed or not, but not ignored; a file deleted in the
+/// working copy but not yet in git is left out) into a fresh `ws`, and makes it a repository of
+/// its own, so that `git apply` works there as in a checkout.
 fn copy_workspace(root: &Path, ws: &Path) -> anyhow::Result<()> {
-    if ws.exists() {
-        std::fs::remove_dir_all(ws).with_context(|| format!("cannot remove {}", ws.display()))?;
-    }
-    let mut git = Command::new("git");
-    git.args([
-        "ls-files",
-        "-z",
-        "--cached",
-        "--others",
-        "--exclude-standard",
-    ]);
-    for name in output(git.current_dir(root))?.split('\0') {
-        // A file deleted in the working copy but not yet in git is left out.
-        let (from, to) = (root.join(name), ws.join(name));
-        if from.is_file() {
-            std::fs::create_dir_all(to.parent().unwrap_or(ws))?;
-            std::fs::copy(&from, &to).with_context(|| format!("cannot copy {name}"))?;
-        }
-    }
+    let _ = std::fs::remove_dir_all(ws);
+    bins::mkdir(ws)?;
+    let files = "git ls-files -z --cached --others --exclude-standard";
+    let copy =
+        format!("{files} | tar --null -T - --ignore-failed-read -cf - | tar -xf - -C \"$0\"");
+    run_cmd(
+        Command::new("sh")
+            .args(["-c", &copy])
+            .arg(ws)
+            .current_dir(root),
+    )?;
     run_cmd(
         Command::new("git")
             .args(["init", "--quiet"])

@@ -28,16 +28,15 @@ pub fn check(root: &Path, fix: bool) -> anyhow::Result<Vec<String>> {
         if fs::read_to_string(&out).is_ok_and(|now| now == chinese) {
             continue;
         }
-        if !fix {
+        if fix {
+            write(&out, chinese)?;
+            println!("wrote {}", out.display());
+        } else {
             problems.push(format!(
                 "figures/zh-CN/{name} is not what figures/{name} and zh-CN.tsv make: \
                  `cargo xtask check --fix` writes it"
             ));
-            continue;
         }
-        fs::create_dir_all(dir.join("zh-CN"))?;
-        write(&out, chinese)?;
-        println!("wrote {}", out.display());
     }
     Ok(problems)
 }
@@ -46,9 +45,7 @@ pub fn check(root: &Path, fix: bool) -> anyhow::Result<Vec<String>> {
 fn parse_table(text: &str) -> Vec<(String, String)> {
     let lines = text.lines().filter(|l| !l.starts_with('#'));
     let pairs = lines.filter_map(|l| l.split_once('\t'));
-    pairs
-        .map(|(en, zh)| (en.to_string(), zh.to_string()))
-        .collect()
+    pairs.map(|(en, zh)| (en.into(), zh.into())).collect()
 }
 
 /// The figure with each `<text>` and `<title>` label in Chinese, and the labels the table
@@ -73,13 +70,10 @@ fn translate(svg: &str, labels: &[(String, String)]) -> (String, Vec<String>) {
                 Some((_, zh)) if zh == "=" => out.push_str(label),
                 // Each `{}` is the next of the label's numbers, in order.
                 Some((_, zh)) => {
-                    let mut numbers = numbers.iter();
-                    for (i, part) in zh.split("{}").enumerate() {
-                        out.push_str(if i > 0 {
-                            numbers.next().map_or("", String::as_str)
-                        } else {
-                            ""
-                        });
+                    let (mut numbers, mut parts) = (numbers.iter(), zh.split("{}"));
+                    out.push_str(parts.next().unwrap_or_default());
+                    for part in parts {
+                        out.push_str(numbers.next().map_or("", String::as_str));
                         out.push_str(part);
                     }
                 }
@@ -94,10 +88,8 @@ fn translate(svg: &str, labels: &[(String, String)]) -> (String, Vec<String>) {
         }
     }
     out.push_str(rest);
-    (
-        out.replacen("<svg ", "<svg xml:lang=\"zh-CN\" ", 1),
-        missing,
-    )
+    let out = out.replacen("<svg ", "<svg xml:lang=\"zh-CN\" ", 1);
+    (out, missing)
 }
 
 /// `label` with each number (`13.1`, `10,000`, `0x00800120`) replaced by `{}`, and the numbers.

@@ -86,10 +86,8 @@ fn section<'a>(help: &'a str, title: &str) -> impl Iterator<Item = &'a str> {
 /// The options and arguments of one program's `-h`, one a line in clap's layout: the entry,
 /// two spaces, what it does (and `[default: ...]`).
 fn parse(help: &str) -> Vec<Flag> {
-    let usage = help
-        .lines()
-        .find(|l| l.starts_with("Usage:"))
-        .unwrap_or_default();
+    let usage = help.lines().find(|l| l.starts_with("Usage:"));
+    let usage = usage.unwrap_or_default();
     let entries = section(help, "Arguments:").chain(section(help, "Options:"));
     let entries = entries.map(str::trim_start).filter(|l| !l.is_empty());
     let entries = entries.map(|l| l.split_once("  ").unwrap_or((l, "")));
@@ -103,23 +101,19 @@ fn flag(head: &str, about: &str, usage: &str) -> Flag {
     // The default, up to the bracket that closes `[default: `.
     let default = about.split_once("[default: ").map(|(_, rest)| {
         let mut depth = 0;
-        let end = rest.char_indices().find(|&(_, c)| {
-            depth += match c {
-                '[' => 1,
-                ']' => -1,
-                _ => 0,
-            };
-            depth < 0
-        });
-        rest[..end.map_or(rest.len(), |(i, _)| i)].to_string()
+        let inside = |&c: &char| {
+            depth += i32::from(c == '[') - i32::from(c == ']');
+            depth >= 0
+        };
+        rest.chars().take_while(inside).collect()
     });
     if !head.starts_with('-') {
-        let name = head.trim_matches(['<', '>']).to_string();
+        let (name, required) = (head.trim_matches(['<', '>']).into(), head.starts_with('<'));
         return Flag {
-            required: head.starts_with('<'),
             name,
             value: None,
             default,
+            required,
         };
     }
     let (names, value) = match head.split_once(" <") {

@@ -17,22 +17,6 @@ const TITLE: &str = "socket-lessons：用 Rust 学 TCP 与 UDP 套接字编程";
 const GETTEXT: &str = "GNU gettext's tools (apt-get install gettext)";
 const MDBOOK: &str = "cargo install --locked mdbook@0.5.4 mdbook-i18n-helpers@0.4.0";
 
-/// The header of `po/messages.pot`, fixed: mdbook-xgettext dates its own, and a date would
-/// change po/ at every run. msgmerge carries it into the PO file.
-const HEADER: &str = r#"msgid ""
-msgstr ""
-"Project-Id-Version: socket-lessons\n"
-"POT-Creation-Date: 2026-11-27 00:00+0000\n"
-"PO-Revision-Date: 2026-11-27 00:00+0000\n"
-"Last-Translator: socket-lessons developers\n"
-"Language-Team: socket-lessons developers\n"
-"MIME-Version: 1.0\n"
-"Content-Type: text/plain; charset=UTF-8\n"
-"Content-Transfer-Encoding: 8bit\n"
-"Language: zh-CN\n"
-"Plural-Forms: nplurals=1; plural=0;\n"
-"#;
-
 /// Writes `po/messages.pot` from the English book and merges it into `po/zh-CN.po`.
 ///
 /// Only prose is extracted: headings, paragraphs, lists, tables, captions. mdbook-xgettext
@@ -64,9 +48,19 @@ pub fn extract(root: &Path) -> Result<()> {
     let wrapped = scratch.path().join("wrapped.pot");
     let mut msgcat = Command::new("msgcat");
     run(msgcat.arg(out.join("messages.pot")).arg("-o").arg(&wrapped)).context(GETTEXT)?;
-    let text = read(&wrapped)?;
+    // The header stays the one po/messages.pot has: mdbook-xgettext dates its own, and a date
+    // would change po/ at every run. msgmerge carries it into the PO file.
+    let (text, old) = (
+        read(&wrapped)?,
+        fs::read_to_string(&pot).unwrap_or_default(),
+    );
+    let header = |text: &str| {
+        text.split_once("\n\n")
+            .map(|(header, _)| header.to_string())
+    };
     let body = text.split_once("\n\n").map_or("", |(_, body)| body);
-    write(&pot, format!("{HEADER}\n{body}"))?;
+    let header = header(&old).or(header(&text)).unwrap_or_default();
+    write(&pot, format!("{header}\n\n{body}"))?;
     if !po.exists() {
         fs::copy(&pot, &po)?;
     }

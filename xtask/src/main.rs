@@ -3,7 +3,6 @@
 //! the variants of [`Command`] below.
 
 mod bench;
-mod bench_http;
 mod bins;
 mod book;
 mod exercise;
@@ -122,12 +121,9 @@ fn list() -> anyhow::Result<()> {
 fn pairs(name: &str) -> anyhow::Result<(Vec<&'static Pair>, bins::Bins)> {
     let pairs: Vec<&Pair> = PAIRS
         .iter()
-        .filter(|p| name == "all" || p.name == name)
+        .filter(|p| [p.name, "all"].contains(&name))
         .collect();
-    let lessons: Vec<&str> = pairs
-        .iter()
-        .flat_map(|p| p.lessons.iter().copied())
-        .collect();
+    let lessons: Vec<&str> = pairs.iter().flat_map(|p| p.lessons.to_vec()).collect();
     Ok((pairs, build(&lessons, Profile::Dev)?))
 }
 
@@ -148,7 +144,7 @@ fn demo(name: &str, step: bool) -> anyhow::Result<()> {
             });
         }
         let run = pair.run(&mut scene, &bins);
-        run.map_err(|f| anyhow::anyhow!("demo {} failed: {f}", pair.name))?;
+        run.with_context(|| format!("demo {} failed", pair.name))?;
     }
     Ok(())
 }
@@ -204,8 +200,8 @@ fn serve_books(port: u16) -> anyhow::Result<()> {
     i18n::book(&root)?;
     let bins = build(&["http-server"], Profile::Dev)?;
     let port = port.to_string();
-    let mut server = bins
-        .lesson("http-server", &["--port", &port, "--quiet", "--root"])
+    let mut server = bins.lesson("http-server", &["--port", &port, "--quiet", "--root"]);
+    let mut server = server
         .arg(root.join("docs/book"))
         .spawn()
         .context("cannot start http-server")?;
@@ -221,12 +217,12 @@ fn serve_books(port: u16) -> anyhow::Result<()> {
             bail!("http-server stopped: {status}");
         }
         let now = bins::newest(&watched);
-        if now != seen {
-            seen = now;
-            if let Err(e) = i18n::book(&root) {
-                eprintln!("error: {e:#}");
-            }
+        if now != seen
+            && let Err(e) = i18n::book(&root)
+        {
+            eprintln!("error: {e:#}");
         }
+        seen = now;
     }
 }
 

@@ -41,7 +41,9 @@ use std::process::Command;
 
 use testkit::{Failure, Proc, Scene, Stream};
 
-use crate::bins::{Bins, repo_root};
+use anyhow::{Context, bail, ensure};
+
+use crate::bins::{Bins, mkdir, pattern, read, repo_root, write};
 use crate::manifest::LESSONS;
 
 pub struct Pair {
@@ -131,16 +133,14 @@ impl Pair {
     /// Runs the pair's script in `s`; a failure names the script's line.
     pub fn run(&self, s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
         let path = format!("xtask/scenes/{}.scene", self.scene);
-        let script = std::fs::read_to_string(repo_root().join(&path))
-            .map_err(|e| Failure::new(format!("cannot read {path}: {e}")))?;
+        let failed = |e: anyhow::Error| Failure::new(format!("{e:#}"));
+        let script = read(&repo_root().join(&path)).map_err(failed)?;
         let scratch = tempfile::Builder::new().prefix("socket-lessons-").tempdir();
-        let scratch =
-            scratch.map_err(|e| Failure::new(format!("cannot create a scratch directory: {e}")))?;
+        let scratch = scratch.map_err(|e| failed(e.into()))?;
         let mut run = Run::new(bins, scratch.path());
         for dir in ["root", "here"] {
             let path = run.path(dir);
-            std::fs::create_dir(&path)
-                .map_err(|e| Failure::new(format!("cannot create {dir}: {e}")))?;
+            mkdir(&path).map_err(failed)?;
             run.set(dir, path.to_string_lossy().into_owned());
         }
         let (server, client) = (self.lessons.first(), self.lessons.get(1));
@@ -154,8 +154,15 @@ impl Pair {
         for (n, line) in script.lines().enumerate() {
             let line = line.trim_end();
             if !line.is_empty() && !line.starts_with('#') {
-                run.step(s, line)
-                    .map_err(|f| s.fail(format!("{path}:{}: {}", n + 1, f.what())))?;
+                run.step(s, line).map_err(|e| {
+                    // A scene's own failure carries the transcript, which `fail` adds again.
+                    let what = e.downcast_ref::<Failure>().map(|f| f.what().to_string());
+                    s.fail(format!(
+                        "{path}:{}: {}",
+                        n + 1,
+                        what.unwrap_or(format!("{e:#}"))
+                    ))
+                })?;
             }
         }
         Ok(())
@@ -188,7 +195,7 @@ impl Run<'_> {
     }
 
     /// One line of the script.
-    fn step(&mut self, s: &mut Scene, line: &str) -> Result<(), Failure> {
+    fn step(&mut self, s: &mut Scene, line: &str) -> anyhow::Result<()> {
         let (command, rest) = line.split_once(' ').unwrap_or((line, ""));
         // A label or a PATH with spaces is quoted: `file 'root/a <b>.txt' TEXT`.
         let (label, text) = match rest.strip_prefix('\'') {
@@ -198,10 +205,8 @@ impl Run<'_> {
         let (label, text) = (&self.substitute(label), self.substitute(text));
         let path = self.path(label);
         let proc = || {
-            self.procs
-                .get(label)
-                .copied()
-                .ok_or_else(|| Failure::new(format!("no program is labelled {label}")))
+            let p = self.procs.get(label).copied();
+            p.with_context(|| format!("no program is labelled {label}"))
         };
         match command {
             "start" => {
@@ -231,47 +236,37 @@ impl Run<'_> {
             "not-yet" => {
                 let early = s.output(proc()?, Stream::Stdout);
                 let early = early.iter().find(|l| l.starts_with(text.as_str()));
-                check(early.is_none(), format!("{label} printed {early:?}"))?;
+                ensure!(early.is_none(), "unexpected: {label} printed {early:?}");
             }
             "exit" if text.is_empty() => s.wait_success(proc()?)?,
             "exit" => {
                 let status = s.wait(proc()?)?;
                 let ok = status.code().is_some_and(|c| c.to_string() == text);
-                check(ok, format!("{label} exited with {status}, not {text}"))?;
+                ensure!(ok, "unexpected: {label} exited with {status}, not {text}");
             }
             "kill" => s.kill(proc()?)?,
             "cd" => self.dir = Some(path),
-            "file" => write(&path, unescape(&text).as_bytes())?,
-            "binary" => {
-                let size: u32 = text.parse().map_err(|_| Failure::new("not a size"))?;
-                let bytes = (0..size).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8);
-                write(&path, &bytes.collect::<Vec<u8>>())?;
-            }
+            "file" => write(&path, unescape(&text))?,
+            "binary" => write(&path, pattern(text.parse().context("not a size")?))?,
             "head" => {
                 let (from, size) = text.split_once(' ').unwrap_or((&text, ""));
-                let size: usize = size.parse().map_err(|_| Failure::new("not a size"))?;
-                let bytes = read(&self.path(from));
-                write(
-                    &path,
-                    bytes
-                        .get(..size)
-                        .ok_or_else(|| Failure::new("shorter than that"))?,
-                )?;
+                let size: usize = size.parse().context("not a size")?;
+                let bytes = bytes(&self.path(from));
+                write(&path, bytes.get(..size).context("shorter than that")?)?;
             }
             "version" => {
                 use std::os::unix::fs::MetadataExt;
-                let meta = std::fs::metadata(self.path(&text))
-                    .map_err(|e| Failure::new(format!("{text}: {e}")))?;
+                let meta = std::fs::metadata(self.path(&text)).context(text)?;
                 let (len, secs, nanos) = (meta.len(), meta.mtime(), meta.mtime_nsec());
-                write(&path, format!("{len}-{secs}.{nanos:09}\n").as_bytes())?;
+                write(&path, format!("{len}-{secs}.{nanos:09}\n"))?;
             }
-            "same" => check(
-                read(&path) == read(&self.path(&text)),
-                format!("the bytes of {label}, not those of {text}"),
-            )?,
-            "exists" => check(path.exists(), format!("no {label}"))?,
-            "gone" => check(!path.exists(), format!("{label} exists"))?,
-            _ => return Err(Failure::new(format!("no such step: {command}"))),
+            "same" => ensure!(
+                bytes(&path) == bytes(&self.path(&text)),
+                "unexpected: the bytes of {label}, not those of {text}"
+            ),
+            "exists" => ensure!(path.exists(), "unexpected: no {label}"),
+            "gone" => ensure!(!path.exists(), "unexpected: {label} exists"),
+            _ => bail!("no such step: {command}"),
         }
         Ok(())
     }
@@ -305,11 +300,9 @@ impl Run<'_> {
     }
 
     /// PROGRAM ARGS as a command, run in the directory of the last `cd`.
-    fn command(&self, text: &str) -> Result<Command, Failure> {
+    fn command(&self, text: &str) -> anyhow::Result<Command> {
         let words = split(text);
-        let Some((program, args)) = words.split_first() else {
-            return Err(Failure::new("no program to run"));
-        };
+        let (program, args) = words.split_first().context("no program to run")?;
         let mut cmd = if LESSONS.iter().any(|l| l.name == program) {
             Command::new(self.bins.dir.join(program))
         } else if program.ends_with(".py") {
@@ -366,19 +359,8 @@ fn unescape(text: &str) -> String {
     out
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    std::fs::create_dir_all(path.parent().unwrap_or(path))
-        .and_then(|()| std::fs::write(path, bytes))
-        .map_err(|e| Failure::new(format!("cannot write {}: {e}", path.display())))
-}
-
-fn read(path: &Path) -> Vec<u8> {
+fn bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_default()
-}
-
-fn check(ok: bool, what: String) -> Result<(), Failure> {
-    ok.then_some(())
-        .ok_or_else(|| Failure::new(format!("unexpected: {what}")))
 }
 
 #[cfg(test)]
