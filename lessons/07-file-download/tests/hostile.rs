@@ -625,7 +625,11 @@ fn a_client_being_answered_keeps_its_place() {
     }
     // The header line, then every byte of the file.
     let header = "OK 8388608 0 ".len();
-    assert!(paced.join().unwrap() > (8 << 20) + header);
+    let got = paced.join().unwrap();
+    assert!(
+        got > (8 << 20) + header,
+        "the download was cut at {got} bytes"
+    );
     assert!(busy >= 10, "only {busy} newcomers were told busy");
     s.expect(p, "sent \"big.bin\"").unwrap();
 }
