@@ -25,12 +25,18 @@
 //! of the address that holds the most give first, and among them the one idle longest: an
 //! attacker's address, at its `per_address` share, gives before a client with one place,
 //! unless the attacker has as many addresses as there are places.
+//!
+//! A server whose clients ask and are answered (file-download) gives away only a place that
+//! makes no progress: with [`Slots::patience`], a place waiting for a request (the start, or
+//! [`Slot::wait`]) may go once it has waited that long, and one answering ([`Slot::keep`])
+//! only once its client has taken nothing for as long, and after every waiting one. A client
+//! being answered at its pace keeps its place.
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -42,6 +48,15 @@ pub struct Slots<H = ()> {
     taken: Arc<Mutex<Taken<H>>>,
     max: usize,
     per_address: usize,
+    patience: Option<Patience>,
+}
+
+/// How long a place must make no progress before it may be given away (see
+/// [`Slots::patience`]).
+#[derive(Clone, Copy, Debug)]
+struct Patience {
+    waiting: Duration,
+    stalled: Duration,
 }
 
 impl<H> Clone for Slots<H> {
@@ -50,6 +65,7 @@ impl<H> Clone for Slots<H> {
             taken: Arc::clone(&self.taken),
             max: self.max,
             per_address: self.per_address,
+            patience: self.patience,
         }
     }
 }
@@ -78,6 +94,8 @@ struct Activity {
     /// How long the client had been idle when it made room, in milliseconds; `u64::MAX` while
     /// it keeps its place.
     evicted_after: AtomicU64,
+    /// An answer is under way ([`Slot::keep`]): with no patience set, the place stays.
+    kept: AtomicBool,
 }
 
 impl Activity {
@@ -86,6 +104,7 @@ impl Activity {
         Activity {
             last: AtomicU64::new(now_ms()),
             evicted_after: AtomicU64::new(u64::MAX),
+            kept: AtomicBool::new(false),
         }
     }
 
@@ -137,6 +156,8 @@ impl fmt::Debug for Slot {
 /// Gives a place back: what a [`Slot`] needs of its [`Slots`], whatever their handle type.
 trait Release: Send + Sync {
     fn release(&self, id: u64, address: IpAddr, activity: &Activity);
+    /// Marks the place kept (an answer under way) or waiting, unless it was given away.
+    fn keep(&self, activity: &Activity, kept: bool) -> bool;
 }
 
 /// The client that made room for a newcomer: the server closes it through its handle.
@@ -146,6 +167,9 @@ pub struct Evicted<H> {
     pub handle: H,
     /// How long it had moved no byte.
     pub idle: Duration,
+    /// Whether it was being answered ([`Slot::keep`]): its client had taken nothing for
+    /// the patience's `stalled`. Otherwise it was waiting for a request.
+    pub answering: bool,
 }
 
 /// Why no place was given.
@@ -186,7 +210,17 @@ impl<H: Send + 'static> Slots<H> {
             })),
             max,
             per_address,
+            patience: None,
         }
+    }
+
+    /// Gives away only places that make no progress: one waiting for a request (since it was
+    /// taken, or since [`Slot::wait`]) for `waiting` at least, and, after every such one, one
+    /// being answered ([`Slot::keep`]) whose client has taken nothing for `stalled` (see
+    /// [`Slot::moved`]). Without this, every place not kept may go, at once.
+    pub fn patience(mut self, waiting: Duration, stalled: Duration) -> Slots<H> {
+        self.patience = Some(Patience { waiting, stalled });
+        self
     }
 
     /// A place for a client from `ip`, or why there is none. This place is never given away.
@@ -211,9 +245,10 @@ impl<H: Send + 'static> Slots<H> {
             if taken.by_address.get(&address).copied().unwrap_or(0) >= self.per_address {
                 return Err(Full::Address(self.per_address));
             }
-            let held = taken.evict_idlest().ok_or(Full::Server(self.max))?;
+            let held = (taken.evict_idlest(self.patience)).ok_or(Full::Server(self.max))?;
             evicted = Some(Evicted {
                 idle: held.activity.idle(),
+                answering: held.activity.kept.load(Ordering::Relaxed),
                 handle: held.handle,
             });
         }
@@ -268,18 +303,30 @@ impl<H: Send + 'static> Slots<H> {
 impl<H> Taken<H> {
     /// Takes the client idle longest of the address with the most places out of the table,
     /// its place counted as given back to
-    /// its address but not to the total: the caller gives it to a newcomer at once.
-    fn evict_idlest(&mut self) -> Option<Held<H>> {
+    /// its address but not to the total: the caller gives it to a newcomer at once. With a
+    /// `patience`, only places idle that long may go, those being answered last.
+    fn evict_idlest(&mut self, patience: Option<Patience>) -> Option<Held<H>> {
         // The address that holds the most places gives first, then the client idle longest.
         // Idle longest alone let 64 addresses (their connections busy, one byte a second each)
         // reconnect, and each reconnect pushed out whoever was idle longer: a person typing
         // into tcp-client was closed 20 times in 30 s.
         let by_address = &self.by_address;
-        let (&id, _) = (self.evictable.iter()).min_by_key(|(_, held)| {
-            let places = by_address.get(&held.address).copied().unwrap_or(0);
-            let last = held.activity.last.load(Ordering::Relaxed);
-            (Reverse(places), last)
-        })?;
+        let (&id, _) = (self.evictable.iter())
+            .filter(|(_, held)| {
+                let kept = held.activity.kept.load(Ordering::Relaxed);
+                let idle = held.activity.idle();
+                match patience {
+                    Some(p) if kept => idle >= p.stalled,
+                    Some(p) => idle >= p.waiting,
+                    None => !kept,
+                }
+            })
+            .min_by_key(|(_, held)| {
+                let kept = held.activity.kept.load(Ordering::Relaxed);
+                let places = by_address.get(&held.address).copied().unwrap_or(0);
+                let last = held.activity.last.load(Ordering::Relaxed);
+                (kept, Reverse(places), last)
+            })?;
         let held = self.evictable.remove(&id)?;
         let idle = u64::try_from(held.activity.idle().as_millis()).unwrap_or(u64::MAX - 1);
         held.activity.evicted_after.store(idle, Ordering::Relaxed);
@@ -310,6 +357,17 @@ impl<H: Send> Release for Mutex<Taken<H>> {
         taken.total -= 1;
         taken.forget_one(address);
     }
+
+    fn keep(&self, activity: &Activity, kept: bool) -> bool {
+        // Under the lock: a place is either given away or kept, never both.
+        let _taken = self.lock().unwrap_or_else(PoisonError::into_inner);
+        if activity.evicted_after.load(Ordering::Relaxed) != u64::MAX {
+            return false;
+        }
+        activity.kept.store(kept, Ordering::Relaxed);
+        activity.last.store(now_ms(), Ordering::Relaxed);
+        true
+    }
 }
 
 impl Slot {
@@ -322,6 +380,26 @@ impl Slot {
     /// How long the client has moved no byte (since [`touch`](Slot::touch) or the start).
     pub fn idle(&self) -> Duration {
         self.activity.idle()
+    }
+
+    /// A request has come whole and is being answered: from now on the place is given away
+    /// only if its client stops taking the answer (see [`Slots::patience`]). False if the
+    /// place was given away already: the connection must end.
+    pub fn keep(&self) -> bool {
+        self.owner.keep(&self.activity, true)
+    }
+
+    /// The client is to send its next request: from now on the place may be given away
+    /// once it has waited the patience's `waiting`. False if it was given away already.
+    pub fn wait(&self) -> bool {
+        self.owner.keep(&self.activity, false)
+    }
+
+    /// The client took its last byte at `at` (an answer now waits for room in the send
+    /// buffer): what the patience's `stalled` is counted from.
+    pub fn moved(&self, at: std::time::Instant) {
+        let ago = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
+        (self.activity.last).store(now_ms().saturating_sub(ago), Ordering::Relaxed);
     }
 
     /// `Some(idle)` if this client gave its place to a newcomer, after `idle` without a byte.
@@ -482,5 +560,36 @@ mod tests {
             full.take_or_evict(ip("10.0.0.2"), 0).unwrap_err(),
             Full::Server(1)
         );
+    }
+
+    #[test]
+    fn with_patience_only_a_place_that_makes_no_progress_goes_and_an_answer_last() {
+        let slots: Slots<&str> =
+            Slots::evicting(2, 2).patience(Duration::from_millis(30), Duration::from_millis(30));
+        let (waiting, _) = slots.take_or_evict(ip("10.0.0.1"), "waiting").unwrap();
+        let (answered, _) = slots.take_or_evict(ip("10.0.0.2"), "answered").unwrap();
+        assert!(answered.keep());
+        // Nobody has waited the patience yet: a newcomer is refused.
+        assert_eq!(
+            slots.take_or_evict(ip("10.0.0.3"), "c").unwrap_err(),
+            Full::Server(2)
+        );
+        std::thread::sleep(Duration::from_millis(45));
+        // The answer moves; the request has not come for 45 ms: that one goes.
+        answered.moved(std::time::Instant::now());
+        let (c, evicted) = slots.take_or_evict(ip("10.0.0.3"), "c").unwrap();
+        let evicted = evicted.unwrap();
+        assert_eq!((evicted.handle, evicted.answering), ("waiting", false));
+        assert!(!waiting.keep() && !waiting.wait());
+        std::thread::sleep(Duration::from_millis(45));
+        // Both have made no progress for 45 ms: the one waiting goes before the answer.
+        let (d, evicted) = slots.take_or_evict(ip("10.0.0.4"), "d").unwrap();
+        assert_eq!(evicted.unwrap().handle, "c");
+        assert!(c.evicted().is_some() && d.keep());
+        // An answer waiting for its client for 45 ms goes, and says so.
+        std::thread::sleep(Duration::from_millis(45));
+        let (_e, evicted) = slots.take_or_evict(ip("10.0.0.5"), "e").unwrap();
+        let evicted = evicted.unwrap();
+        assert!(evicted.answering && ["answered", "d"].contains(&evicted.handle));
     }
 }

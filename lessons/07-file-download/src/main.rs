@@ -55,7 +55,8 @@ fn download(args: Args) -> anyhow::Result<()> {
         Cmd::Serve(serve) => {
             let root = Root::new(&serve.root)
                 .with_context(|| format!("cannot serve {}", serve.root.display()))?;
-            let slots = Slots::new(serve.max_clients, serve.max_per_address);
+            let slots = Slots::evicting(serve.max_clients, serve.max_per_address)
+                .patience(server::SLOW_REQUEST, server::STALLED_ANSWER);
             server::Server {
                 root,
                 slots,

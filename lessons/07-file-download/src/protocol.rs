@@ -21,7 +21,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
-use common::Hexdump;
+use common::{Hexdump, Slot};
 
 /// The port the seed's download server listens on, and so the lesson's default.
 pub const DOWNLOAD_PORT: u16 = 6664;
@@ -244,6 +244,9 @@ pub struct Connection<'s> {
     writer: BufWriter<&'s TcpStream>,
     peer: SocketAddr,
     hexdump: Hexdump,
+    /// The server's place for this client, if it can be given to a newcomer (see
+    /// [`read_line_by`](Connection::read_line_by)).
+    slot: Option<&'s Slot>,
 }
 
 impl<'s> Connection<'s> {
@@ -260,11 +263,25 @@ impl<'s> Connection<'s> {
             writer: BufWriter::new(stream),
             peer: stream.peer_addr()?,
             hexdump,
+            slot: None,
         })
+    }
+
+    /// A server's connection, which holds `slot`: while a request is arriving, the place may
+    /// be given to a newcomer; while it is answered, it is kept.
+    pub fn holding(self, slot: &'s Slot) -> Connection<'s> {
+        Connection {
+            slot: Some(slot),
+            ..self
+        }
     }
 
     pub fn stream(&self) -> &'s TcpStream {
         self.stream
+    }
+
+    pub fn slot(&self) -> Option<&'s Slot> {
+        self.slot
     }
 
     pub fn peer(&self) -> SocketAddr {
@@ -296,15 +313,27 @@ impl<'s> Connection<'s> {
 
     /// Reads one line that must be whole by `deadline`, however slowly its bytes come.
     /// The socket's own read timeout is put back afterwards: the deadline shortened it.
+    /// A server's place ([`holding`](Connection::holding)) may go to a newcomer while the
+    /// line arrives, and is kept once it has.
     pub fn read_line_by(&mut self, deadline: Instant) -> Result<String, LineError> {
         let timeout = self.stream.read_timeout().map_err(LineError::Io)?;
+        if let Some(slot) = self.slot {
+            slot.wait();
+        }
         self.reader.get_mut().deadline = Some(deadline);
         let line = self.read_line();
         self.reader.get_mut().deadline = None;
         self.stream
             .set_read_timeout(timeout)
             .map_err(LineError::Io)?;
-        line
+        match self.slot {
+            // Closed to make room (or the line came just as it was): the connection ends.
+            Some(slot) if !slot.keep() => Err(LineError::Io(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "closed to make room for a newcomer: its request had not come whole",
+            ))),
+            _ => line,
+        }
     }
 
     /// The bytes that came with the header and wait in the read buffer, taken out of it: a

@@ -48,7 +48,7 @@ pub fn serve_client(server: &Server, mut stream: &TcpStream) -> anyhow::Result<(
     };
     let size = file.metadata()?.len();
     // The same sendfile, with the same limits on a slow reader, as the framed protocol's.
-    match server.send_file(&file, stream, 0, size) {
+    match server.send_file(&file, stream, 0, size, None) {
         Ok(sent) => {
             let sent = count(sent, "byte", "bytes");
             outln!("sent {shown:?} to {peer}: {sent} (seed protocol)");

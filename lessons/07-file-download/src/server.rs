@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io;
-use std::net::{TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 use std::thread;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use common::pace::{Cut, Pace};
 use common::text::{count, printable};
-use common::{CannotBind, Full, Hexdump, Proto, Root, Slots, outln};
+use common::{CannotBind, Evicted, Full, Hexdump, Proto, Root, Slot, Slots, outln};
 
 use crate::args::{ServeArgs, Wire};
 use crate::protocol::{Connection, Header, LineError, ListLine, Request, Version};
@@ -25,10 +25,19 @@ pub const MAX_LISTED: u64 = 1000;
 /// subdirectories would otherwise cost a `stat` each for a listing that shows nothing.
 pub const MAX_EXAMINED: u64 = 10 * MAX_LISTED;
 
+/// When every place is taken, a connection whose request has not come whole after this long
+/// may be closed to make room for a newcomer (http-server's `SLOW_HEAD`)...
+pub const SLOW_REQUEST: Duration = Duration::from_secs(1);
+
+/// ...and, after those, one whose client has taken nothing of its answer for this long.
+pub const STALLED_ANSWER: Duration = Duration::from_secs(1);
+
 /// The server: what it serves, its places, and its limits.
 pub struct Server {
     pub root: Root,
-    pub slots: Slots,
+    /// Places a newcomer may take from a client that makes no progress: each holds a second
+    /// handle on its socket, to close it (none for the seed's protocol: see `run`).
+    pub slots: Slots<Option<TcpStream>>,
     pub args: ServeArgs,
     pub hexdump: Hexdump,
 }
@@ -52,9 +61,20 @@ impl Server {
                     continue;
                 }
             };
-            // A place for this client, if there is one left in all and for its address.
-            let slot = match server.slots.take(peer.ip()) {
-                Ok(slot) => slot,
+            // A place for this client, if there is one left in all and for its address, or
+            // one given up by a client that makes no progress (the seed's protocol, whose
+            // requests have no end but the close, keeps every place it takes).
+            let taken = match server.args.protocol {
+                Wire::Framed => (server.slots).take_or_evict(peer.ip(), stream.try_clone().ok()),
+                Wire::Seed => server.slots.take(peer.ip()).map(|slot| (slot, None)),
+            };
+            let slot = match taken {
+                Ok((slot, evicted)) => {
+                    if let Some(evicted) = evicted {
+                        make_room(evicted, peer);
+                    }
+                    slot
+                }
                 Err(full) => {
                     let flag = match full {
                         Full::Server(_) => "--max-clients",
@@ -71,7 +91,7 @@ impl Server {
             thread::spawn(move || {
                 let served = match server.args.protocol {
                     Wire::Seed => seed::serve_client(&server, &stream),
-                    Wire::Framed => server.serve_client(&stream),
+                    Wire::Framed => server.serve_client(&stream, &slot),
                 };
                 if let Err(e) = served {
                     common::log_error(format_args!("{peer}"), e);
@@ -84,7 +104,7 @@ impl Server {
 
     // ANCHOR: serve_client
     /// Reads one request and answers it: a header line, then the file's bytes or the listing.
-    fn serve_client(&self, stream: &TcpStream) -> anyhow::Result<()> {
+    fn serve_client(&self, stream: &TcpStream, slot: &Slot) -> anyhow::Result<()> {
         // Each message leaves whole, in one write, at once: no waiting for Nagle's algorithm
         // to gather more (it would wait for an ACK that a client delays by up to 40 ms).
         stream.set_nodelay(true)?;
@@ -92,7 +112,7 @@ impl Server {
         // because the client reads nothing (or too little), fails instead of holding the
         // thread for ever.
         stream.set_write_timeout(Some(self.args.timeout))?;
-        let mut conn = Connection::new(stream, self.hexdump)?;
+        let mut conn = Connection::new(stream, self.hexdump)?.holding(slot);
         match self.read_request(&mut conn)? {
             Some(Request::Get {
                 offset,
@@ -179,7 +199,7 @@ impl Server {
             version: current,
         })?;
         let started = Instant::now();
-        let sent = match self.send_file(&file, conn.stream(), offset, size - offset) {
+        let sent = match self.send_file(&file, conn.stream(), offset, size - offset, conn.slot()) {
             Ok(sent) => sent,
             Err(cut) => {
                 return self
@@ -222,19 +242,36 @@ impl Server {
 
     /// Sends `len` bytes of `file`, from byte `offset` on, down the connection, as long as
     /// the client reads at --min-rate at least (after --timeout) and never stops for --timeout:
-    /// `common::pace`, which http-server shares.
+    /// `common::pace`, which http-server shares. Each wait for room tells `slot` when the
+    /// client last took a byte: one that takes nothing for STALLED_ANSWER may lose its place.
     pub fn send_file(
         &self,
         file: &File,
         stream: &TcpStream,
         offset: u64,
         len: u64,
+        slot: Option<&Slot>,
     ) -> Result<u64, Cut> {
         let pace = Pace {
             timeout: self.args.timeout,
             min_rate: self.args.min_rate,
         };
-        common::pace::send_file(file, stream, offset, len, pace)
+        let sent = common::pace::send_file_watched(file, stream, offset, len, pace, |last| {
+            if let Some(slot) = slot {
+                slot.moved(last);
+            }
+        });
+        match sent {
+            // Closed to make room: the write failed for that, whatever its error says.
+            Err(Cut::Failed(_)) if slot.is_some_and(|slot| slot.evicted().is_some()) => {
+                Err(Cut::Failed(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "closed to make room for a newcomer: its client had taken nothing for a \
+                     second or more",
+                )))
+            }
+            sent => sent,
+        }
     }
 
     // ANCHOR: send_listing
@@ -287,6 +324,28 @@ impl Server {
         Ok(())
     }
     // ANCHOR_END: send_listing
+}
+
+/// Closes the client that gave its place to `newcomer`, and says why it was that one.
+fn make_room(evicted: Evicted<Option<TcpStream>>, newcomer: SocketAddr) {
+    let Some(socket) = evicted.handle else {
+        return;
+    };
+    // Its thread, asleep in a read or waiting for room to write, wakes up and ends.
+    let _ = socket.shutdown(Shutdown::Both);
+    let who = socket
+        .peer_addr()
+        .map_or("a client".to_string(), |a| a.to_string());
+    let idle = evicted.idle;
+    match evicted.answering {
+        true => outln!(
+            "closed {who} to make room for {newcomer}: its client had taken nothing of the \
+             answer for {idle:.1?}"
+        ),
+        false => outln!(
+            "closed {who} to make room for {newcomer}: no whole request from it in {idle:.1?}"
+        ),
+    }
 }
 
 /// What a stalled client's line says: the send buffer stayed full. The client may have read

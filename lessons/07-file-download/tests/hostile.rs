@@ -499,3 +499,137 @@ fn a_full_disk_under_stdout_stops_the_client_with_an_error() -> Result<(), Failu
     assert_eq!(fs::read(here.path().join("a.txt")).unwrap(), b"hello\n");
     Ok(())
 }
+
+/// Item 3: two places, both held by clients that make no progress (`sent` and never more, each
+/// from its own address, reading nothing); a newcomer asks LIST until it is answered, within
+/// 10 s, well under --request-timeout and --timeout (30 s), and the log says why a holder was
+/// closed. Without eviction, every try was `ERR busy` for the whole 30 s.
+fn two_held_then_a_newcomer(sent: &[u8], recv_buffer: Option<usize>, closed: &str) {
+    let root = tempfile::tempdir().unwrap();
+    // Sparse: 64 MiB that cost no disk, more than the socket buffers hold.
+    fs::File::create(root.path().join("big.bin"))
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let mut s = Scene::new();
+    let flags = [
+        "--max-clients",
+        "2",
+        "--request-timeout",
+        "30",
+        "--timeout",
+        "30",
+    ];
+    let (p, addr) = serve(&mut s, root.path(), &flags).unwrap();
+    let _held: Vec<TcpStream> = ["127.0.0.2", "127.0.0.3"]
+        .into_iter()
+        .map(|source| {
+            use socket2::{Domain, Socket, Type};
+            let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            if let Some(size) = recv_buffer {
+                socket.set_recv_buffer_size(size).unwrap();
+            }
+            let source: SocketAddr = format!("{source}:0").parse().unwrap();
+            socket.bind(&source.into()).unwrap();
+            socket.connect(&addr.into()).unwrap();
+            let mut stream = TcpStream::from(socket);
+            stream.write_all(sent).unwrap();
+            stream
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut newcomer = TcpStream::connect(addr).unwrap();
+        newcomer
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        newcomer.write_all(b"LIST\n").unwrap();
+        let mut answer = String::new();
+        let _ = newcomer.read_to_string(&mut answer);
+        if answer.starts_with("OK") {
+            break;
+        }
+        assert_eq!(answer, "ERR busy\n");
+        assert!(
+            Instant::now() < deadline,
+            "ERR busy for 10 s: nobody made room"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    // A holder had its place (so the newcomer was not answered by luck), and lost it for this.
+    let line = s.expect(p, "to make room for 127.0.0.1").unwrap();
+    assert!(line.contains(closed), "{line}");
+}
+
+/// Item 3: slow requests that never end (`GET 0 - b`, then nothing) hold no place against a
+/// newcomer after a second (file-download's SLOW_REQUEST, as http-server's SLOW_HEAD).
+#[test]
+fn requests_that_never_end_make_room_for_a_newcomer() {
+    two_held_then_a_newcomer(b"GET 0 - b", None, "no whole request from it");
+}
+
+/// Item 3: answers nobody reads (64 MiB asked, a 4 KiB receive buffer, nothing read) hold no
+/// place against a newcomer after a second with nothing taken (STALLED_ANSWER).
+#[test]
+fn answers_nobody_reads_make_room_for_a_newcomer() {
+    let request = b"GET 0 - big.bin\n";
+    two_held_then_a_newcomer(request, Some(4096), "had taken nothing of the answer");
+}
+
+/// Item 3: a client being answered at its pace is never closed to make room: the only place
+/// is its, for the 2.5 s of an 8 MiB download read 64 KiB every 20 ms, while newcomers ask
+/// every 100 ms; they are told busy, and it gets every byte.
+#[test]
+fn a_client_being_answered_keeps_its_place() {
+    let root = tempfile::tempdir().unwrap();
+    fs::File::create(root.path().join("big.bin"))
+        .unwrap()
+        .set_len(8 << 20)
+        .unwrap();
+    let mut s = Scene::new();
+    let (p, addr) = serve(
+        &mut s,
+        root.path(),
+        &["--max-clients", "1", "--min-rate", "1K"],
+    )
+    .unwrap();
+    let mut reader = TcpStream::connect(addr).unwrap();
+    reader.write_all(b"GET 0 - big.bin\n").unwrap();
+    reader
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (done, finished) = mpsc::channel();
+    let paced = thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = 0;
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            got += n;
+            thread::sleep(Duration::from_millis(20));
+        }
+        let _ = done.send(());
+        got
+    });
+    let mut busy = 0;
+    while finished.try_recv().is_err() {
+        let mut newcomer = TcpStream::connect(addr).unwrap();
+        newcomer
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let _ = newcomer.write_all(b"LIST\n");
+        let mut answer = String::new();
+        let _ = newcomer.read_to_string(&mut answer);
+        if answer == "ERR busy\n" {
+            busy += 1;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    // The header line, then every byte of the file.
+    let header = "OK 8388608 0 ".len();
+    let got = paced.join().unwrap();
+    assert!(
+        got > (8 << 20) + header,
+        "the download was cut at {got} bytes"
+    );
+    assert!(busy >= 10, "only {busy} newcomers were told busy");
+    s.expect(p, "sent \"big.bin\"").unwrap();
+}
