@@ -688,23 +688,30 @@ fn http(bins: &Bins, target: &Path, options: &HttpOptions) -> Result<()> {
         }
     }
     println!(
-        "{:<24} {:>12} {:>14} {:>16}",
-        "server", "large MB/s", "small req/s", "CPU µs/request"
+        "{:<24} {:>12} {:>11} {:>14} {:>16}",
+        "server", "large MB/s", "(range)", "small req/s", "CPU µs/request"
     );
     for ((name, server, addr), rates) in servers.iter().zip(rates) {
+        // The range too: a run's speed moves with the machine more than between servers.
+        let range = rates
+            .iter()
+            .fold((f64::MAX, 0.0_f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        let range = format!("{:.0}-{:.0}", range.0, range.1);
         let rate = median(rates);
         // From /proc/PID/stat, which counts the threads that have ended too (http-server's
         // connection threads end with wrk's connections; loadgen::usage sees only live ones).
         let before = cpu_seconds(server.0.id())?;
         let (requests, rps) = wrk(*addr, options)?;
         let per_request = (cpu_seconds(server.0.id())? - before) * 1e6 / requests.max(1) as f64;
-        println!("{name:<24} {rate:>12.0} {rps:>14.0} {per_request:>16.1}");
+        println!("{name:<24} {rate:>12.0} {range:>11} {rps:>14.0} {per_request:>16.1}");
     }
     Ok(())
 }
 
-/// Runs of the large file per server.
-const RUNS: usize = 5;
+/// Runs of the large file per server: its speed on loopback moves from run to run by more
+/// than the servers differ (1,652 to 4,008 MB/s in one set of four benches here, every
+/// server alike), and a median of five runs said mostly how the machine went meanwhile.
+const RUNS: usize = 11;
 
 /// nginx from a configuration written into `dir`: one worker serving `root` on `port`.
 fn nginx(dir: &Path, root: &Path, port: u16) -> Result<Command> {
