@@ -1,5 +1,6 @@
 //! A TCP client for the tests of the echo servers (tcp-server, tcp-poll, tcp-async), which
-//! speak one wire and so are tested the same way.
+//! speak one wire and so are tested the same way, and the client that holds a place of any
+//! TCP server ([`holding`]).
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -21,6 +22,28 @@ pub fn connect_from(from: [u8; 4], addr: SocketAddr) -> io::Result<TcpStream> {
     let stream = common::net::connect(addr, Some(local), Duration::from_secs(10))
         .map_err(io::Error::other)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    Ok(stream)
+}
+
+/// A client from the loopback address `from` that sends `sent` and then reads nothing: it
+/// holds one of a server's places (a request that never ends, an answer nobody reads).
+/// With `recv_buffer`, its receive buffer is that small, set before the connect so that
+/// the window it offers is small from the start.
+pub fn holding(
+    from: [u8; 4],
+    addr: SocketAddr,
+    recv_buffer: Option<usize>,
+    sent: &[u8],
+) -> io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size)?;
+    }
+    socket.bind(&SocketAddr::from((from, 0)).into())?;
+    socket.connect(&addr.into())?;
+    let mut stream = TcpStream::from(socket);
+    stream.write_all(sent)?;
     Ok(stream)
 }
 

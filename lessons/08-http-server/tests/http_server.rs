@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+use testkit::echo::holding;
 use testkit::{Failure, Proc, Scene};
 
 /// Bytes that differ everywhere, so that a shifted or repeated piece cannot go unnoticed.
@@ -681,21 +682,9 @@ fn four_held_then_a_newcomer(
             "30",
         ],
     )?;
-    let _held: Vec<TcpStream> = ["127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"]
+    let _held: Vec<TcpStream> = [2, 2, 3, 3]
         .into_iter()
-        .map(|source| {
-            use socket2::{Domain, Socket, Type};
-            let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-            if let Some(size) = recv_buffer {
-                socket.set_recv_buffer_size(size).unwrap();
-            }
-            let source: SocketAddr = format!("{source}:0").parse().unwrap();
-            socket.bind(&source.into()).unwrap();
-            socket.connect(&addr.into()).unwrap();
-            let mut stream = TcpStream::from(socket);
-            stream.write_all(sent).unwrap();
-            stream
-        })
+        .map(|last| holding([127, 0, 0, last], addr, recv_buffer, sent).unwrap())
         .collect();
     for _ in 0..4 {
         s.expect(server, "accepted 127.0.0.")?;
