@@ -35,8 +35,11 @@ const FREEING: Duration = Duration::from_secs(1);
 pub const SLOW_HEAD: Duration = Duration::from_secs(1);
 
 /// An answer whose client has taken nothing for this long may be closed to make room, when
-/// none is idle and no head is slow.
-pub const STALLED: Duration = Duration::from_secs(1);
+/// none is idle and no head is slow. Two of `pace::TICK`: the server learns that its client
+/// took bytes only when a wait for room ends, a TICK at most, so a client reading steadily
+/// but slower than a third of the send buffer a second looks idle for a whole TICK every
+/// TICK; at one TICK, a newcomer arriving just then took its place.
+pub const STALLED: Duration = common::pace::TICK.saturating_mul(2);
 
 /// The places of one server, shared by the accept loop and every connection.
 #[derive(Clone)]
@@ -150,7 +153,7 @@ impl Places {
         open.closed_for_room = Some(match rank {
             0 => "it had waited longest for its next request",
             1 => "its head had been arriving for a second or more",
-            _ => "its client had taken nothing of the answer for a second or more",
+            _ => "its client had taken nothing of the answer for two seconds or more",
         });
         // Its thread, asleep in read, wakes up with 0 bytes and ends the connection.
         if let Some(socket) = &open.socket {
