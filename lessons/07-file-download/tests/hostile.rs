@@ -569,7 +569,7 @@ fn requests_that_never_end_make_room_for_a_newcomer() {
 }
 
 /// Item 3: answers nobody reads (64 MiB asked, a 4 KiB receive buffer, nothing read) hold no
-/// place against a newcomer after a second with nothing taken (STALLED_ANSWER).
+/// place against a newcomer after two seconds with nothing taken (STALLED_ANSWER).
 #[test]
 fn answers_nobody_reads_make_room_for_a_newcomer() {
     let request = b"GET 0 - big.bin\n";
@@ -696,4 +696,65 @@ fn a_slow_request_is_not_given_to_an_address_with_more_places() {
     s.expect(p, "refused 127.0.0.2").unwrap();
     person.write_all(b"ST\n").unwrap();
     assert_eq!(answer(person), "OK");
+}
+
+/// Item 3: a client taking its answer at a steady pace slower than a third of the send buffer
+/// a second (160 KiB/s, a 16 KiB receive buffer) is not "stalled": the server learns of its
+/// progress only when its wait for room ends, a TICK (1 s) at most, so a newcomer arriving
+/// just then found it idle for 1.0 s and took its place (attack 5 row 3: a 100 KiB/s reader
+/// cut 4 times in 4 under the slow-request attack). STALLED_ANSWER is two TICKs.
+#[test]
+fn a_steady_slow_reader_keeps_its_place_against_a_stream_of_newcomers() {
+    let root = tempfile::tempdir().unwrap();
+    fs::write(root.path().join("mid.bin"), vec![7u8; 2 << 20]).unwrap();
+    let mut s = Scene::new();
+    let flags = ["--max-clients", "1", "--min-rate", "1K"];
+    let (p, addr) = serve(&mut s, root.path(), &flags).unwrap();
+    let reader = {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket.set_recv_buffer_size(16 * 1024).unwrap();
+        let source: SocketAddr = "127.0.0.2:0".parse().unwrap();
+        socket.bind(&source.into()).unwrap();
+        socket.connect(&addr.into()).unwrap();
+        TcpStream::from(socket)
+    };
+    let mut reader = reader;
+    reader.write_all(b"GET 0 - mid.bin\n").unwrap();
+    reader
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (done, finished) = mpsc::channel();
+    let paced = thread::spawn(move || {
+        let mut buf = vec![0u8; 8 * 1024];
+        let mut got = 0;
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            got += n;
+            thread::sleep(Duration::from_millis(50));
+        }
+        let _ = done.send(());
+        got
+    });
+    // Newcomers as fast as they are refused, for the whole download (about 13 s).
+    let mut busy = 0;
+    while finished.try_recv().is_err() {
+        let Ok(mut newcomer) = TcpStream::connect(addr) else {
+            continue;
+        };
+        let _ = newcomer.set_read_timeout(Some(Duration::from_secs(10)));
+        let _ = newcomer.write_all(b"LIST\n");
+        let mut answer = String::new();
+        let _ = newcomer.read_to_string(&mut answer);
+        if answer == "ERR busy\n" {
+            busy += 1;
+        }
+    }
+    let header = "OK 2097152 0 ".len();
+    let got = paced.join().unwrap();
+    assert!(
+        got > (2 << 20) + header,
+        "the download was cut at {got} bytes"
+    );
+    assert!(busy >= 100, "only {busy} newcomers were told busy");
+    s.expect(p, "sent \"mid.bin\"").unwrap();
 }
