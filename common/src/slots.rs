@@ -30,7 +30,10 @@
 //! makes no progress: with [`Slots::patience`], a place waiting for a request (the start, or
 //! [`Slot::wait`]) may go once it has waited that long, and one answering ([`Slot::keep`])
 //! only once its client has taken nothing for as long, and after every waiting one. A client
-//! being answered at its pace keeps its place.
+//! being answered at its pace keeps its place. And with patience, a place goes only to a
+//! newcomer from an address that holds fewer places than its own: an attacker that reopens
+//! every connection before it has waited its patience cannot keep newcomers out (its places
+//! go at once to one whose address holds two fewer), nor push out a person's one slow place.
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
@@ -245,7 +248,8 @@ impl<H: Send + 'static> Slots<H> {
             if taken.by_address.get(&address).copied().unwrap_or(0) >= self.per_address {
                 return Err(Full::Address(self.per_address));
             }
-            let held = (taken.evict_idlest(self.patience)).ok_or(Full::Server(self.max))?;
+            let held =
+                (taken.evict_idlest(self.patience, address)).ok_or(Full::Server(self.max))?;
             evicted = Some(Evicted {
                 idle: held.activity.idle(),
                 answering: held.activity.kept.load(Ordering::Relaxed),
@@ -304,20 +308,31 @@ impl<H> Taken<H> {
     /// Takes the client idle longest of the address with the most places out of the table,
     /// its place counted as given back to
     /// its address but not to the total: the caller gives it to a newcomer at once. With a
-    /// `patience`, only places idle that long may go, those being answered last.
-    fn evict_idlest(&mut self, patience: Option<Patience>) -> Option<Held<H>> {
+    /// `patience`, only places idle that long may go, those being answered last, and only
+    /// from an address that holds more places than the `newcomer`'s.
+    fn evict_idlest(&mut self, patience: Option<Patience>, newcomer: IpAddr) -> Option<Held<H>> {
         // The address that holds the most places gives first, then the client idle longest.
         // Idle longest alone let 64 addresses (their connections busy, one byte a second each)
         // reconnect, and each reconnect pushed out whoever was idle longer: a person typing
         // into tcp-client was closed 20 times in 30 s.
         let by_address = &self.by_address;
+        let mine = by_address.get(&newcomer).copied().unwrap_or(0);
         let (&id, _) = (self.evictable.iter())
             .filter(|(_, held)| {
                 let kept = held.activity.kept.load(Ordering::Relaxed);
                 let idle = held.activity.idle();
+                let places = by_address.get(&held.address).copied().unwrap_or(0);
                 match patience {
+                    // Patience alone was beaten by an attacker that closes and reopens each of
+                    // its connections before it is a second old: none of its places could go,
+                    // newcomers were told busy (23 of 36), and a person whose request took
+                    // 1.5 s was the only one old enough, closed for the attacker's newcomers.
+                    // So a place goes only to a newcomer from an address that holds fewer
+                    // places, and a place still in its patience goes too when its address
+                    // holds two more: places move from the richest address to the poorest.
+                    Some(_) if places <= mine => false,
                     Some(p) if kept => idle >= p.stalled,
-                    Some(p) => idle >= p.waiting,
+                    Some(p) => idle >= p.waiting || places > mine + 1,
                     None => !kept,
                 }
             })
@@ -591,5 +606,40 @@ mod tests {
         let (_e, evicted) = slots.take_or_evict(ip("10.0.0.5"), "e").unwrap();
         let evicted = evicted.unwrap();
         assert!(evicted.answering && ["answered", "d"].contains(&evicted.handle));
+    }
+
+    #[test]
+    fn with_patience_places_go_from_the_richest_address_to_a_poorer_one_only() {
+        let slots: Slots<&str> =
+            Slots::evicting(4, 4).patience(Duration::from_millis(30), Duration::from_millis(30));
+        // A person's one place, whose request is slow: older than the patience.
+        let (person, _) = slots.take_or_evict(ip("10.0.0.1"), "person").unwrap();
+        std::thread::sleep(Duration::from_millis(45));
+        // An attacker takes the other three, and keeps each younger than the patience by
+        // closing and reopening it: none of them has waited long enough to go.
+        let attacker: Vec<Slot> = (0..3)
+            .map(|_| slots.take_or_evict(ip("10.0.0.2"), "attacker").unwrap().0)
+            .collect();
+        // Its next connection may not push out the person (one place against its three).
+        assert_eq!(
+            slots.take_or_evict(ip("10.0.0.2"), "again").unwrap_err(),
+            Full::Server(4)
+        );
+        assert!(person.evicted().is_none());
+        // A newcomer from an address with no place gets one of the attacker's young places,
+        // before the person's old one.
+        let (_newcomer, evicted) = slots.take_or_evict(ip("10.0.0.3"), "newcomer").unwrap();
+        assert_eq!(evicted.unwrap().handle, "attacker");
+        // Addresses of one place each: another address's newcomer takes the person's old
+        // place, as before, but no young one.
+        drop(attacker);
+        let (_b, _) = slots.take_or_evict(ip("10.0.0.4"), "b").unwrap();
+        let (_c, _) = slots.take_or_evict(ip("10.0.0.5"), "c").unwrap();
+        let (_d, evicted) = slots.take_or_evict(ip("10.0.0.6"), "d").unwrap();
+        assert_eq!(evicted.unwrap().handle, "person");
+        assert_eq!(
+            slots.take_or_evict(ip("10.0.0.7"), "e").unwrap_err(),
+            Full::Server(4)
+        );
     }
 }

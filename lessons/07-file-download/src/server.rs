@@ -29,8 +29,12 @@ pub const MAX_EXAMINED: u64 = 10 * MAX_LISTED;
 /// may be closed to make room for a newcomer (http-server's `SLOW_HEAD`)...
 pub const SLOW_REQUEST: Duration = Duration::from_secs(1);
 
-/// ...and, after those, one whose client has taken nothing of its answer for this long.
-pub const STALLED_ANSWER: Duration = Duration::from_secs(1);
+/// ...and, after those, one whose client has taken nothing of its answer for this long. Two
+/// of `common::pace::TICK`: the server learns that its client took bytes only when a wait for
+/// room ends, a TICK at most, so a client reading steadily but slower than a third of the send
+/// buffer a second looked idle for a whole TICK every TICK, and at 1 s (one TICK) a newcomer
+/// arriving just then took its place: a 100 KiB/s download was cut 4 times in 4.
+pub const STALLED_ANSWER: Duration = Duration::from_secs(2 * common::pace::TICK.as_secs());
 
 /// The server: what it serves, its places, and its limits.
 pub struct Server {
@@ -266,8 +270,8 @@ impl Server {
             Err(Cut::Failed(_)) if slot.is_some_and(|slot| slot.evicted().is_some()) => {
                 Err(Cut::Failed(io::Error::new(
                     io::ErrorKind::ConnectionAborted,
-                    "closed to make room for a newcomer: its client had taken nothing for a \
-                     second or more",
+                    "closed to make room for a newcomer: its client had taken nothing for two \
+                     seconds or more",
                 )))
             }
             sent => sent,

@@ -569,7 +569,7 @@ fn requests_that_never_end_make_room_for_a_newcomer() {
 }
 
 /// Item 3: answers nobody reads (64 MiB asked, a 4 KiB receive buffer, nothing read) hold no
-/// place against a newcomer after a second with nothing taken (STALLED_ANSWER).
+/// place against a newcomer after two seconds with nothing taken (STALLED_ANSWER).
 #[test]
 fn answers_nobody_reads_make_room_for_a_newcomer() {
     let request = b"GET 0 - big.bin\n";
@@ -632,4 +632,129 @@ fn a_client_being_answered_keeps_its_place() {
     );
     assert!(busy >= 10, "only {busy} newcomers were told busy");
     s.expect(p, "sent \"big.bin\"").unwrap();
+}
+
+/// A connection from `source` that has sent `sent`.
+fn from(source: &str, addr: SocketAddr, sent: &[u8]) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let source: SocketAddr = format!("{source}:0").parse().unwrap();
+    socket.bind(&source.into()).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut stream = TcpStream::from(socket);
+    stream.write_all(sent).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+/// The first line of what `stream` is answered (empty if it was closed without one).
+fn answer(mut stream: TcpStream) -> String {
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.lines().next().unwrap_or("").to_string()
+}
+
+/// Item 3: an attacker that closes and reopens each of its connections before it is a second
+/// old (SLOW_REQUEST) has no place old enough to be given away; a newcomer from an address
+/// with no place still gets one of them at once (attack 5 row 1: 23 of 36 busy before).
+#[test]
+fn places_reopened_younger_than_a_second_still_make_room() {
+    let root = tempfile::tempdir().unwrap();
+    let mut s = Scene::new();
+    let flags = ["--max-clients", "4", "--request-timeout", "30"];
+    let (p, addr) = serve(&mut s, root.path(), &flags).unwrap();
+    // Accepted in order: the four are in before the newcomer, well within a second.
+    let _young: Vec<TcpStream> = ["127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"]
+        .into_iter()
+        .map(|source| from(source, addr, b"GET 0 - b"))
+        .collect();
+    let newcomer = from("127.0.0.1", addr, b"LIST\n");
+    assert_eq!(answer(newcomer), "OK");
+    let line = s.expect(p, "to make room for 127.0.0.1").unwrap();
+    assert!(line.contains("no whole request from it"), "{line}");
+}
+
+/// Item 3: a person whose request takes longer than a second (a slow link) is not pushed out
+/// by a newcomer from an address that holds more places than the person's one: the only
+/// place old enough to go was the person's, given to the attacker (attack 5 row 2).
+#[test]
+fn a_slow_request_is_not_given_to_an_address_with_more_places() {
+    let root = tempfile::tempdir().unwrap();
+    let mut s = Scene::new();
+    let flags = ["--max-clients", "3", "--request-timeout", "30"];
+    let (p, addr) = serve(&mut s, root.path(), &flags).unwrap();
+    let mut person = from("127.0.0.1", addr, b"LI");
+    // The slow link: the rest of the request comes after more than a second.
+    thread::sleep(Duration::from_millis(1200));
+    let _young: Vec<TcpStream> = (0..2)
+        .map(|_| from("127.0.0.2", addr, b"GET 0 - b"))
+        .collect();
+    let again = from("127.0.0.2", addr, b"GET 0 - b");
+    assert_eq!(answer(again), "ERR busy");
+    s.expect(p, "refused 127.0.0.2").unwrap();
+    person.write_all(b"ST\n").unwrap();
+    assert_eq!(answer(person), "OK");
+}
+
+/// Item 3: a client taking its answer at a steady pace slower than a third of the send buffer
+/// a second (160 KiB/s, a 16 KiB receive buffer) is not "stalled": the server learns of its
+/// progress only when its wait for room ends, a TICK (1 s) at most, so a newcomer arriving
+/// just then found it idle for 1.0 s and took its place (attack 5 row 3: a 100 KiB/s reader
+/// cut 4 times in 4 under the slow-request attack). STALLED_ANSWER is two TICKs.
+#[test]
+fn a_steady_slow_reader_keeps_its_place_against_a_stream_of_newcomers() {
+    let root = tempfile::tempdir().unwrap();
+    fs::write(root.path().join("mid.bin"), vec![7u8; 2 << 20]).unwrap();
+    let mut s = Scene::new();
+    let flags = ["--max-clients", "1", "--min-rate", "1K"];
+    let (p, addr) = serve(&mut s, root.path(), &flags).unwrap();
+    let reader = {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket.set_recv_buffer_size(16 * 1024).unwrap();
+        let source: SocketAddr = "127.0.0.2:0".parse().unwrap();
+        socket.bind(&source.into()).unwrap();
+        socket.connect(&addr.into()).unwrap();
+        TcpStream::from(socket)
+    };
+    let mut reader = reader;
+    reader.write_all(b"GET 0 - mid.bin\n").unwrap();
+    reader
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (done, finished) = mpsc::channel();
+    let paced = thread::spawn(move || {
+        let mut buf = vec![0u8; 8 * 1024];
+        let mut got = 0;
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            got += n;
+            thread::sleep(Duration::from_millis(50));
+        }
+        let _ = done.send(());
+        got
+    });
+    // Newcomers as fast as they are refused, for the whole download (about 13 s).
+    let mut busy = 0;
+    while finished.try_recv().is_err() {
+        let Ok(mut newcomer) = TcpStream::connect(addr) else {
+            continue;
+        };
+        let _ = newcomer.set_read_timeout(Some(Duration::from_secs(10)));
+        let _ = newcomer.write_all(b"LIST\n");
+        let mut answer = String::new();
+        let _ = newcomer.read_to_string(&mut answer);
+        if answer == "ERR busy\n" {
+            busy += 1;
+        }
+    }
+    let header = "OK 2097152 0 ".len();
+    let got = paced.join().unwrap();
+    assert!(
+        got > (2 << 20) + header,
+        "the download was cut at {got} bytes"
+    );
+    assert!(busy >= 100, "only {busy} newcomers were told busy");
+    s.expect(p, "sent \"mid.bin\"").unwrap();
 }

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Attack on file-download serve's eviction (SLOW_REQUEST 1 s): ADDRS x PER connections that
+never finish a request and are each closed and reopened at age CYCLE s (< 1 s), staggered, so
+no attacker place is ever old enough to be given away. Victim at 127.0.0.1: mode 'list' asks
+LIST every 0.5 s (fresh connection); mode 'slowreq' sends 'LI', 1.5 s later 'ST\\n' (a slow
+link), one at a time. Bounded: ADDRS*PER <= 512, SECS <= 60.
+usage: young_places.py PORT ADDRS PER CYCLE SECS list|slowreq"""
+import socket, sys, time, selectors, threading
+port, addrs, per, cycle, secs, mode = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
+assert addrs * per <= 512 and secs <= 60
+stop = time.monotonic() + secs
+def opened(src):
+    s = socket.socket(); s.bind((src, 0)); s.setblocking(False)
+    try: s.connect(("127.0.0.1", port))
+    except BlockingIOError: pass
+    return s
+res = []
+def victim():
+    while time.monotonic() < stop - 2:
+        t = time.monotonic()
+        try:
+            v = socket.create_connection(("127.0.0.1", port), timeout=5)
+            if mode == "list":
+                v.sendall(b"LIST\n")
+            else:
+                v.sendall(b"LI"); time.sleep(1.5); v.sendall(b"ST\n")
+            r = v.recv(100); v.close()
+            res.append("+" if r.startswith(b"OK") else "5" if r.startswith(b"ERR busy") else "x" if not r else "?")
+        except OSError: res.append("x")
+        time.sleep(max(0, 0.5 - (time.monotonic() - t)))
+th = threading.Thread(target=victim)
+conns = []  # [sock, src, opened_at]
+n = addrs * per
+t0 = time.monotonic()
+for i in range(n):
+    src = f"127.0.0.{2 + i % addrs}"
+    # staggered ages: place i opened as if i/n*cycle ago
+    conns.append([opened(src), src, t0 - cycle * i / n])
+time.sleep(0.3)
+th.start()
+reopen = 0; busy = 0
+while time.monotonic() < stop:
+    now = time.monotonic()
+    for c in conns:
+        dead = False
+        try:
+            d = c[0].recv(100, socket.MSG_DONTWAIT)
+            if d.startswith(b"ERR busy"): busy += 1
+            dead = True
+        except BlockingIOError: pass
+        except OSError: dead = True
+        if dead or now - c[2] >= cycle:
+            c[0].close(); c[0] = opened(c[1]); c[2] = now; reopen += 1
+            try: c[0].send(b"G")
+            except OSError: pass
+    time.sleep(0.01)
+th.join()
+print(f"{addrs}x{per} cycle {cycle}s: {reopen} reopens, attacker told busy {busy}; victim ({mode}) ok={res.count('+')} busy={res.count('5')} other={len(res)-res.count('+')-res.count('5')}")
+print("victim:", "".join(res))
