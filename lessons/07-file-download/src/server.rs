@@ -34,7 +34,7 @@ pub const SLOW_REQUEST: Duration = Duration::from_secs(1);
 /// room ends, a TICK at most, so a client reading steadily but slower than a third of the send
 /// buffer a second looked idle for a whole TICK every TICK, and at 1 s (one TICK) a newcomer
 /// arriving just then took its place: a 100 KiB/s download was cut 4 times in 4.
-pub const STALLED_ANSWER: Duration = Duration::from_secs(2 * common::pace::TICK.as_secs());
+pub const STALLED_ANSWER: Duration = common::pace::TICK.saturating_mul(2);
 
 /// The server: what it serves, its places, and its limits.
 pub struct Server {

@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use testkit::echo::holding;
 use testkit::{Failure, Proc, Scene};
 
 fn bin() -> Command {
@@ -521,21 +522,9 @@ fn two_held_then_a_newcomer(sent: &[u8], recv_buffer: Option<usize>, closed: &st
         "30",
     ];
     let (p, addr) = serve(&mut s, root.path(), &flags).unwrap();
-    let _held: Vec<TcpStream> = ["127.0.0.2", "127.0.0.3"]
+    let _held: Vec<TcpStream> = [2, 3]
         .into_iter()
-        .map(|source| {
-            use socket2::{Domain, Socket, Type};
-            let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-            if let Some(size) = recv_buffer {
-                socket.set_recv_buffer_size(size).unwrap();
-            }
-            let source: SocketAddr = format!("{source}:0").parse().unwrap();
-            socket.bind(&source.into()).unwrap();
-            socket.connect(&addr.into()).unwrap();
-            let mut stream = TcpStream::from(socket);
-            stream.write_all(sent).unwrap();
-            stream
-        })
+        .map(|last| holding([127, 0, 0, last], addr, recv_buffer, sent).unwrap())
         .collect();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -636,13 +625,8 @@ fn a_client_being_answered_keeps_its_place() {
 
 /// A connection from `source` that has sent `sent`.
 fn from(source: &str, addr: SocketAddr, sent: &[u8]) -> TcpStream {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    let source: SocketAddr = format!("{source}:0").parse().unwrap();
-    socket.bind(&source.into()).unwrap();
-    socket.connect(&addr.into()).unwrap();
-    let mut stream = TcpStream::from(socket);
-    stream.write_all(sent).unwrap();
+    let source: std::net::Ipv4Addr = source.parse().unwrap();
+    let stream = holding(source.octets(), addr, None, sent).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -710,17 +694,7 @@ fn a_steady_slow_reader_keeps_its_place_against_a_stream_of_newcomers() {
     let mut s = Scene::new();
     let flags = ["--max-clients", "1", "--min-rate", "1K"];
     let (p, addr) = serve(&mut s, root.path(), &flags).unwrap();
-    let reader = {
-        use socket2::{Domain, Socket, Type};
-        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        socket.set_recv_buffer_size(16 * 1024).unwrap();
-        let source: SocketAddr = "127.0.0.2:0".parse().unwrap();
-        socket.bind(&source.into()).unwrap();
-        socket.connect(&addr.into()).unwrap();
-        TcpStream::from(socket)
-    };
-    let mut reader = reader;
-    reader.write_all(b"GET 0 - mid.bin\n").unwrap();
+    let mut reader = holding([127, 0, 0, 2], addr, Some(16 * 1024), b"GET 0 - mid.bin\n").unwrap();
     reader
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
