@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Attack on file-download serve's eviction (SLOW_REQUEST 1 s): ADDRS x PER connections that
-never finish a request and are each closed and reopened at age CYCLE s (< 1 s), staggered, so
-no attacker place is ever old enough to be given away. Victim at 127.0.0.1: mode 'list' asks
-LIST every 0.5 s (fresh connection); mode 'slowreq' sends 'LI', 1.5 s later 'ST\\n' (a slow
-link), one at a time. Bounded: ADDRS*PER <= 512, SECS <= 60.
-usage: young_places.py PORT ADDRS PER CYCLE SECS list|slowreq"""
+"""Attack on the eviction of file-download serve (SLOW_REQUEST 1 s) and http-server (SLOW_HEAD
+1 s): ADDRS x PER connections that never finish a request and are each closed and reopened at
+age CYCLE s (< 1 s), staggered, so no attacker place is ever old enough to be given away.
+Victim at 127.0.0.1: mode 'list' asks file-download LIST every 0.5 s (fresh connection); mode
+'slowreq' sends 'LI', 1.5 s later 'ST\\n' (a slow link), one at a time; mode 'http' asks
+http-server GET /a.txt every 0.5 s (200 is ok, 503 busy). Bounded: ADDRS*PER <= 512, SECS <= 60.
+usage: young_places.py PORT ADDRS PER CYCLE SECS list|slowreq|http"""
 import socket, sys, time, selectors, threading
 port, addrs, per, cycle, secs, mode = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
 assert addrs * per <= 512 and secs <= 60
@@ -22,10 +23,14 @@ def victim():
             v = socket.create_connection(("127.0.0.1", port), timeout=5)
             if mode == "list":
                 v.sendall(b"LIST\n")
+            elif mode == "http":
+                v.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             else:
                 v.sendall(b"LI"); time.sleep(1.5); v.sendall(b"ST\n")
             r = v.recv(100); v.close()
-            res.append("+" if r.startswith(b"OK") else "5" if r.startswith(b"ERR busy") else "x" if not r else "?")
+            ok = r.startswith(b"OK") or r.startswith(b"HTTP/1.1 200")
+            busy = r.startswith(b"ERR busy") or r.startswith(b"HTTP/1.1 503")
+            res.append("+" if ok else "5" if busy else "x" if not r else "?")
         except OSError: res.append("x")
         time.sleep(max(0, 0.5 - (time.monotonic() - t)))
 th = threading.Thread(target=victim)
@@ -45,7 +50,7 @@ while time.monotonic() < stop:
         dead = False
         try:
             d = c[0].recv(100, socket.MSG_DONTWAIT)
-            if d.startswith(b"ERR busy"): busy += 1
+            if d.startswith(b"ERR busy") or d.startswith(b"HTTP/1.1 503"): busy += 1
             dead = True
         except BlockingIOError: pass
         except OSError: dead = True

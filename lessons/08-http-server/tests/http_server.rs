@@ -658,6 +658,87 @@ fn answers_nobody_reads_make_room_for_a_new_client() -> Result<(), Failure> {
     four_held_then_a_newcomer(request, Some(4096), "stalled answer", why)
 }
 
+/// Heads that are never slow: two addresses hold every place (two each) with connections
+/// that send one byte of a head and are closed and reopened at once, a quarter of a second
+/// later, so that none is ever SLOW_HEAD old. A newcomer got 503 for 25 of 26 tries (16 x 16
+/// addresses, reopened at 0.5 s). A head from an address holding two places more than the
+/// newcomer's is closed for it, however young.
+#[test]
+fn heads_reopened_before_they_are_slow_still_make_room() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let flags = ["--max-clients", "4", "--max-per-address", "2"];
+    let (server, addr) = start(&mut s, dir.path(), &flags)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attackers: Vec<_> = [2, 2, 3, 3]
+        .into_iter()
+        .map(|last| {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Ok(held) = holding([127, 0, 0, last], addr, None, b"G") {
+                        std::thread::sleep(Duration::from_millis(250));
+                        drop(held);
+                    }
+                }
+            })
+        })
+        .collect();
+    for _ in 0..4 {
+        s.expect(server, "accepted 127.0.0.")?;
+    }
+    let request = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let served = (0..20)
+        .filter(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            ask(addr, request).status == 200
+        })
+        .count();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for attacker in attackers {
+        let _ = attacker.join();
+    }
+    if served < 15 {
+        return Err(s.fail(format!("the newcomer was served {served} times in 20")));
+    }
+    s.expect(
+        server,
+        "its address held two places more than the newcomer's",
+    )?;
+    Ok(())
+}
+
+/// A new connection whose request is still on its way is not idle: a newcomer arriving a
+/// moment after it took its place as the connection "that had waited longest for its next
+/// request" (0 requests), and the person's request, sent then, went unanswered.
+#[test]
+fn a_new_connection_is_not_idle_before_its_first_request() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let (server, addr) = start(&mut s, dir.path(), &["--max-clients", "2"])?;
+    let _attacker = holding([127, 0, 0, 2], addr, None, b"G").unwrap();
+    s.expect(server, "accepted 127.0.0.2")?;
+    let person = holding([127, 0, 0, 3], addr, None, b"").unwrap();
+    s.expect(server, "accepted 127.0.0.3")?;
+    // Newcomers for a fifth of a second, while the person's request has not left.
+    let request = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(20));
+        let _ = ask(addr, request);
+    }
+    let mut person = person;
+    person.write_all(request.as_bytes()).unwrap();
+    person
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = person.read_to_string(&mut answer);
+    if !answer.starts_with("HTTP/1.1 200") {
+        return Err(s.fail(format!("the person's request was answered {answer:?}")));
+    }
+    Ok(())
+}
+
 /// A client taking its answer at a steady pace slower than a third of the send buffer a
 /// second (160 KiB/s through a 16 KiB receive buffer) is not stalled. The server learns of
 /// its progress only when a wait for room ends, a TICK (1 s) at most, so with STALLED at one
