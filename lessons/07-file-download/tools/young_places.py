@@ -2,13 +2,15 @@
 """Attack on the eviction of file-download serve (SLOW_REQUEST 1 s) and http-server (SLOW_HEAD
 1 s): ADDRS x PER connections that never finish a request and are each closed and reopened at
 age CYCLE s (< 1 s), staggered, so no attacker place is ever old enough to be given away.
-Victim at 127.0.0.1: mode 'list' asks file-download LIST every 0.5 s (fresh connection); mode
+Victim (see VICTIM below): mode 'list' asks file-download LIST every 0.5 s (fresh connection); mode
 'slowreq' sends 'LI', 1.5 s later 'ST\\n' (a slow link), one at a time; mode 'http' asks
 http-server GET /a.txt every 0.5 s (200 is ok, 503 busy). Bounded: ADDRS*PER <= 512, SECS <= 60.
+The victim connects from $VICTIM (default 127.0.0.1; the attacker's are 127.0.0.2 and up).
 usage: young_places.py PORT ADDRS PER CYCLE SECS list|slowreq|http"""
-import socket, sys, time, selectors, threading
+import os, socket, sys, time, selectors, threading
 port, addrs, per, cycle, secs, mode = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
 assert addrs * per <= 512 and secs <= 60
+VICTIM = os.environ.get("VICTIM", "127.0.0.1")
 stop = time.monotonic() + secs
 def opened(src):
     s = socket.socket(); s.bind((src, 0)); s.setblocking(False)
@@ -20,7 +22,7 @@ def victim():
     while time.monotonic() < stop - 2:
         t = time.monotonic()
         try:
-            v = socket.create_connection(("127.0.0.1", port), timeout=5)
+            v = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(VICTIM, 0))
             if mode == "list":
                 v.sendall(b"LIST\n")
             elif mode == "http":
