@@ -63,8 +63,6 @@ pub struct Limiter {
 struct Bucket {
     tokens: f64,
     last: Instant,
-    /// When `tokens` is back to `burst`, if the peer spends nothing more.
-    full_at: Instant,
     /// Datagrams not answered since the peer ran out of tokens.
     unanswered: u64,
 }
@@ -101,10 +99,11 @@ impl Limiter {
         let bucket = self.buckets.entry(peer).or_insert(Bucket {
             tokens: burst,
             last: now,
-            full_at: now,
             unanswered: 0,
         });
-        self.by_full_at.remove(&(bucket.full_at, peer));
+        // Its key in the index, from the state that made it (a new bucket has none yet).
+        self.by_full_at
+            .remove(&(bucket.full_again(burst, rate), peer));
         bucket.refill(now, burst, rate);
         let limit = if bucket.tokens >= tokens {
             bucket.tokens -= tokens;
@@ -118,8 +117,8 @@ impl Limiter {
                 first: bucket.unanswered == 1,
             }
         };
-        bucket.full_at = bucket.full_again(burst, rate);
-        self.by_full_at.insert((bucket.full_at, peer));
+        self.by_full_at
+            .insert((bucket.full_again(burst, rate), peer));
         limit
     }
 
@@ -157,8 +156,8 @@ impl Bucket {
         self.last = now;
     }
 
-    /// When the bucket is full again at `per_second`; a day at most (a rate of 0 never
-    /// fills it).
+    /// When `tokens` is back to `burst` at `per_second`, if the peer spends nothing more; a
+    /// day at most (a rate of 0 never fills it).
     fn full_again(&self, burst: f64, per_second: f64) -> Instant {
         let wait = Duration::try_from_secs_f64(((burst - self.tokens) / per_second).max(0.0))
             .unwrap_or(Duration::MAX)
