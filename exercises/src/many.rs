@@ -519,6 +519,18 @@ fn relay_evicts(c: &mut Check, lesson: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The most bytes of the flood on their way to B at once: half the lines that may wait for a
+/// client before the lesson calls it too slow (64 KiB).
+const AHEAD: usize = 32 * 1024;
+
+/// What the check tells A's sending thread.
+enum Progress {
+    /// B has the flood's lines up to this many bytes.
+    Took(usize),
+    /// B has the first half, and D has sent its own lines: send the second half.
+    Go,
+}
+
 /// A floods; B reads everything, and D, which reads nothing for now, falls behind.
 fn flood(
     c: &mut Check,
@@ -542,23 +554,32 @@ fn flood(
     let half = lines.len() / 2;
     let (first, second) = lines.split_at(half);
     let (first, second) = (first.concat(), second.concat());
-    let (go, wait) = mpsc::channel::<()>();
+    let (tell, told) = mpsc::channel::<Progress>();
     let mut writer = a
         .stream
         .try_clone()
         .map_err(|e| c.fail(format!("cannot clone a socket: {e}")))?;
+    // A keeps at most AHEAD bytes on their way to B: however late the machine runs B's reader,
+    // B is never a client that reads too slowly (a busy CI machine made it one).
     let sending = thread::spawn(move || {
-        for part in first.chunks(64 * 1024) {
-            writer.write_all(part)?;
-        }
-        if wait.recv().is_ok() {
-            for part in second.chunks(64 * 1024) {
-                writer.write_all(part)?;
+        let (mut sent, mut taken, mut go) = (0, 0, false);
+        let first = first.chunks(AHEAD / 4).map(|part| (part, false));
+        let second = second.chunks(AHEAD / 4).map(|part| (part, true));
+        for (part, after_go) in first.chain(second) {
+            sent += part.len();
+            while sent - taken > AHEAD || (after_go && !go) {
+                match told.recv() {
+                    Ok(Progress::Took(bytes)) => taken = bytes,
+                    Ok(Progress::Go) => go = true,
+                    Err(_) => return Ok(()),
+                }
             }
+            writer.write_all(part)?;
         }
         Ok::<(), io::Error>(())
     });
     let started = Instant::now();
+    let mut got = 0;
     for (i, line) in lines.iter().enumerate() {
         if i == half {
             if slow == Slow::Missed {
@@ -574,9 +595,11 @@ fn flood(
                     a.line_is(c, line, &what)?;
                 }
             }
-            let _ = go.send(());
+            let _ = tell.send(Progress::Go);
         }
         b.line_is(c, line, &format!("flood line {i} of A's {}", lines.len()))?;
+        got += line.len();
+        let _ = tell.send(Progress::Took(got));
     }
     let took = started.elapsed();
     if !matches!(sending.join(), Ok(Ok(()))) {

@@ -637,14 +637,15 @@ fn idle_keep_alive_connections_make_room_for_a_new_client() -> Result<(), Failur
     s.kill(server)
 }
 
-/// Slowloris after keep-alive: two addresses hold every place with heads that never end.
-/// None is idle, so none was closed, and a new client got 503 until --timeout dropped them
-/// (and the attacker came back at once). A head arriving for longer than a second is now
-/// closed to make room when no connection is idle.
+/// Slowloris after keep-alive: heads that never end hold every place. None is idle, so
+/// none was closed, and a new client got 503 until --timeout dropped them (and the attacker
+/// came back at once). A head arriving for longer than a second is now closed to make room
+/// when no connection is idle.
 #[test]
 fn heads_that_never_end_make_room_for_a_new_client() -> Result<(), Failure> {
     let head = b"GET /hello.txt HTTP/1.1\r\nX-a: b";
-    four_held_then_a_newcomer(head, None, "slow head", "closed to make room")
+    let why = "its head had been arriving for a second or more";
+    four_held_then_a_newcomer(head, None, "slow head", why)
 }
 
 /// Answers nobody reads, renewed before --timeout drops them, kept every place: a newcomer got
@@ -788,10 +789,12 @@ fn a_steady_slow_reader_keeps_its_place_against_a_stream_of_newcomers() -> Resul
     Ok(())
 }
 
-/// Every place of a server with four (two per address) taken by connections from 127.0.0.2
-/// and 127.0.0.3 that each send `sent` (with a receive buffer of `recv_buffer` bytes, if
-/// given) and then nothing: within 5 s (long before --timeout), a new client must be served,
-/// one of the four having been closed for it (the server's line says `closed`).
+/// Every place of a server with four taken by connections from 127.0.0.2 to 127.0.0.5 that
+/// each send `sent` (with a receive buffer of `recv_buffer` bytes, if given) and then
+/// nothing: within 5 s (long before --timeout), a new client must be served, one of the four
+/// having been closed for it (the server's line says `closed`). One place per address: no
+/// address holds two more than the newcomer's, so a young head is never the one closed (with
+/// two per address, it was, when the newcomer came before a head had been read whole).
 fn four_held_then_a_newcomer(
     sent: &[u8],
     recv_buffer: Option<usize>,
@@ -812,8 +815,7 @@ fn four_held_then_a_newcomer(
             "30",
         ],
     )?;
-    let _held: Vec<TcpStream> = [2, 2, 3, 3]
-        .into_iter()
+    let _held: Vec<TcpStream> = (2..6)
         .map(|last| holding([127, 0, 0, last], addr, recv_buffer, sent).unwrap())
         .collect();
     for _ in 0..4 {
