@@ -82,6 +82,9 @@ struct Open {
     answered: bool,
     /// Since when its answer has sent nothing (None: no answer waiting for its client).
     stalled_since: Option<Instant>,
+    /// Answered for the last time, it waits a second for its client to close first
+    /// (`Connection::linger`): it may go at once, as an idle one.
+    closing: bool,
     /// Closed to make room, and why it was the one: the connection must end, whatever its
     /// read or write brought.
     closed_for_room: Option<&'static str>,
@@ -126,6 +129,7 @@ impl Places {
             head_since: None,
             answered: false,
             stalled_since: None,
+            closing: false,
             closed_for_room: None,
         };
         state.open.insert(id, open);
@@ -162,6 +166,9 @@ impl Places {
                 let richer = held(open.address) >= held(ip) + 2;
                 let (rank, since, why) =
                     match (open.idle_since, open.head_since, open.stalled_since) {
+                        (Some(since), _, _) if open.closing => {
+                            (0, since, "it was closing after a refused request")
+                        }
                         (Some(since), _, _) => {
                             (0, since, "it had waited longest for its next request")
                         }
@@ -227,8 +234,8 @@ impl Place {
         }
     }
 
-    /// The connection waits for the rest of a head: if that takes SLOW_HEAD, it may be
-    /// closed to make room.
+    /// The connection waits for the rest of a head, or of the body that follows it: if that
+    /// takes SLOW_HEAD, it may be closed to make room.
     pub fn heading(&self) {
         if let Some(open) = self.shared.lock().open.get_mut(&self.id) {
             open.head_since.get_or_insert_with(Instant::now);
@@ -250,6 +257,16 @@ impl Place {
     pub fn stalled(&self, last: Instant) {
         if let Some(open) = self.shared.lock().open.get_mut(&self.id) {
             open.stalled_since = Some(last);
+        }
+    }
+
+    /// The connection was answered for the last time and lingers before it closes: it may
+    /// be closed to make room at once, as an idle one. (A second of lingering after each of
+    /// sixteen addresses' bad requests, sent again at once, held every place.)
+    pub fn closing(&self) {
+        if let Some(open) = self.shared.lock().open.get_mut(&self.id) {
+            open.idle_since.get_or_insert_with(Instant::now);
+            open.closing = true;
         }
     }
 
