@@ -26,6 +26,13 @@
 //! old, got a new client 503 for 25 of 26 tries. A head younger than `SLOW_HEAD` is closed
 //! too when its address holds two places more than the newcomer's, and among those that may
 //! go, the address holding the most places goes first.
+//!
+//! Then three states that were none of these, each held by sixteen addresses that came back
+//! at once when dropped (a newcomer's answers and 503s in about 30 s): a head announcing a
+//! body that never comes (1 and 58), now a head still arriving; a refused request's second of
+//! lingering (10 and 49), now closed at once ([`Place::closing`]); and pipelined requests
+//! whose answers nobody reads, the write of a head waiting for room until `--timeout` (1 and
+//! 54), now a stalled answer.
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
