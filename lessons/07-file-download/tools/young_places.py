@@ -6,9 +6,10 @@ Victim (see VICTIM below): mode 'list' asks file-download LIST every 0.5 s (fres
 'slowreq' sends 'LI', 1.5 s later 'ST\\n' (a slow link), one at a time; mode 'http' asks
 http-server GET /a.txt every 0.5 s (200 is ok, 503 busy); mode 'keepalive' asks it every 0.5 s
 on one keep-alive connection ('+' answered on it, 'r' answered on a new one after the server
-closed it between two requests, 'x' a request lost to a close). Bounded: ADDRS*PER <= 512, SECS <= 60.
+closed it between two requests, 'x' a request lost to a close); mode 'httpslow' sends the
+request line, and the rest of its head 1.5 s later (a slow link), one at a time. Bounded: ADDRS*PER <= 512, SECS <= 60.
 The victim connects from $VICTIM (default 127.0.0.1; the attacker's are 127.0.0.2 and up).
-usage: young_places.py PORT ADDRS PER CYCLE SECS list|slowreq|http|keepalive"""
+usage: young_places.py PORT ADDRS PER CYCLE SECS list|slowreq|http|httpslow|keepalive"""
 import os, socket, sys, time, selectors, threading
 port, addrs, per, cycle, secs, mode = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
 assert addrs * per <= 512 and secs <= 60
@@ -64,6 +65,9 @@ def victim():
                 v.sendall(b"LIST\n")
             elif mode == "http":
                 v.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            elif mode == "httpslow":
+                v.sendall(b"GET /a.txt HTTP/1.1\r\n"); time.sleep(1.5)
+                v.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
             else:
                 v.sendall(b"LI"); time.sleep(1.5); v.sendall(b"ST\n")
             r = v.recv(100); v.close()

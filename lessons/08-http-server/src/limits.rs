@@ -33,6 +33,11 @@
 //! lingering (10 and 49), now closed at once ([`Place::closing`]); and pipelined requests
 //! whose answers nobody reads, the write of a head waiting for room until `--timeout` (1 and
 //! 54), now a stalled answer.
+//!
+//! And the attacker's own reconnects, each a newcomer, closed a person's head that took a
+//! second and a half to arrive (8 of 10), and a person's keep-alive connection between every
+//! two of its requests (35 of 36): a place now goes only to a newcomer from an address that
+//! holds fewer places, or as many for an idle connection, as `common::Slots` gives them.
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
@@ -152,8 +157,9 @@ impl Places {
     /// waits, the one whose head has been arriving longest, for SLOW_HEAD at least or from
     /// an address holding two places more than `ip`; or the one whose client has taken
     /// nothing of its answer longest, for STALLED at least), the address holding the most
-    /// places first; waits for its place to come back, and takes it; or says that every place
-    /// is busy.
+    /// places first, and never one from an address poorer than `ip` (nor, but for an idle
+    /// one, as poor); waits for its place to come back, and takes it; or says that every
+    /// place is busy.
     fn make_room(&self, ip: IpAddr) -> Result<Slot, Full> {
         let full = Full::Server(self.slots.max());
         let now = Instant::now();
@@ -169,17 +175,21 @@ impl Places {
             .filter(|(_, open)| open.socket.is_some() && open.closed_for_room.is_none())
             .filter_map(|(id, open)| {
                 let waited = |since: Instant, least| now.duration_since(since) >= least;
+                let (theirs, mine) = (held(open.address), held(ip));
                 // Heads reopened before they are a second old held every place.
-                let richer = held(open.address) >= held(ip) + 2;
+                let richer = theirs >= mine + 2;
+                // And the attacker's own reconnects closed a person's slow head, or its
+                // keep-alive connection between two requests: a place goes only to a newcomer
+                // whose address holds fewer places than the place's (as many, if it is idle).
                 let (rank, since, why) =
                     match (open.idle_since, open.head_since, open.stalled_since) {
                         (Some(since), _, _) if open.closing => {
                             (0, since, "it was closing after a refused request")
                         }
-                        (Some(since), _, _) => {
+                        (Some(since), _, _) if theirs >= mine => {
                             (0, since, "it had waited longest for its next request")
                         }
-                        (None, Some(since), _) if waited(since, SLOW_HEAD) => {
+                        (None, Some(since), _) if waited(since, SLOW_HEAD) && theirs > mine => {
                             (1, since, "its head had been arriving for a second or more")
                         }
                         (None, Some(since), _) if richer => (
@@ -187,7 +197,7 @@ impl Places {
                             since,
                             "its address held two places more than the newcomer's",
                         ),
-                        (None, None, Some(since)) if waited(since, STALLED) => (
+                        (None, None, Some(since)) if waited(since, STALLED) && theirs > mine => (
                             2,
                             since,
                             "its client had taken nothing of the answer for two seconds or more",

@@ -820,6 +820,42 @@ fn refused_requests_lingering_make_room_for_a_new_client() -> Result<(), Failure
     Ok(())
 }
 
+/// A person's head slow to arrive (a slow link) is not closed for a newcomer from an address
+/// that holds as many places: the attacker's own reconnects (sixteen addresses, each
+/// connection reopened every half second) closed a person's head that took 1.5 s to arrive 8
+/// times in 10. Here the attacker's second connection comes when the person's head is a
+/// second old, the server full: it is refused, and the person is answered.
+#[test]
+fn a_slow_head_is_not_closed_for_a_newcomer_from_an_address_as_rich() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let (server, addr) = start(&mut s, dir.path(), &["--max-clients", "2"])?;
+    let mut person = holding([127, 0, 0, 3], addr, None, b"GET /hello.txt HTTP/1.1\r\n").unwrap();
+    s.expect(server, "accepted 127.0.0.3")?;
+    std::thread::sleep(SLOW_HEAD);
+    let _attacker = holding([127, 0, 0, 2], addr, None, b"G").unwrap();
+    s.expect(server, "accepted 127.0.0.2")?;
+    let mut second = holding([127, 0, 0, 2], addr, None, b"G").unwrap();
+    let mut answer = String::new();
+    let _ = second.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    person
+        .write_all(b"Host: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    person
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = person.read_to_string(&mut answer);
+    if !answer.starts_with("HTTP/1.1 200") {
+        return Err(s.fail(format!("the person's slow request was answered {answer:?}")));
+    }
+    Ok(())
+}
+
+/// SLOW_HEAD (1 s), and a little more.
+const SLOW_HEAD: Duration = Duration::from_millis(1100);
+
 /// A client taking its answer at a steady pace slower than a third of the send buffer a
 /// second (160 KiB/s through a 16 KiB receive buffer) is not stalled. The server learns of
 /// its progress only when a wait for room ends, a TICK (1 s) at most, so with STALLED at one
