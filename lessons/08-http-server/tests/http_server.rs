@@ -853,6 +853,57 @@ fn a_slow_head_is_not_closed_for_a_newcomer_from_an_address_as_rich() -> Result<
     Ok(())
 }
 
+/// Answers read just fast enough: sixteen addresses, sixteen connections each, each reading
+/// a large file at 20 KiB/s, above --min-rate, so never stalled and never too slow, held every
+/// place (0 answers in 72 tries). Here two addresses hold the four places with answers read
+/// at 160 KiB/s: an address holding two places more than the newcomer's gives one up.
+#[test]
+fn answers_read_just_fast_enough_from_a_rich_address_make_room() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let flags = ["--max-clients", "4", "--min-rate", "1K", "--timeout", "30"];
+    let (server, addr) = start(&mut s, dir.path(), &flags)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let request = b"GET /data.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+    let readers: Vec<_> = [2, 2, 3, 3]
+        .into_iter()
+        .map(|last| {
+            let mut reader = holding([127, 0, 0, last], addr, Some(16 * 1024), request).unwrap();
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut buf = vec![0; 8 * 1024];
+                while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                    && matches!(reader.read(&mut buf), Ok(1..))
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            })
+        })
+        .collect();
+    for _ in 0..4 {
+        s.expect(server, "accepted 127.0.0.")?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let request = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut served = false;
+    while !served && Instant::now() < deadline {
+        served = ask(addr, request).status == 200;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        let _ = reader.join();
+    }
+    if !served {
+        return Err(s.fail("503 for 5 s: no answer of a rich address made room"));
+    }
+    s.expect(
+        server,
+        "its address held two places more than the newcomer's",
+    )?;
+    Ok(())
+}
+
 /// SLOW_HEAD (1 s), and a little more.
 const SLOW_HEAD: Duration = Duration::from_millis(1100);
 
