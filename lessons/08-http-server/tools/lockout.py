@@ -11,6 +11,9 @@ slow PORT ADDRS PER_ADDR SECS: PER_ADDR connections from each address each send 
 nonreaders PORT PATH ADDRS PER_ADDR CYCLE SECS: each connection asks for PATH (a big file)
   and never reads (SO_RCVBUF 4 KiB); every CYCLE seconds each is closed and opened again
   (before the server's --timeout would drop it), and at once if it was told busy.
+readers PORT PATH ADDRS PER_ADDR RATE SECS (http): each connection asks for PATH (a big file)
+  and reads RATE bytes a second of it (in ten pieces), just above --min-rate, so that it is
+  never stalled nor too slow; reconnects at once when dropped or told busy.
 bodies PORT ADDRS PER_ADDR SECS (http): each connection sends a whole head that announces a
   body (Content-Length: 65536) and never sends the body; reconnects at once when dropped.
 bad PORT ADDRS PER_ADDR SECS (http): each connection sends a head the server refuses (400),
@@ -20,7 +23,7 @@ pipelined PORT ADDRS PER_ADDR SECS (http): each connection sends at once a reque
   of /big (which fills most of the send buffer) and 3,000 HEAD /a.txt, and reads none of the
   answers (SO_RCVBUF 4 KiB); reconnects at once when dropped.
 
-usage: lockout.py [--protocol http|download] slow|nonreaders|bodies|bad|pipelined ARGS..."""
+usage: lockout.py [--protocol http|download] slow|nonreaders|readers|bodies|bad|pipelined ARGS..."""
 import socket, sys, time, selectors
 
 HTTP = {
@@ -165,6 +168,32 @@ def at_once(port, addrs, per, secs, what):
         time.sleep(0.02)
     victim.report(f"{addrs}x{per} {what}, {reconnects} reconnects in {secs:.0f} s")
 
+def readers(port, path, addrs, per, rate, secs):
+    req = proto["get"](path)
+    def opened(src):
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096); s.bind((src, 0))
+        try: s.connect(("127.0.0.1", port)); s.sendall(req)
+        except OSError: pass
+        s.setblocking(False)
+        return s
+    srcs = [f"127.0.0.{2 + a}" for a in range(addrs) for _ in range(per)]
+    conns = [opened(src) for src in srcs]
+    victim = Victim(port)
+    t0 = time.monotonic(); last = 0; reconnects = 0
+    while time.monotonic() - t0 < secs:
+        now = time.monotonic()
+        if now - last >= 0.1:
+            last = now
+            for i, s in enumerate(conns):
+                try: d = s.recv(max(1, int(rate / 10)))
+                except (BlockingIOError, InterruptedError): continue
+                except OSError: d = b""
+                if not d or proto["refused"](d):
+                    s.close(); conns[i] = opened(srcs[i]); reconnects += 1
+        victim.maybe_ask(now)
+        time.sleep(0.01)
+    victim.report(f"{addrs}x{per} readers at {rate:.0f} B/s, {reconnects} reconnects in {secs:.0f} s")
+
 if mode == "slow":
     port, addrs, per, secs = int(args[0]), int(args[1]), int(args[2]), float(args[3])
     assert addrs * per <= 512 and secs <= 60
@@ -173,6 +202,10 @@ elif mode == "nonreaders":
     port, path, addrs, per, cycle, secs = int(args[0]), args[1], int(args[2]), int(args[3]), float(args[4]), float(args[5])
     assert addrs * per <= 512 and secs <= 60
     nonreaders(port, path, addrs, per, cycle, secs)
+elif mode == "readers":
+    port, path, addrs, per, rate, secs = int(args[0]), args[1], int(args[2]), int(args[3]), float(args[4]), float(args[5])
+    assert addrs * per <= 512 and secs <= 60 and proto is HTTP
+    readers(port, path, addrs, per, rate, secs)
 elif mode in ("bodies", "bad", "pipelined"):
     port, addrs, per, secs = int(args[0]), int(args[1]), int(args[2]), float(args[3])
     assert addrs * per <= 512 and secs <= 60 and proto is HTTP
