@@ -11,7 +11,7 @@ slow PORT ADDRS PER_ADDR SECS: PER_ADDR connections from each address each send 
 nonreaders PORT PATH ADDRS PER_ADDR CYCLE SECS: each connection asks for PATH (a big file)
   and never reads (SO_RCVBUF 4 KiB); every CYCLE seconds each is closed and opened again
   (before the server's --timeout would drop it), and at once if it was told busy.
-readers PORT PATH ADDRS PER_ADDR RATE SECS (http): each connection asks for PATH (a big file)
+readers PORT PATH ADDRS PER_ADDR RATE SECS: each connection asks for PATH (a big file)
   and reads RATE bytes a second of it (in ten pieces), just above --min-rate, so that it is
   never stalled nor too slow; reconnects at once when dropped or told busy.
 bodies PORT ADDRS PER_ADDR SECS (http): each connection sends a whole head that announces a
@@ -204,7 +204,7 @@ elif mode == "nonreaders":
     nonreaders(port, path, addrs, per, cycle, secs)
 elif mode == "readers":
     port, path, addrs, per, rate, secs = int(args[0]), args[1], int(args[2]), int(args[3]), float(args[4]), float(args[5])
-    assert addrs * per <= 512 and secs <= 60 and proto is HTTP
+    assert addrs * per <= 512 and secs <= 60
     readers(port, path, addrs, per, rate, secs)
 elif mode in ("bodies", "bad", "pipelined"):
     port, addrs, per, secs = int(args[0]), int(args[1]), int(args[2]), float(args[3])
