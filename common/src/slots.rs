@@ -34,6 +34,8 @@
 //! newcomer from an address that holds fewer places than its own: an attacker that reopens
 //! every connection before it has waited its patience cannot keep newcomers out (its places
 //! go at once to one whose address holds two fewer), nor push out a person's one slow place.
+//! Nor can one whose answers are read just fast enough: a place being answered goes too, last,
+//! to a newcomer whose address holds two fewer.
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
@@ -331,7 +333,9 @@ impl<H> Taken<H> {
                     // places, and a place still in its patience goes too when its address
                     // holds two more: places move from the richest address to the poorest.
                     Some(_) if places <= mine => false,
-                    Some(p) if kept => idle >= p.stalled,
+                    // Answers read just faster than the minimum rate, never stalled, from
+                    // sixteen addresses held every place: an address two richer gives them too.
+                    Some(p) if kept => idle >= p.stalled || places > mine + 1,
                     Some(p) => idle >= p.waiting || places > mine + 1,
                     None => !kept,
                 }

@@ -270,8 +270,7 @@ impl Server {
             Err(Cut::Failed(_)) if slot.is_some_and(|slot| slot.evicted().is_some()) => {
                 Err(Cut::Failed(io::Error::new(
                     io::ErrorKind::ConnectionAborted,
-                    "closed to make room for a newcomer: its client had taken nothing for two \
-                     seconds or more",
+                    "closed to make room for a newcomer",
                 )))
             }
             sent => sent,
@@ -342,6 +341,11 @@ fn make_room(evicted: Evicted<Option<TcpStream>>, newcomer: SocketAddr) {
         .map_or("a client".to_string(), |a| a.to_string());
     let idle = evicted.idle;
     match evicted.answering {
+        // Taking its answer, but from an address that held two places more (common::slots).
+        true if idle < STALLED_ANSWER => outln!(
+            "closed {who} to make room for {newcomer}: its address held two places more than \
+             the newcomer's"
+        ),
         true => outln!(
             "closed {who} to make room for {newcomer}: its client had taken nothing of the \
              answer for {idle:.1?}"

@@ -732,3 +732,56 @@ fn a_steady_slow_reader_keeps_its_place_against_a_stream_of_newcomers() {
     assert!(busy >= 100, "only {busy} newcomers were told busy");
     s.expect(p, "sent \"mid.bin\"").unwrap();
 }
+
+/// Item 3: answers read just fast enough, above --min-rate and never stalled, from sixteen
+/// addresses of sixteen connections each (lockout.py readers at 20 KiB/s), kept every place:
+/// `ERR busy` 60 times in 60. Here two addresses hold the four places with answers read at
+/// 160 KiB/s: an address holding two places more than the newcomer's gives one up.
+#[test]
+fn answers_read_just_fast_enough_from_a_rich_address_make_room() {
+    let root = tempfile::tempdir().unwrap();
+    fs::write(root.path().join("mid.bin"), vec![7u8; 3 << 20]).unwrap();
+    let mut s = Scene::new();
+    let flags = ["--max-clients", "4", "--min-rate", "1K", "--timeout", "30"];
+    let (p, addr) = serve(&mut s, root.path(), &flags).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = [2, 2, 3, 3]
+        .into_iter()
+        .map(|last| {
+            let request = b"GET 0 - mid.bin\n";
+            let mut reader = holding([127, 0, 0, last], addr, Some(16 * 1024), request).unwrap();
+            let stop = std::sync::Arc::clone(&stop);
+            thread::spawn(move || {
+                let mut buf = vec![0u8; 8 * 1024];
+                while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                    && matches!(reader.read(&mut buf), Ok(1..))
+                {
+                    thread::sleep(Duration::from_millis(50));
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut served = false;
+    while !served && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(100));
+        let mut newcomer = TcpStream::connect(addr).unwrap();
+        newcomer
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        newcomer.write_all(b"LIST\n").unwrap();
+        let mut answer = String::new();
+        let _ = newcomer.read_to_string(&mut answer);
+        served = answer.starts_with("OK");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        let _ = reader.join();
+    }
+    assert!(
+        served,
+        "ERR busy for 5 s: no answer of a rich address made room"
+    );
+    s.expect(p, "its address held two places more than the newcomer's")
+        .unwrap();
+}

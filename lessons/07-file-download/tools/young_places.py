@@ -4,9 +4,12 @@
 age CYCLE s (< 1 s), staggered, so no attacker place is ever old enough to be given away.
 Victim (see VICTIM below): mode 'list' asks file-download LIST every 0.5 s (fresh connection); mode
 'slowreq' sends 'LI', 1.5 s later 'ST\\n' (a slow link), one at a time; mode 'http' asks
-http-server GET /a.txt every 0.5 s (200 is ok, 503 busy). Bounded: ADDRS*PER <= 512, SECS <= 60.
+http-server GET /a.txt every 0.5 s (200 is ok, 503 busy); mode 'keepalive' asks it every 0.5 s
+on one keep-alive connection ('+' answered on it, 'r' answered on a new one after the server
+closed it between two requests, 'x' a request lost to a close); mode 'httpslow' sends the
+request line, and the rest of its head 1.5 s later (a slow link), one at a time. Bounded: ADDRS*PER <= 512, SECS <= 60.
 The victim connects from $VICTIM (default 127.0.0.1; the attacker's are 127.0.0.2 and up).
-usage: young_places.py PORT ADDRS PER CYCLE SECS list|slowreq|http"""
+usage: young_places.py PORT ADDRS PER CYCLE SECS list|slowreq|http|httpslow|keepalive"""
 import os, socket, sys, time, selectors, threading
 port, addrs, per, cycle, secs, mode = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
 assert addrs * per <= 512 and secs <= 60
@@ -18,7 +21,42 @@ def opened(src):
     except BlockingIOError: pass
     return s
 res = []
+def keepalive():
+    """One keep-alive connection, a GET every 0.5 s: '+' answered on it; 'r' it had been
+    closed while idle (seen before the request, as urllib3 does), answered on a new one;
+    'x' closed after the request was sent (the request lost); '5' 503."""
+    v = None
+    while time.monotonic() < stop - 2:
+        t = time.monotonic()
+        mark = "+"
+        try:
+            if v is not None:
+                v.setblocking(False)
+                try: gone = v.recv(1, socket.MSG_PEEK) == b""
+                except BlockingIOError: gone = False
+                except OSError: gone = True
+                v.settimeout(5)
+                if gone: v.close(); v = None; mark = "r"
+            if v is None:
+                v = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(VICTIM, 0))
+            v.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            r = b""
+            while b"\r\n\r\n" not in r or len(r.split(b"\r\n\r\n", 1)[1]) < 100:
+                d = v.recv(4096)
+                if not d: break
+                r += d
+                if r.startswith(b"HTTP/1.1 503"): break
+            if r.startswith(b"HTTP/1.1 200") and b"\r\n\r\n" in r: res.append(mark)
+            elif r.startswith(b"HTTP/1.1 503"): res.append("5"); v.close(); v = None
+            else: res.append("x"); v.close(); v = None
+        except OSError:
+            res.append("x")
+            if v is not None: v.close()
+            v = None
+        time.sleep(max(0, 0.5 - (time.monotonic() - t)))
 def victim():
+    if mode == "keepalive":
+        return keepalive()
     while time.monotonic() < stop - 2:
         t = time.monotonic()
         try:
@@ -27,6 +65,9 @@ def victim():
                 v.sendall(b"LIST\n")
             elif mode == "http":
                 v.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            elif mode == "httpslow":
+                v.sendall(b"GET /a.txt HTTP/1.1\r\n"); time.sleep(1.5)
+                v.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
             else:
                 v.sendall(b"LI"); time.sleep(1.5); v.sendall(b"ST\n")
             r = v.recv(100); v.close()
@@ -62,5 +103,6 @@ while time.monotonic() < stop:
             except OSError: pass
     time.sleep(0.01)
 th.join()
-print(f"{addrs}x{per} cycle {cycle}s: {reopen} reopens, attacker told busy {busy}; victim ({mode}) ok={res.count('+')} busy={res.count('5')} other={len(res)-res.count('+')-res.count('5')}")
+ok = res.count('+') + res.count('r')
+print(f"{addrs}x{per} cycle {cycle}s: {reopen} reopens, attacker told busy {busy}; victim ({mode}) ok={ok} busy={res.count('5')} other={len(res)-ok-res.count('5')}")
 print("victim:", "".join(res))

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::net::TcpStream;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use common::Root;
 use common::pace::Cut;
@@ -202,7 +202,7 @@ impl Connection {
         let mut bytes = head(status, reason, headers, Some(len), keep).into_bytes();
         let body = if self.head_only { &[][..] } else { body };
         bytes.extend_from_slice(body);
-        self.stream.write_all(&bytes)?;
+        self.write_watched(&bytes, false)?;
         Ok(Answer {
             status,
             sent: body.len() as u64,
@@ -221,15 +221,28 @@ impl Connection {
         more: bool,
     ) -> io::Result<()> {
         let head = head(status, reason, headers, len, keep);
-        if more {
-            // MSG_MORE: the body follows at once, by sendfile; without it, the head would
-            // leave as a small segment of its own.
-            send_more(&self.stream, head.as_bytes())
-        } else {
-            self.stream.write_all(head.as_bytes())
-        }
+        // MSG_MORE: the body follows at once, by sendfile; without it, the head would leave
+        // as a small segment of its own.
+        self.write_watched(head.as_bytes(), more)
     }
     // ANCHOR_END: send_head
+
+    // ANCHOR: write_watched
+    /// Writes `bytes`, all of them (with `MSG_MORE` if `more`). A write waits only when the
+    /// send buffer is full, when the client has not taken the answers before this one: while
+    /// it waits, the place counts the client as taking nothing, as `send_file_watched` does.
+    /// (Pipelined requests whose answers nobody read held every place, each blocked here
+    /// until --timeout.)
+    fn write_watched(&self, bytes: &[u8], more: bool) -> io::Result<()> {
+        self.place.stalled(Instant::now());
+        let written = match more {
+            true => send_more(&self.stream, bytes),
+            false => (&self.stream).write_all(bytes),
+        };
+        self.place.answering();
+        written
+    }
+    // ANCHOR_END: write_watched
 }
 
 /// The part of the file that `Range` asks for. It counts only if the client's part is of

@@ -76,9 +76,14 @@ impl Connection {
     /// Answers requests in the order they came until the client closes, goes quiet, asks to
     /// close, or sends what cannot be answered.
     pub fn run(mut self) {
-        let end = self.serve();
+        let mut end = self.serve();
         match end {
-            End::Refused(_) => self.linger(),
+            End::Refused(_) => {
+                self.linger();
+                if let Some(why) = self.place.closed_for_room() {
+                    end = End::MadeRoom(why);
+                }
+            }
             // A client too slow to read: what is still queued for it would go on being sent
             // after close, at its pace, for minutes. SO_LINGER 0 makes close send RST and
             // throw the queue away (nginx's reset_timedout_connection).
@@ -163,10 +168,10 @@ impl Connection {
         loop {
             if !self.buf.is_empty() {
                 if let Some(end) = request::head_end(&self.buf).map_err(Err)? {
-                    self.place.answering();
                     let head: Vec<u8> = self.buf.drain(..end).collect();
                     let request = Request::parse(&head).map_err(Err)?;
                     self.skip_body(&request)?;
+                    self.place.answering();
                     return Ok(request);
                 }
                 deadline.get_or_insert(Instant::now() + self.options.timeout);
@@ -209,6 +214,8 @@ impl Connection {
     // ANCHOR: skip_body
     /// A GET may carry a body nobody reads: it must still be taken off the stream, or its
     /// bytes would be read as the next request. Only `Content-Length` says where it ends.
+    /// While it arrives, the place counts it as part of the head: a body announced and never
+    /// sent held its place, never to be closed for a newcomer, until --timeout.
     fn skip_body(&mut self, request: &Request) -> Result<(), Result<End, Bad>> {
         if request.header("transfer-encoding").is_some() {
             return Err(Err(Bad::Malformed(
@@ -228,7 +235,12 @@ impl Connection {
             }
             self.set_read_timeout(wait)
                 .map_err(|e| Ok(End::Failed(e)))?;
-            match self.stream.read(&mut chunk) {
+            self.place.heading();
+            let read = self.stream.read(&mut chunk);
+            if let Some(why) = self.place.closed_for_room() {
+                return Err(Ok(End::MadeRoom(why)));
+            }
+            match read {
                 Ok(0) => return Err(Ok(End::Cut)),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -256,6 +268,7 @@ impl Connection {
         common::outln!("bad request from {}: {bad} ({status})", self.peer);
         match self.send_error(status, reason, "", &bad.to_string(), false) {
             Ok(_) => End::Refused(status),
+            Err(_) if let Some(why) = self.place.closed_for_room() => End::MadeRoom(why),
             Err(e) => End::Failed(e),
         }
     }
@@ -264,7 +277,9 @@ impl Connection {
     /// Closing a socket with unread bytes in its receive buffer sends RST, and an RST can
     /// destroy the answer before the client reads it. So: FIN first, then read and throw
     /// away what the client still sends, for a second at most, as nginx's lingering close.
+    /// Meanwhile its place may go to a newcomer at once.
     fn linger(&mut self) {
+        self.place.closing();
         let _ = self.stream.shutdown(Shutdown::Write);
         let _ = self.stream.set_read_timeout(Some(Duration::from_secs(1)));
         let deadline = Instant::now() + Duration::from_secs(1);

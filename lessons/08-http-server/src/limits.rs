@@ -26,6 +26,23 @@
 //! old, got a new client 503 for 25 of 26 tries. A head younger than `SLOW_HEAD` is closed
 //! too when its address holds two places more than the newcomer's, and among those that may
 //! go, the address holding the most places goes first.
+//!
+//! Then three states that were none of these, each held by sixteen addresses that came back
+//! at once when dropped (a newcomer's answers and 503s in about 30 s): a head announcing a
+//! body that never comes (1 and 58), now a head still arriving; a refused request's second of
+//! lingering (10 and 49), now closed at once ([`Place::closing`]); and pipelined requests
+//! whose answers nobody reads, the write of a head waiting for room until `--timeout` (1 and
+//! 54), now a stalled answer.
+//!
+//! And the attacker's own reconnects, each a newcomer, closed a person's head that took a
+//! second and a half to arrive (8 of 10), and a person's keep-alive connection between every
+//! two of its requests (35 of 36): a place now goes only to a newcomer from an address that
+//! holds fewer places, or as many for an idle connection, as `common::Slots` gives them.
+//!
+//! Last, answers read just fast enough: sixteen addresses, sixteen connections each, each
+//! reading a large file at 20 KiB/s (above `--min-rate`, never stalled), held every place
+//! for as long as the file lasted (0 answers in 72 tries). An answer under way now goes too
+//! when its address holds two places more than the newcomer's.
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
@@ -82,6 +99,9 @@ struct Open {
     answered: bool,
     /// Since when its answer has sent nothing (None: no answer waiting for its client).
     stalled_since: Option<Instant>,
+    /// Answered for the last time, it waits a second for its client to close first
+    /// (`Connection::linger`): it may go at once, as an idle one.
+    closing: bool,
     /// Closed to make room, and why it was the one: the connection must end, whatever its
     /// read or write brought.
     closed_for_room: Option<&'static str>,
@@ -126,6 +146,7 @@ impl Places {
             head_since: None,
             answered: false,
             stalled_since: None,
+            closing: false,
             closed_for_room: None,
         };
         state.open.insert(id, open);
@@ -140,9 +161,11 @@ impl Places {
     /// Closes the connection that has waited longest for its next request (or, if none
     /// waits, the one whose head has been arriving longest, for SLOW_HEAD at least or from
     /// an address holding two places more than `ip`; or the one whose client has taken
-    /// nothing of its answer longest, for STALLED at least), the address holding the most
-    /// places first; waits for its place to come back, and takes it; or says that every place
-    /// is busy.
+    /// nothing of its answer longest, for STALLED at least; or, last, any answer from an
+    /// address holding two places more than `ip`), the address holding the most places
+    /// first, and never one from an address poorer than `ip` (nor, but for an idle one, as
+    /// poor); waits for its place to come back, and takes it; or says that every place is
+    /// busy.
     fn make_room(&self, ip: IpAddr) -> Result<Slot, Full> {
         let full = Full::Server(self.slots.max());
         let now = Instant::now();
@@ -158,14 +181,21 @@ impl Places {
             .filter(|(_, open)| open.socket.is_some() && open.closed_for_room.is_none())
             .filter_map(|(id, open)| {
                 let waited = |since: Instant, least| now.duration_since(since) >= least;
+                let (theirs, mine) = (held(open.address), held(ip));
                 // Heads reopened before they are a second old held every place.
-                let richer = held(open.address) >= held(ip) + 2;
+                let richer = theirs >= mine + 2;
+                // And the attacker's own reconnects closed a person's slow head, or its
+                // keep-alive connection between two requests: a place goes only to a newcomer
+                // whose address holds fewer places than the place's (as many, if it is idle).
                 let (rank, since, why) =
                     match (open.idle_since, open.head_since, open.stalled_since) {
-                        (Some(since), _, _) => {
+                        (Some(since), _, _) if open.closing => {
+                            (0, since, "it was closing after a refused request")
+                        }
+                        (Some(since), _, _) if theirs >= mine => {
                             (0, since, "it had waited longest for its next request")
                         }
-                        (None, Some(since), _) if waited(since, SLOW_HEAD) => {
+                        (None, Some(since), _) if waited(since, SLOW_HEAD) && theirs > mine => {
                             (1, since, "its head had been arriving for a second or more")
                         }
                         (None, Some(since), _) if richer => (
@@ -173,10 +203,17 @@ impl Places {
                             since,
                             "its address held two places more than the newcomer's",
                         ),
-                        (None, None, Some(since)) if waited(since, STALLED) => (
+                        (None, None, Some(since)) if waited(since, STALLED) && theirs > mine => (
                             2,
                             since,
                             "its client had taken nothing of the answer for two seconds or more",
+                        ),
+                        // Answers read just faster than --min-rate, from sixteen addresses,
+                        // held every place: a rich address gives up even an answer under way.
+                        (None, None, _) if richer => (
+                            3,
+                            now,
+                            "its address held two places more than the newcomer's",
                         ),
                         _ => return None,
                     };
@@ -227,8 +264,8 @@ impl Place {
         }
     }
 
-    /// The connection waits for the rest of a head: if that takes SLOW_HEAD, it may be
-    /// closed to make room.
+    /// The connection waits for the rest of a head, or of the body that follows it: if that
+    /// takes SLOW_HEAD, it may be closed to make room.
     pub fn heading(&self) {
         if let Some(open) = self.shared.lock().open.get_mut(&self.id) {
             open.head_since.get_or_insert_with(Instant::now);
@@ -250,6 +287,16 @@ impl Place {
     pub fn stalled(&self, last: Instant) {
         if let Some(open) = self.shared.lock().open.get_mut(&self.id) {
             open.stalled_since = Some(last);
+        }
+    }
+
+    /// The connection was answered for the last time and lingers before it closes: it may
+    /// be closed to make room at once, as an idle one. (A second of lingering after each of
+    /// sixteen addresses' bad requests, sent again at once, held every place.)
+    pub fn closing(&self) {
+        if let Some(open) = self.shared.lock().open.get_mut(&self.id) {
+            open.idle_since.get_or_insert_with(Instant::now);
+            open.closing = true;
         }
     }
 

@@ -740,6 +740,173 @@ fn a_new_connection_is_not_idle_before_its_first_request() -> Result<(), Failure
     Ok(())
 }
 
+/// A head that announces a body and never sends it: the server reads the body to throw it
+/// away, and while it did, the connection was neither idle, nor a head arriving, nor an
+/// answer: it held its place until --timeout, and sixteen addresses doing it, again at once
+/// when dropped, got a newcomer 503 for 58 of 59 tries. A body arriving is now part of its
+/// head: slow after SLOW_HEAD. (Here on a connection's second request, whose head came
+/// with the first: no wait for it marked the head as arriving.)
+#[test]
+fn bodies_that_never_come_make_room_for_a_new_client() -> Result<(), Failure> {
+    let head = b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n\
+                 GET /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n";
+    let why = "its head had been arriving for a second or more";
+    four_held_then_a_newcomer(head, None, "body that never comes", why)
+}
+
+/// Pipelined requests whose answers nobody reads: a part of a file that nearly fills the
+/// send buffer, then two thousand HEADs. The writes of their heads waited for room until
+/// --timeout, the connection counted as answering, never stalled: sixteen addresses got a
+/// newcomer 503 for 54 of 55 tries. A write that waits now counts as a stall.
+#[test]
+fn answers_blocked_behind_unread_ones_make_room_for_a_new_client() -> Result<(), Failure> {
+    let mut requests =
+        b"GET /data.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=0-299999\r\n\r\n".to_vec();
+    for _ in 0..2000 {
+        requests.extend_from_slice(b"HEAD /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    let why = "its client had taken nothing of the answer";
+    four_held_then_a_newcomer(&requests, Some(4096), "blocked answer", why)
+}
+
+/// Refused requests, each followed by a second of lingering (the server reads and throws
+/// away what its client still sends, so that its answer is not destroyed by a reset): four
+/// addresses sending a bad head again as soon as the server has closed held every place
+/// (sixteen addresses: 49 `503`s in 59 tries). A lingering connection may now go at once.
+#[test]
+fn refused_requests_lingering_make_room_for_a_new_client() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let flags = ["--max-clients", "4", "--max-per-address", "2"];
+    let (server, addr) = start(&mut s, dir.path(), &flags)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attackers: Vec<_> = (2..6)
+        .map(|last| {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let Ok(mut held) = holding([127, 0, 0, last], addr, None, b"x\r\n\r\n") else {
+                        continue;
+                    };
+                    // A byte every 10 ms while the server lingers; once it has closed, a
+                    // write fails (a reset), and the attacker comes back at once.
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                        && held.write_all(b"x").is_ok()
+                    {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+            })
+        })
+        .collect();
+    for _ in 0..4 {
+        s.expect(server, "bad request from 127.0.0.")?;
+    }
+    let request = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let served = (0..20)
+        .filter(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            ask(addr, request).status == 200
+        })
+        .count();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for attacker in attackers {
+        let _ = attacker.join();
+    }
+    if served < 15 {
+        return Err(s.fail(format!("the newcomer was served {served} times in 20")));
+    }
+    s.expect(server, "it was closing after a refused request")?;
+    Ok(())
+}
+
+/// A person's head slow to arrive (a slow link) is not closed for a newcomer from an address
+/// that holds as many places: the attacker's own reconnects (sixteen addresses, each
+/// connection reopened every half second) closed a person's head that took 1.5 s to arrive 8
+/// times in 10. Here the attacker's second connection comes when the person's head is a
+/// second old, the server full: it is refused, and the person is answered.
+#[test]
+fn a_slow_head_is_not_closed_for_a_newcomer_from_an_address_as_rich() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let (server, addr) = start(&mut s, dir.path(), &["--max-clients", "2"])?;
+    let mut person = holding([127, 0, 0, 3], addr, None, b"GET /hello.txt HTTP/1.1\r\n").unwrap();
+    s.expect(server, "accepted 127.0.0.3")?;
+    std::thread::sleep(SLOW_HEAD);
+    let _attacker = holding([127, 0, 0, 2], addr, None, b"G").unwrap();
+    s.expect(server, "accepted 127.0.0.2")?;
+    let mut second = holding([127, 0, 0, 2], addr, None, b"G").unwrap();
+    let mut answer = String::new();
+    let _ = second.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    person
+        .write_all(b"Host: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    person
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = person.read_to_string(&mut answer);
+    if !answer.starts_with("HTTP/1.1 200") {
+        return Err(s.fail(format!("the person's slow request was answered {answer:?}")));
+    }
+    Ok(())
+}
+
+/// Answers read just fast enough: sixteen addresses, sixteen connections each, each reading
+/// a large file at 20 KiB/s, above --min-rate, so never stalled and never too slow, held every
+/// place (0 answers in 72 tries). Here two addresses hold the four places with answers read
+/// at 160 KiB/s: an address holding two places more than the newcomer's gives one up.
+#[test]
+fn answers_read_just_fast_enough_from_a_rich_address_make_room() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let flags = ["--max-clients", "4", "--min-rate", "1K", "--timeout", "30"];
+    let (server, addr) = start(&mut s, dir.path(), &flags)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let request = b"GET /data.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+    let readers: Vec<_> = [2, 2, 3, 3]
+        .into_iter()
+        .map(|last| {
+            let mut reader = holding([127, 0, 0, last], addr, Some(16 * 1024), request).unwrap();
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut buf = vec![0; 8 * 1024];
+                while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                    && matches!(reader.read(&mut buf), Ok(1..))
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            })
+        })
+        .collect();
+    for _ in 0..4 {
+        s.expect(server, "accepted 127.0.0.")?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let request = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut served = false;
+    while !served && Instant::now() < deadline {
+        served = ask(addr, request).status == 200;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        let _ = reader.join();
+    }
+    if !served {
+        return Err(s.fail("503 for 5 s: no answer of a rich address made room"));
+    }
+    s.expect(
+        server,
+        "its address held two places more than the newcomer's",
+    )?;
+    Ok(())
+}
+
+/// SLOW_HEAD (1 s), and a little more.
+const SLOW_HEAD: Duration = Duration::from_millis(1100);
+
 /// A client taking its answer at a steady pace slower than a third of the send buffer a
 /// second (160 KiB/s through a 16 KiB receive buffer) is not stalled. The server learns of
 /// its progress only when a wait for room ends, a TICK (1 s) at most, so with STALLED at one

@@ -11,12 +11,27 @@ slow PORT ADDRS PER_ADDR SECS: PER_ADDR connections from each address each send 
 nonreaders PORT PATH ADDRS PER_ADDR CYCLE SECS: each connection asks for PATH (a big file)
   and never reads (SO_RCVBUF 4 KiB); every CYCLE seconds each is closed and opened again
   (before the server's --timeout would drop it), and at once if it was told busy.
+readers PORT PATH ADDRS PER_ADDR RATE SECS: each connection asks for PATH (a big file)
+  and reads RATE bytes a second of it (in ten pieces), just above --min-rate, so that it is
+  never stalled nor too slow; reconnects at once when dropped or told busy.
+bodies PORT ADDRS PER_ADDR SECS (http): each connection sends a whole head that announces a
+  body (Content-Length: 65536) and never sends the body; reconnects at once when dropped.
+bad PORT ADDRS PER_ADDR SECS (http): each connection sends a head the server refuses (400),
+  reads the answer, sends a byte every 20 ms while the server lingers, and reconnects at
+  once when the server closes.
+pipelined PORT ADDRS PER_ADDR SECS (http): each connection sends at once a request for 300 KB
+  of /big (which fills most of the send buffer) and 3,000 HEAD /a.txt, and reads none of the
+  answers (SO_RCVBUF 4 KiB); reconnects at once when dropped.
 
-usage: lockout.py [--protocol http|download] slow|nonreaders ARGS..."""
+usage: lockout.py [--protocol http|download] slow|nonreaders|readers|bodies|bad|pipelined ARGS..."""
 import socket, sys, time, selectors
 
 HTTP = {
     "slow": b"GET / HTTP/1.1\r\nHost: x\r\nX-a: " + b"b" * 10000,
+    "bodies": b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 65536\r\n\r\n",
+    "bad": b"x\r\n\r\n",
+    "pipelined": b"GET /big HTTP/1.1\r\nHost: x\r\nRange: bytes=0-299999\r\n\r\n"
+        + b"HEAD /a.txt HTTP/1.1\r\nHost: x\r\n\r\n" * 3000,
     "get": lambda path: f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
     "victim": b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     "ok": lambda r: b" 200 " in r, "busy": lambda r: b" 503 " in r,
@@ -112,6 +127,73 @@ def nonreaders(port, path, addrs, per, cycle, secs):
         time.sleep(0.02)
     victim.report(f"{addrs}x{per} non-readers renewed every {cycle} s")
 
+def at_once(port, addrs, per, secs, what):
+    """Connections that each send `what` at once, read nothing, and reconnect when dropped."""
+    payload = proto[what]
+    def opened(src):
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.bind((src, 0)); s.setblocking(False)
+        try: s.connect(("127.0.0.1", port))
+        except BlockingIOError: pass
+        return [s, src, 0]
+    conns = [opened(f"127.0.0.{2 + a}") for a in range(addrs) for _ in range(per)]
+    victim = Victim(port)
+    t0 = time.monotonic(); reconnects = 0
+    while time.monotonic() - t0 < secs:
+        for c in conns:
+            s = c[0]
+            if c[2] < len(payload):
+                try: c[2] += s.send(payload[c[2]:])
+                except (BlockingIOError, InterruptedError): continue
+                except OSError: pass
+                else: continue
+            dead = False
+            if what == "pipelined":
+                # it reads nothing: the server's close shows in the state, not in a read
+                try: dead = s.getsockopt(socket.SOL_TCP, socket.TCP_INFO, 1)[0] != 1
+                except OSError: dead = True
+            elif what == "bad":
+                # the server's FIN comes first and its close a second later (lingering): a
+                # byte sent after the close brings a reset
+                try: s.recv(4096, socket.MSG_DONTWAIT); s.send(b"x")
+                except (BlockingIOError, InterruptedError): pass
+                except OSError: dead = True
+            else:
+                try: dead = s.recv(4096, socket.MSG_DONTWAIT) == b""
+                except (BlockingIOError, InterruptedError): pass
+                except OSError: dead = True
+            if dead:
+                s.close(); c[:] = opened(c[1]); reconnects += 1
+        victim.maybe_ask(time.monotonic())
+        time.sleep(0.02)
+    victim.report(f"{addrs}x{per} {what}, {reconnects} reconnects in {secs:.0f} s")
+
+def readers(port, path, addrs, per, rate, secs):
+    req = proto["get"](path)
+    def opened(src):
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096); s.bind((src, 0))
+        try: s.connect(("127.0.0.1", port)); s.sendall(req)
+        except OSError: pass
+        s.setblocking(False)
+        return s
+    srcs = [f"127.0.0.{2 + a}" for a in range(addrs) for _ in range(per)]
+    conns = [opened(src) for src in srcs]
+    victim = Victim(port)
+    t0 = time.monotonic(); last = 0; reconnects = 0
+    while time.monotonic() - t0 < secs:
+        now = time.monotonic()
+        if now - last >= 0.1:
+            last = now
+            for i, s in enumerate(conns):
+                try: d = s.recv(max(1, int(rate / 10)))
+                except (BlockingIOError, InterruptedError): continue
+                except OSError: d = b""
+                if not d or proto["refused"](d):
+                    s.close(); conns[i] = opened(srcs[i]); reconnects += 1
+        victim.maybe_ask(now)
+        time.sleep(0.01)
+    victim.report(f"{addrs}x{per} readers at {rate:.0f} B/s, {reconnects} reconnects in {secs:.0f} s")
+
 if mode == "slow":
     port, addrs, per, secs = int(args[0]), int(args[1]), int(args[2]), float(args[3])
     assert addrs * per <= 512 and secs <= 60
@@ -120,5 +202,13 @@ elif mode == "nonreaders":
     port, path, addrs, per, cycle, secs = int(args[0]), args[1], int(args[2]), int(args[3]), float(args[4]), float(args[5])
     assert addrs * per <= 512 and secs <= 60
     nonreaders(port, path, addrs, per, cycle, secs)
+elif mode == "readers":
+    port, path, addrs, per, rate, secs = int(args[0]), args[1], int(args[2]), int(args[3]), float(args[4]), float(args[5])
+    assert addrs * per <= 512 and secs <= 60
+    readers(port, path, addrs, per, rate, secs)
+elif mode in ("bodies", "bad", "pipelined"):
+    port, addrs, per, secs = int(args[0]), int(args[1]), int(args[2]), float(args[3])
+    assert addrs * per <= 512 and secs <= 60 and proto is HTTP
+    at_once(port, addrs, per, secs, mode)
 else:
     sys.exit(__doc__)
