@@ -180,45 +180,9 @@ impl Places {
             .iter_mut()
             .filter(|(_, open)| open.socket.is_some() && open.closed_for_room.is_none())
             .filter_map(|(id, open)| {
-                let waited = |since: Instant, least| now.duration_since(since) >= least;
-                let (theirs, mine) = (held(open.address), held(ip));
-                // Heads reopened before they are a second old held every place.
-                let richer = theirs >= mine + 2;
-                // And the attacker's own reconnects closed a person's slow head, or its
-                // keep-alive connection between two requests: a place goes only to a newcomer
-                // whose address holds fewer places than the place's (as many, if it is idle).
-                let (rank, since, why) =
-                    match (open.idle_since, open.head_since, open.stalled_since) {
-                        (Some(since), _, _) if open.closing => {
-                            (0, since, "it was closing after a refused request")
-                        }
-                        (Some(since), _, _) if theirs >= mine => {
-                            (0, since, "it had waited longest for its next request")
-                        }
-                        (None, Some(since), _) if waited(since, SLOW_HEAD) && theirs > mine => {
-                            (1, since, "its head had been arriving for a second or more")
-                        }
-                        (None, Some(since), _) if richer => (
-                            1,
-                            since,
-                            "its address held two places more than the newcomer's",
-                        ),
-                        (None, None, Some(since)) if waited(since, STALLED) && theirs > mine => (
-                            2,
-                            since,
-                            "its client had taken nothing of the answer for two seconds or more",
-                        ),
-                        // Answers read just faster than --min-rate, from sixteen addresses,
-                        // held every place: a rich address gives up even an answer under way.
-                        (None, None, _) if richer => (
-                            3,
-                            now,
-                            "its address held two places more than the newcomer's",
-                        ),
-                        _ => return None,
-                    };
-                let key = (rank, Reverse(held(open.address)), since, *id);
-                Some((key, why, open))
+                let theirs = held(open.address);
+                let (rank, since, why) = Places::may_go(open, theirs, held(ip), now)?;
+                Some(((rank, Reverse(theirs), since, *id), why, open))
             })
             .min_by_key(|(key, _, _)| *key);
         let Some((_, why, open)) = oldest else {
@@ -245,6 +209,52 @@ impl Places {
         }
         drop(state);
         self.slots.take(ip)
+    }
+
+    /// Whether `open`, from an address holding `theirs` places, may be closed for a newcomer
+    /// from one holding `mine`: its rank (the lowest goes first), since when, and why.
+    fn may_go(
+        open: &Open,
+        theirs: usize,
+        mine: usize,
+        now: Instant,
+    ) -> Option<(u8, Instant, &'static str)> {
+        let waited = |since: Instant, least| now.duration_since(since) >= least;
+        // Heads reopened before they are a second old held every place.
+        let richer = theirs >= mine + 2;
+        // And the attacker's own reconnects closed a person's slow head, or its keep-alive
+        // connection between two requests: a place goes only to a newcomer whose address
+        // holds fewer places than the place's (as many, if it is idle).
+        let why = match (open.idle_since, open.head_since, open.stalled_since) {
+            (Some(since), _, _) if open.closing => {
+                (0, since, "it was closing after a refused request")
+            }
+            (Some(since), _, _) if theirs >= mine => {
+                (0, since, "it had waited longest for its next request")
+            }
+            (None, Some(since), _) if waited(since, SLOW_HEAD) && theirs > mine => {
+                (1, since, "its head had been arriving for a second or more")
+            }
+            (None, Some(since), _) if richer => (
+                1,
+                since,
+                "its address held two places more than the newcomer's",
+            ),
+            (None, None, Some(since)) if waited(since, STALLED) && theirs > mine => (
+                2,
+                since,
+                "its client had taken nothing of the answer for two seconds or more",
+            ),
+            // Answers read just faster than --min-rate, from sixteen addresses, held every
+            // place: a rich address gives up even an answer under way.
+            (None, None, _) if richer => (
+                3,
+                now,
+                "its address held two places more than the newcomer's",
+            ),
+            _ => return None,
+        };
+        Some(why)
     }
     // ANCHOR_END: make_room
 }
