@@ -452,6 +452,11 @@ pub fn multipart_ranges(c: &mut Check) -> Result<(), Failure> {
             vec![(10, 19), (100, 100), (4000, 4999)],
         ),
         ("bytes=0-1,6000-7000".into(), vec![(0, 1)]),
+        // Overlapping, and exactly as long as the file together: still parts.
+        (
+            "bytes=0-2499,2000-4499".into(),
+            vec![(0, 2499), (2000, 4499)],
+        ),
     ];
     let mut seeded = Seeded(0xb17e_5a11);
     for _ in 0..6 {
@@ -517,8 +522,30 @@ pub fn multipart_ranges(c: &mut Check) -> Result<(), Failure> {
             }
         ));
     }
-    // One range: as before, no multipart.
+    // Parts longer than the file together: a few bytes of request would ask for many copies
+    // of it. The whole file instead, as nginx answers.
     let conn = conns.get_mut(0).ok_or_else(|| c.fail("no connection"))?;
+    let copies = c.rng().below(1000..1500);
+    let many = format!("bytes={}", vec!["0-"; copies].join(","));
+    for range in ["bytes=0-2999,1000-3999".to_string(), many] {
+        let r = exchange(c, conn, "GET", "/b.bin", &format!("Range: {range}\r\n"))?;
+        let shown = if range.len() > 40 {
+            format!("bytes=0-,0-,... ({copies} times)")
+        } else {
+            range
+        };
+        if r.status != 200 || r.body != data {
+            return Err(c.fail(format!(
+                "Range: {shown} asks for parts longer than the file together: expected 200 and \
+                 the whole file once (a request must not make the server send many copies of \
+                 a file); got {} with {} bytes",
+                r.status,
+                r.body.len()
+            )));
+        }
+        c.pass(format!("Range: {shown}: 200, the whole file once"));
+    }
+    // One range: as before, no multipart.
     let r = exchange(c, conn, "GET", "/b.bin", "Range: bytes=7-9\r\n")?;
     if r.status != 206
         || r.header("content-range") != Some("bytes 7-9/5000")
