@@ -997,15 +997,17 @@ pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
         "tcp-async",
         &["--heartbeat", &beat_arg, "--idle-timeout", "30"],
     )?;
-    let mut silent = Peer::connect(c, p, addr, "A")?;
+    // Each time is taken before what starts the server's timer (A's connect, H's line, B's
+    // answer): a check thread that a loaded machine runs late never makes a PING look early.
     let since = Instant::now();
+    let mut silent = Peer::connect(c, p, addr, "A")?;
     let mut answers = Peer::connect(c, p, addr, "B")?;
     let mut chatty = Peer::connect(c, p, addr, "C")?;
     // H sends a line, then nothing: its end line counts that line's bytes.
     let mut dropped = Peer::connect(c, p, addr, "H")?;
     let h_line = text_line(c, "h");
-    dropped.write(c, &h_line)?;
     let h_sent = Instant::now();
+    dropped.write(c, &h_line)?;
     // C sends a little every third of the heartbeat, from another thread: it is never silent
     // long enough for a PING, and its echoes must come back exactly.
     let mut c_writer = chatty
@@ -1030,56 +1032,59 @@ pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
     // B sends, then answers each PING with a line the seed chooses, a while after it: the
     // next PING is due a heartbeat after the answer, not after the PING.
     let mut b_total = 0;
+    let (mut pings, mut closes) = (Late::new("PING"), Late::new("close after a PING"));
     let mut last = Instant::now();
     for round in 0..3 {
         let ping = answers.line_is(c, b"PING\n", "PING after a heartbeat of silence")?;
-        due(c, ping - last, beat, &format!("B's PING {}", round + 1))?;
+        pings.due(c, ping - last, beat, &format!("B's PING {}", round + 1))?;
         thread::sleep(beat.mul_f64(c.rng().below(30..60) as f64 / 100.0));
         let answer = text_line(c, "pong");
-        answers.write(c, &answer)?;
         last = Instant::now();
+        answers.write(c, &answer)?;
         b_total += answer.len();
         answers.line_is(c, &answer, "the echo of its answer")?;
     }
     // Any bytes answer a PING, not only a line: B answers the next one with "x" alone. Its
     // echo then comes before the PING a heartbeat later, on the same line.
     let ping = answers.line_is(c, b"PING\n", "PING after a heartbeat of silence")?;
-    due(c, ping - last, beat, "B's PING 4")?;
+    pings.due(c, ping - last, beat, "B's PING 4")?;
     thread::sleep(beat.mul_f64(c.rng().below(30..60) as f64 / 100.0));
-    answers.write(c, b"x")?;
     let last = Instant::now();
+    answers.write(c, b"x")?;
     b_total += 1;
     let ping = answers.line_is(
         c,
         b"xPING\n",
         "the echo of its answer \"x\" (no newline), then a PING a heartbeat after it",
     )?;
-    due(c, ping - last, beat, "B's PING after its answer \"x\"")?;
+    pings.due(c, ping - last, beat, "B's PING after its answer \"x\"")?;
     // B leaves now, before another heartbeat of silence brings another PING.
     fin_end(c, p, &mut answers, b_total)?;
     // A: one PING, a heartbeat after it connected, then closed one more heartbeat later.
     let ping = silent.line_is(c, b"PING\n", "PING after a heartbeat of silence")?;
-    due(c, ping - since, beat, "A's PING, counted from its connect,")?;
+    pings.due(c, ping - since, beat, "A's PING, counted from its connect,")?;
     let closed = silent.ends(
         c,
         WAIT,
         false,
         "its connection closed, since it never answered",
     )?;
-    due(c, closed - ping, beat, "A's close, counted from its PING,")?;
+    closes.due(c, closed - ping, beat, "A's close, counted from its PING,")?;
     let line = format!("{} missed its heartbeat: closed after 0 bytes", silent.addr);
     logged(c, p, &line, "expected the line")?;
     c.pass("A never answered, and its end was logged");
     dropped.line_is(c, &h_line, "the echo of its line")?;
     let ping = dropped.line_is(c, b"PING\n", "PING after a heartbeat of silence")?;
-    due(c, ping - h_sent, beat, "H's PING, counted from its line,")?;
+    pings.due(c, ping - h_sent, beat, "H's PING, counted from its line,")?;
     let closed = dropped.ends(
         c,
         WAIT,
         false,
         "its connection closed, since it never answered",
     )?;
-    due(c, closed - ping, beat, "H's close, counted from its PING,")?;
+    closes.due(c, closed - ping, beat, "H's close, counted from its PING,")?;
+    pings.on_time(c)?;
+    closes.on_time(c)?;
     let line = format!(
         "{} missed its heartbeat: closed after {} bytes",
         dropped.addr,
@@ -1204,22 +1209,65 @@ fn fin_end(c: &mut Check, p: Proc, peer: &mut Peer, total: usize) -> Result<(), 
     Ok(())
 }
 
-/// How late a PING or a close may come: a timer of a task on an idle server fires within a
-/// few ms; 150 ms leaves room for a loaded machine, and not for a grace period of a quarter
-/// second added to SECS.
+/// How late the first of a kind of heartbeat event (a PING, a close) may come: a timer of a
+/// task on an idle server fires within a few ms; 150 ms leaves room for a loaded machine, and
+/// not for a grace period of a quarter second added to SECS.
 const HEARTBEAT_LATE: Duration = Duration::from_millis(150);
 
-fn due(c: &Check, gap: Duration, want: Duration, what: &str) -> Result<(), Failure> {
-    if gap < want.mul_f64(0.95) || gap > want + HEARTBEAT_LATE {
-        return Err(c.fail(format!(
-            "{what} came after {:.3} s; with --heartbeat {:.1}, expected {:.3} s",
-            gap.as_secs_f64(),
-            want.as_secs_f64(),
-            want.as_secs_f64()
-        )));
+/// The heartbeat events of one kind, each due a heartbeat after what the check did: none may
+/// come early, none more than `LATE` late, and the one that came the least late within
+/// `HEARTBEAT_LATE`. A loaded machine delays one event now and then (one PING came 170 ms
+/// late, with two CPU hogs at nice -5, 2 runs in 13), a server that adds time to a timer
+/// delays them all.
+struct Late {
+    kind: &'static str,
+    least: Option<(Duration, String)>,
+}
+
+impl Late {
+    fn new(kind: &'static str) -> Late {
+        Late { kind, least: None }
     }
-    c.pass(format!("{what} came after {:.3} s", gap.as_secs_f64()));
-    Ok(())
+
+    fn due(&mut self, c: &Check, gap: Duration, want: Duration, what: &str) -> Result<(), Failure> {
+        if gap < want.mul_f64(0.95) || gap > want + LATE {
+            return Err(c.fail(format!(
+                "{what} came after {:.3} s; with --heartbeat {:.1}, expected {:.3} s",
+                gap.as_secs_f64(),
+                want.as_secs_f64(),
+                want.as_secs_f64()
+            )));
+        }
+        c.pass(format!("{what} came after {:.3} s", gap.as_secs_f64()));
+        let late = gap.saturating_sub(want);
+        if self.least.as_ref().is_none_or(|(least, _)| late < *least) {
+            self.least = Some((
+                late,
+                format!("{what} came after {:.3} s", gap.as_secs_f64()),
+            ));
+        }
+        Ok(())
+    }
+
+    fn on_time(&self, c: &Check) -> Result<(), Failure> {
+        let Some((late, said)) = &self.least else {
+            return Ok(());
+        };
+        if *late > HEARTBEAT_LATE {
+            return Err(c.fail(format!(
+                "every {} came late; the least late, {said}, {:.0} ms later than its \
+                 heartbeat: a timer fires within a few ms",
+                self.kind,
+                late.as_secs_f64() * 1000.0
+            )));
+        }
+        c.pass(format!(
+            "the least late {}: {:.0} ms after its heartbeat",
+            self.kind,
+            late.as_secs_f64() * 1000.0
+        ));
+        Ok(())
+    }
 }
 
 pub fn half_close(c: &mut Check) -> Result<(), Failure> {
