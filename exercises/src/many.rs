@@ -788,7 +788,8 @@ fn exits(c: &mut Check, p: Proc, what: &str) -> Result<Instant, Failure> {
         .scene
         .wait(p)
         .map_err(|e| c.fail(format!("{what}: {e}")))?;
-    let at = Instant::now();
+    // Seen when its output ended, even if the check waited for another thing first.
+    let at = c.scene.ended_at(p).unwrap_or_else(Instant::now);
     if !status.success() {
         return Err(c.fail(format!("{what}, with status 0; it ended with {status}")));
     }
@@ -814,8 +815,17 @@ fn refused(c: &Check, addr: SocketAddr) -> Result<(), Failure> {
 /// would be up to a second late.
 const EXIT_LATE: Duration = Duration::from_millis(150);
 
-fn about(c: &Check, gap: Duration, want: Duration, what: &str) -> Result<(), Failure> {
-    if gap < want.mul_f64(0.95) || gap > want + EXIT_LATE {
+/// `at` is `want` after a signal sent between `sent[0]` and `sent[1]`, within EXIT_LATE.
+fn about(
+    c: &Check,
+    at: Instant,
+    sent: [Instant; 2],
+    want: Duration,
+    what: &str,
+) -> Result<(), Failure> {
+    let [first, last] = sent;
+    let gap = at - last;
+    if at - first < want.mul_f64(0.95) || gap > want + EXIT_LATE {
         return Err(c.fail(format!(
             "{what} came {:.3} s after the signal; expected {:.3} s",
             gap.as_secs_f64(),
@@ -856,9 +866,14 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
     let hello = text_line(c, "before");
     talker.write(c, &hello)?;
     talker.line_is(c, &hello, "the echo before the signal")?;
+    // Each grace began between the call that sends its signal and the return of that call:
+    // the exit may come no sooner than a grace after the one, nor later than just after the
+    // other (a loaded machine took long enough to run `kill` to matter).
+    let before = Instant::now();
     signal(c, p, signals[0])?;
-    let sent = Instant::now();
+    let (sent, twin_before) = (Instant::now(), Instant::now());
     signal(c, twin, signals[0])?;
+    let twin_sent = Instant::now();
     let stopping = format!("stopping: 3 clients connected, {grace_arg} s to finish (--grace)");
     c.expect_line(
         p,
@@ -888,7 +903,13 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
         p,
         "with A still connected, expected the server to exit when --grace ran out",
     )?;
-    about(c, ended - sent, grace, "with A still connected, the exit")?;
+    about(
+        c,
+        ended,
+        [before, sent],
+        grace,
+        "with A still connected, the exit",
+    )?;
     idle.ends(
         c,
         WAIT,
@@ -902,7 +923,8 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
     )?;
     about(
         c,
-        ended - sent,
+        ended,
+        [twin_before, twin_sent],
         grace,
         &format!("the twin server's exit (its clock {apart:.2} s out of step)"),
     )?;
@@ -1001,6 +1023,7 @@ pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
     // answer): a check thread that a loaded machine runs late never makes a PING look early.
     let since = Instant::now();
     let mut silent = Peer::connect(c, p, addr, "A")?;
+    let b_since = Instant::now();
     let mut answers = Peer::connect(c, p, addr, "B")?;
     let mut chatty = Peer::connect(c, p, addr, "C")?;
     // H sends a line, then nothing: its end line counts that line's bytes.
@@ -1033,7 +1056,8 @@ pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
     // next PING is due a heartbeat after the answer, not after the PING.
     let mut b_total = 0;
     let (mut pings, mut closes) = (Late::new("PING"), Late::new("close after a PING"));
-    let mut last = Instant::now();
+    // B's first PING is counted from its connect: C and H connected since.
+    let mut last = b_since;
     for round in 0..3 {
         let ping = answers.line_is(c, b"PING\n", "PING after a heartbeat of silence")?;
         pings.due(c, ping - last, beat, &format!("B's PING {}", round + 1))?;
@@ -1107,8 +1131,8 @@ pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
     c.pass("B and C sent FIN, and their sessions ended as the lesson logs them");
     // Without --heartbeat, the lesson's --idle-timeout is what ends a silent client.
     let (q, addr) = server(c, "tcp-async", &["--idle-timeout", "0.5"])?;
-    let mut quiet = Peer::connect(c, q, addr, "E")?;
     let since = Instant::now();
+    let mut quiet = Peer::connect(c, q, addr, "E")?;
     let closed = quiet.ends(
         c,
         WAIT,
