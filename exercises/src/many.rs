@@ -1093,7 +1093,14 @@ pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
         false,
         "its connection closed, since it never answered",
     )?;
-    closes.due(c, closed - ping, beat, "A's close, counted from its PING,")?;
+    let soonest = closed - ping.min(since + beat);
+    closes.due_after(
+        c,
+        soonest,
+        closed - ping,
+        beat,
+        "A's close, counted from its PING,",
+    )?;
     let line = format!("{} missed its heartbeat: closed after 0 bytes", silent.addr);
     logged(c, p, &line, "expected the line")?;
     c.pass("A never answered, and its end was logged");
@@ -1106,7 +1113,14 @@ pub fn async_heartbeat(c: &mut Check) -> Result<(), Failure> {
         false,
         "its connection closed, since it never answered",
     )?;
-    closes.due(c, closed - ping, beat, "H's close, counted from its PING,")?;
+    let soonest = closed - ping.min(h_sent + beat);
+    closes.due_after(
+        c,
+        soonest,
+        closed - ping,
+        beat,
+        "H's close, counted from its PING,",
+    )?;
     pings.on_time(c)?;
     closes.on_time(c)?;
     let line = format!(
@@ -1254,7 +1268,22 @@ impl Late {
     }
 
     fn due(&mut self, c: &Check, gap: Duration, want: Duration, what: &str) -> Result<(), Failure> {
-        if gap < want.mul_f64(0.95) || gap > want + LATE {
+        self.due_after(c, gap, gap, want, what)
+    }
+
+    /// As `due`, for an event counted from one the check saw (a PING), which its reader thread
+    /// may have seen late: no sooner than `want` after `soonest`, a gap from the earliest moment
+    /// that event can have had (its silence began, and a heartbeat passed), and no later than
+    /// LATE after `gap`.
+    fn due_after(
+        &mut self,
+        c: &Check,
+        soonest: Duration,
+        gap: Duration,
+        want: Duration,
+        what: &str,
+    ) -> Result<(), Failure> {
+        if soonest < want.mul_f64(0.95) || gap > want + LATE {
             return Err(c.fail(format!(
                 "{what} came after {:.3} s; with --heartbeat {:.1}, expected {:.3} s",
                 gap.as_secs_f64(),
