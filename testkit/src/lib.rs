@@ -80,7 +80,8 @@ pub enum Kind {
 
 enum Event {
     Line(Line),
-    Closed(usize),
+    /// A stream of a process ended (its reader thread met EOF then).
+    Closed(usize, Instant),
 }
 
 struct Running {
@@ -95,6 +96,8 @@ struct Running {
     /// Per stream, how many lines have been shown.
     shown: [usize; 2],
     open_streams: u8,
+    /// When its last stream ended: the moment it exited, whenever the script waits for it.
+    ended: Option<Instant>,
     status: Option<ExitStatus>,
 }
 
@@ -224,6 +227,7 @@ impl Scene {
             unread: [0, 0],
             shown: [0, 0],
             open_streams: 2,
+            ended: None,
             status: None,
         });
         self.show(label.to_string(), Kind::Started, command_line(&cmd));
@@ -386,6 +390,13 @@ impl Scene {
         status.map_err(|e| self.fail(format!("cannot reap {label}: {e}")))
     }
 
+    /// When `p` exited, as its output's end was seen (both pipes closed), once `wait` has
+    /// seen it: a script that waits for `p` after something else still gets the time of its
+    /// exit, not the time of its own wait.
+    pub fn ended_at(&self, p: Proc) -> Option<Instant> {
+        self.procs.get(p.0).and_then(|r| r.ended)
+    }
+
     /// The operating system's process id of `p`.
     pub fn pid(&self, p: Proc) -> Option<u32> {
         self.procs.get(p.0).map(|r| r.child.id())
@@ -466,9 +477,12 @@ impl Scene {
                 self.log.push(line);
                 true
             }
-            Ok(Event::Closed(id)) => {
+            Ok(Event::Closed(id, at)) => {
                 if let Some(running) = self.procs.get_mut(id) {
                     running.open_streams = running.open_streams.saturating_sub(1);
+                    if running.open_streams == 0 {
+                        running.ended = Some(at);
+                    }
                 }
                 true
             }
@@ -548,7 +562,7 @@ fn forward(id: usize, stream: Stream, pipe: impl Read + Send + 'static, tx: Send
                 }
             }
         }
-        let _ = tx.send(Event::Closed(id));
+        let _ = tx.send(Event::Closed(id, Instant::now()));
     });
 }
 
