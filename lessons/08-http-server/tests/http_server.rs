@@ -904,6 +904,60 @@ fn answers_read_just_fast_enough_from_a_rich_address_make_room() -> Result<(), F
     Ok(())
 }
 
+/// A classmate on a person's NAT made its address rich: four places, the person's answer
+/// first, then three more from the same address, all read at 160 KiB/s. A newcomer from
+/// another address takes one of them; the oldest went first, the person's (their download
+/// cut within 5 s while the classmate's stayed): now the youngest goes.
+#[test]
+fn an_answer_from_a_rich_address_goes_youngest_first() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let flags = ["--max-clients", "4", "--min-rate", "1K", "--timeout", "30"];
+    let (server, addr) = start(&mut s, dir.path(), &flags)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let request = b"GET /data.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+    let (mut readers, mut person) = (Vec::new(), None);
+    for _ in 0..4 {
+        let mut reader = holding([127, 0, 0, 2], addr, Some(16 * 1024), request).unwrap();
+        person = person.or(reader.local_addr().ok());
+        s.expect(server, "accepted 127.0.0.2")?;
+        // Its answer under way (not a head still arriving, which goes before any answer).
+        let _ = reader.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = reader.read(&mut [0; 1024]);
+        let stop = std::sync::Arc::clone(&stop);
+        readers.push(std::thread::spawn(move || {
+            let mut buf = vec![0; 8 * 1024];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                && matches!(reader.read(&mut buf), Ok(1..))
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let request = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut served = false;
+    while !served && Instant::now() < deadline {
+        served = ask(addr, request).status == 200;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        let _ = reader.join();
+    }
+    if !served {
+        return Err(s.fail("503 for 5 s: no answer of a rich address made room"));
+    }
+    let closed = s.expect(server, "closed to make room")?;
+    let person = person.map(|a| format!("closed {a}:"));
+    if person.is_some_and(|p| closed.contains(&p)) {
+        return Err(s.fail(format!(
+            "the oldest answer, the person's, was cut: {closed}"
+        )));
+    }
+    Ok(())
+}
+
 /// SLOW_HEAD (1 s), and a little more.
 const SLOW_HEAD: Duration = Duration::from_millis(1100);
 
