@@ -21,6 +21,15 @@ def opened(src):
     except BlockingIOError: pass
     return s
 res = []
+def answered(r):
+    """Whether r holds a whole answer: a head and the body its Content-Length announces."""
+    if b"\r\n\r\n" not in r: return False
+    head, body = r.split(b"\r\n\r\n", 1)
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value.strip())
+    return True
 def keepalive():
     """One keep-alive connection, a GET every 0.5 s: '+' answered on it; 'r' it had been
     closed while idle (seen before the request, as urllib3 does), answered on a new one;
@@ -41,7 +50,8 @@ def keepalive():
                 v = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(VICTIM, 0))
             v.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
             r = b""
-            while b"\r\n\r\n" not in r or len(r.split(b"\r\n\r\n", 1)[1]) < 100:
+            # The whole answer: its head, then as many bytes of body as Content-Length says.
+            while not answered(r):
                 d = v.recv(4096)
                 if not d: break
                 r += d

@@ -182,9 +182,9 @@ impl Places {
             .filter_map(|(id, open)| {
                 let theirs = held(open.address);
                 let (rank, since, why) = Places::may_go(open, theirs, held(ip), now)?;
-                // Among answers of one rank and one address the youngest goes: oldest first
-                // let a classmate on a person's NAT make it rich and cut the person's download,
-                // the oldest, within 5 s (its own reconnects, younger, stayed).
+                // Among answers under way of one address (rank 3, all `since` now), the
+                // youngest connection goes: oldest first let a classmate on a person's NAT make
+                // it rich and cut the person's download, the oldest, within 5 s.
                 Some(((rank, Reverse(theirs), since, Reverse(*id)), why, open))
             })
             .min_by_key(|(key, _, _)| *key);
