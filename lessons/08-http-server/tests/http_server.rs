@@ -670,35 +670,19 @@ fn heads_reopened_before_they_are_slow_still_make_room() -> Result<(), Failure> 
     let mut s = Scene::new();
     let flags = ["--max-clients", "4", "--max-per-address", "2"];
     let (server, addr) = start(&mut s, dir.path(), &flags)?;
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let attackers: Vec<_> = [2, 2, 3, 3]
-        .into_iter()
-        .map(|last| {
-            let stop = std::sync::Arc::clone(&stop);
-            std::thread::spawn(move || {
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    if let Ok(held) = holding([127, 0, 0, last], addr, None, b"G") {
-                        std::thread::sleep(Duration::from_millis(250));
-                        drop(held);
-                    }
-                }
-            })
-        })
-        .collect();
-    for _ in 0..4 {
-        s.expect(server, "accepted 127.0.0.")?;
-    }
-    let request = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    let served = (0..20)
-        .filter(|_| {
-            std::thread::sleep(Duration::from_millis(50));
-            ask(addr, request).status == 200
-        })
-        .count();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for attacker in attackers {
-        let _ = attacker.join();
-    }
+    // Each attacker's connection sends one byte and is reopened a quarter of a second later.
+    let served = served_under_attack(
+        &mut s,
+        (server, addr),
+        [2, 2, 3, 3],
+        "accepted",
+        |last, addr| {
+            if let Ok(held) = holding([127, 0, 0, last], addr, None, b"G") {
+                std::thread::sleep(Duration::from_millis(250));
+                drop(held);
+            }
+        },
+    )?;
     if served < 15 {
         return Err(s.fail(format!("the newcomer was served {served} times in 20")));
     }
@@ -727,17 +711,7 @@ fn a_new_connection_is_not_idle_before_its_first_request() -> Result<(), Failure
         std::thread::sleep(Duration::from_millis(20));
         let _ = ask(addr, request);
     }
-    let mut person = person;
-    person.write_all(request.as_bytes()).unwrap();
-    person
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut answer = String::new();
-    let _ = person.read_to_string(&mut answer);
-    if !answer.starts_with("HTTP/1.1 200") {
-        return Err(s.fail(format!("the person's request was answered {answer:?}")));
-    }
-    Ok(())
+    answered_200(&mut s, person, request.as_bytes(), "the person's request")
 }
 
 /// A head that announces a body and never sends it: the server reads the body to throw it
@@ -779,40 +753,22 @@ fn refused_requests_lingering_make_room_for_a_new_client() -> Result<(), Failure
     let mut s = Scene::new();
     let flags = ["--max-clients", "4", "--max-per-address", "2"];
     let (server, addr) = start(&mut s, dir.path(), &flags)?;
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let attackers: Vec<_> = (2..6)
-        .map(|last| {
-            let stop = std::sync::Arc::clone(&stop);
-            std::thread::spawn(move || {
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let Ok(mut held) = holding([127, 0, 0, last], addr, None, b"x\r\n\r\n") else {
-                        continue;
-                    };
-                    // A byte every 10 ms while the server lingers; once it has closed, a
-                    // write fails (a reset), and the attacker comes back at once.
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed)
-                        && held.write_all(b"x").is_ok()
-                    {
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                }
-            })
-        })
-        .collect();
-    for _ in 0..4 {
-        s.expect(server, "bad request from 127.0.0.")?;
-    }
-    let request = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    let served = (0..20)
-        .filter(|_| {
-            std::thread::sleep(Duration::from_millis(50));
-            ask(addr, request).status == 200
-        })
-        .count();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for attacker in attackers {
-        let _ = attacker.join();
-    }
+    let served = served_under_attack(
+        &mut s,
+        (server, addr),
+        [2, 3, 4, 5],
+        "bad request from",
+        |last, addr| {
+            let Ok(mut held) = holding([127, 0, 0, last], addr, None, b"x\r\n\r\n") else {
+                return;
+            };
+            // A byte every 10 ms while the server lingers; once it has closed, a write fails (a
+            // reset), and the attacker comes back at once.
+            while held.write_all(b"x").is_ok() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        },
+    )?;
     if served < 15 {
         return Err(s.fail(format!("the newcomer was served {served} times in 20")));
     }
@@ -830,7 +786,7 @@ fn a_slow_head_is_not_closed_for_a_newcomer_from_an_address_as_rich() -> Result<
     let dir = served();
     let mut s = Scene::new();
     let (server, addr) = start(&mut s, dir.path(), &["--max-clients", "2"])?;
-    let mut person = holding([127, 0, 0, 3], addr, None, b"GET /hello.txt HTTP/1.1\r\n").unwrap();
+    let person = holding([127, 0, 0, 3], addr, None, b"GET /hello.txt HTTP/1.1\r\n").unwrap();
     s.expect(server, "accepted 127.0.0.3")?;
     std::thread::sleep(SLOW_HEAD);
     let _attacker = holding([127, 0, 0, 2], addr, None, b"G").unwrap();
@@ -839,16 +795,25 @@ fn a_slow_head_is_not_closed_for_a_newcomer_from_an_address_as_rich() -> Result<
     let mut answer = String::new();
     let _ = second.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
-    person
-        .write_all(b"Host: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    let rest = b"Host: x\r\nConnection: close\r\n\r\n";
+    answered_200(&mut s, person, rest, "the person's slow request")
+}
+
+/// `person` sends `rest` of its request and is answered 200 within 5 s.
+fn answered_200(
+    s: &mut Scene,
+    mut person: TcpStream,
+    rest: &[u8],
+    what: &str,
+) -> Result<(), Failure> {
+    person.write_all(rest).unwrap();
     person
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     let mut answer = String::new();
     let _ = person.read_to_string(&mut answer);
     if !answer.starts_with("HTTP/1.1 200") {
-        return Err(s.fail(format!("the person's slow request was answered {answer:?}")));
+        return Err(s.fail(format!("{what} was answered {answer:?}")));
     }
     Ok(())
 }
@@ -1008,6 +973,47 @@ fn a_steady_slow_reader_keeps_its_place_against_a_stream_of_newcomers() -> Resul
     }
     s.expect(server, "200 1500000")?;
     Ok(())
+}
+
+/// Four attackers, from 127.0.0.`lasts`, each doing `attack` on the server's address again
+/// and again; once the server has printed `seen` for four of them, a newcomer from 127.0.0.1
+/// asks 20 times, every 50 ms. How many times it was served.
+fn served_under_attack(
+    s: &mut Scene,
+    (server, addr): (Proc, SocketAddr),
+    lasts: [u8; 4],
+    seen: &str,
+    attack: impl Fn(u8, SocketAddr) + Send + Sync + 'static,
+) -> Result<usize, Failure> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let attack = std::sync::Arc::new(attack);
+    let attackers: Vec<_> = lasts
+        .into_iter()
+        .map(|last| {
+            let (stop, attack) = (std::sync::Arc::clone(&stop), std::sync::Arc::clone(&attack));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    attack(last, addr);
+                }
+            })
+        })
+        .collect();
+    for _ in 0..4 {
+        s.expect(server, &format!("{seen} 127.0.0."))?;
+    }
+    let request = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let served = (0..20)
+        .filter(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            ask(addr, request).status == 200
+        })
+        .count();
+    stop.store(true, Ordering::Relaxed);
+    for attacker in attackers {
+        let _ = attacker.join();
+    }
+    Ok(served)
 }
 
 /// Every place of a server with four taken by connections from 127.0.0.2 to 127.0.0.5 that
