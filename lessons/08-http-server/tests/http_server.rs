@@ -833,28 +833,14 @@ fn answers_read_just_fast_enough_from_a_rich_address_make_room() -> Result<(), F
     let readers: Vec<_> = [2, 2, 3, 3]
         .into_iter()
         .map(|last| {
-            let mut reader = holding([127, 0, 0, last], addr, Some(16 * 1024), request).unwrap();
-            let stop = std::sync::Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let mut buf = vec![0; 8 * 1024];
-                while !stop.load(std::sync::atomic::Ordering::Relaxed)
-                    && matches!(reader.read(&mut buf), Ok(1..))
-                {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            })
+            let reader = holding([127, 0, 0, last], addr, Some(16 * 1024), request).unwrap();
+            read_slowly(reader, &stop)
         })
         .collect();
     for _ in 0..4 {
         s.expect(server, "accepted 127.0.0.")?;
     }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let request = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    let mut served = false;
-    while !served && Instant::now() < deadline {
-        served = ask(addr, request).status == 200;
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let served = served_within_5_s(addr);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for reader in readers {
         let _ = reader.join();
@@ -889,23 +875,9 @@ fn an_answer_from_a_rich_address_goes_youngest_first() -> Result<(), Failure> {
         // Its answer under way (not a head still arriving, which goes before any answer).
         let _ = reader.set_read_timeout(Some(Duration::from_secs(5)));
         let _ = reader.read(&mut [0; 1024]);
-        let stop = std::sync::Arc::clone(&stop);
-        readers.push(std::thread::spawn(move || {
-            let mut buf = vec![0; 8 * 1024];
-            while !stop.load(std::sync::atomic::Ordering::Relaxed)
-                && matches!(reader.read(&mut buf), Ok(1..))
-            {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }));
+        readers.push(read_slowly(reader, &stop));
     }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let request = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    let mut served = false;
-    while !served && Instant::now() < deadline {
-        served = ask(addr, request).status == 200;
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let served = served_within_5_s(addr);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for reader in readers {
         let _ = reader.join();
@@ -921,6 +893,37 @@ fn an_answer_from_a_rich_address_goes_youngest_first() -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+/// A newcomer from 127.0.0.1 asks every tenth of a second, for 5 s at most: whether it was
+/// served.
+fn served_within_5_s(addr: SocketAddr) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let request = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    while Instant::now() < deadline {
+        if ask(addr, request).status == 200 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// A thread taking `reader`'s answer at 160 KiB/s (8 KiB every 50 ms) until it ends or `stop`
+/// is set.
+fn read_slowly(
+    mut reader: TcpStream,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let stop = std::sync::Arc::clone(stop);
+    std::thread::spawn(move || {
+        let mut buf = vec![0; 8 * 1024];
+        while !stop.load(std::sync::atomic::Ordering::Relaxed)
+            && matches!(reader.read(&mut buf), Ok(1..))
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
 }
 
 /// SLOW_HEAD (1 s), and a little more.
@@ -1048,14 +1051,8 @@ fn four_held_then_a_newcomer(
     for _ in 0..4 {
         s.expect(server, "accepted 127.0.0.")?;
     }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let request = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    while ask(addr, request).status != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "503 for 5 s: no {what} made room"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    if !served_within_5_s(addr) {
+        return Err(s.fail(format!("503 for 5 s: no {what} made room")));
     }
     s.expect(server, closed)?;
     s.kill(server)
