@@ -6,6 +6,8 @@
 use std::fs;
 use std::path::Path;
 
+use regex::{Captures, Regex};
+
 use crate::bins::{read, walk, write};
 
 /// What differs from the figures the table makes; with `fix`, writes them instead.
@@ -18,7 +20,7 @@ pub fn check(root: &Path, fix: bool) -> anyhow::Result<Vec<String>> {
         .filter_map(|p| Some(p.file_name()?.to_str()?.to_string()))
         .filter(|n| n.ends_with(".svg"))
     {
-        let (chinese, missing) = translate(&read(&dir.join(&name))?, &labels);
+        let (chinese, missing) = translate(&read(&dir.join(&name))?, &labels)?;
         for label in missing {
             problems.push(format!(
                 "figures/{name}: no Chinese for {label:?} in figures/zh-CN.tsv"
@@ -48,82 +50,51 @@ fn parse_table(text: &str) -> Vec<(String, String)> {
     pairs.map(|(en, zh)| (en.into(), zh.into())).collect()
 }
 
+/// A number in a label (`13.1`, `10,000`, `0x00800120`) where a word starts, after what
+/// comes before it.
+const NUMBER: &str = r"(^|[^A-Za-z0-9])(0x[0-9A-Fa-f]*|[0-9]+(?:[.,][0-9]+)*)";
+
 /// The figure with each `<text>` and `<title>` label in Chinese, and the labels the table
 /// lacks (those with a letter outside their numbers: `0x20` or `13.1` needs no translation).
-fn translate(svg: &str, labels: &[(String, String)]) -> (String, Vec<String>) {
-    let (mut out, mut missing) = (String::with_capacity(svg.len()), Vec::new());
-    let mut rest = svg;
-    while let Some(open) = rest.find('<') {
-        out.push_str(&rest[..open]);
-        rest = &rest[open..];
-        let is_label = ["<text", "<title"].iter().any(|tag| {
-            let after = rest.strip_prefix(tag);
-            after.is_some_and(|a| a.starts_with(|c: char| c == '>' || c.is_whitespace()))
-        });
-        let Some(close) = rest.find('>') else { break };
-        out.push_str(&rest[..=close]);
-        rest = &rest[close + 1..];
-        if is_label {
-            let label = &rest[..rest.find('<').unwrap_or(rest.len())];
-            let (template, numbers) = numbers_out(label);
-            match labels.iter().find(|(en, _)| *en == template) {
-                Some((_, zh)) if zh == "=" => out.push_str(label),
-                // Each `{}` is the next of the label's numbers, in order.
-                Some((_, zh)) => {
-                    let (mut numbers, mut parts) = (numbers.iter(), zh.split("{}"));
-                    out.push_str(parts.next().unwrap_or_default());
-                    for part in parts {
-                        out.push_str(numbers.next().map_or("", String::as_str));
-                        out.push_str(part);
-                    }
-                }
-                None => {
-                    if template.chars().any(|c| c.is_ascii_alphabetic()) {
-                        missing.push(label.to_string());
-                    }
-                    out.push_str(label);
-                }
+fn translate(svg: &str, labels: &[(String, String)]) -> anyhow::Result<(String, Vec<String>)> {
+    let (tag, number) = (
+        Regex::new(r"(<(?:text|title)(?:\s[^>]*)?>)([^<]*)")?,
+        Regex::new(NUMBER)?,
+    );
+    let mut missing = Vec::new();
+    let out = tag.replace_all(svg, |c: &Captures| {
+        let (template, numbers) = numbers_out(&number, &c[2]);
+        let chinese = match labels.iter().find(|(en, _)| *en == template) {
+            Some((_, zh)) if zh == "=" => c[2].to_string(),
+            // Each `{}` is the next of the label's numbers, in order.
+            Some((_, zh)) => {
+                let (mut numbers, mut parts) = (numbers.iter(), zh.split("{}"));
+                let first = parts.next().unwrap_or_default().to_string();
+                parts.fold(first, |out, part| {
+                    out + numbers.next().map_or("", String::as_str) + part
+                })
             }
-            rest = &rest[label.len()..];
-        }
-    }
-    out.push_str(rest);
+            None => {
+                if template.chars().any(|c| c.is_ascii_alphabetic()) {
+                    missing.push(c[2].to_string());
+                }
+                c[2].to_string()
+            }
+        };
+        format!("{}{chinese}", &c[1])
+    });
     let out = out.replacen("<svg ", "<svg xml:lang=\"zh-CN\" ", 1);
-    (out, missing)
+    Ok((out, missing))
 }
 
-/// `label` with each number (`13.1`, `10,000`, `0x00800120`) replaced by `{}`, and the numbers.
-fn numbers_out(label: &str) -> (String, Vec<String>) {
-    let chars: Vec<char> = label.chars().collect();
-    let mut template = String::new();
+/// `label` with each number replaced by `{}`, and the numbers.
+fn numbers_out(number: &Regex, label: &str) -> (String, Vec<String>) {
     let mut numbers = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let starts_word = i == 0 || !chars[i - 1].is_ascii_alphanumeric();
-        if chars[i].is_ascii_digit() && starts_word {
-            let start = i;
-            if chars[i] == '0' && chars.get(i + 1) == Some(&'x') {
-                i += 2;
-                while i < chars.len() && chars[i].is_ascii_hexdigit() {
-                    i += 1;
-                }
-            } else {
-                while i < chars.len()
-                    && (chars[i].is_ascii_digit()
-                        || ([',', '.'].contains(&chars[i])
-                            && chars.get(i + 1).is_some_and(char::is_ascii_digit)))
-                {
-                    i += 1;
-                }
-            }
-            numbers.push(chars[start..i].iter().collect());
-            template.push_str("{}");
-        } else {
-            template.push(chars[i]);
-            i += 1;
-        }
-    }
-    (template, numbers)
+    let template = number.replace_all(label, |c: &Captures| {
+        numbers.push(c[2].to_string());
+        format!("{}{{}}", &c[1])
+    });
+    (template.into_owned(), numbers)
 }
 
 #[cfg(test)]
@@ -139,7 +110,7 @@ mod tests {
         let svg = "<svg x=\"1\"><title id=\"t\">client</title><text x=\"3\">load average 2.5 \
                    before, 10,000 after</text><text>FIN-WAIT-1</text><text>13.1</text>\
                    <text>server</text><textPath>x</textPath></svg>";
-        let (zh, missing) = translate(svg, &labels);
+        let (zh, missing) = translate(svg, &labels).unwrap();
         assert_eq!(
             zh,
             "<svg xml:lang=\"zh-CN\" x=\"1\"><title id=\"t\">客户端</title><text x=\"3\">负载 \
@@ -148,7 +119,7 @@ mod tests {
         );
         assert_eq!(missing, ["server"]);
         assert_eq!(
-            numbers_out("0x100: please ack, bit 31"),
+            numbers_out(&Regex::new(NUMBER).unwrap(), "0x100: please ack, bit 31"),
             (
                 "{}: please ack, bit {}".into(),
                 vec!["0x100".into(), "31".into()]

@@ -174,7 +174,7 @@ fn e2e(transcripts: bool) -> anyhow::Result<()> {
             Err(f) => failures.push(format!("--- {} ---\n{f}", pair.name)),
             Ok(()) if transcripts => {
                 let path = dir.join(format!("{}.txt", pair.name));
-                bins::write(&path, transcript::for_the_book(scene.shown()))?;
+                bins::write(&path, transcript::for_the_book(scene.shown())?)?;
             }
             Ok(()) => {}
         }

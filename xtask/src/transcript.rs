@@ -4,6 +4,7 @@
 //! line the program printed on stdout, `!` on stderr. For the book, whatever differs from run
 //! to run is made stable ([`for_the_book`]), so that regenerating the transcripts changes nothing.
 
+use regex::{Captures, Regex};
 use testkit::{Kind, Shown};
 
 /// One entry as a line, labelled and marked.
@@ -43,12 +44,23 @@ fn marked(entry: &Shown) -> (char, String) {
 ///   1000002, ... in the same way;
 /// - a duration (`40.27µs`, `0.01s`) or a rate (`12.5` before `MB/s`) becomes `…`;
 /// - a scratch directory `/tmp/socket-lessons-XXXXXX` loses its random part.
-pub fn for_the_book(shown: &[Shown]) -> String {
+pub fn for_the_book(shown: &[Shown]) -> anyhow::Result<String> {
+    let host_port = Regex::new(r"(127\.0\.0\.1:|\[::1\]:|\('127\.0\.0\.1', )([0-9]+)")?;
+    // A duration (`40.27µs`, `0.01s`, `1.2ms,`) or a decimal number; an address stays.
+    let timing = Regex::new(r"^(?:[0-9.]+(?:µs|ms|ns|s)|[0-9]*\.[0-9]*)([,;:]*)$")?;
+    let scratch = std::env::temp_dir().join("socket-lessons-");
+    let scratch = regex::escape(&scratch.to_string_lossy()) + "[A-Za-z0-9]*";
+    let scratch = Regex::new(&scratch)?;
     let (mut ports, mut packets) = (Vec::new(), Vec::new());
     let mut out = String::new();
     for entry in shown {
         let (mark, text) = marked(entry);
-        let text = ports_in(&scratch_names(&text), &mut ports);
+        let text = scratch.replace_all(&text, "/tmp/socket-lessons");
+        // Port 0 is typed, not chosen: the OS chooses when it sees it.
+        let text = host_port.replace_all(&text, |c: &Captures| match &c[2] {
+            "0" => c[0].to_string(),
+            port => format!("{}{}", &c[1], number(&mut ports, port, 50_001)),
+        });
         let typed = matches!(entry.kind, Kind::Started | Kind::Typed);
         let mut words: Vec<String> = Vec::new();
         for word in text.split(' ') {
@@ -58,14 +70,14 @@ pub fn for_the_book(shown: &[Shown]) -> String {
             } else if packet && word.len() >= 7 && word.chars().all(|c| c.is_ascii_digit()) {
                 number(&mut packets, word, 1_000_001)
             } else {
-                timing(word)
+                timing.replace(word, "…${1}").into_owned()
             };
             words.push(word);
         }
         out += &labelled(&entry.label, mark, &words.join(" "));
         out.push('\n');
     }
-    out
+    Ok(out)
 }
 
 /// The stable number of `value`: `first` for the first value seen, and so on.
@@ -75,62 +87,6 @@ fn number(seen: &mut Vec<String>, value: &str, first: usize) -> String {
         seen.len() - 1
     });
     (first + index).to_string()
-}
-
-/// Replaces every port after `127.0.0.1:`, `[::1]:` or `('127.0.0.1', ` by its number.
-fn ports_in(text: &str, ports: &mut Vec<String>) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    let hosts = ["127.0.0.1:", "[::1]:", "('127.0.0.1', "];
-    while let Some((at, len)) = hosts
-        .iter()
-        .filter_map(|h| Some((rest.find(h)?, h.len())))
-        .min()
-    {
-        out.push_str(&rest[..at + len]);
-        rest = &rest[at + len..];
-        let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        match &rest[..digits] {
-            // Port 0 is typed, not chosen: the OS chooses when it sees it.
-            "" | "0" => out.push_str(&rest[..digits]),
-            port => out.push_str(&number(ports, port, 50_001)),
-        }
-        rest = &rest[digits..];
-    }
-    out + rest
-}
-
-/// A duration (`40.27µs`, `0.01s`, `1.2ms,`) or a decimal number (a rate) becomes `…`; an
-/// address (`127.0.0.1`) stays.
-fn timing(word: &str) -> String {
-    let core = word.trim_end_matches([',', ';', ':']);
-    let tail = &word[core.len()..];
-    let number = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == '.');
-    let duration = ["µs", "ms", "ns", "s"]
-        .iter()
-        .any(|unit| core.strip_suffix(unit).is_some_and(number));
-    if duration || (number(core) && core.matches('.').count() == 1) {
-        format!("…{tail}")
-    } else {
-        word.to_string()
-    }
-}
-
-/// `/tmp/socket-lessons-a1B2c3/root` becomes `/tmp/socket-lessons/root`, wherever the
-/// system's temporary directory is.
-fn scratch_names(text: &str) -> String {
-    let prefix = std::env::temp_dir().join("socket-lessons-");
-    let prefix = prefix.to_string_lossy();
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(at) = rest.find(prefix.as_ref()) {
-        out.push_str(&rest[..at]);
-        out.push_str("/tmp/socket-lessons");
-        rest = &rest[at + prefix.len()..];
-        rest = rest.trim_start_matches(|c: char| c.is_ascii_alphanumeric());
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]
@@ -170,6 +126,6 @@ mod tests {
      client > [Enter]
      client > [Ctrl-D]
 ";
-        assert_eq!(for_the_book(&run), want);
+        assert_eq!(for_the_book(&run).unwrap(), want);
     }
 }
