@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::SystemTime;
 
 use anyhow::{Context, bail, ensure};
+use walkdir::WalkDir;
 
 /// Where the built lesson binaries are.
 pub struct Bins {
@@ -148,24 +149,10 @@ pub fn repo_root() -> PathBuf {
 
 /// Every file under `dir`, `target` directories aside, sorted.
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for path in std::fs::read_dir(&dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-        {
-            match path.is_dir() {
-                true if !path.ends_with("target") => stack.push(path),
-                true => {}
-                false => files.push(path),
-            }
-        }
-    }
-    files.sort();
-    files
+    let entries = WalkDir::new(dir).sort_by_file_name().into_iter();
+    let entries = entries.filter_entry(|e| !e.file_type().is_dir() || e.file_name() != "target");
+    let files = entries.flatten().filter(|e| !e.file_type().is_dir());
+    files.map(walkdir::DirEntry::into_path).collect()
 }
 
 /// The newest modification time under `dirs`, `target` directories aside.
