@@ -42,6 +42,7 @@ use std::process::Command;
 use testkit::{Failure, Proc, Scene, Stream};
 
 use anyhow::{Context, bail, ensure};
+use regex::{Captures, Regex};
 
 use crate::bins::{Bins, mkdir, pattern, read, repo_root, write};
 use crate::manifest::LESSONS;
@@ -137,7 +138,7 @@ impl Pair {
         let script = read(&repo_root().join(&path)).map_err(failed)?;
         let scratch = tempfile::Builder::new().prefix("socket-lessons-").tempdir();
         let scratch = scratch.map_err(|e| failed(e.into()))?;
-        let mut run = Run::new(bins, scratch.path());
+        let mut run = Run::new(bins, scratch.path()).map_err(failed)?;
         for dir in ["root", "here"] {
             let path = run.path(dir);
             mkdir(&path).map_err(failed)?;
@@ -176,18 +177,22 @@ struct Run<'a> {
     dir: Option<PathBuf>,
     procs: HashMap<String, Proc>,
     vars: HashMap<String, String>,
+    /// `{NAME}`; the escapes of `send` and `file`.
+    name: Regex,
+    escape: Regex,
 }
 
 impl Run<'_> {
-    fn new<'a>(bins: &'a Bins, scratch: &Path) -> Run<'a> {
-        let scratch = scratch.to_path_buf();
-        Run {
+    fn new<'a>(bins: &'a Bins, scratch: &Path) -> anyhow::Result<Run<'a>> {
+        Ok(Run {
             bins,
-            scratch,
+            scratch: scratch.to_path_buf(),
             dir: None,
             procs: HashMap::new(),
             vars: HashMap::new(),
-        }
+            name: Regex::new(r"\{([^{}]*)\}")?,
+            escape: Regex::new(r"\\(n|\\|u\{([^}]*)\})")?,
+        })
     }
 
     fn set(&mut self, name: &str, value: String) {
@@ -229,7 +234,7 @@ impl Run<'_> {
                 let p = s.spawn(label, self.command(&text)?)?;
                 self.procs.insert(label.into(), p);
             }
-            "send" => s.send_line(proc()?, &unescape(&text))?,
+            "send" => s.send_line(proc()?, &self.unescape(&text))?,
             "eof" => s.close_stdin(proc()?)?,
             "expect" => drop(s.expect(proc()?, &text)?),
             "stderr" => drop(s.expect_on(proc()?, Stream::Stderr, &text)?),
@@ -246,7 +251,7 @@ impl Run<'_> {
             }
             "kill" => s.kill(proc()?)?,
             "cd" => self.dir = Some(path),
-            "file" => write(&path, unescape(&text))?,
+            "file" => write(&path, self.unescape(&text))?,
             "binary" => write(&path, pattern(text.parse().context("not a size")?))?,
             "head" => {
                 let (from, size) = text.split_once(' ').unwrap_or((&text, ""));
@@ -281,22 +286,28 @@ impl Run<'_> {
     /// `\u{1b}`) are kept.
     fn substitute(&self, text: &str) -> String {
         let mut text = text.to_string();
-        let mut from = 0;
-        while let Some(close) = text
-            .get(from..)
-            .and_then(|t| t.find('}'))
-            .map(|at| from + at)
-        {
-            let open = text[..close].rfind('{');
-            match open.and_then(|open| Some((open, self.vars.get(&text[open + 1..close])?))) {
-                Some((open, value)) => {
-                    text.replace_range(open..=close, value);
-                    from = open;
-                }
-                None => from = close + 1,
-            }
+        let named = |text: &str| {
+            let mut names = self.name.captures_iter(text);
+            names.find_map(|c| Some((c.get(0)?.range(), self.vars.get(&c[1])?)))
+        };
+        while let Some((range, value)) = named(&text) {
+            text.replace_range(range, value);
         }
         text
+    }
+
+    /// `\n`, `\\` and `\u{HEX}` as the characters they name.
+    fn unescape(&self, text: &str) -> String {
+        let named = |c: &Captures| match &c[1] {
+            "n" => '\n',
+            "\\" => '\\',
+            _ => u32::from_str_radix(&c[2], 16)
+                .ok()
+                .and_then(char::from_u32)
+                .unwrap_or(char::REPLACEMENT_CHARACTER),
+        };
+        let unescaped = |c: &Captures| named(c).to_string();
+        self.escape.replace_all(text, unescaped).into_owned()
     }
 
     /// PROGRAM ARGS as a command, run in the directory of the last `cd`.
@@ -337,28 +348,6 @@ fn split(text: &str) -> Vec<String> {
     words.collect()
 }
 
-/// `\n`, `\\` and `\u{HEX}` as the characters they name.
-fn unescape(text: &str) -> String {
-    let mut out = String::new();
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match (c, chars.clone().next()) {
-            ('\\', Some('n' | '\\')) => out.push(if chars.next() == Some('n') {
-                '\n'
-            } else {
-                '\\'
-            }),
-            ('\\', Some('u')) => {
-                let hex: String = chars.by_ref().skip(2).take_while(|&c| c != '}').collect();
-                let named = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
-                out.push(named.unwrap_or(char::REPLACEMENT_CHARACTER));
-            }
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 fn bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_default()
 }
@@ -391,7 +380,7 @@ mod tests {
         let bins = Bins {
             dir: PathBuf::new(),
         };
-        let mut run = Run::new(&bins, Path::new(""));
+        let mut run = Run::new(&bins, Path::new("")).unwrap();
         run.set("step", "step4".into());
         run.set("step4.port", "5000".into());
         let text = "{{step}.port} %{http_code} \\u{1b} {nobody}";
@@ -402,6 +391,10 @@ mod tests {
     fn quotes_keep_spaces_and_escapes_are_characters() {
         let words = split("-w '%{a} %{b}\\n' http://x/");
         assert_eq!(words, ["-w", "%{a} %{b}\\n", "http://x/"]);
-        assert_eq!(unescape("a\\n\\u{1b}[2J\\\\b"), "a\n\u{1b}[2J\\b");
+        let bins = Bins {
+            dir: PathBuf::new(),
+        };
+        let run = Run::new(&bins, Path::new("")).unwrap();
+        assert_eq!(run.unescape("a\\n\\u{1b}[2J\\\\b"), "a\n\u{1b}[2J\\b");
     }
 }
