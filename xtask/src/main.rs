@@ -171,7 +171,7 @@ fn e2e(transcripts: bool) -> anyhow::Result<()> {
         let verdict = if result.is_ok() { "pass" } else { "FAIL" };
         println!("{:<23}  {verdict:<6}  {:.2?}", pair.name, started.elapsed());
         match result {
-            Err(f) => failures.push(format!("--- {} ---\n{f}", pair.name)),
+            Err(f) => failures.push(format!("--- {} ---\n{f:#}", pair.name)),
             Ok(()) if transcripts => {
                 let path = dir.join(format!("{}.txt", pair.name));
                 bins::write(&path, transcript::for_the_book(scene.shown())?)?;

@@ -117,7 +117,7 @@ pub const PAIRS: &[Pair] = &[
 impl Pair {
     /// The `-seed` pairs and the steps' pairs run the seed's Python programs, so they need
     /// `python3`; http-server's pairs run curl.
-    pub fn runnable(&self) -> Result<(), String> {
+    pub fn runnable(&self) -> anyhow::Result<()> {
         let (tool, why) = if self.lessons.contains(&"http-server") {
             ("curl", "it is the HTTP client (apt-get install curl)")
         } else if self.name.ends_with("-seed") || self.name.contains("step") {
@@ -127,21 +127,21 @@ impl Pair {
         };
         match Command::new(tool).arg("--version").output() {
             Ok(out) if out.status.success() => Ok(()),
-            _ => Err(format!("{tool} not found: {why}")),
+            _ => bail!("{tool} not found: {why}"),
         }
     }
 
     /// Runs the pair's script in `s`; a failure names the script's line.
-    pub fn run(&self, s: &mut Scene, bins: &Bins) -> Result<(), Failure> {
+    pub fn run(&self, s: &mut Scene, bins: &Bins) -> anyhow::Result<()> {
         let path = format!("xtask/scenes/{}.scene", self.scene);
-        let failed = |e: anyhow::Error| Failure::new(format!("{e:#}"));
-        let script = read(&repo_root().join(&path)).map_err(failed)?;
-        let scratch = tempfile::Builder::new().prefix("socket-lessons-").tempdir();
-        let scratch = scratch.map_err(|e| failed(e.into()))?;
-        let mut run = Run::new(bins, scratch.path()).map_err(failed)?;
+        let script = read(&repo_root().join(&path))?;
+        let scratch = tempfile::Builder::new()
+            .prefix("socket-lessons-")
+            .tempdir()?;
+        let mut run = Run::new(bins, scratch.path())?;
         for dir in ["root", "here"] {
             let path = run.path(dir);
-            mkdir(&path).map_err(failed)?;
+            mkdir(&path)?;
             run.set(dir, path.to_string_lossy().into_owned());
         }
         let (server, client) = (self.lessons.first(), self.lessons.get(1));
