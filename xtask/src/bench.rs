@@ -22,18 +22,7 @@ use crate::bins::{Bins, Profile, build, mkdir, pattern, read, repo_root, target_
 pub enum Bench {
     /// tcp-server, tcp-poll, tcp-async and a C epoll server on the same loads, interleaved:
     /// exchanges/s, CPU per exchange, memory, connect times; writes the book's figure.
-    Echo {
-        /// Connections of the largest load.
-        #[arg(long, value_name = "N", default_value_t = 10_000)]
-        hold: usize,
-        /// Times each server meets each load; the median is shown.
-        #[arg(long, value_name = "N", default_value_t = 3)]
-        rounds: usize,
-        /// Write the figure and the table into the book (docs/src/figures), not into
-        /// target/bench-echo.
-        #[arg(long)]
-        update_book: bool,
-    },
+    Echo(EchoOptions),
     /// file-download against cat, nc and socat, on tmpfs and on disk, fsync'd: time, MB/s,
     /// the paired ratio to cat, and the client's peak memory.
     Download {
@@ -52,27 +41,28 @@ pub enum Bench {
 
 pub fn run(bench: Bench) -> Result<()> {
     let target = target_dir()?;
+    let release = |lessons: &[&str]| build(lessons, Profile::Release);
     match bench {
-        Bench::Echo {
-            hold,
-            rounds,
-            update_book,
-        } => {
-            let bins = build(ECHO_LESSONS, Profile::Release)?;
-            echo(&bins, hold, rounds, &echo_dir(update_book, &target))
+        Bench::Echo(options) => echo(&release(ECHO_LESSONS)?, &options, &target),
+        Bench::Download { size, runs } => {
+            download(&release(&["file-download"])?, &target, size, runs)
         }
-        Bench::Download { size, runs } => download(
-            &build(&["file-download"], Profile::Release)?,
-            &target,
-            size,
-            runs,
-        ),
-        Bench::Http(options) => http(
-            &build(&["http-server"], Profile::Release)?,
-            &target,
-            &options,
-        ),
+        Bench::Http(options) => http(&release(&["http-server"])?, &target, &options),
     }
+}
+
+#[derive(clap::Args)]
+pub struct EchoOptions {
+    /// Connections of the largest load.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    hold: usize,
+    /// Times each server meets each load; the median is shown.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    rounds: usize,
+    /// Write the figure and the table into the book (docs/src/figures), not into
+    /// target/bench-echo.
+    #[arg(long)]
+    update_book: bool,
 }
 
 /// The echo servers that `bench echo` builds; the C epoll server is compiled beside them.
@@ -100,8 +90,10 @@ const C_EPOLL: &str = "c-epoll";
 
 /// Runs tcp-server, tcp-poll, tcp-async and the C epoll server on the same loads, interleaved
 /// (every server meets a load before the next load starts, in a rotating order), prints the
-/// medians, and draws `bench-echo.svg` from them into `out`.
-fn echo(bins: &Bins, hold: usize, rounds: usize, out: &Path) -> Result<()> {
+/// medians, and draws `bench-echo.svg` from them beside the build, or into the book.
+fn echo(bins: &Bins, options: &EchoOptions, target: &Path) -> Result<()> {
+    let (hold, rounds) = (options.hold, options.rounds);
+    let out = echo_dir(options.update_book, target);
     // (connections, exchanges): `connections` opened in a burst, then `exchanges` round trips
     // on each.
     let loads = [(1, 20_000), (500, 100), (1_000, 20), (hold, 10)];
