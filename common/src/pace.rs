@@ -81,19 +81,20 @@ impl Pace {
         sent as f64 >= late.as_secs_f64() * self.min_rate as f64
     }
 
-    /// Whether a client that has taken nothing for `paused`, and `sent` bytes `elapsed` after
+    /// Whether a client that has taken nothing for `paused`, and `taken` bytes `elapsed` after
     /// the start, may go on: for `timeout`, always; then up to `max_pause` if what it took
     /// pays for the whole time at `min_rate` (no grace). `curl --limit-rate 500K` reads in
     /// bursts: several MB at once, then nothing for as long as they last at its rate, 14 s.
+    /// (`taken` leaves out what the send buffer holds: those bytes may never be read.)
     pub fn may_pause(
         &self,
-        sent: u64,
+        taken: u64,
         elapsed: Duration,
         paused: Duration,
         max_pause: Duration,
     ) -> bool {
         paused < self.timeout
-            || (paused < max_pause && sent as f64 >= elapsed.as_secs_f64() * self.min_rate as f64)
+            || (paused < max_pause && taken as f64 >= elapsed.as_secs_f64() * self.min_rate as f64)
     }
 }
 
@@ -164,7 +165,10 @@ pub fn send_file_paced(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(Cut::Failed(e)),
         }
-        if !pace.may_pause(sent, started.elapsed(), progress.elapsed(), max_pause) {
+        // What the send buffer can hold (Linux counts twice what was asked) is no proof.
+        let buffer = 2 * if proven { FAST_BUFFER } else { SLOW_BUFFER } as u64;
+        let taken = sent.saturating_sub(buffer);
+        if !pace.may_pause(taken, started.elapsed(), progress.elapsed(), max_pause) {
             return Err(Cut::Stalled);
         }
         if sent < len && !pace.keeps_up(sent, started.elapsed()) {

@@ -188,8 +188,8 @@ fn accept(listener: &TcpListener, places: &Places, options: &Options) -> anyhow:
 // ANCHOR_END: accept
 
 /// Refusals of one address told in the log at once; then one a second. A client that
-/// connects again as soon as it is refused came back 2,400 times a second, and wrote 200 KB
-/// of log a second, --quiet or not.
+/// connected again as soon as it was refused came back 58,646 times in 5 s, and wrote 5.8 MB
+/// of log, --quiet or not.
 const REFUSALS_TOLD: u32 = 10;
 
 /// Logs a refusal, if `peer`'s address has not had its share of lines (the rest are counted,
