@@ -80,6 +80,22 @@ impl Pace {
         let late = elapsed.saturating_sub(self.timeout);
         sent as f64 >= late.as_secs_f64() * self.min_rate as f64
     }
+
+    /// Whether a client that has taken nothing for `paused`, and `taken` bytes `elapsed` after
+    /// the start, may go on: for `timeout`, always; then up to `max_pause` if what it took
+    /// pays for the whole time at `min_rate` (no grace). `curl --limit-rate 500K` reads in
+    /// bursts: several MB at once, then nothing for as long as they last at its rate, 14 s.
+    /// (`taken` leaves out what the send buffer holds: those bytes may never be read.)
+    pub fn may_pause(
+        &self,
+        taken: u64,
+        elapsed: Duration,
+        paused: Duration,
+        max_pause: Duration,
+    ) -> bool {
+        paused < self.timeout
+            || (paused < max_pause && taken as f64 >= elapsed.as_secs_f64() * self.min_rate as f64)
+    }
 }
 
 /// Whether a client that has taken `sent` bytes `elapsed` after the start has proven it
@@ -91,16 +107,19 @@ pub fn proves_fast(sent: u64, elapsed: Duration) -> bool {
 // ANCHOR: send_file
 /// Sends `len` bytes of `file`, from byte `offset` on, down the connection, as long as the
 /// client reads at `pace.min_rate` at least (after `pace.timeout`) and never stops for
-/// `pace.timeout`. Returns the bytes sent: fewer than `len` if the file shrank meanwhile.
-/// Each time it waits for room, it tells `waiting` when the last byte went out: http-server's
-/// places see by it an answer that its client does not read. ([`send_file`] is this loop
-/// with nobody to tell.)
-pub fn send_file_watched(
+/// `pace.timeout`, or for up to `max_pause` if what it took pays for the pause
+/// ([`Pace::may_pause`]). Returns the bytes sent: fewer than `len` if the file shrank
+/// meanwhile. Each time it waits for room, it tells `waiting` when the last byte went out:
+/// http-server's places see by it an answer that its client does not read.
+/// ([`send_file_watched`] is this loop with no pause past `pace.timeout`, [`send_file`] with
+/// nobody to tell either.)
+pub fn send_file_paced(
     file: &File,
     stream: &TcpStream,
     mut offset: u64,
     len: u64,
     pace: Pace,
+    max_pause: Duration,
     mut waiting: impl FnMut(Instant),
 ) -> Result<u64, Cut> {
     // Non-blocking while the bytes go out: each sendfile moves what the send buffer has
@@ -146,7 +165,10 @@ pub fn send_file_watched(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(Cut::Failed(e)),
         }
-        if progress.elapsed() >= pace.timeout {
+        // What the send buffer can hold (Linux counts twice what was asked) is no proof.
+        let buffer = 2 * if proven { FAST_BUFFER } else { SLOW_BUFFER } as u64;
+        let taken = sent.saturating_sub(buffer);
+        if !pace.may_pause(taken, started.elapsed(), progress.elapsed(), max_pause) {
             return Err(Cut::Stalled);
         }
         if sent < len && !pace.keeps_up(sent, started.elapsed()) {
@@ -159,7 +181,19 @@ pub fn send_file_watched(
 }
 // ANCHOR_END: send_file
 
-/// [`send_file_watched`] without a watcher: file-download's server.
+/// [`send_file_paced`] with no pause past `pace.timeout`: file-download's server.
+pub fn send_file_watched(
+    file: &File,
+    stream: &TcpStream,
+    offset: u64,
+    len: u64,
+    pace: Pace,
+    waiting: impl FnMut(Instant),
+) -> Result<u64, Cut> {
+    send_file_paced(file, stream, offset, len, pace, pace.timeout, waiting)
+}
+
+/// [`send_file_watched`] without a watcher.
 pub fn send_file(
     file: &File,
     stream: &TcpStream,
@@ -233,6 +267,23 @@ mod tests {
         assert!(!pace.keeps_up(500, Duration::from_secs(20)));
         assert!(pace.keeps_up(u64::MAX, Duration::from_secs(1_000_000)));
         assert!(!pace.keeps_up(0, Duration::MAX));
+    }
+
+    #[test]
+    fn a_pause_past_the_timeout_must_be_paid_for_at_the_minimum_rate() {
+        let pace = Pace {
+            timeout: Duration::from_secs(10),
+            min_rate: 1000,
+        };
+        let (s, max) = (Duration::from_secs, Duration::from_secs(60));
+        assert!(pace.may_pause(0, s(9), s(9), max));
+        assert!(!pace.may_pause(0, s(10), s(10), max));
+        // 14 s of nothing after 20,000 bytes in 2 s: paid for until 20 s from the start.
+        assert!(pace.may_pause(20_000, s(16), s(14), max));
+        assert!(!pace.may_pause(20_000, s(21), s(19), max));
+        assert!(!pace.may_pause(u64::MAX, s(70), s(60), max));
+        // Without a longer max_pause, the timeout alone.
+        assert!(!pace.may_pause(u64::MAX, s(12), s(10), s(10)));
     }
 
     #[test]

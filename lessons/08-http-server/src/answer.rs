@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::net::TcpStream;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::Root;
 use common::pace::Cut;
@@ -18,6 +18,10 @@ use crate::request::{self, Request};
 const MAX_LISTED: usize = 1000;
 /// The most directory entries one listing looks at (links and other left-out ones included).
 const MAX_EXAMINED: usize = 10_000;
+/// The longest a client may take nothing of an answer when what it took pays for the pause at
+/// --min-rate (`Pace::may_pause`): nginx's `send_timeout`. `curl --limit-rate 500K` takes
+/// several MB at once, then nothing for up to 14 s, and was cut at --timeout 3 times in 3.
+const MAX_PAUSE: Duration = Duration::from_secs(60);
 
 /// What a request was answered.
 pub struct Answer {
@@ -123,12 +127,15 @@ impl Connection {
         if !more {
             return Ok(Answer::new(status, 0, keep));
         }
-        // The body by sendfile, as long as the client keeps up with --min-rate. While it waits
-        // for room, the place knows since when the client has taken nothing.
+        // The body by sendfile, as long as the client keeps up with --min-rate; a pause past
+        // --timeout only if what it took pays for it (MAX_PAUSE at most). While it waits for
+        // room, the place knows since when the client has taken nothing.
         let (stream, pace, place) = (&self.stream, self.options.pace, &self.place);
-        let sent = common::pace::send_file_watched(file, stream, start, len, pace, |last| {
-            place.stalled(last)
-        })?;
+        let (began, max_pause) = (Instant::now(), pace.timeout.max(MAX_PAUSE));
+        let sent =
+            common::pace::send_file_paced(file, stream, start, len, pace, max_pause, |last| {
+                place.stalled(last, began)
+            })?;
         // If the file shrank, the client counts on len bytes: the connection must end.
         Ok(Answer::new(status, sent, keep && sent == len))
     }
@@ -234,7 +241,8 @@ impl Connection {
     /// (Pipelined requests whose answers nobody read held every place, each blocked here
     /// until --timeout.)
     fn write_watched(&self, bytes: &[u8], more: bool) -> io::Result<()> {
-        self.place.stalled(Instant::now());
+        let now = Instant::now();
+        self.place.stalled(now, now);
         let written = match more {
             true => send_more(&self.stream, bytes),
             false => (&self.stream).write_all(bytes),

@@ -264,6 +264,9 @@ impl Connection {
 
     /// A request the server will not go on after: answer it, and end the connection.
     fn refuse(&mut self, bad: &Bad) -> End {
+        // Its body is sent, whatever the request before it was: after a HEAD, a 400 said
+        // `Content-Length: 49` and sent nothing, as nginx does not.
+        self.head_only = false;
         let (status, reason) = bad.status();
         common::outln!("bad request from {}: {bad} ({status})", self.peer);
         match self.send_error(status, reason, "", &bad.to_string(), false) {

@@ -43,6 +43,11 @@
 //! reading a large file at 20 KiB/s (above `--min-rate`, never stalled), held every place
 //! for as long as the file lasted (0 answers in 72 tries). An answer under way now goes too
 //! when its address holds two places more than the newcomer's.
+//!
+//! And a pause is not a stall: `curl --limit-rate 2M` takes 7 to 10 MB at once, then nothing
+//! for 2 to 4.7 s, and a person's download, its address made rich by a classmate, was closed
+//! for a newcomer after 29.9 s, one run in two. A pause counts as a stall only once it has
+//! lasted half the answer's time.
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
@@ -97,8 +102,9 @@ struct Open {
     /// Whether it has had a request: a new connection that has sent nothing yet counts as
     /// a head arriving, not as idle.
     answered: bool,
-    /// Since when its answer has sent nothing (None: no answer waiting for its client).
-    stalled_since: Option<Instant>,
+    /// Since when its answer has sent nothing (None: no answer waiting for its client), and
+    /// since when that answer has been under way.
+    stalled_since: Option<(Instant, Instant)>,
     /// Answered for the last time, it waits a second for its client to close first
     /// (`Connection::linger`): it may go at once, as an idle one.
     closing: bool,
@@ -161,11 +167,11 @@ impl Places {
     /// Closes the connection that has waited longest for its next request (or, if none
     /// waits, the one whose head has been arriving longest, for SLOW_HEAD at least or from
     /// an address holding two places more than `ip`; or the one whose client has taken
-    /// nothing of its answer longest, for STALLED at least; or, last, any answer from an
-    /// address holding two places more than `ip`), the address holding the most places
-    /// first, and never one from an address poorer than `ip` (nor, but for an idle one, as
-    /// poor); waits for its place to come back, and takes it; or says that every place is
-    /// busy.
+    /// nothing of its answer longest, for STALLED and half the answer's time at least; or,
+    /// last, any answer from an address holding two places more than `ip`), the address
+    /// holding the most places first, and never one from an address poorer than `ip` (nor,
+    /// but for an idle one, as poor); waits for its place to come back, and takes it; or says
+    /// that every place is busy.
     fn make_room(&self, ip: IpAddr) -> Result<Slot, Full> {
         let full = Full::Server(self.slots.max());
         let now = Instant::now();
@@ -243,11 +249,21 @@ impl Places {
                 since,
                 "its address held two places more than the newcomer's",
             ),
-            (None, None, Some(since)) if waited(since, STALLED) && theirs > mine => (
-                2,
-                since,
-                "its client had taken nothing of the answer for two seconds or more",
-            ),
+            // A pause is a stall only if it is half the answer's age or more: curl
+            // --limit-rate 2M takes 7 to 10 MB at once, then nothing for 3 to 5 s, and such a
+            // download was cut at 29.7 s.
+            (None, None, Some((since, began)))
+                if waited(since, STALLED)
+                    && since.duration_since(began) <= now.duration_since(since)
+                    && theirs > mine =>
+            {
+                (
+                    2,
+                    since,
+                    "its client had taken nothing of the answer for two seconds or more, \
+                     half the answer's time or more",
+                )
+            }
             // Answers read just faster than --min-rate, from sixteen addresses, held every
             // place: a rich address gives up even an answer under way.
             (None, None, _) if richer => (
@@ -295,11 +311,12 @@ impl Place {
         }
     }
 
-    /// The answer waits for room in the send buffer; its client took its last byte at
-    /// `last`. Past STALLED, the connection may be closed to make room.
-    pub fn stalled(&self, last: Instant) {
+    /// The answer begun at `began` waits for room in the send buffer; its client took its
+    /// last byte at `last`. Past STALLED, and half the answer's time, the connection may be
+    /// closed to make room.
+    pub fn stalled(&self, last: Instant, began: Instant) {
         if let Some(open) = self.shared.lock().open.get_mut(&self.id) {
-            open.stalled_since = Some(last);
+            open.stalled_since = Some((last, began));
         }
     }
 

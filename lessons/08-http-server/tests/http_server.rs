@@ -1162,3 +1162,158 @@ fn a_client_past_the_descriptor_limit_is_refused_at_once_not_left_hanging() -> R
     assert!(line.starts_with("refused 127.0.0.1:"), "{line}");
     Ok(())
 }
+
+/// Reads `stream` to its end or its first error: the bytes, and whether it ended cleanly.
+fn read_all(stream: &mut TcpStream) -> (usize, bool) {
+    let (mut got, mut buf) = (0, vec![0; 64 * 1024]);
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return (got, true),
+            Ok(n) => got += n,
+            Err(_) => return (got, false),
+        }
+    }
+}
+
+/// `curl --limit-rate 500K` reads in bursts: several MB at once, then nothing for as long as
+/// they last at its rate (14 s), and the server cut it at --timeout, 3 downloads in 3. Here a
+/// client takes 1 MiB at once, then nothing for 5 s, past a --timeout of 2 s: what it took
+/// pays for the pause at --min-rate, so it gets the whole file.
+#[test]
+fn a_pause_paid_for_at_min_rate_is_not_cut_at_timeout() -> Result<(), Failure> {
+    let dir = served();
+    let big = fs::File::create(dir.path().join("root/big.bin")).unwrap();
+    big.set_len(16 << 20).unwrap();
+    let mut s = Scene::new();
+    let flags = ["--timeout", "2", "--min-rate", "16K"];
+    let (server, addr) = start(&mut s, dir.path(), &flags)?;
+    let request = b"GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut client = holding([127, 0, 0, 2], addr, Some(64 * 1024), request).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut first = vec![0; 1 << 20];
+    client.read_exact(&mut first).unwrap();
+    // The pace of the client, not a synchronisation: a burst's worth of nothing.
+    std::thread::sleep(Duration::from_secs(5));
+    let (rest, clean) = read_all(&mut client);
+    if !clean || first.len() + rest < 16 << 20 {
+        return Err(s.fail(format!(
+            "cut after {} bytes of 16 MiB and a 5 s pause",
+            first.len() + rest
+        )));
+    }
+    s.expect(server, "the client asked to close")?;
+    Ok(())
+}
+
+/// The same bursts, seen by the places: `curl --limit-rate 2M` takes nothing for 3 to 5 s
+/// between bursts, and STALLED alone (2 s) made it a stalled answer, closed for a newcomer
+/// from any poorer address (a download cut at 29.7 s). Here a person takes an answer at 160
+/// KiB/s for 6 s, then nothing for 3 s, while newcomers ask again and again: a pause shorter
+/// than half the answer's time is no stall, and the download comes whole.
+#[test]
+fn a_pause_late_in_a_download_is_not_closed_for_a_newcomer() -> Result<(), Failure> {
+    let dir = served();
+    let big = fs::File::create(dir.path().join("root/big.bin")).unwrap();
+    big.set_len(4 << 20).unwrap();
+    let mut s = Scene::new();
+    let flags = ["--max-clients", "2", "--min-rate", "1K", "--timeout", "30"];
+    let (server, addr) = start(&mut s, dir.path(), &flags)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let data = b"GET /data.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+    let other = holding([127, 0, 0, 3], addr, Some(16 * 1024), data).unwrap();
+    let other = read_slowly(other, &stop);
+    let request = b"GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut person = holding([127, 0, 0, 2], addr, Some(16 * 1024), request).unwrap();
+    person
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let newcomers = std::thread::spawn({
+        let stop = std::sync::Arc::clone(&stop);
+        move || {
+            let ask_ = "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                ask(addr, ask_);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    });
+    // The person's pace: 8 KiB every 50 ms for 6 s, then nothing for 3 s, then the rest.
+    let (started, mut got, mut buf) = (Instant::now(), 0, vec![0; 8 * 1024]);
+    while started.elapsed() < Duration::from_secs(6) {
+        match person.read(&mut buf) {
+            Ok(n @ 1..) => got += n,
+            _ => break,
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let (rest, clean) = read_all(&mut person);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = (newcomers.join(), other.join());
+    if !clean || got + rest < 4 << 20 {
+        return Err(s.fail(format!(
+            "the person's download was cut after {} bytes of 4 MiB",
+            got + rest
+        )));
+    }
+    s.expect(server, "200 4194304")?;
+    Ok(())
+}
+
+/// A request refused after a HEAD on the same connection: its 400 said `Content-Length: 49`
+/// and sent no body (the HEAD's "no body" stuck), so the client waited for 49 bytes that
+/// never came. nginx sends it.
+#[test]
+fn a_refusal_after_a_head_has_its_body() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let (_server, addr) = start(&mut s, dir.path(), &[])?;
+    let mut stream = connect(addr);
+    stream
+        .write_all(b"HEAD /hello.txt HTTP/1.1\r\nHost: x\r\n\r\nx\r\n\r\n")
+        .unwrap();
+    let mut r = BufReader::new(stream);
+    assert_eq!(read_response(&mut r, true).status, 200);
+    let mut line = String::new();
+    let mut head = String::new();
+    while r.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+        head += &line;
+        line.clear();
+    }
+    let mut body = String::new();
+    let _ = r.read_to_string(&mut body);
+    if !head.starts_with("HTTP/1.1 400") || !body.starts_with("400 Bad Request") {
+        return Err(s.fail(format!("after a HEAD: {head:?} and body {body:?}")));
+    }
+    Ok(())
+}
+
+/// A client refused (503) that connects again at once, as fast as it can: 58,646 refusals in
+/// 5 s, each a line of the log, --quiet or not (5.8 MB). One address's refusals are told ten
+/// at once, then one a second.
+#[test]
+fn a_client_refused_again_and_again_does_not_flood_the_log() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let flags = ["--max-per-address", "1", "--quiet"];
+    let (server, addr) = start(&mut s, dir.path(), &flags)?;
+    let _held = kept_alive(addr, "127.0.0.2");
+    for _ in 0..500 {
+        let mut again = holding([127, 0, 0, 2], addr, None, b"").unwrap();
+        let _ = read_all(&mut again);
+    }
+    // Lines come out in order: once this one is seen, every refusal's line has been.
+    let _last = kept_alive(addr, "127.0.0.3");
+    s.expect(server, "accepted 127.0.0.3")?;
+    let told = s
+        .output(server, testkit::Stream::Stdout)
+        .iter()
+        .filter(|line| line.starts_with("refused 127.0.0.2"))
+        .count();
+    if told > 50 {
+        return Err(s.fail(format!("{told} lines for 500 refusals of one address")));
+    }
+    Ok(())
+}
