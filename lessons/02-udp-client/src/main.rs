@@ -116,7 +116,20 @@ impl Client {
                 return false;
             }
         };
-        match self.socket.send(&data) {
+        let mut sent = self.socket.send(&data);
+        // The kernel keeps an ICMP "port unreachable" that came after the last wait (a late
+        // one, or one forged by anyone who knows both ports) for the socket's next call, and
+        // fails this `send` with it: this datagram did not go. It concerns an earlier one.
+        if sent
+            .as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::ConnectionRefused)
+        {
+            self.screen.line(format_args!(
+                "(a \"port unreachable\" about an earlier datagram was pending: sending again)"
+            ));
+            sent = self.socket.send(&data);
+        }
+        match sent {
             Ok(sent) => {
                 self.hexdump.sent(server, &data);
                 let sent = text::count(sent as u64, "byte", "bytes");
