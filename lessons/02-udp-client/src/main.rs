@@ -108,6 +108,14 @@ impl Client {
     // ANCHOR: send
     /// Sends one line as one datagram; says whether it went.
     fn send(&mut self, line: &str) -> bool {
+        // The kernel keeps an ICMP "port unreachable" that came after the last wait (a late
+        // one, or one forged by anyone who knows both ports) for the socket's next call, and
+        // `send` would fail with it, its datagram not sent. It concerns an earlier datagram.
+        if let Ok(Some(_)) = self.socket.take_error() {
+            self.screen.line(format_args!(
+                "(a \"port unreachable\" about an earlier datagram was pending: ignored)"
+            ));
+        }
         let server = self.server;
         let data = match self.encoding.encode(line) {
             Ok(data) => data,
@@ -116,20 +124,7 @@ impl Client {
                 return false;
             }
         };
-        let mut sent = self.socket.send(&data);
-        // The kernel keeps an ICMP "port unreachable" that came after the last wait (a late
-        // one, or one forged by anyone who knows both ports) for the socket's next call, and
-        // fails this `send` with it: this datagram did not go. It concerns an earlier one.
-        if sent
-            .as_ref()
-            .is_err_and(|e| e.kind() == io::ErrorKind::ConnectionRefused)
-        {
-            self.screen.line(format_args!(
-                "(a \"port unreachable\" about an earlier datagram was pending: sending again)"
-            ));
-            sent = self.socket.send(&data);
-        }
-        match sent {
+        match self.socket.send(&data) {
             Ok(sent) => {
                 self.hexdump.sent(server, &data);
                 let sent = text::count(sent as u64, "byte", "bytes");
