@@ -134,13 +134,15 @@ fn serve(args: Args) -> anyhow::Result<()> {
     }
 }
 
-/// `received 10 bytes from 127.0.0.1:56985: 0123`, and a second line if it was cut.
+/// `received 10 bytes from 127.0.0.1:56985: 0123`, and a second line if it was cut. At most
+/// `SHOWN_PER_CHUNK` (128) bytes of the datagram are shown: a peer's 65,507 bytes of control
+/// characters made a line of 327,535 bytes, five times what it sent.
 fn print_received(got: &Datagram, data: &[u8], encoding: Encoding) {
     common::outln!(
         "received {} from {}: {}",
         text::count(got.len as u64, "byte", "bytes"),
         got.from,
-        text::show(data, encoding)
+        text::show_capped(data, encoding, common::log::SHOWN_PER_CHUNK)
     );
     if got.is_cut() {
         common::outln!(

@@ -38,12 +38,13 @@ fn echoes_each_datagram_to_its_own_sender() -> Result<(), Failure> {
 fn echoes_every_byte_value_and_says_when_text_is_not_utf8() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (p, addr) = server(&mut s, &[])?;
-    let all: Vec<u8> = (0..=255).collect();
+    // The bytes that are not UTF-8 first: the line shows the first 128 bytes.
+    let all: Vec<u8> = (0..=255).rev().collect();
     let peer = Peer::new()?;
     assert_eq!(peer.ask(addr, &all)?, all);
     let line = s.expect(p, "received 256 bytes")?;
     assert!(
-        line.ends_with("[not valid UTF-8: shown as \u{fffd}]"),
+        line.ends_with("\u{2026} (128 more bytes) [not valid UTF-8: shown as \u{fffd}]"),
         "{line}"
     );
     assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line:?}");
@@ -109,6 +110,29 @@ fn a_maximum_size_datagram_arrives_whole() -> Result<(), Failure> {
     let big = vec![b'x'; 65_507];
     assert_eq!(Peer::new()?.ask(addr, &big)?.len(), big.len());
     s.expect(p, "received 65507 bytes")?;
+    Ok(())
+}
+
+/// The attack on the log: 65,507 control characters in one datagram, each shown escaped
+/// (`\u{1}`), made a line of 327,535 bytes, five times what the peer sent; a peer flooding
+/// such datagrams wrote 144 MB of log in 5 s. A line now shows 128 bytes of the datagram.
+#[test]
+fn a_long_datagram_makes_a_short_line_in_the_log() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (p, addr) = server(&mut s, &[])?;
+    let big = vec![1u8; 65_507];
+    assert_eq!(Peer::new()?.ask(addr, &big)?, big, "echoed whole");
+    let line = s.expect(p, "received 65507 bytes")?;
+    let head = line.chars().take(120).collect::<String>();
+    assert!(
+        line.len() < 1000,
+        "a line of {} bytes: {head}...",
+        line.len()
+    );
+    assert!(
+        line.ends_with("\\u{1}\\u{1} \u{2026} (65379 more bytes)"),
+        "{head}..."
+    );
     Ok(())
 }
 
