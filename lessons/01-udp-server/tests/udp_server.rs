@@ -136,6 +136,66 @@ fn a_long_datagram_makes_a_short_line_in_the_log() -> Result<(), Failure> {
     Ok(())
 }
 
+/// The attack on the log: one address floods the server with datagrams of 128 control
+/// characters, 682 bytes of log each, 117 MB in 5 s. Now an address gets a share of the log,
+/// 100 lines at once, then 10 a second, as udp-chat's screen: a friend's line comes after at
+/// most that many of the stranger's, and what was not shown is counted.
+#[test]
+fn a_flood_from_one_address_gets_only_its_share_of_the_log() -> Result<(), Failure> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut s = Scene::new();
+    let (p, addr) = server(&mut s, &[])?;
+    let started = std::time::Instant::now();
+    let stranger = Peer::on("127.0.0.2:0")?;
+    for _ in 0..2000 {
+        stranger.send(addr, &[1u8; 128])?;
+    }
+    // The flood may fill the server's receive buffer, where the kernel drops what does not
+    // fit: the friend asks until it is answered.
+    let friend = Peer::new()?;
+    friend
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    while friend.ask(addr, b"hello from your friend").is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never answered"
+        );
+    }
+    s.expect(p, ": hello from your friend")?;
+    let seconds = started.elapsed().as_secs();
+    let from_stranger = s
+        .output(p, Stream::Stdout)
+        .iter()
+        .take_while(|line| !line.contains(": hello from your friend"))
+        .filter(|line| line.starts_with("received 128 bytes from 127.0.0.2:"))
+        .count() as u64;
+    assert!(
+        from_stranger <= 101 + 10 * seconds,
+        "the friend's line came after {from_stranger} of the stranger's, in {seconds} s"
+    );
+    // The stranger goes on, one datagram a millisecond, until its next line is shown: it
+    // comes after the count of those that were not.
+    let done = Arc::new(AtomicBool::new(false));
+    let sending = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) && stranger.send(addr, &[1u8; 128]).is_ok() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    let note = s.expect(p, "datagrams from 127.0.0.2 not shown: ");
+    done.store(true, Ordering::Relaxed);
+    let _ = sending.join();
+    assert!(
+        note?.ends_with("not shown: more than 100 at once or 10 a second)"),
+        "the count of what was not shown"
+    );
+    Ok(())
+}
+
 #[test]
 fn decodes_gbk_when_asked() -> Result<(), Failure> {
     let mut s = Scene::new();
