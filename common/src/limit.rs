@@ -172,6 +172,10 @@ pub const SHOWN_BURST: u32 = 100;
 pub const SHOWN_PER_SECOND: u32 = 10;
 /// Addresses whose share is tracked at once.
 pub const SHOWN_PEERS: usize = 1024;
+/// Bytes of one datagram shown, at most ([`crate::text::show_capped`]): a share counts lines,
+/// and one datagram of 65,507 control characters made a line of 327,557 bytes, 4,147 rows of
+/// an 80-column terminal.
+pub const SHOWN_BYTES: usize = 1024;
 
 /// The screen of a program that prints what peers send (udp-chat, feiq listen), shared out
 /// among addresses: each may show [`SHOWN_BURST`] lines at once, then [`SHOWN_PER_SECOND`]

@@ -252,6 +252,16 @@ pub fn show(bytes: &[u8], encoding: Encoding) -> String {
     line
 }
 
+/// [`show`], but at most `max` bytes of them, then ` … (M more bytes)`, as a server's log
+/// shows a chunk ([`StreamDecoder::show_capped`]): a log line stays short however long the
+/// datagram, and however many escapes its bytes need.
+pub fn show_capped(bytes: &[u8], encoding: Encoding, max: usize) -> String {
+    if bytes.len() <= max {
+        return show(bytes, encoding);
+    }
+    encoding.stream_decoder().show_capped(bytes, true, max)
+}
+
 /// A count with its noun, singular for one: `count(1, "byte", "bytes")` is `1 byte`.
 pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -305,6 +315,22 @@ mod tests {
         assert_eq!(
             Encoding::Gbk.encode("你好").unwrap().as_ref(),
             b"\xc4\xe3\xba\xc3"
+        );
+    }
+
+    #[test]
+    fn a_long_datagram_is_shown_capped_and_a_short_one_whole() {
+        assert_eq!(show_capped(b"", Encoding::Utf8, 4), "[0 bytes]");
+        assert_eq!(show_capped(b"abcd", Encoding::Utf8, 4), "abcd");
+        assert_eq!(
+            show_capped(&[1; 10], Encoding::Utf8, 4),
+            "\\u{1}\\u{1}\\u{1}\\u{1} \u{2026} (6 more bytes)"
+        );
+        // A character cut by the cap is not shown as invalid.
+        let nihao = Encoding::Gbk.encode("你好").unwrap();
+        assert_eq!(
+            show_capped(&nihao, Encoding::Gbk, 3),
+            "你 \u{2026} (1 more byte)"
         );
     }
 

@@ -85,14 +85,20 @@ impl Guard {
     }
 
     /// Whether to answer this datagram, which arrived at `now`. Says why not, once per
-    /// spell of a limited peer rather than once per datagram.
-    pub fn admit(&mut self, got: &Datagram, now: Instant) -> bool {
+    /// spell of a limited peer rather than once per datagram, and only if `say` (the
+    /// datagram's line was printed: see `log_share` in main.rs).
+    pub fn admit(&mut self, got: &Datagram, now: Instant, say: bool) -> bool {
         let peer = got.from;
         if let Some(why) = refusal(got, self.local) {
-            common::outln!("not answering {peer}: {why}");
+            if say {
+                common::outln!("not answering {peer}: {why}");
+            }
             return false;
         }
         let limit = self.limiter.take(peer.ip(), now);
+        if !say {
+            return limit.allows();
+        }
         match limit {
             Limit::Yes => {}
             Limit::Again(unanswered) => common::outln!(
@@ -172,7 +178,7 @@ mod tests {
         let mut guard = Guard::new("127.0.0.1:8080".parse().unwrap());
         let now = Instant::now();
         let peer = from("127.0.0.1:40000");
-        let answered = (0..200).filter(|_| guard.admit(&peer, now)).count();
+        let answered = (0..200).filter(|_| guard.admit(&peer, now, true)).count();
         assert_eq!(answered, BURST as usize);
     }
 }

@@ -1,4 +1,4 @@
-//! UDP server: prints every datagram it receives and answers its sender.
+//! UDP server: prints the datagrams it receives and answers their senders.
 //!
 //! Terminal 1:  cargo run -p udp-server
 //! Terminal 2:  cargo run -p udp-client
@@ -19,6 +19,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Parser;
 use common::datagram::{self, Datagram};
+use common::limit::{ScreenShare, Show};
 use common::{BindArgs, CannotBind, Encoding, Hexdump, Proto, text};
 
 use guard::Guard;
@@ -76,6 +77,8 @@ fn serve(args: Args) -> anyhow::Result<()> {
     common::announce_listening(local, Proto::Udp);
     // ANCHOR_END: bind
     let mut guard = Guard::new(local);
+    // Each address's share of the log (see `print_received`); the operator sees all.
+    let mut share = (!args.interactive).then(ScreenShare::new);
 
     let mut buf = vec![0u8; usize::from(args.buffer)];
     loop {
@@ -98,11 +101,11 @@ fn serve(args: Args) -> anyhow::Result<()> {
         // peer only what was typed after it.
         let named_at = Instant::now();
         hexdump.received(peer, data);
-        print_received(&got, data, args.encoding);
+        let shown = print_received(&mut share, &got, data, args.encoding);
         // ANCHOR_END: recv
 
         // ANCHOR: guard
-        if !guard.admit(&got, named_at) {
+        if !guard.admit(&got, named_at, shown) {
             continue;
         }
         // ANCHOR_END: guard
@@ -119,10 +122,10 @@ fn serve(args: Args) -> anyhow::Result<()> {
         match socket.send_to(&reply, peer) {
             Ok(sent) => {
                 hexdump.sent(peer, &reply);
-                common::outln!(
-                    "sent {} to {peer}",
-                    text::count(sent as u64, "byte", "bytes")
-                );
+                if shown {
+                    let sent = text::count(sent as u64, "byte", "bytes");
+                    common::outln!("sent {sent} to {peer}");
+                }
             }
             Err(e) => common::log_error(format_args!("cannot answer {peer}"), e),
         }
@@ -134,13 +137,32 @@ fn serve(args: Args) -> anyhow::Result<()> {
     }
 }
 
-/// `received 10 bytes from 127.0.0.1:56985: 0123`, and a second line if it was cut.
-fn print_received(got: &Datagram, data: &[u8], encoding: Encoding) {
+/// `received 10 bytes from 127.0.0.1:56985: 0123`, and a second line if it was cut, if the
+/// sender's address has not had its `share` of the log; says whether they were printed.
+/// Each address may have 100 lines at once, then 10 a second (`common::limit::ScreenShare`,
+/// as udp-chat's screen); past that its datagrams are still answered, within the guard's
+/// limit, but counted, and the count is printed before its next line. One address sending
+/// 128-byte datagrams of control characters wrote 117 MB of log in 5 s. At most
+/// `SHOWN_PER_CHUNK` (128) bytes of the datagram are shown: a peer's 65,507 bytes of control
+/// characters made a line of 327,535 bytes, five times what it sent.
+fn print_received(
+    share: &mut Option<ScreenShare>,
+    got: &Datagram,
+    data: &[u8],
+    encoding: Encoding,
+) -> bool {
+    if let Some(share) = share {
+        match share.admit(got.from.ip()) {
+            Show::Yes => {}
+            Show::After(note) => common::outln!("{note}"),
+            Show::No => return false,
+        }
+    }
     common::outln!(
         "received {} from {}: {}",
         text::count(got.len as u64, "byte", "bytes"),
         got.from,
-        text::show(data, encoding)
+        text::show_capped(data, encoding, common::log::SHOWN_PER_CHUNK)
     );
     if got.is_cut() {
         common::outln!(
@@ -149,6 +171,7 @@ fn print_received(got: &Datagram, data: &[u8], encoding: Encoding) {
             text::count((got.len - got.copied) as u64, "byte", "bytes")
         );
     }
+    true
 }
 
 /// Whether a receive error concerns one earlier client only (see `recv` above).

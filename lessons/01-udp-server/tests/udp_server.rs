@@ -38,12 +38,13 @@ fn echoes_each_datagram_to_its_own_sender() -> Result<(), Failure> {
 fn echoes_every_byte_value_and_says_when_text_is_not_utf8() -> Result<(), Failure> {
     let mut s = Scene::new();
     let (p, addr) = server(&mut s, &[])?;
-    let all: Vec<u8> = (0..=255).collect();
+    // The bytes that are not UTF-8 first: the line shows the first 128 bytes.
+    let all: Vec<u8> = (0..=255).rev().collect();
     let peer = Peer::new()?;
     assert_eq!(peer.ask(addr, &all)?, all);
     let line = s.expect(p, "received 256 bytes")?;
     assert!(
-        line.ends_with("[not valid UTF-8: shown as \u{fffd}]"),
+        line.ends_with("\u{2026} (128 more bytes) [not valid UTF-8: shown as \u{fffd}]"),
         "{line}"
     );
     assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line:?}");
@@ -109,6 +110,89 @@ fn a_maximum_size_datagram_arrives_whole() -> Result<(), Failure> {
     let big = vec![b'x'; 65_507];
     assert_eq!(Peer::new()?.ask(addr, &big)?.len(), big.len());
     s.expect(p, "received 65507 bytes")?;
+    Ok(())
+}
+
+/// The attack on the log: 65,507 control characters in one datagram, each shown escaped
+/// (`\u{1}`), made a line of 327,535 bytes, five times what the peer sent; a peer flooding
+/// such datagrams wrote 144 MB of log in 5 s. A line now shows 128 bytes of the datagram.
+#[test]
+fn a_long_datagram_makes_a_short_line_in_the_log() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (p, addr) = server(&mut s, &[])?;
+    let big = vec![1u8; 65_507];
+    assert_eq!(Peer::new()?.ask(addr, &big)?, big, "echoed whole");
+    let line = s.expect(p, "received 65507 bytes")?;
+    let head = line.chars().take(120).collect::<String>();
+    assert!(
+        line.len() < 1000,
+        "a line of {} bytes: {head}...",
+        line.len()
+    );
+    assert!(
+        line.ends_with("\\u{1}\\u{1} \u{2026} (65379 more bytes)"),
+        "{head}..."
+    );
+    Ok(())
+}
+
+/// The attack on the log: one address floods the server with datagrams of 128 control
+/// characters, 682 bytes of log each, 117 MB in 5 s. Now an address gets a share of the log,
+/// 100 lines at once, then 10 a second, as udp-chat's screen: a friend's line comes after at
+/// most that many of the stranger's, and what was not shown is counted.
+#[test]
+fn a_flood_from_one_address_gets_only_its_share_of_the_log() -> Result<(), Failure> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut s = Scene::new();
+    let (p, addr) = server(&mut s, &[])?;
+    let started = std::time::Instant::now();
+    let stranger = Peer::on("127.0.0.2:0")?;
+    for _ in 0..2000 {
+        stranger.send(addr, &[1u8; 128])?;
+    }
+    // The flood may fill the server's receive buffer, where the kernel drops what does not
+    // fit: the friend asks until it is answered.
+    let friend = Peer::new()?;
+    friend
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    while friend.ask(addr, b"hello from your friend").is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never answered"
+        );
+    }
+    s.expect(p, ": hello from your friend")?;
+    let seconds = started.elapsed().as_secs();
+    let from_stranger = s
+        .output(p, Stream::Stdout)
+        .iter()
+        .take_while(|line| !line.contains(": hello from your friend"))
+        .filter(|line| line.starts_with("received 128 bytes from 127.0.0.2:"))
+        .count() as u64;
+    assert!(
+        from_stranger <= 101 + 10 * seconds,
+        "the friend's line came after {from_stranger} of the stranger's, in {seconds} s"
+    );
+    // The stranger goes on, one datagram a millisecond, until its next line is shown: it
+    // comes after the count of those that were not.
+    let done = Arc::new(AtomicBool::new(false));
+    let sending = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) && stranger.send(addr, &[1u8; 128]).is_ok() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    let note = s.expect(p, "datagrams from 127.0.0.2 not shown: ");
+    done.store(true, Ordering::Relaxed);
+    let _ = sending.join();
+    assert!(
+        note?.ends_with("not shown: more than 100 at once or 10 a second)"),
+        "the count of what was not shown"
+    );
     Ok(())
 }
 

@@ -108,6 +108,14 @@ impl Client {
     // ANCHOR: send
     /// Sends one line as one datagram; says whether it went.
     fn send(&mut self, line: &str) -> bool {
+        // The kernel keeps an ICMP "port unreachable" that came after the last wait (a late
+        // one, or one forged by anyone who knows both ports) for the socket's next call, and
+        // `send` would fail with it, its datagram not sent. It concerns an earlier datagram.
+        if let Ok(Some(_)) = self.socket.take_error() {
+            self.screen.line(format_args!(
+                "(a \"port unreachable\" about an earlier datagram was pending: ignored)"
+            ));
+        }
         let server = self.server;
         let data = match self.encoding.encode(line) {
             Ok(data) => data,

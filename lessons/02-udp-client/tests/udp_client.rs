@@ -142,6 +142,89 @@ fn says_when_nothing_listens() -> Result<(), Failure> {
     s.wait_success(p)
 }
 
+/// An ICMP "port unreachable" about a datagram from `client` to `server`, as the server's
+/// machine would send it, but from a raw socket: anyone on the path can send one. Needs root.
+fn forge_port_unreachable(client: SocketAddr, server: SocketAddr) -> std::io::Result<()> {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let (SocketAddr::V4(client), SocketAddr::V4(server)) = (client, server) else {
+        panic!("IPv4 only");
+    };
+    fn checksum(bytes: &[u8]) -> [u8; 2] {
+        let mut sum: u32 = bytes
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+            .sum();
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        (!(sum as u16)).to_be_bytes()
+    }
+    // The start of the datagram it is about: its IP header, then its UDP header.
+    let mut quoted = vec![0x45, 0, 0, 32, 0, 0, 0x40, 0, 64, 17, 0, 0];
+    quoted.extend(client.ip().octets());
+    quoted.extend(server.ip().octets());
+    let sum = checksum(&quoted);
+    quoted[10..12].copy_from_slice(&sum);
+    quoted.extend(client.port().to_be_bytes());
+    quoted.extend(server.port().to_be_bytes());
+    quoted.extend([0, 12, 0, 0]);
+    // Type 3 (destination unreachable), code 3 (port unreachable).
+    let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
+    icmp.extend(quoted);
+    let sum = checksum(&icmp);
+    icmp[2..4].copy_from_slice(&sum);
+    let raw = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))?;
+    raw.send_to(&icmp, &SockAddr::from(SocketAddr::V4(client)))?;
+    Ok(())
+}
+
+/// A "port unreachable" forged while the client waits for the next line (here, as a late
+/// one would arrive): the kernel kept it for the socket's next call and failed the next
+/// `send` with it, and the line was lost with `error: cannot send ...: Connection refused`
+/// and a hint that nothing listens, although the server was there.
+#[test]
+fn a_forged_port_unreachable_does_not_lose_the_next_line() -> Result<(), Failure> {
+    let server = Peer::new()?;
+    let addr = server.addr();
+    let mut s = Scene::new();
+    let (p, local) = client(&mut s, addr, &[])?;
+    s.send_line(p, "one")?;
+    let (_, from) = server.recv("a datagram from the client")?;
+    server.send(from, b"one")?;
+    s.expect(p, "received 3 bytes")?;
+    // A second connected socket gets a forged ICMP too, after the client's: once its error
+    // shows, the client's has been handled as well.
+    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+    probe.connect(addr).unwrap();
+    if let Err(e) = forge_port_unreachable(local, addr) {
+        eprintln!("skipped: no raw socket (run as root): {e}");
+        return Ok(());
+    }
+    forge_port_unreachable(probe.local_addr().unwrap(), addr).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while probe.take_error().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the probe got no ICMP"
+        );
+        std::thread::yield_now();
+    }
+    s.send_line(p, "two")?;
+    assert_eq!(
+        s.expect(p, "(a")?,
+        "(a \"port unreachable\" about an earlier datagram was pending: ignored)"
+    );
+    let (data, _) = server.recv("the line typed after the forged ICMP")?;
+    assert_eq!(data, b"two");
+    s.expect(p, "sent 3 bytes")?;
+    server.send(from, b"two")?;
+    s.expect(p, "received 3 bytes")?;
+    s.close_stdin(p)?;
+    s.wait_success(p)?;
+    assert_eq!(s.output(p, Stream::Stderr), Vec::<String>::new());
+    Ok(())
+}
+
 #[test]
 fn encodes_with_gbk_and_refuses_what_gbk_cannot_write() -> Result<(), Failure> {
     let server = Peer::new()?;

@@ -234,7 +234,8 @@ fn receive(
                 *last_sender.lock().unwrap_or_else(PoisonError::into_inner) = Some(from);
                 let data = &buf[..len];
                 hexdump.received(from, data);
-                screen.line(format_args!("from {from}: {}", text::show(data, encoding)));
+                let shown = text::show_capped(data, encoding, common::limit::SHOWN_BYTES);
+                screen.line(format_args!("from {from}: {shown}"));
             }
             // An ICMP error about an earlier send (a peer that has gone): not this socket's end.
             Err(e)

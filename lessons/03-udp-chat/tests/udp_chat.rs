@@ -67,6 +67,30 @@ fn a_message_from_an_unknown_address_is_shown() -> Result<(), Failure> {
     Ok(())
 }
 
+/// The attack on the screen's share, which counts lines: one datagram of 65,507 control
+/// characters, each shown as an escape, made a line of 327,557 bytes (4,147 rows of an
+/// 80-column terminal), and one stranger's 5 s of them 617,955 rows. A line now shows the
+/// first 1,024 bytes of a datagram.
+#[test]
+fn a_long_datagram_makes_a_short_line() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (a, a_addr) = chat(&mut s, "a", &[])?;
+    let stranger = Peer::new()?;
+    stranger.send(a_addr, &[1u8; 65_507])?;
+    let line = s.expect(a, "from")?;
+    let head = line.chars().take(100).collect::<String>();
+    assert!(
+        line.len() < 7000,
+        "a line of {} bytes: {head}...",
+        line.len()
+    );
+    assert!(
+        line.ends_with("\\u{1}\\u{1} \u{2026} (64483 more bytes)"),
+        "{head}..."
+    );
+    Ok(())
+}
+
 #[test]
 fn bad_datagrams_do_not_stop_the_receiving_thread() -> Result<(), Failure> {
     let mut s = Scene::new();

@@ -23,8 +23,9 @@ pub fn on_packet(
     }
     let encoding = ipmsg::encoding_of(packet, me.forced, peers.encoding(from));
     // Everything the peer wrote is shown through `show`, which escapes control and
-    // bidirectional characters: a peer cannot rewrite our screen.
-    let show = |bytes: &[u8]| text::show(bytes, encoding);
+    // bidirectional characters: a peer cannot rewrite our screen. At most 1,024 bytes of
+    // each field: a field can be 65,000 bytes long.
+    let show = |bytes: &[u8]| text::show_capped(bytes, encoding, common::limit::SHOWN_BYTES);
     let who = format!("{}@{} ({from})", show(&packet.user), show(&packet.host));
     match packet.mode() {
         ipmsg::IPMSG_SENDMSG => {

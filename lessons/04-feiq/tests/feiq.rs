@@ -497,6 +497,31 @@ fn an_announced_encoding_is_remembered_for_that_sender() -> Result<(), Failure> 
     Ok(())
 }
 
+/// The attack on the screen's share, which counts lines: a message of 65,000 control
+/// characters, each shown as an escape, made a line of about 325,000 bytes (4,100 rows of an
+/// 80-column terminal). Each field now shows its first 1,024 bytes.
+#[test]
+fn a_long_message_makes_a_short_line() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (l, addr) = listen(&mut s, &[])?;
+    let p = Peer::new()?;
+    let mut packet = b"1:1:u:h:32:".to_vec();
+    packet.extend([1u8; 65_000]);
+    p.send_to(&packet, addr).unwrap();
+    let line = s.expect(l, "u@h")?;
+    let head = line.chars().take(100).collect::<String>();
+    assert!(
+        line.len() < 7000,
+        "a line of {} bytes: {head}...",
+        line.len()
+    );
+    assert!(
+        line.ends_with("\\u{1}\\u{1} \u{2026} (63976 more bytes)"),
+        "{head}..."
+    );
+    Ok(())
+}
+
 /// Issue 10, item 12: a right-to-left override in any field a peer writes is shown escaped,
 /// so `abc\u{202e}txt.exe` cannot display as `abcexe.txt`.
 #[test]
