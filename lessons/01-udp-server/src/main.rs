@@ -137,14 +137,9 @@ fn serve(args: Args) -> anyhow::Result<()> {
     }
 }
 
-/// `received 10 bytes from 127.0.0.1:56985: 0123`, and a second line if it was cut, if the
-/// sender's address has not had its `share` of the log; says whether they were printed.
-/// Each address may have 100 lines at once, then 10 a second (`common::limit::ScreenShare`,
-/// as udp-chat's screen); past that its datagrams are still answered, within the guard's
-/// limit, but counted, and the count is printed before its next line. One address sending
-/// 128-byte datagrams of control characters wrote 117 MB of log in 5 s. At most
-/// `SHOWN_PER_CHUNK` (128) bytes of the datagram are shown: a peer's 65,507 bytes of control
-/// characters made a line of 327,535 bytes, five times what it sent.
+/// `received 10 bytes from 127.0.0.1:56985: 0123`, and a second line if it was cut, unless
+/// the sender's address has had its `share` of the log (100 lines, then 10 a second: a peer
+/// must not fill our disk); says whether they were printed. At most 128 bytes are shown.
 fn print_received(
     share: &mut Option<ScreenShare>,
     got: &Datagram,
