@@ -306,18 +306,35 @@ fn a_datagram_queued_before_connect_is_not_taken_for_the_servers() {
     let mut stdin = child.stdin.take().unwrap();
     let _child = Kill(child);
 
-    // Wait (bounded) until the client's socket is bound: the kernel lists it.
+    // Wait (bounded) until the client's socket is bound: the kernel lists it, with the inode
+    // of one of the client's descriptors (another test's socket may take the port meanwhile).
     let hex_port = format!(":{port:04X}");
+    let pid = _child.0.id();
+    let bound = || {
+        let ours: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .filter_map(|l| {
+                Some(
+                    l.to_str()?
+                        .strip_prefix("socket:[")?
+                        .trim_end_matches(']')
+                        .to_owned(),
+                )
+            })
+            .collect();
+        std::fs::read_to_string("/proc/net/udp")
+            .unwrap()
+            .lines()
+            .any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() > 9 && f[1].ends_with(&hex_port) && ours.iter().any(|i| i == f[9])
+            })
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !std::fs::read_to_string("/proc/net/udp")
-        .unwrap()
-        .lines()
-        .any(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .is_some_and(|a| a.ends_with(&hex_port))
-        })
-    {
+    while !bound() {
         assert!(Instant::now() < deadline, "the client never bound {port}");
         std::thread::yield_now();
     }
