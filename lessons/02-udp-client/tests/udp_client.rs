@@ -278,11 +278,6 @@ fn a_datagram_queued_before_connect_is_not_taken_for_the_servers() {
 
     let server = Peer::new().unwrap();
     let addr = server.addr();
-    let port = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let (out_read, out_write) = rustix::pipe::pipe().unwrap();
     let size = rustix::pipe::fcntl_setpipe_size(&out_write, 4096).unwrap();
     std::fs::File::from(out_write.try_clone().unwrap())
@@ -290,7 +285,7 @@ fn a_datagram_queued_before_connect_is_not_taken_for_the_servers() {
         .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_udp-client"))
         .args(["--to", &addr.to_string(), "--bind", "127.0.0.1"])
-        .args(["--port", &port.to_string()])
+        .args(["--port", "0"])
         .stdin(Stdio::piped())
         .stdout(Stdio::from(out_write))
         .stderr(Stdio::null())
@@ -306,9 +301,9 @@ fn a_datagram_queued_before_connect_is_not_taken_for_the_servers() {
     let mut stdin = child.stdin.take().unwrap();
     let _child = Kill(child);
 
-    // Wait (bounded) until the client's socket is bound: the kernel lists it, with the inode
-    // of one of the client's descriptors (another test's socket may take the port meanwhile).
-    let hex_port = format!(":{port:04X}");
+    // Wait (bounded) until the client's socket is bound, and read its port off the kernel's
+    // table: the line whose inode is one of the client's descriptors (its own output, which
+    // says the port, waits behind the full pipe).
     let pid = _child.0.id();
     let bound = || {
         let ours: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -325,19 +320,21 @@ fn a_datagram_queued_before_connect_is_not_taken_for_the_servers() {
                 )
             })
             .collect();
-        std::fs::read_to_string("/proc/net/udp")
-            .unwrap()
-            .lines()
-            .any(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                f.len() > 9 && f[1].ends_with(&hex_port) && ours.iter().any(|i| i == f[9])
-            })
+        let table = std::fs::read_to_string("/proc/net/udp").unwrap();
+        table.lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let ours = f.len() > 9 && ours.iter().any(|i| i == f[9]);
+            ours.then(|| u16::from_str_radix(f[1].rsplit(':').next()?, 16).ok())?
+        })
     };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !bound() {
-        assert!(Instant::now() < deadline, "the client never bound {port}");
+    let port = loop {
+        if let Some(port) = bound() {
+            break port;
+        }
+        assert!(Instant::now() < deadline, "the client never bound a port");
         std::thread::yield_now();
-    }
+    };
     let stranger = Peer::new().unwrap();
     stranger.send_to(b"spoofed", ("127.0.0.1", port)).unwrap();
 
