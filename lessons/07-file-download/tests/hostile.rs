@@ -785,3 +785,52 @@ fn answers_read_just_fast_enough_from_a_rich_address_make_room() {
     s.expect(p, "its address held two places more than the newcomer's")
         .unwrap();
 }
+
+/// A server that sends its header line one byte every 0.4 s, each well within the client's
+/// `--timeout 10`: with a timeout per read only, the 4,096 bytes a line may have would have
+/// held the client for 27 minutes (the test gave up after 20 s). The line must come whole
+/// within --timeout.
+#[test]
+fn a_header_trickled_a_byte_at_a_time_ends_after_the_timeout() {
+    let out = tempfile::tempdir().unwrap();
+    let trickle = |mut stream: &TcpStream| {
+        for _ in 0..100 {
+            if stream.write_all(b" ").is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(400));
+        }
+    };
+    let (addr, _, get_liar) = liar(move |stream| trickle(stream));
+    let (addr2, _, list_liar) = liar(move |mut stream| {
+        let _ = stream.write_all(b"OK\n1 a.txt\n");
+        trickle(stream);
+    });
+    let started = Instant::now();
+    let list = thread::spawn({
+        let cwd = out.path().to_path_buf();
+        move || client(&cwd, addr2, &["list"])
+    });
+    let (code, _, stderr) = client(out.path(), addr, &["get", "x.bin"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: no whole answer from the server within --timeout"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = list.join().unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stdout, "1 a.txt\n");
+    assert!(
+        stderr.contains("error: the listing was cut short: no whole line within --timeout"),
+        "{stderr}"
+    );
+    // Ten seconds, the --timeout, for the line; not the twenty the test allows.
+    assert!(started.elapsed() < Duration::from_secs(19));
+    get_liar.join().unwrap();
+    list_liar.join().unwrap();
+    assert!(
+        files_in(out.path()).is_empty(),
+        "{:?}",
+        files_in(out.path())
+    );
+}
