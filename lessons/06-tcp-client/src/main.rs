@@ -226,7 +226,6 @@ fn read_keyboard(mut keyboard: Keyboard, events: &SyncSender<Event>) {
     }
 }
 
-// ANCHOR: next
 /// The loop's end of the channel. Once the end of input has gone by (the loop then sends our
 /// FIN), the server has --timeout to send its next byte or close: one that does neither would
 /// keep the client, and a script that piped into it, for ever.
@@ -265,7 +264,6 @@ impl Next {
         }
     }
 }
-// ANCHOR_END: next
 
 // ANCHOR: connect_fn
 /// Connects to the first of `addrs` that accepts: `localhost` has an IPv6 and an IPv4 address.
