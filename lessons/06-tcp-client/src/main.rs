@@ -6,10 +6,11 @@
 //! Pitfall: a read returns the bytes that have arrived so far, not "the answer to what you
 //! sent". A byte stream has no message boundaries; a protocol must make its own.
 
+use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::ExitCode;
-use std::sync::mpsc::{self, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvError, RecvTimeoutError, SyncSender};
 use std::thread;
 use std::time::Duration;
 
@@ -33,8 +34,8 @@ struct Args {
     #[command(flatten)]
     local: ClientBindArgs<0>,
 
-    /// Seconds to wait for the server: to answer the connection request, and to take
-    /// anything of what we send.
+    /// Seconds to wait for the server: to answer the connection request, to take anything
+    /// of what we send, and, after our FIN, to send or close.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = common::seconds)]
     timeout: Duration,
 
@@ -99,6 +100,7 @@ fn talk(args: Args) -> anyhow::Result<()> {
     // than the server, the socket's thread waits, TCP's window closes and the server waits too,
     // instead of everything the server sends piling up in our memory.
     let (events, next) = mpsc::sync_channel(16);
+    let next = Next::new(next, args.timeout);
     let incoming = stream.try_clone()?;
     let buffer = usize::from(args.buffer);
     {
@@ -220,6 +222,45 @@ fn read_keyboard(mut keyboard: Keyboard, events: &SyncSender<Event>) {
         let last = matches!(event, Event::EndOfInput(_));
         if events.send(event).is_err() || last {
             return;
+        }
+    }
+}
+
+/// The loop's end of the channel. Once the end of input has gone by (the loop then sends our
+/// FIN), the server has --timeout to send its next byte or close: one that does neither would
+/// keep the client, and a script that piped into it, for ever.
+struct Next {
+    events: Receiver<Event>,
+    timeout: Duration,
+    fin_sent: Cell<bool>,
+}
+
+impl Next {
+    fn new(events: Receiver<Event>, timeout: Duration) -> Next {
+        let fin_sent = Cell::new(false);
+        Next {
+            events,
+            timeout,
+            fin_sent,
+        }
+    }
+
+    fn recv(&self) -> Result<Event, RecvError> {
+        if !self.fin_sent.get() {
+            let event = self.events.recv()?;
+            self.fin_sent.set(matches!(event, Event::EndOfInput(_)));
+            return Ok(event);
+        }
+        match self.events.recv_timeout(self.timeout) {
+            Ok(event) => Ok(event),
+            Err(RecvTimeoutError::Timeout) => Ok(Event::Failed(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the server has sent nothing for {:?} since our FIN, and has not closed",
+                    self.timeout
+                ),
+            ))),
+            Err(RecvTimeoutError::Disconnected) => Err(RecvError),
         }
     }
 }

@@ -385,3 +385,30 @@ fn a_full_disk_under_stdout_stops_the_client_with_an_error() {
     testkit::full_disk::stopped_with_an_error(code, &said);
     server.join().unwrap();
 }
+
+/// A server that takes our FIN and then neither sends nor closes: without a bound, a script
+/// piping into the client (`printf 'hi\n' | tcp-client`) waited for ever (30 s of 30 here).
+#[test]
+fn a_server_that_never_closes_after_our_fin_is_an_error_after_the_timeout() -> Result<(), Failure> {
+    let (l, addr) = listener();
+    let mut s = Scene::new();
+    let p = client(&mut s, addr, &["--timeout", "1"])?;
+    let mut stream = accept(&l);
+    s.send_line(p, "hi")?;
+    s.close_stdin(p)?;
+    s.expect(p, "end of input: sending FIN (shutdown Write)")?;
+    // The server reads up to our FIN, and then neither answers nor closes.
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"hi\n");
+    let err = s.expect_on(p, Stream::Stderr, "error: connection with 127.0.0.1:")?;
+    assert!(
+        err.ends_with(
+            "failed: the server has sent nothing for 1s since our FIN, and has not closed"
+        ),
+        "{err}"
+    );
+    assert_eq!(s.wait(p)?.code(), Some(1));
+    drop(stream);
+    Ok(())
+}

@@ -36,7 +36,7 @@ pub fn get(
     })
     .context("cannot send the request")?;
 
-    let line = conn.read_line().map_err(no_answer)?;
+    let line = read_line_in_time(&mut conn).map_err(no_answer)?;
     let (size, from, version) = match Header::parse(&line).map_err(anyhow::Error::msg)? {
         // From where we asked, or from 0 when the file changed since the .part was written.
         Header::File {
@@ -169,7 +169,7 @@ fn copy(mut stream: &TcpStream, mut file: &File, len: u64, progress: &Progress) 
 pub fn list(stream: &TcpStream, hexdump: Hexdump) -> anyhow::Result<()> {
     let mut conn = Connection::new(stream, hexdump)?;
     conn.send(Request::List)?;
-    let line = conn.read_line().map_err(no_answer)?;
+    let line = read_line_in_time(&mut conn).map_err(no_answer)?;
     match Header::parse(&line).map_err(anyhow::Error::msg)? {
         Header::Listing => {}
         Header::Refused(reason) => bail!("the server refused to list: {}", printable(&reason)),
@@ -177,7 +177,10 @@ pub fn list(stream: &TcpStream, hexdump: Hexdump) -> anyhow::Result<()> {
     }
     let mut seen = 0;
     loop {
-        let line = conn.read_line().context("the listing was cut short")?;
+        let line = read_line_in_time(&mut conn).map_err(|e| match e.is_timeout() {
+            true => late("the listing was cut short: no whole line within --timeout"),
+            false => anyhow::Error::new(e).context("the listing was cut short"),
+        })?;
         match ListLine::parse(&line).map_err(anyhow::Error::msg)? {
             ListLine::File { .. } if seen == MAX_LISTED => {
                 bail!(
@@ -202,6 +205,17 @@ pub fn list(stream: &TcpStream, hexdump: Hexdump) -> anyhow::Result<()> {
 }
 // ANCHOR_END: list
 
+/// The server's next line, which must come whole within --timeout (the socket's read
+/// timeout): a server sending it a byte at a time, each just within the timeout, could
+/// otherwise make one line of up to `MAX_LINE` bytes last 4,096 timeouts.
+fn read_line_in_time(conn: &mut Connection<'_>) -> Result<String, LineError> {
+    let timeout = conn.stream().read_timeout().map_err(LineError::Io)?;
+    match timeout.and_then(|timeout| Instant::now().checked_add(timeout)) {
+        Some(deadline) => conn.read_line_by(deadline),
+        None => conn.read_line(),
+    }
+}
+
 /// The error for a header that did not come.
 fn no_answer(e: LineError) -> anyhow::Error {
     match e {
@@ -210,8 +224,14 @@ fn no_answer(e: LineError) -> anyhow::Error {
              hint: a server started with `serve --protocol seed` answers only \
              `get --protocol seed`"
         ),
+        e if e.is_timeout() => late("no whole answer from the server within --timeout"),
         e => anyhow::Error::new(e).context("no answer from the server"),
     }
+}
+
+/// A line that did not come in time: the timeout error brings its hint.
+fn late(what: &'static str) -> anyhow::Error {
+    anyhow::Error::new(io::Error::from(io::ErrorKind::TimedOut)).context(what)
 }
 
 /// Connects to the first of the server's addresses that answers.

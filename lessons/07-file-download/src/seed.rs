@@ -7,9 +7,9 @@ use std::net::TcpStream;
 use std::path::Path;
 
 use anyhow::bail;
-use common::outln;
 use common::size::amount;
 use common::text::{count, printable};
+use common::{logln, outln};
 
 use crate::part::{self, Part};
 use crate::protocol::Connection;
@@ -26,7 +26,7 @@ pub fn serve_client(server: &Server, mut stream: &TcpStream) -> anyhow::Result<(
     let len = match stream.read(&mut buf) {
         Ok(len) => len,
         Err(e) if is_stall(&e) => {
-            outln!("{peer} timed out: no name within --request-timeout; closing");
+            logln!("{peer} timed out: no name within --request-timeout; closing");
             return Ok(());
         }
         Err(e) => return Err(e.into()),
@@ -42,7 +42,7 @@ pub fn serve_client(server: &Server, mut stream: &TcpStream) -> anyhow::Result<(
     let file = match server.root.open(name) {
         Ok(file) => file,
         Err(refusal) => {
-            outln!("refused {peer}: {shown:?}: {refusal} (seed protocol: sent nothing)");
+            logln!("refused {peer}: {shown:?}: {refusal} (seed protocol: sent nothing)");
             return Ok(());
         }
     };
@@ -51,7 +51,7 @@ pub fn serve_client(server: &Server, mut stream: &TcpStream) -> anyhow::Result<(
     match server.send_file(&file, stream, 0, size, None) {
         Ok(sent) => {
             let sent = count(sent, "byte", "bytes");
-            outln!("sent {shown:?} to {peer}: {sent} (seed protocol)");
+            logln!("sent {shown:?} to {peer}: {sent} (seed protocol)");
             Ok(())
         }
         Err(cut) => Ok(server.cut(&Connection::new(stream, server.hexdump)?, cut)?),

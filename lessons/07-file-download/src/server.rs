@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use common::pace::{Cut, Pace};
 use common::text::{count, printable};
-use common::{CannotBind, Evicted, Full, Hexdump, Proto, Root, Slot, Slots, outln};
+use common::{CannotBind, Evicted, Full, Hexdump, Proto, Root, Slot, Slots, logln};
 
 use crate::args::{ServeArgs, Wire};
 use crate::protocol::{Connection, Header, LineError, ListLine, Request, Version};
@@ -54,13 +54,13 @@ impl Server {
         let listener =
             TcpListener::bind(local).with_context(|| CannotBind::new(local, Proto::Tcp))?;
         common::announce_listening(listener.local_addr()?, Proto::Tcp);
-        outln!("serving the files under {}", self.root.path().display());
+        logln!("serving the files under {}", self.root.path().display());
         let server = Arc::new(self);
         loop {
             let (stream, peer) = match listener.accept() {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    common::log_error("accept failed", e);
+                    common::log::error("accept failed", e);
                     thread::sleep(Duration::from_millis(100));
                     continue;
                 }
@@ -84,7 +84,7 @@ impl Server {
                         Full::Server(_) => "--max-clients",
                         Full::Address(_) => "--max-per-address",
                     };
-                    outln!("refused {peer}: {full} ({flag})");
+                    logln!("refused {peer}: {full} ({flag})");
                     // One short line into an empty send buffer: this write does not wait.
                     let _ = Connection::new(&stream, server.hexdump)
                         .and_then(|mut conn| conn.send(Header::Refused("busy".into())));
@@ -98,7 +98,7 @@ impl Server {
                     Wire::Framed => server.serve_client(&stream, &slot),
                 };
                 if let Err(e) = served {
-                    common::log_error(format_args!("{peer}"), e);
+                    common::log::error(format_args!("{peer}"), e);
                 }
                 drop(slot);
             });
@@ -135,16 +135,16 @@ impl Server {
         let line = match conn.read_line_by(Instant::now() + self.args.request_timeout) {
             Ok(line) => line,
             Err(e) if e.is_timeout() => {
-                outln!("{peer} timed out: no complete request within --request-timeout");
+                logln!("{peer} timed out: no complete request within --request-timeout");
                 return Ok(None);
             }
             // A client that has gone cannot be told anything.
             Err(e @ (LineError::Closed(_) | LineError::Io(_))) => {
-                outln!("no request from {peer}: {e}");
+                logln!("no request from {peer}: {e}");
                 return Ok(None);
             }
             Err(e) => {
-                outln!("bad request from {peer}: {e}");
+                logln!("bad request from {peer}: {e}");
                 conn.send(Header::Refused(e.to_string()))?;
                 return Ok(None);
             }
@@ -152,7 +152,7 @@ impl Server {
         match Request::parse(&line) {
             Ok(request) => Ok(Some(request)),
             Err(why) => {
-                outln!("bad request from {peer}: {why}");
+                logln!("bad request from {peer}: {why}");
                 conn.send(Header::Refused(why))?;
                 Ok(None)
             }
@@ -174,7 +174,7 @@ impl Server {
         let file = match self.root.open(name) {
             Ok(file) => file,
             Err(refusal) => {
-                outln!("refused {peer}: {shown:?}: {refusal}");
+                logln!("refused {peer}: {shown:?}: {refusal}");
                 return Ok(conn.send(Header::Refused(refusal.to_string()))?);
             }
         };
@@ -185,13 +185,13 @@ impl Server {
         // As HTTP's If-Range: the rest of the version the client has, or else all of it.
         let offset = match version {
             Some(theirs) if theirs != current => {
-                outln!("{peer} has {shown:?} at version {theirs}, now {current}: sending all");
+                logln!("{peer} has {shown:?} at version {theirs}, now {current}: sending all");
                 0
             }
             _ => offset,
         };
         if offset > size {
-            outln!("refused {peer}: {shown:?}: offset {offset} is past the end ({size} bytes)");
+            logln!("refused {peer}: {shown:?}: offset {offset} is past the end ({size} bytes)");
             let why = format!("offset {offset} is past the end of the file ({size} bytes)");
             return Ok(conn.send(Header::Refused(why))?);
         }
@@ -217,7 +217,7 @@ impl Server {
                 size - offset
             );
         }
-        outln!(
+        logln!(
             "sent {shown:?} to {peer}: {} from offset {offset} in {:.2?}",
             count(sent, "byte", "bytes"),
             started.elapsed()
@@ -232,8 +232,8 @@ impl Server {
     pub fn cut(&self, conn: &Connection<'_>, cut: Cut) -> io::Result<()> {
         let peer = conn.peer();
         match cut {
-            Cut::Stalled => outln!("{peer} stalled: {STALLED}; dropping it"),
-            Cut::TooSlow(sent, took) => outln!(
+            Cut::Stalled => logln!("{peer} stalled: {STALLED}; dropping it"),
+            Cut::TooSlow(sent, took) => logln!(
                 "{peer} reads too slowly: {} in {took:.0?}, under --min-rate {}/s; dropping it",
                 common::size::amount(sent),
                 common::size::amount(self.args.min_rate)
@@ -310,7 +310,7 @@ impl Server {
         match sent {
             Ok(()) => {}
             Err(e) if is_stall(&e) => {
-                outln!("{peer} stalled: {STALLED}; dropping it");
+                logln!("{peer} stalled: {STALLED}; dropping it");
                 common::pace::reset_on_close(conn.stream());
                 return Ok(());
             }
@@ -320,7 +320,7 @@ impl Server {
             Some(_) => format!(" (stopped there, after {examined} entries)"),
             None => String::new(),
         };
-        outln!(
+        logln!(
             "listed {} for {peer}{stopped}",
             count(listed, "file", "files")
         );
@@ -342,15 +342,15 @@ fn make_room(evicted: Evicted<Option<TcpStream>>, newcomer: SocketAddr) {
     let idle = evicted.idle;
     match evicted.answering {
         // Taking its answer, but from an address that held two places more (common::slots).
-        true if idle < STALLED_ANSWER => outln!(
+        true if idle < STALLED_ANSWER => logln!(
             "closed {who} to make room for {newcomer}: its address held two places more than \
              the newcomer's"
         ),
-        true => outln!(
+        true => logln!(
             "closed {who} to make room for {newcomer}: its client had taken nothing of the \
              answer for {idle:.1?}"
         ),
-        false => outln!(
+        false => logln!(
             "closed {who} to make room for {newcomer}: no whole request from it in {idle:.1?}"
         ),
     }

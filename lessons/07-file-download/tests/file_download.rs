@@ -858,7 +858,7 @@ fn get_gives_up_on_a_silent_server_after_its_timeout() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr.starts_with("error: no answer from the server"),
+        stderr.starts_with("error: no whole answer from the server within --timeout"),
         "{stderr}"
     );
     assert!(stderr.contains("\nhint: no answer in time"), "{stderr}");

@@ -785,3 +785,103 @@ fn answers_read_just_fast_enough_from_a_rich_address_make_room() {
     s.expect(p, "its address held two places more than the newcomer's")
         .unwrap();
 }
+
+/// A server that sends its header line one byte every 0.4 s, each well within the client's
+/// `--timeout 10`: with a timeout per read only, the 4,096 bytes a line may have would have
+/// held the client for 27 minutes (the test gave up after 20 s). The line must come whole
+/// within --timeout.
+#[test]
+fn a_header_trickled_a_byte_at_a_time_ends_after_the_timeout() {
+    let out = tempfile::tempdir().unwrap();
+    let trickle = |mut stream: &TcpStream| {
+        for _ in 0..100 {
+            if stream.write_all(b" ").is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(400));
+        }
+    };
+    let (addr, _, get_liar) = liar(move |stream| trickle(stream));
+    let (addr2, _, list_liar) = liar(move |mut stream| {
+        let _ = stream.write_all(b"OK\n1 a.txt\n");
+        trickle(stream);
+    });
+    let started = Instant::now();
+    let list = thread::spawn({
+        let cwd = out.path().to_path_buf();
+        move || client(&cwd, addr2, &["list"])
+    });
+    let (code, _, stderr) = client(out.path(), addr, &["get", "x.bin"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: no whole answer from the server within --timeout"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = list.join().unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stdout, "1 a.txt\n");
+    assert!(
+        stderr.contains("error: the listing was cut short: no whole line within --timeout"),
+        "{stderr}"
+    );
+    // Ten seconds, the --timeout, for the line; not the twenty the test allows.
+    assert!(started.elapsed() < Duration::from_secs(19));
+    get_liar.join().unwrap();
+    list_liar.join().unwrap();
+    assert!(
+        files_in(out.path()).is_empty(),
+        "{:?}",
+        files_in(out.path())
+    );
+}
+
+/// The server's stdout is a pipe that nobody reads (a terminal paused with Ctrl-S, `serve |
+/// slow-program`). Each line was written at once, under stdout's lock: once the pipe's 64 KiB
+/// were full, the thread writing waited, every other thread that logged waited behind it with
+/// its place, and the accept loop with its `refused` line: no answer came for anyone after the
+/// 912th request. The lines now go through the log's queue, which drops what it cannot write.
+#[test]
+fn a_log_nobody_reads_does_not_stop_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.txt"), "hello\n").unwrap();
+    let mut server = bin()
+        .args(["serve", "--port", "0"])
+        .arg("--root")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = server.stdout.take().unwrap();
+    // The ready line, read a byte at a time so that nothing after it is: from then on, nobody
+    // reads the pipe.
+    let mut ready = Vec::new();
+    let mut byte = [0u8];
+    while ready.last() != Some(&b'\n') && stdout.read(&mut byte).unwrap() == 1 {
+        ready.push(byte[0]);
+    }
+    let ready = String::from_utf8(ready).unwrap();
+    let addr: SocketAddr = ready.split(' ').nth(2).unwrap().parse().unwrap();
+    // About 70 bytes of log each: 3000 requests make three pipes' worth.
+    for i in 0..3000 {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(b"GET 0 - a.txt\n").unwrap();
+        // The header line is the answer (a server that keeps the connection open for a next
+        // request is answered all the same).
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 256];
+        while !answer.contains(&b'\n') {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+        assert!(answer.starts_with(b"OK 6 0 "), "request {i}: {answer:?}");
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    drop(stdout);
+}
