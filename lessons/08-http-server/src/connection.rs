@@ -109,7 +109,7 @@ impl Connection {
             ),
             End::Failed(e) => format!("{e}"),
         };
-        common::outln!(
+        common::logln!(
             "closed {peer}: {why} ({})",
             common::text::count(requests, "request", "requests")
         );
@@ -139,7 +139,7 @@ impl Connection {
             };
             if !self.options.quiet {
                 let line = format!("{} {} {}", request.method, request.target, request.version);
-                common::outln!(
+                common::logln!(
                     "{} \"{}\" {} {}",
                     self.peer,
                     printable(&line),
@@ -268,7 +268,7 @@ impl Connection {
         // `Content-Length: 49` and sent nothing, as nginx does not.
         self.head_only = false;
         let (status, reason) = bad.status();
-        common::outln!("bad request from {}: {bad} ({status})", self.peer);
+        common::logln!("bad request from {}: {bad} ({status})", self.peer);
         match self.send_error(status, reason, "", &bad.to_string(), false) {
             Ok(_) => End::Refused(status),
             Err(_) if let Some(why) = self.place.closed_for_room() => End::MadeRoom(why),

@@ -106,7 +106,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
     let socket = common::net::listen(local, 1024, None)?;
     let listener = TcpListener::from(socket);
     common::announce_listening(listener.local_addr()?, Proto::Tcp);
-    common::outln!("serving the files under {}", root.path().display());
+    common::logln!("serving the files under {}", root.path().display());
     // ANCHOR_END: listen
 
     let options = Options {
@@ -151,13 +151,13 @@ fn accept(listener: &TcpListener, places: &Places, options: &Options) -> anyhow:
                         continue;
                     }
                     Err(e) => {
-                        common::log_error("accept failed", e);
+                        common::log::error("accept failed", e);
                         continue;
                     }
                 }
             }
             Err(e) => {
-                common::log_error("accept failed", e);
+                common::log::error("accept failed", e);
                 // Out of file descriptors with no spare left: wait for clients to leave.
                 thread::sleep(Duration::from_millis(100));
                 continue;
@@ -174,14 +174,14 @@ fn accept(listener: &TcpListener, places: &Places, options: &Options) -> anyhow:
                 continue;
             }
         };
-        common::outln!("accepted {peer}");
+        common::logln!("accepted {peer}");
         let options = options.clone();
         // A thread per connection: a browser's idle connections each hold one, asleep.
         let spawned = thread::Builder::new()
             .stack_size(256 * 1024)
             .spawn(move || Connection::new(stream, peer, place, options).run());
         if let Err(e) = spawned {
-            common::log_error(format_args!("cannot start a thread for {peer}"), e);
+            common::log::error(format_args!("cannot start a thread for {peer}"), e);
         }
     }
 }
@@ -196,9 +196,9 @@ const REFUSALS_TOLD: u32 = 10;
 /// and told with its next line).
 fn refused(told: &mut Limiter, peer: SocketAddr, why: std::fmt::Arguments) {
     match told.take(peer.ip(), Instant::now()) {
-        Limit::Yes => common::outln!("refused {peer}: {why}"),
+        Limit::Yes => common::logln!("refused {peer}: {why}"),
         Limit::Again(n) => {
-            common::outln!("refused {peer}: {why} ({n} more from this address not logged)")
+            common::logln!("refused {peer}: {why} ({n} more from this address not logged)")
         }
         Limit::Limited { .. } | Limit::TooManyPeers => {}
     }

@@ -1317,3 +1317,53 @@ fn a_client_refused_again_and_again_does_not_flood_the_log() -> Result<(), Failu
     }
     Ok(())
 }
+
+/// With stdout a pipe nobody reads (a terminal paused with Ctrl-S, `http-server | slow`), the
+/// log must not stop the server: each thread wrote its lines at once, and once the pipe was
+/// full the 481st request got no answer in 5 s (threads stuck in `write(1)`, the accept loop
+/// behind them). The lines now go through `common::log`'s queue, which drops what it cannot
+/// write.
+#[test]
+fn a_log_nobody_reads_does_not_stop_the_server() {
+    use std::process::Stdio;
+    let dir = served();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_http-server"))
+        .arg("--root")
+        .arg(dir.path().join("root"))
+        .args(["--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = server.stdout.take().unwrap();
+    // The ready line, read a byte at a time so that nothing after it is: from then on, nobody
+    // reads the pipe.
+    let mut ready = Vec::new();
+    let mut byte = [0u8];
+    while ready.last() != Some(&b'\n') && stdout.read(&mut byte).unwrap() == 1 {
+        ready.push(byte[0]);
+    }
+    let ready = String::from_utf8(ready).unwrap();
+    let addr: SocketAddr = ready.split(' ').nth(2).unwrap().parse().unwrap();
+    // About 150 bytes of log each (accepted, the request, closed): 2000 requests make five
+    // pipes' worth.
+    for i in 0..2000 {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        assert!(
+            answer.starts_with(b"HTTP/1.1 200 "),
+            "request {i}: {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    drop(stdout);
+}
