@@ -68,7 +68,7 @@ fn a_message_from_an_unknown_address_is_shown() -> Result<(), Failure> {
 }
 
 /// The attack on the screen's share, which counts lines: one datagram of 65,507 control
-/// characters, each shown as an escape, made a line of 327,557 bytes (4,147 rows of an
+/// characters, each shown as an escape, made a line of 327,557 bytes (4,368 rows of an
 /// 80-column terminal), and one stranger's 5 s of them 617,955 rows. A line now shows the
 /// first 1,024 bytes of a datagram.
 #[test]
