@@ -49,41 +49,29 @@ pub const SHOWN_PER_CHUNK: usize = 128;
 /// megabyte of memory; a server that logs faster than its stdout takes drops the rest.
 pub const QUEUE_LINES: usize = 4096;
 
-/// Writes `text` as one line on stdout at once, as `println!` does, but never panics: a line
-/// that cannot be written (a full disk) is dropped and counted, said once on stderr, and
-/// [`finish`] prints the total; a closed pipe ends the program as `println!` does here. For
-/// a program with no event loop to block, whose lines must stay in order with output written
-/// at once (udp-server's `--interactive` replies): `println!` made udp-server, http-server,
-/// file-download serve and feiq listen exit with status 101 when the disk under their log was
-/// full. On a terminal, cut to its width as [`line`] is.
+/// Queues `text` as one line on stdout, as [`line`] does (never blocking, never panicking:
+/// a line that cannot be written, a full disk, is dropped and counted), except that a closed
+/// pipe ends the program as `println!` does here (`udp-server | head -1`, status 141). For a
+/// program whose output is its log and has no other end: udp-server, feiq listen. They
+/// wrote each line at once, under stdout's lock, until attack12 found that with stdout a pipe
+/// nobody reads udp-server answered 362 datagrams, then none (stuck in `write(1)` once the
+/// pipe's 64 KiB were full). A program that must have its lines on screen before it asks
+/// something (udp-server's `--interactive` prompt) calls [`flush`] first.
 pub fn print(text: fmt::Arguments<'_>) {
-    let line = text.to_string();
-    let width = terminal_width(Target::Out);
-    let line = match width {
-        Some(_) => crate::console::fit(&line, width),
-        None => line,
-    };
-    let mut out = io::stdout().lock();
-    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
-        if e.kind() == io::ErrorKind::BrokenPipe {
-            // The reader has gone (`udp-server | head -1`): end as `println!` ends there
-            // (see crate::report), with the status of SIGPIPE.
-            std::process::exit(141);
-        }
-        PRINT_DROPPED.fetch_add(1, Ordering::Relaxed);
-        if !PRINT_SAID.swap(true, Ordering::Relaxed) {
-            let _ = writeln!(
-                io::stderr(),
-                "log: lines for stdout are being dropped (cannot write to it: {e}); the server \
-                 goes on serving and counts them"
-            );
-        }
-    }
+    PRINT_ENDS_ON_EPIPE.store(true, Ordering::Relaxed);
+    line(text);
 }
 
-/// Lines [`print`] could not write, and whether it said so.
-static PRINT_DROPPED: AtomicU64 = AtomicU64::new(0);
-static PRINT_SAID: AtomicBool = AtomicBool::new(false);
+/// Whether [`print`] was used: the writer then ends the program when stdout's reader has gone.
+static PRINT_ENDS_ON_EPIPE: AtomicBool = AtomicBool::new(false);
+
+/// Waits (at most `within`) until the lines queued so far are written: a program that is
+/// about to prompt on stderr, or write to stdout itself, keeps its lines in order.
+pub fn flush(within: Duration) {
+    if let Some(logger) = LOGGER.get() {
+        logger.wait_written(within);
+    }
+}
 
 /// Queues `text` as one line on stdout. Never blocks, never panics.
 pub fn line(text: fmt::Arguments<'_>) {
@@ -113,11 +101,10 @@ pub fn dropped() -> u64 {
 /// how many were dropped, if any. A program calls it before it exits; [`run`](crate::run)
 /// does.
 pub fn finish(within: Duration) {
-    let queued = LOGGER.get().map_or(0, |logger| {
+    let dropped = LOGGER.get().map_or(0, |logger| {
         logger.wait_written(within);
         logger.shared.dropped.load(Ordering::Relaxed)
     });
-    let dropped = queued + PRINT_DROPPED.load(Ordering::Relaxed);
     if dropped > 0 {
         let _ = writeln!(
             io::stderr(),
@@ -133,7 +120,7 @@ macro_rules! logln {
     ($($arg:tt)*) => { $crate::log::line(format_args!($($arg)*)) };
 }
 
-/// Writes a line on stdout at once with `format!` syntax, never panicking ([`print`]).
+/// Queues a line for stdout with `format!` syntax; a closed pipe ends the program ([`print`]).
 #[macro_export]
 macro_rules! outln {
     ($($arg:tt)*) => { $crate::log::print(format_args!($($arg)*)) };
@@ -309,6 +296,14 @@ fn write_lines(
                 Target::Err => &mut err,
             };
             if let Err(e) = sink.write_all(&bytes).and_then(|()| sink.flush()) {
+                if target == Target::Out
+                    && e.kind() == io::ErrorKind::BrokenPipe
+                    && PRINT_ENDS_ON_EPIPE.load(Ordering::Relaxed)
+                {
+                    // The reader has gone (see `print`): end as `println!` ends there (see
+                    // crate::report), with the status of SIGPIPE.
+                    std::process::exit(141);
+                }
                 shared.dropped.fetch_add(lines, Ordering::Relaxed);
                 failure.get_or_insert(e);
             }

@@ -72,6 +72,9 @@ impl Operator {
         named_at: Instant,
         out: &mut impl Write,
     ) -> Option<Vec<u8>> {
+        // The log's lines are queued (common::log): `received ... from PEER` goes out before
+        // the prompt that asks for its reply.
+        common::log::flush(std::time::Duration::from_secs(2));
         loop {
             let (typed_at, line) = match self.lines.try_recv() {
                 Ok(typed) => typed,

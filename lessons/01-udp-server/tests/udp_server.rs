@@ -589,8 +589,48 @@ fn a_full_disk_under_the_log_does_not_stop_the_server() {
             }
         }
     }
-    let (alive, said) = testkit::full_disk::stop(&mut server);
+    let (alive, said) = testkit::full_disk::stop_once_said(&mut server, Duration::from_secs(10));
     assert!(alive, "the server exited: {said}");
     assert_eq!(answered, 50, "{said}");
     testkit::full_disk::said_once_it_drops_lines(&said);
+}
+
+/// The attack (attack12): the server's stdout is a pipe that nobody reads (`udp-server |
+/// slow-program`), and peers send datagrams, each from its own address so that each gets its
+/// share of the log. Each line was written at once: once the pipe's 64 KiB were full, the
+/// server waited in `write(1)` and answered nobody (362 datagrams answered, then none). The
+/// lines now go through the log's queue, which drops what it cannot write.
+#[test]
+fn a_log_nobody_reads_does_not_stop_the_server() {
+    use std::io::Read;
+    use std::net::UdpSocket;
+    use std::process::Stdio;
+    let mut server = Command::new(env!("CARGO_BIN_EXE_udp-server"))
+        .args(["--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = server.stdout.take().unwrap();
+    // The ready line, read a byte at a time so that nothing after it is.
+    let mut ready = Vec::new();
+    let mut byte = [0u8];
+    while ready.last() != Some(&b'\n') && stdout.read(&mut byte).unwrap() == 1 {
+        ready.push(byte[0]);
+    }
+    let ready = String::from_utf8(ready).unwrap();
+    let addr: SocketAddr = ready.split(' ').nth(2).unwrap().parse().unwrap();
+    // About 190 bytes of log each: 1,000 datagrams make three pipes' worth.
+    for i in 0..1000u32 {
+        let from = format!("127.0.{}.{}:0", 1 + i / 200, 1 + i % 200);
+        let peer = UdpSocket::bind(&from).unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        peer.send_to(&[b'x'; 100], addr).unwrap();
+        let answered = peer.recv_from(&mut [0u8; 200]);
+        assert!(answered.is_ok(), "datagram {i} from {from}: {answered:?}");
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    drop(stdout);
 }

@@ -818,7 +818,7 @@ fn a_full_disk_under_the_output_does_not_stop_listen() {
             assert!(listen.try_wait().unwrap().is_none(), "listen exited");
         }
     }
-    let (alive, said) = testkit::full_disk::stop(&mut listen);
+    let (alive, said) = testkit::full_disk::stop_once_said(&mut listen, Duration::from_secs(10));
     assert!(alive, "listen exited: {said}");
     assert_eq!(acknowledged, 5, "{said}");
     testkit::full_disk::said_once_it_drops_lines(&said);
@@ -893,4 +893,43 @@ fn a_flood_from_one_address_does_not_bury_anothers_messages() -> Result<(), Fail
     let spam = |i: usize| format!("1:{i}:spam:box:32:spam {i}").into_bytes();
     let hello = b"1:1:friend:pc:32:hi from your friend";
     testkit::screen_flood::check(&mut s, listen, at, spam, hello, "hi from your friend")
+}
+
+/// The attack (attack12): listen's stdout is a pipe that nobody reads (`feiq listen |
+/// slow-program`), and peers announce themselves (BR_ENTRY), each from its own address. Each
+/// line was written at once: once the pipe's 64 KiB were full, listen waited in `write(1)` and
+/// answered nobody. The lines now go through the log's queue, which drops what it cannot write.
+#[test]
+fn a_log_nobody_reads_does_not_stop_listen() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut listen = feiq(&["listen", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = listen.stdout.take().unwrap();
+    // The ready line, read a byte at a time so that nothing after it is.
+    let mut ready = Vec::new();
+    let mut byte = [0u8];
+    while ready.last() != Some(&b'\n') && stdout.read(&mut byte).unwrap() == 1 {
+        ready.push(byte[0]);
+    }
+    let ready = String::from_utf8(ready).unwrap();
+    let addr: SocketAddr = ready.split(' ').nth(2).unwrap().parse().unwrap();
+    // Two lines each, about 200 bytes: 1,000 entries make three pipes' worth.
+    let name = "x".repeat(60);
+    for i in 0..1000u32 {
+        let from = format!("127.0.{}.{}:0", 1 + i / 200, 1 + i % 200);
+        let peer = UdpSocket::bind(&from).unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let entry = format!("1:{i}:{name}:host:1:{name}\0");
+        peer.send_to(entry.as_bytes(), addr).unwrap();
+        let answered = peer.recv_from(&mut [0u8; 1024]);
+        assert!(answered.is_ok(), "entry {i} from {from}: {answered:?}");
+    }
+    listen.kill().unwrap();
+    listen.wait().unwrap();
+    drop(stdout);
 }
