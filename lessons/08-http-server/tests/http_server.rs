@@ -569,6 +569,35 @@ fn kept_alive(addr: SocketAddr, source: &str) -> BufReader<TcpStream> {
     r
 }
 
+/// Waits (10 s at most) until `n` of the server's threads sleep in a socket read
+/// (`wait_woken` in `/proc/PID/task/*/wchan`): each has marked its place as waiting, idle
+/// or for a head, before that read. A client that has read its answer may be ahead of the
+/// server's thread, which still has to log it and come back to read: a newcomer arriving
+/// then found no idle place, and the head in progress was closed instead (seen once in CI).
+fn wait_for_readers(s: &Scene, server: Proc, n: usize) -> Result<(), Failure> {
+    let pid = s
+        .pid(server)
+        .ok_or_else(|| s.fail("the server has no pid"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reading = fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|task| {
+                fs::read_to_string(task.path().join("wchan")).is_ok_and(|w| w == "wait_woken")
+            })
+            .count();
+        if reading >= n {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(s.fail(format!("{reading} of the server's threads read, not {n}")));
+        }
+        std::thread::yield_now();
+    }
+}
+
 /// Whether the server has closed `stream` (FIN or reset), without waiting.
 fn closed_now(stream: &TcpStream) -> bool {
     stream.set_nonblocking(true).unwrap();
@@ -610,6 +639,7 @@ fn idle_keep_alive_connections_make_room_for_a_new_client() -> Result<(), Failur
         .chain(["127.0.0.3"; 4])
         .map(|source| kept_alive(addr, source))
         .collect();
+    wait_for_readers(&s, server, 8)?;
     // Every place is taken: a ninth client gets its file.
     let victim = ask(
         addr,
