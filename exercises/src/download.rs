@@ -598,7 +598,11 @@ fn out_of_step(c: &mut Check, server: &Server) -> Result<(), Failure> {
         ),
         (not_text, "a line that is not text".to_string()),
     ];
-    for (line, what) in cases {
+    // A request right behind it, in the same write: a server that went on would answer it.
+    let next = server.get(0, "a.txt");
+    for (mut line, what) in cases {
+        let what = format!("{what}, and {next:?} behind it in the same write");
+        line.extend_from_slice(format!("{next}\n").as_bytes());
         let mut conn = Conn::connect(c, server.addr)?;
         conn.write(c, &line)?;
         let got = conn.line(c, &format!("an answer to {what}"))?;
