@@ -226,14 +226,25 @@ pub fn size(c: &mut Check) -> Result<(), Failure> {
     c.pass(format!(
         "the refusal of {request:?} was logged with the name escaped"
     ));
-    for request in ["size a.txt", "SIZES a.txt"] {
-        let (_, line) = ask(c, addr, request)?;
+    // No requests, however near: refused, and logged as a line that is no request.
+    for request in ["size a.txt", "SIZES a.txt", "SIZE_a.txt"] {
+        let (conn, line) = ask(c, addr, request)?;
         if !line.starts_with("ERR ") {
             return Err(c.fail(format!(
                 "sent {request:?}, which is no request, expected \"ERR <reason>\", got {line:?}"
             )));
         }
-        c.pass(format!("{request:?} was refused: {line:?}"));
+        let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let bad = format!("bad request from {me}: ");
+        c.expect_matching(
+            server.p,
+            &me,
+            &format!(
+                "{request:?} is no request: expected it logged as GET's are, starting {bad:?}"
+            ),
+            |l| l.starts_with(&bad),
+        )?;
+        c.pass(format!("{request:?} was refused: {line:?}, and logged so"));
     }
     let get = server.get(0, &seeded);
     let mut conn = Conn::connect(c, addr)?;
