@@ -1716,7 +1716,8 @@ pub fn client_retry(c: &mut Check) -> Result<(), Failure> {
     let dead = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| c.fail(format!("cannot find a free port: {e}")))?;
-    let retries = c.rng().below(3..5);
+    // 4 or 5: a wait of 1.6 s at least, so that a wait capped at a second shows.
+    let retries = c.rng().below(4..6);
     let q = client(c, dead, &["--retry", &retries.to_string()])?;
     let mut last = trying_again(c, q, 1)?;
     let mut wait = Duration::from_millis(200);
