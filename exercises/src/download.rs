@@ -226,14 +226,25 @@ pub fn size(c: &mut Check) -> Result<(), Failure> {
     c.pass(format!(
         "the refusal of {request:?} was logged with the name escaped"
     ));
-    for request in ["size a.txt", "SIZES a.txt"] {
-        let (_, line) = ask(c, addr, request)?;
+    // No requests, however near: refused, and logged as a line that is no request.
+    for request in ["size a.txt", "SIZES a.txt", "SIZE_a.txt"] {
+        let (conn, line) = ask(c, addr, request)?;
         if !line.starts_with("ERR ") {
             return Err(c.fail(format!(
                 "sent {request:?}, which is no request, expected \"ERR <reason>\", got {line:?}"
             )));
         }
-        c.pass(format!("{request:?} was refused: {line:?}"));
+        let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let bad = format!("bad request from {me}: ");
+        c.expect_matching(
+            server.p,
+            &me,
+            &format!(
+                "{request:?} is no request: expected it logged as GET's are, starting {bad:?}"
+            ),
+            |l| l.starts_with(&bad),
+        )?;
+        c.pass(format!("{request:?} was refused: {line:?}, and logged so"));
     }
     let get = server.get(0, &seeded);
     let mut conn = Conn::connect(c, addr)?;
@@ -361,12 +372,14 @@ enum Want {
 
 /// A request line and the answer it must get.
 fn request(c: &mut Check, server: &Server) -> (String, Want) {
-    let files: Vec<(String, usize)> = server
+    let mut files: Vec<(String, usize)> = server
         .scratch
         .files
         .iter()
         .map(|(n, b)| (n.clone(), b.len()))
         .collect();
+    // The big file is for one request of its own (see `slow_answer`).
+    files.retain(|(_, len)| *len <= 20_000);
     let (name, len) = c.rng().pick(&files).cloned().unwrap_or_default();
     match c.rng().below(0..10) {
         0 => ("LIST".into(), Want::Listing),
@@ -457,6 +470,8 @@ pub fn keep_alive(c: &mut Check) -> Result<(), Failure> {
     for _ in 0..3 {
         scratch.seeded(c, 20_000)?;
     }
+    // More than the sockets' buffers hold: its answer lasts as long as the client makes it.
+    scratch.write(c, BIG, &vec![0; 32 << 20])?;
     std::fs::create_dir(scratch.root().join("sub"))
         .map_err(|e| c.fail(format!("cannot make a directory: {e}")))?;
     let wait = c.rng().below(1..3);
@@ -538,6 +553,7 @@ pub fn keep_alive(c: &mut Check) -> Result<(), Failure> {
         median.as_secs_f64() * 1000.0
     ));
 
+    slow_answer(c, &server, &mut conn, wait)?;
     // --request-timeout is the wait for each request, not for the connection: requests spread
     // over longer than that are answered, and a silence that long ends the connection.
     let gap = Duration::from_secs(wait as u64).mul_f64(0.6);
@@ -571,6 +587,51 @@ pub fn keep_alive(c: &mut Check) -> Result<(), Failure> {
     dropped_listing_ends(c)
 }
 
+/// The big file of `keep_alive`'s root.
+const BIG: &str = "big.bin";
+
+/// The wait for the next request starts when the last answer is sent, not when its request
+/// came: a GET of 32 MiB read only after 0.6 × S seconds, then a request half of S later.
+fn slow_answer(
+    c: &mut Check,
+    server: &Server,
+    conn: &mut Conn,
+    wait: usize,
+) -> Result<(), Failure> {
+    let secs = Duration::from_secs(wait as u64);
+    let get = server.get(0, BIG);
+    conn.write(c, format!("{get}\n").as_bytes())?;
+    std::thread::sleep(secs.mul_f64(0.6));
+    let body = server.scratch.body(BIG).unwrap_or_default();
+    file(c, conn, &get, body, 0)?;
+    std::thread::sleep(secs.mul_f64(0.5));
+    let (line, want) = request(c, server);
+    if conn.write(c, format!("{line}\n").as_bytes()).is_err() {
+        return Err(c.fail(format!(
+            "{get:?} was read only {:.1} s after it was sent; {:.1} s after its last byte we \
+             sent {line:?}, but the connection was closed: --request-timeout {wait} is the wait \
+             for each request, from the end of the answer before it",
+            secs.mul_f64(0.6).as_secs_f64(),
+            secs.mul_f64(0.5).as_secs_f64()
+        )));
+    }
+    answer(c, server, conn, &line, &want).map_err(|_| {
+        c.fail(format!(
+            "{get:?} was read only {:.1} s after it was sent; {:.1} s after its last byte we \
+             sent {line:?}, and it was not answered: --request-timeout {wait} is the wait for \
+             each request, from the end of the answer before it",
+            secs.mul_f64(0.6).as_secs_f64(),
+            secs.mul_f64(0.5).as_secs_f64()
+        ))
+    })?;
+    c.pass(format!(
+        "a request {:.1} s after a 32 MiB answer that took {:.1} s and more was answered",
+        secs.mul_f64(0.5).as_secs_f64(),
+        secs.mul_f64(0.6).as_secs_f64()
+    ));
+    Ok(())
+}
+
 /// The longest request line, its newline included: the lesson's `MAX_LINE`.
 const MAX_LINE: usize = 4096;
 
@@ -598,7 +659,11 @@ fn out_of_step(c: &mut Check, server: &Server) -> Result<(), Failure> {
         ),
         (not_text, "a line that is not text".to_string()),
     ];
-    for (line, what) in cases {
+    // A request right behind it, in the same write: a server that went on would answer it.
+    let next = server.get(0, "a.txt");
+    for (mut line, what) in cases {
+        let what = format!("{what}, and {next:?} behind it in the same write");
+        line.extend_from_slice(format!("{next}\n").as_bytes());
         let mut conn = Conn::connect(c, server.addr)?;
         conn.write(c, &line)?;
         let got = conn.line(c, &format!("an answer to {what}"))?;

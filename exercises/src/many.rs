@@ -1467,6 +1467,7 @@ pub fn half_close(c: &mut Check) -> Result<(), Failure> {
         "D, silent after the FIN, was closed after {:.2} s (--idle-timeout 2)",
         gap.as_secs_f64()
     ));
+    bounded_after_fin(c, p, addr, limit)?;
     quiet_too(c, "tcp-server", &["--limit", "4"], |c, _, addr| {
         let mut over = raw_client(c, addr)?;
         let mut echo = [0u8; 4];
@@ -1480,6 +1481,59 @@ pub fn half_close(c: &mut Check) -> Result<(), Failure> {
         let _ = over.read_to_end(&mut rest);
         Ok(())
     })
+}
+
+/// What a client sends after our FIN is read and counted, not kept: F sends 128 MiB after
+/// it, and the server's peak memory (VmHWM) must not grow by anything like that.
+fn bounded_after_fin(
+    c: &mut Check,
+    p: Proc,
+    addr: SocketAddr,
+    limit: usize,
+) -> Result<(), Failure> {
+    const BULK: usize = 128 << 20;
+    let peak = |c: &Check| -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", c.scene.pid(p)?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse::<u64>().ok()
+    };
+    let Some(before) = peak(c) else {
+        c.pass("(the server's peak memory is not known here: /proc/PID/status has no VmHWM)");
+        return Ok(());
+    };
+    let mut bulk = Peer::connect(c, p, addr, "F")?;
+    let data = c.rng().bytes(limit);
+    bulk.write(c, &data)?;
+    bulk.bytes_are(c, &data, &format!("the echo of its {limit} bytes"))?;
+    bulk.ends(
+        c,
+        WAIT,
+        true,
+        &format!("the server's FIN after {limit} bytes"),
+    )?;
+    let piece = c.rng().bytes(1 << 20);
+    for _ in 0..BULK >> 20 {
+        bulk.write(c, &piece)?;
+    }
+    bulk.finish(c)?;
+    let line = format!("{} sent {BULK} bytes after our FIN", bulk.addr);
+    logged(
+        c,
+        p,
+        &line,
+        "expected the line for 128 MiB sent after our FIN",
+    )?;
+    let grew = peak(c).unwrap_or(before).saturating_sub(before) >> 10;
+    if grew > 48 {
+        return Err(c.fail(format!(
+            "client F sent 128 MiB after our FIN, and the server's peak memory grew by {grew} \
+             MiB: what comes after our FIN is to be read and counted, not kept"
+        )));
+    }
+    c.pass(format!(
+        "F sent 128 MiB after our FIN: counted, and the server's peak memory grew by {grew} MiB"
+    ));
+    Ok(())
 }
 
 /// The exercise's code path with `--quiet` too: `drive` plays a short session against the

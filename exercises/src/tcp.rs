@@ -1171,6 +1171,10 @@ pub fn client_total(c: &mut Check) -> Result<(), Failure> {
         conn.write(c, data.get(at..at + len).unwrap_or_default())?;
         at += len;
         writes += 1;
+        if writes == 1 {
+            // "In all": a line typed once bytes have come changes nothing in the count.
+            type_between(c, p, &mut conn)?;
+        }
         if writes % 3 == 0 {
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -1205,6 +1209,28 @@ pub fn client_total(c: &mut Check) -> Result<(), Failure> {
     drop(conn);
     fin_line(c, p, 0, "the server sent nothing and closed")?;
     test_changed(c)
+}
+
+/// Once the client has shown some of the server's bytes, a line typed on it, which the
+/// server receives: the count goes on across it (no new count per question, nothing taken off).
+fn type_between(c: &mut Check, p: Proc, conn: &mut Conn) -> Result<(), Failure> {
+    c.expect_line_starting(
+        p,
+        "received ",
+        "expected the client to show the bytes the server sent",
+    )?;
+    let typed = format!("again {}", c.rng().below(0..1000));
+    c.scene
+        .send_line(p, &typed)
+        .map_err(|e| c.fail(e.to_string()))?;
+    let got = conn.line(c, "the second line typed on the client")?;
+    if got != typed {
+        return Err(c.fail(format!("typed {typed:?}, the server received {got:?}")));
+    }
+    c.pass(format!(
+        "once the client showed bytes from the server, {typed:?} was typed and reached it"
+    ));
+    Ok(())
 }
 
 /// The client's line when the server closed: exactly `... (FIN) after TOTAL bytes`.
@@ -1244,11 +1270,15 @@ fn test_changed(c: &mut Check) -> Result<(), Failure> {
         .filter(|e| e.path().extension().is_some_and(|x| x == "rs"))
         .filter_map(|e| std::fs::read_to_string(e.path()).ok())
         .collect();
-    if !tests.contains(CHANGED_TEST_LINE) {
+    // In the exact comparison of the client's output, right after the line of what came.
+    let tests = tests.split_whitespace().collect::<Vec<_>>().join(" ");
+    let compared = format!("\"received 4 bytes: bye\\\\n\", {CHANGED_TEST_LINE:?}");
+    if !tests.contains(&compared) {
         return Err(c.fail(format!(
             "the lesson's test half_closes_on_eof_and_reads_until_the_server_closes compares the \
              client's output exactly; the statement asks to change it, so that it expects \
-             {CHANGED_TEST_LINE:?} (its server sends \"bye\\n\"), and no test in {} does",
+             {CHANGED_TEST_LINE:?} (its server sends \"bye\\n\") right after \
+             \"received 4 bytes: bye\\\\n\", and no test in {} does",
             dir.display()
         )));
     }
@@ -1686,7 +1716,8 @@ pub fn client_retry(c: &mut Check) -> Result<(), Failure> {
     let dead = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| c.fail(format!("cannot find a free port: {e}")))?;
-    let retries = c.rng().below(3..5);
+    // 4 or 5: a wait of 1.6 s at least, so that a wait capped at a second shows.
+    let retries = c.rng().below(4..6);
     let q = client(c, dead, &["--retry", &retries.to_string()])?;
     let mut last = trying_again(c, q, 1)?;
     let mut wait = Duration::from_millis(200);

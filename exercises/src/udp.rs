@@ -911,10 +911,18 @@ fn never_answered(
     server: &Udp,
     timeout: Duration,
     retries: u32,
+    gbk: bool,
 ) -> Result<(), Failure> {
-    let lost = varied_line(c, 1..10);
+    // With --encoding gbk, Chinese text in GBK's bytes: every copy is the datagram first sent.
+    let (lost, bytes) = if gbk {
+        gbk_line(c)
+    } else {
+        let line = varied_line(c, 1..10);
+        let bytes = line.clone().into_bytes();
+        (line, bytes)
+    };
     type_line(c, p, &lost)?;
-    copies(c, server, lost.as_bytes(), retries as usize + 1, timeout)?;
+    copies(c, server, &bytes, retries as usize + 1, timeout)?;
     let started = Instant::now();
     // The whole wait: t + 2t + 4t ...
     let whole = timeout * ((1u32 << (retries + 1)) - 1);
@@ -941,6 +949,26 @@ fn never_answered(
     }
     c.pass(format!("{said:?}"));
     Ok(())
+}
+
+/// A line of Chinese text and digits, and its bytes in GBK.
+fn gbk_line(c: &mut Check) -> (String, Vec<u8>) {
+    const GBK: &[(char, &[u8])] = &[
+        ('你', &[0xc4, 0xe3]),
+        ('好', &[0xba, 0xc3]),
+        ('中', &[0xd6, 0xd0]),
+        ('文', &[0xce, 0xc4]),
+        ('网', &[0xcd, 0xf8]),
+        ('7', b"7"),
+    ];
+    let (mut line, mut bytes) = (String::from("g"), b"g".to_vec());
+    for _ in 0..c.rng().below(2..8) {
+        if let Some(&(ch, code)) = c.rng().pick(GBK) {
+            line.push(ch);
+            bytes.extend_from_slice(code);
+        }
+    }
+    (line, bytes)
 }
 
 pub fn client_retries(c: &mut Check) -> Result<(), Failure> {
@@ -992,7 +1020,7 @@ pub fn client_retries(c: &mut Check) -> Result<(), Failure> {
     ));
 
     // A line nobody answers: one datagram and N more tries, then the client says so.
-    never_answered(c, p, &server, timeout, retries as u32)?;
+    never_answered(c, p, &server, timeout, retries as u32, false)?;
     c.scene.close_stdin(p).map_err(|e| c.fail(e.to_string()))?;
     c.scene.wait(p).map_err(|e| c.fail(e.to_string()))?;
     let extra = server.waiting().len();
@@ -1005,9 +1033,13 @@ pub fn client_retries(c: &mut Check) -> Result<(), Failure> {
     }
     c.pass(format!("no copy more than {} per line", retries + 1));
 
-    // Another N: --retries 1.
-    let q = client(c, server.addr(), &["--timeout", "0.2", "--retries", "1"])?;
-    never_answered(c, q, &server, Duration::from_millis(200), 1)?;
+    // Another N, --retries 1, and another encoding: the copy is the datagram, in GBK too.
+    let q = client(
+        c,
+        server.addr(),
+        &["--timeout", "0.2", "--retries", "1", "--encoding", "gbk"],
+    )?;
+    never_answered(c, q, &server, Duration::from_millis(200), 1, true)?;
     c.scene.close_stdin(q).map_err(|e| c.fail(e.to_string()))?;
     c.scene.wait(q).map_err(|e| c.fail(e.to_string()))?;
 
