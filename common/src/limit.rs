@@ -172,6 +172,11 @@ pub const SHOWN_BURST: u32 = 100;
 pub const SHOWN_PER_SECOND: u32 = 10;
 /// Addresses whose share is tracked at once.
 pub const SHOWN_PEERS: usize = 1024;
+/// Lines all addresses together may put in a server's log ([`ScreenShare::for_log`]): this
+/// many at once...
+pub const LOGGED_BURST: u32 = 1000;
+/// ...then this many a second.
+pub const LOGGED_PER_SECOND: u32 = 100;
 /// Bytes of one datagram shown, at most ([`crate::text::show_capped`]): a share counts lines,
 /// and one datagram of 65,507 control characters made a line of 327,557 bytes, 4,147 rows of
 /// an 80-column terminal.
@@ -192,6 +197,9 @@ pub struct ScreenShare {
     limiter: Limiter,
     /// Datagrams not shown from addresses forgotten to make room, told with the next line.
     forgotten: u64,
+    /// A log's share for all addresses together, and the datagrams not shown for it.
+    total: Option<Limiter>,
+    over_total: u64,
 }
 
 /// Whether to show a line from a peer.
@@ -217,6 +225,20 @@ impl ScreenShare {
         ScreenShare {
             limiter: Limiter::new(SHOWN_BURST, SHOWN_PER_SECOND, SHOWN_PEERS),
             forgotten: 0,
+            total: None,
+            over_total: 0,
+        }
+    }
+
+    /// The share of a server's log (udp-server), where all addresses together also get
+    /// [`LOGGED_BURST`] lines at once, then [`LOGGED_PER_SECOND`] a second: with a share each,
+    /// 10,000 addresses wrote 42 MB of log in 5 s. A chat's screen has no such total: ten
+    /// flooding addresses would hide a friend.
+    pub fn for_log() -> ScreenShare {
+        let everyone = Limiter::new(LOGGED_BURST, LOGGED_PER_SECOND, 1);
+        ScreenShare {
+            total: Some(everyone),
+            ..ScreenShare::new()
         }
     }
 
@@ -237,14 +259,35 @@ impl ScreenShare {
             Limit::Again(n) => n,
             Limit::Limited { .. } | Limit::TooManyPeers => return Show::No,
         };
+        if let Some(total) = &mut self.total {
+            let everyone = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+            if !total.take(everyone, now).allows() {
+                self.over_total += 1 + hidden;
+                return Show::No;
+            }
+        }
+        let mut notes = Vec::new();
+        if self.over_total > 0 {
+            notes.push(Unshown::OverTotal(std::mem::take(&mut self.over_total)));
+        }
         match (hidden, self.forgotten) {
-            (0, 0) => Show::Yes,
+            (0, 0) => {}
             (0, forgotten) => {
                 self.forgotten = 0;
-                Show::After(Unshown::Forgotten(forgotten).to_string())
+                notes.push(Unshown::Forgotten(forgotten));
             }
             // The forgotten ones are told with the next line that has no note of its own.
-            (n, _) => Show::After(Unshown::Over(n, peer).to_string()),
+            (n, _) => notes.push(Unshown::Over(n, peer)),
+        }
+        match notes.as_slice() {
+            [] => Show::Yes,
+            notes => Show::After(
+                notes
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
         }
     }
 }
@@ -261,6 +304,8 @@ enum Unshown {
     Over(u64, IpAddr),
     /// This many from addresses forgotten to make room for others.
     Forgotten(u64),
+    /// This many over the log's share for all addresses together.
+    OverTotal(u64),
 }
 
 impl fmt::Display for Unshown {
@@ -276,6 +321,12 @@ impl fmt::Display for Unshown {
                 f,
                 "({n} {} not shown: more than {SHOWN_BURST} at once or {SHOWN_PER_SECOND} \
                  a second from addresses since forgotten, more than {SHOWN_PEERS} sent at once)",
+                if *n == 1 { "datagram" } else { "datagrams" }
+            ),
+            Unshown::OverTotal(n) => write!(
+                f,
+                "({n} {} not shown: more than {LOGGED_BURST} at once or {LOGGED_PER_SECOND} \
+                 a second from all addresses together)",
                 if *n == 1 { "datagram" } else { "datagrams" }
             ),
         }
@@ -394,6 +445,35 @@ mod tests {
         }
         assert_eq!(friend_shown, 10);
         assert!(share.limiter.peers() <= SHOWN_PEERS);
+    }
+
+    /// A log's share: 10,000 addresses, one line each, wrote 42 MB of udp-server's log in 5 s
+    /// with a share each and no total.
+    #[test]
+    fn many_addresses_together_get_a_logs_share_and_what_was_not_shown_is_told() {
+        let mut share = ScreenShare::for_log();
+        let now = Instant::now();
+        let shown = (0..10_000)
+            .filter(|&i| share.admit_at(ip(i), now).line())
+            .count();
+        assert_eq!(shown, LOGGED_BURST as usize);
+        // A second later, 100 more; the first of them says how many were not shown.
+        let later = now + Duration::from_secs(1);
+        assert_eq!(
+            share.admit_at(ip(20_000), later),
+            Show::After(
+                "(9000 datagrams not shown: more than 1000 at once or 100 a second from all \
+                 addresses together)"
+                    .to_string()
+            )
+        );
+        let more = (1..200)
+            .filter(|&i| share.admit_at(ip(20_000 + i), later).line())
+            .count();
+        assert_eq!(more, LOGGED_PER_SECOND as usize - 1);
+        // A chat's screen has no total.
+        let mut screen = ScreenShare::new();
+        assert!((0..10_000).all(|i| screen.admit_at(ip(i), now).line()));
     }
 
     #[test]

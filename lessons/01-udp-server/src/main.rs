@@ -78,7 +78,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
     // ANCHOR_END: bind
     let mut guard = Guard::new(local);
     // Each address's share of the log (see `print_received`); the operator sees all.
-    let mut share = (!args.interactive).then(ScreenShare::new);
+    let mut share = (!args.interactive).then(ScreenShare::for_log);
 
     let mut buf = vec![0u8; usize::from(args.buffer)];
     loop {

@@ -196,6 +196,47 @@ fn a_flood_from_one_address_gets_only_its_share_of_the_log() -> Result<(), Failu
     Ok(())
 }
 
+/// Many addresses add up their shares: 10,000 addresses (127.1.x.y), a datagram of 128
+/// control characters each, wrote 42 MB of log in 5 s. All together now get 1,000 lines at
+/// once, then 100 a second, and the count of what was not shown comes with the next line.
+#[test]
+fn many_addresses_together_get_only_the_logs_share() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (p, addr) = server(&mut s, &[])?;
+    let started = std::time::Instant::now();
+    for i in 0..3000u32 {
+        let [_, _, x, y] = (0x7f01_0000 + i).to_be_bytes();
+        Peer::on(format!("127.1.{x}.{y}:0"))?.send(addr, &[1u8; 128])?;
+    }
+    // The last one, once the flood is read: its line says how many were not shown.
+    let friend = Peer::new()?;
+    friend
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    while friend.ask(addr, b"hello from your friend").is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never answered"
+        );
+    }
+    let seconds = started.elapsed().as_secs();
+    let note = s.expect(
+        p,
+        "not shown: more than 1000 at once or 100 a second from all",
+    )?;
+    let shown = s
+        .output(p, Stream::Stdout)
+        .iter()
+        .filter(|line| line.starts_with("received 128 bytes from 127.1."))
+        .count() as u64;
+    assert!(
+        shown <= 1000 + 100 * (seconds + 1),
+        "{shown} lines from 3,000 addresses in {seconds} s"
+    );
+    assert!(note.starts_with('('), "{note}");
+    Ok(())
+}
+
 #[test]
 fn decodes_gbk_when_asked() -> Result<(), Failure> {
     let mut s = Scene::new();
