@@ -232,7 +232,20 @@ fn answer_allowed(peers: &mut Peers, from: SocketAddr) -> bool {
         }
         Limit::Yes | Limit::Again(_) | Limit::Limited { first: false } => {}
     }
-    limit.allows()
+    if !limit.allows() {
+        return false;
+    }
+    let all = peers.may_answer_anyone(Instant::now());
+    if all == (Limit::Limited { first: true }) {
+        outln!(
+            "not answering {}: more than {} answers at once or {} a second to all addresses \
+             together; answers resume when they slow down",
+            from.ip(),
+            peers::ALL_ANSWERS_BURST,
+            peers::ALL_ANSWERS_PER_SEC
+        );
+    }
+    all.allows()
 }
 
 /// Sends one packet, and shows it with `--hexdump`.
