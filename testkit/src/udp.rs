@@ -54,7 +54,14 @@ impl Peer {
     /// The next datagram and its sender, or a failure that says `what` never came.
     pub fn recv(&self, what: &str) -> Result<(Vec<u8>, SocketAddr), Failure> {
         let mut buf = vec![0u8; BUF];
-        match self.socket.recv_from(&mut buf) {
+        // A signal may cut the wait short (EINTR, as after SIGSTOP and SIGCONT): wait again.
+        let got = loop {
+            match self.socket.recv_from(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                got => break got,
+            }
+        };
+        match got {
             Ok((len, from)) => {
                 buf.truncate(len);
                 Ok((buf, from))
