@@ -22,6 +22,7 @@ pub mod netns;
 pub mod pty;
 pub mod screen_flood;
 pub mod udp;
+pub mod unread_log;
 
 pub use busy::BusyPort;
 

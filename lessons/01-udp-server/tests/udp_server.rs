@@ -645,24 +645,11 @@ fn a_full_disk_under_the_log_does_not_stop_the_server() {
 /// lines now go through the log's queue, which drops what it cannot write.
 #[test]
 fn a_log_nobody_reads_does_not_stop_the_server() {
-    use std::io::Read;
     use std::net::UdpSocket;
-    use std::process::Stdio;
-    let mut server = Command::new(env!("CARGO_BIN_EXE_udp-server"))
-        .args(["--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = server.stdout.take().unwrap();
-    // The ready line, read a byte at a time so that nothing after it is.
-    let mut ready = Vec::new();
-    let mut byte = [0u8];
-    while ready.last() != Some(&b'\n') && stdout.read(&mut byte).unwrap() == 1 {
-        ready.push(byte[0]);
-    }
-    let ready = String::from_utf8(ready).unwrap();
-    let addr: SocketAddr = ready.split(' ').nth(2).unwrap().parse().unwrap();
+    let unread = testkit::unread_log::start(
+        Command::new(env!("CARGO_BIN_EXE_udp-server")).args(["--port", "0"]),
+    );
+    let addr = unread.addr;
     // About 190 bytes of log each: 1,000 datagrams make three pipes' worth.
     for i in 0..1000u32 {
         let from = format!("127.0.{}.{}:0", 1 + i / 200, 1 + i % 200);
@@ -673,7 +660,4 @@ fn a_log_nobody_reads_does_not_stop_the_server() {
         let answered = peer.recv_from(&mut [0u8; 200]);
         assert!(answered.is_ok(), "datagram {i} from {from}: {answered:?}");
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
-    drop(stdout);
 }

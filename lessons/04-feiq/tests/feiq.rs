@@ -901,22 +901,8 @@ fn a_flood_from_one_address_does_not_bury_anothers_messages() -> Result<(), Fail
 /// answered nobody. The lines now go through the log's queue, which drops what it cannot write.
 #[test]
 fn a_log_nobody_reads_does_not_stop_listen() {
-    use std::io::Read;
-    use std::process::Stdio;
-    let mut listen = feiq(&["listen", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = listen.stdout.take().unwrap();
-    // The ready line, read a byte at a time so that nothing after it is.
-    let mut ready = Vec::new();
-    let mut byte = [0u8];
-    while ready.last() != Some(&b'\n') && stdout.read(&mut byte).unwrap() == 1 {
-        ready.push(byte[0]);
-    }
-    let ready = String::from_utf8(ready).unwrap();
-    let addr: SocketAddr = ready.split(' ').nth(2).unwrap().parse().unwrap();
+    let unread = testkit::unread_log::start(&mut feiq(&["listen", "--port", "0"]));
+    let addr = unread.addr;
     // Two lines each, about 200 bytes: 1,000 entries make three pipes' worth.
     let name = "x".repeat(60);
     for i in 0..1000u32 {
@@ -929,9 +915,6 @@ fn a_log_nobody_reads_does_not_stop_listen() {
         let answered = peer.recv_from(&mut [0u8; 1024]);
         assert!(answered.is_ok(), "entry {i} from {from}: {answered:?}");
     }
-    listen.kill().unwrap();
-    listen.wait().unwrap();
-    drop(stdout);
 }
 
 /// The attack (attack13): BR_ENTRYs forged from many addresses, each within its own budget

@@ -844,24 +844,13 @@ fn a_header_trickled_a_byte_at_a_time_ends_after_the_timeout() {
 fn a_log_nobody_reads_does_not_stop_the_server() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("a.txt"), "hello\n").unwrap();
-    let mut server = bin()
-        .args(["serve", "--port", "0"])
-        .arg("--root")
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = server.stdout.take().unwrap();
-    // The ready line, read a byte at a time so that nothing after it is: from then on, nobody
-    // reads the pipe.
-    let mut ready = Vec::new();
-    let mut byte = [0u8];
-    while ready.last() != Some(&b'\n') && stdout.read(&mut byte).unwrap() == 1 {
-        ready.push(byte[0]);
-    }
-    let ready = String::from_utf8(ready).unwrap();
-    let addr: SocketAddr = ready.split(' ').nth(2).unwrap().parse().unwrap();
+    let unread = testkit::unread_log::start(
+        bin()
+            .args(["serve", "--port", "0"])
+            .arg("--root")
+            .arg(dir.path()),
+    );
+    let addr = unread.addr;
     // About 70 bytes of log each: 3000 requests make three pipes' worth.
     for i in 0..3000 {
         let mut stream = TcpStream::connect(addr).unwrap();
@@ -881,7 +870,4 @@ fn a_log_nobody_reads_does_not_stop_the_server() {
         }
         assert!(answer.starts_with(b"OK 6 0 "), "request {i}: {answer:?}");
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
-    drop(stdout);
 }

@@ -1355,26 +1355,14 @@ fn a_client_refused_again_and_again_does_not_flood_the_log() -> Result<(), Failu
 /// write.
 #[test]
 fn a_log_nobody_reads_does_not_stop_the_server() {
-    use std::process::Stdio;
     let dir = served();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_http-server"))
-        .arg("--root")
-        .arg(dir.path().join("root"))
-        .args(["--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = server.stdout.take().unwrap();
-    // The ready line, read a byte at a time so that nothing after it is: from then on, nobody
-    // reads the pipe.
-    let mut ready = Vec::new();
-    let mut byte = [0u8];
-    while ready.last() != Some(&b'\n') && stdout.read(&mut byte).unwrap() == 1 {
-        ready.push(byte[0]);
-    }
-    let ready = String::from_utf8(ready).unwrap();
-    let addr: SocketAddr = ready.split(' ').nth(2).unwrap().parse().unwrap();
+    let unread = testkit::unread_log::start(
+        Command::new(env!("CARGO_BIN_EXE_http-server"))
+            .arg("--root")
+            .arg(dir.path().join("root"))
+            .args(["--port", "0"]),
+    );
+    let addr = unread.addr;
     // About 150 bytes of log each (accepted, the request, closed): 2000 requests make five
     // pipes' worth.
     for i in 0..2000 {
@@ -1393,7 +1381,4 @@ fn a_log_nobody_reads_does_not_stop_the_server() {
             String::from_utf8_lossy(&answer)
         );
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
-    drop(stdout);
 }
