@@ -84,3 +84,16 @@ fn sending_until(
     let _ = sending.join();
     line
 }
+
+/// A line showing a datagram of control characters (each `\u{1}`) that was cut: shorter than
+/// `below` bytes, and ending with how many `more` bytes were not shown.
+pub fn assert_capped(line: &str, below: usize, more: usize) {
+    let head = line.chars().take(120).collect::<String>();
+    assert!(
+        line.len() < below,
+        "a line of {} bytes: {head}...",
+        line.len()
+    );
+    let end = format!("\\u{{1}}\\u{{1}} \u{2026} ({more} more bytes)");
+    assert!(line.ends_with(&end), "{head}...");
+}
