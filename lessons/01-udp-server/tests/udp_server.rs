@@ -636,7 +636,6 @@ fn a_full_disk_under_the_log_does_not_stop_the_server() {
 /// lines now go through the log's queue, which drops what it cannot write.
 #[test]
 fn a_log_nobody_reads_does_not_stop_the_server() {
-    use std::net::UdpSocket;
     let unread = testkit::unread_log::start(
         Command::new(env!("CARGO_BIN_EXE_udp-server")).args(["--port", "0"]),
     );
@@ -644,11 +643,9 @@ fn a_log_nobody_reads_does_not_stop_the_server() {
     // About 190 bytes of log each: 1,000 datagrams make three pipes' worth.
     for i in 0..1000u32 {
         let from = format!("127.0.{}.{}:0", 1 + i / 200, 1 + i % 200);
-        let peer = UdpSocket::bind(&from).unwrap();
-        peer.set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        let peer = Peer::on(&from).unwrap();
         peer.send_to(&[b'x'; 100], addr).unwrap();
-        let answered = peer.recv_from(&mut [0u8; 200]);
+        let answered = peer.recv("an answer");
         assert!(answered.is_ok(), "datagram {i} from {from}: {answered:?}");
     }
 }
