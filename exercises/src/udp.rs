@@ -314,18 +314,6 @@ pub fn server_number(c: &mut Check) -> Result<(), Failure> {
     answer_dumped(c, "--number", b"x\r\n", b"#1 x\r\n")
 }
 
-/// A socket on `ip` with a port of the kernel's choosing, but never the server's own port:
-/// the guard rightly answers nothing from there (another server like it), and among 10,000
-/// ephemeral ports one is the server's about one run in three.
-fn sender_on(ip: [u8; 4], server: SocketAddr) -> std::io::Result<UdpSocket> {
-    loop {
-        let socket = UdpSocket::bind(SocketAddr::from((ip, 0)))?;
-        if socket.local_addr()?.port() != server.port() {
-            return Ok(socket);
-        }
-    }
-}
-
 /// How long the first sender of udp-server-2's check stays silent before it must get its next
 /// number: longer than the 30 s a count might wrongly be kept for.
 const SILENCE: Duration = Duration::from_secs(32);
@@ -341,7 +329,7 @@ fn many_senders(c: &Check, server: SocketAddr, count: usize) -> Result<(), Failu
         let batch: Vec<UdpSocket> = (sent..count.min(sent + 100))
             .map(|i| {
                 let ip = [127, 2, (i / 250) as u8, (i % 250 + 1) as u8];
-                let socket = sender_on(ip, server)
+                let socket = testkit::udp::socket_on(ip.into())
                     .and_then(|s| s.set_read_timeout(Some(WAIT)).map(|()| s))
                     .map_err(|e| c.fail(format!("cannot bind a UDP socket on {ip:?}: {e}")))?;
                 socket

@@ -34,10 +34,10 @@ impl Peer {
     /// On an address of its own, a port the OS chose may be the one a server of the test uses
     /// on 127.0.0.1: the OS hands out ports per address. udp-server does not answer a
     /// datagram from its own port (a loop, for all it knows), so one test peer in about
-    /// 28,000 got no answer: about one run in 28 of a test with 1,000 peers. The port is therefore
-    /// one that is free on the loopback address of its family when the peer is made (the
-    /// tests start their servers first). It is not held there: a test with 300 peers would
-    /// need 600 descriptors.
+    /// 28,000 got no answer: about one run in 28 of a test with 1,000 peers, one in three of
+    /// udp-server-2's check with 10,000. The port is therefore one that is free on the
+    /// loopback address of its family when the peer is made (the tests start their servers
+    /// first). It is not held there: a test with 300 peers would need 600 descriptors.
     pub fn on(addr: impl ToSocketAddrs + fmt::Debug) -> Result<Peer, Failure> {
         let fail =
             |e: io::Error| Failure::new(format!("cannot open a UDP socket on {addr:?}: {e}"));
@@ -46,32 +46,14 @@ impl Peer {
             .map_err(fail)?
             .next()
             .ok_or_else(|| fail(io::Error::other("it names no address")))?;
-        let home = match wanted.ip() {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        };
-        let socket = if wanted.port() != 0 || wanted.ip() == home {
+        let socket = if wanted.port() != 0 || wanted.ip() == home(wanted.ip()) {
             UdpSocket::bind(wanted)
         } else {
-            Peer::bind_clear_of(home, wanted.ip())
+            socket_on(wanted.ip())
         }
         .map_err(fail)?;
         socket.set_read_timeout(Some(WAIT)).map_err(fail)?;
         Ok(Peer { socket })
-    }
-
-    /// A socket on `ip`, on a port that is free on `home` now.
-    fn bind_clear_of(home: IpAddr, ip: IpAddr) -> io::Result<UdpSocket> {
-        let mut last = None;
-        for _ in 0..100 {
-            let free = UdpSocket::bind((home, 0))?.local_addr()?.port();
-            match UdpSocket::bind((ip, free)) {
-                Ok(socket) => return Ok(socket),
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| io::Error::other("no port free on both addresses")))
     }
 
     /// Where the peer is bound.
@@ -175,6 +157,29 @@ impl Peer {
         let out = f(&self.socket);
         set(before)?;
         Ok(out)
+    }
+}
+
+/// A UDP socket on `ip`, on a port that is free on the loopback address of its family now
+/// (see [`Peer::on`]), so never the port of a server there.
+pub fn socket_on(ip: IpAddr) -> io::Result<UdpSocket> {
+    let mut last = None;
+    for _ in 0..100 {
+        let free = UdpSocket::bind((home(ip), 0))?.local_addr()?.port();
+        match UdpSocket::bind((ip, free)) {
+            Ok(socket) => return Ok(socket),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no port free on both addresses")))
+}
+
+/// The loopback address of `ip`'s family.
+fn home(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
     }
 }
 
