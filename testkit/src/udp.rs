@@ -115,6 +115,25 @@ impl Peer {
         Ok(answer)
     }
 
+    /// [`Peer::ask`] again every 200 ms until an answer comes, for at most `within`: for a
+    /// server whose receive buffer a flood may have filled, where the kernel drops what does
+    /// not fit.
+    pub fn ask_until_answered(
+        &self,
+        to: SocketAddr,
+        data: &[u8],
+        within: Duration,
+    ) -> Result<Vec<u8>, Failure> {
+        let started = std::time::Instant::now();
+        loop {
+            match self.with_wait(Duration::from_millis(200), |_| self.ask(to, data))? {
+                Ok(answer) => return Ok(answer),
+                Err(failure) if started.elapsed() >= within => return Err(failure),
+                Err(_) => {}
+            }
+        }
+    }
+
     /// How many datagrams arrive until none has for `quiet`.
     pub fn quiet_count(&self, quiet: Duration) -> Result<usize, Failure> {
         self.with_wait(quiet, |socket| {

@@ -144,16 +144,7 @@ fn a_flood_from_one_address_gets_only_its_share_of_the_log() -> Result<(), Failu
     }
     // The flood may fill the server's receive buffer, where the kernel drops what does not
     // fit: the friend asks until it is answered.
-    let friend = Peer::new()?;
-    friend
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    while friend.ask(addr, b"hello from your friend").is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never answered"
-        );
-    }
+    Peer::new()?.ask_until_answered(addr, b"hello from your friend", Duration::from_secs(60))?;
     s.expect(p, ": hello from your friend")?;
     let seconds = started.elapsed().as_secs();
     let from_stranger = s
@@ -202,16 +193,7 @@ fn many_addresses_together_get_only_the_logs_share() -> Result<(), Failure> {
         Peer::on(format!("127.1.{x}.{y}:0"))?.ask(addr, &[1u8; 128])?;
     }
     // The last one, once the flood is read: its line says how many were not shown.
-    let friend = Peer::new()?;
-    friend
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    while friend.ask(addr, b"hello from your friend").is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never answered"
-        );
-    }
+    Peer::new()?.ask_until_answered(addr, b"hello from your friend", Duration::from_secs(60))?;
     let seconds = started.elapsed().as_secs();
     let note = s.expect(
         p,
