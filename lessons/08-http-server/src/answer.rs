@@ -241,7 +241,7 @@ impl Connection {
     /// it waits, the place counts the client as taking nothing, as `send_file_watched` does.
     /// (Pipelined requests whose answers nobody read held every place, each blocked here
     /// until --timeout.)
-    fn write_watched(&self, bytes: &[u8], more: bool) -> io::Result<()> {
+    pub(crate) fn write_watched(&self, bytes: &[u8], more: bool) -> io::Result<()> {
         let now = Instant::now();
         self.place.stalled(now, now);
         let written = match more {

@@ -12,7 +12,7 @@ use common::text::{Encoding, show_capped};
 
 use crate::Options;
 use crate::limits::Place;
-use crate::request::{self, Bad, Request};
+use crate::request::{self, Bad, Request, Version};
 
 /// The largest request body read (and thrown away) to keep a connection: GET has none.
 const MAX_BODY: u64 = 64 * 1024;
@@ -236,6 +236,16 @@ impl Connection {
         let len = request.content_length().map_err(Err)?;
         if len > MAX_BODY {
             return Err(Err(Bad::Malformed("the request body is too large")));
+        }
+        // `Expect: 100-continue`: the client waits to be told to send its body (curl for a
+        // second, before it sends it anyway). An HTTP/1.0 client cannot ask it (RFC 9110).
+        let expects = request.header("expect");
+        if expects.is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
+            && request.version == Version::Http11
+            && (self.buf.len() as u64) < len
+        {
+            self.write_watched(b"HTTP/1.1 100 Continue\r\n\r\n", false)
+                .map_err(|e| Ok(End::Failed(e)))?;
         }
         let deadline = Instant::now() + self.options.timeout;
         let mut chunk = [0u8; 8 * 1024];

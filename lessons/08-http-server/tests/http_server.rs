@@ -1476,3 +1476,30 @@ fn a_long_target_makes_a_short_log_line() -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// `Expect: 100-continue` with a body: the client waits to be told to send it. Nothing was
+/// said, and curl sent its body after waiting 1.01 s (nginx: 0.05 s); a client that waits
+/// longer than --timeout was cut unanswered. Now `100 Continue` first.
+#[test]
+fn a_client_that_expects_100_continue_is_told_to_go_on() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let (_server, addr) = start(&mut s, dir.path(), &[])?;
+    let mut stream = connect(addr);
+    stream
+        .write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut r = BufReader::new(stream.try_clone().unwrap());
+    let (mut status, mut empty) = (String::new(), String::new());
+    let _ = r.read_line(&mut status);
+    let _ = r.read_line(&mut empty);
+    if status != "HTTP/1.1 100 Continue\r\n" || empty != "\r\n" {
+        return Err(s.fail(format!("before the body: {status:?} {empty:?}")));
+    }
+    stream.write_all(b"hello").unwrap();
+    assert_eq!(read_response(&mut r, false).status, 200);
+    Ok(())
+}
