@@ -1503,3 +1503,34 @@ fn a_client_that_expects_100_continue_is_told_to_go_on() -> Result<(), Failure> 
     assert_eq!(read_response(&mut r, false).status, 200);
     Ok(())
 }
+
+/// A header value may hold bytes that are not UTF-8 (RFC 9110's obs-text): a browser sends a
+/// cookie set in Latin-1 as it was set, with every request to that host. The whole head was
+/// refused (400, "the head is not UTF-8"); nginx answers. Such bytes are still refused in the
+/// request line and in a header's name.
+#[test]
+fn a_header_value_that_is_not_utf8_is_not_refused() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let (_server, addr) = start(&mut s, dir.path(), &[])?;
+    for (head, want) in [
+        (
+            &b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nCookie: n=caf\xe9\r\n\r\n"[..],
+            200,
+        ),
+        (b"GET /hello\xe9.txt HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        (
+            b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nCaf\xe9: 1\r\n\r\n",
+            400,
+        ),
+    ] {
+        let mut stream = connect(addr);
+        stream.write_all(head).unwrap();
+        let status = read_response(&mut BufReader::new(stream), false).status;
+        if status != want {
+            let head = String::from_utf8_lossy(head);
+            return Err(s.fail(format!("{head:?}: {status}, not {want}")));
+        }
+    }
+    Ok(())
+}
