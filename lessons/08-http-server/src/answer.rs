@@ -12,7 +12,7 @@ use common::root::{Entry, FileInfo, Refusal};
 
 use crate::connection::Connection;
 use crate::reply::{self, Range, Validators};
-use crate::request::{self, Request};
+use crate::request::{self, Request, Version};
 
 /// The most entries a directory listing shows.
 const MAX_LISTED: usize = 1000;
@@ -44,6 +44,7 @@ impl Connection {
     pub fn answer(&mut self, request: &Request) -> Result<Answer, Cut> {
         let keep = request.keep_alive();
         self.head_only = request.method == "HEAD";
+        self.http10 = request.version == Version::Http10;
         if request.method != "GET" && request.method != "HEAD" {
             let why = "only GET and HEAD are answered here";
             let allow = "Allow: GET, HEAD\r\n";
@@ -206,7 +207,7 @@ impl Connection {
         len: u64,
         keep: bool,
     ) -> io::Result<Answer> {
-        let mut bytes = head(status, reason, headers, Some(len), keep).into_bytes();
+        let mut bytes = head(status, reason, headers, Some(len), keep, self.http10).into_bytes();
         let body = if self.head_only { &[][..] } else { body };
         bytes.extend_from_slice(body);
         self.write_watched(&bytes, false)?;
@@ -227,7 +228,7 @@ impl Connection {
         keep: bool,
         more: bool,
     ) -> io::Result<()> {
-        let head = head(status, reason, headers, len, keep);
+        let head = head(status, reason, headers, len, keep, self.http10);
         // MSG_MORE: the body follows at once, by sendfile; without it, the head would leave
         // as a small segment of its own.
         self.write_watched(head.as_bytes(), more)
@@ -240,7 +241,7 @@ impl Connection {
     /// it waits, the place counts the client as taking nothing, as `send_file_watched` does.
     /// (Pipelined requests whose answers nobody read held every place, each blocked here
     /// until --timeout.)
-    fn write_watched(&self, bytes: &[u8], more: bool) -> io::Result<()> {
+    pub(crate) fn write_watched(&self, bytes: &[u8], more: bool) -> io::Result<()> {
         let now = Instant::now();
         self.place.stalled(now, now);
         let written = match more {
@@ -270,7 +271,15 @@ fn range_asked(request: &Request, validators: &Validators, size: u64) -> Range {
 
 // ANCHOR: head
 /// A response head: the status line, the headers every answer has, `headers`, an empty line.
-fn head(status: u16, reason: &str, headers: &str, len: Option<u64>, keep: bool) -> String {
+/// (`http10`: the request was HTTP/1.0, and a connection kept must be said to be.)
+fn head(
+    status: u16,
+    reason: &str,
+    headers: &str,
+    len: Option<u64>,
+    keep: bool,
+    http10: bool,
+) -> String {
     let date = httpdate::fmt_http_date(SystemTime::now());
     let mut head =
         format!("HTTP/1.1 {status} {reason}\r\nDate: {date}\r\nServer: http-server\r\n{headers}");
@@ -279,6 +288,10 @@ fn head(status: u16, reason: &str, headers: &str, len: Option<u64>, keep: bool) 
     }
     if !keep {
         head += "Connection: close\r\n";
+    } else if http10 {
+        // HTTP/1.0 closes after each answer unless this says otherwise: `ab -k` sent
+        // `Connection: keep-alive`, was not told it was kept, and waited 15 s for the close.
+        head += "Connection: keep-alive\r\n";
     }
     head += "\r\n";
     head

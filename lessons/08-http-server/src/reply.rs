@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
 use common::root::{Entry, FileInfo};
+use common::text::printable;
 
 use crate::request::percent_encode;
 
@@ -118,10 +119,11 @@ pub fn content_type(name: &str) -> String {
 
 // ANCHOR: listing
 /// The page that lists a directory: one link per entry, directories first, names escaped so
-/// that a file named `<script>` is shown and not run.
+/// that a file named `<script>` is shown and not run, and shown as the log shows them
+/// (`printable`), so that `abc\u{202e}txt.exe` does not read `abcexe.txt`.
 pub fn listing(path: &str, mut entries: Vec<Entry>, truncated: bool) -> String {
     entries.sort_by(|a, b| b.is_dir.cmp(&a.is_dir).then_with(|| a.name.cmp(&b.name)));
-    let title = html_escape(path);
+    let title = html_escape(&printable(path));
     let mut page = format!(
         "<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\"><title>Index of {title}</title></head>\n\
          <body>\n<h1>Index of {title}</h1>\n<ul>\n"
@@ -132,7 +134,7 @@ pub fn listing(path: &str, mut entries: Vec<Entry>, truncated: bool) -> String {
     for entry in &entries {
         let slash = if entry.is_dir { "/" } else { "" };
         let href = html_escape(&percent_encode(&entry.name));
-        let name = html_escape(&entry.name);
+        let name = html_escape(&printable(&entry.name));
         let _ = write!(page, "<li><a href=\"{href}{slash}\">{name}{slash}</a>");
         if !entry.is_dir {
             let _ = write!(page, " {} bytes", entry.size);

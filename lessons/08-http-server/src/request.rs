@@ -128,8 +128,9 @@ pub fn head_end(buf: &[u8]) -> Result<Option<usize>, Bad> {
 impl Request {
     /// Parses a whole head, as [`head_end`] cut it.
     pub fn parse(head: &[u8]) -> Result<Request, Bad> {
-        let text =
-            std::str::from_utf8(head).map_err(|_| Bad::Malformed("the head is not UTF-8"))?;
+        // A header value may hold bytes that are not UTF-8 (RFC 9110's obs-text: a cookie
+        // set in Latin-1), read as U+FFFD; the request line and the names are ASCII tokens.
+        let text = String::from_utf8_lossy(head);
         let mut lines = text
             .split('\n')
             .map(|line| line.strip_suffix('\r').unwrap_or(line))
