@@ -949,7 +949,8 @@ fn gbk_line(c: &mut Check) -> (String, Vec<u8>) {
         ('网', &[0xcd, 0xf8]),
         ('7', b"7"),
     ];
-    let (mut line, mut bytes) = (String::from("g"), b"g".to_vec());
+    // 你 first: a line of 7s alone would be the same bytes in UTF-8.
+    let (mut line, mut bytes) = (String::from("g你"), b"g\xc4\xe3".to_vec());
     for _ in 0..c.rng().below(2..8) {
         if let Some(&(ch, code)) = c.rng().pick(GBK) {
             line.push(ch);
