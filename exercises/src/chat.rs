@@ -475,13 +475,13 @@ pub fn who(c: &mut Check) -> Result<(), Failure> {
         last: wrote,
     }];
     who_says(c, p, &silent, 60, &heard, "without --who-window")?;
-    who_bounded(c)
+    heard_bounded(c, "the table of peers heard")
 }
 
-/// The table of peers heard is capped: a forged flood names a new sender in every datagram.
-/// 200,000 senders, each on an address of its own, must not grow the chat's peak memory
-/// (VmHWM) by 6 MiB; a table that kept them all grew it by about 19 MiB.
-fn who_bounded(c: &mut Check) -> Result<(), Failure> {
+/// `table`, of the peers that wrote, is capped: a forged flood names a new sender in every
+/// datagram. 200,000 senders, each on an address of its own, must not grow the chat's peak
+/// memory (VmHWM) by 6 MiB; a table that kept them all grew it by about 18 MiB.
+fn heard_bounded(c: &mut Check, table: &str) -> Result<(), Failure> {
     const SENDERS: u32 = 200_000;
     let (p, addr) = chat(c, &[])?;
     let peak = |c: &Check| -> Option<u64> {
@@ -512,8 +512,8 @@ fn who_bounded(c: &mut Check) -> Result<(), Failure> {
     if grew >= 6 {
         return Err(c.fail(format!(
             "{SENDERS} senders, each on an address of its own, wrote once, and the chat's peak \
-             memory grew by {grew} MiB: the table of peers heard must be capped (at 10,000, \
-             as udp-server's are), or a forged flood makes it grow for ever"
+             memory grew by {grew} MiB: {table} must be capped (at 10,000, as udp-server's \
+             are), or a forged flood makes it grow for ever"
         )));
     }
     c.pass(format!(
@@ -654,7 +654,7 @@ pub fn all(c: &mut Check) -> Result<(), Failure> {
         .expect_on(p, Stream::Stderr, &title)
         .map_err(|_| c.fail(format!("with --hexdump, expected /all's datagram dumped on stderr as every datagram sent is (no line {title:?})")))?;
     c.pass("with --hexdump, /all's datagram was dumped as every datagram sent is");
-    Ok(())
+    heard_bounded(c, "the list of everyone who has written")
 }
 
 fn utf8(text: String) -> Typed {
