@@ -475,6 +475,50 @@ pub fn who(c: &mut Check) -> Result<(), Failure> {
         last: wrote,
     }];
     who_says(c, p, &silent, 60, &heard, "without --who-window")?;
+    heard_bounded(c, "the table of peers heard")
+}
+
+/// `table`, of the peers that wrote, is capped: a forged flood names a new sender in every
+/// datagram. 200,000 senders, each on an address of its own, must not grow the chat's peak
+/// memory (VmHWM) by 6 MiB; a table that kept them all grew it by about 18 MiB.
+fn heard_bounded(c: &mut Check, table: &str) -> Result<(), Failure> {
+    const SENDERS: u32 = 200_000;
+    let (p, addr) = chat(c, &[])?;
+    let peak = |c: &Check| -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", c.scene.pid(p)?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse::<u64>().ok()
+    };
+    let before = peak(c);
+    for i in 0..SENDERS {
+        // 127.1.0.1 and on: every sender on an address of its own, as forged ones are.
+        let ip = std::net::Ipv4Addr::from(0x7f01_0001 + i * 2);
+        let sent = std::net::UdpSocket::bind((ip, 0)).and_then(|s| s.send_to(b"hi\n", addr));
+        if let Err(e) = sent {
+            return Err(c.fail(format!("cannot send from {ip}: {e}")));
+        }
+        // Paced, so that the chat's receive buffer does not overflow.
+        if i % 500 == 499 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    // A moment for the chat to read the last of them.
+    std::thread::sleep(Duration::from_millis(500));
+    let (Some(before), Some(after)) = (before, peak(c)) else {
+        c.pass("(the chat's peak memory is not known here: /proc/PID/status has no VmHWM)");
+        return Ok(());
+    };
+    let grew = after.saturating_sub(before) >> 10;
+    if grew >= 6 {
+        return Err(c.fail(format!(
+            "{SENDERS} senders, each on an address of its own, wrote once, and the chat's peak \
+             memory grew by {grew} MiB: {table} must be capped (at 10,000, as udp-server's \
+             are), or a forged flood makes it grow for ever"
+        )));
+    }
+    c.pass(format!(
+        "{SENDERS} senders wrote once each, and the chat's peak memory grew by {grew} MiB"
+    ));
     Ok(())
 }
 
@@ -610,7 +654,7 @@ pub fn all(c: &mut Check) -> Result<(), Failure> {
         .expect_on(p, Stream::Stderr, &title)
         .map_err(|_| c.fail(format!("with --hexdump, expected /all's datagram dumped on stderr as every datagram sent is (no line {title:?})")))?;
     c.pass("with --hexdump, /all's datagram was dumped as every datagram sent is");
-    Ok(())
+    heard_bounded(c, "the list of everyone who has written")
 }
 
 fn utf8(text: String) -> Typed {

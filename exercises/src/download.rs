@@ -583,8 +583,59 @@ pub fn keep_alive(c: &mut Check) -> Result<(), Failure> {
         took.as_secs_f64()
     ));
     out_of_step(c, &server)?;
+    refusals_log_bounded(c, &server)?;
     dropped_ends(c)?;
     dropped_listing_ends(c)
+}
+
+/// A connection that goes on after a refusal must not make the log a line per byte: 100,000
+/// empty lines, each refused and logged, made 8.1 MB of log. What the log says of 20,000 of
+/// them must stay smaller than they are.
+fn refusals_log_bounded(c: &mut Check, server: &Server) -> Result<(), Failure> {
+    const LINES: usize = 20_000;
+    let mut conn = Conn::connect(c, server.addr)?;
+    let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    // 20,000 bytes fit in the sockets' buffers: sent whole before we read the answers.
+    conn.write(c, &[b'\n'; LINES])?;
+    conn.finish(c)?;
+    let mut answers = Vec::new();
+    if let Err(e) = std::io::Read::read_to_end(&mut conn.reader, &mut answers) {
+        return Err(c.fail(format!(
+            "{LINES} empty lines on one connection: each is refused (`ERR ...`) and the \
+             connection goes on, then our FIN closes it; reading the answers failed after {} \
+             bytes: {e}",
+            answers.len()
+        )));
+    }
+    let refused = answers
+        .split(|&b| b == b'\n')
+        .filter(|l| l.starts_with(b"ERR "))
+        .count();
+    if refused != LINES {
+        return Err(c.fail(format!(
+            "{LINES} empty lines on one connection, then our FIN: expected {LINES} answers \
+             `ERR ...`, got {refused}"
+        )));
+    }
+    // Every line the server has printed by now, waited for a moment: no line has a NUL.
+    c.scene = std::mem::take(&mut c.scene).timeout(Duration::from_millis(300));
+    let _ = c.scene.expect(server.p, "\u{0}");
+    c.scene = std::mem::take(&mut c.scene).timeout(crate::WAIT);
+    let log: usize = (c.scene.output(server.p, testkit::Stream::Stdout).iter())
+        .filter(|l| l.contains(&me))
+        .map(|l| l.len() + 1)
+        .sum();
+    if log >= LINES {
+        return Err(c.fail(format!(
+            "{LINES} empty lines on one connection ({LINES} bytes), each refused, made {log} \
+             bytes of log about {me}: a peer must not make the log bigger than what it sends \
+             (log the first refusals of a connection, and count the rest)"
+        )));
+    }
+    c.pass(format!(
+        "{LINES} empty lines on one connection were each refused, and made {log} bytes of log"
+    ));
+    Ok(())
 }
 
 /// The big file of `keep_alive`'s root.

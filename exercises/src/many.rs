@@ -450,6 +450,9 @@ fn relay(c: &mut Check, lesson: &str, slow: Slow) -> Result<(), Failure> {
     ));
     log_is_escaped(c, p)?;
     flood(c, p, addr, [a, b], slow)?;
+    if slow == Slow::Missed {
+        stuck_writer_bounded(c, lesson)?;
+    }
     relay_evicts(c, lesson)?;
     quiet_too(c, lesson, &["--relay"], |c, _, addr| {
         let mut a = raw_client(c, addr)?;
@@ -472,6 +475,81 @@ fn relay(c: &mut Check, lesson: &str, slow: Slow) -> Result<(), Failure> {
 /// Terminal escape sequences (clear the screen, set the window's title), a CR and a
 /// right-to-left override: the start of the lines that are too long.
 const RAW_START: &[u8] = b"\x1b[2J\x1b]0;owned\x07\r\xe2\x80\xae";
+
+/// The peak memory of `p` in KiB (VmHWM in /proc/PID/status), where Linux says it.
+fn peak_kib(c: &Check, p: Proc) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", c.scene.pid(p)?)).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok()
+}
+
+/// A client that reads nothing and sends lines, while the others' lines wait for it: what
+/// the relay keeps for it must stay bounded while its writes wait (up to --idle-timeout,
+/// 300 s). The numbers of its own lines, listed until its writing task passed them, grew the
+/// server by 8 bytes a line: 147 MiB in 20 s of empty lines.
+fn stuck_writer_bounded(c: &mut Check, lesson: &str) -> Result<(), Failure> {
+    const FLOOD: usize = 4 << 20;
+    let (p, addr) = server(c, lesson, &["--relay", "--quiet"])?;
+    // Small send buffers: once our last write to the server is done, it has read nearly all
+    // we sent (Linux lets a send buffer grow to 4 MiB, a whole flood, not yet read).
+    let client = |recv_buffer: Option<usize>| {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        if let Some(size) = recv_buffer {
+            s.set_recv_buffer_size(size)?;
+        }
+        s.set_send_buffer_size(4096)?;
+        s.connect(&addr.into())?;
+        s.set_write_timeout(Some(WAIT))?;
+        io::Result::Ok(TcpStream::from(s))
+    };
+    let (stuck, mut other) = match (client(Some(4096)), client(None)) {
+        (Ok(stuck), Ok(other)) => (stuck, other),
+        (Err(e), _) | (_, Err(e)) => return Err(c.fail(format!("cannot connect to {addr}: {e}"))),
+    };
+    let mut from = other
+        .try_clone()
+        .map_err(|e| c.fail(format!("cannot clone a socket: {e}")))?;
+    // The other client reads all it gets (the stuck one's empty lines).
+    let reading = thread::spawn(move || io::copy(&mut from, &mut io::sink()));
+    // Its lines wait for the stuck client, which reads none of them: once the server has
+    // read them (our write is done), its writes to the stuck client wait, the first 150 KB or
+    // so of them having filled the buffers.
+    let line = [vec![b'o'; 999], vec![b'\n']].concat();
+    other
+        .write_all(&line.repeat(2000))
+        .map_err(|e| c.fail(format!("cannot send 2,000 lines: {e}")))?;
+    let before = peak_kib(c, p);
+    // Its empty lines: a server that stops reading them while its writes wait is bounded too.
+    let empty = vec![b'\n'; 1 << 20];
+    let mut sent = 0;
+    while sent < FLOOD && (&stuck).write_all(&empty).is_ok() {
+        sent += empty.len();
+    }
+    let after = peak_kib(c, p);
+    let _ = (
+        stuck.shutdown(Shutdown::Both),
+        other.shutdown(Shutdown::Both),
+    );
+    let _ = reading.join();
+    let (Some(before), Some(after)) = (before, after) else {
+        c.pass("(the server's peak memory is not known here: /proc/PID/status has no VmHWM)");
+        return Ok(());
+    };
+    let grew = after.saturating_sub(before) >> 10;
+    if grew > 16 {
+        return Err(c.fail(format!(
+            "a client that reads nothing sent {sent} empty lines while the other's lines waited \
+             for it, and the server's peak memory grew by {grew} MiB: what the relay keeps for \
+             a client whose writes wait must be bounded (the numbers of its own lines too: \
+             those further back than the channel keeps need only be counted)"
+        )));
+    }
+    c.pass(format!(
+        "a client that reads nothing sent {sent} empty lines while the other's lines waited \
+         for it; the server's peak memory grew by {grew} MiB"
+    ));
+    Ok(())
+}
 
 /// `--max-clients` holds on the relay path too: when every place is taken, the client idle
 /// longest is closed to make room, and logged as the lesson logs it.
@@ -1492,11 +1570,7 @@ fn bounded_after_fin(
     limit: usize,
 ) -> Result<(), Failure> {
     const BULK: usize = 128 << 20;
-    let peak = |c: &Check| -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", c.scene.pid(p)?)).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        line.split_whitespace().nth(1)?.parse::<u64>().ok()
-    };
+    let peak = |c: &Check| peak_kib(c, p);
     let Some(before) = peak(c) else {
         c.pass("(the server's peak memory is not known here: /proc/PID/status has no VmHWM)");
         return Ok(());

@@ -915,7 +915,62 @@ pub fn server_framed(c: &mut Check) -> Result<(), Failure> {
     ));
     not_reading(c, p, addr, idle)?;
     busy_not_evicted(c, "--framed")?;
+    framed_log_bounded(c)?;
     framed_quiet_hexdump(c)
+}
+
+/// The same log as the echo's means its budget too (common::chunklog): a flood of empty
+/// messages, 4 bytes each, must not make the log much bigger than the traffic. A line of about
+/// 60 bytes for each made 3.4 MB of log for 256 KiB.
+fn framed_log_bounded(c: &mut Check) -> Result<(), Failure> {
+    let (p, addr) = c.start("tcp-server", &["--port", "0", "--framed"])?;
+    let mut conn = Conn::connect(c, addr)?;
+    let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let flood = vec![0u8; 4 << 16];
+    let len = flood.len();
+    // Sent by a thread of its own while the answers are read here: with nobody reading them,
+    // the server's writes would wait, and so would our write.
+    let mut writer = conn
+        .reader
+        .get_ref()
+        .try_clone()
+        .map_err(|e| c.fail(format!("cannot clone a socket: {e}")))?;
+    let sending = std::thread::spawn(move || {
+        std::io::Write::write_all(&mut writer, &flood)
+            .and_then(|()| writer.shutdown(std::net::Shutdown::Write))
+    });
+    let answers = conn.bytes(c, len, "the answers to 65,536 empty messages")?;
+    let sent = sending
+        .join()
+        .map_err(|_| c.fail("the sending thread panicked"))?;
+    sent.map_err(|e| c.fail(format!("cannot send 65,536 empty messages: {e}")))?;
+    if answers.iter().any(|&b| b != 0) {
+        return Err(c.fail(
+            "65,536 empty messages must be answered by 65,536 empty messages (4 zero bytes each)",
+        ));
+    }
+    conn.closed(c, "the server to close after our FIN")?;
+    c.expect_line_starting(
+        p,
+        &format!("{me} closed the connection (FIN) after {len} bytes; closing ours"),
+        "a FIN after 65,536 empty messages is the orderly end",
+    )?;
+    let log: usize = (c.scene.output(p, Stream::Stdout).iter())
+        .skip(1)
+        .map(|l| l.len() + 1)
+        .sum();
+    if log > len / 4 {
+        return Err(c.fail(format!(
+            "65,536 empty messages ({len} bytes) made {log} bytes of log: the framed connection \
+             keeps the echo's log, and its budget (common::chunklog: each client's lines paid for \
+             with its own bytes, then from its address's allowance), so that a peer cannot make \
+             the log much bigger than its traffic"
+        )));
+    }
+    c.pass(format!(
+        "65,536 empty messages ({len} bytes) were answered, and made {log} bytes of log"
+    ));
+    Ok(())
 }
 
 /// One message and its answer, with `--framed` or `--commands`.
