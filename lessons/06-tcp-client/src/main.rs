@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::ExitCode;
-use std::sync::mpsc::{self, Receiver, RecvError, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvError, RecvTimeoutError, Sender, SyncSender};
 use std::thread;
 use std::time::Duration;
 
@@ -56,6 +56,9 @@ struct Args {
 /// The seed's server port.
 const ECHO_PORT: u16 = 10050;
 
+/// Where the two threads send their events.
+type Tx = Sender<Event>;
+
 fn main() -> ExitCode {
     common::run(talk)
 }
@@ -96,16 +99,19 @@ fn talk(args: Args) -> anyhow::Result<()> {
     // ANCHOR: threads
     // One channel, two threads that send to it: the keyboard's and the socket's. Each
     // blocks in its own call (reading stdin, reading the socket); this thread handles
-    // whatever comes first. The channel holds a few events at most: when the screen is slower
-    // than the server, the socket's thread waits, TCP's window closes and the server waits too,
-    // instead of everything the server sends piling up in our memory.
-    let (events, next) = mpsc::sync_channel(16);
+    // whatever comes first. At most 16 reads wait in it: the socket's thread takes a token
+    // from `window` for each, and this thread gives it back once shown. When the screen is
+    // slower than the server, the socket's thread waits, TCP's window closes and the server
+    // waits too, instead of everything it sends piling up in our memory. The keyboard never
+    // waits behind the server: a line you type, or Ctrl-D, goes in at once.
+    let (events, next) = mpsc::channel();
     let next = Next::new(next, args.timeout);
+    let (window, shown) = mpsc::sync_channel(16);
     let incoming = stream.try_clone()?;
     let buffer = usize::from(args.buffer);
     {
         let events = events.clone();
-        thread::spawn(move || read_socket(incoming, buffer, &events));
+        thread::spawn(move || read_socket(incoming, buffer, &events, &window));
     }
     thread::spawn(move || read_keyboard(keyboard, &events));
     // ANCHOR_END: threads
@@ -130,6 +136,7 @@ fn talk(args: Args) -> anyhow::Result<()> {
                     .context("cannot shut down the sending side")?;
             }
             Event::Received(data) => {
+                let _ = shown.try_recv();
                 hexdump.received(server, &data);
                 let count = text::count(data.len() as u64, "byte", "bytes");
                 screen.line(format_args!(
@@ -192,10 +199,11 @@ fn send(mut stream: &TcpStream, line: &str, args: &Args, hexdump: Hexdump) -> an
 // ANCHOR_END: send
 
 // ANCHOR: read_socket
-/// Sends to the loop what arrives on `stream`, until the server closes it or it fails.
-fn read_socket(mut stream: TcpStream, buffer: usize, events: &SyncSender<Event>) {
+/// Sends to the loop what arrives on `stream`, until the server closes it or it fails; each
+/// read first takes a token from `window`, so that at most 16 wait to be shown.
+fn read_socket(mut stream: TcpStream, buffer: usize, events: &Tx, window: &SyncSender<()>) {
     let mut buf = vec![0u8; buffer];
-    loop {
+    while window.send(()).is_ok() {
         // `retry`: a read interrupted by a signal (Ctrl-Z, fg) is simply made again.
         let event = match net::retry(|| stream.read(&mut buf)) {
             // Ok(0): the server sent FIN, it will send nothing more.
@@ -212,7 +220,7 @@ fn read_socket(mut stream: TcpStream, buffer: usize, events: &SyncSender<Event>)
 // ANCHOR_END: read_socket
 
 /// Sends to the loop each line you type, and then the end of input.
-fn read_keyboard(mut keyboard: Keyboard, events: &SyncSender<Event>) {
+fn read_keyboard(mut keyboard: Keyboard, events: &Tx) {
     loop {
         let event = match keyboard.read_line("> ") {
             Some(Ok(line)) => Event::Typed(line),
