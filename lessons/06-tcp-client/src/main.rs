@@ -97,16 +97,14 @@ fn talk(args: Args) -> anyhow::Result<()> {
     // ANCHOR_END: connect
 
     // ANCHOR: threads
-    // One channel, two threads that send to it: the keyboard's and the socket's. Each
-    // blocks in its own call (reading stdin, reading the socket); this thread handles
-    // whatever comes first. At most 16 reads wait in it: the socket's thread takes a token
-    // from `window` for each, and this thread gives it back once shown. When the screen is
-    // slower than the server, the socket's thread waits, TCP's window closes and the server
-    // waits too, instead of everything it sends piling up in our memory. The keyboard never
-    // waits behind the server: a line you type, or Ctrl-D, goes in at once.
+    // One channel, two threads that send to it: the keyboard's and the socket's. Each blocks
+    // in its own call; this thread handles whatever comes first. A read first takes one of 16
+    // tokens from `window`, given back when this thread takes the read: a screen slower than
+    // the server holds the socket's thread, then (TCP's window) the server, not our memory.
+    // What you type never waits behind the server's reads.
     let (events, next) = mpsc::channel();
-    let next = Next::new(next, args.timeout);
     let (window, shown) = mpsc::sync_channel(16);
+    let next = Next::new(next, shown, args.timeout);
     let incoming = stream.try_clone()?;
     let buffer = usize::from(args.buffer);
     {
@@ -136,7 +134,6 @@ fn talk(args: Args) -> anyhow::Result<()> {
                     .context("cannot shut down the sending side")?;
             }
             Event::Received(data) => {
-                let _ = shown.try_recv();
                 hexdump.received(server, &data);
                 let count = text::count(data.len() as u64, "byte", "bytes");
                 screen.line(format_args!(
@@ -234,42 +231,48 @@ fn read_keyboard(mut keyboard: Keyboard, events: &Tx) {
     }
 }
 
-/// The loop's end of the channel. Once the end of input has gone by (the loop then sends our
-/// FIN), the server has --timeout to send its next byte or close: one that does neither would
-/// keep the client, and a script that piped into it, for ever.
+/// The loop's end of the channel; gives each read's token back to `shown`. Once the end of
+/// input has gone by (the loop then sends our FIN), the server has --timeout to send its next
+/// byte or close: one that does neither would keep the client, and its script, for ever.
 struct Next {
     events: Receiver<Event>,
+    shown: Receiver<()>,
     timeout: Duration,
     fin_sent: Cell<bool>,
 }
 
 impl Next {
-    fn new(events: Receiver<Event>, timeout: Duration) -> Next {
-        let fin_sent = Cell::new(false);
+    fn new(events: Receiver<Event>, shown: Receiver<()>, timeout: Duration) -> Next {
         Next {
             events,
+            shown,
             timeout,
-            fin_sent,
+            fin_sent: Cell::new(false),
         }
     }
 
     fn recv(&self) -> Result<Event, RecvError> {
-        if !self.fin_sent.get() {
+        let event = if !self.fin_sent.get() {
             let event = self.events.recv()?;
             self.fin_sent.set(matches!(event, Event::EndOfInput(_)));
-            return Ok(event);
+            event
+        } else {
+            match self.events.recv_timeout(self.timeout) {
+                Ok(event) => event,
+                Err(RecvTimeoutError::Timeout) => Event::Failed(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the server has sent nothing for {:?} since our FIN, and has not closed",
+                        self.timeout
+                    ),
+                )),
+                Err(RecvTimeoutError::Disconnected) => return Err(RecvError),
+            }
+        };
+        if let Event::Received(_) = event {
+            let _ = self.shown.try_recv();
         }
-        match self.events.recv_timeout(self.timeout) {
-            Ok(event) => Ok(event),
-            Err(RecvTimeoutError::Timeout) => Ok(Event::Failed(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "the server has sent nothing for {:?} since our FIN, and has not closed",
-                    self.timeout
-                ),
-            ))),
-            Err(RecvTimeoutError::Disconnected) => Err(RecvError),
-        }
+        Ok(event)
     }
 }
 
