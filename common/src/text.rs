@@ -160,21 +160,61 @@ fn invalid_note(encoding: Encoding) -> String {
 /// can neither break the one-line-per-event output, nor send terminal escape sequences to the
 /// user's screen, nor make `abc\u{202e}txt.exe` display as `abcexe.txt`, nor make four
 /// different names all read `notes.txt` (`notes\u{200b}.txt`, `\u{feff}notes.txt`, ...).
+/// A character takes at most [`MAX_MARKS`] combining marks; the marks after those, and a
+/// mark with no character of the peer's before it, are escaped too (`a\u{301}\u{301}...`):
+/// 500 acute accents in one datagram stacked on one letter, drawn over the rows above.
 pub fn printable(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
+    if !text.chars().any(needs_escape) && marks_fit(text) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
+    // The marks on the last character shown; none may come before the first character.
+    let mut marks = MAX_MARKS;
     for c in text.chars() {
         if c.is_control() {
             out.extend(c.escape_debug());
+            marks = MAX_MARKS;
         } else if needs_escape(c) {
             out.extend(c.escape_unicode());
-        } else {
+            marks = MAX_MARKS;
+        } else if !is_mark(c) {
             out.push(c);
+            marks = 0;
+        } else if marks < MAX_MARKS {
+            out.push(c);
+            marks += 1;
+        } else {
+            out.extend(c.escape_unicode());
         }
     }
     Cow::Owned(out)
+}
+
+/// The most combining marks [`printable`] shows on one character: Vietnamese needs two,
+/// pointed Hebrew with its cantillation four.
+pub const MAX_MARKS: usize = 4;
+
+/// A character a terminal draws on the cell of the one before it, taking no column of its
+/// own: the combining marks (an accent, a vowel sign) and the Hangul medial and final jamo.
+fn is_mark(c: char) -> bool {
+    use unicode_width::UnicodeWidthChar;
+    c.width() == Some(0)
+}
+
+/// Whether no character in `text` has more than [`MAX_MARKS`] marks, and `text` does not
+/// start with one.
+fn marks_fit(text: &str) -> bool {
+    let mut marks = MAX_MARKS;
+    for c in text.chars() {
+        if !is_mark(c) {
+            marks = 0;
+        } else if marks == MAX_MARKS {
+            return false;
+        } else {
+            marks += 1;
+        }
+    }
+    true
 }
 
 /// Control characters (Unicode category Cc: C0, DEL, C1) and the characters of categories Cf
@@ -395,6 +435,26 @@ mod tests {
         assert_eq!(printable("你好 world"), "你好 world");
         assert_eq!(printable("a\nb\r\t\0"), "a\\nb\\r\\t\\0");
         assert_eq!(printable("\u{1b}[31mred"), "\\u{1b}[31mred");
+    }
+
+    #[test]
+    fn printable_shows_a_few_combining_marks_and_escapes_a_flood() {
+        // Vietnamese, Hindi, pointed Hebrew with a cantillation mark, Korean jamo: as typed.
+        for text in ["Tiếng Việt", "नमस्ते", "בְּרֵאשִׁ֖ית", "\u{1100}\u{1161}\u{11a8}"]
+        {
+            assert_eq!(printable(text), text);
+        }
+        // 500 acute accents on one letter: four of them, then escapes.
+        let flood = format!("a{}b", "\u{301}".repeat(500));
+        let shown = printable(&flood);
+        assert!(shown.starts_with(&format!("a{}\\u{{301}}", "\u{301}".repeat(MAX_MARKS))));
+        assert_eq!(shown.matches('\u{301}').count(), MAX_MARKS);
+        assert_eq!(shown.matches("\\u{301}").count(), 500 - MAX_MARKS);
+        assert!(shown.ends_with('b'));
+        // A mark with no character before it would sit on the program's own ": ".
+        assert_eq!(printable("\u{301}x"), "\\u{301}x");
+        // Nor on an escape: the escape's last character is the program's `}`.
+        assert_eq!(printable("\u{1b}\u{301}"), "\\u{1b}\\u{301}");
     }
 
     #[test]

@@ -170,7 +170,9 @@ impl Client {
                     self.screen.line(format_args!(
                         "received {} from {server}: {}",
                         text::count(len as u64, "byte", "bytes"),
-                        text::show(reply, self.encoding)
+                        // At most 1,024 bytes: one reply of 65,507 control characters,
+                        // each an escape, filled 4,371 rows of an 80-column terminal.
+                        text::show_capped(reply, self.encoding, common::limit::SHOWN_BYTES)
                     ));
                     return Ok(());
                 }

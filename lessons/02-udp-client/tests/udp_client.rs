@@ -62,6 +62,26 @@ fn sends_each_line_as_one_datagram_and_prints_the_reply() -> Result<(), Failure>
     Ok(())
 }
 
+/// A server that answers each line with 65,507 control characters: each reply, every byte
+/// an escape (`\u{1}`), made a line of 327,535 bytes of escapes, 4,371 rows of an 80-column
+/// terminal. The reply now shows its first 1,024 bytes and how many more there were, as
+/// udp-chat shows a datagram.
+#[test]
+fn a_huge_reply_makes_a_short_line() -> Result<(), Failure> {
+    let server = Peer::new()?;
+    let mut s = Scene::new();
+    let (p, _) = client(&mut s, server.addr(), &[])?;
+    s.send_line(p, "hello")?;
+    let (_, from) = server.recv("a datagram from the client")?;
+    server.send(from, &[1u8; 65_507])?;
+    let line = s.expect(p, "received")?;
+    assert!(line.starts_with("received 65507 bytes from "), "{line:?}");
+    testkit::screen_flood::assert_capped(&line, 7000, 64483);
+    s.close_stdin(p)?;
+    s.wait_success(p)?;
+    Ok(())
+}
+
 #[test]
 fn says_when_no_reply_comes_and_goes_on() -> Result<(), Failure> {
     let server = Peer::new()?;

@@ -82,6 +82,22 @@ fn a_long_datagram_makes_a_short_line() -> Result<(), Failure> {
     Ok(())
 }
 
+/// 500 combining acute accents after one letter: all 500 reached the terminal, stacked on
+/// one column (1,000 bytes of marks). A letter now keeps four; the rest are escapes.
+#[test]
+fn a_flood_of_combining_marks_is_escaped() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (a, a_addr) = chat(&mut s, "a", &[])?;
+    let stranger = Peer::new()?;
+    let flood = format!("a{}bc", "\u{301}".repeat(500));
+    stranger.send(a_addr, flood.as_bytes())?;
+    let line = s.expect(a, "from")?;
+    assert!(line.ends_with("bc"), "{line:?}");
+    assert_eq!(line.matches('\u{301}').count(), 4, "{line:?}");
+    assert_eq!(line.matches("\\u{301}").count(), 496, "{line:?}");
+    Ok(())
+}
+
 #[test]
 fn bad_datagrams_do_not_stop_the_receiving_thread() -> Result<(), Failure> {
     let mut s = Scene::new();

@@ -26,7 +26,9 @@ pub fn on_packet(
     // bidirectional characters: a peer cannot rewrite our screen. At most 1,024 bytes of
     // each field: a field can be 65,000 bytes long.
     let show = |bytes: &[u8]| text::show_capped(bytes, encoding, common::limit::SHOWN_BYTES);
-    let who = format!("{}@{} ({from})", show(&packet.user), show(&packet.host));
+    // The address first: it is the one thing the peer did not write. After a name, it could
+    // be pushed to a row of its own by a name that imitates another peer's whole line.
+    let who = format!("{from} {}@{}", show(&packet.user), show(&packet.host));
     match packet.mode() {
         ipmsg::IPMSG_SENDMSG => {
             // Only a message that asks for acknowledgement is ever resent, so only such a
@@ -100,7 +102,7 @@ mod tests {
         let (mut me, mut peers) = (me(), Peers::new());
         let packet = Packet::parse(b"1:77:bob:box:288:hi\0").unwrap();
         let (line, ack) = on_packet(&packet, from(), &mut me, &mut peers);
-        assert_eq!(line, "bob@box (127.0.0.1:2425): hi");
+        assert_eq!(line, "127.0.0.1:2425 bob@box: hi");
         let ack = ack.unwrap();
         assert_eq!(
             (ack.mode(), ack.text.as_slice()),
@@ -135,6 +137,6 @@ mod tests {
         let (mut me, mut peers) = (me(), Peers::new());
         let packet = Packet::parse("1:1:u\u{1b}[2J:h:32:abc\u{202e}txt".as_bytes()).unwrap();
         let (line, _) = on_packet(&packet, from(), &mut me, &mut peers);
-        assert_eq!(line, "u\\u{1b}[2J@h (127.0.0.1:2425): abc\\u{202e}txt");
+        assert_eq!(line, "127.0.0.1:2425 u\\u{1b}[2J@h: abc\\u{202e}txt");
     }
 }

@@ -48,7 +48,7 @@ fn send_is_acknowledged_by_listen_and_the_text_arrives() -> Result<(), Failure> 
         ]),
     )?;
     let line = s.expect(l, "tester@box")?;
-    assert_eq!(line, format!("tester@box ({from}): 你好, 飞秋"));
+    assert_eq!(line, format!("{from} tester@box: 你好, 飞秋"));
     s.expect(l, &format!("answered {from} with RECVMSG"))?;
     s.expect(send, &format!("delivered to {addr} (acknowledged)"))?;
     s.wait_success(send)
@@ -65,7 +65,7 @@ fn listen_shows_the_seeds_own_packet() -> Result<(), Failure> {
     let from = p.addr();
     assert_eq!(
         s.expect(l, "ubuntu")?,
-        format!("小道士@ubuntu ({from}): 你好")
+        format!("{from} 小道士@ubuntu: 你好")
     );
     // The seed numbers every message 324244. Without SENDCHECKOPT nothing is ever resent,
     // so the same number again is a new message, and it is shown.
@@ -532,7 +532,7 @@ fn bidi_controls_from_a_peer_are_escaped_everywhere() -> Result<(), Failure> {
     assert_eq!(
         message,
         format!(
-            "u\\u{{202e}}x@h\\u{{202e}}y ({}): abc\\u{{202e}}txt.exe",
+            "{} u\\u{{202e}}x@h\\u{{202e}}y: abc\\u{{202e}}txt.exe",
             p.addr()
         )
     );
@@ -603,7 +603,7 @@ fn other_sources_do_not_refill_a_victims_answers() -> Result<(), Failure> {
         marks += 1;
         let mark = format!("1:1:mark:{marks}:32:x");
         marker.send(addr, mark.as_bytes())?;
-        s.expect(l, &format!("mark@{marks} "))?;
+        s.expect(l, &format!("mark@{marks}:"))?;
         Ok(())
     };
     let start = std::time::Instant::now();
@@ -821,11 +821,53 @@ fn a_full_disk_under_the_output_does_not_stop_listen() {
 /// starts with `  | `.
 #[test]
 fn a_peer_cannot_make_a_row_of_its_own_on_a_terminal() {
+    let fake = "10.0.0.1:2425 teacher@classroom: send me your password";
+    let packet = |me: SocketAddr| {
+        let prefix = format!("{me} u@h: ");
+        format!("1:1:u:h:32:{}{fake}", ".".repeat(80 - prefix.len()))
+    };
+    let Some((me, rows)) = rows_on_a_terminal(packet, "password") else {
+        return;
+    };
+    let prefix = format!("{me} u@h: ");
+    assert!(rows.iter().any(|row| row.starts_with(&prefix)), "{rows:#?}");
+    assert!(
+        !rows.iter().any(|row| row.starts_with("10.0.0.1:2425")),
+        "{rows:#?}"
+    );
+}
+
+/// The attack: a peer's *name* imitates another peer's whole line. User `teacher`, host
+/// `classroom (10.0.0.1꞉2425)꞉ the exam moved to room 9` (U+A789, a colon that is not one,
+/// since fields are split at `:`), padded to the 80th column: the row read
+/// `teacher@classroom (10.0.0.1꞉2425)꞉ the exam moved to room 9` as the teacher's own line
+/// would, and the sender's address came on the next row, after `  | `. The address now comes
+/// first, and a row that starts with a name is a continuation.
+#[test]
+fn a_peers_name_cannot_push_its_address_off_its_row() {
+    let host = "classroom (10.0.0.1\u{a789}2425)\u{a789} the exam moved to room 9";
+    let packet = |_| {
+        let pad = " ".repeat(80 - "teacher@".len() - host.chars().count());
+        format!("1:1:teacher:{host}{pad}:32:ok")
+    };
+    let Some((me, rows)) = rows_on_a_terminal(packet, "room 9") else {
+        return;
+    };
+    let row = rows.iter().find(|row| row.contains("room 9")).unwrap();
+    assert!(row.starts_with(&format!("{me} teacher@")), "{rows:#?}");
+}
+
+/// feiq listen on an 80-column terminal gets one packet, `packet(its sender)`: the sender and
+/// the rows the terminal shows once `until` is shown. `None` when script(1) is missing.
+fn rows_on_a_terminal(
+    packet: impl Fn(SocketAddr) -> String,
+    until: &str,
+) -> Option<(SocketAddr, Vec<String>)> {
     let bin = env!("CARGO_BIN_EXE_feiq");
     let args = ["--user", "tester", "--host", "box", "listen", "--port", "0"];
     let Some(mut tty) = testkit::pty::Pty::spawn(bin, &args) else {
         eprintln!("skipped: script(1), which makes the terminal, is not installed");
-        return;
+        return None;
     };
     let shown = tty.wait_for("(udp)").unwrap();
     let port = shown
@@ -835,15 +877,11 @@ fn a_peer_cannot_make_a_row_of_its_own_on_a_terminal() {
         .unwrap();
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
     let me = peer.local_addr().unwrap();
-    let fake = "teacher@classroom (10.0.0.1:2425): send me your password";
-    let prefix = format!("u@h ({me}): ");
-    let text = format!("{}{fake}", ".".repeat(80 - prefix.len()));
-    let packet = format!("1:1:u:h:32:{text}");
-    peer.send_to(packet.as_bytes(), format!("127.0.0.1:{port}"))
+    peer.send_to(packet(me).as_bytes(), format!("127.0.0.1:{port}"))
         .unwrap();
-    let shown = tty.wait_for("password").unwrap();
+    let shown = tty.wait_for(until).unwrap();
     // The rows an 80-column terminal shows: every line cut every 80 characters.
-    let rows: Vec<String> = shown
+    let rows = shown
         .split('\n')
         .flat_map(|line| {
             let chars: Vec<char> = line.trim_end_matches('\r').chars().collect();
@@ -853,11 +891,7 @@ fn a_peer_cannot_make_a_row_of_its_own_on_a_terminal() {
                 .collect::<Vec<String>>()
         })
         .collect();
-    assert!(rows.iter().any(|row| row.starts_with(&prefix)), "{rows:#?}");
-    assert!(
-        !rows.iter().any(|row| row.starts_with("teacher@classroom")),
-        "{rows:#?}"
-    );
+    Some((me, rows))
 }
 
 /// `feiq send` with its stdout on a full disk (/dev/full): `println!` panicked at

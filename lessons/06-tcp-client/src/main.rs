@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::ExitCode;
-use std::sync::mpsc::{self, Receiver, RecvError, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvError, RecvTimeoutError, Sender, SyncSender};
 use std::thread;
 use std::time::Duration;
 
@@ -56,6 +56,9 @@ struct Args {
 /// The seed's server port.
 const ECHO_PORT: u16 = 10050;
 
+/// Where the two threads send their events.
+type Tx = Sender<Event>;
+
 fn main() -> ExitCode {
     common::run(talk)
 }
@@ -94,18 +97,19 @@ fn talk(args: Args) -> anyhow::Result<()> {
     // ANCHOR_END: connect
 
     // ANCHOR: threads
-    // One channel, two threads that send to it: the keyboard's and the socket's. Each
-    // blocks in its own call (reading stdin, reading the socket); this thread handles
-    // whatever comes first. The channel holds a few events at most: when the screen is slower
-    // than the server, the socket's thread waits, TCP's window closes and the server waits too,
-    // instead of everything the server sends piling up in our memory.
-    let (events, next) = mpsc::sync_channel(16);
-    let next = Next::new(next, args.timeout);
+    // One channel, two threads that send to it: the keyboard's and the socket's. Each blocks
+    // in its own call; this thread handles whatever comes first. A read first takes one of 16
+    // tokens from `window`, given back when this thread takes the read: a screen slower than
+    // the server holds the socket's thread, then (TCP's window) the server, not our memory.
+    // What you type never waits behind the server's reads.
+    let (events, next) = mpsc::channel();
+    let (window, shown) = mpsc::sync_channel(16);
+    let next = Next::new(next, shown, args.timeout);
     let incoming = stream.try_clone()?;
     let buffer = usize::from(args.buffer);
     {
         let events = events.clone();
-        thread::spawn(move || read_socket(incoming, buffer, &events));
+        thread::spawn(move || read_socket(incoming, buffer, &events, &window));
     }
     thread::spawn(move || read_keyboard(keyboard, &events));
     // ANCHOR_END: threads
@@ -192,10 +196,11 @@ fn send(mut stream: &TcpStream, line: &str, args: &Args, hexdump: Hexdump) -> an
 // ANCHOR_END: send
 
 // ANCHOR: read_socket
-/// Sends to the loop what arrives on `stream`, until the server closes it or it fails.
-fn read_socket(mut stream: TcpStream, buffer: usize, events: &SyncSender<Event>) {
+/// Sends to the loop what arrives on `stream`, until the server closes it or it fails; each
+/// read first takes a token from `window`, so that at most 16 wait to be shown.
+fn read_socket(mut stream: TcpStream, buffer: usize, events: &Tx, window: &SyncSender<()>) {
     let mut buf = vec![0u8; buffer];
-    loop {
+    while window.send(()).is_ok() {
         // `retry`: a read interrupted by a signal (Ctrl-Z, fg) is simply made again.
         let event = match net::retry(|| stream.read(&mut buf)) {
             // Ok(0): the server sent FIN, it will send nothing more.
@@ -212,7 +217,7 @@ fn read_socket(mut stream: TcpStream, buffer: usize, events: &SyncSender<Event>)
 // ANCHOR_END: read_socket
 
 /// Sends to the loop each line you type, and then the end of input.
-fn read_keyboard(mut keyboard: Keyboard, events: &SyncSender<Event>) {
+fn read_keyboard(mut keyboard: Keyboard, events: &Tx) {
     loop {
         let event = match keyboard.read_line("> ") {
             Some(Ok(line)) => Event::Typed(line),
@@ -226,42 +231,48 @@ fn read_keyboard(mut keyboard: Keyboard, events: &SyncSender<Event>) {
     }
 }
 
-/// The loop's end of the channel. Once the end of input has gone by (the loop then sends our
-/// FIN), the server has --timeout to send its next byte or close: one that does neither would
-/// keep the client, and a script that piped into it, for ever.
+/// The loop's end of the channel; gives each read's token back to `shown`. Once the end of
+/// input has gone by (the loop then sends our FIN), the server has --timeout to send its next
+/// byte or close: one that does neither would keep the client, and its script, for ever.
 struct Next {
     events: Receiver<Event>,
+    shown: Receiver<()>,
     timeout: Duration,
     fin_sent: Cell<bool>,
 }
 
 impl Next {
-    fn new(events: Receiver<Event>, timeout: Duration) -> Next {
-        let fin_sent = Cell::new(false);
+    fn new(events: Receiver<Event>, shown: Receiver<()>, timeout: Duration) -> Next {
         Next {
             events,
+            shown,
             timeout,
-            fin_sent,
+            fin_sent: Cell::new(false),
         }
     }
 
     fn recv(&self) -> Result<Event, RecvError> {
-        if !self.fin_sent.get() {
+        let event = if !self.fin_sent.get() {
             let event = self.events.recv()?;
             self.fin_sent.set(matches!(event, Event::EndOfInput(_)));
-            return Ok(event);
+            event
+        } else {
+            match self.events.recv_timeout(self.timeout) {
+                Ok(event) => event,
+                Err(RecvTimeoutError::Timeout) => Event::Failed(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the server has sent nothing for {:?} since our FIN, and has not closed",
+                        self.timeout
+                    ),
+                )),
+                Err(RecvTimeoutError::Disconnected) => return Err(RecvError),
+            }
+        };
+        if let Event::Received(_) = event {
+            let _ = self.shown.try_recv();
         }
-        match self.events.recv_timeout(self.timeout) {
-            Ok(event) => Ok(event),
-            Err(RecvTimeoutError::Timeout) => Ok(Event::Failed(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "the server has sent nothing for {:?} since our FIN, and has not closed",
-                    self.timeout
-                ),
-            ))),
-            Err(RecvTimeoutError::Disconnected) => Err(RecvError),
-        }
+        Ok(event)
     }
 }
 

@@ -365,6 +365,55 @@ fn a_flood_from_the_server_waits_for_the_screen_instead_of_filling_memory() {
     );
 }
 
+/// A server that sends without end while you type, on a terminal. The socket's thread and the
+/// keyboard's shared one channel of 16 places, kept full by the flood. When you pressed Enter,
+/// the loop could be waiting for the line editor to take a line to print (it takes them only
+/// while it edits), and the editor's thread, its line read, waited for a place in the full
+/// channel: each waited for the other, and the client froze, the line never sent (5 runs in 7
+/// by hand; this test's 20 lines froze it in 4 runs of 5). Only the socket's reads wait for a
+/// place now; a line typed goes in at once.
+#[test]
+fn lines_typed_on_a_terminal_while_the_server_floods_are_sent() {
+    let (l, addr) = listener();
+    let bin = env!("CARGO_BIN_EXE_tcp-client");
+    let Some(mut tty) = testkit::pty::Pty::spawn(bin, &["--to", &addr.to_string()]) else {
+        eprintln!("skipped: script(1), which makes the terminal, is not installed");
+        return;
+    };
+    let mut stream = accept(&l);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut flood = stream.try_clone().unwrap();
+    thread::spawn(move || while flood.write_all(&[b'x'; 1 << 16]).is_ok() {});
+    tty.wait_for("received").unwrap();
+    let mut buf = [0u8; 64];
+    for i in 1..=20 {
+        tty.type_keys(&format!("line {i}\r"));
+        let mut got = Vec::new();
+        while !got.ends_with(b"\n") {
+            match stream.read(&mut buf) {
+                Ok(n @ 1..) => got.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        let got = String::from_utf8_lossy(&got);
+        assert_eq!(
+            got,
+            format!("line {i}\n"),
+            "line {i} did not come within 20 s"
+        );
+    }
+    // Ctrl-D: our FIN.
+    tty.type_keys("\x04");
+    assert_eq!(
+        stream.read(&mut buf).unwrap(),
+        0,
+        "no FIN within 20 s of Ctrl-D"
+    );
+    stream.shutdown(std::net::Shutdown::Both).unwrap();
+}
+
 /// The client's stdout is on a full disk (/dev/full). It went on talking, every echo lost,
 /// and ended with status 0 as if the user had seen them; it now stops with an error.
 #[test]
