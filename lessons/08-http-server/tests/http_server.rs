@@ -1478,8 +1478,8 @@ fn a_long_target_makes_a_short_log_line() -> Result<(), Failure> {
 }
 
 /// `Expect: 100-continue` with a body: the client waits to be told to send it. Nothing was
-/// said, and curl sent its body after waiting 1.01 s (nginx: 0.05 s); a client that waits
-/// longer than --timeout was cut unanswered. Now `100 Continue` first.
+/// said, and curl sent its body after waiting 1.01 s (nginx: 0.01 s at most); a client that
+/// waits longer than --timeout was cut unanswered. Now `100 Continue` first.
 #[test]
 fn a_client_that_expects_100_continue_is_told_to_go_on() -> Result<(), Failure> {
     let dir = served();
