@@ -171,7 +171,7 @@ impl Client {
                         "received {} from {server}: {}",
                         text::count(len as u64, "byte", "bytes"),
                         // At most 1,024 bytes: one reply of 65,507 control characters,
-                        // each an escape, filled 4,371 rows of an 80-column terminal.
+                        // each an escape, filled 4,368 rows of an 80-column terminal.
                         text::show_capped(reply, self.encoding, common::limit::SHOWN_BYTES)
                     ));
                     return Ok(());

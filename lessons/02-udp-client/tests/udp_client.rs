@@ -63,7 +63,7 @@ fn sends_each_line_as_one_datagram_and_prints_the_reply() -> Result<(), Failure>
 }
 
 /// A server that answers each line with 65,507 control characters: each reply, every byte
-/// an escape (`\u{1}`), made a line of 327,535 bytes of escapes, 4,371 rows of an 80-column
+/// an escape (`\u{1}`), made a line of 327,535 bytes of escapes, 4,368 rows of an 80-column
 /// terminal. The reply now shows its first 1,024 bytes and how many more there were, as
 /// udp-chat shows a datagram.
 #[test]
