@@ -185,7 +185,7 @@ pub fn fit(line: &str, width: Option<usize>) -> String {
     let mut out = String::with_capacity(line.len() + 8);
     let mut used = 0;
     for c in line.chars() {
-        let w = c.width_cjk().unwrap_or(0);
+        let w = columns(c);
         if used + w > room {
             out.push('\n');
             out.push_str(CONTINUED);
@@ -195,6 +195,67 @@ pub fn fit(line: &str, width: Option<usize>) -> String {
         used += w;
     }
     out
+}
+
+/// The columns a terminal may give `c`: as [`fit`] counts them, the most that any terminal
+/// gives it.
+///
+/// unicode-width counts as no column the spacing marks that Unicode lists as extending the
+/// character before them, but terminals that ask the C library (`wcwidth`: xterm, tmux,
+/// screen) or GLib (GNOME's VTE) draw each on a column of its own, or two. A peer padded its
+/// text with `a` and four U+09BE (BENGALI VOWEL SIGN AA), counted as 1 column and drawn on
+/// 5, and what followed started a row of its own. Below: every code point that unicode-width
+/// 0.2.3 counts narrower than glibc 2.36's `wcwidth` does (all were compared; none is wider).
+fn columns(c: char) -> usize {
+    match c {
+        '\u{302e}'..='\u{302f}' | '\u{16ff0}'..='\u{16ff1}' => 2,
+        '\u{9be}'
+        | '\u{9d7}'
+        | '\u{b3e}'
+        | '\u{b57}'
+        | '\u{bbe}'
+        | '\u{bd7}'
+        | '\u{cc0}'
+        | '\u{cc2}'
+        | '\u{cc7}'..='\u{cc8}'
+        | '\u{cca}'..='\u{ccb}'
+        | '\u{cd5}'..='\u{cd6}'
+        | '\u{d3e}'
+        | '\u{d4e}'
+        | '\u{d57}'
+        | '\u{dcf}'
+        | '\u{ddf}'
+        | '\u{1715}'
+        | '\u{1734}'
+        | '\u{1b35}'
+        | '\u{1b3b}'
+        | '\u{1b3d}'
+        | '\u{1b43}'..='\u{1b44}'
+        | '\u{1baa}'
+        | '\u{1bf2}'..='\u{1bf3}'
+        | '\u{a8fa}'
+        | '\u{a953}'
+        | '\u{a9c0}'
+        | '\u{111c0}'
+        | '\u{111c2}'..='\u{111c3}'
+        | '\u{11235}'
+        | '\u{1133e}'
+        | '\u{1134d}'
+        | '\u{11357}'
+        | '\u{114b0}'
+        | '\u{114bd}'
+        | '\u{115af}'
+        | '\u{116b6}'
+        | '\u{11930}'
+        | '\u{1193d}'
+        | '\u{1193f}'
+        | '\u{11941}'
+        | '\u{11a84}'..='\u{11a89}'
+        | '\u{11d46}'
+        | '\u{1d165}'..='\u{1d166}'
+        | '\u{1d16d}'..='\u{1d172}' => 1,
+        c => c.width_cjk().unwrap_or(0),
+    }
 }
 
 #[cfg(test)]
@@ -248,6 +309,23 @@ mod tests {
             assert!(line.starts_with(CONTINUED), "{line:?}");
         }
         assert!(shown.lines().all(|l| l.chars().count() < 80));
+    }
+
+    #[test]
+    fn spacing_marks_count_the_columns_a_terminal_gives_them() {
+        // The attack: `a` and four spacing vowel signs, which a terminal draws on five
+        // columns, as padding; then what looks like another peer's line.
+        for mark in ['\u{9be}', '\u{d4e}', '\u{302e}'] {
+            let group = format!("a{}", mark.to_string().repeat(4));
+            let forged = format!("{}from 10.0.0.1:6666: hi", group.repeat(12));
+            let shown = fit(&format!("from 127.0.0.1:6667: {forged}"), Some(80));
+            let forged_row = shown.lines().find(|l| l.contains("10.0.0.1")).unwrap();
+            assert!(forged_row.starts_with(CONTINUED), "{mark:?}: {shown:?}");
+        }
+        // A vowel sign of Hindi (nonspacing) takes no column of its own.
+        assert_eq!(columns('\u{941}'), 0);
+        assert_eq!(columns('\u{9be}'), 1);
+        assert_eq!(columns('\u{302e}'), 2);
     }
 
     #[test]
