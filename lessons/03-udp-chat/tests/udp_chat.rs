@@ -339,7 +339,7 @@ fn padding_to_the_terminal_width_cannot_forge_a_line() {
 
 /// The same with padding that the chat counted narrower than the terminal draws it: `a` and
 /// four U+302E (HANGUL SINGLE DOT TONE MARK), a spacing mark, which unicode-width counts as
-/// no column and terminals (xterm, tmux, VTE) as two: 9 columns counted as 1. Six of them and
+/// no column and tmux (the C library's `wcwidth`) as two: 9 columns counted as 1. Six of them and
 /// four `b` after `from 127.0.0.1:NNNNN: ` filled the 80 columns of tmux, where the chat
 /// counted 32 and cut nothing.
 #[test]
