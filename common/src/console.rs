@@ -90,10 +90,7 @@ impl Screen {
     /// with another thread's. Ends the program as [`say`] does when stdout cannot take it.
     pub fn line(&mut self, line: impl fmt::Display) {
         let line = line.to_string();
-        let fitted = fit(
-            &line,
-            io::stdout().is_terminal().then(terminal_width).flatten(),
-        );
+        let fitted = fit(&line, stdout_width());
         if let Some(editor) = &mut self.editor {
             if editor.print(format!("{fitted}\n")).is_ok() {
                 return;
@@ -148,13 +145,34 @@ impl Drop for Screen {
 /// (`udp-client | head -1`) ends the program with status 141, as `println!` does here (see
 /// [`crate::report`]). A server does the opposite ([`crate::log`]): its log is not what its
 /// clients came for, so it drops the lines and goes on serving.
+///
+/// On a terminal the line is cut to its width, as [`Screen::line`] cuts: a line of
+/// `file-download list` is a name the server chose, and one padded to the width made the
+/// terminal show what followed as a line of its own.
 pub fn say(line: impl fmt::Display) {
+    let line = fit(&line.to_string(), stdout_width());
     let mut out = io::stdout().lock();
     match writeln!(out, "{line}").and_then(|()| out.flush()) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::exit(141),
         Err(e) => crate::report::fail(&anyhow::Error::new(e).context("cannot write to stdout")),
     }
+}
+
+/// Writes `text` (one line or several) on stderr, each line cut to the terminal's width
+/// when stderr is one, as [`say`] cuts stdout's: an error or a note that quotes a peer (a
+/// server's `ERR` reason padded to the width, then `hint: ...`) cannot show a line of its
+/// own that reads like the program's. A write that fails is ignored, as `eprintln!` would
+/// not be: there is nowhere left to say so.
+pub fn say_err(text: impl fmt::Display) {
+    let width = io::stderr()
+        .is_terminal()
+        .then(|| rustix::termios::tcgetwinsize(io::stderr()).ok())
+        .flatten()
+        .and_then(|size| (size.ws_col > 0).then_some(usize::from(size.ws_col)));
+    let text = fit(&text.to_string(), width);
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{text}").and_then(|()| err.flush());
 }
 
 /// Writes a line on stdout for a client with `format!` syntax ([`say`]):
@@ -164,6 +182,11 @@ macro_rules! sayln {
     ($($arg:tt)*) => { $crate::console::say(format_args!($($arg)*)) };
 }
 
+/// The width of stdout when it is a terminal.
+fn stdout_width() -> Option<usize> {
+    io::stdout().is_terminal().then(terminal_width).flatten()
+}
+
 /// The width of the terminal on stdout, in columns, if stdout is one.
 pub fn terminal_width() -> Option<usize> {
     let size = rustix::termios::tcgetwinsize(io::stdout()).ok()?;
@@ -171,7 +194,8 @@ pub fn terminal_width() -> Option<usize> {
 }
 
 /// `line` cut into visual lines of at most `width - 1` columns, each after the first starting
-/// with [`CONTINUED`]; unchanged when the width is unknown (not a terminal).
+/// with [`CONTINUED`]; unchanged when the width is unknown (not a terminal). A newline in
+/// `line` (the program's own: a peer's is escaped) starts the next line afresh.
 ///
 /// Columns are counted as a terminal counts them (a Chinese character takes two), and
 /// characters whose width depends on the terminal's settings count as wide, so a cut comes
@@ -185,6 +209,11 @@ pub fn fit(line: &str, width: Option<usize>) -> String {
     let mut out = String::with_capacity(line.len() + 8);
     let mut used = 0;
     for c in line.chars() {
+        if c == '\n' {
+            out.push(c);
+            used = 0;
+            continue;
+        }
         let w = columns(c);
         if used + w > room {
             out.push('\n');
@@ -326,6 +355,19 @@ mod tests {
         assert_eq!(columns('\u{941}'), 0);
         assert_eq!(columns('\u{9be}'), 1);
         assert_eq!(columns('\u{302e}'), 2);
+    }
+
+    #[test]
+    fn each_line_of_an_error_and_its_hint_is_cut_on_its_own() {
+        // Padded to the 80th column, where the terminal would wrap.
+        let pad = "x".repeat(80 - "error: refused: ".len());
+        let forged = format!("hint: forged{}", " y".repeat(25));
+        let text = format!("error: refused: {pad}{forged}\nhint: the program's own");
+        let shown = fit(&text, Some(80));
+        let rows: Vec<&str> = shown.lines().collect();
+        assert_eq!(rows.len(), 3, "{shown:?}");
+        assert!(rows[1].starts_with(CONTINUED) && rows[1].contains("hint: forged"));
+        assert_eq!(rows[2], "hint: the program's own");
     }
 
     #[test]

@@ -196,7 +196,7 @@ pub fn list(stream: &TcpStream, hexdump: Hexdump) -> anyhow::Result<()> {
             }
             ListLine::End { note, .. } => {
                 if let Some(note) = note {
-                    eprintln!("note: the server {}", printable(&note));
+                    common::console::say_err(format_args!("note: the server {}", printable(&note)));
                 }
                 return Ok(());
             }
