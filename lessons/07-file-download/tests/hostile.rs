@@ -449,6 +449,38 @@ fn assert_forged_rows_continue(shown: &str, forgeries: &[&str]) {
     }
 }
 
+/// Item 23: a `.part` from another server. A lying server gives the real version with 60 bytes
+/// of its own and closes; `--continue` from the real server asked for the rest of that
+/// version, and the file was the liar's start and the real end, "downloaded". The version
+/// file now names the server, and a `.part` from another one is started over.
+#[test]
+fn a_part_from_another_server_is_started_over() {
+    let out = tempfile::tempdir().unwrap();
+    let (liar_addr, _, lying) = liar(|mut stream| {
+        let _ = stream.write_all(b"OK 100 0 v\n");
+        let _ = stream.write_all(&[b'T'; 60]);
+    });
+    let (code, _, stderr) = client(out.path(), liar_addr, &["get", "x.bin"]);
+    lying.join().unwrap();
+    assert_eq!(code, Some(1), "cut short: {stderr}");
+    let (real_addr, request, real) = liar(|mut stream| {
+        let _ = stream.write_all(b"OK 100 0 v\n");
+        let _ = stream.write_all(&[b'R'; 100]);
+    });
+    let (code, stdout, stderr) = client(out.path(), real_addr, &["get", "x.bin", "--continue"]);
+    real.join().unwrap();
+    assert_eq!(
+        request.recv().unwrap(),
+        "GET 0 - x.bin\n",
+        "{stdout}{stderr}"
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains(&format!(
+        "came from {liar_addr}, not from {real_addr}: starting over"
+    )));
+    assert_eq!(fs::read(out.path().join("x.bin")).unwrap(), [b'R'; 100]);
+}
+
 /// Item 17: a `.part` that cannot be created for lack of permission is a disk error with the
 /// disk's hint, never the hint about ports below 1024. As root, the client runs as nobody
 /// (root may write anywhere).
