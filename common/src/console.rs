@@ -162,8 +162,8 @@ pub fn say(line: impl fmt::Display) {
 /// Writes `text` (one line or several) on stderr, each line cut to the terminal's width
 /// when stderr is one, as [`say`] cuts stdout's: an error or a note that quotes a peer (a
 /// server's `ERR` reason padded to the width, then `hint: ...`) cannot show a line of its
-/// own that reads like the program's. A write that fails is ignored, as `eprintln!` would
-/// not be: there is nowhere left to say so.
+/// own that reads like the program's. A write that fails is ignored (`eprintln!` would
+/// panic): there is nowhere left to say so.
 pub fn say_err(text: impl fmt::Display) {
     let width = io::stderr()
         .is_terminal()
