@@ -90,10 +90,7 @@ impl Screen {
     /// with another thread's. Ends the program as [`say`] does when stdout cannot take it.
     pub fn line(&mut self, line: impl fmt::Display) {
         let line = line.to_string();
-        let fitted = fit(
-            &line,
-            io::stdout().is_terminal().then(terminal_width).flatten(),
-        );
+        let fitted = fit(&line, stdout_width());
         if let Some(editor) = &mut self.editor {
             if editor.print(format!("{fitted}\n")).is_ok() {
                 return;
@@ -148,13 +145,34 @@ impl Drop for Screen {
 /// (`udp-client | head -1`) ends the program with status 141, as `println!` does here (see
 /// [`crate::report`]). A server does the opposite ([`crate::log`]): its log is not what its
 /// clients came for, so it drops the lines and goes on serving.
+///
+/// On a terminal the line is cut to its width, as [`Screen::line`] cuts: a line of
+/// `file-download list` is a name the server chose, and one padded to the width made the
+/// terminal show what followed as a line of its own.
 pub fn say(line: impl fmt::Display) {
+    let line = fit(&line.to_string(), stdout_width());
     let mut out = io::stdout().lock();
     match writeln!(out, "{line}").and_then(|()| out.flush()) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::exit(141),
         Err(e) => crate::report::fail(&anyhow::Error::new(e).context("cannot write to stdout")),
     }
+}
+
+/// Writes `text` (one line or several) on stderr, each line cut to the terminal's width
+/// when stderr is one, as [`say`] cuts stdout's: an error or a note that quotes a peer (a
+/// server's `ERR` reason padded to the width, then `hint: ...`) cannot show a line of its
+/// own that reads like the program's. A write that fails is ignored (`eprintln!` would
+/// panic): there is nowhere left to say so.
+pub fn say_err(text: impl fmt::Display) {
+    let width = io::stderr()
+        .is_terminal()
+        .then(|| rustix::termios::tcgetwinsize(io::stderr()).ok())
+        .flatten()
+        .and_then(|size| (size.ws_col > 0).then_some(usize::from(size.ws_col)));
+    let text = fit(&text.to_string(), width);
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{text}").and_then(|()| err.flush());
 }
 
 /// Writes a line on stdout for a client with `format!` syntax ([`say`]):
@@ -164,6 +182,11 @@ macro_rules! sayln {
     ($($arg:tt)*) => { $crate::console::say(format_args!($($arg)*)) };
 }
 
+/// The width of stdout when it is a terminal.
+fn stdout_width() -> Option<usize> {
+    io::stdout().is_terminal().then(terminal_width).flatten()
+}
+
 /// The width of the terminal on stdout, in columns, if stdout is one.
 pub fn terminal_width() -> Option<usize> {
     let size = rustix::termios::tcgetwinsize(io::stdout()).ok()?;
@@ -171,7 +194,8 @@ pub fn terminal_width() -> Option<usize> {
 }
 
 /// `line` cut into visual lines of at most `width - 1` columns, each after the first starting
-/// with [`CONTINUED`]; unchanged when the width is unknown (not a terminal).
+/// with [`CONTINUED`]; unchanged when the width is unknown (not a terminal). A newline in
+/// `line` (the program's own: a peer's is escaped) starts the next line afresh.
 ///
 /// Columns are counted as a terminal counts them (a Chinese character takes two), and
 /// characters whose width depends on the terminal's settings count as wide, so a cut comes
@@ -185,7 +209,12 @@ pub fn fit(line: &str, width: Option<usize>) -> String {
     let mut out = String::with_capacity(line.len() + 8);
     let mut used = 0;
     for c in line.chars() {
-        let w = c.width_cjk().unwrap_or(0);
+        if c == '\n' {
+            out.push(c);
+            used = 0;
+            continue;
+        }
+        let w = columns(c);
         if used + w > room {
             out.push('\n');
             out.push_str(CONTINUED);
@@ -195,6 +224,67 @@ pub fn fit(line: &str, width: Option<usize>) -> String {
         used += w;
     }
     out
+}
+
+/// The columns a terminal may give `c`: as [`fit`] counts them, the most that any terminal
+/// gives it.
+///
+/// unicode-width counts as no column the spacing marks that Unicode lists as extending the
+/// character before them, but terminals that ask the C library (`wcwidth`: xterm, tmux,
+/// screen) or GLib (GNOME's VTE) draw each on a column of its own, or two. A peer padded its
+/// text with `a` and four U+09BE (BENGALI VOWEL SIGN AA), counted as 1 column and drawn on
+/// 5, and what followed started a row of its own. Below: every code point that unicode-width
+/// 0.2.3 counts narrower than glibc 2.36's `wcwidth` does (all were compared; none is wider).
+fn columns(c: char) -> usize {
+    match c {
+        '\u{302e}'..='\u{302f}' | '\u{16ff0}'..='\u{16ff1}' => 2,
+        '\u{9be}'
+        | '\u{9d7}'
+        | '\u{b3e}'
+        | '\u{b57}'
+        | '\u{bbe}'
+        | '\u{bd7}'
+        | '\u{cc0}'
+        | '\u{cc2}'
+        | '\u{cc7}'..='\u{cc8}'
+        | '\u{cca}'..='\u{ccb}'
+        | '\u{cd5}'..='\u{cd6}'
+        | '\u{d3e}'
+        | '\u{d4e}'
+        | '\u{d57}'
+        | '\u{dcf}'
+        | '\u{ddf}'
+        | '\u{1715}'
+        | '\u{1734}'
+        | '\u{1b35}'
+        | '\u{1b3b}'
+        | '\u{1b3d}'
+        | '\u{1b43}'..='\u{1b44}'
+        | '\u{1baa}'
+        | '\u{1bf2}'..='\u{1bf3}'
+        | '\u{a8fa}'
+        | '\u{a953}'
+        | '\u{a9c0}'
+        | '\u{111c0}'
+        | '\u{111c2}'..='\u{111c3}'
+        | '\u{11235}'
+        | '\u{1133e}'
+        | '\u{1134d}'
+        | '\u{11357}'
+        | '\u{114b0}'
+        | '\u{114bd}'
+        | '\u{115af}'
+        | '\u{116b6}'
+        | '\u{11930}'
+        | '\u{1193d}'
+        | '\u{1193f}'
+        | '\u{11941}'
+        | '\u{11a84}'..='\u{11a89}'
+        | '\u{11d46}'
+        | '\u{1d165}'..='\u{1d166}'
+        | '\u{1d16d}'..='\u{1d172}' => 1,
+        c => c.width_cjk().unwrap_or(0),
+    }
 }
 
 #[cfg(test)]
@@ -248,6 +338,36 @@ mod tests {
             assert!(line.starts_with(CONTINUED), "{line:?}");
         }
         assert!(shown.lines().all(|l| l.chars().count() < 80));
+    }
+
+    #[test]
+    fn spacing_marks_count_the_columns_a_terminal_gives_them() {
+        // The attack: `a` and four spacing vowel signs, which a terminal draws on five
+        // columns, as padding; then what looks like another peer's line.
+        for mark in ['\u{9be}', '\u{d4e}', '\u{302e}'] {
+            let group = format!("a{}", mark.to_string().repeat(4));
+            let forged = format!("{}from 10.0.0.1:6666: hi", group.repeat(12));
+            let shown = fit(&format!("from 127.0.0.1:6667: {forged}"), Some(80));
+            let forged_row = shown.lines().find(|l| l.contains("10.0.0.1")).unwrap();
+            assert!(forged_row.starts_with(CONTINUED), "{mark:?}: {shown:?}");
+        }
+        // A vowel sign of Hindi (nonspacing) takes no column of its own.
+        assert_eq!(columns('\u{941}'), 0);
+        assert_eq!(columns('\u{9be}'), 1);
+        assert_eq!(columns('\u{302e}'), 2);
+    }
+
+    #[test]
+    fn each_line_of_an_error_and_its_hint_is_cut_on_its_own() {
+        // Padded to the 80th column, where the terminal would wrap.
+        let pad = "x".repeat(80 - "error: refused: ".len());
+        let forged = format!("hint: forged{}", " y".repeat(25));
+        let text = format!("error: refused: {pad}{forged}\nhint: the program's own");
+        let shown = fit(&text, Some(80));
+        let rows: Vec<&str> = shown.lines().collect();
+        assert_eq!(rows.len(), 3, "{shown:?}");
+        assert!(rows[1].starts_with(CONTINUED) && rows[1].contains("hint: forged"));
+        assert_eq!(rows[2], "hint: the program's own");
     }
 
     #[test]

@@ -176,7 +176,7 @@ pub fn run<A: clap::Parser>(body: impl FnOnce(A) -> anyhow::Result<()>) -> ExitC
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let _ = writeln!(io::stderr(), "{}", describe_for(&err, &flags));
+            crate::console::say_err(describe_for(&err, &flags));
             ExitCode::FAILURE
         }
     }
@@ -209,7 +209,7 @@ fn quiet_on_closed_stdout() {
 /// status 1.
 pub fn fail(err: &anyhow::Error) -> ! {
     crate::log::finish(std::time::Duration::from_secs(2));
-    let _ = writeln!(io::stderr(), "{}", describe(err));
+    crate::console::say_err(describe(err));
     std::process::exit(1)
 }
 
@@ -217,7 +217,7 @@ pub fn fail(err: &anyhow::Error) -> ! {
 /// `error: <what>: <why>` and a hint where one applies.
 pub fn log_error(what: impl fmt::Display, err: impl Into<anyhow::Error>) {
     let err = err.into().context(what.to_string());
-    let _ = writeln!(io::stderr(), "{}", describe(&err));
+    crate::console::say_err(describe(&err));
 }
 
 /// The long flags that the running program (or subcommand) accepts, so that a hint never

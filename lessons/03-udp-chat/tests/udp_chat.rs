@@ -333,6 +333,31 @@ fn an_answer_is_never_printed_before_the_message_that_caused_it() {
 /// line after the first starts with `  | `, which the chat's own lines never do.
 #[test]
 fn padding_to_the_terminal_width_cannot_forge_a_line() {
+    // "from 127.0.0.1:NNNNN: " then spaces to the 80th column.
+    forged_after_padding(|prefix| " ".repeat(80 - prefix));
+}
+
+/// The same with padding that the chat counted narrower than the terminal draws it: `a` and
+/// four U+302E (HANGUL SINGLE DOT TONE MARK), a spacing mark, which unicode-width counts as
+/// no column and tmux (the C library's `wcwidth`) as two: 9 columns counted as 1. Six of them and
+/// four `b` after `from 127.0.0.1:NNNNN: ` filled the 80 columns of tmux, where the chat
+/// counted 32 and cut nothing.
+#[test]
+fn spacing_marks_cannot_pad_a_forged_line() {
+    forged_after_padding(|prefix| {
+        let group = format!("a{}", "\u{302e}".repeat(4));
+        let groups = (80 - prefix) / 9;
+        format!(
+            "{}{}",
+            group.repeat(groups),
+            "b".repeat(80 - prefix - 9 * groups)
+        )
+    });
+}
+
+/// Sends `pad(columns of "from ADDR: ")` and then a forged line to a chat on a terminal of 80
+/// columns, and checks that the forgery is shown on a continuation line.
+fn forged_after_padding(pad: impl Fn(usize) -> String) {
     let bin = env!("CARGO_BIN_EXE_udp-chat");
     let Some(mut tty) = testkit::pty::Pty::spawn(bin, &["--port", "0"]) else {
         eprintln!("skipped: script(1), which makes the terminal, is not installed");
@@ -348,11 +373,9 @@ fn padding_to_the_terminal_width_cannot_forge_a_line() {
         .unwrap();
     let attacker = Peer::new().unwrap();
     let me = attacker.addr();
-    // "from 127.0.0.1:NNNNN: " then padding to the 80th column, then the forgery.
-    let pad = 80 - format!("from {me}: ").len();
     let forged = format!(
         "{}from 10.0.0.1:6666: the exam moved to room 9",
-        " ".repeat(pad)
+        pad(format!("from {me}: ").len())
     );
     attacker.send(addr, forged.as_bytes()).unwrap();
     let shown = tty.wait_for("room 9").unwrap();

@@ -27,7 +27,9 @@ pub fn get(
     hexdump: Hexdump,
 ) -> anyhow::Result<()> {
     let mut conn = Connection::new(stream, hexdump)?;
-    // What an earlier, cut download left: ask for the rest, of the version it came from.
+    // What an earlier, cut download left (from this server): ask for the rest, of the version
+    // it came from.
+    part.talking_to(conn.peer());
     let (offset, version) = part.resume_point();
     conn.send(Request::Get {
         offset,
@@ -196,7 +198,7 @@ pub fn list(stream: &TcpStream, hexdump: Hexdump) -> anyhow::Result<()> {
             }
             ListLine::End { note, .. } => {
                 if let Some(note) = note {
-                    eprintln!("note: the server {}", printable(&note));
+                    common::console::say_err(format_args!("note: the server {}", printable(&note)));
                 }
                 return Ok(());
             }

@@ -15,6 +15,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,8 @@ pub struct Part {
     file: Option<File>,
     /// The largest file the user accepts (`--max-size`).
     max_size: Option<u64>,
+    /// The server the bytes come from, kept beside the version.
+    server: Option<SocketAddr>,
 }
 
 /// An earlier `.part`, open, with the version its bytes belong to.
@@ -48,6 +51,8 @@ struct Resume {
     file: File,
     len: u64,
     version: Version,
+    /// The server its bytes came from (none in a version file written before it was kept).
+    server: Option<SocketAddr>,
 }
 
 /// Opening an existing `.part` for more bytes: never through a link, never waiting on a FIFO.
@@ -82,6 +87,7 @@ impl Part {
             discard: false,
             file: None,
             max_size,
+            server: None,
         };
         let Ok(meta) = fs::symlink_metadata(&part.path) else {
             if resume {
@@ -118,7 +124,14 @@ impl Part {
         let len = file.metadata()?.len();
         check_owned(&file, &part.path)?;
         match read_version(&part.version_path) {
-            Some(version) => part.resume = Some(Resume { file, len, version }),
+            Some((version, server)) => {
+                part.resume = Some(Resume {
+                    file,
+                    len,
+                    version,
+                    server,
+                });
+            }
             None => {
                 common::sayln!(
                     "{shown} has no version beside it ({}): there is no telling which file its \
@@ -129,6 +142,23 @@ impl Part {
             }
         }
         Ok(part)
+    }
+
+    /// The server this download talks to, before it asks. A `.part` whose bytes came from
+    /// another server is started over: its version is what that server said, and a server
+    /// that lied, giving the real version with bytes of its own, made `--continue` from the
+    /// real one join its bytes to the real end and say `downloaded`.
+    pub fn talking_to(&mut self, server: SocketAddr) {
+        self.server = Some(server);
+        let from = self.resume.as_ref().and_then(|r| r.server);
+        if let Some(from) = from.filter(|&from| from != server) {
+            common::sayln!(
+                "{} came from {from}, not from {server}: starting over",
+                self.path.display()
+            );
+            self.resume = None;
+            self.discard = true;
+        }
     }
 
     /// Where to ask the server to start, and the version those first bytes belong to.
@@ -260,6 +290,9 @@ impl Part {
         if let Some(version) = version {
             let mut file = create_new(&self.version_path)?;
             writeln!(file, "{version}")?;
+            if let Some(server) = self.server {
+                writeln!(file, "from {server}")?;
+            }
         }
         Ok(())
     }
@@ -384,8 +417,9 @@ fn create_new(path: &Path) -> anyhow::Result<File> {
     }
 }
 
-/// The version kept beside a `.part`, if it is there and readable (never through a link).
-fn read_version(path: &Path) -> Option<Version> {
+/// The version kept beside a `.part`, if it is there and readable (never through a link),
+/// and the server it came from, if the file says.
+fn read_version(path: &Path) -> Option<(Version, Option<SocketAddr>)> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let file = File::from(rustix::fs::open(path, flags, Mode::empty()).ok()?);
     let meta = file.metadata().ok()?;
@@ -395,8 +429,14 @@ fn read_version(path: &Path) -> Option<Version> {
         return None;
     }
     let mut text = String::new();
-    file.take(100).read_to_string(&mut text).ok()?;
-    Version::parse(text.trim_end()).ok()
+    file.take(200).read_to_string(&mut text).ok()?;
+    let mut lines = text.lines();
+    let version = Version::parse(lines.next()?.trim_end()).ok()?;
+    let server = lines
+        .next()
+        .and_then(|line| line.strip_prefix("from "))
+        .and_then(|addr| addr.trim_end().parse().ok());
+    Some((version, server))
 }
 
 /// Removes a file or a link (never what a link points to); gone already is fine.

