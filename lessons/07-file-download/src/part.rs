@@ -17,7 +17,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -108,6 +108,14 @@ impl Part {
                      what it points to) and starts over"
                 );
             }
+        } else if !meta.is_file() {
+            // Nothing a download left: --force would fail to remove a directory, and
+            // --continue to append to it.
+            bail!(
+                "{shown} is {}, not what a download leaves: nothing was changed\n\
+                 hint: move it away, or download under another name with --output",
+                file_kind(&meta)
+            );
         } else if !resume && !force {
             bail!(
                 "{shown} holds {} from an earlier download\n\
@@ -437,6 +445,22 @@ fn read_version(path: &Path) -> Option<(Version, Option<SocketAddr>)> {
         .and_then(|line| line.strip_prefix("from "))
         .and_then(|addr| addr.trim_end().parse().ok());
     Some((version, server))
+}
+
+/// What `meta` is, for a message: `a directory`, `a named pipe` ...
+fn file_kind(meta: &fs::Metadata) -> &'static str {
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a named pipe"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
 }
 
 /// Removes a file or a link (never what a link points to); gone already is fine.

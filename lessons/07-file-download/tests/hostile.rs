@@ -5,7 +5,7 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt, symlink};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -359,6 +359,41 @@ fn a_part_planted_or_writable_by_others_is_not_resumed() {
         eprintln!("skipped the other-owner case: chown needs root");
     }
     assert_eq!(fs::read(&part).unwrap(), b"trojan", "nothing written to it");
+}
+
+/// A `.part` that is a directory or a named pipe was taken for an earlier download ("holds
+/// 4096 bytes from an earlier download", a hint to --continue, which then failed on "Is a
+/// directory"; --force ended in a bare "Is a directory"): refused in every mode, untouched.
+#[test]
+fn a_part_that_is_not_a_file_is_refused_and_left_alone() {
+    let out = tempfile::tempdir().unwrap();
+    let part = out.path().join("x.bin.part");
+    let nobody = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = nobody.local_addr().unwrap();
+    fs::create_dir(&part).unwrap();
+    fs::write(part.join("kept"), b"mine").unwrap();
+    for mode in [&[][..], &["--continue"], &["--force"]] {
+        let args = [&["get", "x.bin"][..], mode].concat();
+        let (code, _, stderr) = client(out.path(), addr, &args);
+        assert_eq!(code, Some(1), "{mode:?}: {stderr}");
+        assert!(
+            stderr.contains("x.bin.part is a directory, not what a download leaves")
+                && stderr.contains("hint: move it away")
+                && !stderr.contains("--continue resumes it"),
+            "{mode:?}: {stderr}"
+        );
+    }
+    assert_eq!(fs::read(part.join("kept")).unwrap(), b"mine");
+    fs::remove_dir_all(&part).unwrap();
+    let made = Command::new("mkfifo").arg(&part).status().unwrap();
+    assert!(made.success());
+    for mode in [&[][..], &["--continue"], &["--force"]] {
+        let args = [&["get", "x.bin"][..], mode].concat();
+        let (code, _, stderr) = client(out.path(), addr, &args);
+        assert_eq!(code, Some(1), "{mode:?}: {stderr}");
+        assert!(stderr.contains("x.bin.part is a named pipe"), "{stderr}");
+    }
+    assert!(fs::symlink_metadata(&part).unwrap().file_type().is_fifo());
 }
 
 /// Item 12: a server that sends an endless listing: the client stops at the listing's bound.
