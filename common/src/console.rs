@@ -105,7 +105,18 @@ impl Screen {
     /// none is lost when the program exits.
     pub fn end_editing(&mut self) {
         use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
-        self.editor = None;
+        // The editor's thread prints what it was given when it comes round to it, and its
+        // queue holds one line: a second empty line goes in only once the editor has taken
+        // the first, after printing every line before it. Without this, the news of the
+        // server's FIN came before the bytes that came before the FIN (tcp-client's test
+        // `on_a_terminal_what_came_before_the_fin_is_shown_before_it`).
+        if let Some(mut editor) = self.editor.take() {
+            for _ in 0..2 {
+                if editor.print(String::new()).is_err() {
+                    break;
+                }
+            }
+        }
         let Some(saved) = self.saved.take() else {
             return;
         };
