@@ -143,11 +143,9 @@ pub fn listing(path: &str, mut entries: Vec<Entry>, truncated: bool) -> String {
     }
     page.push_str("</ul>\n");
     if truncated {
-        let _ = writeln!(
-            page,
-            "<p>Only the first {} entries are shown.</p>",
-            entries.len()
-        );
+        // Cut at the entries shown or at those examined (links and all): the page cannot
+        // say which were left out, only that some were.
+        page.push_str("<p>The directory holds more entries than this page lists.</p>\n");
     }
     page.push_str("</body>\n</html>\n");
     page

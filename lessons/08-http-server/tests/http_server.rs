@@ -1459,6 +1459,36 @@ fn a_listing_shows_invisible_characters_in_names_escaped() -> Result<(), Failure
     Ok(())
 }
 
+/// A listing cut at 10,000 entries examined, all of them links it leaves out, said "Only the
+/// first 1 entries are shown" (facts38). The note says only what is true of either cut.
+#[test]
+fn a_cut_listing_says_it_was_cut_and_nothing_more() -> Result<(), Failure> {
+    let dir = served();
+    let links = dir.path().join("root/links");
+    fs::create_dir(&links).unwrap();
+    fs::write(links.join("0 real"), "x").unwrap();
+    for i in 0..10_001 {
+        std::os::unix::fs::symlink("0 real", links.join(format!("link{i}"))).unwrap();
+    }
+    let many = dir.path().join("root/many");
+    fs::create_dir(&many).unwrap();
+    for i in 0..1001 {
+        fs::write(many.join(format!("f{i}")), "").unwrap();
+    }
+    let mut s = Scene::new();
+    let (_server, addr) = start(&mut s, dir.path(), &[])?;
+    for (dir, shown) in [("links", None), ("many", Some(1000))] {
+        let page = ask(addr, &format!("GET /{dir}/ HTTP/1.1\r\nHost: x\r\n\r\n")).body;
+        let page = String::from_utf8(page).unwrap();
+        let listed = page.matches(" bytes</li>").count();
+        let note = "<p>The directory holds more entries than this page lists.</p>";
+        if !page.contains(note) || page.contains("first") || shown.is_some_and(|n| n != listed) {
+            return Err(s.fail(format!("/{dir}/ listed {listed}:\n{page:.600}")));
+        }
+    }
+    Ok(())
+}
+
 /// Each request is a line of the log, and a target may be 8 KiB: with a log nobody reads,
 /// the 4096 lines its queue holds held 49 MB of the server's memory (4.5 MB before). A line
 /// shows 128 bytes of the request now, and how many more there were.
