@@ -21,6 +21,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
+use common::text::printable;
 use common::{Hexdump, Slot};
 
 /// The port the seed's download server listens on, and so the lesson's default.
@@ -59,9 +60,12 @@ impl Request {
         else {
             return Err("expected GET <offset> <version> <name> (version - for any)".into());
         };
-        let offset = offset
-            .parse()
-            .map_err(|_| format!("{offset:?} is not an offset (a number of bytes)"))?;
+        let offset = offset.parse().map_err(|_| {
+            format!(
+                "\"{}\" is not an offset (a number of bytes)",
+                printable(offset)
+            )
+        })?;
         let version = match version {
             "-" => None,
             v => Some(Version::parse(v)?),
@@ -117,7 +121,7 @@ impl Version {
         if ok {
             Ok(Version(word.to_string()))
         } else {
-            Err(format!("{word:?} is not a version"))
+            Err(format!("\"{}\" is not a version", printable(word)))
         }
     }
 }
@@ -153,7 +157,7 @@ impl Header {
         if line == "OK" {
             return Ok(Header::Listing);
         }
-        let bad = || format!("not a response header: {line:?}");
+        let bad = || format!("not a response header: \"{}\"", printable(line));
         let fields: Vec<&str> = line
             .strip_prefix("OK ")
             .ok_or_else(bad)?
@@ -202,7 +206,7 @@ pub enum ListLine {
 
 impl ListLine {
     pub fn parse(line: &str) -> Result<ListLine, String> {
-        let bad = || format!("not a listing line: {line:?}");
+        let bad = || format!("not a listing line: \"{}\"", printable(line));
         if let Some(rest) = line.strip_prefix("END ") {
             let (count, note) = match rest.split_once(' ') {
                 Some((count, note)) => (count, Some(note.to_string())),

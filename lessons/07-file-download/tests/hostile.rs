@@ -429,6 +429,35 @@ fn a_refusal_reason_is_printed_escaped() {
     assert!(!stderr.contains('\u{202e}'), "{stderr}");
 }
 
+/// Item 15 again: a header or a listing line the client cannot parse is quoted in its error.
+/// It was quoted with Rust's `{:?}`, which leaves the Hangul fillers (U+3164, U+115F) raw:
+/// default-ignorable, drawn as blanks. Now through the one printer, which escapes them.
+#[test]
+fn a_header_or_listing_line_it_cannot_parse_is_quoted_escaped() {
+    let out = tempfile::tempdir().unwrap();
+    for (command, line) in [("get", "NO\u{3164}pe"), ("list", "OK\nx\u{115f}y\n")] {
+        let (addr, _, liar) = liar(move |mut stream| {
+            let _ = stream.write_all(format!("{line}\n").as_bytes());
+        });
+        let args: &[&str] = if command == "get" {
+            &["get", "x.bin"]
+        } else {
+            &["list"]
+        };
+        let (code, _, stderr) = client(out.path(), addr, args);
+        liar.join().unwrap();
+        assert_eq!(code, Some(1), "{command}: {stderr}");
+        assert!(
+            stderr.contains(r"\u{3164}") || stderr.contains(r"\u{115f}"),
+            "{command}: {stderr}"
+        );
+        assert!(
+            !stderr.contains(['\u{3164}', '\u{115f}']),
+            "{command}: {stderr}"
+        );
+    }
+}
+
 /// Item 22: line-wrap spoofing through the client's own lines. A refusal reason padded to
 /// the terminal's width, then `hint: ...`; a listed name padded, then `error: ...`; an `END`
 /// note padded, then `hint: ...`. On a terminal (80 columns, made with `script`) each forgery
