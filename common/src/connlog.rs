@@ -12,8 +12,11 @@
 //! is counted, and the next line told says how many were not:
 //!
 //! ```text
-//! accepted 127.0.0.1:50002 (35182 connections before this one not logged: log budget)
+//! accepted 127.0.0.1:37192 (1625 connections before this one not logged: log budget)
 //! ```
+//!
+//! The total has a price: 16 addresses churning at their two a second spend it, and then
+//! other addresses' connections go untold too (served as before, and counted).
 //!
 //! Refusals count as connections (a refused client comes back at once), and a line about a
 //! connection in its course ([`during`]: http-server's bad request, which ends it) is told
