@@ -32,6 +32,7 @@
 
 pub mod addr;
 pub mod chunklog;
+pub mod connlog;
 pub mod console;
 pub mod datagram;
 pub mod echo;

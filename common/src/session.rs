@@ -38,7 +38,8 @@ pub fn log_end(peer: SocketAddr, end: End, received: u64) {
 /// reads the log left out since its last line, or nothing.
 pub fn queue_end(peer: SocketAddr, end: End, received: u64, note: &str) {
     match end_line(peer, end, received) {
-        Ok(line) => crate::log::line(format_args!("{line}{note}")),
+        // Not told if its start was not (a peer's share of lines about connections).
+        Ok(line) => crate::connlog::ended(peer, format_args!("{line}{note}")),
         Err((what, e)) => crate::log::error(what, e),
     }
 }

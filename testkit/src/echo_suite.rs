@@ -517,6 +517,32 @@ print('echo:', other.recv(10).decode())";
             }
 
             #[test]
+            fn connecting_and_closing_cannot_fill_the_log() -> Result<(), Failure> {
+                // Every connection made two lines, `accepted` and its end, though it sent
+                // nothing: connect and close in a loop wrote 650 kB of log a second (3.2 MB
+                // in 5 s, tcp-server). One address's connections are told 256 at once, then
+                // two a second (common::connlog); 127.0.0.2's one connection has its own share.
+                let mut s = Scene::new();
+                let (p, addr) = server(BIN, &mut s, &[])?;
+                let started = std::time::Instant::now();
+                for _ in 0..2_000 {
+                    drop(connect(addr));
+                }
+                let mut last = $crate::echo::connect_from([127, 0, 0, 2], addr).unwrap();
+                last.write_all(b"x").unwrap();
+                let mut one = [0u8; 1];
+                last.read_exact(&mut one).unwrap();
+                // Accepted after all of them: their `accepted` lines come before its own.
+                let line = s.expect(p, "127.0.0.2")?;
+                assert!(line.starts_with("accepted 127.0.0.2"), "{line}");
+                let seconds = started.elapsed().as_secs() + 1;
+                let lines = s.output(p, Stream::Stdout);
+                let accepted = lines.iter().filter(|l| l.starts_with("accepted 127.0.0.1:")).count();
+                assert!(accepted <= 256 + 2 * seconds as usize, "{accepted} of 2000 told in {seconds} s");
+                Ok(())
+            }
+
+            #[test]
             fn a_port_in_use_is_a_clear_error() -> Result<(), Failure> {
                 let taken = TcpListener::bind("127.0.0.1:0").unwrap();
                 let port = taken.local_addr().unwrap().port().to_string();

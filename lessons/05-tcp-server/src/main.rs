@@ -119,14 +119,15 @@ fn serve(args: Args) -> anyhow::Result<()> {
             Ok(taken) => taken,
             Err(full) => {
                 if !args.echo.quiet {
-                    logln!("refused {peer}: {full} (--max-clients, --max-per-address)");
+                    let why = "(--max-clients, --max-per-address)";
+                    common::connlog::refused(peer, format_args!("refused {peer}: {full} {why}"));
                 }
                 continue; // Dropping `stream` closes the connection.
             }
         };
         make_room(evicted);
         if !args.echo.quiet {
-            logln!("accepted {peer}");
+            common::connlog::accepted(peer, format_args!("accepted {peer}"));
         }
         // One thread per client, with a small stack: a thousand idle clients cost little.
         let spawned = thread::Builder::new()
@@ -165,7 +166,10 @@ fn next_client(listener: &TcpListener, spare: &mut Spare) -> Option<(TcpStream, 
             match spare.accept_or_refuse(|| listener.accept()) {
                 Ok(Accepted::Room(stream, peer)) => Some((stream, peer)),
                 Ok(Accepted::Refused(peer)) => {
-                    logln!("refused {peer}: {e}, closed at once (ulimit -n)");
+                    common::connlog::refused(
+                        peer,
+                        format_args!("refused {peer}: {e}, closed at once (ulimit -n)"),
+                    );
                     None
                 }
                 Err(e) => {

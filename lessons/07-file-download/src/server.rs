@@ -84,7 +84,9 @@ impl Server {
                         Full::Server(_) => "--max-clients",
                         Full::Address(_) => "--max-per-address",
                     };
-                    logln!("refused {peer}: {full} ({flag})");
+                    // Within its address's share of such lines (common::connlog).
+                    let line = format_args!("refused {peer}: {full} ({flag})");
+                    common::connlog::refused(peer, line);
                     // One short line into an empty send buffer: this write does not wait.
                     let _ = Connection::new(&stream, server.hexdump)
                         .and_then(|mut conn| conn.send(Header::Refused("busy".into())));
@@ -140,7 +142,7 @@ impl Server {
             }
             // A client that has gone cannot be told anything.
             Err(e @ (LineError::Closed(_) | LineError::Io(_))) => {
-                logln!("no request from {peer}: {e}");
+                common::connlog::refused(peer, format_args!("no request from {peer}: {e}"));
                 return Ok(None);
             }
             Err(e) => {

@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use testkit::echo::holding;
-use testkit::{Failure, Proc, Scene};
+use testkit::{Failure, Proc, Scene, Stream};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_file-download"))
@@ -146,6 +146,37 @@ fn one_address_gets_at_most_max_per_address_places() -> Result<(), Failure> {
     third.read_to_string(&mut answer).unwrap();
     assert_eq!(answer, "ERR busy\n");
     s.expect(p, "already has 2 connections (--max-per-address)")?;
+    Ok(())
+}
+
+/// A client refused and back at once, 1,000 times: each refusal was a line of log (1.5 MB in
+/// 5 s from a script). One address's refusals are told 256 at once, then two a second
+/// (common::connlog), and the next line told says how many were not.
+#[test]
+fn a_client_refused_again_and_again_does_not_flood_the_log() -> Result<(), Failure> {
+    let root = tempfile::tempdir().unwrap();
+    let mut s = Scene::new();
+    let (p, addr) = serve(&mut s, root.path(), &["--max-per-address", "1"])?;
+    let _held = holding([127, 0, 0, 2], addr, None, b"").unwrap();
+    let started = Instant::now();
+    for _ in 0..1_000 {
+        let mut again = holding([127, 0, 0, 2], addr, None, b"").unwrap();
+        let _ = again.read_to_end(&mut Vec::new());
+    }
+    // Refusals are logged in the order they come: once this one is seen, all before it are.
+    let _other = holding([127, 0, 0, 3], addr, None, b"").unwrap();
+    let mut last = holding([127, 0, 0, 3], addr, None, b"").unwrap();
+    let _ = last.read_to_end(&mut Vec::new());
+    s.expect(p, "refused 127.0.0.3")?;
+    let seconds = started.elapsed().as_secs() as usize + 1;
+    let lines = s.output(p, Stream::Stdout);
+    let told = lines
+        .iter()
+        .filter(|l| l.starts_with("refused 127.0.0.2"))
+        .count();
+    if told > 256 + 2 * seconds {
+        return Err(s.fail(format!("{told} lines for 1000 refusals in {seconds} s")));
+    }
     Ok(())
 }
 

@@ -116,9 +116,12 @@ impl Connection {
             ),
             End::Failed(e) => format!("{e}"),
         };
-        common::logln!(
-            "closed {peer}: {why} ({})",
-            common::text::count(requests, "request", "requests")
+        common::connlog::ended(
+            peer,
+            format_args!(
+                "closed {peer}: {why} ({})",
+                common::text::count(requests, "request", "requests")
+            ),
         );
     }
 
@@ -289,7 +292,9 @@ impl Connection {
         // `Content-Length: 49` and sent nothing, as nginx does not.
         self.head_only = false;
         let (status, reason) = bad.status();
-        common::logln!("bad request from {}: {bad} ({status})", self.peer);
+        // Once a connection: told if the connection was (common::connlog).
+        let line = format_args!("bad request from {}: {bad} ({status})", self.peer);
+        common::connlog::during(self.peer, line);
         match self.send_error(status, reason, "", &bad.to_string(), false) {
             Ok(_) => End::Refused(status),
             Err(_) if let Some(why) = self.place.closed_for_room() => End::MadeRoom(why),

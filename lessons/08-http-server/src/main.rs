@@ -174,7 +174,7 @@ fn accept(listener: &TcpListener, places: &Places, options: &Options) -> anyhow:
                 continue;
             }
         };
-        common::logln!("accepted {peer}");
+        common::connlog::accepted(peer, format_args!("accepted {peer}"));
         let options = options.clone();
         // A thread per connection: a browser's idle connections each hold one, asleep.
         let spawned = thread::Builder::new()

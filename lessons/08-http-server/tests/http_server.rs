@@ -1348,6 +1348,37 @@ fn a_client_refused_again_and_again_does_not_flood_the_log() -> Result<(), Failu
     Ok(())
 }
 
+/// Connect and close, in a loop: each connection was two lines of log (`accepted`, `closed`),
+/// though it asked nothing, 2.1 MB of log in 5 s; three with a bad request (`x`, then an
+/// empty line). One address's connections are told 256 at once, then two a second
+/// (common::connlog), each with all its lines; the others are counted.
+#[test]
+fn connecting_and_closing_cannot_fill_the_log() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let (server, addr) = start(&mut s, dir.path(), &["--max-per-address", "4096"])?;
+    let started = Instant::now();
+    for n in 0..2_000 {
+        let sent: &[u8] = if n % 2 == 0 { b"" } else { b"x\r\n\r\n" };
+        drop(holding([127, 0, 0, 2], addr, None, sent).unwrap());
+    }
+    // Lines come out in order: once this one is seen, every earlier `accepted` has been.
+    let _last = kept_alive(addr, "127.0.0.3");
+    s.expect(server, "accepted 127.0.0.3")?;
+    let seconds = started.elapsed().as_secs() as usize + 1;
+    let lines = s.output(server, testkit::Stream::Stdout);
+    let count = |start: &str| lines.iter().filter(|l| l.starts_with(start)).count();
+    let (told, bad) = (
+        count("accepted 127.0.0.2"),
+        count("bad request from 127.0.0.2"),
+    );
+    if told.max(bad) > 256 + 2 * seconds {
+        let why = format!("{told} of 2000 connections told in {seconds} s, {bad} bad requests");
+        return Err(s.fail(why));
+    }
+    Ok(())
+}
+
 /// With stdout a pipe nobody reads (a terminal paused with Ctrl-S, `http-server | slow`), the
 /// log must not stop the server: each thread wrote its lines at once, and once the pipe was
 /// full the 481st request got no answer in 5 s (threads stuck in `write(1)`, the accept loop

@@ -197,7 +197,7 @@ impl Server {
             Ok(taken) => taken,
             Err(full) => {
                 let why = "(--max-clients, --max-per-address)";
-                self.log(format_args!("refused {peer}: {full} {why}"));
+                self.told(peer, false, format_args!("refused {peer}: {full} {why}"));
                 return; // Dropping `stream` closes the connection.
             }
         };
@@ -213,7 +213,7 @@ impl Server {
             log::error(format_args!("cannot watch {peer}"), e);
             return;
         }
-        self.log(format_args!("accepted {peer}"));
+        self.told(peer, true, format_args!("accepted {peer}"));
         let client = Client::new(stream, peer, self.args.encoding, slot);
         self.clients.insert(token, client);
     }
@@ -262,6 +262,16 @@ impl Server {
             .collect();
         for (token, end) in idle {
             self.close(token, end);
+        }
+    }
+
+    /// One line about a connection accepted or refused, unless --quiet, within its
+    /// address's share of such lines (`common::connlog`).
+    fn told(&self, peer: SocketAddr, accepted: bool, line: std::fmt::Arguments) {
+        match (self.options.quiet, accepted) {
+            (true, _) => {}
+            (false, true) => common::connlog::accepted(peer, line),
+            (false, false) => common::connlog::refused(peer, line),
         }
     }
 

@@ -132,7 +132,12 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
             Ok(taken) => taken,
             Err(full) => {
                 let why = "(--max-clients, --max-per-address)";
-                quiet_or(&options, format_args!("refused {peer}: {full} {why}"));
+                told(
+                    &options,
+                    peer,
+                    false,
+                    format_args!("refused {peer}: {full} {why}"),
+                );
                 continue; // Dropping `stream` closes the connection.
             }
         };
@@ -140,7 +145,7 @@ async fn serve_all(args: Args) -> anyhow::Result<()> {
         if let Some(idle) = evicted {
             idle.handle.notify_one();
         }
-        quiet_or(&options, format_args!("accepted {peer}"));
+        told(&options, peer, true, format_args!("accepted {peer}"));
         // A task per client: a few hundred bytes on the heap, where tcp-server spends a
         // thread. It runs on this same thread, whenever its socket is ready.
         tokio::spawn(serve_client(stream, Client { peer, slot, evict }, options));
@@ -224,6 +229,16 @@ async fn unless_evicted<T>(evict: &Notify, io: impl Future<Output = T>) -> Optio
     .await
 }
 // ANCHOR_END: unless_evicted
+
+/// One line about a connection accepted or refused, unless --quiet, within its address's
+/// share of such lines (`common::connlog`).
+fn told(options: &Options, peer: SocketAddr, accepted: bool, line: std::fmt::Arguments) {
+    match (options.quiet, accepted) {
+        (true, _) => {}
+        (false, true) => common::connlog::accepted(peer, line),
+        (false, false) => common::connlog::refused(peer, line),
+    }
+}
 
 /// One line about one connection, unless --quiet: queued, never blocking the thread.
 fn quiet_or(options: &Options, line: std::fmt::Arguments) {
