@@ -98,31 +98,8 @@ impl Part {
             }
             return Ok(part);
         };
+        check_what_is_there(&meta, &part.path, resume, force)?;
         let shown = part.path.display();
-        if meta.is_symlink() {
-            if !force {
-                bail!(
-                    "{shown} is a symbolic link: refusing to write through it (someone may \
-                     have put it there to make this download overwrite another file)\n\
-                     hint: look at it with `ls -l {shown}`; --force removes the link (not \
-                     what it points to) and starts over"
-                );
-            }
-        } else if !meta.is_file() {
-            // Nothing a download left: --force would fail to remove a directory, and
-            // --continue to append to it.
-            bail!(
-                "{shown} is {}, not what a download leaves: nothing was changed\n\
-                 hint: move it away, or download under another name with --output",
-                file_kind(&meta)
-            );
-        } else if !resume && !force {
-            bail!(
-                "{shown} holds {} from an earlier download\n\
-                 hint: --continue resumes it; --force discards it and starts over",
-                amount(meta.len())
-            );
-        }
         if !resume {
             common::sayln!("discarding {shown} ({})", amount(meta.len()));
             part.discard = true;
@@ -445,6 +422,43 @@ fn read_version(path: &Path) -> Option<(Version, Option<SocketAddr>)> {
         .and_then(|line| line.strip_prefix("from "))
         .and_then(|addr| addr.trim_end().parse().ok());
     Some((version, server))
+}
+
+/// Refuses what an earlier run did not leave, or what the user did not say to do with it: a
+/// link (unless --force), anything but a file, and a `.part` with neither --continue nor
+/// --force.
+fn check_what_is_there(
+    meta: &fs::Metadata,
+    path: &Path,
+    resume: bool,
+    force: bool,
+) -> anyhow::Result<()> {
+    let shown = path.display();
+    if meta.is_symlink() {
+        if !force {
+            bail!(
+                "{shown} is a symbolic link: refusing to write through it (someone may \
+                 have put it there to make this download overwrite another file)\n\
+                 hint: look at it with `ls -l {shown}`; --force removes the link (not \
+                 what it points to) and starts over"
+            );
+        }
+    } else if !meta.is_file() {
+        // Nothing a download left: --force would fail to remove a directory, and
+        // --continue to append to it.
+        bail!(
+            "{shown} is {}, not what a download leaves: nothing was changed\n\
+             hint: move it away, or download under another name with --output",
+            file_kind(meta)
+        );
+    } else if !resume && !force {
+        bail!(
+            "{shown} holds {} from an earlier download\n\
+             hint: --continue resumes it; --force discards it and starts over",
+            amount(meta.len())
+        );
+    }
+    Ok(())
 }
 
 /// What `meta` is, for a message: `a directory`, `a named pipe` ...
