@@ -162,7 +162,7 @@ fn next_client(listener: &TcpListener, spare: &mut Spare) -> Option<(TcpStream, 
         // EMFILE: no descriptor left for a new socket, and a client would wait in the queue
         // unserved. Give up the descriptor kept in reserve, accept, and close the connection
         // at once if there is still no room: the client is told, not left hanging.
-        Err(e) if fdlimit::is_out_of_descriptors(&e) && spare.is_held() => {
+        Err(e) if fdlimit::is_out_of_descriptors(&e) && spare.is_ready() => {
             match spare.accept_or_refuse(|| listener.accept()) {
                 Ok(Accepted::Room(stream, peer)) => Some((stream, peer)),
                 Ok(Accepted::Refused(peer)) => {

@@ -139,7 +139,7 @@ fn accept(listener: &TcpListener, places: &Places, options: &Options) -> anyhow:
             // queue unanswered. Give up the descriptor kept in reserve, accept, and close the
             // connection at once if there is still no room: the client is told, not left
             // hanging (the tcp-server chapter tells it).
-            Err(e) if fdlimit::is_out_of_descriptors(&e) && spare.is_held() => {
+            Err(e) if fdlimit::is_out_of_descriptors(&e) && spare.is_ready() => {
                 match spare.accept_or_refuse(|| listener.accept()) {
                     Ok(Accepted::Room(stream, peer)) => (stream, peer),
                     Ok(Accepted::Refused(peer)) => {
