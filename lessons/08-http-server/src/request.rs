@@ -155,13 +155,16 @@ impl Request {
             v if is_http_version(v) => return Err(Bad::Version),
             _ => return Err(Bad::Malformed("expected HTTP/1.1 or HTTP/1.0")),
         };
-        if !target.starts_with('/') {
-            return Err(Bad::Malformed("the target is not a path starting with /"));
-        }
         if !target.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(Bad::Malformed("the target has a byte a URL cannot have"));
         }
-        let raw_path = target.split(['?', '#']).next().unwrap_or_default();
+        // `GET http://host/notes.txt` (absolute-form, as a proxy is asked) must be accepted
+        // too (RFC 9112, 3.2.2): its path is what follows the host.
+        let origin = origin_form(target);
+        if !origin.starts_with('/') {
+            return Err(Bad::Malformed("the target is not a path starting with /"));
+        }
+        let raw_path = origin.split(['?', '#']).next().unwrap_or_default();
         let path = percent_decode(raw_path)?;
 
         let mut headers = Vec::new();
@@ -315,6 +318,23 @@ pub fn percent_encode(path: &str) -> String {
     out
 }
 
+/// The path (and query) of an absolute-form target: `http://host:8000/a.txt?q` is `/a.txt?q`,
+/// `http://host` is `/`; any other target as it is.
+fn origin_form(target: &str) -> String {
+    let scheme = target.find("://").map(|end| &target[..end]);
+    let Some(rest) = scheme
+        .filter(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"))
+        .map(|s| &target[s.len() + 3..])
+    else {
+        return target.to_string();
+    };
+    match rest.find(['/', '?', '#']) {
+        Some(at) if rest[at..].starts_with('/') => rest[at..].to_string(),
+        Some(at) => format!("/{}", &rest[at..]),
+        None => "/".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,6 +365,25 @@ mod tests {
         assert!(!r.keep_alive());
     }
 
+    /// A server must accept a target in absolute-form (RFC 9112, 3.2.2), as a proxy is sent:
+    /// it answered 400 (attack16).
+    #[test]
+    fn an_absolute_form_target_is_its_path() {
+        for (target, path) in [
+            ("http://x/a%20b.txt?q=1", "/a b.txt"),
+            ("HTTP://x:8000/", "/"),
+            ("https://x", "/"),
+            ("http://x?q", "/"),
+        ] {
+            let head = format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+            let request = parse(&head).unwrap();
+            assert_eq!(
+                (request.path.as_str(), request.target.as_str()),
+                (path, target)
+            );
+        }
+    }
+
     #[test]
     fn refuses_each_malformed_head_with_its_status() {
         for (head, code) in [
@@ -356,7 +395,8 @@ mod tests {
             ("GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n", 400),
             ("GET / HTTP/1.1\r\nHost: h\r\nno colon\r\n\r\n", 400),
             ("GET / HTTP/1.1\r\nHost: h\x01\r\n\r\n", 400),
-            ("GET http://x/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+            ("GET ftp://x/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+            ("GET x/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
             ("GET /%zz HTTP/1.1\r\nHost: h\r\n\r\n", 400),
             ("GET /%4 HTTP/1.1\r\nHost: h\r\n\r\n", 400),
             ("GET /%+1 HTTP/1.1\r\nHost: h\r\n\r\n", 400),

@@ -1490,6 +1490,32 @@ fn a_listing_shows_invisible_characters_in_names_escaped() -> Result<(), Failure
     Ok(())
 }
 
+/// A target in absolute-form (`GET http://host/hello.txt`), which RFC 9112 says a server
+/// must accept, was answered 400 (attack16). curl sends one to a proxy (`-x`): the server,
+/// asked as one, serves its own file.
+#[test]
+fn an_absolute_form_target_is_served() -> Result<(), Failure> {
+    let dir = served();
+    let mut s = Scene::new();
+    let (server, addr) = start(&mut s, dir.path(), &[])?;
+    let asked = "GET http://example.invalid/hello.txt HTTP/1.1\r\nHost: example.invalid\r\n\r\n";
+    let answer = ask(addr, asked);
+    assert_eq!((answer.status, answer.body), (200, "你好, http!\n".into()));
+    s.expect(
+        server,
+        "\"GET http://example.invalid/hello.txt HTTP/1.1\" 200 14",
+    )?;
+    if have("curl") {
+        let proxy = format!("http://{addr}");
+        let got = curl(
+            &["-x", &proxy, "http://example.invalid/hello.txt"],
+            dir.path(),
+        );
+        assert_eq!((got.0, got.1), (true, "你好, http!\n".into()), "{}", got.2);
+    }
+    Ok(())
+}
+
 /// A listing cut at 10,000 entries examined, all of them links it leaves out, said "Only the
 /// first 1 entries are shown" (facts38). The note says only what is true of either cut.
 #[test]
