@@ -197,10 +197,10 @@ fn a_client_that_resets_at_once_does_not_flood_the_log() -> Result<(), Failure> 
     }
     // Another address's connection, after theirs: its line comes once the server has taken
     // them all (their threads may still be running, and without the fix enough have ended).
-    let mut last = holding([127, 0, 0, 3], addr, None, b"").unwrap();
+    let mut last = holding([127, 0, 0, 3], addr, None, b"LIST\n").unwrap();
     drop(last.shutdown(std::net::Shutdown::Write));
     let _ = last.read_to_end(&mut Vec::new());
-    s.expect(p, "no request from 127.0.0.3")?;
+    s.expect(p, "for 127.0.0.3")?;
     let seconds = started.elapsed().as_secs() as usize + 1;
     let about = |s: &Scene, stream| {
         s.output(p, stream)
