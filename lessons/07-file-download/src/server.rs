@@ -99,8 +99,14 @@ impl Server {
                     Wire::Seed => seed::serve_client(&server, &stream),
                     Wire::Framed => server.serve_client(&stream, &slot),
                 };
-                if let Err(e) = served {
-                    common::log::error(format_args!("{peer}"), e);
+                match served {
+                    Ok(()) => {}
+                    // Reset before its thread asked its address (ENOTCONN): a client gone
+                    // before its request, within its share as in read_request.
+                    Err(e) if gone_at_once(&e) => {
+                        common::connlog::refused(peer, format_args!("no request from {peer}: {e}"))
+                    }
+                    Err(e) => common::log::error(format_args!("{peer}"), e),
                 }
                 drop(slot);
             });
@@ -370,4 +376,12 @@ pub fn is_stall(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
+}
+
+/// Whether a client's thread failed because the client was gone before it was served: its
+/// connection reset before `peer_addr` (getpeername fails with ENOTCONN, a read or write on
+/// a reset socket never does).
+fn gone_at_once(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<io::Error>()
+        .is_some_and(|e| e.kind() == io::ErrorKind::NotConnected)
 }

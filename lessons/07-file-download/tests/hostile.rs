@@ -180,6 +180,43 @@ fn a_client_refused_again_and_again_does_not_flood_the_log() -> Result<(), Failu
     Ok(())
 }
 
+/// Item 24: a client that connects and resets at once. Its thread's `getpeername` failed
+/// (ENOTCONN) before the request was read, and each such connection was an `error:` line on
+/// stderr, outside the share: `churn.py 6664 LOG 5` made 1.75 MB of stderr in 5 s (23,000
+/// lines), while stdout stayed within it. It is now a `no request from` line, within the
+/// address's share.
+#[test]
+fn a_client_that_resets_at_once_does_not_flood_the_log() -> Result<(), Failure> {
+    let root = tempfile::tempdir().unwrap();
+    let mut s = Scene::new();
+    let (p, addr) = serve(&mut s, root.path(), &[])?;
+    let started = Instant::now();
+    for _ in 0..1_000 {
+        let gone = holding([127, 0, 0, 2], addr, None, b"").unwrap();
+        rustix::net::sockopt::set_socket_linger(&gone, Some(Duration::ZERO)).unwrap();
+    }
+    // Another address's connection, after theirs: its line comes once the server has taken
+    // them all (their threads may still be running, and without the fix enough have ended).
+    let mut last = holding([127, 0, 0, 3], addr, None, b"LIST\n").unwrap();
+    drop(last.shutdown(std::net::Shutdown::Write));
+    let _ = last.read_to_end(&mut Vec::new());
+    s.expect(p, "for 127.0.0.3")?;
+    let seconds = started.elapsed().as_secs() as usize + 1;
+    let about = |s: &Scene, stream| {
+        s.output(p, stream)
+            .iter()
+            .filter(|l| l.contains("127.0.0.2:"))
+            .count()
+    };
+    let (out, err) = (about(&s, Stream::Stdout), about(&s, Stream::Stderr));
+    if out + err > 256 + 2 * seconds {
+        return Err(s.fail(format!(
+            "{out} lines on stdout and {err} on stderr for 1000 resets in {seconds} s"
+        )));
+    }
+    Ok(())
+}
+
 /// Item 3: a client that reads a large file slower than --min-rate (64 KiB every 50 ms, about
 /// 1.3 MB/s, against 32 MiB/s here) is dropped once it falls behind, though it never stops
 /// reading (SO_SNDTIMEO alone would keep it for ever).
