@@ -15,6 +15,7 @@
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, IsTerminal, Write};
+use std::os::fd::AsFd;
 
 use rustyline::error::ReadlineError;
 use rustyline::{Config, DefaultEditor, ExternalPrinter};
@@ -90,7 +91,7 @@ impl Screen {
     /// with another thread's. Ends the program as [`say`] does when stdout cannot take it.
     pub fn line(&mut self, line: impl fmt::Display) {
         let line = line.to_string();
-        let fitted = fit(&line, stdout_width());
+        let fitted = fit(&line, terminal_width());
         if let Some(editor) = &mut self.editor {
             if editor.print(format!("{fitted}\n")).is_ok() {
                 return;
@@ -161,7 +162,7 @@ impl Drop for Screen {
 /// `file-download list` is a name the server chose, and one padded to the width made the
 /// terminal show what followed as a line of its own.
 pub fn say(line: impl fmt::Display) {
-    let line = fit(&line.to_string(), stdout_width());
+    let line = fit(&line.to_string(), terminal_width());
     let mut out = io::stdout().lock();
     match writeln!(out, "{line}").and_then(|()| out.flush()) {
         Ok(()) => {}
@@ -176,12 +177,7 @@ pub fn say(line: impl fmt::Display) {
 /// own that reads like the program's. A write that fails is ignored (`eprintln!` would
 /// panic): there is nowhere left to say so.
 pub fn say_err(text: impl fmt::Display) {
-    let width = io::stderr()
-        .is_terminal()
-        .then(|| rustix::termios::tcgetwinsize(io::stderr()).ok())
-        .flatten()
-        .and_then(|size| (size.ws_col > 0).then_some(usize::from(size.ws_col)));
-    let text = fit(&text.to_string(), width);
+    let text = fit(&text.to_string(), width_of(io::stderr()));
     let mut err = io::stderr().lock();
     let _ = writeln!(err, "{text}").and_then(|()| err.flush());
 }
@@ -193,14 +189,17 @@ macro_rules! sayln {
     ($($arg:tt)*) => { $crate::console::say(format_args!($($arg)*)) };
 }
 
-/// The width of stdout when it is a terminal.
-fn stdout_width() -> Option<usize> {
-    io::stdout().is_terminal().then(terminal_width).flatten()
-}
-
 /// The width of the terminal on stdout, in columns, if stdout is one.
 pub fn terminal_width() -> Option<usize> {
-    let size = rustix::termios::tcgetwinsize(io::stdout()).ok()?;
+    width_of(io::stdout())
+}
+
+/// The width of the terminal `stream` is, in columns, if it is one.
+fn width_of(stream: impl IsTerminal + AsFd) -> Option<usize> {
+    if !stream.is_terminal() {
+        return None;
+    }
+    let size = rustix::termios::tcgetwinsize(stream).ok()?;
     (size.ws_col > 0).then_some(usize::from(size.ws_col))
 }
 
