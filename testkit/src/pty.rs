@@ -81,6 +81,29 @@ impl Pty {
         }
     }
 
+    /// Waits, 10 s at most, until `needle` is shown at or after byte `from` of everything
+    /// shown; returns where it ends. Only what came since the last look is searched, so it
+    /// stays cheap when the program shows megabytes (a server flooding a client).
+    pub fn wait_for_from(&mut self, needle: &str, from: usize) -> Result<usize, String> {
+        let (needle, deadline) = (needle.as_bytes(), Instant::now() + Duration::from_secs(10));
+        let mut start = from;
+        loop {
+            if let Some(at) = self
+                .shown
+                .get(start..)
+                .and_then(|tail| tail.windows(needle.len()).position(|w| w == needle))
+            {
+                return Ok(start + at + needle.len());
+            }
+            start = start.max(self.shown.len().saturating_sub(needle.len()));
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.output.recv_timeout(left) {
+                Ok(bytes) => self.shown.extend(bytes),
+                Err(_) => return Err(format!("{needle:?} never shown after byte {from}")),
+            }
+        }
+    }
+
     /// Waits, 10 s at most, until the program ends; returns everything it showed.
     pub fn wait_for_end(&mut self) -> Result<String, String> {
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -9,6 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use assert_cmd::cargo::cargo_bin_cmd;
+use common::net;
 use predicates::prelude::*;
 use socket2::{Domain, Socket, Type};
 use testkit::{Failure, Proc, Scene, Stream};
@@ -374,6 +375,8 @@ fn a_flood_from_the_server_waits_for_the_screen_instead_of_filling_memory() {
 /// place now; a line typed goes in at once.
 #[test]
 fn lines_typed_on_a_terminal_while_the_server_floods_are_sent() {
+    const EDITING: &str = "\x1b[?2004h";
+    const DONE_EDITING: &str = "\x1b[?2004l";
     let (l, addr) = listener();
     let bin = env!("CARGO_BIN_EXE_tcp-client");
     let Some(mut tty) = testkit::pty::Pty::spawn(bin, &["--to", &addr.to_string()]) else {
@@ -387,12 +390,21 @@ fn lines_typed_on_a_terminal_while_the_server_floods_are_sent() {
     let mut flood = stream.try_clone().unwrap();
     thread::spawn(move || while flood.write_all(&[b'x'; 1 << 16]).is_ok() {});
     tty.wait_for("received").unwrap();
+    // Each line is typed while the editor edits: between two lines the terminal is in its
+    // ordinary mode, where the kernel takes a Ctrl-D typed ahead for a NUL byte, and the
+    // editor never sees the end of input (strace: `read(0, "\0", 1024)`; 2 runs in about
+    // 170, four at once). The editor turns bracketed paste on as it starts a line and off as
+    // it ends one.
+    let mut at = tty.wait_for_from(EDITING, 0).unwrap();
     let mut buf = [0u8; 64];
     for i in 1..=20 {
         tty.type_keys(&format!("line {i}\r"));
         let mut got = Vec::new();
         while !got.ends_with(b"\n") {
-            match stream.read(&mut buf) {
+            // `retry`: assert_cmd's timeouts put a SIGCHLD handler in this process, and a
+            // child of another test that ends interrupts a read that has a timeout (signal(7):
+            // SA_RESTART does not restart it): 12 runs of the suite in 200, four at once.
+            match net::retry(|| stream.read(&mut buf)) {
                 Ok(n @ 1..) => got.extend_from_slice(&buf[..n]),
                 _ => break,
             }
@@ -403,11 +415,13 @@ fn lines_typed_on_a_terminal_while_the_server_floods_are_sent() {
             format!("line {i}\n"),
             "line {i} did not come within 20 s"
         );
+        at = tty.wait_for_from(DONE_EDITING, at).unwrap();
+        at = tty.wait_for_from(EDITING, at).unwrap();
     }
     // Ctrl-D: our FIN.
     tty.type_keys("\x04");
     assert_eq!(
-        stream.read(&mut buf).unwrap(),
+        net::retry(|| stream.read(&mut buf)).unwrap(),
         0,
         "no FIN within 20 s of Ctrl-D"
     );
