@@ -21,7 +21,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
-use common::text::printable;
+use common::text::{Encoding, printable, show_capped};
 use common::{Hexdump, Slot};
 
 /// The port the seed's download server listens on, and so the lesson's default.
@@ -60,12 +60,9 @@ impl Request {
         else {
             return Err("expected GET <offset> <version> <name> (version - for any)".into());
         };
-        let offset = offset.parse().map_err(|_| {
-            format!(
-                "\"{}\" is not an offset (a number of bytes)",
-                printable(offset)
-            )
-        })?;
+        let offset = offset
+            .parse()
+            .map_err(|_| format!("{} is not an offset (a number of bytes)", quoted(offset)))?;
         let version = match version {
             "-" => None,
             v => Some(Version::parse(v)?),
@@ -79,6 +76,23 @@ impl Request {
             name: name.to_string(),
         })
     }
+}
+
+/// A word of a peer's, quoted for a line of log or an `ERR`: escaped as all of a peer's text
+/// is (`"` too, as `\u{22}`), and at most `SHOWN_PER_CHUNK` bytes of it, then `… (N more
+/// bytes)`, as http-server shows a target. A name of 4 KiB was logged in full and escaped
+/// twice (`{:?}` of an escaped name): U+200B, 3 bytes, became `\\u{200b}`, 9, and 21 MB of
+/// requests for missing files made 64 MB of log in 5 s.
+pub fn quoted(word: &str) -> String {
+    let shown = match word.len() <= common::log::SHOWN_PER_CHUNK {
+        true => printable(word).into_owned(),
+        false => show_capped(
+            word.as_bytes(),
+            Encoding::Utf8,
+            common::log::SHOWN_PER_CHUNK,
+        ),
+    };
+    format!("\"{}\"", shown.replace('"', "\\u{22}"))
 }
 
 impl fmt::Display for Request {
@@ -121,7 +135,7 @@ impl Version {
         if ok {
             Ok(Version(word.to_string()))
         } else {
-            Err(format!("\"{}\" is not a version", printable(word)))
+            Err(format!("{} is not a version", quoted(word)))
         }
     }
 }
