@@ -78,21 +78,23 @@ impl Request {
     }
 }
 
-/// A word of a peer's, quoted for a line of log or an `ERR`: escaped as all of a peer's text
-/// is (`"` too, as `\u{22}`), and at most `SHOWN_PER_CHUNK` bytes of it, then `… (N more
-/// bytes)`, as http-server shows a target. A name of 4 KiB was logged in full and escaped
-/// twice (`{:?}` of an escaped name): U+200B, 3 bytes, became `\\u{200b}`, 9, and 21 MB of
-/// requests for missing files made 64 MB of log in 5 s.
+/// A word of a peer's, quoted for a line of log or an `ERR`: `{:?}` of the word escaped as
+/// all of a peer's text is, and at most `SHOWN_PER_CHUNK` bytes of it, then `… (N more
+/// bytes)`, as http-server shows a target. Whole, a name of 1,333 U+200B (3 bytes each,
+/// logged as `\\u{200b}`, 9) made a line of 12 kB, and 21 MB of requests for such a missing
+/// file made 64 MB of log in 5 s.
 pub fn quoted(word: &str) -> String {
-    let shown = match word.len() <= common::log::SHOWN_PER_CHUNK {
-        true => printable(word).into_owned(),
-        false => show_capped(
-            word.as_bytes(),
-            Encoding::Utf8,
-            common::log::SHOWN_PER_CHUNK,
-        ),
-    };
-    format!("\"{}\"", shown.replace('"', "\\u{22}"))
+    match word.len() <= common::log::SHOWN_PER_CHUNK {
+        true => format!("{:?}", printable(word)),
+        false => {
+            let shown = show_capped(
+                word.as_bytes(),
+                Encoding::Utf8,
+                common::log::SHOWN_PER_CHUNK,
+            );
+            format!("{shown:?}")
+        }
+    }
 }
 
 impl fmt::Display for Request {
