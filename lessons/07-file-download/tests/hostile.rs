@@ -1108,11 +1108,13 @@ fn a_long_name_does_not_swell_the_log() -> Result<(), Failure> {
     let mut sent = 0;
     for _ in 0..50 {
         let mut c = holding([127, 0, 0, 2], addr, None, request.as_bytes()).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         sent += request.len();
         let _ = c.read_to_end(&mut Vec::new());
     }
     // Lines come in the order of the requests' ends: once this one is seen, all before it are.
     let mut last = holding([127, 0, 0, 3], addr, None, b"GET 0 - last.txt\n").unwrap();
+    last.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let _ = last.read_to_end(&mut Vec::new());
     s.expect(p, "\"last.txt\"")?;
     let logged: usize = (s.output(p, Stream::Stdout).iter())
