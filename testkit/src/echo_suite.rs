@@ -570,6 +570,38 @@ print('echo:', other.recv(10).decode())";
             }
 
             #[test]
+            fn refusals_past_the_descriptor_limit_cannot_fill_the_log() -> Result<(), Failure> {
+                // With every descriptor taken, each newcomer is accepted into the spare one and
+                // closed at once, and its `refused` line was written outside the log's share in
+                // tcp-poll and tcp-async: churn.py under `ulimit -n 40` made 3.3 MB and 1.5 MB of
+                // log in 5 s (tcp-server, within it, 22 kB). One address's refusals are told
+                // 256 at once, then two a second (common::connlog), as the other refusals are.
+                let mut s = Scene::new();
+                let mut cmd = $crate::fdlimit::with_limit(24, BIN);
+                cmd.args(["--port", "0", "--max-per-address", "4096"]);
+                let (p, addr) = s.start("server", cmd)?;
+                let _held: Vec<TcpStream> = (0..30).map(|_| connect(addr)).collect();
+                s.expect(p, "Too many open files")?;
+                let started = std::time::Instant::now();
+                let refused = |from: [u8; 4]| {
+                    let mut c = $crate::echo::connect_from(from, addr).unwrap();
+                    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    let _ = c.read_to_end(&mut Vec::new());
+                };
+                for _ in 0..1_000 {
+                    refused([127, 0, 0, 2]);
+                }
+                // Refused after all of them: their lines come before its own.
+                refused([127, 0, 0, 3]);
+                s.expect(p, "refused 127.0.0.3")?;
+                let seconds = started.elapsed().as_secs() + 1;
+                let lines = s.output(p, Stream::Stdout);
+                let told = lines.iter().filter(|l| l.starts_with("refused 127.0.0.2:")).count();
+                assert!(told <= 256 + 2 * seconds as usize, "{told} of 1000 told in {seconds} s");
+                Ok(())
+            }
+
+            #[test]
             fn out_of_descriptors_no_client_is_left_hanging() -> Result<(), Failure> {
                 // A hostile peer opens connections until the server has no file descriptor left: accept()
                 // fails (EMFILE, "Too many open files") and the rest wait in the listen queue. A queued

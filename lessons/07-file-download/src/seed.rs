@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::bail;
 use common::size::amount;
-use common::text::{count, printable};
+use common::text::count;
 use common::{logln, outln};
 
 use crate::part::{self, Part};
@@ -38,11 +38,11 @@ pub fn serve_client(server: &Server, mut stream: &TcpStream) -> anyhow::Result<(
     };
     let name = String::from_utf8_lossy(name);
     let name = name.trim_end_matches(['\r', '\n']);
-    let shown = printable(name);
+    let shown = crate::protocol::quoted(name);
     let file = match server.root.open(name) {
         Ok(file) => file,
         Err(refusal) => {
-            logln!("refused {peer}: {shown:?}: {refusal} (seed protocol: sent nothing)");
+            logln!("refused {peer}: {shown}: {refusal} (seed protocol: sent nothing)");
             return Ok(());
         }
     };
@@ -51,7 +51,7 @@ pub fn serve_client(server: &Server, mut stream: &TcpStream) -> anyhow::Result<(
     match server.send_file(&file, stream, 0, size, None) {
         Ok(sent) => {
             let sent = count(sent, "byte", "bytes");
-            logln!("sent {shown:?} to {peer}: {sent} (seed protocol)");
+            logln!("sent {shown} to {peer}: {sent} (seed protocol)");
             Ok(())
         }
         Err(cut) => Ok(server.cut(&Connection::new(stream, server.hexdump)?, cut)?),

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use common::pace::{Cut, Pace};
-use common::text::{count, printable};
+use common::text::count;
 use common::{CannotBind, Evicted, Full, Hexdump, Proto, Root, Slot, Slots, logln};
 
 use crate::args::{ServeArgs, Wire};
-use crate::protocol::{Connection, Header, LineError, ListLine, Request, Version};
+use crate::protocol::{Connection, Header, LineError, ListLine, Request, Version, quoted};
 use crate::seed;
 
 /// The most files one listing shows: a listing costs the server time and the client screen
@@ -178,11 +178,11 @@ impl Server {
         name: &str,
     ) -> anyhow::Result<()> {
         let peer = conn.peer();
-        let shown = printable(name);
+        let shown = quoted(name);
         let file = match self.root.open(name) {
             Ok(file) => file,
             Err(refusal) => {
-                logln!("refused {peer}: {shown:?}: {refusal}");
+                logln!("refused {peer}: {shown}: {refusal}");
                 return Ok(conn.send(Header::Refused(refusal.to_string()))?);
             }
         };
@@ -193,13 +193,13 @@ impl Server {
         // As HTTP's If-Range: the rest of the version the client has, or else all of it.
         let offset = match version {
             Some(theirs) if theirs != current => {
-                logln!("{peer} has {shown:?} at version {theirs}, now {current}: sending all");
+                logln!("{peer} has {shown} at version {theirs}, now {current}: sending all");
                 0
             }
             _ => offset,
         };
         if offset > size {
-            logln!("refused {peer}: {shown:?}: offset {offset} is past the end ({size} bytes)");
+            logln!("refused {peer}: {shown}: offset {offset} is past the end ({size} bytes)");
             let why = format!("offset {offset} is past the end of the file ({size} bytes)");
             return Ok(conn.send(Header::Refused(why))?);
         }
@@ -216,17 +216,17 @@ impl Server {
             Err(cut) => {
                 return self
                     .cut(conn, cut)
-                    .context(format!("sending {shown:?} failed"));
+                    .context(format!("sending {shown} failed"));
             }
         };
         if sent < size - offset {
             bail!(
-                "{shown:?} shrank while it was sent: {sent} of {} bytes",
+                "{shown} shrank while it was sent: {sent} of {} bytes",
                 size - offset
             );
         }
         logln!(
-            "sent {shown:?} to {peer}: {} from offset {offset} in {:.2?}",
+            "sent {shown} to {peer}: {} from offset {offset} in {:.2?}",
             count(sent, "byte", "bytes"),
             started.elapsed()
         );

@@ -1094,3 +1094,37 @@ fn a_log_nobody_reads_does_not_stop_the_server() {
         assert!(answer.starts_with(b"OK 6 0 "), "request {i}: {answer:?}");
     }
 }
+
+/// A long name logged in full: requests for a missing file whose 3,900-byte name is U+200B (a
+/// zero-width space, 3 bytes, logged as `\\u{200b}`, 9) made the log three times what the
+/// attacker sent (21 MB of requests, 64 MB of log in 5 s). The log now shows a name's first
+/// `SHOWN_PER_CHUNK` bytes, as http-server shows a target.
+#[test]
+fn a_long_name_does_not_swell_the_log() -> Result<(), Failure> {
+    let root = tempfile::tempdir().unwrap();
+    let mut s = Scene::new();
+    let (p, addr) = serve(&mut s, root.path(), &[])?;
+    let request = format!("GET 0 - {}\n", "\u{200b}".repeat(1300));
+    let mut sent = 0;
+    for _ in 0..50 {
+        let mut c = holding([127, 0, 0, 2], addr, None, request.as_bytes()).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        sent += request.len();
+        let _ = c.read_to_end(&mut Vec::new());
+    }
+    // Lines come in the order of the requests' ends: once this one is seen, all before it are.
+    let mut last = holding([127, 0, 0, 3], addr, None, b"GET 0 - last.txt\n").unwrap();
+    last.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = last.read_to_end(&mut Vec::new());
+    s.expect(p, "\"last.txt\"")?;
+    let logged: usize = (s.output(p, Stream::Stdout).iter())
+        .filter(|l| l.contains("127.0.0.2:"))
+        .map(|l| l.len() + 1)
+        .sum();
+    if logged * 4 > sent {
+        return Err(s.fail(format!(
+            "{logged} bytes of log for {sent} bytes of requests"
+        )));
+    }
+    Ok(())
+}
