@@ -155,6 +155,19 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     files.map(walkdir::DirEntry::into_path).collect()
 }
 
+/// The files under `dir` whose name ends in `.ext`, as [`walk`] finds them.
+pub fn with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let files = walk(dir).into_iter();
+    files
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect()
+}
+
+/// Whether `tool` can be started (it may still refuse `--version`: nc and nginx do).
+pub fn installed(tool: &str) -> bool {
+    Command::new(tool).arg("--version").output().is_ok()
+}
+
 /// The newest modification time under `dirs`, `target` directories aside.
 pub fn newest(dirs: &[PathBuf]) -> Option<SystemTime> {
     let files = dirs.iter().flat_map(|d| walk(d));
