@@ -18,8 +18,9 @@ use testkit::free_port::free_tcp_port;
 use testkit::{Proc, Scene};
 
 use crate::bins::{
-    Bins, Profile, build, installed, mkdir, pattern, read, repo_root, target_dir, write,
+    Bins, Profile, build, installed, mkdir, pattern, read, repo_root, sh, target_dir, write,
 };
+use crate::flags::escape;
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
@@ -370,8 +371,7 @@ fn figure(names: &[&str], cpu: &[f64], memory: &[f64], hold: usize, conditions: 
         conditions,
     ];
     for (i, line) in caption.iter().enumerate() {
-        let (y, line) = (height - 26.0 + i as f64 * 15.0, line.replace('&', "&amp;"));
-        let line = line.replace('<', "&lt;");
+        let (y, line) = (height - 26.0 + i as f64 * 15.0, escape(line));
         let _ = write!(
             svg,
             r#"
@@ -529,12 +529,6 @@ fn download_in(
     }
     println!("(file-download serve's peak: {server_peak} kB)");
     Ok(())
-}
-
-fn sh(script: &str) -> Command {
-    let mut cmd = Command::new("sh");
-    cmd.args(["-c", script]);
-    cmd
 }
 
 /// A child process, killed and reaped when dropped.

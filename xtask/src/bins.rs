@@ -97,6 +97,13 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `sh -c script`.
+pub fn sh(script: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", script]);
+    cmd
+}
+
 /// What `cmd` prints on stdout; when it fails, the error ends with the last lines of its
 /// stdout and stderr.
 pub fn output(cmd: &mut Command) -> anyhow::Result<String> {
