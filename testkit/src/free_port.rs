@@ -9,14 +9,16 @@ use std::process::Child;
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// A TCP port on 127.0.0.1 that nothing listened on a moment ago.
+pub fn free_tcp_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
 /// Starts `start(port)` until it listens on 127.0.0.1:port (TCP), trying another port when it
 /// exits with a bind error. `start` must pipe the child's stderr, which says why it exited.
 pub fn tcp_server_on_a_free_port(mut start: impl FnMut(u16) -> Child) -> (Child, SocketAddr) {
     for _ in 0..10 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap_or_else(|e| panic!("no free port: {e}"));
+        let port = free_tcp_port().unwrap_or_else(|e| panic!("no free port: {e}"));
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let mut child = start(port);
         let deadline = Instant::now() + Duration::from_secs(10);

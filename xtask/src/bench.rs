@@ -7,16 +7,20 @@
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use testkit::free_port::free_tcp_port;
 use testkit::{Proc, Scene};
 
-use crate::bins::{Bins, Profile, build, mkdir, pattern, read, repo_root, target_dir, write};
+use crate::bins::{
+    Bins, Profile, build, installed, mkdir, pattern, read, repo_root, sh, target_dir, write,
+};
+use crate::flags::escape;
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
@@ -259,7 +263,7 @@ fn start(scene: &mut Scene, bins: &Bins, server: &str, hold: usize) -> Result<(P
         return Ok(scene.start(server, bins.lesson(server, &args))?);
     }
     // The C server takes a port and prints `ready`.
-    let port = free_port()?;
+    let port = free_tcp_port()?;
     let mut cmd = Command::new(bins.dir.join("c_echo_epoll"));
     cmd.arg(port.to_string());
     let p = scene.spawn(server, cmd)?;
@@ -367,8 +371,7 @@ fn figure(names: &[&str], cpu: &[f64], memory: &[f64], hold: usize, conditions: 
         conditions,
     ];
     for (i, line) in caption.iter().enumerate() {
-        let (y, line) = (height - 26.0 + i as f64 * 15.0, line.replace('&', "&amp;"));
-        let line = line.replace('<', "&lt;");
+        let (y, line) = (height - 26.0 + i as f64 * 15.0, escape(line));
         let _ = write!(
             svg,
             r#"
@@ -423,7 +426,6 @@ const TOOLS: [(&str, &str, &str); 3] = [
 fn download(bins: &Bins, target: &Path, size: u64, runs: usize) -> Result<()> {
     let lesson = std::env::var_os("XTASK_DOWNLOAD_BIN").map(PathBuf::from);
     let lesson = lesson.unwrap_or_else(|| bins.dir.join("file-download"));
-    let installed = |tool: &str| Command::new(tool).arg("-h").output().is_ok();
     let tools: Vec<_> = TOOLS.iter().filter(|(tool, ..)| installed(tool)).collect();
     if tools.len() < TOOLS.len() {
         println!("not installed, so not compared: apt-get install netcat-openbsd socat");
@@ -491,7 +493,7 @@ fn download_in(
                 }
                 Some((_, "", client)) => measure(sh(&(fill(client, 0) + &sync)))?,
                 Some((tool, server, client)) => {
-                    let port = free_port()?;
+                    let port = free_tcp_port()?;
                     let _server = listening(sh(&fill(server, port)), port)
                         .with_context(|| format!("{tool} did not listen"))?;
                     measure(sh(&(fill(client, port) + &sync)))?
@@ -529,12 +531,6 @@ fn download_in(
     Ok(())
 }
 
-fn sh(script: &str) -> Command {
-    let mut cmd = Command::new("sh");
-    cmd.args(["-c", script]);
-    cmd
-}
-
 /// A child process, killed and reaped when dropped.
 struct Running(Child);
 
@@ -563,11 +559,6 @@ fn measure(mut cmd: Command) -> Result<(f64, u64)> {
         }
     }
     Ok((started.elapsed().as_secs_f64(), peak))
-}
-
-/// A port nothing listens on now.
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// Starts `cmd` and waits until it listens on 127.0.0.1:`port`, by reading /proc/net/tcp (a
@@ -624,7 +615,7 @@ pub struct HttpOptions {
 /// `--quiet` (no line per request), as nginx without its access log.
 fn http(bins: &Bins, target: &Path, options: &HttpOptions) -> Result<()> {
     for tool in ["curl", "wrk"] {
-        if Command::new(tool).arg("--version").output().is_err() {
+        if !installed(tool) {
             bail!("{tool} not found (apt-get install {tool})");
         }
     }
@@ -644,7 +635,7 @@ fn http(bins: &Bins, target: &Path, options: &HttpOptions) -> Result<()> {
     // file's runs can take turns: a moment of load on the machine then falls on all of them.
     let mut servers = Vec::new();
     for name in ["http-server", "nginx (1 worker)", "python3 -m http.server"] {
-        let (port, max) = (free_port()?, "10000");
+        let (port, max) = (free_tcp_port()?, "10000");
         let cmd = match name {
             "http-server" => {
                 let args = ["--quiet", "--max-clients", max, "--max-per-address", max];
@@ -703,7 +694,7 @@ const RUNS: usize = 11;
 fn nginx(dir: &Path, root: &Path, port: u16) -> Result<Command> {
     let exe = ["/usr/sbin/nginx", "nginx"]
         .into_iter()
-        .find(|n| Command::new(n).arg("-v").output().is_ok())
+        .find(|n| installed(n))
         .context("not installed (apt-get install nginx-light)")?;
     let conf = format!(
         "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dir}/nginx.pid;\n\

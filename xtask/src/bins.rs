@@ -97,6 +97,13 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `sh -c script`.
+pub fn sh(script: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", script]);
+    cmd
+}
+
 /// What `cmd` prints on stdout; when it fails, the error ends with the last lines of its
 /// stdout and stderr.
 pub fn output(cmd: &mut Command) -> anyhow::Result<String> {
@@ -153,6 +160,19 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let entries = entries.filter_entry(|e| !e.file_type().is_dir() || e.file_name() != "target");
     let files = entries.flatten().filter(|e| !e.file_type().is_dir());
     files.map(walkdir::DirEntry::into_path).collect()
+}
+
+/// The files under `dir` whose name ends in `.ext`, as [`walk`] finds them.
+pub fn with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let files = walk(dir).into_iter();
+    files
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect()
+}
+
+/// Whether `tool` can be started (it may still refuse `--version`: nc and nginx do).
+pub fn installed(tool: &str) -> bool {
+    Command::new(tool).arg("--version").output().is_ok()
 }
 
 /// The newest modification time under `dirs`, `target` directories aside.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use crate::bins::walk;
+use crate::bins::with_ext;
 use crate::manifest::LESSONS;
 use crate::scenes::PAIRS;
 
@@ -16,10 +16,7 @@ use crate::scenes::PAIRS;
 pub fn check(root: &Path) -> Vec<String> {
     let mut problems = Vec::new();
     let read = |path: &Path| fs::read_to_string(path).unwrap_or_default();
-    let with_ext = |dir: &str, ext: &'static str| {
-        let files = walk(&root.join(dir)).into_iter();
-        files.filter(move |p| p.extension().is_some_and(|e| e == ext))
-    };
+    let with_ext = |dir: &str, ext| with_ext(&root.join(dir), ext);
     for chapter in with_ext("docs/src", "md") {
         let text = read(&chapter);
         // An indented include (in a list item) indents only the listing's first line: the
@@ -38,7 +35,7 @@ pub fn check(root: &Path) -> Vec<String> {
             problems.extend(check_include(&chapter, include.0.trim()));
         }
     }
-    for source in with_ext("lessons", "rs").chain(with_ext("common/src", "rs")) {
+    for source in [with_ext("lessons", "rs"), with_ext("common/src", "rs")].concat() {
         problems.extend(check_anchor_pairs(&source, &read(&source)));
     }
     let (summary, readme) = (

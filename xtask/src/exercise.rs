@@ -362,12 +362,7 @@ fn copy_workspace(root: &Path, ws: &Path) -> anyhow::Result<()> {
     let files = "git ls-files -z --cached --others --exclude-standard";
     let copy =
         format!("{files} | tar --null -T - --ignore-failed-read -cf - | tar -xf - -C \"$0\"");
-    run_cmd(
-        Command::new("sh")
-            .args(["-c", &copy])
-            .arg(ws)
-            .current_dir(root),
-    )?;
+    run_cmd(bins::sh(&copy).arg(ws).current_dir(root))?;
     run_cmd(
         Command::new("git")
             .args(["init", "--quiet"])

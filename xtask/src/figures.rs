@@ -8,18 +8,17 @@ use std::path::Path;
 
 use regex::{Captures, Regex};
 
-use crate::bins::{read, walk, write};
+use crate::bins::{read, with_ext, write};
 
 /// What differs from the figures the table makes; with `fix`, writes them instead.
 pub fn check(root: &Path, fix: bool) -> anyhow::Result<Vec<String>> {
     let dir = root.join("docs/src/figures");
     let labels = parse_table(&read(&dir.join("zh-CN.tsv"))?);
     let mut problems = Vec::new();
-    let svgs = walk(&dir).into_iter().filter(|p| p.parent() == Some(&dir));
-    for name in svgs
-        .filter_map(|p| Some(p.file_name()?.to_str()?.to_string()))
-        .filter(|n| n.ends_with(".svg"))
-    {
+    let svgs = with_ext(&dir, "svg")
+        .into_iter()
+        .filter(|p| p.parent() == Some(&dir));
+    for name in svgs.filter_map(|p| Some(p.file_name()?.to_str()?.to_string())) {
         let (chinese, missing) = translate(&read(&dir.join(&name))?, &labels)?;
         for label in missing {
             problems.push(format!(

@@ -162,7 +162,8 @@ fn code(text: &str) -> String {
     format!("<code>{}</code>", escape(text))
 }
 
-fn escape(text: &str) -> String {
+/// `text` in HTML or SVG: `&`, `<` and `>` escaped.
+pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -10,7 +10,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use polib::po_file;
 
-use crate::bins::{read, run, walk, write};
+use crate::bins::{read, run, walk, with_ext, write};
 
 /// The Chinese book's title (book.toml holds the English one).
 const TITLE: &str = "socket-lessons：用 Rust 学 TCP 与 UDP 套接字编程";
@@ -141,10 +141,9 @@ pub fn book(root: &Path) -> Result<()> {
         .env("MDBOOK_BOOK__TITLE", TITLE))?;
     let pages = |dir: &Path| -> Vec<PathBuf> {
         let skip = ["print.html", "toc.html", "404.html"];
-        walk(dir)
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "html"))
-            .filter(|p| !skip.iter().any(|n| p.ends_with(n)))
+        let pages = with_ext(dir, "html").into_iter();
+        let pages = pages.filter(|p| !skip.iter().any(|n| p.ends_with(n)));
+        pages
             .filter(|p| dir == chinese || !p.starts_with(&chinese))
             .collect()
     };
@@ -207,8 +206,8 @@ mod tests {
     /// so, and fails only in CI.
     #[test]
     fn changing_one_paragraph_makes_exactly_one_message_fuzzy() {
-        let has = |tool: &str| Command::new(tool).arg("--help").output().is_ok();
-        if !has("mdbook-xgettext") || !has("msgmerge") {
+        let installed = crate::bins::installed;
+        if !installed("mdbook-xgettext") || !installed("msgmerge") {
             assert!(
                 std::env::var_os("CI").is_none(),
                 "CI must install the book's tools"

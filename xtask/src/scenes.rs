@@ -44,7 +44,7 @@ use testkit::{Failure, Proc, Scene, Stream};
 use anyhow::{Context, bail, ensure};
 use regex::{Captures, Regex};
 
-use crate::bins::{Bins, mkdir, pattern, read, repo_root, write};
+use crate::bins::{Bins, installed, mkdir, pattern, read, repo_root, write};
 use crate::manifest::LESSONS;
 
 pub struct Pair {
@@ -125,10 +125,8 @@ impl Pair {
         } else {
             return Ok(());
         };
-        match Command::new(tool).arg("--version").output() {
-            Ok(out) if out.status.success() => Ok(()),
-            _ => bail!("{tool} not found: {why}"),
-        }
+        ensure!(installed(tool), "{tool} not found: {why}");
+        Ok(())
     }
 
     /// Runs the pair's script in `s`; a failure names the script's line.
