@@ -84,16 +84,15 @@ impl Request {
 /// logged as `\\u{200b}`, 9) made a line of 12 kB, and 21 MB of requests for such a missing
 /// file made 64 MB of log in 5 s.
 pub fn quoted(word: &str) -> String {
-    match word.len() <= common::log::SHOWN_PER_CHUNK {
-        true => format!("{:?}", printable(word)),
-        false => {
-            let shown = show_capped(
-                word.as_bytes(),
-                Encoding::Utf8,
-                common::log::SHOWN_PER_CHUNK,
-            );
-            format!("{shown:?}")
-        }
+    if word.len() <= common::log::SHOWN_PER_CHUNK {
+        format!("{:?}", printable(word))
+    } else {
+        let shown = show_capped(
+            word.as_bytes(),
+            Encoding::Utf8,
+            common::log::SHOWN_PER_CHUNK,
+        );
+        format!("{shown:?}")
     }
 }
 
