@@ -471,7 +471,6 @@ fn download_in(
     let mut serve = Command::new(lesson);
     serve.args(["serve", "--port", "0", "--root"]).arg(&root);
     let (server, addr) = scene.start("serve", serve)?;
-    let sync = format!(" && sync '{}'", dst.display());
     let fill = |script: &str, port: u16| {
         let script = script.replace("{src}", &src.to_string_lossy());
         script
@@ -491,12 +490,12 @@ fn download_in(
                         .current_dir(&out);
                     measure(get)?
                 }
-                Some((_, "", client)) => measure(sh(&(fill(client, 0) + &sync)))?,
+                Some((_, "", client)) => copy_and_fsync(copier(&fill(client, 0)), &dst)?,
                 Some((tool, server, client)) => {
                     let port = free_tcp_port()?;
                     let _server = listening(sh(&fill(server, port)), port)
                         .with_context(|| format!("{tool} did not listen"))?;
-                    measure(sh(&(fill(client, port) + &sync)))?
+                    copy_and_fsync(copier(&fill(client, port)), &dst)?
                 }
             };
             // A copier that stopped early would look fast.
@@ -541,8 +540,32 @@ impl Drop for Running {
     }
 }
 
-/// Runs `cmd` to its end; returns the seconds it took and its peak memory in kB, sampled from
-/// /proc while it runs (the last sample before it exits).
+/// A contender's client script, run so that the process measured is the copier itself: the
+/// shell does the script's redirections and then `exec`s the copier in its own place, so the
+/// pid that [`measure`] samples becomes cat's, nc's or socat's (exec starts a fresh peak).
+/// Without `exec` it stayed the shell's, waiting for its child, and the "client peak" column
+/// was dash's for every contender.
+fn copier(script: &str) -> Command {
+    sh(&format!("exec {script}"))
+}
+
+/// Runs a contender's `copier` to its end, then fsyncs its copy `dst` as `sync FILE` would
+/// (open, fsync), since the lesson's `get` fsyncs before its rename: the seconds include the
+/// fsync, as the lesson's do; the peak is the copier's alone. The fsync is done here, not by
+/// `&& sync` in the script, because after `exec` no shell is left to run it.
+fn copy_and_fsync(copier: Command, dst: &Path) -> Result<(f64, u64)> {
+    let started = Instant::now();
+    let (_, peak) = measure(copier)?;
+    File::open(dst)
+        .and_then(|file| file.sync_all())
+        .with_context(|| format!("cannot fsync {}", dst.display()))?;
+    Ok((started.elapsed().as_secs_f64(), peak))
+}
+
+/// Runs `cmd` to its end; returns the seconds it took and its peak memory in kB (VmHWM),
+/// sampled from /proc while it runs: the last sample before it exits. Not the largest: a
+/// shell that `exec`s a copier is sampled first, and its peak is not the copier's (VmHWM
+/// starts again at the exec, and only grows until the exit).
 fn measure(mut cmd: Command) -> Result<(f64, u64)> {
     let started = Instant::now();
     let mut child = cmd
@@ -551,7 +574,7 @@ fn measure(mut cmd: Command) -> Result<(f64, u64)> {
         .with_context(|| format!("cannot start {cmd:?}"))?;
     let mut peak = 0;
     loop {
-        peak = loadgen::usage(child.id()).map_or(peak, |u| peak.max(u.peak_rss_kb));
+        peak = loadgen::usage(child.id()).map_or(peak, |u| u.peak_rss_kb);
         match child.try_wait()? {
             Some(status) if status.success() => break,
             Some(status) => bail!("{cmd:?} failed: {status}"),
@@ -777,6 +800,16 @@ mod tests {
         let target = Path::new("/tmp/target");
         assert_eq!(echo_dir(false, target), target.join("bench-echo"));
         assert!(echo_dir(true, target).ends_with("docs/src/figures"));
+    }
+
+    #[test]
+    fn a_contenders_peak_is_the_copiers_not_the_shells() {
+        // awk (mawk or gawk) doubles a string to 64 MiB and then counts for a while: dash's
+        // peak is under 2 MiB, so a peak over 64 MiB can only be awk's own.
+        let hungry = "awk 'BEGIN { s = \"x\"; for (i = 0; i < 26; i++) s = s s; \
+                      while (j++ < 5000000) ; }'";
+        let (_, peak) = measure(copier(hungry)).unwrap();
+        assert!(peak > 64 << 10, "peak {peak} kB");
     }
 
     #[test]
