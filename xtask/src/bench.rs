@@ -424,16 +424,21 @@ const TOOLS: [(&str, &str, &str); 3] = [
 /// `XTASK_DOWNLOAD_BIN=PATH` measures another build of file-download (an older commit's) in
 /// place of the one just built.
 fn download(bins: &Bins, target: &Path, size: u64, runs: usize) -> Result<()> {
-    let lesson = std::env::var_os("XTASK_DOWNLOAD_BIN").map(PathBuf::from);
-    let lesson = lesson.unwrap_or_else(|| bins.dir.join("file-download"));
+    let other = std::env::var_os("XTASK_DOWNLOAD_BIN").map(PathBuf::from);
+    let lesson = other
+        .clone()
+        .unwrap_or_else(|| bins.dir.join("file-download"));
     let tools: Vec<_> = TOOLS.iter().filter(|(tool, ..)| installed(tool)).collect();
     if tools.len() < TOOLS.len() {
         println!("not installed, so not compared: apt-get install netcat-openbsd socat");
     }
+    // Which build was measured, when it is not the one just built.
+    let which = other
+        .map(|p| format!(", {}", p.display()))
+        .unwrap_or_default();
     println!(
-        "{} MiB over loopback, median of {runs} runs, {}",
-        size >> 20,
-        lesson.display()
+        "{} MiB over loopback, median of {runs} runs{which}",
+        size >> 20
     );
     let mut places = vec![("disk", target.join("bench-download"))];
     if Path::new("/dev/shm").is_dir() {
