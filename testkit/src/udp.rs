@@ -139,7 +139,9 @@ impl Peer {
         self.with_wait(quiet, |socket| {
             let mut buf = vec![0u8; BUF];
             let mut n = 0;
-            while socket.recv(&mut buf).is_ok() {
+            // `retry`: a signal (SIGCHLD from a child of another test, with assert_cmd's
+            // handler) cuts a wait with a timeout short; it is not the quiet that ends the count.
+            while common::net::retry(|| socket.recv(&mut buf)).is_ok() {
                 n += 1;
             }
             n
