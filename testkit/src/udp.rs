@@ -233,3 +233,31 @@ pub fn shown(bytes: &[u8]) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+    use std::time::Instant;
+
+    /// assert_cmd's timeouts put a SIGCHLD handler (SA_RESTART) in the test process. A child
+    /// of this thread that ends while the peer waits interrupts the wait, a socket call with a
+    /// timeout, which is not restarted (EINTR): that is not the quiet the count waits for.
+    #[test]
+    fn a_child_that_ends_does_not_end_the_quiet() {
+        assert_cmd::Command::new("true")
+            .timeout(Duration::from_secs(10))
+            .assert()
+            .success();
+        let peer = Peer::new().unwrap();
+        let mut child = Command::new("sleep").arg("0.2").spawn().unwrap();
+        let started = Instant::now();
+        assert_eq!(peer.quiet_count(Duration::from_secs(2)).ok(), Some(0));
+        let waited = started.elapsed();
+        let _ = child.wait();
+        assert!(
+            waited >= Duration::from_secs(2),
+            "the count ended after {waited:?}"
+        );
+    }
+}
