@@ -28,6 +28,10 @@ macro_rules! echo_server_suite {
             use std::time::Duration;
 
             use $crate::{Failure, Proc, Scene, Stream};
+            // Every read or write on a socket with a timeout goes through `retry`: a test
+            // binary with assert_cmd's timeouts has a SIGCHLD handler, and a child of another
+            // test that ends interrupts such a call (EINTR; SA_RESTART does not restart it).
+            use ::common::net::retry;
 
             fn server(bin: &str, scene: &mut Scene, args: &[&str]) -> Result<(Proc, SocketAddr), Failure> {
                 let mut cmd = Command::new(bin);
@@ -104,7 +108,7 @@ macro_rules! echo_server_suite {
                 let chunk: Vec<u8> = (0..64 * 1024).map(|i: u32| (i % 251) as u8).collect();
                 let mut sent = Vec::new();
                 while sent.len() < 256 * 1024 * 1024 {
-                    match stream.write(&chunk) {
+                    match retry(|| stream.write(&chunk)) {
                         Ok(n) => sent.extend_from_slice(&chunk[..n]),
                         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
                         Err(e) => panic!("write failed after {} bytes: {e}", sent.len()),
@@ -144,7 +148,7 @@ macro_rules! echo_server_suite {
                 );
                 stream.shutdown(Shutdown::Write).unwrap();
                 // The server answers our FIN with its own: read returns 0.
-                assert_eq!(stream.read(&mut back).unwrap(), 0);
+                assert_eq!(retry(|| stream.read(&mut back)).unwrap(), 0);
                 assert_eq!(
                     s.expect(p, "closed")?,
                     format!("{client} closed the connection (FIN) after 5 bytes; closing ours")
@@ -225,7 +229,7 @@ macro_rules! echo_server_suite {
                 );
                 // The server closed: our read ends.
                 let mut one = [0u8; 1];
-                assert_eq!(silent.read(&mut one).unwrap(), 0);
+                assert_eq!(retry(|| silent.read(&mut one)).unwrap(), 0);
                 Ok(())
             }
 
@@ -453,7 +457,7 @@ print('echo:', other.recv(10).decode())";
                 let block = vec![b'h'; 64 * 1024];
                 let mut sent = 0;
                 // Until a write takes nothing for a second: the server's buffers are full.
-                while let Ok(n) = hog.write(&block) {
+                while let Ok(n) = retry(|| hog.write(&block)) {
                     sent += n;
                     assert!(sent < 1 << 30, "the server took 1 GiB and still reads");
                 }
@@ -478,7 +482,7 @@ print('echo:', other.recv(10).decode())";
                         stream.read_exact(&mut one).unwrap();
                     }
                     stream.shutdown(Shutdown::Write).unwrap();
-                    assert_eq!(stream.read(&mut one).unwrap(), 0);
+                    assert_eq!(retry(|| stream.read(&mut one)).unwrap(), 0);
                     s.expect(p, "closed the connection (FIN)")?;
                 }
                 let seconds = started.elapsed().as_secs() + 1;
@@ -623,7 +627,7 @@ print('echo:', other.recv(10).decode())";
                 let mut back = [0u8; 6];
                 let mut got = 0;
                 while got < back.len() {
-                    match last.read(&mut back[got..]) {
+                    match retry(|| last.read(&mut back[got..])) {
                         Ok(0) => break,
                         Ok(n) => got += n,
                         Err(e) => {

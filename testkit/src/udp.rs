@@ -139,7 +139,9 @@ impl Peer {
         self.with_wait(quiet, |socket| {
             let mut buf = vec![0u8; BUF];
             let mut n = 0;
-            while socket.recv(&mut buf).is_ok() {
+            // `retry`: a signal (SIGCHLD from a child of another test, with assert_cmd's
+            // handler) cuts a wait with a timeout short; it is not the quiet that ends the count.
+            while common::net::retry(|| socket.recv(&mut buf)).is_ok() {
                 n += 1;
             }
             n
@@ -229,5 +231,33 @@ pub fn shown(bytes: &[u8]) -> String {
                 hex.join(" ")
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+    use std::time::Instant;
+
+    /// assert_cmd's timeouts put a SIGCHLD handler (SA_RESTART) in the test process. A child
+    /// of this thread that ends while the peer waits interrupts the wait, a socket call with a
+    /// timeout, which is not restarted (EINTR): that is not the quiet the count waits for.
+    #[test]
+    fn a_child_that_ends_does_not_end_the_quiet() {
+        assert_cmd::Command::new("true")
+            .timeout(Duration::from_secs(10))
+            .assert()
+            .success();
+        let peer = Peer::new().unwrap();
+        let mut child = Command::new("sleep").arg("0.2").spawn().unwrap();
+        let started = Instant::now();
+        assert_eq!(peer.quiet_count(Duration::from_secs(2)).ok(), Some(0));
+        let waited = started.elapsed();
+        let _ = child.wait();
+        assert!(
+            waited >= Duration::from_secs(2),
+            "the count ended after {waited:?}"
+        );
     }
 }

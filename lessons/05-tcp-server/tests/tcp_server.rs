@@ -14,6 +14,9 @@ use std::thread;
 use std::time::Duration;
 
 use assert_cmd::cargo::cargo_bin_cmd;
+// Reads on sockets with a timeout go through `net::retry`: assert_cmd's timeouts put a SIGCHLD
+// handler in this process, and a child of another test that ends interrupts them (EINTR).
+use common::net;
 use testkit::{Failure, Proc, Scene, Stream};
 
 fn server(scene: &mut Scene, args: &[&str]) -> Result<(Proc, SocketAddr), Failure> {
@@ -74,7 +77,7 @@ fn restarts_on_the_same_port_while_connections_are_in_time_wait() -> Result<(), 
     client.read_exact(&mut one).unwrap();
     // Stop the server first: its side closes first and keeps the connection in TIME_WAIT.
     s.kill(p)?;
-    let _ = client.read(&mut one);
+    let _ = net::retry(|| client.read(&mut one));
     drop(client);
     let port = addr.port().to_string();
     let mut s2 = Scene::new();
@@ -152,7 +155,7 @@ fn idle_clients_cannot_hold_every_place() -> Result<(), Failure> {
     assert_eq!(closed, expected);
     // The server closed them with FIN: each idle client reads the end of the stream.
     for c in &mut idle {
-        assert_eq!(c.read(&mut [0u8; 1]).unwrap(), 0);
+        assert_eq!(net::retry(|| c.read(&mut [0u8; 1])).unwrap(), 0);
     }
     assert_eq!(echo_in_pieces(addr, b"my turn", 3), b"my turn");
     Ok(())
@@ -347,7 +350,10 @@ fn out_of_descriptors_a_client_is_refused_not_left_hanging() -> Result<(), Failu
         let mut c = connect(addr);
         let mut one = [0u8; 1];
         // Served: its echo. Refused: the end of the stream, or a reset, at once.
-        match c.write_all(b"?").and_then(|()| c.read(&mut one)) {
+        match c
+            .write_all(b"?")
+            .and_then(|()| net::retry(|| c.read(&mut one)))
+        {
             Ok(1) => clients.push(c),
             Ok(_) => {
                 refused = Some(c.local_addr().unwrap());

@@ -122,7 +122,7 @@ fn a_reset_by_the_server_is_an_error() -> Result<(), Failure> {
     s.send_line(p, "unread")?;
     // Wait until the line has arrived, then close without reading it: the kernel resets.
     let mut peek = [0u8; 1];
-    stream.peek(&mut peek).unwrap();
+    net::retry(|| stream.peek(&mut peek)).unwrap();
     drop(stream);
     s.expect_on(p, Stream::Stderr, "error: connection with")?;
     s.expect_on(p, Stream::Stderr, "hint: the peer reset the connection")?;
@@ -347,7 +347,8 @@ fn a_flood_from_the_server_waits_for_the_screen_instead_of_filling_memory() {
     let mut sent = 0usize;
     // Until the client stops taking bytes (a write makes no progress for 2 s), or 64 MiB.
     while sent < 64 << 20 {
-        match stream.write(&chunk) {
+        // `retry`: EINTR (see the flood test below) is not the client that stopped taking.
+        match net::retry(|| stream.write(&chunk)) {
             Ok(n) => sent += n,
             Err(_) => break,
         }
@@ -467,7 +468,7 @@ fn a_full_disk_under_stdout_stops_the_client_with_an_error() {
     let server = thread::spawn(move || {
         let mut stream = accept(&l);
         let mut buf = [0u8; 4096];
-        while let Ok(n @ 1..) = stream.read(&mut buf) {
+        while let Ok(n @ 1..) = net::retry(|| stream.read(&mut buf)) {
             if stream.write_all(&buf[..n]).is_err() {
                 break;
             }
