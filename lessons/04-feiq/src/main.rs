@@ -166,6 +166,9 @@ fn listen(me: &mut Me, args: &ListenArgs, hexdump: Hexdump) -> anyhow::Result<()
         send_packet(&socket, hexdump, &entry, target)
             .with_context(|| format!("cannot announce to {target}"))?;
         outln!("announced ourselves to {target} (BR_ENTRY)");
+        // And no more: an entry forged from the LAN's broadcast address had its answer
+        // sent to every machine of the LAN.
+        socket.set_broadcast(false)?;
     }
 
     let mut peers = Peers::new();
@@ -218,6 +221,10 @@ fn listen(me: &mut Me, args: &ListenArgs, hexdump: Hexdump) -> anyhow::Result<()
 
 /// Whether `from` may get one more answer now; says so when it may not, once per spell.
 fn answer_allowed(peers: &mut Peers, from: SocketAddr) -> bool {
+    if let Some(why) = peers::never_answered(from) {
+        outln!("not answering {from}: {why}");
+        return false;
+    }
     let limit = peers.may_answer(from.ip(), Instant::now());
     match limit {
         Limit::Limited { first: true } => outln!(

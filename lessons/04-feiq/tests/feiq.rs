@@ -775,6 +775,65 @@ print('answers:', n)";
     s.wait_success(client)
 }
 
+/// The attack: `listen --announce` keeps SO_BROADCAST on its socket, and an entry forged from
+/// the LAN's broadcast address (a raw socket writes any source) had its ANSENTRY sent to every
+/// machine of the LAN: here three sockets on the forged port each got one. SO_BROADCAST now
+/// goes once the announcement is out: none. Run in a private network namespace, as root;
+/// skipped otherwise.
+#[test]
+fn an_entry_forged_from_the_broadcast_address_is_not_answered_to_all() -> Result<(), Failure> {
+    let netns = match testkit::netns::Netns::new("feiqsrc") {
+        Ok(netns) => netns,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return Ok(());
+        }
+    };
+    let mut s = Scene::new();
+    let announce = format!("{}:9", netns.broadcast);
+    let cmd = feiq(&[
+        "listen",
+        "--bind",
+        "0.0.0.0",
+        "--port",
+        "0",
+        "--announce",
+        &announce,
+    ]);
+    let (l, addr) = s.start("listen", netns.exec(&cmd))?;
+    s.expect(l, "announced ourselves")?;
+    let script = "import socket, struct, sys
+me, all, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rs = []
+for _ in range(3):
+    r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    r.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    r.bind(('0.0.0.0', 40000)); r.settimeout(1); rs.append(r)
+data = b'1:1:a:b:1:'
+udp = struct.pack('!HHHH', 40000, port, 8 + len(data), 0) + data
+ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                 socket.inet_aton(all), socket.inet_aton(me))
+socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW).sendto(ip + udp, (me, 0))
+n = 0
+for r in rs:
+    try:
+        r.recvfrom(4096); n += 1
+    except socket.timeout:
+        pass
+print('answers:', n)";
+    let mut python = Command::new("python3");
+    let (me, all, port) = (
+        netns.addr.to_string(),
+        netns.broadcast.to_string(),
+        addr.port().to_string(),
+    );
+    python.args(["-c", script, &me, &all, &port]);
+    let client = s.spawn("client", netns.exec(&python))?;
+    s.expect(l, "is online")?;
+    assert_eq!(s.expect(client, "answers:")?, "answers: 0");
+    s.wait_success(client)
+}
+
 /// The attack: listen's output is on a full disk (here /dev/full) and peers keep writing.
 /// `println!` panics on the failed write: listen exited with status 101 at the first message.
 /// Lines that cannot be written are now dropped and counted, and every message is still
