@@ -151,8 +151,8 @@ impl Server {
                 common::connlog::refused(peer, format_args!("no request from {peer}: {e}"));
                 return Ok(None);
             }
-            // A bad request is its connection's only line, within its address's share as a
-            // refusal is (common::connlog); a client gone before its ERR makes no other line.
+            // Logged within its address's share, as a refusal is (common::connlog), so that
+            // bad requests cannot fill the log; a client gone before its ERR adds no line.
             Err(e) => {
                 common::connlog::refused(peer, format_args!("bad request from {peer}: {e}"));
                 let _ = conn.send(Header::Refused(e.to_string()));
