@@ -126,7 +126,8 @@ pub fn accepted(peer: SocketAddr, line: fmt::Arguments) {
     }
 }
 
-/// Logs `line` about a connection from `peer` refused at once, within the same share.
+/// Logs `line` about a connection from `peer` refused at once, or one whose only line it is
+/// (file-download's `no request from` and `bad request from`), within the same share.
 pub fn refused(peer: SocketAddr, line: fmt::Arguments) {
     if let Some(note) = with(|c| c.admit(peer, Instant::now())) {
         crate::log::line(format_args!("{line}{note}"));

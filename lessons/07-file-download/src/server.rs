@@ -151,17 +151,19 @@ impl Server {
                 common::connlog::refused(peer, format_args!("no request from {peer}: {e}"));
                 return Ok(None);
             }
+            // Logged within its address's share, as a refusal is (common::connlog), so that
+            // bad requests cannot fill the log; a client gone before its ERR adds no line.
             Err(e) => {
-                logln!("bad request from {peer}: {e}");
-                conn.send(Header::Refused(e.to_string()))?;
+                common::connlog::refused(peer, format_args!("bad request from {peer}: {e}"));
+                let _ = conn.send(Header::Refused(e.to_string()));
                 return Ok(None);
             }
         };
         match Request::parse(&line) {
             Ok(request) => Ok(Some(request)),
             Err(why) => {
-                logln!("bad request from {peer}: {why}");
-                conn.send(Header::Refused(why))?;
+                common::connlog::refused(peer, format_args!("bad request from {peer}: {why}"));
+                let _ = conn.send(Header::Refused(why));
                 Ok(None)
             }
         }
