@@ -67,17 +67,9 @@ impl Pty {
 
     /// Waits, 10 s at most, until everything shown so far contains `needle`; returns it all.
     pub fn wait_for(&mut self, needle: &str) -> Result<String, String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let shown = self.shown();
-            if shown.contains(needle) {
-                return Ok(shown);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.output.recv_timeout(left) {
-                Ok(bytes) => self.shown.extend(bytes),
-                Err(_) => return Err(format!("{needle:?} never shown; shown: {shown:?}")),
-            }
+        match self.wait_for_from(needle, 0) {
+            Ok(_) => Ok(self.shown()),
+            Err(_) => Err(format!("{needle:?} never shown; shown: {:?}", self.shown())),
         }
     }
 
