@@ -71,6 +71,17 @@ impl Datagram {
     }
 }
 
+/// Why no datagram from `from` may be answered, if none may: a multicast, broadcast or
+/// unspecified source is no one machine's, so it is forged, and an answer would go to many.
+/// (A LAN's directed broadcast address, 10.1.2.255, looks like any other: the kernel
+/// refuses to send to it because the socket has no SO_BROADCAST.)
+pub fn forged_source(from: SocketAddr) -> Option<&'static str> {
+    let ip = from.ip();
+    let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+    (ip.is_multicast() || broadcast || ip.is_unspecified())
+        .then_some("a multicast or broadcast source is no one peer's: it is forged")
+}
+
 /// Asks the kernel to say, with each datagram, where it was sent (see [`Datagram::to`]).
 pub fn want_destination(socket: &UdpSocket) -> io::Result<()> {
     match socket.local_addr()? {
@@ -221,5 +232,20 @@ mod tests {
             local: None,
         });
         assert_eq!(v6.sent_to_many(), Some("multicast"));
+    }
+
+    #[test]
+    fn a_multicast_broadcast_or_unspecified_source_is_forged() {
+        for from in [
+            "224.0.0.1:2425",
+            "255.255.255.255:2425",
+            "0.0.0.0:2425",
+            "[ff02::1]:2425",
+            "[::]:2425",
+        ] {
+            assert!(forged_source(from.parse().unwrap()).is_some(), "{from}");
+        }
+        assert!(forged_source("10.1.2.3:2425".parse().unwrap()).is_none());
+        assert!(forged_source("[fe80::1]:2425".parse().unwrap()).is_none());
     }
 }

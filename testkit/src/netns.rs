@@ -1,7 +1,8 @@
 //! A private network namespace for the tests that need a LAN: broadcast and multicast.
 //!
 //! [`Netns::new`] makes a namespace with a veth pair whose first end has `10.N.M.1/24` (a
-//! private address that exists only inside the namespace), removed again on drop. Making one
+//! private address that exists only inside the namespace) and the multicast route, removed
+//! again on drop. Making one
 //! needs root (CI runs as root); without it, `new` says why, and the test skips with a
 //! message. Nothing a test does in it can reach a real network.
 
@@ -46,6 +47,8 @@ impl Netns {
         ])?;
         ns.ip(&["link", "set", &veth, "up"])?;
         ns.ip(&["link", "set", &peer, "up"])?;
+        // Multicast goes out of the veth, as it would out of a LAN's interface.
+        ns.ip(&["route", "add", "224.0.0.0/4", "dev", &veth])?;
         Ok(ns)
     }
 

@@ -16,7 +16,8 @@
 //! Three rules stop it:
 //!
 //! - [`refusal`]: some datagrams are never answered. Those sent to many machines at once,
-//!   those from port 0 (no program sends from it), from this server's own port (it is either
+//!   those from a multicast or broadcast source (forged: an answer would go to many), those
+//!   from port 0 (no program sends from it), from this server's own port (it is either
 //!   this server or a server like it), and from the ports below 1024, where the services
 //!   that answer whatever arrives live. (Some clients do send from low ports, such as NTP
 //!   from 123 and DHCP from 68; they do not talk to an echo server.)
@@ -27,7 +28,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use common::datagram::Datagram;
+use common::datagram::{self, Datagram};
 use common::limit::{Limit, Limiter};
 use common::text;
 
@@ -53,6 +54,8 @@ pub fn refusal(got: &Datagram, local: SocketAddr) -> Option<&'static str> {
                 "it was sent to a broadcast address: every server of the network got it, and all would answer"
             }
         })
+    } else if let Some(why) = datagram::forged_source(peer) {
+        Some(why)
     } else if peer.port() == 0 {
         Some("port 0 is no program's address, so the source is forged")
     } else if peer == local || peer.port() == local.port() {
@@ -149,6 +152,7 @@ mod tests {
             "127.0.0.1:37", // time
             "[::1]:53",     // DNS
             "127.0.0.1:1023",
+            "239.1.2.3:40000", // a multicast source: forged, the answer would go to a group
         ] {
             assert!(refusal(&from(source), local).is_some(), "{source}");
         }

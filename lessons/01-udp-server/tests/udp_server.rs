@@ -514,6 +514,56 @@ print('first answer:', s.recvfrom(100)[0].decode())";
     s.wait_success(client)
 }
 
+/// The attack: a datagram whose source is a multicast group (written with a raw socket, which
+/// the kernel accepts from this machine). Answering it sends the answer to every member of
+/// the group: here a socket that joined it got the server's answer. Run in a private network
+/// namespace, as root; skipped otherwise.
+#[test]
+fn a_datagram_from_a_multicast_source_is_not_answered_to_the_group() -> Result<(), Failure> {
+    let netns = match testkit::netns::Netns::new("udpmc") {
+        Ok(netns) => netns,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return Ok(());
+        }
+    };
+    let mut s = Scene::new();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_udp-server"));
+    cmd.args(["--bind", "0.0.0.0", "--port", "0"]);
+    let (p, addr) = s.start("server", netns.exec(&cmd))?;
+    let script = "import socket, struct, sys
+me, port, group = sys.argv[1], int(sys.argv[2]), '239.1.2.3'
+member = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+member.bind(('0.0.0.0', 40000))
+member.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                  socket.inet_aton(group) + socket.inet_aton(me))
+data = b'to the group'
+udp = struct.pack('!HHHH', 40000, port, 8 + len(data), 0) + data
+ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                 socket.inet_aton(group), socket.inet_aton(me))
+socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW).sendto(ip + udp, (me, 0))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((me, 0))
+s.settimeout(10)
+s.sendto(b'to you', (me, port))
+print('first answer:', s.recvfrom(100)[0].decode())
+# The group's answer, if any, was sent before ours.
+member.settimeout(1)
+try:
+    print('the group got:', member.recvfrom(100)[0].decode())
+except socket.timeout:
+    print('the group got nothing')";
+    let mut python = Command::new("python3");
+    let (me, port) = (netns.addr.to_string(), addr.port().to_string());
+    python.args(["-c", script, &me, &port]);
+    let client = s.spawn("client", netns.exec(&python))?;
+    let refused = s.expect(p, "not answering")?;
+    assert!(refused.contains("239.1.2.3:40000"), "{refused}");
+    s.expect(client, "first answer: to you")?;
+    assert_eq!(s.expect(client, "the group got")?, "the group got nothing");
+    s.wait_success(client)
+}
+
 /// The attack (line-wrap spoofing): on a terminal of 80 columns, a peer pads its text so that
 /// the terminal wraps the rest of the server's `received` line onto a row of its own, where
 /// it reads like a line of the log from another address. On a terminal, the log cuts a long

@@ -221,7 +221,7 @@ fn listen(me: &mut Me, args: &ListenArgs, hexdump: Hexdump) -> anyhow::Result<()
 
 /// Whether `from` may get one more answer now; says so when it may not, once per spell.
 fn answer_allowed(peers: &mut Peers, from: SocketAddr) -> bool {
-    if let Some(why) = peers::never_answered(from) {
+    if let Some(why) = common::datagram::forged_source(from) {
         outln!("not answering {from}: {why}");
         return false;
     }

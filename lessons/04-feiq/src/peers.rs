@@ -39,16 +39,6 @@ const ANSWERED_PEERS: usize = 10_000;
 pub const ALL_ANSWERS_BURST: u32 = 1000;
 pub const ALL_ANSWERS_PER_SEC: u32 = 100;
 
-/// Why `from` must not be answered at all: an answer would go to many machines. (A LAN's
-/// directed broadcast address, 10.1.2.255, looks like any other: the kernel refuses to send
-/// to it because the socket has no SO_BROADCAST.)
-pub fn never_answered(from: SocketAddr) -> Option<&'static str> {
-    let ip = from.ip();
-    let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
-    (ip.is_multicast() || broadcast || ip.is_unspecified())
-        .then_some("a multicast or broadcast source is no one peer's: it is forged")
-}
-
 /// What the listener remembers, see the module documentation.
 pub struct Peers {
     shown: Recent<(SocketAddr, u64), ()>,
@@ -185,18 +175,5 @@ mod tests {
             assert_eq!(peers.may_answer(a, t1), Limit::Yes);
         }
         assert_eq!(peers.may_answer(a, t1), Limit::Limited { first: true });
-    }
-
-    #[test]
-    fn a_multicast_or_broadcast_source_is_never_answered() {
-        for from in [
-            "224.0.0.1:2425",
-            "255.255.255.255:2425",
-            "0.0.0.0:2425",
-            "[ff02::1]:2425",
-        ] {
-            assert!(never_answered(from.parse().unwrap()).is_some(), "{from}");
-        }
-        assert!(never_answered("10.1.2.3:2425".parse().unwrap()).is_none());
     }
 }
