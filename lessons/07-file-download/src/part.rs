@@ -44,6 +44,8 @@ pub struct Part {
     max_size: Option<u64>,
     /// The server the bytes come from, kept beside the version.
     server: Option<SocketAddr>,
+    /// Whether the finished file may replace one of the same name (`--force`).
+    overwrite: bool,
 }
 
 /// An earlier `.part`, open, with the version its bytes belong to.
@@ -53,6 +55,17 @@ struct Resume {
     version: Version,
     /// The server its bytes came from (none in a version file written before it was kept).
     server: Option<SocketAddr>,
+}
+
+/// Renames `from` to `to` unless `to` exists (`renameat2` with `RENAME_NOREPLACE`): a plain
+/// rename would replace a file made at `to` during the download.
+fn rename_new(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        // A file system that cannot (some network ones): one more look, then the plain rename.
+        Err(Errno::INVAL) if fs::symlink_metadata(to).is_err() => fs::rename(from, to),
+        renamed => renamed.map_err(io::Error::from),
+    }
 }
 
 /// Opening an existing `.part` for more bytes: never through a link, never waiting on a FIFO.
@@ -88,6 +101,7 @@ impl Part {
             file: None,
             max_size,
             server: None,
+            overwrite: force,
         };
         let Ok(meta) = fs::symlink_metadata(&part.path) else {
             if resume {
@@ -237,13 +251,21 @@ impl Part {
             file.sync_all()
                 .map_err(|e| disk_error(format!("cannot write {}", self.path.display()), e))?;
         }
-        fs::rename(&self.path, target).map_err(|e| {
-            let what = format!(
-                "cannot rename {} to {}",
-                self.path.display(),
-                target.display()
-            );
-            disk_error(what, e)
+        let renamed = if self.overwrite {
+            fs::rename(&self.path, target)
+        } else {
+            rename_new(&self.path, target)
+        };
+        renamed.map_err(|e| {
+            let (part, target) = (self.path.display(), target.display());
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                // It was not there when the download began: someone made it meanwhile.
+                return anyhow::anyhow!(
+                    "{target} appeared while downloading; the download is kept in {part}\n\
+                     hint: compare the two, then `mv {part} {target}` if you want ours"
+                );
+            }
+            disk_error(format!("cannot rename {part} to {target}"), e)
         })?;
         remove_if_there(&self.version_path)?;
         Ok(())

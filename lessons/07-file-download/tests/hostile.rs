@@ -1169,3 +1169,33 @@ fn a_long_name_does_not_swell_the_log() -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// The attack: while a download runs, someone (another user of a shared directory, or a
+/// second program) creates the file it will become. `get` checked before it began that the
+/// name was free, and its final rename replaced their file. The rename now refuses
+/// (`RENAME_NOREPLACE`): their file stays, the download stays in the `.part`, and the error
+/// says both.
+#[test]
+fn a_file_made_at_the_name_during_the_download_is_not_replaced() {
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("notes.txt");
+    let theirs = target.clone();
+    let (addr, _request, liar) = liar(move |mut stream| {
+        stream.write_all(b"OK 10 0 10-1.000000000\nfirst").unwrap();
+        fs::write(&theirs, "theirs").unwrap();
+        stream.write_all(b"-half").unwrap();
+    });
+    let (code, _, stderr) = client(out.path(), addr, &["get", "notes.txt"]);
+    liar.join().unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("notes.txt appeared while downloading"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: compare the two"), "{stderr}");
+    assert_eq!(fs::read_to_string(&target).unwrap(), "theirs");
+    assert_eq!(
+        fs::read_to_string(out.path().join("notes.txt.part")).unwrap(),
+        "first-half"
+    );
+}
