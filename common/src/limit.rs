@@ -20,7 +20,6 @@
 //! and a friend's 10 messages were somewhere among them.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -200,6 +199,8 @@ pub struct ScreenShare {
     /// A log's share for all addresses together, and the datagrams not shown for it.
     total: Option<Limiter>,
     over_total: u64,
+    /// What the lines are about, one and many: datagrams, unless [`ScreenShare::counting`].
+    noun: (&'static str, &'static str),
 }
 
 /// Whether to show a line from a peer.
@@ -227,6 +228,7 @@ impl ScreenShare {
             forgotten: 0,
             total: None,
             over_total: 0,
+            noun: ("datagram", "datagrams"),
         }
     }
 
@@ -239,6 +241,15 @@ impl ScreenShare {
         ScreenShare {
             total: Some(everyone),
             ..ScreenShare::new()
+        }
+    }
+
+    /// The same share, for lines about something else than datagrams (http-server's
+    /// requests): the notes count `one` or `many`.
+    pub fn counting(self, one: &'static str, many: &'static str) -> ScreenShare {
+        ScreenShare {
+            noun: (one, many),
+            ..self
         }
     }
 
@@ -284,7 +295,7 @@ impl ScreenShare {
             notes => Show::After(
                 notes
                     .iter()
-                    .map(|n| n.to_string())
+                    .map(|n| n.text(self.noun))
                     .collect::<Vec<_>>()
                     .join(" "),
             ),
@@ -308,26 +319,25 @@ enum Unshown {
     OverTotal(u64),
 }
 
-impl fmt::Display for Unshown {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Unshown::Over(n, peer) => write!(
-                f,
+impl Unshown {
+    /// The note, counting `noun` (one, many).
+    fn text(&self, (one, many): (&str, &str)) -> String {
+        let noun = |n: u64| if n == 1 { one } else { many };
+        match *self {
+            Unshown::Over(n, peer) => format!(
                 "({n} {} from {peer} not shown: more than {SHOWN_BURST} at once or \
                  {SHOWN_PER_SECOND} a second)",
-                if *n == 1 { "datagram" } else { "datagrams" }
+                noun(n)
             ),
-            Unshown::Forgotten(n) => write!(
-                f,
+            Unshown::Forgotten(n) => format!(
                 "({n} {} not shown: more than {SHOWN_BURST} at once or {SHOWN_PER_SECOND} \
                  a second from addresses since forgotten, more than {SHOWN_PEERS} sent at once)",
-                if *n == 1 { "datagram" } else { "datagrams" }
+                noun(n)
             ),
-            Unshown::OverTotal(n) => write!(
-                f,
+            Unshown::OverTotal(n) => format!(
                 "({n} {} not shown: more than {LOGGED_BURST} at once or {LOGGED_PER_SECOND} \
                  a second from all addresses together)",
-                if *n == 1 { "datagram" } else { "datagrams" }
+                noun(n)
             ),
         }
     }
