@@ -1,8 +1,13 @@
-//! A server under a small open-file limit, for the tests of what it does when descriptors
-//! run out.
+//! A server under a small open-file limit, or a small limit of threads, for the tests of what
+//! it does when descriptors or threads run out.
 
 use std::ffi::OsStr;
+use std::net::TcpStream;
+use std::path::Path;
 use std::process::Command;
+use std::time::Instant;
+
+use crate::{Failure, Scene, Stream};
 
 /// A command that runs `program` (arguments may follow, with `arg`) under
 /// `ulimit -n LIMIT`, soft and hard, so that it cannot raise it, with only standard input,
@@ -21,6 +26,72 @@ pub fn with_limit(limit: u32, program: impl AsRef<OsStr>) -> Command {
         ))
         .arg(program);
     cmd
+}
+
+/// A command that runs `program` as the user `nobody` under `ulimit -u LIMIT`: that user may
+/// have at most LIMIT processes and threads, so a server's next thread fails to start. (The
+/// limit does not hold for root, hence `nobody`.) `Err` says why there is none: this is not
+/// root, or `nobody` may not run `program`; whatever `program` reads must be readable by all.
+pub fn with_thread_limit(limit: u32, program: &Path) -> Result<Command, String> {
+    let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+    let can_run = Command::new("setpriv")
+        .args(nobody)
+        .arg("test")
+        .arg("-x")
+        .arg(program)
+        .status();
+    if !can_run.is_ok_and(|status| status.success()) {
+        return Err(format!(
+            "a thread limit needs root, and {} runnable by nobody",
+            program.display()
+        ));
+    }
+    let mut cmd = Command::new("prlimit");
+    cmd.arg(format!("--nproc={limit}:{limit}"))
+        .arg("setpriv")
+        .args(nobody)
+        .arg(program);
+    Ok(cmd)
+}
+
+/// The attack on a thread-per-connection server when threads run out: `program` runs with
+/// `args` under a limit of 3 threads (see [`with_thread_limit`]), one client holds the last
+/// thread (if there was one), and 600 more connect and close; a client from 127.0.0.3 comes last. Fails if a
+/// line about a thread that could not start went to stderr (no share bounds it there), or if
+/// more of them reached stdout than a share allows (256, then two a second). `Ok` too when
+/// there can be no limit here (not root), after saying `skipped`.
+pub fn threads_run_out(program: &Path, args: &[&str]) -> Result<(), Failure> {
+    let mut cmd = match with_thread_limit(3, program) {
+        Ok(cmd) => cmd,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return Ok(());
+        }
+    };
+    cmd.args(args).args(["--port", "0"]);
+    let mut s = Scene::new();
+    let (server, addr) = s.start("server", cmd)?;
+    let started = Instant::now();
+    let _holder = TcpStream::connect(addr).map_err(|e| s.fail(format!("connect: {e}")))?;
+    for _ in 0..600 {
+        drop(TcpStream::connect(addr).map_err(|e| s.fail(format!("connect: {e}")))?);
+    }
+    let _last = crate::echo::connect_from([127, 0, 0, 3], addr);
+    s.expect(server, "127.0.0.3")?;
+    let seconds = started.elapsed().as_secs() as usize + 1;
+    let count = |stream| {
+        let lines = s.output(server, stream);
+        lines
+            .iter()
+            .filter(|l| l.contains("cannot start a thread"))
+            .count()
+    };
+    let (told, on_stderr) = (count(Stream::Stdout), count(Stream::Stderr));
+    if on_stderr > 0 || told > 256 + 2 * seconds + 1 {
+        let why = format!("{told} lines in the log and {on_stderr} on stderr for 601 clients");
+        return Err(s.fail(why));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

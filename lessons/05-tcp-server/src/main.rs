@@ -133,8 +133,13 @@ fn serve(args: Args) -> anyhow::Result<()> {
         let spawned = thread::Builder::new()
             .stack_size(64 * 1024)
             .spawn(move || serve_client(stream, peer, options, Some(slot)));
-        if let Err(e) = spawned {
-            log::error(format_args!("cannot start a thread for {peer}"), e);
+        // None left (ulimit -u): the connection closes with the closure; its line is told
+        // within the address's share, as a refusal would be.
+        if let Err(e) = spawned
+            && !args.echo.quiet
+        {
+            let line = format_args!("{peer} found no thread to serve it: {e}; closed at once");
+            common::connlog::ended(peer, line);
         }
     }
     // ANCHOR_END: accept

@@ -433,3 +433,12 @@ fn a_dual_stack_conflict_is_named_in_the_hint() {
     );
     assert!(!stderr.contains("TIME_WAIT"), "{stderr}");
 }
+
+/// Threads run out (`ulimit -u`) while clients keep coming: each one that found no thread was
+/// an `error:` line and a `hint:` on stderr, outside any share (600 clients, 600 errors). It
+/// is now the line that closes its connection, within its address's share.
+#[test]
+fn clients_that_find_no_thread_cannot_fill_the_log() -> Result<(), Failure> {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_tcp-server"));
+    testkit::fdlimit::threads_run_out(bin, &[])
+}

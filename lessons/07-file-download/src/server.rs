@@ -94,7 +94,7 @@ impl Server {
                 }
             };
             let server = Arc::clone(&server);
-            thread::spawn(move || {
+            let spawned = thread::Builder::new().spawn(move || {
                 let served = match server.args.protocol {
                     Wire::Seed => seed::serve_client(&server, &stream),
                     Wire::Framed => server.serve_client(&stream, &slot),
@@ -110,6 +110,12 @@ impl Server {
                 }
                 drop(slot);
             });
+            // None left (ulimit -u): the connection and its place go with the closure. A
+            // panic here (thread::spawn's) ended the server for everyone.
+            if let Err(e) = spawned {
+                let line = format_args!("refused {peer}: no thread could start for it: {e}");
+                common::connlog::refused(peer, line);
+            }
         }
     }
     // ANCHOR_END: serve

@@ -1199,3 +1199,49 @@ fn a_file_made_at_the_name_during_the_download_is_not_replaced() {
         "first-half"
     );
 }
+
+/// The attack: clients that hold their connections open on a machine with no thread to spare
+/// for the server's user (here `ulimit -u 3`: the server's main thread, its log's, and one
+/// more). `thread::spawn` panics when a thread cannot start, and the server exited with
+/// status 101 at the second client held. That client is now refused, and once the holders
+/// have gone the next client is served. As root (the limit does not hold for root, so the
+/// server runs as `nobody`); skipped otherwise.
+#[test]
+fn a_thread_that_cannot_start_does_not_end_the_server() -> Result<(), Failure> {
+    let root = tempfile::tempdir().unwrap();
+    fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(root.path().join("a.txt"), "hi\n").unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_file-download"));
+    let mut cmd = match testkit::fdlimit::with_thread_limit(3, bin) {
+        Ok(cmd) => cmd,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return Ok(());
+        }
+    };
+    cmd.arg("serve")
+        .arg("--root")
+        .arg(root.path())
+        .args(["--port", "0"]);
+    let mut s = Scene::new();
+    let (server, addr) = s.start("serve", cmd)?;
+    let first = TcpStream::connect(addr).unwrap();
+    let second = TcpStream::connect(addr).unwrap();
+    s.expect(server, "no thread could start for it")?;
+    drop(second);
+    // The first one's thread ends when it goes: its line says so, and its thread is free.
+    drop(first);
+    s.expect(server, "no request from")?;
+    // Its thread has logged that line and is ending: the next clients may still find it
+    // there, and be refused, but not for long.
+    for _ in 0..1000 {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        let _ = stream.write_all(b"LIST\n");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        if answer.starts_with("OK") {
+            return Ok(());
+        }
+    }
+    Err(s.fail("1000 clients after the holders left, none served"))
+}

@@ -180,8 +180,11 @@ fn accept(listener: &TcpListener, places: &Places, options: &Options) -> anyhow:
         let spawned = thread::Builder::new()
             .stack_size(256 * 1024)
             .spawn(move || Connection::new(stream, peer, place, options).run());
+        // None left (ulimit -u): the connection closes with the closure; its line is told
+        // within the address's share, as a refusal would be.
         if let Err(e) = spawned {
-            common::log::error(format_args!("cannot start a thread for {peer}"), e);
+            let line = format_args!("closed {peer}: no thread could start for it: {e}");
+            common::connlog::ended(peer, line);
         }
     }
 }

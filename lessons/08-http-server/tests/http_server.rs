@@ -5,7 +5,7 @@
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -1656,4 +1656,18 @@ fn a_header_value_that_is_not_utf8_is_not_refused() -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// Threads run out (`ulimit -u`) while clients keep coming: each one that found no thread was
+/// an `error:` line on stderr, outside any share. It is now the line that closes its
+/// connection, within its address's share.
+#[test]
+fn clients_that_find_no_thread_cannot_fill_the_log() -> Result<(), Failure> {
+    let dir = served();
+    let root = dir.path().join("root");
+    for path in [dir.path(), &root] {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let bin = Path::new(env!("CARGO_BIN_EXE_http-server"));
+    testkit::fdlimit::threads_run_out(bin, &["--root", root.to_str().unwrap()])
 }
