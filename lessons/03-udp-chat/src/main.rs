@@ -237,7 +237,9 @@ fn receive(
                 let shown = text::show_capped(data, encoding, common::limit::SHOWN_BYTES);
                 screen.line(format_args!("from {from}: {shown}"));
             }
-            // An ICMP error about an earlier send (a peer that has gone): not this socket's end.
+            // An ICMP error about an earlier send (a peer that has gone), which Windows reports
+            // here (Linux tells only connected sockets, or those with IP_RECVERR): not this
+            // socket's end.
             Err(e)
                 if matches!(
                     e.kind(),
