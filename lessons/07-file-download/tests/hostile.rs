@@ -683,6 +683,40 @@ fn a_part_that_cannot_be_created_gets_the_disks_hint() {
     assert!(!stderr.contains("ports below 1024"), "{stderr}");
 }
 
+/// Another user's `x.bin.part.version` in a shared directory with the sticky bit (`/tmp`):
+/// the client may not remove it, and said only `error: Operation not permitted (os error 1)`,
+/// naming no file, and left an empty `x.bin.part` (a planted `.part` with `--force` gave the
+/// same bare error, after `discarding x.bin.part`). The error now names the file, with the
+/// disk's hint, and nothing is left. As root only: the file is given to uid 1234, and the
+/// client runs as nobody.
+#[test]
+fn another_users_file_that_cannot_be_removed_is_named() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: chown and setpriv need root");
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    fs::set_permissions(out.path(), fs::Permissions::from_mode(0o1777)).unwrap();
+    let planted = out.path().join("x.bin.part.version");
+    fs::write(&planted, "1-2.000000003\n").unwrap();
+    std::os::unix::fs::chown(&planted, Some(1234), Some(1234)).unwrap();
+    let (addr, _, liar) = liar(|mut stream| {
+        let _ = stream.write_all(b"OK 5 0 v\nhello");
+    });
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_file-download"));
+    let (code, _, stderr) = client_cmd(cmd, out.path(), addr, &["get", "x.bin"]);
+    liar.join().unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot remove x.bin.part.version: Operation not permitted"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: you may not write there"), "{stderr}");
+    assert!(!out.path().join("x.bin.part").exists(), "{stderr}");
+}
+
 /// The attack: the server's log is on a full disk (here /dev/full) and clients keep coming.
 /// `println!` panics on the failed write: in a client's thread before the `ERR` was sent (the
 /// client was cut off unanswered), and in the accept loop on a refusal, which ended the
