@@ -190,6 +190,24 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A file name as a listing shows it: [`printable`], and the blanks at its start and its end
+/// escaped too. A blank at the end of a name shows as nothing: `notes.txt` followed by a
+/// space, a no-break space (U+00A0), U+1680, U+2007, U+2800 (a braille cell with no dots) or
+/// an ideographic space (U+3000) made six more files that all read `notes.txt`. A blank
+/// between two words shows as a gap and is left alone.
+pub fn printable_name(name: &str) -> Cow<'_, str> {
+    let shown = printable(name);
+    let blank = |c: char| c.is_whitespace() || c == '\u{2800}';
+    let body = shown.trim_matches(blank);
+    if body.len() == shown.len() {
+        return shown;
+    }
+    let (head, rest) = shown.split_at(shown.len() - shown.trim_start_matches(blank).len());
+    let tail = rest.get(body.len()..).unwrap_or_default();
+    let escaped = |s: &str| s.chars().flat_map(char::escape_unicode).collect::<String>();
+    Cow::Owned(format!("{}{body}{}", escaped(head), escaped(tail)))
+}
+
 /// The most combining marks [`printable`] shows on one character: Vietnamese needs two,
 /// pointed Hebrew with its cantillation four.
 pub const MAX_MARKS: usize = 4;
@@ -455,6 +473,25 @@ mod tests {
         assert_eq!(printable("\u{301}x"), "\\u{301}x");
         // Nor on an escape: the escape's last character is the program's `}`.
         assert_eq!(printable("\u{1b}\u{301}"), "\\u{1b}\\u{301}");
+    }
+
+    #[test]
+    fn a_name_shows_the_blanks_at_its_ends() {
+        let blanks = [
+            ' ', '\u{a0}', '\u{1680}', '\u{2007}', '\u{2800}', '\u{3000}',
+        ];
+        let mut shown: Vec<String> = blanks
+            .iter()
+            .map(|b| printable_name(&format!("notes.txt{b}")).into_owned())
+            .collect();
+        shown.push(printable_name("notes.txt").into_owned());
+        let distinct: std::collections::HashSet<_> = shown.iter().collect();
+        assert_eq!(distinct.len(), 7, "{shown:?}");
+        assert_eq!(printable_name("notes.txt\u{a0}"), "notes.txt\\u{a0}");
+        assert_eq!(printable_name(" a b "), "\\u{20}a b\\u{20}");
+        assert_eq!(printable_name("  "), "\\u{20}\\u{20}");
+        assert_eq!(printable_name("你好\u{3000}世界"), "你好\u{3000}世界");
+        assert_eq!(printable_name("a\tb"), "a\\tb");
     }
 
     #[test]

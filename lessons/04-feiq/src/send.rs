@@ -68,8 +68,10 @@ fn messages(given: Vec<String>) -> Box<dyn Iterator<Item = io::Result<String>>> 
     let mut lines = text::lines(io::stdin().lock());
     Box::new(std::iter::from_fn(move || {
         if prompt {
-            print!("message> ");
-            let _ = io::stdout().flush();
+            // Not `print!`, which panics when stdout cannot take it (on a full disk: status
+            // 101 and a backtrace); the next line, written with `sayln!`, stops with an error.
+            let mut out = io::stdout().lock();
+            let _ = out.write_all(b"message> ").and_then(|()| out.flush());
         }
         lines.next()
     }))

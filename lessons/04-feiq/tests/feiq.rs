@@ -969,6 +969,28 @@ fn a_full_disk_under_stdout_stops_send_with_an_error() -> Result<(), Failure> {
     Ok(())
 }
 
+/// `feiq send` reading a terminal, its stdout on a full disk: the prompt, `message> `, was
+/// written with `print!`, which panicked (status 101 and a backtrace) before a line was read.
+/// The line typed is now read, and the first line written stops it with an error.
+#[test]
+fn a_full_disk_under_the_prompt_stops_send_with_an_error() {
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = peer.local_addr().unwrap().to_string();
+    let bin = env!("CARGO_BIN_EXE_feiq");
+    let line = format!("exec '{bin}' send --port 0 --to {to} > /dev/full");
+    let Some(mut tty) = testkit::pty::Pty::spawn("sh", &["-c", &line]) else {
+        eprintln!("skipped: script(1), which makes the terminal, is not installed");
+        return;
+    };
+    tty.type_keys("hello\r");
+    let said = tty.wait_for_end().unwrap();
+    assert!(!said.contains("panicked"), "{said}");
+    assert!(
+        said.contains("error: cannot write to stdout: No space left on device"),
+        "{said}"
+    );
+}
+
 /// A stranger at 127.0.0.2 sends 2,000 messages, then a friend one: the friend's line came
 /// after every one of the stranger's (19,944 of them in a flood of 20,000). Now an address
 /// shows 100 lines at once, then 10 a second, and a count of what it was not shown.

@@ -6,11 +6,12 @@
 //! Pitfall: a read returns the bytes that have arrived so far, not "the answer to what you
 //! sent". A byte stream has no message boundaries; a protocol must make its own.
 
-use std::cell::Cell;
+mod channel;
+
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::ExitCode;
-use std::sync::mpsc::{self, Receiver, RecvError, RecvTimeoutError, Sender, SyncSender};
+use std::sync::mpsc::{self, Sender, SyncSender};
 use std::thread;
 use std::time::Duration;
 
@@ -104,14 +105,18 @@ fn talk(args: Args) -> anyhow::Result<()> {
     // What you type never waits behind the server's reads.
     let (events, next) = mpsc::channel();
     let (window, shown) = mpsc::sync_channel(16);
-    let next = Next::new(next, shown, args.timeout);
+    // Lines from a pipe or a file take a token too, given back as each is sent: a server
+    // that takes our bytes slowly holds the input, not our memory. (A person types slower.)
+    let (typed, sent) = mpsc::sync_channel(16);
+    let typed = matches!(keyboard, Keyboard::Lines(_)).then_some(typed);
+    let next = channel::Next::new(next, shown, sent, args.timeout);
     let incoming = stream.try_clone()?;
     let buffer = usize::from(args.buffer);
     {
         let events = events.clone();
         thread::spawn(move || read_socket(incoming, buffer, &events, &window));
     }
-    thread::spawn(move || read_keyboard(keyboard, &events));
+    thread::spawn(move || read_keyboard(keyboard, &events, typed.as_ref()));
     // ANCHOR_END: threads
 
     // ANCHOR: loop
@@ -216,9 +221,10 @@ fn read_socket(mut stream: TcpStream, buffer: usize, events: &Tx, window: &SyncS
 }
 // ANCHOR_END: read_socket
 
-/// Sends to the loop each line you type, and then the end of input.
-fn read_keyboard(mut keyboard: Keyboard, events: &Tx) {
-    loop {
+/// Sends to the loop each line you type, and then the end of input; from a pipe, each line
+/// first takes a token from `window`.
+fn read_keyboard(mut keyboard: Keyboard, events: &Tx, window: Option<&SyncSender<()>>) {
+    while window.is_none_or(|window| window.send(()).is_ok()) {
         let event = match keyboard.read_line("> ") {
             Some(Ok(line)) => Event::Typed(line),
             Some(Err(e)) => Event::EndOfInput(Some(e)),
@@ -228,51 +234,6 @@ fn read_keyboard(mut keyboard: Keyboard, events: &Tx) {
         if events.send(event).is_err() || last {
             return;
         }
-    }
-}
-
-/// The loop's end of the channel; gives each read's token back to `shown`. Once the end of
-/// input has gone by (the loop then sends our FIN), the server has --timeout to send its next
-/// byte or close: one that does neither would keep the client, and its script, for ever.
-struct Next {
-    events: Receiver<Event>,
-    shown: Receiver<()>,
-    timeout: Duration,
-    fin_sent: Cell<bool>,
-}
-
-impl Next {
-    fn new(events: Receiver<Event>, shown: Receiver<()>, timeout: Duration) -> Next {
-        Next {
-            events,
-            shown,
-            timeout,
-            fin_sent: Cell::new(false),
-        }
-    }
-
-    fn recv(&self) -> Result<Event, RecvError> {
-        let event = if !self.fin_sent.get() {
-            let event = self.events.recv()?;
-            self.fin_sent.set(matches!(event, Event::EndOfInput(_)));
-            event
-        } else {
-            match self.events.recv_timeout(self.timeout) {
-                Ok(event) => event,
-                Err(RecvTimeoutError::Timeout) => Event::Failed(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "the server has sent nothing for {:?} since our FIN, and has not closed",
-                        self.timeout
-                    ),
-                )),
-                Err(RecvTimeoutError::Disconnected) => return Err(RecvError),
-            }
-        };
-        if let Event::Received(_) = event {
-            let _ = self.shown.try_recv();
-        }
-        Ok(event)
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use common::size::{Progress, summary};
-use common::text::printable;
+use common::text::{printable, printable_name};
 use common::{CannotBind, ClientBindArgs, Hexdump, Proto};
 
 use crate::args::Peer;
@@ -190,7 +190,7 @@ pub fn list(stream: &TcpStream, hexdump: Hexdump) -> anyhow::Result<()> {
                 )
             }
             ListLine::File { size, name } => {
-                common::sayln!("{size} {}", printable(&name));
+                common::sayln!("{size} {}", printable_name(&name));
                 seen += 1;
             }
             ListLine::End { count, .. } if count != seen => {

@@ -238,7 +238,11 @@ impl Part {
                     remove_if_there(&self.path)?;
                 }
                 let file = create_new(&self.path)?;
-                self.write_version(version)?;
+                // Nothing is left behind when the version cannot be written beside it.
+                if let Err(e) = self.write_version(version) {
+                    let _ = fs::remove_file(&self.path);
+                    return Err(e);
+                }
                 file
             }
         };
@@ -499,11 +503,14 @@ fn file_kind(meta: &fs::Metadata) -> &'static str {
     }
 }
 
-/// Removes a file or a link (never what a link points to); gone already is fine.
-fn remove_if_there(path: &Path) -> io::Result<()> {
+/// Removes a file or a link (never what a link points to); gone already is fine. A failure
+/// names the file: in a shared directory with the sticky bit (`/tmp`), another user's
+/// `x.part.version` cannot be removed, and a bare `Operation not permitted` named nothing.
+fn remove_if_there(path: &Path) -> anyhow::Result<()> {
     match fs::remove_file(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
+        Err(e) => Err(disk_error(format!("cannot remove {}", path.display()), e)),
+        Ok(()) => Ok(()),
     }
 }
 

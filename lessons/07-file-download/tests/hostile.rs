@@ -683,6 +683,68 @@ fn a_part_that_cannot_be_created_gets_the_disks_hint() {
     assert!(!stderr.contains("ports below 1024"), "{stderr}");
 }
 
+/// A listing of `notes.txt` and six names that are `notes.txt` and a blank (a space, U+00A0,
+/// U+1680, U+2007, U+2800, U+3000): all seven read `notes.txt` on a terminal, the blank at the
+/// end invisible. The blanks at a name's ends are now shown escaped: seven different lines.
+#[test]
+fn names_that_differ_only_by_a_blank_at_the_end_are_told_apart() {
+    let out = tempfile::tempdir().unwrap();
+    let blanks = [
+        "", " ", "\u{a0}", "\u{1680}", "\u{2007}", "\u{2800}", "\u{3000}",
+    ];
+    let (addr, _, liar) = liar(move |mut stream| {
+        let mut listing = String::from("OK\n");
+        for b in blanks {
+            listing.push_str(&format!("5 notes.txt{b}\n"));
+        }
+        listing.push_str("END 7\n");
+        let _ = stream.write_all(listing.as_bytes());
+    });
+    let (code, stdout, stderr) = client(out.path(), addr, &["list"]);
+    liar.join().unwrap();
+    assert_eq!(code, Some(0), "{stderr}");
+    // As a terminal shows them: what ends a line in blanks shows as if it did not.
+    let seen: std::collections::HashSet<_> = stdout
+        .lines()
+        .map(|line| line.trim_end_matches(|c: char| c.is_whitespace() || c == '\u{2800}'))
+        .collect();
+    assert_eq!(seen.len(), 7, "{stdout}");
+}
+
+/// Another user's `x.bin.part.version` in a shared directory with the sticky bit (`/tmp`):
+/// the client may not remove it, and said only `error: Operation not permitted (os error 1)`,
+/// naming no file, and left an empty `x.bin.part` (a planted `.part` with `--force` gave the
+/// same bare error, after `discarding x.bin.part`). The error now names the file, with the
+/// disk's hint, and nothing is left. As root only: the file is given to uid 1234, and the
+/// client runs as nobody.
+#[test]
+fn another_users_file_that_cannot_be_removed_is_named() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: chown and setpriv need root");
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    fs::set_permissions(out.path(), fs::Permissions::from_mode(0o1777)).unwrap();
+    let planted = out.path().join("x.bin.part.version");
+    fs::write(&planted, "1-2.000000003\n").unwrap();
+    std::os::unix::fs::chown(&planted, Some(1234), Some(1234)).unwrap();
+    let (addr, _, liar) = liar(|mut stream| {
+        let _ = stream.write_all(b"OK 5 0 v\nhello");
+    });
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_file-download"));
+    let (code, _, stderr) = client_cmd(cmd, out.path(), addr, &["get", "x.bin"]);
+    liar.join().unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot remove x.bin.part.version: Operation not permitted"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: you may not write there"), "{stderr}");
+    assert!(!out.path().join("x.bin.part").exists(), "{stderr}");
+}
+
 /// The attack: the server's log is on a full disk (here /dev/full) and clients keep coming.
 /// `println!` panics on the failed write: in a client's thread before the `ERR` was sent (the
 /// client was cut off unanswered), and in the accept loop on a refusal, which ended the
