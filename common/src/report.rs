@@ -409,6 +409,12 @@ fn io_hint(err: &io::Error) -> Option<&'static str> {
              killed with data waiting, or it closed its listening socket while this connection \
              still waited in its accept queue"
         }
+        // After a reset the socket is no longer connected: a later shutdown() or
+        // getpeername() fails with ENOTCONN rather than ECONNRESET.
+        ErrorKind::NotConnected => {
+            "the connection has already ended: the peer reset it (it closed with data it had \
+             not read, or it was killed)"
+        }
         // ENETUNREACH is this machine's own routing table; EHOSTUNREACH may also be an ICMP
         // "host unreachable" from a router or a firewall on the way, or an unanswered ARP.
         ErrorKind::NetworkUnreachable => {

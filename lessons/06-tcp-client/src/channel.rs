@@ -1,5 +1,5 @@
-//! The loop's end of the channel, which gives the tokens back and, after our FIN, waits for
-//! the server no longer than --timeout.
+//! The loop's end of the channel, which gives the tokens back, holds the server's FIN until
+//! the end of piped input, and after our FIN waits for the server no longer than --timeout.
 
 use std::cell::Cell;
 use std::io;
@@ -12,12 +12,23 @@ use crate::Event;
 /// line's to `sent`. Once the end of input has gone by (the loop then sends our FIN), the
 /// server has --timeout to send its next byte or close: one that does neither would keep the
 /// client, and its script, for ever.
+///
+/// The server's FIN says that it will send nothing more, not that it reads nothing more. A
+/// person at a terminal sees it and is done, so it ends the loop at once; but input from a
+/// pipe or a file (`printf 'one\ntwo\n' | tcp-client`) is still sent to its end, as `nc`
+/// sends it, and the FIN is handed on after it. Against a server that half-closes as soon as
+/// it accepts, the FIN came first, and the client ended having sent none of a script's lines
+/// (3 runs in 3), with exit status 0.
 pub struct Next {
     events: Receiver<Event>,
     shown: Receiver<()>,
     sent: Receiver<()>,
     timeout: Duration,
     fin_sent: Cell<bool>,
+    /// Input comes from a pipe or a file, not from a person at a terminal.
+    piped: bool,
+    /// The server's FIN, held until the end of piped input.
+    held_fin: Cell<bool>,
 }
 
 impl Next {
@@ -26,6 +37,7 @@ impl Next {
         shown: Receiver<()>,
         sent: Receiver<()>,
         timeout: Duration,
+        piped: bool,
     ) -> Next {
         Next {
             events,
@@ -33,10 +45,15 @@ impl Next {
             sent,
             timeout,
             fin_sent: Cell::new(false),
+            piped,
+            held_fin: Cell::new(false),
         }
     }
 
     pub fn recv(&self) -> Result<Event, RecvError> {
+        if self.fin_sent.get() && self.held_fin.take() {
+            return Ok(Event::Closed);
+        }
         let event = if !self.fin_sent.get() {
             let event = self.events.recv()?;
             self.fin_sent.set(matches!(event, Event::EndOfInput(_)));
@@ -44,13 +61,12 @@ impl Next {
         } else {
             match self.events.recv_timeout(self.timeout) {
                 Ok(event) => event,
-                Err(RecvTimeoutError::Timeout) => Event::Failed(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "the server has sent nothing for {:?} since our FIN, and has not closed",
-                        self.timeout
-                    ),
-                )),
+                // Not ErrorKind::TimedOut, whose hint asks whether the peer is up: it is,
+                // and it answered; it only has not closed.
+                Err(RecvTimeoutError::Timeout) => Event::Failed(io::Error::other(format!(
+                    "the server has sent nothing for {:?} since our FIN, and has not closed",
+                    self.timeout
+                ))),
                 Err(RecvTimeoutError::Disconnected) => return Err(RecvError),
             }
         };
@@ -59,6 +75,12 @@ impl Next {
             Event::Typed(_) => self.sent.try_recv(),
             _ => Ok(()),
         };
-        Ok(event)
+        Ok(match event {
+            Event::Closed if self.piped && !self.fin_sent.get() => {
+                self.held_fin.set(true);
+                Event::ServerFin
+            }
+            event => event,
+        })
     }
 }

@@ -8,7 +8,7 @@
 
 mod channel;
 
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Sender, SyncSender};
@@ -77,6 +77,8 @@ enum Event {
     Closed,
     /// The connection failed (a reset, say).
     Failed(io::Error),
+    /// The server's FIN while input still comes from a pipe or a file (see `channel.rs`).
+    ServerFin,
 }
 // ANCHOR_END: event
 
@@ -109,7 +111,8 @@ fn talk(args: Args) -> anyhow::Result<()> {
     // that takes our bytes slowly holds the input, not our memory. (A person types slower.)
     let (typed, sent) = mpsc::sync_channel(16);
     let typed = matches!(keyboard, Keyboard::Lines(_)).then_some(typed);
-    let next = channel::Next::new(next, shown, sent, args.timeout);
+    let piped = !io::stdin().is_terminal();
+    let next = channel::Next::new(next, shown, sent, args.timeout, piped);
     let incoming = stream.try_clone()?;
     let buffer = usize::from(args.buffer);
     {
@@ -151,6 +154,9 @@ fn talk(args: Args) -> anyhow::Result<()> {
                 screen.end_editing();
                 return Err(e).context(format!("connection with {server} failed"));
             }
+            Event::ServerFin => {
+                screen.line("the server sent FIN: the rest of the input is still sent")
+            }
         }
     }
     Err(anyhow!("both reading threads ended"))
@@ -174,7 +180,8 @@ fn closed(mut decoder: StreamDecoder, screen: &mut Screen) -> anyhow::Result<()>
 // ANCHOR: send
 /// Sends one typed line and its newline, with one write.
 fn send(mut stream: &TcpStream, line: &str, args: &Args, hexdump: Hexdump) -> anyhow::Result<()> {
-    let server = stream.peer_addr()?;
+    // After a reset, the socket has no peer any more (ENOTCONN).
+    let server = stream.peer_addr().context("cannot send")?;
     let mut data = match args.encoding.encode(line) {
         Ok(data) => data.into_owned(),
         Err(e) => {
