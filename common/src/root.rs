@@ -71,7 +71,9 @@ impl fmt::Display for Refusal {
 impl From<Errno> for Refusal {
     fn from(e: Errno) -> Refusal {
         match e {
-            Errno::NOENT | Errno::NOTDIR => Refusal::NotFound,
+            // No file has a name longer than the file system's limit (255 bytes a part):
+            // `403 cannot read the file: File name too long` said more than there was.
+            Errno::NOENT | Errno::NOTDIR | Errno::NAMETOOLONG => Refusal::NotFound,
             // RESOLVE_NO_SYMLINKS and O_NOFOLLOW both answer a link with ELOOP.
             Errno::LOOP => Refusal::Link,
             Errno::XDEV => Refusal::OutsideRoot,
@@ -415,6 +417,19 @@ mod tests {
             for opened in both(&root, name) {
                 let text = read(opened.unwrap_or_else(|e| panic!("{name}: {e}")));
                 assert!(text == "inside" || text == "deeper", "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_name_too_long_for_the_file_system_is_not_found() {
+        let (_dir, root) = root();
+        for name in ["a".repeat(300), format!("sub/{}", "b".repeat(256))] {
+            for opened in both(&root, &name) {
+                assert!(
+                    matches!(opened, Err(Refusal::NotFound)),
+                    "{name}: {opened:?}"
+                );
             }
         }
     }

@@ -20,13 +20,17 @@ for _ in range(conns):
 chunk = b"x" * 65536
 sent = 0
 end = time.monotonic() + secs
-while time.monotonic() < end:
+while socks and time.monotonic() < end:
     progress = False
-    for s in socks:
+    for s in list(socks):
         try:
             sent += s.send(chunk); progress = True
         except BlockingIOError:
             pass
+        except (ConnectionResetError, BrokenPipeError) as e:
+            # What the server does to a client that reads none of its echo (--idle-timeout).
+            print(f"the server reset a connection ({e.strerror}) after {sent} bytes in all")
+            socks.remove(s); s.close()
     if not progress:
         time.sleep(0.05)
 print(f"sent {sent} bytes on {conns} connection(s) in {secs:.0f} s; server VmRSS {rss()}")

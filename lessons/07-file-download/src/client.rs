@@ -181,7 +181,7 @@ pub fn list(stream: &TcpStream, hexdump: Hexdump) -> anyhow::Result<()> {
     loop {
         let line = read_line_in_time(&mut conn).map_err(|e| match e.is_timeout() {
             true => late("the listing was cut short: no whole line within --timeout"),
-            false => anyhow::Error::new(e).context("the listing was cut short"),
+            false => e.into_report().context("the listing was cut short"),
         })?;
         match ListLine::parse(&line).map_err(anyhow::Error::msg)? {
             ListLine::File { .. } if seen == MAX_LISTED => {
@@ -227,7 +227,7 @@ fn no_answer(e: LineError) -> anyhow::Error {
              `get --protocol seed`"
         ),
         e if e.is_timeout() => late("no whole answer from the server within --timeout"),
-        e => anyhow::Error::new(e).context("no answer from the server"),
+        e => e.into_report().context("no answer from the server"),
     }
 }
 

@@ -401,6 +401,16 @@ pub enum LineError {
 }
 
 impl LineError {
+    /// As the error of a report: an I/O error as itself, once, with its hint. (As a
+    /// `LineError` it was told twice, as the error and again as its source: `Connection reset
+    /// by peer (os error 104): Connection reset by peer (os error 104)`.)
+    pub fn into_report(self) -> anyhow::Error {
+        match self {
+            LineError::Io(e) => anyhow::Error::new(e),
+            e => anyhow::Error::new(e),
+        }
+    }
+
     /// Whether the peer simply took too long (a read timeout, or the deadline).
     pub fn is_timeout(&self) -> bool {
         matches!(self, LineError::Io(e)

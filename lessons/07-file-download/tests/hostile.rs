@@ -1307,3 +1307,27 @@ fn a_thread_that_cannot_start_does_not_end_the_server() -> Result<(), Failure> {
     }
     Err(s.fail("1000 clients after the holders left, none served"))
 }
+
+/// A server that resets the connection instead of answering: the error told its cause twice,
+/// `no answer from the server: Connection reset by peer (os error 104): Connection reset by
+/// peer (os error 104)`. Once now, with the hint about resets.
+#[test]
+fn a_reset_instead_of_an_answer_is_told_once() {
+    let (addr, _request, liar) = liar(|stream| {
+        let linger = Some(Duration::ZERO);
+        rustix::net::sockopt::set_socket_linger(stream, linger).unwrap();
+    });
+    let out = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = client(out.path(), addr, &["get", "x.bin"]);
+    liar.join().unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr.matches("Connection reset by peer").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: the peer reset the connection"),
+        "{stderr}"
+    );
+}
