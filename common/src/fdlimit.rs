@@ -125,10 +125,10 @@ impl Spare {
     }
 
     /// Whether the spare is held, after taking it back if it was lost. Another thread may
-    /// open a file in the moment the spare is given up: glibc reads
-    /// `/sys/devices/system/cpu/online` at a new thread's first `malloc`, and took the freed
-    /// descriptor; `accept` failed with EMFILE again, the spare could not be taken back, and
-    /// without a second try every later newcomer waited in the queue (http-server's test
+    /// open a file or a socket in the moment the spare is given up, and take the freed
+    /// descriptor (the lowest free number); `accept` failed with EMFILE again, the spare could
+    /// not be taken back, and without a second try every later newcomer waited in the queue
+    /// (http-server's test
     /// `a_client_past_the_descriptor_limit_is_refused_at_once_not_left_hanging`, 3 runs in 50).
     pub fn is_ready(&mut self) -> bool {
         if self.0.is_none() {
