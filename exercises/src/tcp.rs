@@ -1235,6 +1235,8 @@ pub fn client_total(c: &mut Check) -> Result<(), Failure> {
         }
     }
     drop(conn);
+    // Piped input is still sent after the server's FIN: its end ends the client.
+    c.scene.close_stdin(p).map_err(|e| c.fail(e.to_string()))?;
     c.pass(format!(
         "the server sent {total} arbitrary bytes in {writes} writes and closed"
     ));
@@ -1262,6 +1264,8 @@ pub fn client_total(c: &mut Check) -> Result<(), Failure> {
     let p = client(c, listener.addr, &[])?;
     let conn = listener.accept(c, "tcp-client to connect")?;
     drop(conn);
+    // Piped input is still sent after the server's FIN: its end ends the client.
+    c.scene.close_stdin(p).map_err(|e| c.fail(e.to_string()))?;
     fin_line(c, p, 0, "the server sent nothing and closed")?;
     test_changed(c)
 }
@@ -1469,6 +1473,8 @@ fn long_line(c: &mut Check) -> Result<(), Failure> {
     conn.write(c, text.as_bytes())?;
     conn.write(c, b"\n")?;
     drop(conn);
+    // Piped input is still sent after the server's FIN: its end ends the client.
+    c.scene.close_stdin(p).map_err(|e| c.fail(e.to_string()))?;
     let got = printed_lines(c, p)?;
     let want = format!("line: {text}");
     if got.len() != 1 || got.first() != Some(&want) {
@@ -1497,6 +1503,8 @@ fn split_character(c: &mut Check, flags: &[&str], pieces: &[&[u8]]) -> Result<()
         std::thread::sleep(Duration::from_millis(40));
     }
     drop(conn);
+    // Piped input is still sent after the server's FIN: its end ends the client.
+    c.scene.close_stdin(p).map_err(|e| c.fail(e.to_string()))?;
     let got = printed_lines(c, p)?;
     let shown_pieces: Vec<String> = pieces
         .iter()
@@ -1610,6 +1618,8 @@ fn lines_session(
         std::thread::sleep(Duration::from_millis(40));
     }
     drop(conn);
+    // Piped input is still sent after the server's FIN: its end ends the client.
+    c.scene.close_stdin(p).map_err(|e| c.fail(e.to_string()))?;
     c.pass(format!(
         "the server sent {} lines and {}, in {} pieces cut anywhere (two whole lines in one \
          of them), and closed",
