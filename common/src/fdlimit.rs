@@ -164,6 +164,23 @@ impl Spare {
     }
 }
 
+impl Spare {
+    /// After an `accept` that succeeded: the spare first. If it was lost (see
+    /// [`Spare::is_ready`]) and no descriptor is free to take it back, `stream`, the
+    /// connection just accepted, gives up its own: it is closed, and `None` says so. Without
+    /// this, an accept loop took every freed descriptor for a newcomer, the spare never came
+    /// back, and the next EMFILE left newcomers in the queue again (http-server, 2 runs of
+    /// its attack script in 78).
+    pub fn keep<S>(&mut self, stream: S) -> Option<S> {
+        if self.is_ready() {
+            return Some(stream);
+        }
+        drop(stream);
+        self.0 = File::open("/dev/null").ok();
+        None
+    }
+}
+
 /// What [`Spare::accept_or_refuse`] did with the connection it accepted.
 #[derive(Debug)]
 pub enum Accepted<S> {
@@ -230,6 +247,58 @@ mod tests {
         let err = spare.accept_or_refuse(|| listener.accept()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
         assert!(spare.is_ready());
+    }
+
+    /// The spare lost and every descriptor in use: when one is freed (a client leaves), the
+    /// next `accept` takes it, and `keep` gives it to the spare, closing that connection; the
+    /// next EMFILE finds the spare again. Under a limit of its own, so in a child process.
+    #[test]
+    fn a_spare_lost_with_no_descriptor_free_is_taken_from_the_next_connection() {
+        const NAME: &str = "fdlimit::tests::a_spare_lost_with_no_descriptor_free_is_taken_from_the_next_connection";
+        if std::env::var_os("SPARE_CHILD").is_none() {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", NAME, "--test-threads", "1", "--nocapture"])
+                .env("SPARE_CHILD", "1")
+                .output()
+                .unwrap();
+            let printed = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{printed}");
+            assert!(printed.contains("1 passed"), "{printed}");
+            return;
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _first = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let _second = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let maximum = getrlimit(Resource::Nofile).maximum;
+        setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(64),
+                maximum,
+            },
+        )
+        .unwrap();
+        let mut spare = Spare(None);
+        let mut taken = Vec::new();
+        while let Ok(file) = File::open("/dev/null") {
+            taken.push(file);
+        }
+        let err = listener.accept().unwrap_err();
+        assert!(is_out_of_descriptors(&err), "{err}");
+        assert!(!spare.is_ready());
+        // A client leaves: one descriptor is free, and the next connection takes it.
+        taken.pop();
+        let (stream, _) = listener.accept().unwrap();
+        assert!(
+            spare.keep(stream).is_none(),
+            "no descriptor was free for the spare"
+        );
+        assert!(spare.0.is_some());
+        // With one free, a connection is kept, and so is the spare.
+        taken.pop();
+        let (stream, _) = listener.accept().unwrap();
+        assert!(spare.keep(stream).is_some());
+        assert!(spare.0.is_some());
     }
 
     /// Another thread took the descriptor the spare gave up, `accept` failed with EMFILE

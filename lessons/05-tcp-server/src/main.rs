@@ -163,7 +163,16 @@ fn next_client(listener: &TcpListener, spare: &mut Spare) -> Option<(TcpStream, 
     // accept() takes the next connection off the queue: a new socket for this client, and
     // its address. The listening socket goes on listening.
     match listener.accept() {
-        Ok(accepted) => Some(accepted),
+        // The spare first: one lost to another thread is taken back now, with this
+        // connection's descriptor if no other is free (`Spare::keep`).
+        Ok((stream, peer)) => match spare.keep(stream) {
+            Some(stream) => Some((stream, peer)),
+            None => {
+                let line = format_args!("refused {peer}: no descriptor to spare, closed at once");
+                common::connlog::refused(peer, line);
+                None
+            }
+        },
         // EMFILE: no descriptor left for a new socket, and a client would wait in the queue
         // unserved. Give up the descriptor kept in reserve, accept, and close the connection
         // at once if there is still no room: the client is told, not left hanging.

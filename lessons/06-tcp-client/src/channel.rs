@@ -2,7 +2,7 @@
 //! the end of piped input, and after our FIN waits for the server no longer than --timeout.
 
 use std::cell::Cell;
-use std::io;
+use std::io::{self, IsTerminal};
 use std::sync::mpsc::{Receiver, RecvError, RecvTimeoutError};
 use std::time::Duration;
 
@@ -37,7 +37,6 @@ impl Next {
         shown: Receiver<()>,
         sent: Receiver<()>,
         timeout: Duration,
-        piped: bool,
     ) -> Next {
         Next {
             events,
@@ -45,7 +44,7 @@ impl Next {
             sent,
             timeout,
             fin_sent: Cell::new(false),
-            piped,
+            piped: !io::stdin().is_terminal(),
             held_fin: Cell::new(false),
         }
     }

@@ -8,7 +8,7 @@
 
 mod channel;
 
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Sender, SyncSender};
@@ -111,14 +111,11 @@ fn talk(args: Args) -> anyhow::Result<()> {
     // that takes our bytes slowly holds the input, not our memory. (A person types slower.)
     let (typed, sent) = mpsc::sync_channel(16);
     let typed = matches!(keyboard, Keyboard::Lines(_)).then_some(typed);
-    let piped = !io::stdin().is_terminal();
-    let next = channel::Next::new(next, shown, sent, args.timeout, piped);
+    let next = channel::Next::new(next, shown, sent, args.timeout);
     let incoming = stream.try_clone()?;
     let buffer = usize::from(args.buffer);
-    {
-        let events = events.clone();
-        thread::spawn(move || read_socket(incoming, buffer, &events, &window));
-    }
+    let socket_events = events.clone();
+    thread::spawn(move || read_socket(incoming, buffer, &socket_events, &window));
     thread::spawn(move || read_keyboard(keyboard, &events, typed.as_ref()));
     // ANCHOR_END: threads
 
@@ -154,9 +151,7 @@ fn talk(args: Args) -> anyhow::Result<()> {
                 screen.end_editing();
                 return Err(e).context(format!("connection with {server} failed"));
             }
-            Event::ServerFin => {
-                screen.line("the server sent FIN: the rest of the input is still sent")
-            }
+            Event::ServerFin => screen.line("the server sent FIN; sending the rest of the input"),
         }
     }
     Err(anyhow!("both reading threads ended"))

@@ -134,7 +134,16 @@ fn accept(listener: &TcpListener, places: &Places, options: &Options) -> anyhow:
     let mut told = Limiter::new(REFUSALS_TOLD, 1, 1024);
     loop {
         let (stream, peer) = match listener.accept() {
-            Ok(accepted) => accepted,
+            // The spare first: one lost to another thread is taken back now, with this
+            // connection's descriptor if no other is free (`Spare::keep`).
+            Ok((stream, peer)) => match spare.keep(stream) {
+                Some(stream) => (stream, peer),
+                None => {
+                    let why = format_args!("no descriptor to spare, closed at once");
+                    refused(&mut told, peer, why);
+                    continue;
+                }
+            },
             // EMFILE: no descriptor left for a new socket, and the client would wait in the
             // queue unanswered. Give up the descriptor kept in reserve, accept, and close the
             // connection at once if there is still no room: the client is told, not left
