@@ -478,23 +478,34 @@ fn a_closed_stdout_ends_the_server_quietly() {
     assert!(!stderr.contains("panicked"), "stderr: {stderr}");
 }
 
-/// The attack (Fraggle): a datagram sent to the network's broadcast address reaches every
-/// server on the network, and all of them would answer its (forged) source at once. Run in
-/// a private network namespace, with a /24 of its own; a unicast datagram sent after it is
-/// answered, and is the first answer to arrive.
-#[test]
-fn a_datagram_sent_to_a_broadcast_address_is_not_answered() -> Result<(), Failure> {
-    let netns = match testkit::netns::Netns::new("udpsrv") {
+/// udp-server bound to 0.0.0.0 in a private network namespace of its own (as root; `None`
+/// after saying `skipped` otherwise).
+fn server_in_netns(
+    tag: &str,
+) -> Result<Option<(testkit::netns::Netns, Scene, Proc, SocketAddr)>, Failure> {
+    let netns = match testkit::netns::Netns::new(tag) {
         Ok(netns) => netns,
         Err(why) => {
             eprintln!("skipped: {why}");
-            return Ok(());
+            return Ok(None);
         }
     };
     let mut s = Scene::new();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_udp-server"));
     cmd.args(["--bind", "0.0.0.0", "--port", "0"]);
     let (p, addr) = s.start("server", netns.exec(&cmd))?;
+    Ok(Some((netns, s, p, addr)))
+}
+
+/// The attack (Fraggle): a datagram sent to the network's broadcast address reaches every
+/// server on the network, and all of them would answer its (forged) source at once. Run in
+/// a private network namespace, with a /24 of its own; a unicast datagram sent after it is
+/// answered, and is the first answer to arrive.
+#[test]
+fn a_datagram_sent_to_a_broadcast_address_is_not_answered() -> Result<(), Failure> {
+    let Some((netns, mut s, p, addr)) = server_in_netns("udpsrv")? else {
+        return Ok(());
+    };
     let port = addr.port().to_string();
     let script = "import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -520,17 +531,9 @@ print('first answer:', s.recvfrom(100)[0].decode())";
 /// namespace, as root; skipped otherwise.
 #[test]
 fn a_datagram_from_a_multicast_source_is_not_answered_to_the_group() -> Result<(), Failure> {
-    let netns = match testkit::netns::Netns::new("udpmc") {
-        Ok(netns) => netns,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return Ok(());
-        }
+    let Some((netns, mut s, p, addr)) = server_in_netns("udpmc")? else {
+        return Ok(());
     };
-    let mut s = Scene::new();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_udp-server"));
-    cmd.args(["--bind", "0.0.0.0", "--port", "0"]);
-    let (p, addr) = s.start("server", netns.exec(&cmd))?;
     let script = "import socket, struct, sys
 me, port, group = sys.argv[1], int(sys.argv[2]), '239.1.2.3'
 member = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
