@@ -36,6 +36,12 @@ impl Hexdump {
 
     fn show(&self, title: std::fmt::Arguments<'_>, bytes: &[u8]) {
         let text = format!("{title}\n{}", dump(bytes));
+        // A server's log lines wait in common::log's queue: the dump waits there too, or it
+        // would come out before the `received` line that came first (udp-server, facts41a).
+        if crate::log::running() {
+            crate::log::eline(format_args!("{}", text.trim_end()));
+            return;
+        }
         // One write for the whole dump, so that two threads' dumps do not interleave.
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }

@@ -90,6 +90,12 @@ pub fn error(what: impl fmt::Display, err: impl Into<anyhow::Error>) {
     eline(format_args!("{}", crate::report::describe(&err)));
 }
 
+/// Whether a program's lines go through the queue: then what else it shows on stderr (the
+/// hexdump) goes through it too, and comes out in the order it happened.
+pub fn running() -> bool {
+    LOGGER.get().is_some()
+}
+
 /// How many lines were dropped so far.
 pub fn dropped() -> u64 {
     LOGGER
@@ -259,25 +265,22 @@ fn write_lines(
             }
         }
         let mut failure: Option<io::Error> = None;
-        for target in [Target::Out, Target::Err] {
-            let mut bytes = Vec::new();
-            let mut lines = 0u64;
-            // Asked once a batch: the terminal may have been resized.
-            let width = width(target);
-            for (t, text) in &batch {
-                if *t == target {
-                    match width {
-                        Some(_) => {
-                            bytes.extend_from_slice(crate::console::fit(text, width).as_bytes())
-                        }
-                        None => bytes.extend_from_slice(text.as_bytes()),
-                    }
-                    bytes.push(b'\n');
-                    lines += 1;
-                }
-            }
-            if lines == 0 {
+        // A run of lines for one target at a time, in the order they were queued: a server's
+        // lines on stderr (its hexdump) and on stdout come out as they happened.
+        for run in batch.chunk_by(|a, b| a.0 == b.0) {
+            let Some(&(target, _)) = run.first() else {
                 continue;
+            };
+            let mut bytes = Vec::new();
+            let lines = run.len() as u64;
+            // Asked once a run: the terminal may have been resized.
+            let width = width(target);
+            for (_, text) in run {
+                match width {
+                    Some(_) => bytes.extend_from_slice(crate::console::fit(text, width).as_bytes()),
+                    None => bytes.extend_from_slice(text.as_bytes()),
+                }
+                bytes.push(b'\n');
             }
             // Lines dropped since stdout last worked are counted in stdout itself, once it
             // works again.
@@ -392,6 +395,32 @@ mod tests {
         assert_eq!(out.text(), expected);
         assert_eq!(err.text(), "error: x\n");
         assert_eq!(log.shared.dropped.load(Ordering::Relaxed), 0);
+    }
+
+    /// Lines for stdout and stderr queued in one batch come out as they were queued, on one
+    /// terminal: each stream's lines were written together, and udp-server's `--hexdump`
+    /// (stderr) showed the dump of its answer after the `sent` line (stdout) that followed it.
+    #[test]
+    fn stdout_and_stderr_lines_of_one_batch_keep_their_order() {
+        let screen = Kept::default();
+        let (tx, rx) = mpsc::sync_channel(8);
+        for (target, text) in [
+            (Target::Out, "received"),
+            (Target::Err, ">> dump"),
+            (Target::Out, "sent"),
+        ] {
+            tx.send((target, text.to_string())).unwrap();
+        }
+        drop(tx);
+        let out = Box::new(screen.clone());
+        write_lines(
+            rx,
+            out,
+            Box::new(screen.clone()),
+            |_| None,
+            &Shared::default(),
+        );
+        assert_eq!(screen.text(), "received\n>> dump\nsent\n");
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! - a datagram sent to a broadcast or multicast address: every server of the network gets
 //!   it, and all of them answer the one forged source at once (the "Fraggle" attack).
 //!
-//! Three rules stop it:
+//! Two rules stop it:
 //!
 //! - [`refusal`]: some datagrams are never answered. Those sent to many machines at once,
 //!   those from a multicast or broadcast source (forged: an answer would go to many), those
