@@ -1291,12 +1291,11 @@ fn a_thread_that_cannot_start_does_not_end_the_server() -> Result<(), Failure> {
     let second = TcpStream::connect(addr).unwrap();
     s.expect(server, "no thread could start for it")?;
     drop(second);
-    // The first one's thread ends when it goes: its line says so, and its thread is free.
+    // The first one's thread ends when it goes, and its thread is free again: the next
+    // clients may still find it there, and be refused, but not for long.
     drop(first);
-    s.expect(server, "no request from")?;
-    // Its thread has logged that line and is ending: the next clients may still find it
-    // there, and be refused, but not for long.
-    for _ in 0..1000 {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
         let mut stream = TcpStream::connect(addr).unwrap();
         let _ = stream.write_all(b"LIST\n");
         let mut answer = String::new();
@@ -1305,7 +1304,7 @@ fn a_thread_that_cannot_start_does_not_end_the_server() -> Result<(), Failure> {
             return Ok(());
         }
     }
-    Err(s.fail("1000 clients after the holders left, none served"))
+    Err(s.fail("for 10 s after the holders left, no client was served"))
 }
 
 /// A server that resets the connection instead of answering: the error told its cause twice,
