@@ -180,6 +180,38 @@ fn a_client_refused_again_and_again_does_not_flood_the_log() -> Result<(), Failu
     Ok(())
 }
 
+/// Out of descriptors: under `ulimit -n 32`, 40 connections that send nothing take every
+/// descriptor, and `accept` fails with EMFILE. The newcomer waited in the accept queue
+/// unanswered (5 s and more, and 81 `accept failed` lines in 8 s); with a spare descriptor
+/// the server accepts it anyway, only to close it, as http-server and the echo servers do.
+#[test]
+fn a_client_past_the_descriptor_limit_is_refused_at_once_not_left_hanging() -> Result<(), Failure> {
+    let root = tempfile::tempdir().unwrap();
+    fs::write(root.path().join("a.txt"), "hello\n").unwrap();
+    let mut s = Scene::new();
+    let mut cmd = testkit::fdlimit::with_limit(32, env!("CARGO_BIN_EXE_file-download"));
+    cmd.arg("serve").arg("--root").arg(root.path());
+    cmd.args(["--port", "0", "--max-per-address", "4096"]);
+    let (p, addr) = s.start("serve", cmd)?;
+    let _held: Vec<TcpStream> = (0..40)
+        .map(|_| holding([127, 0, 0, 1], addr, None, b"").unwrap())
+        .collect();
+    let mut last = holding([127, 0, 0, 1], addr, None, b"GET 0 - a.txt\n").unwrap();
+    // Closed at once (refused), or answered if a descriptor was freed meanwhile: either way
+    // not left waiting.
+    last.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    let got = last.read(&mut [0; 512]);
+    let told =
+        got.is_ok() || matches!(&got, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset);
+    if !told {
+        return Err(s.fail(format!("nothing after {:?}: {got:?}", started.elapsed())));
+    }
+    let line = s.expect(p, "closed at once (ulimit -n)")?;
+    assert!(line.starts_with("refused 127.0.0.1:"), "{line}");
+    Ok(())
+}
+
 /// Item 24: a client that connects and resets at once. Its thread's `getpeername` failed
 /// (ENOTCONN) before the request was read, and each such connection was an `error:` line on
 /// stderr, outside the share: `churn.py 6664 LOG 5` made 1.75 MB of stderr in 5 s (23,000
