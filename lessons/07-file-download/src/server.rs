@@ -103,6 +103,11 @@ impl Server {
                     Err(e) if gone_at_once(&e) => {
                         common::connlog::refused(peer, format_args!("no request from {peer}: {e}"))
                     }
+                    // Reset, or its end closed, while it was answered: the client's doing, a
+                    // line within its share too (it was an error and a hint on stderr).
+                    Err(e) if went_away(&e) => {
+                        common::connlog::refused(peer, format_args!("{peer} went away: {e:#}"))
+                    }
                     Err(e) => common::log::error(format_args!("{peer}"), e),
                 }
                 drop(slot);
@@ -389,6 +394,17 @@ pub fn is_stall(e: &io::Error) -> bool {
 fn gone_at_once(e: &anyhow::Error) -> bool {
     e.downcast_ref::<io::Error>()
         .is_some_and(|e| e.kind() == io::ErrorKind::NotConnected)
+}
+
+/// Whether a client's thread failed because the client reset the connection or closed it
+/// while it was being answered (`ECONNRESET`, `EPIPE`).
+fn went_away(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<io::Error>().is_some_and(|e| {
+        matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+        )
+    })
 }
 
 /// The next client off the accept queue, or `None` after logging why there was none.
