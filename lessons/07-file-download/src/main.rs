@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use args::{GetArgs, ListArgs, ServeArgs, Wire};
 use clap::{Parser, Subcommand};
-use common::{Hexdump, Root, Slots};
+use common::{Hexdump, Root, Slots, fdlimit};
 use part::Part;
 
 /// File download over TCP: serve a directory, get a file, list what is offered.
@@ -55,7 +55,11 @@ fn download(args: Args) -> anyhow::Result<()> {
         Cmd::Serve(serve) => {
             let root = Root::new(&serve.root)
                 .with_context(|| format!("cannot serve {}", serve.root.display()))?;
-            let slots = Slots::evicting(serve.max_clients, serve.max_per_address)
+            // Each place takes up to three descriptors (the socket, the handle that closes it
+            // to make room, the file sent): the soft open-file limit is raised and the places
+            // fitted to it, so that accept() does not fail (EMFILE) and leave a newcomer hanging.
+            let max_clients = fdlimit::fit_places(serve.max_clients, 3, "--max-clients");
+            let slots = Slots::evicting(max_clients, serve.max_per_address)
                 .patience(server::SLOW_REQUEST, server::STALLED_ANSWER);
             server::Server {
                 root,

@@ -9,6 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use common::fdlimit::{self, Accepted, Spare};
 use common::pace::{Cut, Pace};
 use common::text::count;
 use common::{CannotBind, Evicted, Full, Hexdump, Proto, Root, Slot, Slots, logln};
@@ -56,14 +57,10 @@ impl Server {
         common::announce_listening(listener.local_addr()?, Proto::Tcp);
         logln!("serving the files under {}", self.root.path().display());
         let server = Arc::new(self);
+        let mut spare = Spare::new();
         loop {
-            let (stream, peer) = match listener.accept() {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    common::log::error("accept failed", e);
-                    thread::sleep(Duration::from_millis(100));
-                    continue;
-                }
+            let Some((stream, peer)) = next_client(&listener, &mut spare) else {
+                continue;
             };
             // A place for this client, if there is one left in all and for its address, or
             // one given up by a client that makes no progress (the seed's protocol, whose
@@ -105,6 +102,11 @@ impl Server {
                     // before its request, within its share as in read_request.
                     Err(e) if gone_at_once(&e) => {
                         common::connlog::refused(peer, format_args!("no request from {peer}: {e}"))
+                    }
+                    // Reset, or its end closed, while it was answered: the client's doing, a
+                    // line within its share too (it was an error and a hint on stderr).
+                    Err(e) if went_away(&e) => {
+                        common::connlog::refused(peer, format_args!("{peer} went away: {e:#}"))
                     }
                     Err(e) => common::log::error(format_args!("{peer}"), e),
                 }
@@ -392,4 +394,48 @@ pub fn is_stall(e: &io::Error) -> bool {
 fn gone_at_once(e: &anyhow::Error) -> bool {
     e.downcast_ref::<io::Error>()
         .is_some_and(|e| e.kind() == io::ErrorKind::NotConnected)
+}
+
+/// Whether a client's thread failed because the client reset the connection or closed it
+/// while it was being answered (`ECONNRESET`, `EPIPE`).
+fn went_away(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<io::Error>().is_some_and(|e| {
+        matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+        )
+    })
+}
+
+/// The next client off the accept queue, or `None` after logging why there was none.
+fn next_client(listener: &TcpListener, spare: &mut Spare) -> Option<(TcpStream, SocketAddr)> {
+    match listener.accept() {
+        Ok(accepted) => Some(accepted),
+        // EMFILE: no descriptor left for a new socket, and the client would wait in the queue
+        // unserved. Give up the descriptor kept in reserve, accept, and close the connection
+        // at once if there is still no room: the client is told, not left hanging (the
+        // tcp-server chapter tells it).
+        Err(e) if fdlimit::is_out_of_descriptors(&e) && spare.is_ready() => {
+            match spare.accept_or_refuse(|| listener.accept()) {
+                Ok(Accepted::Room(stream, peer)) => Some((stream, peer)),
+                Ok(Accepted::Refused(peer)) => {
+                    common::connlog::refused(
+                        peer,
+                        format_args!("refused {peer}: {e}, closed at once (ulimit -n)"),
+                    );
+                    None
+                }
+                Err(e) => {
+                    common::log::error("accept failed", e);
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            common::log::error("accept failed", e);
+            // Out of descriptors with no spare left: wait for clients to leave.
+            thread::sleep(Duration::from_millis(100));
+            None
+        }
+    }
 }
