@@ -33,7 +33,9 @@
 
 use std::fs::File;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::Duration;
 
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
@@ -180,6 +182,50 @@ impl Spare {
         None
     }
 }
+
+// ANCHOR: next_client
+/// The next client off the accept queue of a server that blocks in `accept` (tcp-server,
+/// file-download), or `None` after logging why there was none.
+pub fn next_client(listener: &TcpListener, spare: &mut Spare) -> Option<(TcpStream, SocketAddr)> {
+    // accept() takes the next connection off the queue: a new socket for this client, and
+    // its address. The listening socket goes on listening.
+    match listener.accept() {
+        // The spare first: one lost to another thread is taken back now, with this
+        // connection's descriptor if no other is free (`Spare::keep`).
+        Ok((stream, peer)) => match spare.keep(stream) {
+            Some(stream) => Some((stream, peer)),
+            None => {
+                let line = format_args!("refused {peer}: no descriptor to spare, closed at once");
+                crate::connlog::refused(peer, line);
+                None
+            }
+        },
+        // EMFILE: no descriptor left for a new socket, and a client would wait in the queue
+        // unserved. Give up the descriptor kept in reserve, accept, and close the connection
+        // at once if there is still no room: the client is told, not left hanging.
+        Err(e) if is_out_of_descriptors(&e) && spare.is_ready() => {
+            match spare.accept_or_refuse(|| listener.accept()) {
+                Ok(Accepted::Room(stream, peer)) => Some((stream, peer)),
+                Ok(Accepted::Refused(peer)) => {
+                    let line = format_args!("refused {peer}: {e}, closed at once (ulimit -n)");
+                    crate::connlog::refused(peer, line);
+                    None
+                }
+                Err(e) => {
+                    crate::log::error("accept failed", e);
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            crate::log::error("accept failed", e);
+            // Out of descriptors with no spare left: wait for clients to leave.
+            thread::sleep(Duration::from_millis(100));
+            None
+        }
+    }
+}
+// ANCHOR_END: next_client
 
 /// What [`Spare::accept_or_refuse`] did with the connection it accepted.
 #[derive(Debug)]

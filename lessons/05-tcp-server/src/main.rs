@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use common::chunklog::ChunkLog;
-use common::fdlimit::{self, Accepted, Spare};
+use common::fdlimit::{self, Spare};
 use common::net::is_timeout;
 use common::session::{self, End};
 use common::{CannotBind, EchoArgs, Encoding, Evicted, Hexdump, Proto, Slot, Slots, log, logln};
@@ -101,7 +101,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
     let slots = Slots::evicting(max_clients, args.echo.max_per_address);
     let mut spare = Spare::new();
     loop {
-        let Some((stream, peer)) = next_client(&listener, &mut spare) else {
+        let Some((stream, peer)) = fdlimit::next_client(&listener, &mut spare) else {
             continue;
         };
         let stream = Arc::new(stream);
@@ -156,51 +156,6 @@ fn make_room(evicted: Option<Evicted<Weak<TcpStream>>>) {
     }
 }
 // ANCHOR_END: make_room
-
-// ANCHOR: next_client
-/// The next client off the accept queue, or `None` after logging why there was none.
-fn next_client(listener: &TcpListener, spare: &mut Spare) -> Option<(TcpStream, SocketAddr)> {
-    // accept() takes the next connection off the queue: a new socket for this client, and
-    // its address. The listening socket goes on listening.
-    match listener.accept() {
-        // The spare first: one lost to another thread is taken back now, with this
-        // connection's descriptor if no other is free (`Spare::keep`).
-        Ok((stream, peer)) => match spare.keep(stream) {
-            Some(stream) => Some((stream, peer)),
-            None => {
-                let line = format_args!("refused {peer}: no descriptor to spare, closed at once");
-                common::connlog::refused(peer, line);
-                None
-            }
-        },
-        // EMFILE: no descriptor left for a new socket, and a client would wait in the queue
-        // unserved. Give up the descriptor kept in reserve, accept, and close the connection
-        // at once if there is still no room: the client is told, not left hanging.
-        Err(e) if fdlimit::is_out_of_descriptors(&e) && spare.is_ready() => {
-            match spare.accept_or_refuse(|| listener.accept()) {
-                Ok(Accepted::Room(stream, peer)) => Some((stream, peer)),
-                Ok(Accepted::Refused(peer)) => {
-                    common::connlog::refused(
-                        peer,
-                        format_args!("refused {peer}: {e}, closed at once (ulimit -n)"),
-                    );
-                    None
-                }
-                Err(e) => {
-                    log::error("accept failed", e);
-                    None
-                }
-            }
-        }
-        Err(e) => {
-            log::error("accept failed", e);
-            // Out of descriptors with no spare left: wait for clients to leave.
-            thread::sleep(Duration::from_millis(100));
-            None
-        }
-    }
-}
-// ANCHOR_END: next_client
 
 // ANCHOR: echo
 /// Echoes what `peer` sends until it closes, goes quiet, or stops reading; then logs how the

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use common::fdlimit::{self, Accepted, Spare};
+use common::fdlimit::{self, Spare};
 use common::pace::{Cut, Pace};
 use common::text::count;
 use common::{CannotBind, Evicted, Full, Hexdump, Proto, Root, Slot, Slots, logln};
@@ -59,7 +59,7 @@ impl Server {
         let server = Arc::new(self);
         let mut spare = Spare::new();
         loop {
-            let Some((stream, peer)) = next_client(&listener, &mut spare) else {
+            let Some((stream, peer)) = fdlimit::next_client(&listener, &mut spare) else {
                 continue;
             };
             // A place for this client, if there is one left in all and for its address, or
@@ -405,37 +405,4 @@ fn went_away(e: &anyhow::Error) -> bool {
             io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
         )
     })
-}
-
-/// The next client off the accept queue, or `None` after logging why there was none.
-fn next_client(listener: &TcpListener, spare: &mut Spare) -> Option<(TcpStream, SocketAddr)> {
-    match listener.accept() {
-        Ok(accepted) => Some(accepted),
-        // EMFILE: no descriptor left for a new socket, and the client would wait in the queue
-        // unserved. Give up the descriptor kept in reserve, accept, and close the connection
-        // at once if there is still no room: the client is told, not left hanging (the
-        // tcp-server chapter tells it).
-        Err(e) if fdlimit::is_out_of_descriptors(&e) && spare.is_ready() => {
-            match spare.accept_or_refuse(|| listener.accept()) {
-                Ok(Accepted::Room(stream, peer)) => Some((stream, peer)),
-                Ok(Accepted::Refused(peer)) => {
-                    common::connlog::refused(
-                        peer,
-                        format_args!("refused {peer}: {e}, closed at once (ulimit -n)"),
-                    );
-                    None
-                }
-                Err(e) => {
-                    common::log::error("accept failed", e);
-                    None
-                }
-            }
-        }
-        Err(e) => {
-            common::log::error("accept failed", e);
-            // Out of descriptors with no spare left: wait for clients to leave.
-            thread::sleep(Duration::from_millis(100));
-            None
-        }
-    }
 }
