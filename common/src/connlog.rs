@@ -28,7 +28,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
-use crate::limit::{Limit, Limiter};
+use crate::limit::{Limit, Limiter, ScreenShare, Show};
 
 /// Connections of one address told at once: a class of 40 behind one NAT, each connecting a
 /// few times, is told in full.
@@ -131,6 +131,28 @@ pub fn accepted(peer: SocketAddr, line: fmt::Arguments) {
 pub fn refused(peer: SocketAddr, line: fmt::Arguments) {
     if let Some(note) = with(|c| c.admit(peer, Instant::now())) {
         crate::log::line(format_args!("{line}{note}"));
+    }
+}
+
+/// Logs `line` about one request of `peer`'s (http-server's `"GET / HTTP/1.1" 200 546`,
+/// file-download's `sent ...`), within its address's share of such lines
+/// ([`ScreenShare::for_log`]: 100 at once, then 10 a second; all addresses 1,000, then 100 a
+/// second); what is over it is counted and told before the address's next line. A
+/// connection can carry many requests: 20,000 pipelined on one made 940 kB of http-server's
+/// log, and 24,022 requests for a 6-byte file, one connection each from 200 addresses, made
+/// 1.64 MB of file-download's in 5 s.
+pub fn request(peer: SocketAddr, line: fmt::Arguments) {
+    static SHARE: OnceLock<Mutex<ScreenShare>> = OnceLock::new();
+    let share =
+        SHARE.get_or_init(|| Mutex::new(ScreenShare::for_log().counting("request", "requests")));
+    let show = share
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .admit(peer.ip().to_canonical());
+    match show {
+        Show::Yes => crate::log::line(line),
+        Show::After(note) => crate::log::line(format_args!("{note}\n{line}")),
+        Show::No => {}
     }
 }
 

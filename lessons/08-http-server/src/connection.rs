@@ -3,10 +3,8 @@
 
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use common::limit::{ScreenShare, Show};
 use common::log::SHOWN_PER_CHUNK;
 use common::net::is_timeout;
 use common::pace::Cut;
@@ -18,25 +16,6 @@ use crate::request::{self, Bad, Request, Version};
 
 /// The largest request body read (and thrown away) to keep a connection: GET has none.
 const MAX_BODY: u64 = 64 * 1024;
-
-/// Logs a request's line within its address's share (`common::limit::ScreenShare`: 100 at
-/// once, then 10 a second; all addresses 1,000, then 100 a second); what is over it is
-/// counted and told before the address's next line. Every request was a line: 20,000
-/// requests for a missing file pipelined on one connection, 680 kB, made 940 kB of log.
-fn log_request(peer: SocketAddr, line: std::fmt::Arguments) {
-    static SHARE: LazyLock<Mutex<ScreenShare>> =
-        LazyLock::new(|| Mutex::new(ScreenShare::for_log().counting("request", "requests")));
-    let ip = peer.ip().to_canonical();
-    let show = SHARE
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .admit(ip);
-    match show {
-        Show::Yes => common::logln!("{line}"),
-        Show::After(note) => common::logln!("{note}\n{line}"),
-        Show::No => {}
-    }
-}
 
 /// One client's connection: the bytes it sent that are not yet used, and what it asked.
 /// (`answer.rs` writes on `stream`, for the request of `head_only`, with `options`, and
@@ -174,7 +153,7 @@ impl Connection {
                 // log nobody read held 49 MB.
                 let line = format!("{} {} {}", request.method, request.target, request.version);
                 let shown = show_capped(line.as_bytes(), Encoding::Utf8, SHOWN_PER_CHUNK);
-                log_request(
+                common::connlog::request(
                     self.peer,
                     format_args!(
                         "{} \"{shown}\" {} {}",
