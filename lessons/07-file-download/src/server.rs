@@ -192,7 +192,7 @@ impl Server {
         let file = match self.root.open(name) {
             Ok(file) => file,
             Err(refusal) => {
-                logln!("refused {peer}: {shown}: {refusal}");
+                common::connlog::request(peer, format_args!("refused {peer}: {shown}: {refusal}"));
                 return Ok(conn.send(Header::Refused(refusal.to_string()))?);
             }
         };
@@ -203,13 +203,19 @@ impl Server {
         // As HTTP's If-Range: the rest of the version the client has, or else all of it.
         let offset = match version {
             Some(theirs) if theirs != current => {
-                logln!("{peer} has {shown} at version {theirs}, now {current}: sending all");
+                let line = format_args!(
+                    "{peer} has {shown} at version {theirs}, now {current}: sending all"
+                );
+                common::connlog::request(peer, line);
                 0
             }
             _ => offset,
         };
         if offset > size {
-            logln!("refused {peer}: {shown}: offset {offset} is past the end ({size} bytes)");
+            let line = format_args!(
+                "refused {peer}: {shown}: offset {offset} is past the end ({size} bytes)"
+            );
+            common::connlog::request(peer, line);
             let why = format!("offset {offset} is past the end of the file ({size} bytes)");
             return Ok(conn.send(Header::Refused(why))?);
         }
@@ -235,11 +241,12 @@ impl Server {
                 size - offset
             );
         }
-        logln!(
-            "sent {shown} to {peer}: {} from offset {offset} in {:.2?}",
-            count(sent, "byte", "bytes"),
-            started.elapsed()
-        );
+        // Within the address's share of request lines (common::connlog::request).
+        let sent = count(sent, "byte", "bytes");
+        let took = started.elapsed();
+        let line =
+            format_args!("sent {shown} to {peer}: {sent} from offset {offset} in {took:.2?}");
+        common::connlog::request(peer, line);
         Ok(())
     }
     // ANCHOR_END: send
@@ -338,10 +345,8 @@ impl Server {
             Some(_) => format!(" (stopped there, after {examined} entries)"),
             None => String::new(),
         };
-        logln!(
-            "listed {} for {peer}{stopped}",
-            count(listed, "file", "files")
-        );
+        let listed = count(listed, "file", "files");
+        common::connlog::request(peer, format_args!("listed {listed} for {peer}{stopped}"));
         Ok(())
     }
     // ANCHOR_END: send_listing
