@@ -192,7 +192,7 @@ impl Server {
         let file = match self.root.open(name) {
             Ok(file) => file,
             Err(refusal) => {
-                common::connlog::request(peer, format_args!("refused {peer}: {shown}: {refusal}"));
+                logln!("refused {peer}: {shown}: {refusal}");
                 return Ok(conn.send(Header::Refused(refusal.to_string()))?);
             }
         };
@@ -203,19 +203,13 @@ impl Server {
         // As HTTP's If-Range: the rest of the version the client has, or else all of it.
         let offset = match version {
             Some(theirs) if theirs != current => {
-                let line = format_args!(
-                    "{peer} has {shown} at version {theirs}, now {current}: sending all"
-                );
-                common::connlog::request(peer, line);
+                logln!("{peer} has {shown} at version {theirs}, now {current}: sending all");
                 0
             }
             _ => offset,
         };
         if offset > size {
-            let line = format_args!(
-                "refused {peer}: {shown}: offset {offset} is past the end ({size} bytes)"
-            );
-            common::connlog::request(peer, line);
+            logln!("refused {peer}: {shown}: offset {offset} is past the end ({size} bytes)");
             let why = format!("offset {offset} is past the end of the file ({size} bytes)");
             return Ok(conn.send(Header::Refused(why))?);
         }
@@ -241,12 +235,11 @@ impl Server {
                 size - offset
             );
         }
-        // Within the address's share of request lines (common::connlog::request).
-        let sent = count(sent, "byte", "bytes");
-        let took = started.elapsed();
-        let line =
-            format_args!("sent {shown} to {peer}: {sent} from offset {offset} in {took:.2?}");
-        common::connlog::request(peer, line);
+        logln!(
+            "sent {shown} to {peer}: {} from offset {offset} in {:.2?}",
+            count(sent, "byte", "bytes"),
+            started.elapsed()
+        );
         Ok(())
     }
     // ANCHOR_END: send
@@ -345,8 +338,10 @@ impl Server {
             Some(_) => format!(" (stopped there, after {examined} entries)"),
             None => String::new(),
         };
-        let listed = count(listed, "file", "files");
-        common::connlog::request(peer, format_args!("listed {listed} for {peer}{stopped}"));
+        logln!(
+            "listed {} for {peer}{stopped}",
+            count(listed, "file", "files")
+        );
         Ok(())
     }
     // ANCHOR_END: send_listing
