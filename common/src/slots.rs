@@ -190,7 +190,10 @@ impl fmt::Display for Full {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Full::Server(max) => write!(f, "all {max} places are taken"),
-            Full::Address(max) => write!(f, "this address already has {max} connections"),
+            Full::Address(max) => {
+                let held = crate::text::count(*max as u64, "connection", "connections");
+                write!(f, "this address already has {held}")
+            }
         }
     }
 }
@@ -450,6 +453,13 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_refusal_says_how_many_in_good_english() {
+        let one = Full::Address(1).to_string();
+        assert_eq!(one, "this address already has 1 connection");
+        assert!(Full::Address(3).to_string().ends_with("3 connections"));
     }
 
     #[test]

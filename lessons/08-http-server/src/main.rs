@@ -25,12 +25,11 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use common::fdlimit::{self, Accepted, Spare};
-use common::limit::{Limit, Limiter};
 use common::pace::Pace;
 use common::{BindArgs, Proto, Root};
 use connection::Connection;
@@ -131,7 +130,6 @@ fn serve(args: Args) -> anyhow::Result<()> {
 /// Accepts connections for ever, each served by a thread of its own while it has a place.
 fn accept(listener: &TcpListener, places: &Places, options: &Options) -> anyhow::Result<()> {
     let mut spare = Spare::new();
-    let mut told = Limiter::new(REFUSALS_TOLD, 1, 1024);
     loop {
         let (stream, peer) = match listener.accept() {
             // The spare first: one lost to another thread is taken back now, with this
@@ -140,7 +138,7 @@ fn accept(listener: &TcpListener, places: &Places, options: &Options) -> anyhow:
                 Some(stream) => (stream, peer),
                 None => {
                     let why = format_args!("no descriptor to spare, closed at once");
-                    refused(&mut told, peer, why);
+                    refused(peer, why);
                     continue;
                 }
             },
@@ -152,11 +150,7 @@ fn accept(listener: &TcpListener, places: &Places, options: &Options) -> anyhow:
                 match spare.accept_or_refuse(|| listener.accept()) {
                     Ok(Accepted::Room(stream, peer)) => (stream, peer),
                     Ok(Accepted::Refused(peer)) => {
-                        refused(
-                            &mut told,
-                            peer,
-                            format_args!("{e}, closed at once (ulimit -n)"),
-                        );
+                        refused(peer, format_args!("{e}, closed at once (ulimit -n)"));
                         continue;
                     }
                     Err(e) => {
@@ -177,7 +171,7 @@ fn accept(listener: &TcpListener, places: &Places, options: &Options) -> anyhow:
             Ok(place) => place,
             Err(full) => {
                 let why = format_args!("{full} (--max-clients, --max-per-address)");
-                refused(&mut told, peer, why);
+                refused(peer, why);
                 // A short answer into an empty send buffer: this write does not wait.
                 let _ = (&stream).write_all(BUSY);
                 continue;
@@ -199,21 +193,11 @@ fn accept(listener: &TcpListener, places: &Places, options: &Options) -> anyhow:
 }
 // ANCHOR_END: accept
 
-/// Refusals of one address told in the log at once; then one a second. A client that
-/// connected again as soon as it was refused came back 58,646 times in 5 s, and wrote 5.8 MB
-/// of log, --quiet or not.
-const REFUSALS_TOLD: u32 = 10;
-
-/// Logs a refusal, if `peer`'s address has not had its share of lines (the rest are counted,
-/// and told with its next line).
-fn refused(told: &mut Limiter, peer: SocketAddr, why: std::fmt::Arguments) {
-    match told.take(peer.ip(), Instant::now()) {
-        Limit::Yes => common::logln!("refused {peer}: {why}"),
-        Limit::Again(n) => {
-            common::logln!("refused {peer}: {why} ({n} more from this address not logged)")
-        }
-        Limit::Limited { .. } | Limit::TooManyPeers => {}
-    }
+/// Logs a refusal within its address's share of connection lines (`common::connlog`): a
+/// refused client comes back at once, and one did 58,646 times in 5 s, 5.8 MB of log when
+/// each refusal was a line, --quiet or not.
+fn refused(peer: SocketAddr, why: std::fmt::Arguments) {
+    common::connlog::refused(peer, format_args!("refused {peer}: {why}"));
 }
 
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
