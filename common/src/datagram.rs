@@ -76,7 +76,9 @@ impl Datagram {
 /// (A LAN's directed broadcast address, 10.1.2.255, looks like any other: the kernel
 /// refuses to send to it because the socket has no SO_BROADCAST.)
 pub fn forged_source(from: SocketAddr) -> Option<&'static str> {
-    let ip = from.ip();
+    // On a dual-stack socket (`--bind ::`) an IPv4 sender is `[::ffff:a.b.c.d]`: look at the
+    // IPv4 address inside, or a forged group, `[::ffff:239.1.2.3]`, passes for a peer.
+    let ip = from.ip().to_canonical();
     let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
     (ip.is_multicast() || broadcast || ip.is_unspecified())
         .then_some("a multicast or broadcast source is no one peer's: it is forged")
@@ -242,10 +244,14 @@ mod tests {
             "0.0.0.0:2425",
             "[ff02::1]:2425",
             "[::]:2425",
+            // As a dual-stack socket (`--bind ::`) sees IPv4 senders.
+            "[::ffff:239.1.2.3]:2425",
+            "[::ffff:255.255.255.255]:2425",
         ] {
             assert!(forged_source(from.parse().unwrap()).is_some(), "{from}");
         }
         assert!(forged_source("10.1.2.3:2425".parse().unwrap()).is_none());
         assert!(forged_source("[fe80::1]:2425".parse().unwrap()).is_none());
+        assert!(forged_source("[::ffff:10.1.2.3]:2425".parse().unwrap()).is_none());
     }
 }

@@ -482,6 +482,7 @@ fn a_closed_stdout_ends_the_server_quietly() {
 /// after saying `skipped` otherwise).
 fn server_in_netns(
     tag: &str,
+    bind: &str,
 ) -> Result<Option<(testkit::netns::Netns, Scene, Proc, SocketAddr)>, Failure> {
     let netns = match testkit::netns::Netns::new(tag) {
         Ok(netns) => netns,
@@ -492,7 +493,7 @@ fn server_in_netns(
     };
     let mut s = Scene::new();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_udp-server"));
-    cmd.args(["--bind", "0.0.0.0", "--port", "0"]);
+    cmd.args(["--bind", bind, "--port", "0"]);
     let (p, addr) = s.start("server", netns.exec(&cmd))?;
     Ok(Some((netns, s, p, addr)))
 }
@@ -500,10 +501,18 @@ fn server_in_netns(
 /// The attack (Fraggle): a datagram sent to the network's broadcast address reaches every
 /// server on the network, and all of them would answer its (forged) source at once. Run in
 /// a private network namespace, with a /24 of its own; a unicast datagram sent after it is
-/// answered, and is the first answer to arrive.
+/// answered, and is the first answer to arrive. Bound to `0.0.0.0`, and to `::`, where the
+/// same datagram comes from a v4-mapped address.
 #[test]
 fn a_datagram_sent_to_a_broadcast_address_is_not_answered() -> Result<(), Failure> {
-    let Some((netns, mut s, p, addr)) = server_in_netns("udpsrv")? else {
+    for bind in ["0.0.0.0", "::"] {
+        broadcast_not_answered(bind)?;
+    }
+    Ok(())
+}
+
+fn broadcast_not_answered(bind: &str) -> Result<(), Failure> {
+    let Some((netns, mut s, p, addr)) = server_in_netns("udpsrv", bind)? else {
         return Ok(());
     };
     let port = addr.port().to_string();
@@ -528,10 +537,18 @@ print('first answer:', s.recvfrom(100)[0].decode())";
 /// The attack: a datagram whose source is a multicast group (written with a raw socket, which
 /// the kernel accepts from this machine). Answering it sends the answer to every member of
 /// the group: here a socket that joined it got the server's answer. Run in a private network
-/// namespace, as root; skipped otherwise.
+/// namespace, as root; skipped otherwise. Bound to `::`, the server saw the group as
+/// `[::ffff:239.1.2.3]`, took it for no group, and answered it.
 #[test]
 fn a_datagram_from_a_multicast_source_is_not_answered_to_the_group() -> Result<(), Failure> {
-    let Some((netns, mut s, p, addr)) = server_in_netns("udpmc")? else {
+    for bind in ["0.0.0.0", "::"] {
+        multicast_source_not_answered(bind)?;
+    }
+    Ok(())
+}
+
+fn multicast_source_not_answered(bind: &str) -> Result<(), Failure> {
+    let Some((netns, mut s, p, addr)) = server_in_netns("udpmc", bind)? else {
         return Ok(());
     };
     let script = "import socket, struct, sys
@@ -561,7 +578,11 @@ except socket.timeout:
     python.args(["-c", script, &me, &port]);
     let client = s.spawn("client", netns.exec(&python))?;
     let refused = s.expect(p, "not answering")?;
-    assert!(refused.contains("239.1.2.3:40000"), "{refused}");
+    // `239.1.2.3:40000`, or `[::ffff:239.1.2.3]:40000` on a dual-stack socket.
+    assert!(
+        refused.contains("239.1.2.3") && refused.contains(":40000"),
+        "{refused}"
+    );
     s.expect(client, "first answer: to you")?;
     assert_eq!(s.expect(client, "the group got")?, "the group got nothing");
     s.wait_success(client)
