@@ -782,6 +782,17 @@ print('answers:', n)";
 /// skipped otherwise.
 #[test]
 fn an_entry_forged_from_the_broadcast_address_is_not_answered_to_all() -> Result<(), Failure> {
+    // From the network's broadcast address, and from the all-hosts group, which every
+    // machine's interface has joined; bound to `::`, the source is seen as `[::ffff:...]`.
+    for bind in ["0.0.0.0", "::"] {
+        forged_from(bind, None)?;
+        forged_from(bind, Some("224.0.0.1"))?;
+    }
+    Ok(())
+}
+
+/// An entry forged from `source` (the namespace's broadcast address if `None`).
+fn forged_from(bind: &str, source: Option<&str>) -> Result<(), Failure> {
     let netns = match testkit::netns::Netns::new("feiqsrc") {
         Ok(netns) => netns,
         Err(why) => {
@@ -794,7 +805,7 @@ fn an_entry_forged_from_the_broadcast_address_is_not_answered_to_all() -> Result
     let cmd = feiq(&[
         "listen",
         "--bind",
-        "0.0.0.0",
+        bind,
         "--port",
         "0",
         "--announce",
@@ -824,12 +835,20 @@ print('answers:', n)";
     let mut python = Command::new("python3");
     let (me, all, port) = (
         netns.addr.to_string(),
-        netns.broadcast.to_string(),
+        source.map_or(netns.broadcast.to_string(), String::from),
         addr.port().to_string(),
     );
     python.args(["-c", script, &me, &all, &port]);
     let client = s.spawn("client", netns.exec(&python))?;
     s.expect(l, "is online")?;
+    if let Some(source) = source {
+        let refused = s.expect(l, "not answering")?;
+        let seen = match bind {
+            "::" => format!("not answering [::ffff:{source}]:40000"),
+            _ => format!("not answering {source}:40000"),
+        };
+        assert!(refused.starts_with(&seen), "{refused}");
+    }
     assert_eq!(s.expect(client, "answers:")?, "answers: 0");
     s.wait_success(client)
 }
