@@ -205,7 +205,7 @@ async fn serve_client(mut stream: TcpStream, client: Client, options: Options) {
         // ANCHOR: turn
         // One chunk is this task's turn: back of the queue, behind every other task ready.
         // tokio's own budget ends a turn after 128 reads and writes, 128 KiB here, and 1000
-        // busy clients made another wait 0.3 to 1.5 s for each echo (see the chapter).
+        // busy clients made another wait about 0.3 s for each echo (see the chapter).
         tokio::task::yield_now().await;
         // ANCHOR_END: turn
     };

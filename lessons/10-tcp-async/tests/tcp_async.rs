@@ -37,8 +37,8 @@ fn a_max_clients_larger_than_any_machine_serves_instead_of_panicking() -> Result
 /// 127.0.1.8, kept full from one thread. A task's turn used to end only on tokio's budget
 /// (128 reads and writes, 128 KiB of echo here), so each round of the runtime was long, and
 /// another client's one-byte echo waited 161 and 162 ms (median of 15, debug build; with 1000
-/// such clients, 0.3 to 1.5 s in a release build, where tcp-poll took 0.5 to 11 ms). A turn is
-/// now one chunk: 3.9 to 7.0 ms.
+/// such clients, about 0.3 s in a release build, where tcp-poll took 0.1 s). A turn is now one
+/// chunk: 3.9 to 7.0 ms.
 #[test]
 fn many_clients_sending_as_fast_as_they_can_do_not_make_another_wait() -> Result<(), Failure> {
     use std::sync::Arc;
