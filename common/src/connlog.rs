@@ -139,8 +139,8 @@ pub fn refused(peer: SocketAddr, line: fmt::Arguments) {
 /// ([`ScreenShare::for_log`]: 100 at once, then 10 a second; all addresses 1,000, then 100 a
 /// second); what is over it is counted and told before the address's next line. A
 /// connection can carry many requests: 20,000 pipelined on one made 940 kB of http-server's
-/// log. And connections are cheap: 9,622 requests for a 6-byte file, one connection each,
-/// made 505 kB of file-download's log in 5 s.
+/// log. And connections are cheap: 4,279 requests for a 6-byte file, one connection each,
+/// made 304 kB of file-download's log in 5 s.
 pub fn request(peer: SocketAddr, line: fmt::Arguments) {
     static SHARE: OnceLock<Mutex<ScreenShare>> = OnceLock::new();
     let share =
