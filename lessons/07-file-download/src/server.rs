@@ -108,6 +108,10 @@ impl Server {
                     Err(e) if went_away(&e) => {
                         common::connlog::refused(peer, format_args!("{peer} went away: {e:#}"))
                     }
+                    // Closed to make room (make_room said why): what that cut, within the share.
+                    Err(e) if made_room(&e) => {
+                        common::connlog::refused(peer, format_args!("{peer}: {e:#}"))
+                    }
                     Err(e) => common::log::error(format_args!("{peer}"), e),
                 }
                 drop(slot);
@@ -403,6 +407,14 @@ pub fn is_stall(e: &io::Error) -> bool {
 fn gone_at_once(e: &anyhow::Error) -> bool {
     e.downcast_ref::<io::Error>()
         .is_some_and(|e| e.kind() == io::ErrorKind::NotConnected)
+}
+
+/// Whether a client's thread failed because its connection was closed to make room for a
+/// newcomer while it was answered (`send_file`'s `ConnectionAborted`). It was an `error:` line
+/// on stderr, outside the address's share, one each time a newcomer took a place.
+fn made_room(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<io::Error>()
+        .is_some_and(|e| e.kind() == io::ErrorKind::ConnectionAborted)
 }
 
 /// Whether a client's thread failed because the client reset the connection or closed it

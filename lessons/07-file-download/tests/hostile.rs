@@ -1205,6 +1205,16 @@ fn answers_read_just_fast_enough_from_a_rich_address_make_room() {
     );
     s.expect(p, "its address held two places more than the newcomer's")
         .unwrap();
+    // The transfer it cut is told within the address's share, on stdout: it was an `error:`
+    // line on stderr, outside the share, for every place a newcomer took.
+    s.expect_on(
+        p,
+        Stream::Stdout,
+        "failed: closed to make room for a newcomer",
+    )
+    .unwrap();
+    let errors = s.output(p, Stream::Stderr);
+    assert!(errors.is_empty(), "{errors:?}");
 }
 
 /// A server that sends its header line one byte every 0.4 s, each well within the client's
