@@ -134,12 +134,13 @@ pub fn refused(peer: SocketAddr, line: fmt::Arguments) {
     }
 }
 
-/// Logs `line` about one request of `peer`'s (http-server's `"GET / HTTP/1.1" 200 546`),
-/// within its address's share of such lines
+/// Logs `line` about one request of `peer`'s (http-server's `"GET / HTTP/1.1" 200 546`,
+/// file-download's `sent ...`), within its address's share of such lines
 /// ([`ScreenShare::for_log`]: 100 at once, then 10 a second; all addresses 1,000, then 100 a
 /// second); what is over it is counted and told before the address's next line. A
 /// connection can carry many requests: 20,000 pipelined on one made 940 kB of http-server's
-/// log.
+/// log. And connections are cheap: 4,279 requests for a 6-byte file, one connection each,
+/// made 304 kB of file-download's log in 5 s.
 pub fn request(peer: SocketAddr, line: fmt::Arguments) {
     static SHARE: OnceLock<Mutex<ScreenShare>> = OnceLock::new();
     let share =

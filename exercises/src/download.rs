@@ -584,6 +584,7 @@ pub fn keep_alive(c: &mut Check) -> Result<(), Failure> {
     ));
     out_of_step(c, &server)?;
     refusals_log_bounded(c, &server)?;
+    requests_log_bounded(c, &server)?;
     dropped_ends(c)?;
     dropped_listing_ends(c)
 }
@@ -645,6 +646,57 @@ fn refusals_log_bounded(c: &mut Check, server: &Server) -> Result<(), Failure> {
     }
     c.pass(format!(
         "{LINES} empty lines on one connection were each refused, and made {log} bytes of log"
+    ));
+    Ok(())
+}
+
+/// A connection carries as many requests as its client likes, and each answered is a line of
+/// log: they go through the address's share of such lines, as the lesson's do
+/// (`common::connlog::request`: 100 at once, then 10 a second), or 2,000 `LIST`s on one
+/// connection make 2,000 lines.
+fn requests_log_bounded(c: &mut Check, server: &Server) -> Result<(), Failure> {
+    const REQUESTS: usize = 2_000;
+    let started = Instant::now();
+    let mut conn = Conn::connect(c, server.addr)?;
+    let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    // 10,000 bytes fit in the sockets' buffers: sent whole before we read the answers.
+    conn.write(c, "LIST\n".repeat(REQUESTS).as_bytes())?;
+    conn.finish(c)?;
+    let mut answers = Vec::new();
+    if let Err(e) = std::io::Read::read_to_end(&mut conn.reader, &mut answers) {
+        return Err(c.fail(format!(
+            "{REQUESTS} LISTs on one connection, then our FIN: reading the answers failed \
+             after {} bytes: {e}",
+            answers.len()
+        )));
+    }
+    let listings = answers
+        .split(|&b| b == b'\n')
+        .filter(|l| l.starts_with(b"END "))
+        .count();
+    if listings != REQUESTS {
+        return Err(c.fail(format!(
+            "{REQUESTS} LISTs on one connection, then our FIN: expected {REQUESTS} listings, \
+             each ending `END <count>`, got {listings}"
+        )));
+    }
+    // Every line the server has printed by now, waited for a moment: no line has a NUL.
+    c.scene = std::mem::take(&mut c.scene).timeout(Duration::from_millis(300));
+    let _ = c.scene.expect(server.p, "\u{0}");
+    c.scene = std::mem::take(&mut c.scene).timeout(crate::WAIT);
+    let told = (c.scene.output(server.p, testkit::Stream::Stdout).iter())
+        .filter(|l| l.contains(&me))
+        .count();
+    let seconds = started.elapsed().as_secs() as usize + 1;
+    if told > 100 + 10 * seconds {
+        return Err(c.fail(format!(
+            "{REQUESTS} LISTs on one connection, answered in {seconds} s or less, made {told} \
+             lines of log about {me}: log each request within its address's share, as the \
+             lesson does (common::connlog::request: 100 at once, then 10 a second)"
+        )));
+    }
+    c.pass(format!(
+        "{REQUESTS} LISTs on one connection were each answered, and made {told} lines of log"
     ));
     Ok(())
 }

@@ -7,9 +7,9 @@ use std::net::TcpStream;
 use std::path::Path;
 
 use anyhow::bail;
+use common::outln;
 use common::size::amount;
 use common::text::count;
-use common::{logln, outln};
 
 use crate::part::{self, Part};
 use crate::protocol::Connection;
@@ -26,7 +26,8 @@ pub fn serve_client(server: &Server, mut stream: &TcpStream) -> anyhow::Result<(
     let len = match stream.read(&mut buf) {
         Ok(len) => len,
         Err(e) if is_stall(&e) => {
-            logln!("{peer} timed out: no name within --request-timeout; closing");
+            let line = format_args!("{peer} timed out: no name within --request-timeout; closing");
+            common::connlog::refused(peer, line);
             return Ok(());
         }
         Err(e) => return Err(e.into()),
@@ -42,7 +43,9 @@ pub fn serve_client(server: &Server, mut stream: &TcpStream) -> anyhow::Result<(
     let file = match server.root.open(name) {
         Ok(file) => file,
         Err(refusal) => {
-            logln!("refused {peer}: {shown}: {refusal} (seed protocol: sent nothing)");
+            let line =
+                format_args!("refused {peer}: {shown}: {refusal} (seed protocol: sent nothing)");
+            common::connlog::request(peer, line);
             return Ok(());
         }
     };
@@ -51,7 +54,11 @@ pub fn serve_client(server: &Server, mut stream: &TcpStream) -> anyhow::Result<(
     match server.send_file(&file, stream, 0, size, None) {
         Ok(sent) => {
             let sent = count(sent, "byte", "bytes");
-            logln!("sent {shown} to {peer}: {sent} (seed protocol)");
+            // Within the address's share of request lines, as the framed protocol's.
+            common::connlog::request(
+                peer,
+                format_args!("sent {shown} to {peer}: {sent} (seed protocol)"),
+            );
             Ok(())
         }
         Err(cut) => Ok(server.cut(&Connection::new(stream, server.hexdump)?, cut)?),

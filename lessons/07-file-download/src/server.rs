@@ -108,6 +108,10 @@ impl Server {
                     Err(e) if went_away(&e) => {
                         common::connlog::refused(peer, format_args!("{peer} went away: {e:#}"))
                     }
+                    // Closed to make room (make_room said why): what that cut, within the share.
+                    Err(e) if made_room(&e) => {
+                        common::connlog::refused(peer, format_args!("{peer}: {e:#}"))
+                    }
                     Err(e) => common::log::error(format_args!("{peer}"), e),
                 }
                 drop(slot);
@@ -150,8 +154,11 @@ impl Server {
         let peer = conn.peer();
         let line = match conn.read_line_by(Instant::now() + self.args.request_timeout) {
             Ok(line) => line,
+            // One line for the connection, within its address's share (common::connlog).
             Err(e) if e.is_timeout() => {
-                logln!("{peer} timed out: no complete request within --request-timeout");
+                let line =
+                    format_args!("{peer} timed out: no complete request within --request-timeout");
+                common::connlog::refused(peer, line);
                 return Ok(None);
             }
             // A client that has gone cannot be told anything.
@@ -192,7 +199,7 @@ impl Server {
         let file = match self.root.open(name) {
             Ok(file) => file,
             Err(refusal) => {
-                logln!("refused {peer}: {shown}: {refusal}");
+                common::connlog::request(peer, format_args!("refused {peer}: {shown}: {refusal}"));
                 return Ok(conn.send(Header::Refused(refusal.to_string()))?);
             }
         };
@@ -203,13 +210,19 @@ impl Server {
         // As HTTP's If-Range: the rest of the version the client has, or else all of it.
         let offset = match version {
             Some(theirs) if theirs != current => {
-                logln!("{peer} has {shown} at version {theirs}, now {current}: sending all");
+                let line = format_args!(
+                    "{peer} has {shown} at version {theirs}, now {current}: sending all"
+                );
+                common::connlog::request(peer, line);
                 0
             }
             _ => offset,
         };
         if offset > size {
-            logln!("refused {peer}: {shown}: offset {offset} is past the end ({size} bytes)");
+            let line = format_args!(
+                "refused {peer}: {shown}: offset {offset} is past the end ({size} bytes)"
+            );
+            common::connlog::request(peer, line);
             let why = format!("offset {offset} is past the end of the file ({size} bytes)");
             return Ok(conn.send(Header::Refused(why))?);
         }
@@ -235,11 +248,12 @@ impl Server {
                 size - offset
             );
         }
-        logln!(
-            "sent {shown} to {peer}: {} from offset {offset} in {:.2?}",
-            count(sent, "byte", "bytes"),
-            started.elapsed()
-        );
+        // Within the address's share of request lines (common::connlog::request).
+        let sent = count(sent, "byte", "bytes");
+        let took = started.elapsed();
+        let line =
+            format_args!("sent {shown} to {peer}: {sent} from offset {offset} in {took:.2?}");
+        common::connlog::request(peer, line);
         Ok(())
     }
     // ANCHOR_END: send
@@ -249,15 +263,17 @@ impl Server {
     /// the send buffer at its pace.
     pub fn cut(&self, conn: &Connection<'_>, cut: Cut) -> io::Result<()> {
         let peer = conn.peer();
-        match cut {
-            Cut::Stalled => logln!("{peer} stalled: {STALLED}; dropping it"),
-            Cut::TooSlow(sent, took) => logln!(
+        // The line that ends a request, within its address's share as the others.
+        let line = match cut {
+            Cut::Stalled => format!("{peer} stalled: {STALLED}; dropping it"),
+            Cut::TooSlow(sent, took) => format!(
                 "{peer} reads too slowly: {} in {took:.0?}, under --min-rate {}/s; dropping it",
                 common::size::amount(sent),
                 common::size::amount(self.args.min_rate)
             ),
             Cut::Failed(e) => return Err(e),
-        }
+        };
+        common::connlog::request(peer, format_args!("{line}"));
         common::pace::reset_on_close(conn.stream());
         Ok(())
     }
@@ -328,7 +344,8 @@ impl Server {
         match sent {
             Ok(()) => {}
             Err(e) if is_stall(&e) => {
-                logln!("{peer} stalled: {STALLED}; dropping it");
+                let line = format_args!("{peer} stalled: {STALLED}; dropping it");
+                common::connlog::request(peer, line);
                 common::pace::reset_on_close(conn.stream());
                 return Ok(());
             }
@@ -338,10 +355,8 @@ impl Server {
             Some(_) => format!(" (stopped there, after {examined} entries)"),
             None => String::new(),
         };
-        logln!(
-            "listed {} for {peer}{stopped}",
-            count(listed, "file", "files")
-        );
+        let listed = count(listed, "file", "files");
+        common::connlog::request(peer, format_args!("listed {listed} for {peer}{stopped}"));
         Ok(())
     }
     // ANCHOR_END: send_listing
@@ -358,20 +373,18 @@ fn make_room(evicted: Evicted<Option<TcpStream>>, newcomer: SocketAddr) {
         .peer_addr()
         .map_or("a client".to_string(), |a| a.to_string());
     let idle = evicted.idle;
-    match evicted.answering {
+    let why = match evicted.answering {
         // Taking its answer, but from an address that held two places more (common::slots).
-        true if idle < STALLED_ANSWER => logln!(
-            "closed {who} to make room for {newcomer}: its address held two places more than \
-             the newcomer's"
-        ),
-        true => logln!(
-            "closed {who} to make room for {newcomer}: its client had taken nothing of the \
-             answer for {idle:.1?}"
-        ),
-        false => logln!(
-            "closed {who} to make room for {newcomer}: no whole request from it in {idle:.1?}"
-        ),
-    }
+        true if idle < STALLED_ANSWER => {
+            "its address held two places more than the newcomer's".to_string()
+        }
+        true => format!("its client had taken nothing of the answer for {idle:.1?}"),
+        false => format!("no whole request from it in {idle:.1?}"),
+    };
+    // A line about the newcomer's connection, within its address's share (common::connlog):
+    // an address that comes back again and again to take places makes no more lines.
+    let line = format_args!("closed {who} to make room for {newcomer}: {why}");
+    common::connlog::refused(newcomer, line);
 }
 
 /// What a stalled client's line says: the send buffer stayed full. The client may have read
@@ -394,6 +407,14 @@ pub fn is_stall(e: &io::Error) -> bool {
 fn gone_at_once(e: &anyhow::Error) -> bool {
     e.downcast_ref::<io::Error>()
         .is_some_and(|e| e.kind() == io::ErrorKind::NotConnected)
+}
+
+/// Whether a client's thread failed because its connection was closed to make room for a
+/// newcomer while it was answered (`send_file`'s `ConnectionAborted`). It was an `error:` line
+/// on stderr, outside the address's share, one each time a newcomer took a place.
+fn made_room(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<io::Error>()
+        .is_some_and(|e| e.kind() == io::ErrorKind::ConnectionAborted)
 }
 
 /// Whether a client's thread failed because the client reset the connection or closed it
