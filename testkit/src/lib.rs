@@ -308,6 +308,53 @@ impl Scene {
         }
     }
 
+    /// Waits until each of `needles` is in a line of `p`, on either stream, after the last
+    /// line an expect matched: in any order, for lines that two threads print (a connection
+    /// closed to make room, and the newcomer's line that says so). Returns the lines, one per
+    /// needle; the next expect starts after the last of them.
+    pub fn expect_each(&mut self, p: Proc, needles: &[&str]) -> Result<Vec<String>, Failure> {
+        let deadline = Instant::now() + self.timeout;
+        let from = self.proc_mut(p)?.unread;
+        loop {
+            let running = self.proc_mut(p)?;
+            // (stream, index) of each needle's first line, if it has come.
+            let found: Vec<Option<(usize, usize)>> = needles
+                .iter()
+                .map(|needle| {
+                    (0..2).find_map(|q| {
+                        let mut lines = running.printed[q].iter().enumerate().skip(from[q]);
+                        lines
+                            .find(|(_, l)| l.contains(needle))
+                            .map(|(at, _)| (q, at))
+                    })
+                })
+                .collect();
+            if let Some(found) = found.iter().copied().collect::<Option<Vec<_>>>() {
+                let lines = found.iter().map(|&(q, at)| running.printed[q][at].clone());
+                let lines = lines.collect();
+                for (q, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
+                    let last = found.iter().filter(|f| f.0 == q).map(|f| f.1 + 1).max();
+                    if let Some(upto) = last {
+                        self.proc_mut(p)?.unread[q] = upto;
+                        self.show_printed(p, stream, upto);
+                    }
+                }
+                return Ok(lines);
+            }
+            if running.open_streams == 0 {
+                let label = self.label(p);
+                return Err(self.fail(format!("{label} ended without printing all of {needles:?}")));
+            }
+            if !self.pump(deadline) {
+                let label = self.label(p);
+                return Err(self.fail(format!(
+                    "timed out after {:?} waiting for {label} to print each of {needles:?}",
+                    self.timeout
+                )));
+            }
+        }
+    }
+
     /// Writes `line` and a newline to the stdin of `p`.
     pub fn send_line(&mut self, p: Proc, line: &str) -> Result<(), Failure> {
         self.step();
