@@ -6,7 +6,7 @@
 //!
 //! - the messages already shown, by sender (IP address **and** port) and packet number, so
 //!   that a resent copy is acknowledged again but shown once, and what each of them said, so
-//!   that a number that comes again with other content is shown: a forger who sends a
+//!   that a number that comes again with other text is shown: a forger who sends a
 //!   friend's next numbers first (iptux counts 1, 2, 3...) cannot hide the friend's messages;
 //! - the encoding each sender announced in its entry packet;
 //! - how many answers each source address may still get: one token bucket per address
@@ -48,8 +48,8 @@ pub const ALL_ANSWERS_PER_SEC: u32 = 100;
 /// What the listener remembers, see the module documentation.
 pub struct Peers {
     shown: Recent<(SocketAddr, u64), ()>,
-    /// What the messages in `shown` said: a digest of their content, keyed by secret random
-    /// keys (SipHash), so that a forger cannot make other content with the same digest.
+    /// What the messages in `shown` said: a digest of their text, keyed by secret random
+    /// keys (SipHash), so that a forger cannot write other text with the same digest.
     said: Recent<(SocketAddr, u64), u64>,
     keys: RandomState,
     encodings: Recent<SocketAddr, Encoding>,
@@ -82,7 +82,7 @@ impl Peers {
 
     /// Told about every packet before [`first_time`](Peers::first_time) is asked. For a
     /// message that asks for an acknowledgement, remembers what it says; if its number from
-    /// `from` was shown with other content, it is no copy (a copy is resent byte for byte),
+    /// `from` was shown with other text, it is no copy (a copy is resent as it was),
     /// and the number is forgotten so that the message is shown. Without this, a forger who
     /// sent messages numbered 1, 2, 3 from an iptux user's address and port had that user's
     /// next messages taken for copies: acknowledged ("delivered", for the sender), never shown.
@@ -91,8 +91,8 @@ impl Peers {
             return;
         }
         let key = (from, packet.packet_no);
-        let content = (&packet.user, &packet.host, packet.command, &packet.text);
-        let digest = self.keys.hash_one((content, &packet.parts));
+        // The text alone: a client may mark a resent copy with an option bit (RETRYOPT).
+        let digest = self.keys.hash_one(&packet.text);
         if self.said.get(&key).is_some_and(|&before| before != digest) {
             self.shown.remove(&key);
         }
