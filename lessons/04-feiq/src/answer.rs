@@ -22,6 +22,8 @@ pub fn on_packet(
         peers.announced(from, encoding);
     }
     let encoding = ipmsg::encoding_of(packet, me.forced, peers.encoding(from));
+    // A number already shown with other content is no copy: see `Peers::heard`.
+    peers.heard(from, packet);
     // Everything the peer wrote is shown through `show`, which escapes control and
     // bidirectional characters: a peer cannot rewrite our screen. At most 1,024 bytes of
     // each field: a field can be 65,000 bytes long.

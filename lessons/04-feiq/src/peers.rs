@@ -5,18 +5,24 @@
 //! a way to fill the listener's memory:
 //!
 //! - the messages already shown, by sender (IP address **and** port) and packet number, so
-//!   that a resent copy is acknowledged again but shown once;
+//!   that a resent copy is acknowledged again but shown once, and what each of them said, so
+//!   that a number that comes again with other text is shown: a forger who sends a
+//!   friend's next numbers first (iptux counts 1, 2, 3...) cannot hide the friend's messages;
 //! - the encoding each sender announced in its entry packet;
 //! - how many answers each source address may still get: one token bucket per address
 //!   ([`common::limit`], the limiter udp-server uses too), which stops the listener from
 //!   being used to reflect and amplify traffic at someone else.
 
 use std::collections::VecDeque;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use common::Encoding;
 use common::limit::{Limit, Limiter};
+
+use crate::ipmsg::{self, Packet};
 
 /// How many messages and senders' encodings are remembered.
 const REMEMBERED: usize = 256;
@@ -42,6 +48,10 @@ pub const ALL_ANSWERS_PER_SEC: u32 = 100;
 /// What the listener remembers, see the module documentation.
 pub struct Peers {
     shown: Recent<(SocketAddr, u64), ()>,
+    /// What the messages in `shown` said: a digest of their text, keyed by secret random
+    /// keys (SipHash), so that a forger cannot write other text with the same digest.
+    said: Recent<(SocketAddr, u64), u64>,
+    keys: RandomState,
     encodings: Recent<SocketAddr, Encoding>,
     answers: Limiter,
     /// One bucket for [`ALL_ANSWERS_BURST`], whatever the address.
@@ -52,6 +62,8 @@ impl Peers {
     pub fn new() -> Peers {
         Peers {
             shown: Recent::new(),
+            said: Recent::new(),
+            keys: RandomState::new(),
             encodings: Recent::new(),
             answers: Limiter::new(ANSWER_BURST, ANSWERS_PER_SEC, ANSWERED_PEERS),
             all_answers: Limiter::new(ALL_ANSWERS_BURST, ALL_ANSWERS_PER_SEC, 1),
@@ -66,6 +78,25 @@ impl Peers {
         }
         self.shown.insert((from, packet_no), ());
         true
+    }
+
+    /// Told about every packet before [`first_time`](Peers::first_time) is asked. For a
+    /// message that asks for an acknowledgement, remembers what it says; if its number from
+    /// `from` was shown with other text, it is no copy (a copy is resent as it was),
+    /// and the number is forgotten so that the message is shown. Without this, a forger who
+    /// sent messages numbered 1, 2, 3 from an iptux user's address and port had that user's
+    /// next messages taken for copies: acknowledged ("delivered", for the sender), never shown.
+    pub fn heard(&mut self, from: SocketAddr, packet: &Packet) {
+        if packet.mode() != ipmsg::IPMSG_SENDMSG || !packet.has(ipmsg::IPMSG_SENDCHECKOPT) {
+            return;
+        }
+        let key = (from, packet.packet_no);
+        // The text alone: a client may mark a resent copy with an option bit (RETRYOPT).
+        let digest = self.keys.hash_one(&packet.text);
+        if self.said.get(&key).is_some_and(|&before| before != digest) {
+            self.shown.remove(&key);
+        }
+        self.said.insert(key, digest);
     }
 
     /// Remembers the encoding `from` announced.
@@ -114,6 +145,10 @@ impl<K: PartialEq, V> Recent<K, V> {
         self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
+    fn remove(&mut self, key: &K) {
+        self.entries.retain(|(k, _)| k != key);
+    }
+
     fn insert(&mut self, key: K, value: V) {
         if let Some(i) = self.entries.iter().position(|(k, _)| *k == key) {
             self.entries.remove(i);
@@ -144,6 +179,22 @@ mod tests {
     }
 
     #[test]
+    fn a_number_again_with_other_content_is_no_copy() {
+        let mut peers = Peers::new();
+        let from = addr("127.0.0.1:2425");
+        let mut shown = |datagram: &[u8]| {
+            let packet = Packet::parse(datagram).unwrap();
+            peers.heard(from, &packet);
+            peers.first_time(from, packet.packet_no)
+        };
+        // A forger sends the friend's next number first; the friend's message is shown.
+        assert!(shown(b"1:1:f:pc:288:forged\0"));
+        assert!(shown(b"1:1:f:pc:288:real\0"));
+        // The friend's resent copy is a copy.
+        assert!(!shown(b"1:1:f:pc:288:real\0"));
+    }
+
+    #[test]
     fn memory_is_bounded() {
         let mut peers = Peers::new();
         for port in 0..10_000u16 {
@@ -151,6 +202,11 @@ mod tests {
             peers.announced(SocketAddr::from(([127, 0, 0, 1], port)), Encoding::Utf8);
         }
         assert_eq!(peers.shown.entries.len(), REMEMBERED);
+        for n in 0..10_000u64 {
+            let packet = Packet::parse(format!("1:{n}:a:b:288:x").as_bytes()).unwrap();
+            peers.heard(addr("127.0.0.1:1"), &packet);
+        }
+        assert_eq!(peers.said.entries.len(), REMEMBERED);
         assert_eq!(peers.encodings.entries.len(), REMEMBERED);
         assert_eq!(peers.encoding(addr("127.0.0.1:9999")), Some(Encoding::Utf8));
         assert_eq!(peers.encoding(addr("127.0.0.1:1")), None);

@@ -108,6 +108,42 @@ fn listen_acknowledges_every_copy_and_shows_it_once() -> Result<(), Failure> {
     Ok(())
 }
 
+/// iptux numbers its packets 1, 2, 3...: a forger who sends those numbers first, from the
+/// friend's address and port, must not make the friend's real messages pass for copies
+/// (acknowledged, so "delivered" for the friend, and never shown).
+#[test]
+fn a_number_sent_first_by_a_forger_does_not_hide_the_real_message() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (l, addr) = listen(&mut s, &[])?;
+    let p = Peer::new()?;
+    for n in 1..=3 {
+        p.send(
+            addr,
+            format!("1:{n}:friend:pc:288:the exam moved to room 9\0").as_bytes(),
+        )?;
+        p.recv("the forged message's acknowledgement")?;
+    }
+    p.send(
+        addr,
+        b"1:1:friend:pc:288:the exam is in room 3, as planned\0",
+    )?;
+    let (ack, _) = p.recv("the real message's acknowledgement")?;
+    assert_eq!(field(&ack, 5), "1");
+    let line = s.expect(l, "as planned")?;
+    assert_eq!(
+        line,
+        format!("{} friend@pc: the exam is in room 3, as planned", p.addr())
+    );
+    // Its copy, resent byte for byte, is a copy.
+    p.send(
+        addr,
+        b"1:1:friend:pc:288:the exam is in room 3, as planned\0",
+    )?;
+    p.recv("the copy's acknowledgement")?;
+    s.expect(l, "a copy")?;
+    Ok(())
+}
+
 #[test]
 fn listen_answers_an_entry_and_decodes_utf8() -> Result<(), Failure> {
     let mut s = Scene::new();
