@@ -28,6 +28,29 @@ pub fn with_limit(limit: u32, program: impl AsRef<OsStr>) -> Command {
     cmd
 }
 
+/// The newcomer past the descriptor limit: `last` (its request, if any, written) must be
+/// closed at once, refused, or answered if a descriptor was freed meanwhile, not left
+/// waiting in the accept queue; and server `p` must say so, `refused ADDR: ... closed at
+/// once (ulimit -n)`.
+pub fn newcomer_is_told(s: &mut Scene, p: crate::Proc, mut last: TcpStream) -> Result<(), Failure> {
+    use std::io::Read;
+    let wait = std::time::Duration::from_secs(5);
+    last.set_read_timeout(Some(wait))
+        .map_err(|e| s.fail(e.to_string()))?;
+    let started = Instant::now();
+    let got = last.read(&mut [0; 512]);
+    let told =
+        got.is_ok() || matches!(&got, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset);
+    if !told {
+        return Err(s.fail(format!("nothing after {:?}: {got:?}", started.elapsed())));
+    }
+    let line = s.expect(p, "closed at once (ulimit -n)")?;
+    if !line.starts_with("refused 127.0.0.1:") {
+        return Err(s.fail(format!("not a refusal: {line}")));
+    }
+    Ok(())
+}
+
 /// A command that runs `program` as the user `nobody` under `ulimit -u LIMIT`: that user may
 /// have at most LIMIT processes and threads, so a server's next thread fails to start. (The
 /// limit does not hold for root, hence `nobody`.) `Err` says why there is none: this is not

@@ -1182,20 +1182,7 @@ fn a_client_past_the_descriptor_limit_is_refused_at_once_not_left_hanging() -> R
     let mut last = connect(addr);
     last.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
-    // Closed at once (refused), or answered if a descriptor was freed meanwhile: either way
-    // not left waiting.
-    last.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let started = Instant::now();
-    let mut buf = [0; 512];
-    let got = last.read(&mut buf);
-    let told =
-        got.is_ok() || matches!(&got, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset);
-    if !told {
-        return Err(s.fail(format!("nothing after {:?}: {got:?}", started.elapsed())));
-    }
-    let line = s.expect(p, "closed at once (ulimit -n)")?;
-    assert!(line.starts_with("refused 127.0.0.1:"), "{line}");
-    Ok(())
+    testkit::fdlimit::newcomer_is_told(&mut s, p, last)
 }
 
 /// Reads `stream` to its end or its first error: the bytes, and whether it ended cleanly.
