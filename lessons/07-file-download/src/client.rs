@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
+use common::report::Hint;
 use common::size::{Progress, summary};
 use common::text::{printable, printable_name};
 use common::{CannotBind, ClientBindArgs, Hexdump, Proto};
@@ -177,10 +178,15 @@ pub fn list(stream: &TcpStream, hexdump: Hexdump) -> anyhow::Result<()> {
         Header::Refused(reason) => bail!("the server refused to list: {}", printable(&reason)),
         other => bail!("the server answered {other}, not a listing"),
     }
+    // The whole listing within --timeout, not each line: a server that sent a line every
+    // 0.9 s held `list --timeout 1` for as long as it liked, up to 1000 lines.
+    let by = in_time(&conn).map_err(|e| e.into_report())?;
     let mut seen = 0;
     loop {
-        let line = read_line_in_time(&mut conn).map_err(|e| match e.is_timeout() {
-            true => late("the listing was cut short: no whole line within --timeout"),
+        let line = read_line_by(&mut conn, by).map_err(|e| match e.is_timeout() {
+            true => late("the listing was cut short: not all of it within --timeout").context(
+                Hint("the server sends it slowly: a longer --timeout gives it more time".into()),
+            ),
             false => e.into_report().context("the listing was cut short"),
         })?;
         match ListLine::parse(&line).map_err(anyhow::Error::msg)? {
@@ -211,8 +217,19 @@ pub fn list(stream: &TcpStream, hexdump: Hexdump) -> anyhow::Result<()> {
 /// timeout): a server sending it a byte at a time, each just within the timeout, could
 /// otherwise make one line of up to `MAX_LINE` bytes last 4,096 timeouts.
 fn read_line_in_time(conn: &mut Connection<'_>) -> Result<String, LineError> {
+    let by = in_time(conn)?;
+    read_line_by(conn, by)
+}
+
+/// --timeout (the socket's read timeout) from now, if there is one.
+fn in_time(conn: &Connection<'_>) -> Result<Option<Instant>, LineError> {
     let timeout = conn.stream().read_timeout().map_err(LineError::Io)?;
-    match timeout.and_then(|timeout| Instant::now().checked_add(timeout)) {
+    Ok(timeout.and_then(|timeout| Instant::now().checked_add(timeout)))
+}
+
+/// The server's next line, whole by `deadline` if there is one.
+fn read_line_by(conn: &mut Connection<'_>, deadline: Option<Instant>) -> Result<String, LineError> {
+    match deadline {
         Some(deadline) => conn.read_line_by(deadline),
         None => conn.read_line(),
     }

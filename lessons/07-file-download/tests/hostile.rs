@@ -611,6 +611,39 @@ fn an_endless_listing_is_cut_at_the_bound() {
     assert!(stderr.contains("more than 1000 files"), "{stderr}");
 }
 
+/// Item 14 again: a server that sends its listing a line every 0.3 s, each well within
+/// `--timeout 1`, held `list` for as long as it liked (a line every 0.9 s: 10 lines in 9 s,
+/// then status 0; up to 1000 lines, 8.3 hours at the default 30 s). The whole listing must
+/// come within --timeout.
+#[test]
+fn a_listing_trickled_a_line_at_a_time_ends_after_the_timeout() -> Result<(), Failure> {
+    let (addr, _, liar) = liar(|mut stream| {
+        let _ = stream.write_all(b"OK\n");
+        for i in 0..60 {
+            thread::sleep(Duration::from_millis(300));
+            if writeln!(stream, "1 f{i}").is_err() {
+                break;
+            }
+        }
+        let _ = stream.write_all(b"END 60\n");
+    });
+    let mut s = Scene::new();
+    let mut cmd = bin();
+    cmd.args(["list", "--to", &addr.to_string(), "--timeout", "1"]);
+    let started = Instant::now();
+    let p = s.spawn("list", cmd)?;
+    let status = s.wait(p)?;
+    let took = started.elapsed();
+    liar.join().unwrap();
+    let said = s.expect_on(p, Stream::Stderr, "error:")?;
+    if status.code() != Some(1) || took > Duration::from_secs(3) {
+        return Err(s.fail(format!("{status} after {took:?}")));
+    }
+    assert!(said.contains("not all of it within --timeout"), "{said}");
+    s.expect_on(p, Stream::Stderr, "hint: the server sends it slowly")?;
+    Ok(())
+}
+
 /// Item 14: a server's ERR reason reaches the terminal escaped, as all peer text does.
 #[test]
 fn a_refusal_reason_is_printed_escaped() {
