@@ -1273,7 +1273,7 @@ fn a_header_trickled_a_byte_at_a_time_ends_after_the_timeout() {
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(stdout, "1 a.txt\n");
     assert!(
-        stderr.contains("error: the listing was cut short: no whole line within --timeout"),
+        stderr.contains("error: the listing was cut short: not all of it within --timeout"),
         "{stderr}"
     );
     // Ten seconds, the --timeout, for the line; not the twenty the test allows.
