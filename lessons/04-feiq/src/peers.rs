@@ -56,6 +56,11 @@ pub struct Peers {
     answers: Limiter,
     /// One bucket for [`ALL_ANSWERS_BURST`], whatever the address.
     all_answers: Limiter,
+    /// Whether the packet at hand is shown (its address's screen share allows it), and
+    /// whether it is a message shown for the first time that was not, and so must not be
+    /// acknowledged: see [`Peers::showing`].
+    visible: bool,
+    withheld: bool,
 }
 
 impl Peers {
@@ -67,7 +72,21 @@ impl Peers {
             encodings: Recent::new(),
             answers: Limiter::new(ANSWER_BURST, ANSWERS_PER_SEC, ANSWERED_PEERS),
             all_answers: Limiter::new(ALL_ANSWERS_BURST, ALL_ANSWERS_PER_SEC, 1),
+            visible: true,
+            withheld: false,
         }
+    }
+
+    /// Told before each packet whether its line is shown. A message that is not (its
+    /// address is over its screen share) is neither acknowledged nor remembered as shown:
+    /// an acknowledgement tells the sender "delivered". Anyone who writes the friend's
+    /// address as the source of ten datagrams a second keeps that address's share empty,
+    /// and the friend's messages were acknowledged and never shown. Unacknowledged, they
+    /// are sent again, and shown when the share allows; or the sender is told that they
+    /// were not delivered.
+    pub fn showing(&mut self, visible: bool) {
+        self.visible = visible;
+        self.withheld = false;
     }
 
     /// Records that the message `packet_no` from `from` is being shown; returns false if it
@@ -76,7 +95,11 @@ impl Peers {
         if self.shown.get(&(from, packet_no)).is_some() {
             return false;
         }
-        self.shown.insert((from, packet_no), ());
+        if self.visible {
+            self.shown.insert((from, packet_no), ());
+        } else {
+            self.withheld = true;
+        }
         true
     }
 
@@ -110,8 +133,11 @@ impl Peers {
     }
 
     /// Whether `source` may get one more answer now. Keyed by IP address alone: a forged
-    /// source port costs an attacker nothing, the victim is the address.
+    /// source port costs an attacker nothing, the victim is the address. A message not shown gets no answer at all, and nothing is said (see [`Peers::showing`]).
     pub fn may_answer(&mut self, source: IpAddr, now: Instant) -> Limit {
+        if self.withheld {
+            return Limit::Limited { first: false };
+        }
         self.answers.take(source, now)
     }
 

@@ -1105,3 +1105,42 @@ fn entries_from_many_addresses_get_answers_within_a_total() -> Result<(), Failur
     s.expect(l, "to all addresses together")?;
     Ok(())
 }
+
+/// The attack (attack22): datagrams from a friend's IP address, 50 a second from any port
+/// (a forger writes that source with a raw socket; here another socket on 127.0.0.1), keep
+/// the address's screen share empty. The friend's 10 messages were all acknowledged, so
+/// `send` said "delivered" 10 times, and 1 was shown. A message not shown is now not
+/// acknowledged: it is shown when a resend finds the share refilled, or the sender hears of
+/// no acknowledgement.
+#[test]
+fn a_message_not_shown_is_not_acknowledged() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (l, addr) = listen(&mut s, &[])?;
+    let forger = Peer::new()?;
+    for _ in 0..150 {
+        forger.send(addr, b"x")?;
+    }
+    let friend = Peer::new()?;
+    let message = b"1:1:friend:pc:288:the exam moved to room 9\0";
+    friend.send(addr, message)?;
+    // An entry from the same socket is answered, over the share or not: its answer comes
+    // first if the message, before it, got none.
+    friend.send(addr, b"1:2:friend:pc:1:friend\0")?;
+    let (answer, _) = friend.recv("an answer to the entry")?;
+    let command: u32 = field(&answer, 4).parse().unwrap_or_default();
+    assert_eq!(
+        command & 0xff,
+        0x03,
+        "the first answer was not ANSENTRY: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    // Sent again, as `send` does, until the share has room: shown, then acknowledged.
+    let ack = friend.ask_until_answered(addr, message, Duration::from_secs(5))?;
+    assert_eq!(field(&ack, 5), "1");
+    let line = s.expect(l, "room 9")?;
+    assert_eq!(
+        line,
+        format!("{} friend@pc: the exam moved to room 9", friend.addr())
+    );
+    Ok(())
+}
