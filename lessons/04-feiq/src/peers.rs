@@ -61,6 +61,10 @@ pub struct Peers {
     /// acknowledged: see [`Peers::showing`].
     visible: bool,
     withheld: bool,
+    /// The message at hand, if it is shown for the first time, and how many log lines had
+    /// been dropped before it: its line may be dropped too.
+    new_message: Option<(SocketAddr, u64)>,
+    dropped_before: u64,
 }
 
 impl Peers {
@@ -74,6 +78,8 @@ impl Peers {
             all_answers: Limiter::new(ALL_ANSWERS_BURST, ALL_ANSWERS_PER_SEC, 1),
             visible: true,
             withheld: false,
+            new_message: None,
+            dropped_before: 0,
         }
     }
 
@@ -84,9 +90,17 @@ impl Peers {
     /// and the friend's messages were acknowledged and never shown. Unacknowledged, they
     /// are sent again, and shown when the share allows; or the sender is told that they
     /// were not delivered.
+    ///
+    /// Nor is a message whose line the log's queue had no room for (`common::log`: stdout did
+    /// not keep up, as under `feiq listen | less` left at its first page): with stdout a pipe
+    /// read by nobody and lines from 6,000 addresses ahead of them, a friend's 10 messages were
+    /// all acknowledged and none was shown. (A line queued and then not written, on a full
+    /// disk, is known too late: the log says on stderr that lines are being dropped.)
     pub fn showing(&mut self, visible: bool) {
         self.visible = visible;
         self.withheld = false;
+        self.new_message = None;
+        self.dropped_before = common::log::dropped();
     }
 
     /// Records that the message `packet_no` from `from` is being shown; returns false if it
@@ -97,6 +111,7 @@ impl Peers {
         }
         if self.visible {
             self.shown.insert((from, packet_no), ());
+            self.new_message = Some((from, packet_no));
         } else {
             self.withheld = true;
         }
@@ -133,8 +148,17 @@ impl Peers {
     }
 
     /// Whether `source` may get one more answer now. Keyed by IP address alone: a forged
-    /// source port costs an attacker nothing, the victim is the address. A message not shown gets no answer at all, and nothing is said (see [`Peers::showing`]).
+    /// source port costs an attacker nothing, the victim is the address. A message not shown
+    /// (over its share, or its line dropped) gets no answer at all, and nothing is said (see
+    /// [`Peers::showing`]).
     pub fn may_answer(&mut self, source: IpAddr, now: Instant) -> Limit {
+        // Its line was dropped since (`showing`): not shown after all.
+        if let Some(key) = self.new_message.take()
+            && common::log::dropped() > self.dropped_before
+        {
+            self.shown.remove(&key);
+            self.withheld = true;
+        }
         if self.withheld {
             return Limit::Limited { first: false };
         }

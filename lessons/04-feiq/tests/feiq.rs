@@ -1144,3 +1144,34 @@ fn a_message_not_shown_is_not_acknowledged() -> Result<(), Failure> {
     );
     Ok(())
 }
+
+/// The attack (attack22): listen's stdout is a pipe that nobody reads (`feiq listen | less`,
+/// nobody scrolling), and 6,000 lines from strangers fill it and the log's queue. The lines
+/// after are dropped (`common::log`), and a friend's 10 messages were all acknowledged and
+/// none was shown. A message whose line is dropped is not acknowledged either.
+#[test]
+fn a_message_whose_line_is_dropped_is_not_acknowledged() -> Result<(), Failure> {
+    let unread = testkit::unread_log::start(&mut feiq(&["listen", "--port", "0"]));
+    let addr = unread.addr;
+    // 80 addresses, each 100 lines (its share at once) and an entry, whose answer says that
+    // listen has taken them all: 8,080 lines, more than the pipe and the queue hold.
+    for i in 0..80u8 {
+        let stranger = Peer::on(format!("127.0.9.{}:0", 1 + i))?;
+        for _ in 0..100 {
+            stranger.send(addr, b"not IPMsg")?;
+        }
+        stranger.ask(addr, b"1:1:a:b:1:\0")?;
+    }
+    let friend = Peer::new()?;
+    friend.send(addr, b"1:7:friend:pc:288:the exam moved to room 9\0")?;
+    friend.send(addr, b"1:8:friend:pc:1:friend\0")?;
+    let (answer, _) = friend.recv("an answer to the entry")?;
+    let command: u32 = field(&answer, 4).parse().unwrap_or_default();
+    assert_eq!(
+        command & 0xff,
+        0x03,
+        "the first answer was not ANSENTRY: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    Ok(())
+}
