@@ -172,9 +172,9 @@ fn listen(me: &mut Me, args: &ListenArgs, hexdump: Hexdump) -> anyhow::Result<()
     }
 
     let mut peers = Peers::new();
-    // One address cannot fill the screen: past its share, its packets are still answered
-    // (within their own limit) but counted rather than shown, and the count is shown with its
-    // next line.
+    // One address cannot fill the screen: past its share, its packets are counted rather
+    // than shown, and the count is shown with its next line. They are still answered (within
+    // their own limit), except a message, which is acknowledged only once it is shown.
     let mut share = ScreenShare::new();
     let mut buf = vec![0u8; 65535];
     loop {
@@ -186,6 +186,7 @@ fn listen(me: &mut Me, args: &ListenArgs, hexdump: Hexdump) -> anyhow::Result<()
         let datagram = &buf[..len];
         hexdump.received(from, datagram);
         let show = share.admit(from.ip());
+        peers.showing(show.line());
         if let Show::After(note) = &show {
             outln!("{note}");
         }

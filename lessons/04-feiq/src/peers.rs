@@ -56,6 +56,15 @@ pub struct Peers {
     answers: Limiter,
     /// One bucket for [`ALL_ANSWERS_BURST`], whatever the address.
     all_answers: Limiter,
+    /// Whether the packet at hand is shown (its address's screen share allows it), and
+    /// whether it is a message shown for the first time that was not, and so must not be
+    /// acknowledged: see [`Peers::showing`].
+    visible: bool,
+    withheld: bool,
+    /// The message at hand, if it is shown for the first time, and how many log lines had
+    /// been dropped before it: its line may be dropped too.
+    new_message: Option<(SocketAddr, u64)>,
+    dropped_before: u64,
 }
 
 impl Peers {
@@ -67,7 +76,31 @@ impl Peers {
             encodings: Recent::new(),
             answers: Limiter::new(ANSWER_BURST, ANSWERS_PER_SEC, ANSWERED_PEERS),
             all_answers: Limiter::new(ALL_ANSWERS_BURST, ALL_ANSWERS_PER_SEC, 1),
+            visible: true,
+            withheld: false,
+            new_message: None,
+            dropped_before: 0,
         }
+    }
+
+    /// Told before each packet whether its line is shown. A message that is not (its
+    /// address is over its screen share) is neither acknowledged nor remembered as shown:
+    /// an acknowledgement tells the sender "delivered". Anyone who writes the friend's
+    /// address as the source of ten datagrams a second keeps that address's share empty,
+    /// and the friend's messages were acknowledged and never shown. Unacknowledged, they
+    /// are sent again, and shown when the share allows; or the sender is told that they
+    /// were not delivered.
+    ///
+    /// Nor is a message whose line the log's queue had no room for (`common::log`: stdout did
+    /// not keep up, as under `feiq listen | less` left at its first page): with stdout a pipe
+    /// read by nobody and lines from 6,000 addresses ahead of them, a friend's 10 messages were
+    /// all acknowledged and none was shown. (A line queued and then not written, on a full
+    /// disk, is known too late: the log says on stderr that lines are being dropped.)
+    pub fn showing(&mut self, visible: bool) {
+        self.visible = visible;
+        self.withheld = false;
+        self.new_message = None;
+        self.dropped_before = common::log::dropped();
     }
 
     /// Records that the message `packet_no` from `from` is being shown; returns false if it
@@ -76,7 +109,12 @@ impl Peers {
         if self.shown.get(&(from, packet_no)).is_some() {
             return false;
         }
-        self.shown.insert((from, packet_no), ());
+        if self.visible {
+            self.shown.insert((from, packet_no), ());
+            self.new_message = Some((from, packet_no));
+        } else {
+            self.withheld = true;
+        }
         true
     }
 
@@ -110,8 +148,20 @@ impl Peers {
     }
 
     /// Whether `source` may get one more answer now. Keyed by IP address alone: a forged
-    /// source port costs an attacker nothing, the victim is the address.
+    /// source port costs an attacker nothing, the victim is the address. A message not shown
+    /// (over its share, or its line dropped) gets no answer at all, and nothing is said (see
+    /// [`Peers::showing`]).
     pub fn may_answer(&mut self, source: IpAddr, now: Instant) -> Limit {
+        // Its line was dropped since (`showing`): not shown after all.
+        if let Some(key) = self.new_message.take()
+            && common::log::dropped() > self.dropped_before
+        {
+            self.shown.remove(&key);
+            self.withheld = true;
+        }
+        if self.withheld {
+            return Limit::Limited { first: false };
+        }
         self.answers.take(source, now)
     }
 

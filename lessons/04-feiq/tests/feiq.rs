@@ -1105,3 +1105,87 @@ fn entries_from_many_addresses_get_answers_within_a_total() -> Result<(), Failur
     s.expect(l, "to all addresses together")?;
     Ok(())
 }
+
+/// The attack (attack22): datagrams from a friend's IP address, 50 a second from any port
+/// (a forger writes that source with a raw socket; here another socket on 127.0.0.1), keep
+/// the address's screen share empty. The friend's 10 messages were all acknowledged, so
+/// `send` said "delivered" 10 times, and 1 was shown. A message not shown is now not
+/// acknowledged: it is shown when a resend finds the share refilled, or the sender hears of
+/// no acknowledgement.
+#[test]
+fn a_message_not_shown_is_not_acknowledged() -> Result<(), Failure> {
+    let mut s = Scene::new();
+    let (l, addr) = listen(&mut s, &[])?;
+    let forger = Peer::new()?;
+    let friend = Peer::new()?;
+    // The share refills at 10 a second: a stall of 0.1 s in listen just before the message
+    // would give it a line of its own, and then its acknowledgement. Three tries.
+    let mut hidden = None;
+    for n in 1..=3u64 {
+        for _ in 0..150 {
+            forger.send(addr, b"x")?;
+        }
+        let message = format!("1:{n}:friend:pc:288:the exam moved to room {n}\0");
+        friend.send(addr, message.as_bytes())?;
+        // An entry from the same socket is answered, over the share or not: its answer
+        // comes first if the message, before it, got none.
+        friend.send(
+            addr,
+            format!("1:{}:friend:pc:1:friend\0", 100 + n).as_bytes(),
+        )?;
+        let (answer, _) = friend.recv("an answer to the entry")?;
+        let command: u32 = field(&answer, 4).parse().unwrap_or_default();
+        if command & 0xff == 0x03 {
+            hidden = Some((n, message));
+            break;
+        }
+        // The message was acknowledged: then it must have been shown.
+        s.expect(l, &format!("friend@pc: the exam moved to room {n}"))?;
+        friend.recv("the answer to the entry, after the acknowledgement")?;
+    }
+    let Some((n, message)) = hidden else {
+        return Err(Failure::new(
+            "each of 3 messages over the share was acknowledged (RECVMSG before ANSENTRY)",
+        ));
+    };
+    // Sent again, as `send` does, until the share has room: shown, then acknowledged.
+    let ack = friend.ask_until_answered(addr, message.as_bytes(), Duration::from_secs(5))?;
+    assert_eq!(field(&ack, 5), n.to_string());
+    let line = s.expect(l, &format!("room {n}"))?;
+    assert_eq!(
+        line,
+        format!("{} friend@pc: the exam moved to room {n}", friend.addr())
+    );
+    Ok(())
+}
+
+/// The attack (attack22): listen's stdout is a pipe that nobody reads (`feiq listen | less`,
+/// nobody scrolling), and 6,000 lines from strangers fill it and the log's queue. The lines
+/// after are dropped (`common::log`), and a friend's 10 messages were all acknowledged and
+/// none was shown. A message whose line is dropped is not acknowledged either.
+#[test]
+fn a_message_whose_line_is_dropped_is_not_acknowledged() -> Result<(), Failure> {
+    let unread = testkit::unread_log::start(&mut feiq(&["listen", "--port", "0"]));
+    let addr = unread.addr;
+    // 80 addresses, each 100 lines (its share at once) and an entry, whose answer says that
+    // listen has taken them all: 8,080 lines, more than the pipe and the queue hold.
+    for i in 0..80u8 {
+        let stranger = Peer::on(format!("127.0.9.{}:0", 1 + i))?;
+        for _ in 0..100 {
+            stranger.send(addr, b"not IPMsg")?;
+        }
+        stranger.ask(addr, b"1:1:a:b:1:\0")?;
+    }
+    let friend = Peer::new()?;
+    friend.send(addr, b"1:7:friend:pc:288:the exam moved to room 9\0")?;
+    friend.send(addr, b"1:8:friend:pc:1:friend\0")?;
+    let (answer, _) = friend.recv("an answer to the entry")?;
+    let command: u32 = field(&answer, 4).parse().unwrap_or_default();
+    assert_eq!(
+        command & 0xff,
+        0x03,
+        "the first answer was not ANSENTRY: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    Ok(())
+}
