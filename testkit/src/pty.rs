@@ -119,6 +119,15 @@ impl Pty {
 
 impl Drop for Pty {
     fn drop(&mut self) {
+        // The program first: it runs in a session of its own, which script(1) made, and the
+        // SIGHUP it gets when script's end of the terminal closes does not end it if SIGHUP
+        // was ignored when the tests started (as under `nohup`): then it ran on, writing to
+        // a terminal gone, once for every test on a terminal.
+        let pid = self.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"));
+        for child in children.unwrap_or_default().split_whitespace() {
+            let _ = Command::new("kill").args(["-KILL", child]).status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
