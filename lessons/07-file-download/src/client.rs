@@ -31,22 +31,35 @@ pub fn get(
     // What an earlier, cut download left (from this server): ask for the rest, of the version
     // it came from.
     part.talking_to(conn.peer());
-    let (offset, version) = part.resume_point();
+    let (offset, ours) = part.resume_point();
+    let ours = ours.cloned();
     conn.send(Request::Get {
         offset,
-        version: version.cloned(),
+        version: ours.clone(),
         name: name.to_string(),
     })
     .context("cannot send the request")?;
 
     let line = read_line_in_time(&mut conn).map_err(no_answer)?;
     let (size, from, version) = match Header::parse(&line).map_err(anyhow::Error::msg)? {
-        // From where we asked, or from 0 when the file changed since the .part was written.
+        // From 0 (the file changed since the .part was written), or from where we asked, of
+        // the version we have: the rest of another would make a file that never existed.
         Header::File {
             size,
             offset: from,
             version,
-        } if from == offset || from == 0 => (size, from, version),
+        } if from == 0 || (from == offset && ours.as_ref().is_none_or(|v| *v == version)) => {
+            (size, from, version)
+        }
+        Header::File {
+            offset: from,
+            version,
+            ..
+        } if from == offset => bail!(
+            "the server sent the rest of version {version} of {name:?}, but what we have is of \
+             version {}: the two would not make one file (the .part is kept)",
+            ours.map_or("none".into(), |v| v.to_string())
+        ),
         // The reason is the server's text: printed escaped, as everything a peer sends.
         Header::Refused(reason) => bail!("the server refused {name:?}: {}", printable(&reason)),
         other => bail!("the server answered {other}, not the file from offset {offset}"),

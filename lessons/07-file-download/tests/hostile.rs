@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt, symlink};
 use std::path::Path;
@@ -772,6 +772,44 @@ fn a_part_from_another_server_is_started_over() {
         "came from {liar_addr}, not from {real_addr}: starting over"
     )));
     assert_eq!(fs::read(out.path().join("x.bin")).unwrap(), [b'R'; 100]);
+}
+
+/// Item 23 again: the same server, resumed, sends the rest of another version. A `.part` of
+/// 400 bytes of version v1; asked for `GET 400 v1 x.bin`, the server answered `OK 1000 400 v2`
+/// and 600 bytes, and the client wrote them after the 400 of v1: "downloaded", a file that
+/// never existed. (A server that honours the offset and ignores the version does it.) The
+/// rest of another version is refused now, and the `.part` is kept.
+#[test]
+fn the_rest_of_another_version_is_refused() {
+    let out = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let answers: [&[u8]; 2] = [b"OK 1000 0 v1\n", b"OK 1000 400 v2\n"];
+        let mut requests = Vec::new();
+        for (answer, body) in answers.into_iter().zip([b'A', b'B']) {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line).unwrap();
+            requests.push(line);
+            let _ = stream.write_all(answer);
+            let _ = stream.write_all(&[body; 400]);
+            if body == b'B' {
+                let _ = stream.write_all(&[body; 200]);
+            }
+        }
+        requests
+    });
+    let (code, _, stderr) = client(out.path(), addr, &["get", "x.bin"]);
+    assert_eq!(code, Some(1), "cut short: {stderr}");
+    let (code, stdout, stderr) = client(out.path(), addr, &["get", "x.bin", "--continue"]);
+    let requests = server.join().unwrap();
+    assert_eq!(requests[1], "GET 400 v1 x.bin\n", "{stdout}{stderr}");
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("the rest of version v2"), "{stderr}");
+    assert!(!out.path().join("x.bin").exists());
+    let part = fs::read(out.path().join("x.bin.part")).unwrap();
+    assert_eq!(part, [b'A'; 400]);
 }
 
 /// Item 17: a `.part` that cannot be created for lack of permission is a disk error with the
