@@ -14,7 +14,7 @@ use common::{CannotBind, ClientBindArgs, Hexdump, Proto};
 
 use crate::args::Peer;
 use crate::part::{self, Part};
-use crate::protocol::{Connection, DOWNLOAD_PORT, Header, LineError, ListLine, Request};
+use crate::protocol::{Connection, DOWNLOAD_PORT, Header, LineError, ListLine, Request, Version};
 use crate::server::MAX_LISTED;
 
 // ANCHOR: get
@@ -55,11 +55,7 @@ pub fn get(
             offset: from,
             version,
             ..
-        } if from == offset => bail!(
-            "the server sent the rest of version {version} of {name:?}, but what we have is of \
-             version {}: the two would not make one file (the .part is kept)",
-            ours.map_or("none".into(), |v| v.to_string())
-        ),
+        } if from == offset => return Err(other_version(name, ours.as_ref(), &version)),
         // The reason is the server's text: printed escaped, as everything a peer sends.
         Header::Refused(reason) => bail!("the server refused {name:?}: {}", printable(&reason)),
         other => bail!("the server answered {other}, not the file from offset {offset}"),
@@ -246,6 +242,19 @@ fn read_line_by(conn: &mut Connection<'_>, deadline: Option<Instant>) -> Result<
         Some(deadline) => conn.read_line_by(deadline),
         None => conn.read_line(),
     }
+}
+
+/// The rest of another version than the one the `.part` holds: the two would not make one
+/// file.
+fn other_version(name: &str, ours: Option<&Version>, theirs: &Version) -> anyhow::Error {
+    let ours = ours.map_or_else(String::new, Version::to_string);
+    anyhow!(
+        "the server sent the rest of version {theirs} of {name:?}, but what we have is of \
+         version {ours}: the two would not make one file (the .part is kept)"
+    )
+    .context(Hint(
+        "--force discards the .part and fetches the whole file".into(),
+    ))
 }
 
 /// The error for a header that did not come.

@@ -807,6 +807,10 @@ fn the_rest_of_another_version_is_refused() {
     assert_eq!(requests[1], "GET 400 v1 x.bin\n", "{stdout}{stderr}");
     assert_eq!(code, Some(1), "{stdout}{stderr}");
     assert!(stderr.contains("the rest of version v2"), "{stderr}");
+    assert!(
+        stderr.contains("hint: --force discards the .part"),
+        "{stderr}"
+    );
     assert!(!out.path().join("x.bin").exists());
     let part = fs::read(out.path().join("x.bin.part")).unwrap();
     assert_eq!(part, [b'A'; 400]);
