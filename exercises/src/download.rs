@@ -613,6 +613,7 @@ pub fn keep_alive(c: &mut Check) -> Result<(), Failure> {
         "a silent connection was closed after {:.2} s",
         took.as_secs_f64()
     ));
+    trickled_request(c, &server, wait)?;
     out_of_step(c, &server)?;
     refusals_log_bounded(c, &server)?;
     requests_log_bounded(c, &server)?;
@@ -812,6 +813,47 @@ fn slow_answer(
         "a request {:.1} s after a 32 MiB answer that took {:.1} s and more was answered",
         secs.mul_f64(0.5).as_secs_f64(),
         secs.mul_f64(0.6).as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// The wait for each request, not only the first, is a deadline, not a read timeout: a
+/// request after an answer, sent a byte every 0.3 × S seconds, must not hold the connection
+/// past S seconds from the end of that answer.
+fn trickled_request(c: &mut Check, server: &Server, wait: usize) -> Result<(), Failure> {
+    let limit = Duration::from_secs(wait as u64);
+    let mut conn = Conn::connect(c, server.addr)?;
+    let (line, want) = request(c, server);
+    conn.write(c, format!("{line}\n").as_bytes())?;
+    answer(c, server, &mut conn, &line, &want)?;
+    let t = Instant::now();
+    // Three bytes of the next request, the last 0.9 × S seconds after the answer.
+    let next = server.get(0, "a.txt");
+    for byte in next.as_bytes().iter().take(3) {
+        std::thread::sleep(limit.mul_f64(0.3));
+        if conn.write(c, &[*byte]).is_err() {
+            break;
+        }
+    }
+    conn.closed(
+        c,
+        "the server to close a connection whose request came too slowly",
+    )?;
+    let took = t.elapsed();
+    if took > limit + LATE {
+        return Err(c.fail(format!(
+            "after {line:?} was answered, we sent {next:?} a byte every {:.1} s: with \
+             --request-timeout {wait} the server must close the connection {wait} s after the \
+             answer, however the bytes come (a deadline, not a read timeout); it did after \
+             {:.2} s",
+            limit.mul_f64(0.3).as_secs_f64(),
+            took.as_secs_f64()
+        )));
+    }
+    c.pass(format!(
+        "a request after an answer, sent a byte every {:.1} s, was cut {:.2} s after the answer",
+        limit.mul_f64(0.3).as_secs_f64(),
+        took.as_secs_f64()
     ));
     Ok(())
 }
