@@ -494,10 +494,13 @@ pub fn keep_alive(c: &mut Check) -> Result<(), Failure> {
     let mut plan: Vec<(String, Want)> = (0..c.rng().below(6..10))
         .map(|_| request(c, &server))
         .collect();
-    plan.insert(
-        c.rng().below(0..plan.len()),
-        (server.get(0, "missing.txt"), Want::Refused),
-    );
+    // Every kind of name refused: none of them ends the connection.
+    for name in ["missing.txt", "../secret.txt", "sub"] {
+        plan.insert(
+            c.rng().below(0..plan.len()),
+            (server.get(0, name), Want::Refused),
+        );
+    }
     plan.insert(
         c.rng().below(0..plan.len()),
         ("HELLO".into(), Want::Refused),
@@ -632,9 +635,14 @@ fn refusals_log_bounded(c: &mut Check, server: &Server) -> Result<(), Failure> {
     // A few listings first: the first 16 refusals of the connection are logged, not those
     // among its first 16 requests.
     let lists = c.rng().below(1..9);
+    // Among the empty lines, past the 16th, a few refused names: they count as refusals too.
+    let (at, names) = (c.rng().below(16..1000), c.rng().below(1..5));
     // 20,000 bytes fit in the sockets' buffers: sent whole before we read the answers.
     let mut sent = "LIST\n".repeat(lists).into_bytes();
     sent.extend([b'\n'; LINES]);
+    let missing = format!("{}\n", server.get(0, "missing.txt")).repeat(names);
+    let at = sent.len() - LINES + at;
+    sent.splice(at..at, missing.into_bytes());
     conn.write(c, &sent)?;
     conn.finish(c)?;
     let mut answers = Vec::new();
@@ -652,10 +660,12 @@ fn refusals_log_bounded(c: &mut Check, server: &Server) -> Result<(), Failure> {
             .count()
     };
     let (refused, listed) = (count(b"ERR "), count(b"END "));
-    if refused != LINES || listed != lists {
+    if refused != LINES + names || listed != lists {
         return Err(c.fail(format!(
-            "{lists} LISTs then {LINES} empty lines on one connection, then our FIN: expected \
-             {lists} listings and {LINES} answers `ERR ...`, got {listed} and {refused}"
+            "{lists} LISTs then {LINES} empty lines and {names} refused names on one \
+             connection, then our FIN: expected {lists} listings and {} answers `ERR ...`, got \
+             {listed} and {refused}",
+            LINES + names
         )));
     }
     // Every line the server has printed by now, waited for a moment: no line has a NUL.
@@ -686,33 +696,40 @@ fn refusals_log_bounded(c: &mut Check, server: &Server) -> Result<(), Failure> {
     c.pass(format!(
         "{LINES} empty lines on one connection were each refused, and made {log} bytes of log"
     ));
-    refusals_counted(c, server, &me, lists)
+    refusals_counted(c, server, &me, (lists, LINES + names))
 }
 
 /// What the log says of the refusals of `refusals_log_bounded`: a line for each of the first
 /// 16 of the connection (those of other connections, and the requests answered before them,
 /// do not count), and the number of the rest.
-fn refusals_counted(c: &mut Check, server: &Server, me: &str, lists: usize) -> Result<(), Failure> {
+fn refusals_counted(
+    c: &mut Check,
+    server: &Server,
+    me: &str,
+    (lists, refusals): (usize, usize),
+) -> Result<(), Failure> {
     const LOGGED: usize = 16;
     let out = c.scene.output(server.p, testkit::Stream::Stdout);
-    let bad = format!("bad request from {me}:");
-    let logged = out.iter().filter(|l| l.contains(&bad)).count();
+    let (bad, named) = (format!("bad request from {me}:"), format!("refused {me}:"));
+    let logged = (out.iter())
+        .filter(|l| l.contains(&bad) || l.contains(&named))
+        .count();
     if logged != LOGGED {
         return Err(c.fail(format!(
-            "{lists} LISTs then 20000 empty lines on one connection: expected a line of log for \
-             each of its first {LOGGED} refusals ({bad:?} ...), got {logged}: the first 16 \
-             refusals of each connection are logged, whatever other connections and the \
-             requests answered did"
+            "{lists} LISTs then {refusals} refused lines on one connection: expected a line of \
+             log for each of its first {LOGGED} refusals ({bad:?} or {named:?} ...), got \
+             {logged}: the first 16 refusals of each connection are logged, of every kind, \
+             whatever other connections and the requests answered did"
         )));
     }
     let rest = format!(
         "{me}: {} more refused requests, not logged",
-        20_000 - LOGGED
+        refusals - LOGGED
     );
     if !out.iter().any(|l| l.contains(&rest)) {
         return Err(c.fail(format!(
-            "{lists} LISTs then 20000 empty lines on one connection: expected the refusals not \
-             logged counted when it ends, a line {rest:?}"
+            "{lists} LISTs then {refusals} refused lines on one connection: expected the \
+             refusals not logged counted when it ends, a line {rest:?}"
         )));
     }
     c.pass(format!(
