@@ -397,6 +397,17 @@ fn request(c: &mut Check, server: &Server) -> (String, Want) {
     }
 }
 
+/// A request line that must be refused, of a kind the seed picks among `request`'s.
+fn refused_request(c: &mut Check, server: &Server) -> (String, Want) {
+    for _ in 0..100 {
+        let (line, want) = request(c, server);
+        if matches!(want, Want::Refused) {
+            return (line, want);
+        }
+    }
+    (server.get(0, "missing.txt"), Want::Refused)
+}
+
 /// Reads the answer to `line`.
 fn answer(
     c: &Check,
@@ -483,10 +494,13 @@ pub fn keep_alive(c: &mut Check) -> Result<(), Failure> {
     let mut plan: Vec<(String, Want)> = (0..c.rng().below(6..10))
         .map(|_| request(c, &server))
         .collect();
-    plan.insert(
-        c.rng().below(0..plan.len()),
-        (server.get(0, "missing.txt"), Want::Refused),
-    );
+    // Every kind of name refused: none of them ends the connection.
+    for name in ["missing.txt", "../secret.txt", "sub"] {
+        plan.insert(
+            c.rng().below(0..plan.len()),
+            (server.get(0, name), Want::Refused),
+        );
+    }
     plan.insert(
         c.rng().below(0..plan.len()),
         ("HELLO".into(), Want::Refused),
@@ -556,15 +570,35 @@ pub fn keep_alive(c: &mut Check) -> Result<(), Failure> {
     slow_answer(c, &server, &mut conn, wait)?;
     // --request-timeout is the wait for each request, not for the connection: requests spread
     // over longer than that are answered, and a silence that long ends the connection.
+    // The first two are refused: a refusal is an answer too, and the wait starts after it.
     let gap = Duration::from_secs(wait as u64).mul_f64(0.6);
-    for _ in 0..3 {
+    for i in 0..3 {
         std::thread::sleep(gap);
-        let (line, want) = request(c, &server);
-        conn.write(c, format!("{line}\n").as_bytes())?;
-        answer(c, &server, &mut conn, &line, &want)?;
+        let (line, want) = if i < 2 {
+            refused_request(c, &server)
+        } else {
+            request(c, &server)
+        };
+        if conn.write(c, format!("{line}\n").as_bytes()).is_err() {
+            return Err(c.fail(format!(
+                "requests {:.1} s apart, the first two refused: {line:?} found the connection \
+                 closed; --request-timeout {wait} is the wait for each request, from the end of \
+                 the answer before it, a refusal too",
+                gap.as_secs_f64()
+            )));
+        }
+        answer(c, &server, &mut conn, &line, &want).map_err(|_| {
+            c.fail(format!(
+                "requests {:.1} s apart, the first two refused: {line:?} was not answered; \
+                 --request-timeout {wait} is the wait for each request, from the end of the \
+                 answer before it, a refusal too",
+                gap.as_secs_f64()
+            ))
+        })?;
     }
     c.pass(format!(
-        "three requests {:.1} s apart, longer than --request-timeout {wait} in all, were answered",
+        "three requests {:.1} s apart, the first two refused, longer than --request-timeout \
+         {wait} in all, were answered",
         gap.as_secs_f64()
     ));
     let t = Instant::now();
@@ -582,6 +616,7 @@ pub fn keep_alive(c: &mut Check) -> Result<(), Failure> {
         "a silent connection was closed after {:.2} s",
         took.as_secs_f64()
     ));
+    trickled_request(c, &server, wait)?;
     out_of_step(c, &server)?;
     refusals_log_bounded(c, &server)?;
     requests_log_bounded(c, &server)?;
@@ -597,8 +632,18 @@ fn refusals_log_bounded(c: &mut Check, server: &Server) -> Result<(), Failure> {
     const MOST_LINES: usize = 64;
     let mut conn = Conn::connect(c, server.addr)?;
     let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    // A few listings first: the first 16 refusals of the connection are logged, not those
+    // among its first 16 requests.
+    let lists = c.rng().below(1..9);
+    // Among the empty lines, past the 16th, a few refused names: they count as refusals too.
+    let (at, names) = (c.rng().below(16..1000), c.rng().below(1..5));
     // 20,000 bytes fit in the sockets' buffers: sent whole before we read the answers.
-    conn.write(c, &[b'\n'; LINES])?;
+    let mut sent = "LIST\n".repeat(lists).into_bytes();
+    sent.extend([b'\n'; LINES]);
+    let missing = format!("{}\n", server.get(0, "missing.txt")).repeat(names);
+    let at = sent.len() - LINES + at;
+    sent.splice(at..at, missing.into_bytes());
+    conn.write(c, &sent)?;
     conn.finish(c)?;
     let mut answers = Vec::new();
     if let Err(e) = std::io::Read::read_to_end(&mut conn.reader, &mut answers) {
@@ -609,14 +654,18 @@ fn refusals_log_bounded(c: &mut Check, server: &Server) -> Result<(), Failure> {
             answers.len()
         )));
     }
-    let refused = answers
-        .split(|&b| b == b'\n')
-        .filter(|l| l.starts_with(b"ERR "))
-        .count();
-    if refused != LINES {
+    let count = |start: &[u8]| {
+        (answers.split(|&b| b == b'\n'))
+            .filter(|l| l.starts_with(start))
+            .count()
+    };
+    let (refused, listed) = (count(b"ERR "), count(b"END "));
+    if refused != LINES + names || listed != lists {
         return Err(c.fail(format!(
-            "{LINES} empty lines on one connection, then our FIN: expected {LINES} answers \
-             `ERR ...`, got {refused}"
+            "{lists} LISTs then {LINES} empty lines and {names} refused names on one \
+             connection, then our FIN: expected {lists} listings and {} answers `ERR ...`, got \
+             {listed} and {refused}",
+            LINES + names
         )));
     }
     // Every line the server has printed by now, waited for a moment: no line has a NUL.
@@ -646,6 +695,45 @@ fn refusals_log_bounded(c: &mut Check, server: &Server) -> Result<(), Failure> {
     }
     c.pass(format!(
         "{LINES} empty lines on one connection were each refused, and made {log} bytes of log"
+    ));
+    refusals_counted(c, server, &me, (lists, LINES + names))
+}
+
+/// What the log says of the refusals of `refusals_log_bounded`: a line for each of the first
+/// 16 of the connection (those of other connections, and the requests answered before them,
+/// do not count), and the number of the rest.
+fn refusals_counted(
+    c: &mut Check,
+    server: &Server,
+    me: &str,
+    (lists, refusals): (usize, usize),
+) -> Result<(), Failure> {
+    const LOGGED: usize = 16;
+    let out = c.scene.output(server.p, testkit::Stream::Stdout);
+    let (bad, named) = (format!("bad request from {me}:"), format!("refused {me}:"));
+    let logged = (out.iter())
+        .filter(|l| l.contains(&bad) || l.contains(&named))
+        .count();
+    if logged != LOGGED {
+        return Err(c.fail(format!(
+            "{lists} LISTs then {refusals} refused lines on one connection: expected a line of \
+             log for each of its first {LOGGED} refusals ({bad:?} or {named:?} ...), got \
+             {logged}: the first 16 refusals of each connection are logged, of every kind, \
+             whatever other connections and the requests answered did"
+        )));
+    }
+    let rest = format!(
+        "{me}: {} more refused requests, not logged",
+        refusals - LOGGED
+    );
+    if !out.iter().any(|l| l.contains(&rest)) {
+        return Err(c.fail(format!(
+            "{lists} LISTs then {refusals} refused lines on one connection: expected the \
+             refusals not logged counted when it ends, a line {rest:?}"
+        )));
+    }
+    c.pass(format!(
+        "the first {LOGGED} refusals of the connection were logged, and the rest counted: {rest:?}"
     ));
     Ok(())
 }
@@ -742,6 +830,47 @@ fn slow_answer(
         "a request {:.1} s after a 32 MiB answer that took {:.1} s and more was answered",
         secs.mul_f64(0.5).as_secs_f64(),
         secs.mul_f64(0.6).as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// The wait for each request, not only the first, is a deadline, not a read timeout: a
+/// request after an answer, sent a byte every 0.3 × S seconds, must not hold the connection
+/// past S seconds from the end of that answer.
+fn trickled_request(c: &mut Check, server: &Server, wait: usize) -> Result<(), Failure> {
+    let limit = Duration::from_secs(wait as u64);
+    let mut conn = Conn::connect(c, server.addr)?;
+    let (line, want) = request(c, server);
+    conn.write(c, format!("{line}\n").as_bytes())?;
+    answer(c, server, &mut conn, &line, &want)?;
+    let t = Instant::now();
+    // Three bytes of the next request, the last 0.9 × S seconds after the answer.
+    let next = server.get(0, "a.txt");
+    for byte in next.as_bytes().iter().take(3) {
+        std::thread::sleep(limit.mul_f64(0.3));
+        if conn.write(c, &[*byte]).is_err() {
+            break;
+        }
+    }
+    conn.closed(
+        c,
+        "the server to close a connection whose request came too slowly",
+    )?;
+    let took = t.elapsed();
+    if took > limit + LATE {
+        return Err(c.fail(format!(
+            "after {line:?} was answered, we sent {next:?} a byte every {:.1} s: with \
+             --request-timeout {wait} the server must close the connection {wait} s after the \
+             answer, however the bytes come (a deadline, not a read timeout); it did after \
+             {:.2} s",
+            limit.mul_f64(0.3).as_secs_f64(),
+            took.as_secs_f64()
+        )));
+    }
+    c.pass(format!(
+        "a request after an answer, sent a byte every {:.1} s, was cut {:.2} s after the answer",
+        limit.mul_f64(0.3).as_secs_f64(),
+        took.as_secs_f64()
     ));
     Ok(())
 }
