@@ -48,9 +48,11 @@ pub fn send(me: &mut Me, args: SendArgs, hexdump: Hexdump) -> anyhow::Result<()>
             }
         }
     }
+    // Not acknowledged is all `send` knows: the message may have arrived, and its
+    // acknowledgement been lost, or withheld (a listener out of answers for the moment).
     if undelivered > 0 {
         anyhow::bail!(
-            "{} not delivered",
+            "{} not acknowledged",
             text::count(undelivered as u64, "message", "messages")
         );
     }
