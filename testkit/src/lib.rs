@@ -294,17 +294,7 @@ impl Scene {
                     return Ok(line);
                 }
             }
-            if self.proc_mut(p)?.open_streams == 0 {
-                let label = self.label(p);
-                return Err(self.fail(format!("{label} ended without printing {needle:?}")));
-            }
-            if !self.pump(deadline) {
-                let label = self.label(p);
-                return Err(self.fail(format!(
-                    "timed out after {:?} waiting for {label} to print {needle:?}",
-                    self.timeout
-                )));
-            }
+            self.wait_for_more(p, deadline, &format!("{needle:?}"))?;
         }
     }
 
@@ -341,18 +331,25 @@ impl Scene {
                 }
                 return Ok(lines);
             }
-            if running.open_streams == 0 {
-                let label = self.label(p);
-                return Err(self.fail(format!("{label} ended without printing all of {needles:?}")));
-            }
-            if !self.pump(deadline) {
-                let label = self.label(p);
-                return Err(self.fail(format!(
-                    "timed out after {:?} waiting for {label} to print each of {needles:?}",
-                    self.timeout
-                )));
-            }
+            self.wait_for_more(p, deadline, &format!("each of {needles:?}"))?;
         }
+    }
+
+    /// Waits until `p` prints more, or fails saying it was waited for to print `what`: when
+    /// it has closed its output, or at `deadline`.
+    fn wait_for_more(&mut self, p: Proc, deadline: Instant, what: &str) -> Result<(), Failure> {
+        if self.proc_mut(p)?.open_streams == 0 {
+            let label = self.label(p);
+            return Err(self.fail(format!("{label} ended without printing {what}")));
+        }
+        if !self.pump(deadline) {
+            let label = self.label(p);
+            return Err(self.fail(format!(
+                "timed out after {:?} waiting for {label} to print {what}",
+                self.timeout
+            )));
+        }
+        Ok(())
     }
 
     /// Writes `line` and a newline to the stdin of `p`.
