@@ -331,44 +331,54 @@ fn addr_in_use_hint(flags: &Flags, bind: Option<&CannotBind>) -> String {
 }
 
 /// When a bind failed with "address in use", whether the holder is on the other side of the
-/// dual stack: an IPv6 socket on `[::]:P` (which takes IPv4's port P too) when we bound IPv4,
-/// or an IPv4 socket on port P when we bound `::`. Found by binding, without listening, a
-/// socket of the other family that cannot conflict with a holder of our own: IPv6 with
-/// IPV6_V6ONLY set, or IPv4. If that bind fails too, the other family holds the port.
+/// dual stack: a socket on `[::]:P`, which takes IPv4's port P too, when we bound IPv4 and no
+/// IPv4 socket has port P; or the IPv4 socket on port P when we bound `::` and no IPv6 socket
+/// has it. Read from the kernel's tables (`/proc/net/tcp`, `tcp6`, `udp`, `udp6`). A test bind
+/// of the other family could not tell `[::]:P` from `[::1]:P`, or a socket with IPV6_V6ONLY
+/// set, which take nothing from IPv4.
 fn dual_stack_holder(bind: &CannotBind) -> Option<SocketAddr> {
-    use rustix::net::{AddressFamily, SocketType, sockopt};
     let port = bind.addr.port();
-    let other: SocketAddr = match bind.addr {
-        SocketAddr::V4(_) => (std::net::Ipv6Addr::UNSPECIFIED, port).into(),
-        SocketAddr::V6(v6) if v6.ip().is_unspecified() => {
-            (std::net::Ipv4Addr::UNSPECIFIED, port).into()
-        }
-        SocketAddr::V6(_) => return None,
-    };
     if port == 0 {
         return None;
     }
-    let (family, kind) = (
-        if other.is_ipv4() {
-            AddressFamily::INET
-        } else {
-            AddressFamily::INET6
-        },
-        match bind.proto {
-            Proto::Tcp => SocketType::STREAM,
-            Proto::Udp => SocketType::DGRAM,
-        },
+    let (v4, v6) = (
+        holders(bind.proto, "", port),
+        holders(bind.proto, "6", port),
     );
-    let probe = rustix::net::socket(family, kind, None).ok()?;
-    // As the lessons bind TCP: SO_REUSEADDR, so that TIME_WAIT is no conflict.
-    if bind.proto == Proto::Tcp {
-        sockopt::set_socket_reuseaddr(&probe, true).ok()?;
+    match bind.addr {
+        SocketAddr::V4(_) if v4.is_empty() => v6.into_iter().find(|a| a.ip().is_unspecified()),
+        SocketAddr::V6(a) if a.ip().is_unspecified() && v6.is_empty() => v4.into_iter().next(),
+        _ => None,
     }
-    if other.is_ipv6() {
-        sockopt::set_ipv6_v6only(&probe, true).ok()?;
-    }
-    match rustix::net::bind(&probe, &other) {
-        Err(rustix::io::Errno::ADDRINUSE) => Some(other),
+}
+
+/// The local addresses on `port` in `/proc/net/{tcp,udp}{family}`: every UDP socket, and the
+/// TCP sockets that listen (state 0A), the only ones a bind with SO_REUSEADDR cannot share a
+/// port with. Empty where the table cannot be read.
+fn holders(proto: Proto, family: &str, port: u16) -> Vec<SocketAddr> {
+    let table = std::fs::read_to_string(format!("/proc/net/{proto}{family}")).unwrap_or_default();
+    let holder = |line: &str| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (local, state) = (fields.get(1)?, fields.get(3)?);
+        let (ip, at) = local.split_once(':')?;
+        let listed = u16::from_str_radix(at, 16).ok() == Some(port);
+        (listed && (proto == Proto::Udp || *state == "0A")).then_some(())?;
+        Some(SocketAddr::new(proc_ip(ip)?, port))
+    };
+    table.lines().skip(1).filter_map(holder).collect()
+}
+
+/// An address as `/proc/net` writes it: the address's bytes, in the order they travel, read
+/// as 32-bit words in the machine's byte order, each in hex (`0100007F` is 127.0.0.1 on x86).
+fn proc_ip(hex: &str) -> Option<std::net::IpAddr> {
+    let word = |i: usize| u32::from_str_radix(hex.get(i..i + 8)?, 16).ok();
+    let bytes: Vec<u8> = (0..hex.len() / 8)
+        .map(|i| word(i * 8).map(u32::to_ne_bytes))
+        .collect::<Option<Vec<_>>>()?
+        .concat();
+    match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes).ok().map(Into::into),
+        16 => <[u8; 16]>::try_from(bytes).ok().map(Into::into),
         _ => None,
     }
 }
@@ -612,8 +622,8 @@ mod tests {
     }
 
     /// `--bind ::` running, then `--bind 0.0.0.0` (or 127.0.0.1) on its port: the hint names
-    /// the IPv6 socket and the dual stack, not TIME_WAIT. The holder binds without listening,
-    /// so nothing can connect to it.
+    /// the IPv6 socket and the dual stack, not TIME_WAIT. The holder listens, as a server does:
+    /// the kernel lists no TCP socket that is only bound.
     #[test]
     fn a_dual_stack_conflict_is_named_as_such() {
         use rustix::net::{AddressFamily, SocketType, sockopt};
@@ -626,6 +636,7 @@ mod tests {
             eprintln!("skipped: no IPv6 on this machine");
             return;
         }
+        rustix::net::listen(&holder, 1).unwrap();
         let port = SocketAddr::try_from(rustix::net::getsockname(&holder).unwrap())
             .unwrap()
             .port();
@@ -669,9 +680,34 @@ mod tests {
             .unwrap_err();
         let text = describe(&err);
         assert!(
-            text.contains(&format!("a socket on 0.0.0.0:{port} holds it")),
+            text.contains(&format!("a socket on 127.0.0.1:{port} holds it")),
             "{text}"
         );
+    }
+
+    /// IPv6 sockets that take nothing from IPv4, on the port that an IPv4 socket holds: one
+    /// on `[::1]`, one on `[::]` with IPV6_V6ONLY. The hint must not blame them (it did, when
+    /// it asked by binding a test socket: a feiq test failed when another test's socket got
+    /// the same port number on `::`).
+    #[test]
+    fn ipv6_sockets_that_take_no_ipv4_are_not_named() {
+        use socket2::{Domain, Socket, Type};
+        for on in ["[::1]", "[::]"] {
+            let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let addr = holder.local_addr().unwrap();
+            let other: SocketAddr = format!("{on}:{}", addr.port()).parse().unwrap();
+            let v6 = Socket::new(Domain::IPV6, Type::DGRAM, None).unwrap();
+            v6.set_only_v6(true).unwrap();
+            if let Err(e) = v6.bind(&other.into()) {
+                eprintln!("skipped: cannot bind {other}: {e}");
+                return;
+            }
+            let err = Err::<(), _>(io::Error::from(ErrorKind::AddrInUse))
+                .context(CannotBind::new(addr, Proto::Udp))
+                .unwrap_err();
+            let text = describe(&err);
+            assert!(!text.contains("holds it:"), "{on}: {text}");
+        }
     }
 
     #[test]
