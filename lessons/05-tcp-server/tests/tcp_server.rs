@@ -407,8 +407,8 @@ fn the_open_file_limit_is_raised_to_the_hard_one() -> Result<(), Failure> {
 }
 
 /// `--bind ::` holds the port for IPv4 too (dual stack): a second server on `--bind 0.0.0.0`
-/// is told so, not sent to wait for TIME_WAIT. The holder here binds without listening, so
-/// nothing can connect to it, and the server's bind fails, so it listens nowhere either.
+/// is told so, not sent to wait for TIME_WAIT. The holder listens, as the first server does
+/// (the kernel's tables, where the hint looks, list no TCP socket that is only bound).
 #[test]
 fn a_dual_stack_conflict_is_named_in_the_hint() {
     use socket2::{Domain, Socket, Type};
@@ -418,6 +418,7 @@ fn a_dual_stack_conflict_is_named_in_the_hint() {
         eprintln!("skipped: no IPv6 dual stack here");
         return;
     }
+    holder.listen(1).unwrap();
     let port = holder.local_addr().unwrap().as_socket().unwrap().port();
     let out = cargo_bin_cmd!("tcp-server")
         .args(["--bind", "0.0.0.0", "--port", &port.to_string()])
