@@ -158,10 +158,10 @@ fn asks_version(
     peer: &Udp,
     to: SocketAddr,
     no: u64,
-    options: u32,
+    (options, text): (u32, &str),
     version: &str,
 ) -> Result<(), Failure> {
-    send(c, peer, to, no, GETINFO | options, "")?;
+    send(c, peer, to, no, GETINFO | options, text)?;
     let why = format!(
         "the answer to GETINFO (command 0x{:x}) from {}",
         GETINFO | options,
@@ -195,21 +195,30 @@ pub fn getinfo(c: &mut Check) -> Result<(), Failure> {
     ];
     let other_bits = c.rng().pick(&seeded).copied().unwrap_or(SECRETOPT);
     let base = 1000 + c.rng().below(0..100_000) as u64;
-    for (no, options) in [
+    // The question's text is the asker's, and shown escaped if shown at all: one carries an
+    // escape sequence and a bidirectional override (the promise is checked on every line
+    // listen printed).
+    let asked = ["", "", "\u{1b}[2J\u{202e}version?", ""];
+    let first = c.rng().below(0..asked.len());
+    for (k, (no, options)) in [
         (base, 0),
         (base + 2, UTF8OPT),
         (base + 4, SENDCHECKOPT),
         (base + 6, other_bits),
-    ] {
-        asks_version(c, &peer, to, no, options, &version)?;
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let text = asked.get((first + k) % asked.len()).copied().unwrap_or("");
+        asks_version(c, &peer, to, no, (options, text), &version)?;
         entry(c, &peer, to, no + 1, "SENDINFO")?;
     }
     // A second asker on another address, and a third on the first one's address (another
     // port): each gets its own answer.
     let other = Udp::on(c, "127.0.0.3")?;
-    asks_version(c, &other, to, base + 100, 0, &version)?;
+    asks_version(c, &other, to, base + 100, (0, ""), &version)?;
     let neighbour = Udp::on(c, "127.0.0.2")?;
-    asks_version(c, &neighbour, to, base, 0, &version)?;
+    asks_version(c, &neighbour, to, base, (0, ""), &version)?;
     entry(c, &peer, to, base + 101, "the other askers' answers")?;
     // A name with control characters: the server's terminal shows it escaped, never raw.
     escaped_sender(c, p, to, GETINFO)?;
@@ -469,9 +478,11 @@ fn absence(c: &Check, peer: &Udp, away: &[u8], bits: u32, why: &str) -> Result<(
 
 pub fn away(c: &mut Check) -> Result<(), Failure> {
     // The text varies: not always the example's, Chinese and other scripts included, spaces
-    // at both ends.
+    // at both ends; always a colon, which separates a packet's fields but not its text's
+    // (the text is the last field: a name's colons are replaced, the text's are not), and an
+    // emoji, which GBK cannot write but UTF-8 can.
     let len = c.rng().below(3..20);
-    let away = format!(" out {} ", c.rng().text(len).trim());
+    let away = format!(" out: {} 🦀 ", c.rng().text(len).trim());
     let (p, to) = listen_proc(c, &["--encoding", "utf-8", "--away", &away])?;
     let (a, b) = (Udp::on(c, "127.0.0.2")?, Udp::on(c, "127.0.0.3")?);
     let no = 70_000 + c.rng().below(0..1_000_000) as u64;
@@ -557,7 +568,7 @@ pub fn away(c: &mut Check) -> Result<(), Failure> {
 /// is refused before listening.
 fn away_in_gbk(c: &mut Check) -> Result<(), Failure> {
     let len = c.rng().below(2..10);
-    let (text, gbk) = crate::chat::gbk_text(c, "out ", len);
+    let (text, gbk) = crate::chat::gbk_text(c, "out: ", len);
     let (_, to) = listen_proc(c, &["--away", &text])?;
     let peer = Udp::on(c, "127.0.0.5")?;
     let no = 3000 + c.rng().below(0..1000) as u64;
@@ -583,8 +594,23 @@ fn away_in_gbk(c: &mut Check) -> Result<(), Failure> {
         .output(p, testkit::Stream::Stdout)
         .iter()
         .any(|l| l.contains("listening on"));
+    let stderr = c.scene.output(p, testkit::Stream::Stderr);
     match status {
         Ok(status) if !status.success() && !listened => {
+            // Refused as an error of the program's (`error: ...`, status 1, or 2 as a usage
+            // error), not a panic (status 101): no panic from what the user typed.
+            let said = stderr.iter().any(|l| l.starts_with("error"));
+            let panicked = stderr.iter().any(|l| l.contains("panicked"));
+            if !matches!(status.code(), Some(1 | 2)) || !said || panicked {
+                let stderr: Vec<&String> =
+                    stderr.iter().filter(|l| !l.is_empty()).take(3).collect();
+                return Err(c.fail(format!(
+                    "`feiq listen --away \"out 🦀\"` (GBK, which has no emoji) exited with \
+                     {status} and printed {stderr:?} (and so on) on stderr; expected an `error: ...` line \
+                     and exit status 1 (or 2, as a usage error), not a panic: the lesson never \
+                     panics on what a user typed"
+                )));
+            }
             c.pass("`--away` with an emoji, which GBK cannot write, is refused before listening");
             Ok(())
         }
@@ -641,7 +667,8 @@ fn escaped_sender(
         .find(|l| l.contains('\u{1b}') || l.contains('\u{202e}'));
     if let Some(line) = raw {
         return Err(c.fail(format!(
-            "a peer's name reached the terminal raw, escape sequence and all: {line:?}; \
+            "what a peer wrote (a name, a text) reached the terminal raw, escape sequence and \
+             all: {line:?}; \
              the lesson shows everything a peer wrote escaped"
         )));
     }
