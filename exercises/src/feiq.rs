@@ -167,7 +167,8 @@ fn asks_version(
         GETINFO | options,
         peer.addr()
     );
-    let info = expect(c, peer, SENDINFO, "SENDINFO", None, &why)?;
+    let name = format!("SENDINFO, {why}");
+    let info = expect(c, peer, SENDINFO, &name, None, &why)?;
     exact(c, &info, SENDINFO, &why)?;
     if info.text_bytes != version.as_bytes() {
         return Err(c.fail(format!(
@@ -212,6 +213,15 @@ pub fn getinfo(c: &mut Check) -> Result<(), Failure> {
         let text = asked.get((first + k) % asked.len()).copied().unwrap_or("");
         asks_version(c, &peer, to, no, (options, text), &version)?;
         entry(c, &peer, to, no + 1, "SENDINFO")?;
+    }
+    // Every one of those bits, from an address of its own: GETINFO is answered whatever bits
+    // it carries, BROADCASTOPT and AUTORETOPT too (they spare a message its acknowledgement,
+    // not a question its answer).
+    let bits = Udp::on(c, "127.0.0.6")?;
+    for (k, &options) in seeded.iter().enumerate() {
+        let no = base + 50 + 2 * k as u64;
+        asks_version(c, &bits, to, no, (options, ""), &version)?;
+        entry(c, &bits, to, no + 1, "SENDINFO")?;
     }
     // A second asker on another address, and a third on the first one's address (another
     // port): each gets its own answer.
