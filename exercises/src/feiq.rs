@@ -158,16 +158,17 @@ fn asks_version(
     peer: &Udp,
     to: SocketAddr,
     no: u64,
-    options: u32,
+    (options, text): (u32, &str),
     version: &str,
 ) -> Result<(), Failure> {
-    send(c, peer, to, no, GETINFO | options, "")?;
+    send(c, peer, to, no, GETINFO | options, text)?;
     let why = format!(
         "the answer to GETINFO (command 0x{:x}) from {}",
         GETINFO | options,
         peer.addr()
     );
-    let info = expect(c, peer, SENDINFO, "SENDINFO", None, &why)?;
+    let name = format!("SENDINFO, {why}");
+    let info = expect(c, peer, SENDINFO, &name, None, &why)?;
     exact(c, &info, SENDINFO, &why)?;
     if info.text_bytes != version.as_bytes() {
         return Err(c.fail(format!(
@@ -195,21 +196,39 @@ pub fn getinfo(c: &mut Check) -> Result<(), Failure> {
     ];
     let other_bits = c.rng().pick(&seeded).copied().unwrap_or(SECRETOPT);
     let base = 1000 + c.rng().below(0..100_000) as u64;
-    for (no, options) in [
+    // The question's text is the asker's, and shown escaped if shown at all: one carries an
+    // escape sequence and a bidirectional override (the promise is checked on every line
+    // listen printed).
+    let asked = ["", "", "\u{1b}[2J\u{202e}version?", ""];
+    let first = c.rng().below(0..asked.len());
+    for (k, (no, options)) in [
         (base, 0),
         (base + 2, UTF8OPT),
         (base + 4, SENDCHECKOPT),
         (base + 6, other_bits),
-    ] {
-        asks_version(c, &peer, to, no, options, &version)?;
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let text = asked.get((first + k) % asked.len()).copied().unwrap_or("");
+        asks_version(c, &peer, to, no, (options, text), &version)?;
         entry(c, &peer, to, no + 1, "SENDINFO")?;
+    }
+    // Every one of those bits, from an address of its own: GETINFO is answered whatever bits
+    // it carries, BROADCASTOPT and AUTORETOPT too (they spare a message its acknowledgement,
+    // not a question its answer).
+    let bits = Udp::on(c, "127.0.0.6")?;
+    for (k, &options) in seeded.iter().enumerate() {
+        let no = base + 50 + 2 * k as u64;
+        asks_version(c, &bits, to, no, (options, ""), &version)?;
+        entry(c, &bits, to, no + 1, "SENDINFO")?;
     }
     // A second asker on another address, and a third on the first one's address (another
     // port): each gets its own answer.
     let other = Udp::on(c, "127.0.0.3")?;
-    asks_version(c, &other, to, base + 100, 0, &version)?;
+    asks_version(c, &other, to, base + 100, (0, ""), &version)?;
     let neighbour = Udp::on(c, "127.0.0.2")?;
-    asks_version(c, &neighbour, to, base, 0, &version)?;
+    asks_version(c, &neighbour, to, base, (0, ""), &version)?;
     entry(c, &peer, to, base + 101, "the other askers' answers")?;
     // A name with control characters: the server's terminal shows it escaped, never raw.
     escaped_sender(c, p, to, GETINFO)?;
@@ -454,7 +473,8 @@ fn forgotten(c: &mut Check, to: SocketAddr, no: u64, text: &str) -> Result<(), F
 /// The absence message after a message: SENDMSG|AUTORETOPT (and `bits`) exactly, `away` as
 /// its text, byte for byte.
 fn absence(c: &Check, peer: &Udp, away: &[u8], bits: u32, why: &str) -> Result<(), Failure> {
-    let reply = expect(c, peer, SENDMSG, "SENDMSG", None, why)?;
+    let name = format!("SENDMSG, the absence message ({why})");
+    let reply = expect(c, peer, SENDMSG, &name, None, why)?;
     exact(c, &reply, SENDMSG | AUTORETOPT | bits, why)?;
     if reply.text_bytes != away {
         return Err(c.fail(format!(
@@ -469,9 +489,11 @@ fn absence(c: &Check, peer: &Udp, away: &[u8], bits: u32, why: &str) -> Result<(
 
 pub fn away(c: &mut Check) -> Result<(), Failure> {
     // The text varies: not always the example's, Chinese and other scripts included, spaces
-    // at both ends.
+    // at both ends; always a colon, which separates a packet's fields but not its text's
+    // (the text is the last field: a name's colons are replaced, the text's are not), and an
+    // emoji, which GBK cannot write but UTF-8 can.
     let len = c.rng().below(3..20);
-    let away = format!(" out {} ", c.rng().text(len).trim());
+    let away = format!(" out: {} 🦀 ", c.rng().text(len).trim());
     let (p, to) = listen_proc(c, &["--encoding", "utf-8", "--away", &away])?;
     let (a, b) = (Udp::on(c, "127.0.0.2")?, Udp::on(c, "127.0.0.3")?);
     let no = 70_000 + c.rng().below(0..1_000_000) as u64;
@@ -499,16 +521,25 @@ pub fn away(c: &mut Check) -> Result<(), Failure> {
         }
     }
     c.pass("every message of two senders got the absence message, with AUTORETOPT");
-    // A message that asks for no acknowledgement still gets the absence message.
-    send(c, &a, to, no + 100, SENDMSG, "no ack wanted")?;
-    absence(
-        c,
-        &a,
-        away.as_bytes(),
-        UTF8OPT,
-        "a message without SENDCHECKOPT gets the absence message too",
-    )?;
-    entry(c, &a, to, no + 101, "the absence message")?;
+    // A message that asks for no acknowledgement still gets the absence message. It is never
+    // a copy (it is never resent), even with a number heard before: the seed numbers all its
+    // messages 324244, none with SENDCHECKOPT.
+    for (text, why) in [
+        (
+            "no ack wanted",
+            "a message without SENDCHECKOPT gets the absence message too",
+        ),
+        (
+            "no ack wanted, again",
+            "a second message without SENDCHECKOPT, with the same number (as the seed numbers \
+             all its messages), gets the absence message too: only a message that asks for an \
+             acknowledgement is resent, so only such a message is a copy",
+        ),
+    ] {
+        send(c, &a, to, no + 100, SENDMSG, text)?;
+        absence(c, &a, away.as_bytes(), UTF8OPT, why)?;
+        entry(c, &a, to, no + 101, "the absence message")?;
+    }
     // A resent copy is acknowledged again, and that is all: one absence message a message.
     send(c, &b, to, no, SENDMSG | SENDCHECKOPT, "are you there?")?;
     expect(
@@ -557,7 +588,7 @@ pub fn away(c: &mut Check) -> Result<(), Failure> {
 /// is refused before listening.
 fn away_in_gbk(c: &mut Check) -> Result<(), Failure> {
     let len = c.rng().below(2..10);
-    let (text, gbk) = crate::chat::gbk_text(c, "out ", len);
+    let (text, gbk) = crate::chat::gbk_text(c, "out: ", len);
     let (_, to) = listen_proc(c, &["--away", &text])?;
     let peer = Udp::on(c, "127.0.0.5")?;
     let no = 3000 + c.rng().below(0..1000) as u64;
@@ -583,8 +614,23 @@ fn away_in_gbk(c: &mut Check) -> Result<(), Failure> {
         .output(p, testkit::Stream::Stdout)
         .iter()
         .any(|l| l.contains("listening on"));
+    let stderr = c.scene.output(p, testkit::Stream::Stderr);
     match status {
         Ok(status) if !status.success() && !listened => {
+            // Refused as an error of the program's (`error: ...`, status 1, or 2 as a usage
+            // error), not a panic (status 101): no panic from what the user typed.
+            let said = stderr.iter().any(|l| l.starts_with("error"));
+            let panicked = stderr.iter().any(|l| l.contains("panicked"));
+            if !matches!(status.code(), Some(1 | 2)) || !said || panicked {
+                let stderr: Vec<&String> =
+                    stderr.iter().filter(|l| !l.is_empty()).take(3).collect();
+                return Err(c.fail(format!(
+                    "`feiq listen --away \"out 🦀\"` (GBK, which has no emoji) exited with \
+                     {status} and printed {stderr:?} (and so on) on stderr; expected an `error: ...` line \
+                     and exit status 1 (or 2, as a usage error), not a panic: the lesson never \
+                     panics on what a user typed"
+                )));
+            }
             c.pass("`--away` with an emoji, which GBK cannot write, is refused before listening");
             Ok(())
         }
@@ -641,7 +687,8 @@ fn escaped_sender(
         .find(|l| l.contains('\u{1b}') || l.contains('\u{202e}'));
     if let Some(line) = raw {
         return Err(c.fail(format!(
-            "a peer's name reached the terminal raw, escape sequence and all: {line:?}; \
+            "what a peer wrote (a name, a text) reached the terminal raw, escape sequence and \
+             all: {line:?}; \
              the lesson shows everything a peer wrote escaped"
         )));
     }

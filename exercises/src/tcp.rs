@@ -107,7 +107,46 @@ pub fn server_greet(c: &mut Check) -> Result<(), Failure> {
     echoed(c, &mut conn, b"ping\n")?;
     greet_dual_stack(c)?;
     greet_one_at_a_time(c)?;
+    greet_quiet_or_refused(c)?;
     greet_dumped(c)
+}
+
+/// `--quiet` silences the log, not the greeting: a quiet server greets as any other. A client
+/// refused for `--max-per-address` is not served, so not greeted: it is closed with nothing.
+fn greet_quiet_or_refused(c: &mut Check) -> Result<(), Failure> {
+    let (_, addr) = c.start(
+        "tcp-server",
+        &[
+            "--port",
+            "0",
+            "--greet",
+            "--quiet",
+            "--max-per-address",
+            "1",
+        ],
+    )?;
+    let mut first = Conn::connect(c, addr)?;
+    let me = first
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    line_is(
+        c,
+        &mut first,
+        "connecting to --greet --quiet (the log is quiet, the greeting is not)",
+        &format!("welcome, {me}"),
+    )?;
+    // A second client from the same address, while the first holds the address's one place.
+    let mut refused = Conn::connect(c, addr)?;
+    refused.closed(
+        c,
+        "a second client from 127.0.0.1 under --max-per-address 1 to be refused: closed as \
+         before, with nothing sent (no greeting: it is never served)",
+    )?;
+    c.pass("a client refused for --max-per-address was closed without a greeting");
+    echoed(c, &mut first, b"still here\n")?;
+    first.finish(c)?;
+    first.closed(c, "the server to close after our FIN")
 }
 
 /// With `--hexdump`, the greeting is dumped as every chunk the server sends is.
@@ -1267,6 +1306,15 @@ pub fn client_total(c: &mut Check) -> Result<(), Failure> {
     // Piped input is still sent after the server's FIN: its end ends the client.
     c.scene.close_stdin(p).map_err(|e| c.fail(e.to_string()))?;
     fin_line(c, p, 0, "the server sent nothing and closed")?;
+    // One byte: the lesson writes a count as its other lines do, `1 byte` (text::count).
+    let listener = Listener::bind(c, SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let p = client(c, listener.addr, &[])?;
+    let mut conn = listener.accept(c, "tcp-client to connect")?;
+    let byte = b"!?xz7".get(c.rng().below(0..5)).copied().unwrap_or(b'!');
+    conn.write(c, &[byte])?;
+    drop(conn);
+    c.scene.close_stdin(p).map_err(|e| c.fail(e.to_string()))?;
+    fin_line(c, p, 1, "the server sent one byte and closed")?;
     test_changed(c)
 }
 
@@ -1292,9 +1340,10 @@ fn type_between(c: &mut Check, p: Proc, conn: &mut Conn) -> Result<(), Failure> 
     Ok(())
 }
 
-/// The client's line when the server closed: exactly `... (FIN) after TOTAL bytes`.
+/// The client's line when the server closed: exactly `... (FIN) after TOTAL bytes` (`1 byte`).
 fn fin_line(c: &mut Check, p: Proc, total: usize, sent: &str) -> Result<(), Failure> {
-    let want = format!("the server closed the connection (FIN) after {total} bytes");
+    let unit = if total == 1 { "byte" } else { "bytes" };
+    let want = format!("the server closed the connection (FIN) after {total} {unit}");
     let line = c.expect(
         p,
         "closed the connection",
