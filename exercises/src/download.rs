@@ -397,15 +397,22 @@ fn request(c: &mut Check, server: &Server) -> (String, Want) {
     }
 }
 
-/// A request line that must be refused, of a kind the seed picks among `request`'s.
-fn refused_request(c: &mut Check, server: &Server) -> (String, Want) {
+/// A GET that parses and must be refused, for its name or its offset (`request`'s kinds 1
+/// and 2), of a kind the seed picks.
+fn refused_get(c: &mut Check, server: &Server) -> (String, Want) {
     for _ in 0..100 {
         let (line, want) = request(c, server);
-        if matches!(want, Want::Refused) {
+        if matches!(want, Want::Refused) && !line.starts_with("GET x ") {
             return (line, want);
         }
     }
     (server.get(0, "missing.txt"), Want::Refused)
+}
+
+/// A line of text that is no request: the server refuses it and waits for the next.
+fn not_a_request(c: &mut Check) -> String {
+    let lines = ["GET x - notes.txt", "HELLO", "GET 0 -", "list"];
+    c.rng().pick(&lines).copied().unwrap_or("HELLO").to_string()
 }
 
 /// Reads the answer to `line`.
@@ -571,13 +578,16 @@ pub fn keep_alive(c: &mut Check) -> Result<(), Failure> {
     // --request-timeout is the wait for each request, not for the connection: requests spread
     // over longer than that are answered, and a silence that long ends the connection.
     // The first two are refused: a refusal is an answer too, and the wait starts after it.
+    // The first is no request at all, the second a GET refused for its name or offset: a
+    // server that restarts the wait after only one of the two kinds (a GET refused goes the
+    // way of a GET answered) closes before the third, whatever the seed.
     let gap = Duration::from_secs(wait as u64).mul_f64(0.6);
     for i in 0..3 {
         std::thread::sleep(gap);
-        let (line, want) = if i < 2 {
-            refused_request(c, &server)
-        } else {
-            request(c, &server)
+        let (line, want) = match i {
+            0 => (not_a_request(c), Want::Refused),
+            1 => refused_get(c, &server),
+            _ => request(c, &server),
         };
         if conn.write(c, format!("{line}\n").as_bytes()).is_err() {
             return Err(c.fail(format!(
