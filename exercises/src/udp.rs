@@ -84,6 +84,8 @@ pub fn server_reverse(c: &mut Check) -> Result<(), Failure> {
         // Reversing the bytes of 你 (e4 bd a0) would give bytes that are not UTF-8 at all.
         ("你好, world", "dlrow ,好你"),
         ("", ""),
+        // NUL is a character too, at the end as anywhere.
+        ("\tnul\0", "\0lun\t"),
     ] {
         answers(c, &peer, server, sent.as_bytes(), want.as_bytes())?;
     }
@@ -161,6 +163,34 @@ pub fn server_reverse(c: &mut Check) -> Result<(), Failure> {
             )));
         }
         c.pass(format!("GBK {} was answered {}", hex(&sent), hex(&want)));
+    }
+    // Bytes that are not GBK decode to U+FFFD, which GBK has no code for: the datagram
+    // comes back as it came, neither empty, nor in UTF-8, nor with another character.
+    for cut_short in [false, true] {
+        let n = c.rng().below(1..6);
+        let mut units: Vec<&[u8]> = (0..n)
+            .filter_map(|_| c.rng().pick(UNITS).copied())
+            .collect();
+        if cut_short {
+            // 你's first byte alone at the end, as a datagram cut by --buffer may end.
+            units.push(&[0xc4]);
+        } else {
+            // ff is no GBK byte, between two characters.
+            let at = c.rng().below(0..units.len() + 1);
+            units.insert(at, &[0xff]);
+        }
+        let sent = units.concat();
+        let got = peer.ask(c, server, &sent)?;
+        if got != sent {
+            return Err(c.fail(format!(
+                "with --encoding gbk, sent {}, bytes that are not all GBK text: they decode to \
+                 U+FFFD, which GBK cannot encode, so the answer must be the datagram as it \
+                 came; got {}",
+                hex(&sent),
+                hex(&got)
+            )));
+        }
+        c.pass(format!("GBK {}, not all text, came back as it came", hex(&sent)));
     }
     answer_dumped(c, "--reverse", b"ab\x1bc", b"c\x1bba")
 }
