@@ -190,7 +190,10 @@ pub fn server_reverse(c: &mut Check) -> Result<(), Failure> {
                 hex(&got)
             )));
         }
-        c.pass(format!("GBK {}, not all text, came back as it came", hex(&sent)));
+        c.pass(format!(
+            "GBK {}, not all text, came back as it came",
+            hex(&sent)
+        ));
     }
     answer_dumped(c, "--reverse", b"ab\x1bc", b"c\x1bba")
 }
