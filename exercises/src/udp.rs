@@ -925,7 +925,7 @@ fn copies(
 const AT_ONCE: Duration = Duration::from_millis(150);
 
 /// With `--retries retries`, a line nobody answers: one datagram and `retries` more copies,
-/// then the client's line, which names the whole wait.
+/// then the client's line, which names the whole wait. Returns the datagram's bytes.
 fn never_answered(
     c: &mut Check,
     p: testkit::Proc,
@@ -933,7 +933,7 @@ fn never_answered(
     timeout: Duration,
     retries: u32,
     gbk: bool,
-) -> Result<(), Failure> {
+) -> Result<Vec<u8>, Failure> {
     // With --encoding gbk, Chinese text in GBK's bytes: every copy is the datagram first sent.
     let (lost, bytes) = if gbk {
         gbk_line(c)
@@ -969,7 +969,7 @@ fn never_answered(
         )));
     }
     c.pass(format!("{said:?}"));
-    Ok(())
+    Ok(bytes)
 }
 
 /// A line of Chinese text and digits, and its bytes in GBK.
@@ -1055,15 +1055,60 @@ pub fn client_retries(c: &mut Check) -> Result<(), Failure> {
     }
     c.pass(format!("no copy more than {} per line", retries + 1));
 
-    // Another N, --retries 1, and another encoding: the copy is the datagram, in GBK too.
+    // Another N, --retries 1, and another encoding: the copy is the datagram, in GBK too,
+    // and goes out as the first did: dumped with --hexdump, as every datagram sent.
     let q = client(
         c,
         server.addr(),
-        &["--timeout", "0.2", "--retries", "1", "--encoding", "gbk"],
+        &[
+            "--timeout",
+            "0.2",
+            "--retries",
+            "1",
+            "--encoding",
+            "gbk",
+            "--hexdump",
+        ],
     )?;
-    never_answered(c, q, &server, Duration::from_millis(200), 1, true)?;
+    let bytes = never_answered(c, q, &server, Duration::from_millis(200), 1, true)?;
     c.scene.close_stdin(q).map_err(|e| c.fail(e.to_string()))?;
     c.scene.wait(q).map_err(|e| c.fail(e.to_string()))?;
+    let title = format!(">> {} bytes to {}", bytes.len(), server.addr());
+    let stderr = c.scene.output(q, Stream::Stderr);
+    let dumped = crate::promises::dumps(&stderr, &title);
+    let dumped = dumped.iter().filter(|d| **d == bytes).count();
+    if dumped != 2 {
+        return Err(c.fail(format!(
+            "with --retries 1 --hexdump, the client sent {} twice; every datagram it sends is \
+             dumped on stderr, the copy too: expected 2 dumps `{title}` of those bytes, found \
+             {dumped}",
+            hex(&bytes)
+        )));
+    }
+    c.pass(format!(
+        "--hexdump showed the datagram and its copy: `{title}` twice"
+    ));
+
+    // N may be large: nothing may overflow before the waits do.
+    let q = client(c, server.addr(), &["--timeout", "0.2", "--retries", "100"])?;
+    let line = varied_line(c, 1..10);
+    type_line(c, q, &line)?;
+    let from = copies(c, &server, line.as_bytes(), 2, Duration::from_millis(200))?;
+    server.send(c, from, line.as_bytes())?;
+    let got = c.expect(
+        q,
+        "received",
+        "with --retries 100, the answer to copy 2 should be printed",
+    )?;
+    if !got.ends_with(&format!(": {line}")) {
+        return Err(c.fail(format!(
+            "with --retries 100, the server answered {line:?} to copy 2; expected the \
+             client's `received ...: {line}` line, got {got:?}"
+        )));
+    }
+    c.scene.close_stdin(q).map_err(|e| c.fail(e.to_string()))?;
+    c.scene.wait_success(q).map_err(|e| c.fail(e.what()))?;
+    c.pass("with --retries 100, the answer to copy 2 was printed, and the client exited 0");
 
     // Without --retries, nothing changes: one datagram, one wait.
     let q = client(c, server.addr(), &["--timeout", "0.2"])?;
