@@ -1428,6 +1428,67 @@ pub fn client_seq(c: &mut Check) -> Result<(), Failure> {
         "with stale answers only, the client gave up after {:.2} s",
         took.as_secs_f64()
     ));
+    seq_in_gbk(c, &server)
+}
+
+/// `--seq --encoding gbk --hexdump`: the number in ASCII, the text in GBK, the datagram
+/// dumped as sent; a stale answer decoded from GBK; a line GBK cannot encode takes no number.
+fn seq_in_gbk(c: &mut Check, server: &Udp) -> Result<(), Failure> {
+    let args = ["--seq", "--timeout", "1", "--encoding", "gbk", "--hexdump"];
+    let q = client(c, server.addr(), &args)?;
+    let mut first = Vec::new();
+    for n in 1..=2 {
+        if n == 2 {
+            // 🦀 has no GBK code: the line is not sent, and the next one is still line 2.
+            type_line(c, q, "m🦀m")?;
+            c.expect(
+                q,
+                "line not sent",
+                "with --encoding gbk, typed \"m🦀m\": expected the lesson's `error: line not \
+                 sent: ...`",
+            )?;
+        }
+        let (line, bytes) = gbk_line(c);
+        type_line(c, q, &line)?;
+        let want = [format!("{n} ").as_bytes(), &bytes].concat();
+        let (data, from) = server.recv(c, &format!("the datagram \"{n} {line}\" in GBK"))?;
+        if data != want {
+            return Err(c.fail(format!(
+                "with --encoding gbk, typed {line:?} as line {n}: expected the datagram `{n} ` \
+                 and the line in GBK, {}; got {}",
+                hex(&want),
+                hex(&data)
+            )));
+        }
+        // 0 你好, in GBK.
+        server.send(c, from, b"0 \xc4\xe3\xba\xc3")?;
+        server.send(c, from, &want)?;
+        let expected = "ignored a stale answer: 0 你好";
+        let said = c.expect(q, "stale", &format!("expected the line {expected:?}"))?;
+        if said != expected {
+            return Err(c.fail(format!(
+                "with --encoding gbk, the server sent 0 你好 in GBK (c4 e3 ba c3) before line \
+                 {n}'s answer: expected the line {expected:?}, got {said:?}"
+            )));
+        }
+        let got = c.expect(q, "received", &format!("expected the answer {n} {line:?}"))?;
+        if !got.ends_with(&format!(": {n} {line}")) {
+            return Err(c.fail(format!(
+                "with --encoding gbk, expected the client's `received ...: {n} {line}` line, \
+                 got {got:?}"
+            )));
+        }
+        c.pass(format!(
+            "with --encoding gbk, {line:?} went out as {}, and a stale answer was shown decoded",
+            hex(&want)
+        ));
+        if n == 1 {
+            first = want;
+        }
+    }
+    c.dumped(q, true, server.addr(), &first, "the numbered GBK datagram")?;
+    c.scene.close_stdin(q).map_err(|e| c.fail(e.to_string()))?;
+    c.scene.wait_success(q).map_err(|e| c.fail(e.what()))?;
     Ok(())
 }
 
