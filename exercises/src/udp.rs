@@ -1162,8 +1162,8 @@ fn shown_by_lesson(bytes: &[u8]) -> String {
 }
 
 /// Answers that are not line `n`'s: an earlier number, numbers that begin with the same
-/// digits, the number without its space, with a leading zero or a sign, and peer text that
-/// must be shown escaped.
+/// digits, the number without its space, with a leading zero, a sign or a space before it,
+/// and peer text that must be shown escaped.
 fn stales(c: &mut Check, n: usize) -> Vec<Vec<u8>> {
     let mut rough = format!("{} \u{1b}[2J\r", n - 1).into_bytes();
     rough.extend_from_slice(&[0xff, b'x']);
@@ -1174,6 +1174,8 @@ fn stales(c: &mut Check, n: usize) -> Vec<Vec<u8>> {
         format!("{n}stale").into_bytes(),
         format!("0{n} stale").into_bytes(),
         format!("+{n} stale").into_bytes(),
+        // The datagram begins with N: not with a space, nothing is trimmed.
+        format!(" {n} stale").into_bytes(),
         format!("{n}").into_bytes(),
         rough,
     ];
