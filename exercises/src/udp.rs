@@ -120,6 +120,25 @@ pub fn server_reverse(c: &mut Check) -> Result<(), Failure> {
         let want = reversed(&String::from_utf8_lossy(&bytes));
         answers(c, &peer, server, &bytes, &want)?;
     }
+    // An answer no datagram can carry: 30,000 bytes `ff` reverse to 30,000 U+FFFD, 90,000
+    // bytes. It is not sent, cut or replaced: the server says so, and goes on.
+    peer.send(c, server, &[0xff; 30_000])?;
+    c.expect(
+        p,
+        "error: cannot answer",
+        "sent 30,000 bytes ff: reversed, they are 30,000 U+FFFD, 90,000 bytes in UTF-8, more \
+         than a datagram carries; expected the server's `error: cannot answer ADDR: ...`",
+    )?;
+    let late = peer.waiting();
+    if let Some(got) = late.first() {
+        return Err(c.fail(format!(
+            "sent 30,000 bytes ff, whose answer (90,000 bytes) no datagram can carry; expected \
+             no answer and the server's `error: cannot answer ...`, but an answer of {} came",
+            count(got.len())
+        )));
+    }
+    c.pass("30,000 bytes ff: the 90,000-byte answer was not sent, and the server said so");
+    answers(c, &peer, server, b"after", b"retfa")?;
     not_past_the_guard(c, p, server, b"x")?;
     // `--encoding gbk`: the characters are two bytes each, and not UTF-8.
     let (_, server) = c.start(
