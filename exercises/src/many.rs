@@ -917,6 +917,24 @@ fn about(
     Ok(())
 }
 
+/// The server's `stopping: ...` line, which must be `line`, in its log: stdout, where the
+/// lesson logs every event (a line on stderr is not in the log).
+fn stopping_logged(c: &mut Check, p: Proc, line: &str, fail: &str) -> Result<(), Failure> {
+    match c.scene.expect_on(p, Stream::Stdout, "stopping:") {
+        Ok(got) if got.trim() == line => Ok(()),
+        Ok(got) => Err(c.fail(format!("{fail} {line:?} in the log (stdout), got {got:?}"))),
+        Err(_) => {
+            let stderr = c.scene.output(p, Stream::Stderr);
+            let elsewhere = if stderr.iter().any(|l| l.trim() == line) {
+                " (it came on stderr: the log is stdout)"
+            } else {
+                ""
+            };
+            Err(c.fail(format!("{fail} {line:?} in the log (stdout){elsewhere}")))
+        }
+    }
+}
+
 pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
     let signals = if c.rng().below(0..2) == 0 {
         ["INT", "TERM"]
@@ -953,7 +971,8 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
     signal(c, twin, signals[0])?;
     let twin_sent = Instant::now();
     let stopping = format!("stopping: 3 clients connected, {grace_arg} s to finish (--grace)");
-    c.expect_line(
+    stopping_logged(
+        c,
         p,
         &stopping,
         &format!("after SIG{}, expected the line", signals[0]),
@@ -965,7 +984,8 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
     ));
     // One client is `1 client`, as the lesson counts.
     let stopping = format!("stopping: 1 client connected, {grace_arg} s to finish (--grace)");
-    c.expect_line(
+    stopping_logged(
+        c,
         twin,
         &stopping,
         &format!(
@@ -1029,7 +1049,8 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
     let mut two = Peer::connect(c, q, addr, "F")?;
     signal(c, q, signals[1])?;
     let line = "stopping: 2 clients connected, 30 s to finish (--grace)";
-    c.expect_line(
+    stopping_logged(
+        c,
         q,
         line,
         &format!("after SIG{}, expected the line", signals[1]),
@@ -1065,7 +1086,8 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
     signal(c, r, signals[0])?;
     let sent = Instant::now();
     let line = "stopping: 0 clients connected, 10 s to finish (--grace)";
-    c.expect_line(
+    stopping_logged(
+        c,
         r,
         line,
         &format!("after SIG{}, expected the line", signals[0]),
