@@ -1217,6 +1217,20 @@ fn stales(c: &mut Check, n: usize) -> Vec<Vec<u8>> {
     all
 }
 
+/// The failure when the line `expected` did not come on stdout: says if it came on stderr.
+fn stale_not_on_stdout(c: &Check, p: testkit::Proc, expected: &str) -> Failure {
+    let stderr = c.scene.output(p, Stream::Stderr);
+    let elsewhere = if stderr.iter().any(|l| l.contains("stale")) {
+        " (a line about a stale answer came on stderr: the client prints its events on \
+         stdout, as its other lines, above a half-typed line)"
+    } else {
+        ""
+    };
+    c.fail(format!(
+        "expected the line {expected:?} on stdout{elsewhere}"
+    ))
+}
+
 /// Line `n`, `line`, was sent: the check sends answers that are not its own, then its own.
 fn stale_then_right(
     c: &mut Check,
@@ -1233,7 +1247,11 @@ fn stale_then_right(
     server.send(c, from, want.as_bytes())?;
     for stale in &stales {
         let expected = format!("ignored a stale answer: {}", shown_by_lesson(stale));
-        let said = c.expect(p, "stale", &format!("expected the line {expected:?}"))?;
+        // On stdout, where the client prints every event, above a half-typed line.
+        let said = c
+            .scene
+            .expect_on(p, Stream::Stdout, "stale")
+            .map_err(|_| stale_not_on_stdout(c, p, &expected))?;
         if said != expected {
             return Err(c.fail(format!(
                 "the server sent {} (not an answer to datagram {n}); expected the line \
@@ -1501,7 +1519,10 @@ fn seq_in_gbk(c: &mut Check, server: &Udp) -> Result<(), Failure> {
         server.send(c, from, b"0 \xc4\xe3\xba\xc3")?;
         server.send(c, from, &want)?;
         let expected = "ignored a stale answer: 0 你好";
-        let said = c.expect(q, "stale", &format!("expected the line {expected:?}"))?;
+        let said = c
+            .scene
+            .expect_on(q, Stream::Stdout, "stale")
+            .map_err(|_| stale_not_on_stdout(c, q, expected))?;
         if said != expected {
             return Err(c.fail(format!(
                 "with --encoding gbk, the server sent 0 你好 in GBK (c4 e3 ba c3) before line \
