@@ -917,6 +917,24 @@ fn about(
     Ok(())
 }
 
+/// The server's `stopping: ...` line, which must be `line`, in its log: stdout, where the
+/// lesson logs every event (a line on stderr is not in the log).
+fn stopping_logged(c: &mut Check, p: Proc, line: &str, fail: &str) -> Result<(), Failure> {
+    match c.scene.expect_on(p, Stream::Stdout, "stopping:") {
+        Ok(got) if got.trim() == line => Ok(()),
+        Ok(got) => Err(c.fail(format!("{fail} {line:?} in the log (stdout), got {got:?}"))),
+        Err(_) => {
+            let stderr = c.scene.output(p, Stream::Stderr);
+            let elsewhere = if stderr.iter().any(|l| l.trim() == line) {
+                " (it came on stderr: the log is stdout)"
+            } else {
+                ""
+            };
+            Err(c.fail(format!("{fail} {line:?} in the log (stdout){elsewhere}")))
+        }
+    }
+}
+
 pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
     let signals = if c.rng().below(0..2) == 0 {
         ["INT", "TERM"]
@@ -953,7 +971,8 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
     signal(c, twin, signals[0])?;
     let twin_sent = Instant::now();
     let stopping = format!("stopping: 3 clients connected, {grace_arg} s to finish (--grace)");
-    c.expect_line(
+    stopping_logged(
+        c,
         p,
         &stopping,
         &format!("after SIG{}, expected the line", signals[0]),
@@ -963,6 +982,17 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
         "on SIG{}, the server said so and stopped listening",
         signals[0]
     ));
+    // One client is `1 client`, as the lesson counts.
+    let stopping = format!("stopping: 1 client connected, {grace_arg} s to finish (--grace)");
+    stopping_logged(
+        c,
+        twin,
+        &stopping,
+        &format!(
+            "after SIG{}, with G alone connected, expected the twin server's line",
+            signals[0]
+        ),
+    )?;
     // The clients already connected are served until they leave.
     let more = [text_line(c, "after"), c.rng().bytes(40), b"\n".to_vec()].concat();
     talker.write_in_pieces(c, &more)?;
@@ -1019,7 +1049,8 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
     let mut two = Peer::connect(c, q, addr, "F")?;
     signal(c, q, signals[1])?;
     let line = "stopping: 2 clients connected, 30 s to finish (--grace)";
-    c.expect_line(
+    stopping_logged(
+        c,
         q,
         line,
         &format!("after SIG{}, expected the line", signals[1]),
@@ -1050,12 +1081,13 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
         signals[1]
     ));
 
-    // Nobody connected at the signal: there is nobody to wait for.
-    let (r, _) = server(c, "tcp-poll", &["--grace", "30"])?;
+    // Nobody connected at the signal: there is nobody to wait for. Without --grace, 10 s.
+    let (r, _) = server(c, "tcp-poll", &[])?;
     signal(c, r, signals[0])?;
     let sent = Instant::now();
-    let line = "stopping: 0 clients connected, 30 s to finish (--grace)";
-    c.expect_line(
+    let line = "stopping: 0 clients connected, 10 s to finish (--grace)";
+    stopping_logged(
+        c,
         r,
         line,
         &format!("after SIG{}, expected the line", signals[0]),
@@ -1077,6 +1109,30 @@ pub fn poll_stop(c: &mut Check) -> Result<(), Failure> {
         "on SIG{} with no client connected, the server exited at once",
         signals[0]
     ));
+    // SECS as every lesson takes seconds: more than 0, at most a day. Anything else is bad
+    // usage, said at once, not a panic (or a server that never stops) at the signal.
+    // (`--grace=-1`: `--grace -1` would be refused by clap as an unknown flag `-1`.)
+    for bad in ["-1", "1e30"] {
+        let flag = format!("--grace={bad}");
+        let p = c.spawn("tcp-poll", &["--port", "0", &flag])?;
+        match c.scene.wait(p) {
+            Ok(status) if status.code() == Some(2) => {}
+            Ok(status) => {
+                return Err(c.fail(format!(
+                    "`tcp-poll {flag}`: no number of seconds to wait; expected the \
+                     usage error of a bad value (status 2), got {status}"
+                )));
+            }
+            Err(_) => {
+                c.kill(p);
+                return Err(c.fail(format!(
+                    "`tcp-poll {flag}` started serving; expected the usage error of a \
+                     bad value (status 2): seconds are more than 0 and at most a day"
+                )));
+            }
+        }
+    }
+    c.pass("--grace=-1 and --grace=1e30 were refused as bad usage (status 2)");
     quiet_too(c, "tcp-poll", &["--grace", "0.5"], |c, p, addr| {
         let mut silent = raw_client(c, addr)?;
         thread::sleep(Duration::from_millis(200));

@@ -186,7 +186,7 @@ impl Check {
 
 /// The bytes of each dump in `stderr` whose title is `title`: the hex columns of the lines
 /// after it (`00000000  e4 bd a0 ...  |...|`).
-fn dumps(stderr: &[String], title: &str) -> Vec<Vec<u8>> {
+pub(crate) fn dumps(stderr: &[String], title: &str) -> Vec<Vec<u8>> {
     let mut found = Vec::new();
     let mut current: Option<Vec<u8>> = None;
     for line in stderr {

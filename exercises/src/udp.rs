@@ -84,6 +84,8 @@ pub fn server_reverse(c: &mut Check) -> Result<(), Failure> {
         // Reversing the bytes of 你 (e4 bd a0) would give bytes that are not UTF-8 at all.
         ("你好, world", "dlrow ,好你"),
         ("", ""),
+        // NUL is a character too, at the end as anywhere.
+        ("\tnul\0", "\0lun\t"),
     ] {
         answers(c, &peer, server, sent.as_bytes(), want.as_bytes())?;
     }
@@ -118,6 +120,25 @@ pub fn server_reverse(c: &mut Check) -> Result<(), Failure> {
         let want = reversed(&String::from_utf8_lossy(&bytes));
         answers(c, &peer, server, &bytes, &want)?;
     }
+    // An answer no datagram can carry: 30,000 bytes `ff` reverse to 30,000 U+FFFD, 90,000
+    // bytes. It is not sent, cut or replaced: the server says so, and goes on.
+    peer.send(c, server, &[0xff; 30_000])?;
+    c.expect(
+        p,
+        "error: cannot answer",
+        "sent 30,000 bytes ff: reversed, they are 30,000 U+FFFD, 90,000 bytes in UTF-8, more \
+         than a datagram carries; expected the server's `error: cannot answer ADDR: ...`",
+    )?;
+    let late = peer.waiting();
+    if let Some(got) = late.first() {
+        return Err(c.fail(format!(
+            "sent 30,000 bytes ff, whose answer (90,000 bytes) no datagram can carry; expected \
+             no answer and the server's `error: cannot answer ...`, but an answer of {} came",
+            count(got.len())
+        )));
+    }
+    c.pass("30,000 bytes ff: the 90,000-byte answer was not sent, and the server said so");
+    answers(c, &peer, server, b"after", b"retfa")?;
     not_past_the_guard(c, p, server, b"x")?;
     // `--encoding gbk`: the characters are two bytes each, and not UTF-8.
     let (_, server) = c.start(
@@ -161,6 +182,37 @@ pub fn server_reverse(c: &mut Check) -> Result<(), Failure> {
             )));
         }
         c.pass(format!("GBK {} was answered {}", hex(&sent), hex(&want)));
+    }
+    // Bytes that are not GBK decode to U+FFFD, which GBK has no code for: the datagram
+    // comes back as it came, neither empty, nor in UTF-8, nor with another character.
+    for cut_short in [false, true] {
+        let n = c.rng().below(1..6);
+        let mut units: Vec<&[u8]> = (0..n)
+            .filter_map(|_| c.rng().pick(UNITS).copied())
+            .collect();
+        if cut_short {
+            // 你's first byte alone at the end, as a datagram cut by --buffer may end.
+            units.push(&[0xc4]);
+        } else {
+            // ff is no GBK byte, between two characters.
+            let at = c.rng().below(0..units.len() + 1);
+            units.insert(at, &[0xff]);
+        }
+        let sent = units.concat();
+        let got = peer.ask(c, server, &sent)?;
+        if got != sent {
+            return Err(c.fail(format!(
+                "with --encoding gbk, sent {}, bytes that are not all GBK text: they decode to \
+                 U+FFFD, which GBK cannot encode, so the answer must be the datagram as it \
+                 came; got {}",
+                hex(&sent),
+                hex(&got)
+            )));
+        }
+        c.pass(format!(
+            "GBK {}, not all text, came back as it came",
+            hex(&sent)
+        ));
     }
     answer_dumped(c, "--reverse", b"ab\x1bc", b"c\x1bba")
 }
@@ -892,7 +944,7 @@ fn copies(
 const AT_ONCE: Duration = Duration::from_millis(150);
 
 /// With `--retries retries`, a line nobody answers: one datagram and `retries` more copies,
-/// then the client's line, which names the whole wait.
+/// then the client's line, which names the whole wait. Returns the datagram's bytes.
 fn never_answered(
     c: &mut Check,
     p: testkit::Proc,
@@ -900,7 +952,7 @@ fn never_answered(
     timeout: Duration,
     retries: u32,
     gbk: bool,
-) -> Result<(), Failure> {
+) -> Result<Vec<u8>, Failure> {
     // With --encoding gbk, Chinese text in GBK's bytes: every copy is the datagram first sent.
     let (lost, bytes) = if gbk {
         gbk_line(c)
@@ -936,7 +988,7 @@ fn never_answered(
         )));
     }
     c.pass(format!("{said:?}"));
-    Ok(())
+    Ok(bytes)
 }
 
 /// A line of Chinese text and digits, and its bytes in GBK.
@@ -1022,15 +1074,71 @@ pub fn client_retries(c: &mut Check) -> Result<(), Failure> {
     }
     c.pass(format!("no copy more than {} per line", retries + 1));
 
-    // Another N, --retries 1, and another encoding: the copy is the datagram, in GBK too.
+    // Another N, --retries 1, and another encoding: the copy is the datagram, in GBK too,
+    // and goes out as the first did: dumped with --hexdump, as every datagram sent.
     let q = client(
         c,
         server.addr(),
-        &["--timeout", "0.2", "--retries", "1", "--encoding", "gbk"],
+        &[
+            "--timeout",
+            "0.2",
+            "--retries",
+            "1",
+            "--encoding",
+            "gbk",
+            "--hexdump",
+        ],
     )?;
-    never_answered(c, q, &server, Duration::from_millis(200), 1, true)?;
+    let bytes = never_answered(c, q, &server, Duration::from_millis(200), 1, true)?;
     c.scene.close_stdin(q).map_err(|e| c.fail(e.to_string()))?;
     c.scene.wait(q).map_err(|e| c.fail(e.to_string()))?;
+    let title = format!(">> {} bytes to {}", bytes.len(), server.addr());
+    let stderr = c.scene.output(q, Stream::Stderr);
+    let dumped = crate::promises::dumps(&stderr, &title);
+    let dumped = dumped.iter().filter(|d| **d == bytes).count();
+    if dumped != 2 {
+        return Err(c.fail(format!(
+            "with --retries 1 --hexdump, the client sent {} twice; every datagram it sends is \
+             dumped on stderr, the copy too: expected 2 dumps `{title}` of those bytes, found \
+             {dumped}",
+            hex(&bytes)
+        )));
+    }
+    c.pass(format!(
+        "--hexdump showed the datagram and its copy: `{title}` twice"
+    ));
+
+    // N may be large: nothing may overflow before the waits do.
+    let q = client(c, server.addr(), &["--timeout", "0.2", "--retries", "100"])?;
+    let line = varied_line(c, 1..10);
+    type_line(c, q, &line)?;
+    // The copies' timing is tested above: here only that copy 2 comes, and its answer is taken.
+    let mut from = server.addr();
+    for n in 1..=2 {
+        let (data, sender) = server.recv(c, &format!("copy {n} of {line:?}"))?;
+        if data != line.as_bytes() {
+            return Err(c.fail(format!(
+                "with --retries 100, expected copy {n} of {line:?}, got {}",
+                shown(&data)
+            )));
+        }
+        from = sender;
+    }
+    server.send(c, from, line.as_bytes())?;
+    let got = c.expect(
+        q,
+        "received",
+        "with --retries 100, the answer to copy 2 should be printed",
+    )?;
+    if !got.ends_with(&format!(": {line}")) {
+        return Err(c.fail(format!(
+            "with --retries 100, the server answered {line:?} to copy 2; expected the \
+             client's `received ...: {line}` line, got {got:?}"
+        )));
+    }
+    c.scene.close_stdin(q).map_err(|e| c.fail(e.to_string()))?;
+    c.scene.wait_success(q).map_err(|e| c.fail(e.what()))?;
+    c.pass("with --retries 100, the answer to copy 2 was printed, and the client exited 0");
 
     // Without --retries, nothing changes: one datagram, one wait.
     let q = client(c, server.addr(), &["--timeout", "0.2"])?;
@@ -1084,8 +1192,8 @@ fn shown_by_lesson(bytes: &[u8]) -> String {
 }
 
 /// Answers that are not line `n`'s: an earlier number, numbers that begin with the same
-/// digits, the number without its space, with a leading zero or a sign, and peer text that
-/// must be shown escaped.
+/// digits, the number without its space, with a leading zero, a sign or a space before it,
+/// and peer text that must be shown escaped.
 fn stales(c: &mut Check, n: usize) -> Vec<Vec<u8>> {
     let mut rough = format!("{} \u{1b}[2J\r", n - 1).into_bytes();
     rough.extend_from_slice(&[0xff, b'x']);
@@ -1096,6 +1204,8 @@ fn stales(c: &mut Check, n: usize) -> Vec<Vec<u8>> {
         format!("{n}stale").into_bytes(),
         format!("0{n} stale").into_bytes(),
         format!("+{n} stale").into_bytes(),
+        // The datagram begins with N: not with a space, nothing is trimmed.
+        format!(" {n} stale").into_bytes(),
         format!("{n}").into_bytes(),
         rough,
     ];
@@ -1105,6 +1215,20 @@ fn stales(c: &mut Check, n: usize) -> Vec<Vec<u8>> {
         all.swap(i, j);
     }
     all
+}
+
+/// The failure when the line `expected` did not come on stdout: says if it came on stderr.
+fn stale_not_on_stdout(c: &Check, p: testkit::Proc, expected: &str) -> Failure {
+    let stderr = c.scene.output(p, Stream::Stderr);
+    let elsewhere = if stderr.iter().any(|l| l.contains("stale")) {
+        " (a line about a stale answer came on stderr: the client prints its events on \
+         stdout, as its other lines, above a half-typed line)"
+    } else {
+        ""
+    };
+    c.fail(format!(
+        "expected the line {expected:?} on stdout{elsewhere}"
+    ))
 }
 
 /// Line `n`, `line`, was sent: the check sends answers that are not its own, then its own.
@@ -1123,7 +1247,11 @@ fn stale_then_right(
     server.send(c, from, want.as_bytes())?;
     for stale in &stales {
         let expected = format!("ignored a stale answer: {}", shown_by_lesson(stale));
-        let said = c.expect(p, "stale", &format!("expected the line {expected:?}"))?;
+        // On stdout, where the client prints every event, above a half-typed line.
+        let said = c
+            .scene
+            .expect_on(p, Stream::Stdout, "stale")
+            .map_err(|_| stale_not_on_stdout(c, p, &expected))?;
         if said != expected {
             return Err(c.fail(format!(
                 "the server sent {} (not an answer to datagram {n}); expected the line \
@@ -1249,11 +1377,16 @@ fn seq_line(
             stale_then_right(c, p, server, from, n, &want)?;
         }
         Kind::Plain => {
-            server.send(c, from, want.as_bytes())?;
-            let got = c.expect(p, "received", &format!("expected the answer {want:?}"))?;
-            if !got.ends_with(&format!(": {want}")) {
+            // The answer is the datagram that begins with `N `, whatever follows: not
+            // always an echo.
+            let answer = format!("{n} OK");
+            server.send(c, from, answer.as_bytes())?;
+            let got = c.expect(p, "received", &format!("expected the answer {answer:?}"))?;
+            if !got.ends_with(&format!(": {answer}")) {
                 return Err(c.fail(format!(
-                    "expected the answer {want:?} to be printed, got {got:?}"
+                    "sent {want:?}, the server answered {answer:?}: it begins with `{n} `, so \
+                     it is the answer, and the client's `received ...: {answer}` line was \
+                     expected; got {got:?}"
                 )));
             }
         }
@@ -1350,6 +1483,70 @@ pub fn client_seq(c: &mut Check) -> Result<(), Failure> {
         "with stale answers only, the client gave up after {:.2} s",
         took.as_secs_f64()
     ));
+    seq_in_gbk(c, &server)
+}
+
+/// `--seq --encoding gbk --hexdump`: the number in ASCII, the text in GBK, the datagram
+/// dumped as sent; a stale answer decoded from GBK; a line GBK cannot encode takes no number.
+fn seq_in_gbk(c: &mut Check, server: &Udp) -> Result<(), Failure> {
+    let args = ["--seq", "--timeout", "1", "--encoding", "gbk", "--hexdump"];
+    let q = client(c, server.addr(), &args)?;
+    let mut first = Vec::new();
+    for n in 1..=2 {
+        if n == 2 {
+            // 🦀 has no GBK code: the line is not sent, and the next one is still line 2.
+            type_line(c, q, "m🦀m")?;
+            c.expect(
+                q,
+                "line not sent",
+                "with --encoding gbk, typed \"m🦀m\": expected the lesson's `error: line not \
+                 sent: ...`",
+            )?;
+        }
+        let (line, bytes) = gbk_line(c);
+        type_line(c, q, &line)?;
+        let want = [format!("{n} ").as_bytes(), &bytes].concat();
+        let (data, from) = server.recv(c, &format!("the datagram \"{n} {line}\" in GBK"))?;
+        if data != want {
+            return Err(c.fail(format!(
+                "with --encoding gbk, typed {line:?} as line {n}: expected the datagram `{n} ` \
+                 and the line in GBK, {}; got {}",
+                hex(&want),
+                hex(&data)
+            )));
+        }
+        // 0 你好, in GBK.
+        server.send(c, from, b"0 \xc4\xe3\xba\xc3")?;
+        server.send(c, from, &want)?;
+        let expected = "ignored a stale answer: 0 你好";
+        let said = c
+            .scene
+            .expect_on(q, Stream::Stdout, "stale")
+            .map_err(|_| stale_not_on_stdout(c, q, expected))?;
+        if said != expected {
+            return Err(c.fail(format!(
+                "with --encoding gbk, the server sent 0 你好 in GBK (c4 e3 ba c3) before line \
+                 {n}'s answer: expected the line {expected:?}, got {said:?}"
+            )));
+        }
+        let got = c.expect(q, "received", &format!("expected the answer {n} {line:?}"))?;
+        if !got.ends_with(&format!(": {n} {line}")) {
+            return Err(c.fail(format!(
+                "with --encoding gbk, expected the client's `received ...: {n} {line}` line, \
+                 got {got:?}"
+            )));
+        }
+        c.pass(format!(
+            "with --encoding gbk, {line:?} went out as {}, and a stale answer was shown decoded",
+            hex(&want)
+        ));
+        if n == 1 {
+            first = want;
+        }
+    }
+    c.dumped(q, true, server.addr(), &first, "the numbered GBK datagram")?;
+    c.scene.close_stdin(q).map_err(|e| c.fail(e.to_string()))?;
+    c.scene.wait_success(q).map_err(|e| c.fail(e.what()))?;
     Ok(())
 }
 
