@@ -1485,7 +1485,41 @@ pub fn client_seq(c: &mut Check) -> Result<(), Failure> {
         "with stale answers only, the client gave up after {:.2} s",
         took.as_secs_f64()
     ));
-    seq_in_gbk(c, &server)
+    seq_in_gbk(c, &server)?;
+    long_stale(c, p, &server, n + 1)
+}
+
+/// A stale answer as long as a datagram on loopback allows, every byte an escape: its line is
+/// capped as the lesson caps an answer's (`text::show_capped`, `common::limit::SHOWN_BYTES`),
+/// not 360,000 bytes of `\u{1b}` on the terminal.
+fn long_stale(c: &mut Check, p: testkit::Proc, server: &Udp, n: usize) -> Result<(), Failure> {
+    const ESCAPES: usize = 60_000;
+    type_line(c, p, "long")?;
+    let (_, from) = server.recv(c, &format!("the datagram \"{n} long\""))?;
+    let stale = [format!("{} ", n - 1).into_bytes(), vec![0x1b; ESCAPES]].concat();
+    server.send(c, from, &stale)?;
+    server.send(c, from, format!("{n} long").as_bytes())?;
+    let needle = format!("ignored a stale answer: {} ", n - 1);
+    let said = c
+        .scene
+        .expect_on(p, Stream::Stdout, &needle)
+        .map_err(|_| stale_not_on_stdout(c, p, &needle))?;
+    if said.len() > 8_000 || !said.contains("more bytes") {
+        return Err(c.fail(format!(
+            "the server sent a stale answer of `{} ` and {ESCAPES} ESC bytes: expected its line \
+             capped as the lesson caps an answer's (the first 1024 bytes shown, then `… (N \
+             more bytes)`), got a line of {} bytes",
+            n - 1,
+            said.len()
+        )));
+    }
+    c.expect(p, "received", &format!("expected the answer \"{n} long\""))?;
+    c.pass(format!(
+        "a stale answer of {} bytes, all escapes, made a line of {} bytes",
+        stale.len(),
+        said.len()
+    ));
+    Ok(())
 }
 
 /// `--seq --encoding gbk --hexdump`: the number in ASCII, the text in GBK, the datagram
