@@ -103,6 +103,15 @@ pub fn dropped() -> u64 {
         .map_or(0, |l| l.shared.dropped.load(Ordering::Relaxed))
 }
 
+/// How many lines found no room in the queue so far: the caller's own line is among them as
+/// soon as it is queued, unlike a line that the writer later fails to write (a full disk),
+/// which [`dropped`] also counts, at a moment no caller can foresee.
+pub fn unqueued() -> u64 {
+    LOGGER
+        .get()
+        .map_or(0, |l| l.shared.unqueued.load(Ordering::Relaxed))
+}
+
 /// Waits (at most `within`) until the lines queued so far are written, then prints on stderr
 /// how many were dropped, if any. A program calls it before it exits; [`run`](crate::run)
 /// does.
@@ -150,6 +159,8 @@ struct Shared {
     queued: AtomicU64,
     done: AtomicU64,
     dropped: AtomicU64,
+    /// Of `dropped`, the lines that found no room in the queue (or no writer).
+    unqueued: AtomicU64,
     said: AtomicBool,
 }
 
@@ -232,6 +243,7 @@ impl Logger {
         };
         if !sent {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            self.shared.unqueued.fetch_add(1, Ordering::Relaxed);
             self.shared.done.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -432,6 +444,8 @@ mod tests {
             log.wait_written(Duration::from_secs(5));
         }
         assert_eq!(log.shared.dropped.load(Ordering::Relaxed), 50);
+        // Each was queued: the writer failed, later.
+        assert_eq!(log.shared.unqueued.load(Ordering::Relaxed), 0);
         let said = err.text();
         assert_eq!(said.lines().count(), 1, "{said}");
         assert!(said.contains("No space left on device"), "{said}");
@@ -456,6 +470,7 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(2));
         let dropped = log.shared.dropped.load(Ordering::Relaxed);
         assert!((10_000 - 4 - 256..10_000).contains(&dropped), "{dropped}");
+        assert_eq!(log.shared.unqueued.load(Ordering::Relaxed), dropped);
         // Unstick it: the writer writes what it held, then counts the drops in stdout.
         gate.store(false, Ordering::Relaxed);
         log.wait_written(Duration::from_secs(5));
