@@ -53,16 +53,12 @@ pub fn server_greet(c: &mut Check) -> Result<(), Failure> {
     let clients = c.rng().below(3..6);
     let mut conns = Vec::new();
     for n in 1..=clients {
-        let mut conn = Conn::connect(c, addr)?;
-        let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        let want = format!("welcome, {me}");
-        line_is(
+        let (conn, me) = greeted(
             c,
-            &mut conn,
+            addr,
             &format!(
                 "connecting (client {n} of {clients}, the others still connected), before sending anything"
             ),
-            &want,
         )?;
         conns.push((conn, me, 0usize));
     }
@@ -96,14 +92,7 @@ pub fn server_greet(c: &mut Check) -> Result<(), Failure> {
     greeting_not_received(c, p)?;
     // Over IPv6, an address is written in brackets, as accept returns it.
     let (_, addr6) = c.start("tcp-server", &["--bind", "::1", "--port", "0", "--greet"])?;
-    let mut conn = Conn::connect(c, addr6)?;
-    let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    line_is(
-        c,
-        &mut conn,
-        "connecting over IPv6",
-        &format!("welcome, {me}"),
-    )?;
+    let (mut conn, _) = greeted(c, addr6, "connecting over IPv6")?;
     echoed(c, &mut conn, b"ping\n")?;
     greet_dual_stack(c)?;
     greet_one_at_a_time(c)?;
@@ -125,16 +114,10 @@ fn greet_quiet_or_refused(c: &mut Check) -> Result<(), Failure> {
             "1",
         ],
     )?;
-    let mut first = Conn::connect(c, addr)?;
-    let me = first
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    line_is(
+    let (mut first, _) = greeted(
         c,
-        &mut first,
+        addr,
         "connecting to --greet --quiet (the log is quiet, the greeting is not)",
-        &format!("welcome, {me}"),
     )?;
     // A second client from the same address, while the first holds the address's one place.
     let mut refused = Conn::connect(c, addr)?;
@@ -149,13 +132,20 @@ fn greet_quiet_or_refused(c: &mut Check) -> Result<(), Failure> {
     first.closed(c, "the server to close after our FIN")
 }
 
+/// Connects to a `--greet` server and reads its greeting, which must be `welcome, ADDR`,
+/// ADDR our own address: the connection, and that address as the server writes it.
+fn greeted(c: &Check, addr: SocketAddr, after: &str) -> Result<(Conn, String), Failure> {
+    let mut conn = Conn::connect(c, addr)?;
+    let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    line_is(c, &mut conn, after, &format!("welcome, {me}"))?;
+    Ok((conn, me))
+}
+
 /// With `--hexdump`, the greeting is dumped as every chunk the server sends is.
 fn greet_dumped(c: &mut Check) -> Result<(), Failure> {
     let (p, addr) = c.start("tcp-server", &["--port", "0", "--greet", "--hexdump"])?;
-    let mut conn = Conn::connect(c, addr)?;
-    let me = conn.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let (_conn, me) = greeted(c, addr, "connecting to --greet --hexdump")?;
     let greeting = format!("welcome, {me}");
-    line_is(c, &mut conn, "connecting to --greet --hexdump", &greeting)?;
     c.dumped(
         p,
         true,
@@ -208,17 +198,7 @@ fn greet_dual_stack(c: &mut Check) -> Result<(), Failure> {
 /// accepted, once the one before has gone. With --once, the one client is greeted too.
 fn greet_one_at_a_time(c: &mut Check) -> Result<(), Failure> {
     let (sequential, addr) = c.start("tcp-server", &["--port", "0", "--greet", "--sequential"])?;
-    let mut first = Conn::connect(c, addr)?;
-    let me = first
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    line_is(
-        c,
-        &mut first,
-        "connecting to --sequential",
-        &format!("welcome, {me}"),
-    )?;
+    let (mut first, _) = greeted(c, addr, "connecting to --sequential")?;
     let mut second = Conn::connect(c, addr)?;
     let next = second
         .local_addr()
@@ -263,14 +243,7 @@ fn greet_one_at_a_time(c: &mut Check) -> Result<(), Failure> {
         "a client that reset while queued was accepted, and its session ended in the log: {said:?}"
     ));
     let (once, addr) = c.start("tcp-server", &["--port", "0", "--greet", "--once"])?;
-    let mut only = Conn::connect(c, addr)?;
-    let me = only.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    line_is(
-        c,
-        &mut only,
-        "connecting to --once",
-        &format!("welcome, {me}"),
-    )?;
+    let (mut only, _) = greeted(c, addr, "connecting to --once")?;
     echoed(c, &mut only, b"once\n")?;
     only.finish(c)?;
     only.closed(c, "the server to close after our FIN")?;
