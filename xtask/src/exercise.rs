@@ -81,8 +81,8 @@ fn find(id: &str) -> anyhow::Result<&'static Exercise> {
 }
 
 /// The lessons of `exercises`, built in this workspace.
-fn build<'a>(exercises: impl IntoIterator<Item = &'a Exercise>) -> anyhow::Result<Bins> {
-    let lessons: Vec<&str> = exercises.into_iter().map(|e| e.lesson).collect();
+fn build(exercises: &[Exercise]) -> anyhow::Result<Bins> {
+    let lessons: Vec<&str> = exercises.iter().map(|e| e.lesson).collect();
     bins::build(&lessons, Profile::Lessons)
 }
 
@@ -92,13 +92,13 @@ fn passes(e: &Exercise, bins: &Bins, seed: u64) -> bool {
 
 fn list() -> anyhow::Result<()> {
     let bins = build(EXERCISES)?;
-    let done = EXERCISES.iter().filter(|e| {
+    let mut done = 0;
+    for e in EXERCISES {
         let passes = passes(e, &bins, new_seed());
+        done += usize::from(passes);
         let state = if passes { "done" } else { "todo" };
         println!("{:<16} {:<14} {:<52} {state}", e.id, e.lesson, e.title);
-        passes
-    });
-    let done = done.count();
+    }
     let all = EXERCISES.len();
     println!("\n{done} of {all} done. `cargo exercise show ID` tells you what to do.");
     Ok(())
@@ -106,13 +106,9 @@ fn list() -> anyhow::Result<()> {
 
 fn check(e: &Exercise, seed: u64) -> anyhow::Result<()> {
     let (id, lesson) = (e.id, e.lesson);
-    let bins = build([e])?;
-    let binary = bins.dir.join(lesson);
-    println!(
-        "checking {id}: {}, against {} (seed {seed})",
-        e.title,
-        binary.display()
-    );
+    let bins = build(std::slice::from_ref(e))?;
+    let binary = bins.dir.join(lesson).display().to_string();
+    println!("checking {id}: {}, against {binary} (seed {seed})", e.title);
     if let Err(failure) = exercises::run(e, &bins.dir, true, seed) {
         println!("  FAILED: {failure}");
         bail!(
@@ -240,10 +236,10 @@ fn prove(chosen: &[&Exercise], seed: Option<u64>) -> anyhow::Result<()> {
     copy_workspace(&repo_root(), &ws)?;
     let build = |lessons: &[&str]| bins::build_in(&ws, &target, lessons, Profile::Lessons);
     let bins = build(&chosen.iter().map(|e| e.lesson).collect::<Vec<_>>())?;
-    let took = started.elapsed();
     println!(
-        "scratch copy in {}; lessons built in {took:.0?}; seed {seed} (`--seed {seed}` repeats it)\n",
-        ws.display()
+        "scratch copy in {}; lessons built in {:.0?}; seed {seed} (`--seed {seed}` repeats it)\n",
+        ws.display(),
+        started.elapsed()
     );
     // Every check fails on the lessons as shipped.
     let shipped: Vec<bool> = chosen.iter().map(|e| !passes(e, &bins, seed)).collect();
@@ -251,8 +247,7 @@ fn prove(chosen: &[&Exercise], seed: Option<u64>) -> anyhow::Result<()> {
         "{:<16} {:<11} {:<11} {:<11} {:<13} {:<10} time",
         "exercise", "as shipped", "solution", "its tests", "other checks", "wrong ones"
     );
-    let mut problems: Vec<String> = Vec::new();
-    let mut unproved = 0;
+    let (mut problems, mut unproved) = (Vec::new(), 0);
     for (e, shipped_fails) in chosen.iter().zip(shipped) {
         let (t, before) = (Instant::now(), problems.len());
         let mut said = |problem: String| problems.push(format!("--- {} ---\n{problem}", e.id));
@@ -267,10 +262,10 @@ fn prove(chosen: &[&Exercise], seed: Option<u64>) -> anyhow::Result<()> {
             if let Err(err) = applied.and_then(|()| build(&[e.lesson])) {
                 return said(format!("{err:#}"));
             }
-            let run = exercises::run(e, &bins.dir, false, seed);
-            solved = run.is_ok();
-            if let Err(failure) = run {
+            if let Err(failure) = exercises::run(e, &bins.dir, false, seed) {
                 said(format!("its check fails with its solution: {failure}"));
+            } else {
+                solved = true;
             }
             match tests() {
                 Ok(()) => tests_pass = true,
@@ -324,9 +319,9 @@ fn prove(chosen: &[&Exercise], seed: Option<u64>) -> anyhow::Result<()> {
         );
     }
     let all = chosen.len();
+    let proved = all - unproved;
     println!(
-        "\n{all} exercises, {} proved, in {:.0?} (seed {seed})",
-        all - unproved,
+        "\n{all} exercises, {proved} proved, in {:.0?} (seed {seed})",
         started.elapsed()
     );
     if unproved > 0 {

@@ -22,16 +22,6 @@ const SHARED: &[&str] = &[
     "--hexdump",
 ];
 
-/// One option or argument, as `-h` describes it.
-#[derive(Debug, PartialEq, Eq)]
-struct Flag {
-    /// `--bind`, `-o/--output`, or an argument as the usage writes it: `NAME`, `[MESSAGE]...`.
-    name: String,
-    value: Option<String>,
-    default: Option<String>,
-    required: bool,
-}
-
 /// The list as the introduction should have it, from the built lessons: one item a program
 /// (each subcommand of one), its flags in HTML.
 pub fn table(bins: &Bins) -> anyhow::Result<String> {
@@ -84,8 +74,9 @@ fn section<'a>(help: &'a str, title: &str) -> impl Iterator<Item = &'a str> {
 }
 
 /// The options and arguments of one program's `-h`, one a line in clap's layout: the entry,
-/// two spaces, what it does (and `[default: ...]`).
-fn parse(help: &str) -> Vec<Flag> {
+/// two spaces, what it does (and `[default: ...]`). Each is its name (`--bind`, `-o/--output`,
+/// or an argument as the usage writes it: `[MESSAGE]...`) and its description in HTML.
+fn parse(help: &str) -> Vec<(String, String)> {
     let usage = help.lines().find(|l| l.starts_with("Usage:"));
     let usage = usage.unwrap_or_default();
     let entries = section(help, "Arguments:").chain(section(help, "Options:"));
@@ -93,11 +84,13 @@ fn parse(help: &str) -> Vec<Flag> {
     let entries = entries.map(|l| l.split_once("  ").unwrap_or((l, "")));
     let entries = entries.filter(|(head, _)| !["-h, --help", "-V, --version"].contains(head));
     entries
-        .map(|(head, about)| flag(head, about.trim(), usage))
+        .map(|(head, about)| describe(head, about.trim(), usage))
         .collect()
 }
 
-fn flag(head: &str, about: &str, usage: &str) -> Flag {
+/// One entry's name, and its description: `--port N` (`8080`), `--to ADDR` (required),
+/// `--hexdump`.
+fn describe(head: &str, about: &str, usage: &str) -> (String, String) {
     // The default, up to the bracket that closes `[default: `.
     let default = about.split_once("[default: ").map(|(_, rest)| {
         let mut depth = 0;
@@ -105,57 +98,43 @@ fn flag(head: &str, about: &str, usage: &str) -> Flag {
             depth += i32::from(c == '[') - i32::from(c == ']');
             depth >= 0
         };
-        rest.chars().take_while(inside).collect()
+        rest.chars().take_while(inside).collect::<String>()
     });
-    if !head.starts_with('-') {
-        let (name, required) = (head.trim_matches(['<', '>']).into(), head.starts_with('<'));
-        return Flag {
-            name,
-            value: None,
-            default,
-            required,
+    let (name, shown, required) = if !head.starts_with('-') {
+        let name = head.trim_matches(['<', '>']).to_string();
+        (name.clone(), name, head.starts_with('<'))
+    } else {
+        let (names, value) = head.split_once(" <").unwrap_or((head, ""));
+        let long = names.rsplit(' ').next().unwrap_or(names);
+        let name = names.replace(", ", "/");
+        let shown = match value.trim_end_matches('>') {
+            "" => name.clone(),
+            value => format!("{name} {value}"),
         };
-    }
-    let (names, value) = match head.split_once(" <") {
-        Some((names, value)) => (names, Some(value.trim_end_matches('>').to_string())),
-        None => (head, None),
+        (name, shown, usage.split_whitespace().any(|w| w == long))
     };
-    let long = names.rsplit(' ').next().unwrap_or(names);
-    let required = usage.split_whitespace().any(|w| w == long);
-    Flag {
-        name: names.replace(", ", "/"),
-        value,
-        default,
-        required,
-    }
+    let shown = code(&shown);
+    let described = match default {
+        _ if required => format!("{shown} (required)"),
+        Some(d) if d.contains(' ') => format!("{shown} ({})", escape(&d)),
+        Some(d) => format!("{shown} ({})", code(&d)),
+        None => shown,
+    };
+    (name, described)
 }
 
 /// One list item a program: the flags the rule gives every program first, in the rule's order,
-/// then its own; each with its value and, in brackets, its default or "required". A list wraps
-/// at any width, where a table of every flag overflowed the page. It is one block of HTML, so
-/// that the Chinese book shows it as it is (it is code and the programs' own words, and a new
-/// flag does not wait for a translation): mdbook-xgettext extracts no HTML block.
-fn item(program: &str, flags: &[Flag]) -> String {
+/// then its own. A list wraps at any width, where a table of every flag overflowed the page. It
+/// is one block of HTML, so that the Chinese book shows it as it is (it is code and the
+/// programs' own words, and a new flag does not wait for a translation): mdbook-xgettext
+/// extracts no HTML block.
+fn item(program: &str, flags: &[(String, String)]) -> String {
     let shared = SHARED
         .iter()
-        .filter_map(|s| flags.iter().find(|f| f.name == *s));
-    let own = flags.iter().filter(|f| !SHARED.contains(&f.name.as_str()));
-    let shown: Vec<String> = shared.chain(own).map(describe).collect();
+        .filter_map(|s| flags.iter().find(|f| f.0 == *s));
+    let own = flags.iter().filter(|f| !SHARED.contains(&f.0.as_str()));
+    let shown: Vec<&str> = shared.chain(own).map(|f| f.1.as_str()).collect();
     format!("<li>{}: {}</li>\n", code(program), shown.join(", "))
-}
-
-/// `--port N` (`8080`), `--to ADDR` (required), `--hexdump`, in HTML.
-fn describe(f: &Flag) -> String {
-    let name = match &f.value {
-        Some(value) => code(&format!("{} {value}", f.name)),
-        None => code(&f.name),
-    };
-    match (&f.default, f.required) {
-        (_, true) => format!("{name} (required)"),
-        (Some(d), _) if d.contains(' ') => format!("{name} ({})", escape(d)),
-        (Some(d), _) => format!("{name} ({})", code(d)),
-        (None, _) => name,
-    }
 }
 
 fn code(text: &str) -> String {
@@ -192,15 +171,11 @@ Options:
     #[test]
     fn reads_clap_help() {
         let flags = parse(HELP);
-        let names: Vec<_> = flags.iter().map(|f| f.name.as_str()).collect();
+        let names: Vec<_> = flags.iter().map(|f| f.0.as_str()).collect();
         assert_eq!(
             names,
             ["[MESSAGE]...", "--to", "--port", "-o/--output", "--hexdump"]
         );
-        assert!(flags[1].required && !flags[2].required);
-        assert_eq!(flags[2].default.as_deref(), Some("2425"));
-        assert_eq!(flags[3].value.as_deref(), Some("PATH"));
-        assert_eq!(flags[4].default.as_deref(), Some("no"));
         assert_eq!(
             item("feiq send", &flags),
             "<li><code>feiq send</code>: <code>--to ADDR</code> (required), <code>--port N</code> \

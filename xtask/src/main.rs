@@ -15,7 +15,7 @@ mod transcript;
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, builder::PossibleValuesParser};
@@ -56,13 +56,9 @@ enum Command {
     /// The Chinese book's translation, po/zh-CN.po.
     #[command(subcommand)]
     I18n(I18n),
-    /// Build both books: English into docs/book/, Chinese into docs/book/zh-CN/.
-    Book {
-        /// Then serve both on http://127.0.0.1:PORT/ (the course's own http-server) and build
-        /// them again whenever a chapter, the translation or a lesson's source changes.
-        #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "3000")]
-        serve: Option<u16>,
-    },
+    /// Build both books: English into docs/book/, Chinese into docs/book/zh-CN/; `cargo run -p
+    /// http-server -- --root docs/book` serves them.
+    Book,
     /// The exercises at the end of each chapter, checked on the wire.
     #[command(subcommand)]
     Exercise(exercise::Cmd),
@@ -88,8 +84,7 @@ fn main() -> ExitCode {
         Command::Transcripts => e2e(true),
         Command::Exercise(cmd) => exercise::run(cmd),
         Command::I18n(I18n::Extract) => i18n::extract(&repo_root()),
-        Command::Book { serve: None } => i18n::book(&repo_root()),
-        Command::Book { serve: Some(port) } => serve_books(port),
+        Command::Book => i18n::book(&repo_root()),
         Command::Bench(bench) => bench::run(bench),
     };
     if let Err(e) = &result {
@@ -192,38 +187,6 @@ fn e2e(transcripts: bool) -> anyhow::Result<()> {
         bail!("{failed} of {} pairs failed", pairs.len());
     }
     Ok(())
-}
-
-/// Builds both books, serves them with the course's http-server, and rebuilds them on a change.
-fn serve_books(port: u16) -> anyhow::Result<()> {
-    let root = repo_root();
-    i18n::book(&root)?;
-    let bins = build(&["http-server"], Profile::Dev)?;
-    let port = port.to_string();
-    let mut server = bins.lesson("http-server", &["--port", &port, "--quiet", "--root"]);
-    let mut server = server
-        .arg(root.join("docs/book"))
-        .spawn()
-        .context("cannot start http-server")?;
-    println!(
-        "\nthe books: http://127.0.0.1:{port}/ and http://127.0.0.1:{port}/zh-CN/ \
-         (Ctrl-C stops); rebuilt when docs/src, po/ or a lesson changes"
-    );
-    let watched = ["docs/src", "po", "lessons", "common/src"].map(|d| root.join(d));
-    let mut seen = bins::newest(&watched);
-    loop {
-        std::thread::sleep(Duration::from_millis(500));
-        if let Ok(Some(status)) = server.try_wait() {
-            bail!("http-server stopped: {status}");
-        }
-        let now = bins::newest(&watched);
-        if now != seen
-            && let Err(e) = i18n::book(&root)
-        {
-            eprintln!("error: {e:#}");
-        }
-        seen = now;
-    }
 }
 
 fn check(fix: bool) -> anyhow::Result<()> {
