@@ -50,16 +50,10 @@ pub fn extract(root: &Path) -> Result<()> {
     run(msgcat.arg(out.join("messages.pot")).arg("-o").arg(&wrapped)).context(GETTEXT)?;
     // The header stays the one po/messages.pot has: mdbook-xgettext dates its own, and a date
     // would change po/ at every run. msgmerge carries it into the PO file.
-    let (text, old) = (
-        read(&wrapped)?,
-        fs::read_to_string(&pot).unwrap_or_default(),
-    );
-    let header = |text: &str| {
-        text.split_once("\n\n")
-            .map(|(header, _)| header.to_string())
-    };
-    let body = text.split_once("\n\n").map_or("", |(_, body)| body);
-    let header = header(&old).or(header(&text)).unwrap_or_default();
+    let new = read(&wrapped)?;
+    let (header, body) = new.split_once("\n\n").unwrap_or((&new, ""));
+    let old = fs::read_to_string(&pot).unwrap_or_default();
+    let header = old.split_once("\n\n").map_or(header, |(old, _)| old);
     write(&pot, format!("{header}\n\n{body}"))?;
     if !po.exists() {
         fs::copy(&pot, &po)?;
