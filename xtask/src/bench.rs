@@ -13,12 +13,13 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
+use common::fdlimit::Raised;
 use testkit::free_port::free_tcp_port;
 use testkit::{Proc, Scene};
 
 use crate::bins::{
-    Bins, Profile, build, installed, mkdir, pattern, read, repo_root, sh, target_dir, write,
+    Bins, Profile, build, installed, mkdir, output, pattern, read, repo_root, sh, target_dir, write,
 };
 use crate::flags::escape;
 
@@ -72,35 +73,35 @@ pub struct EchoOptions {
 /// The echo servers that `bench echo` builds; the C epoll server is compiled beside them.
 const ECHO_LESSONS: &[&str] = &["tcp-server", "tcp-poll", "tcp-async"];
 
+/// The C epoll server's name in the tables; its binary is `c_echo_epoll` beside the lessons'.
+const C_EPOLL: &str = "c-epoll";
+
 /// What one server did under one load.
 #[derive(Clone, Copy, Default)]
 struct Row {
     per_second: f64,
     server_us: f64,
     generator_us: f64,
-    peak_kb: u64,
+    peak_mib: f64,
     kb_per_connection: f64,
     connect: Duration,
     slowest_connect: Duration,
-    /// The kernel's count of accept-queue overflows and of segments sent again, during the
-    /// burst (machine-wide: `nstat`'s TcpExtListenOverflows and TcpRetransSegs).
+    /// Accept-queue overflows and segments sent again during the burst, machine-wide
+    /// (`nstat`'s TcpExtListenOverflows and TcpRetransSegs).
     overflows: u64,
     retransmits: u64,
     errors: usize,
 }
 
-/// The C epoll server's name in the tables; its binary is `c_echo_epoll` beside the lessons'.
-const C_EPOLL: &str = "c-epoll";
-
-/// Runs tcp-server, tcp-poll, tcp-async and the C epoll server on the same loads, interleaved
-/// (every server meets a load before the next load starts, in a rotating order), prints the
-/// medians, and draws `bench-echo.svg` from them beside the build, or into the book.
+/// Runs the echo servers on the same loads, interleaved (every server meets a load before the
+/// next load starts, in a rotating order, so that a slow moment of the machine does not fall on
+/// one server), prints the medians, and draws `bench-echo.svg` from them.
 fn echo(bins: &Bins, options: &EchoOptions, target: &Path) -> Result<()> {
     let (hold, rounds) = (options.hold, options.rounds);
-    let out = echo_dir(options.update_book, target);
-    // (connections, exchanges): `connections` opened in a burst, then `exchanges` round trips
-    // on each.
+    // (connections, exchanges): connections opened in a burst, then round trips on each.
     let loads = [(1, 20_000), (500, 100), (1_000, 20), (hold, 10)];
+    // The largest load, which is not `hold` when it is under 1,000.
+    let most = loads.iter().map(|load| load.0).max().unwrap_or(hold);
     let mut servers = ECHO_LESSONS.to_vec();
     // Notes that the table needs beside it: printed now, and kept for the report.
     let mut report = String::new();
@@ -108,20 +109,21 @@ fn echo(bins: &Bins, options: &EchoOptions, target: &Path) -> Result<()> {
         println!("{line}");
         let _ = writeln!(report, "{line}");
     };
-    let c_binary = bins.dir.join("c_echo_epoll");
-    let source = repo_root().join("loadgen/c_echo_epoll.c");
-    match Command::new("cc")
+    let cc = Command::new("cc")
         .args(["-O2", "-o"])
-        .args([&c_binary, &source])
-        .status()
-    {
+        .arg(bins.dir.join("c_echo_epoll"))
+        .arg(repo_root().join("loadgen/c_echo_epoll.c"))
+        .status();
+    match cc {
         Ok(status) if status.success() => servers.push(C_EPOLL),
         _ => note("c-epoll: skipped (cc cannot build loadgen/c_echo_epoll.c)".into()),
     }
-    // Ten thousand connections need twenty thousand descriptors: ours and the servers'. main
+    // Ten thousand connections need twenty thousand descriptors, ours and the servers'. main
     // has raised the soft limit to the hard one already; this reads it.
-    note(match loadgen::raise_open_files_limit() {
-        Ok((_, limit)) => format!("open files: soft limit {limit}, enough for this run"),
+    note(match common::fdlimit::raise_limit() {
+        Ok(Raised::From(_, limit) | Raised::Already(limit)) => {
+            format!("open files: soft limit {limit}, enough for this run")
+        }
         Err(e) => format!("open files: cannot raise the soft limit: {e}"),
     });
     let load_before = loadgen::load_average().unwrap_or(f64::NAN);
@@ -130,14 +132,14 @@ fn echo(bins: &Bins, options: &EchoOptions, target: &Path) -> Result<()> {
     // samples[load][server]: one row per round.
     let mut samples = vec![vec![Vec::new(); servers.len()]; loads.len()];
     for round in 0..rounds {
-        for (l, load) in loads.iter().enumerate() {
+        for (l, &(c, e)) in loads.iter().enumerate() {
             for k in 0..servers.len() {
-                // Rotate the order, so that no server always runs first, or right after another.
+                // Rotated, so that no server always runs first, or right after another.
                 let s = (k + round + l) % servers.len();
-                let (server, (c, e), round) = (servers[s], load, round + 1);
+                let (server, round) = (servers[s], round + 1);
                 eprint!("\rround {round}/{rounds}: {c:>5} x {e:<5} on {server:<10}");
                 let _ = std::io::stderr().flush();
-                samples[l][s].push(run_load(bins, server, *load, hold, cores)?);
+                samples[l][s].push(run_load(bins, server, (c, e), most, cores)?);
             }
         }
     }
@@ -156,26 +158,27 @@ fn echo(bins: &Bins, options: &EchoOptions, target: &Path) -> Result<()> {
         "load         server        exch/s   server  loadgen  peak RSS   RSS per     connect burst  overflow/ errors\n",
         "                                   µs/exch  µs/exch       MiB conn, KiB   total (slowest)    retrans       \n",
     ));
-    let mut medians = vec![vec![Row::default(); servers.len()]; loads.len()];
-    for (l, load) in loads.iter().enumerate() {
-        for (s, server) in servers.iter().enumerate() {
-            let row = median_row(&samples[l][s]);
+    let medians: Vec<Vec<Row>> = samples
+        .iter()
+        .map(|load| load.iter().map(|rows| median_row(rows)).collect())
+        .collect();
+    for ((connections, exchanges), rows) in loads.iter().zip(&medians) {
+        for (server, row) in servers.iter().zip(rows) {
             let _ = writeln!(
                 report,
                 "{:<12} {:<10} {:>9.0} {:>8.2} {:>8.2} {:>9.1} {:>9.1} {:>8.0} ms ({:>4.0}) {:>10} {:>6}",
-                format!("{} x {}", load.0, load.1),
+                format!("{connections} x {exchanges}"),
                 server,
                 row.per_second,
                 row.server_us,
                 row.generator_us,
-                row.peak_kb as f64 / 1024.0,
+                row.peak_mib,
                 row.kb_per_connection,
                 row.connect.as_secs_f64() * 1e3,
                 row.slowest_connect.as_secs_f64() * 1e3,
                 format!("{}/{}", row.overflows, row.retransmits),
                 row.errors
             );
-            medians[l][s] = row;
         }
     }
     let _ = writeln!(report);
@@ -183,12 +186,10 @@ fn echo(bins: &Bins, options: &EchoOptions, target: &Path) -> Result<()> {
     print!("{}", &report[printed..]);
 
     let cpu: Vec<f64> = medians[1].iter().map(|row| row.server_us).collect();
-    let memory: Vec<f64> = medians[3]
-        .iter()
-        .map(|r| r.peak_kb as f64 / 1024.0)
-        .collect();
+    let memory: Vec<f64> = medians[3].iter().map(|row| row.peak_mib).collect();
     let svg = figure(&servers, &cpu, &memory, hold, &conditions);
     // The book shows the figure and the table of the same run.
+    let out = echo_dir(options.update_book, target);
     for (name, text) in [("bench-echo.svg", svg), ("bench-echo.txt", report)] {
         write(&out.join(name), text)?;
         println!("wrote {}", out.join(name).display());
@@ -209,11 +210,11 @@ fn run_load(
     bins: &Bins,
     server: &str,
     (connections, exchanges): (usize, usize),
-    hold: usize,
+    most: usize,
     cores: usize,
 ) -> Result<Row> {
     let mut scene = Scene::new();
-    let (p, addr) = start(&mut scene, bins, server, hold)?;
+    let (p, addr) = start(&mut scene, bins, server, most)?;
     let usage = || {
         let usage = scene.pid(p).and_then(loadgen::usage);
         usage.with_context(|| format!("{server} has gone"))
@@ -233,7 +234,7 @@ fn run_load(
         per_second: done.exchanges as f64 / done.elapsed.as_secs_f64().max(1e-9),
         server_us: (after.cpu.saturating_sub(before.cpu)).as_secs_f64() * 1e6 / exchanges,
         generator_us: done.generator_cpu.as_secs_f64() * 1e6 / exchanges,
-        peak_kb: after.peak_rss_kb,
+        peak_mib: after.peak_rss_kb as f64 / 1024.0,
         kb_per_connection: after.rss_kb.saturating_sub(fresh.rss_kb) as f64 / open,
         connect: burst.total,
         slowest_connect: burst.slowest,
@@ -245,30 +246,25 @@ fn run_load(
     })
 }
 
-/// Starts `server` on a free loopback port and waits until it is ready.
-fn start(scene: &mut Scene, bins: &Bins, server: &str, hold: usize) -> Result<(Proc, SocketAddr)> {
-    if server != C_EPOLL {
-        // The default backlog (4096, the C server's), and room for every connection of the
-        // largest load, all of which come from 127.0.0.1.
-        let max = (hold + 100).to_string();
-        let args = [
-            "--port",
-            "0",
-            "--quiet",
-            "--max-clients",
-            &max,
-            "--max-per-address",
-            &max,
-        ];
-        return Ok(scene.start(server, bins.lesson(server, &args))?);
+/// Starts `server` on a free loopback port, with room for `most` connections, and waits until
+/// it is ready.
+fn start(scene: &mut Scene, bins: &Bins, server: &str, most: usize) -> Result<(Proc, SocketAddr)> {
+    if server == C_EPOLL {
+        // The C server takes a port and prints `ready`.
+        let port = free_tcp_port()?;
+        let mut cmd = Command::new(bins.dir.join("c_echo_epoll"));
+        cmd.arg(port.to_string());
+        let p = scene.spawn(server, cmd)?;
+        scene.expect(p, "ready")?;
+        return Ok((p, SocketAddr::from(([127, 0, 0, 1], port))));
     }
-    // The C server takes a port and prints `ready`.
-    let port = free_tcp_port()?;
-    let mut cmd = Command::new(bins.dir.join("c_echo_epoll"));
-    cmd.arg(port.to_string());
-    let p = scene.spawn(server, cmd)?;
-    scene.expect(p, "ready")?;
-    Ok((p, SocketAddr::from(([127, 0, 0, 1], port))))
+    // The default backlog (4096, the C server's), and room for every connection, all of which
+    // come from 127.0.0.1.
+    let max = (most + 100).to_string();
+    let limits = ["--max-clients", &max, "--max-per-address", &max];
+    let mut cmd = bins.lesson(server, &["--port", "0", "--quiet"]);
+    cmd.args(limits);
+    Ok(scene.start(server, cmd)?)
 }
 
 /// CPU time and wake-ups of each server, started and left alone for two seconds.
@@ -279,9 +275,9 @@ fn idle(bins: &Bins, servers: &[&str], report: &mut String) -> Result<()> {
         let mut scene = Scene::new();
         let (p, _) = start(&mut scene, bins, server, 0)?;
         let usage = || scene.pid(p).and_then(loadgen::usage).unwrap_or_default();
-        // The window opens once the server has gone to sleep: it prints its ready line on
-        // its way to its first wait, and that last stretch of its start is not idleness
-        // (tcp-poll's one wake-up of 54 µs in stop 27's run). Still for 100 ms, or 2 s.
+        // The window opens once the server has been still for 100 ms (2 s at most), not at its
+        // ready line: it prints that on its way to its first wait, and the rest of that way is
+        // not idleness (tcp-poll's one wake-up of 54 µs in stop 27's run).
         let mut before = usage();
         for _ in 0..20 {
             thread::sleep(Duration::from_millis(100));
@@ -294,15 +290,11 @@ fn idle(bins: &Bins, servers: &[&str], report: &mut String) -> Result<()> {
         let started = Instant::now();
         // The measuring window: a sleep that synchronises nothing.
         thread::sleep(WINDOW);
-        let after = usage();
-        let _ = writeln!(
-            report,
-            "  {:<10} {:>4} wake-ups, {:>6.0} µs CPU in {:.1} s",
-            server,
-            after.runs.saturating_sub(before.runs),
-            after.cpu.saturating_sub(before.cpu).as_secs_f64() * 1e6,
-            started.elapsed().as_secs_f64()
-        );
+        let (after, secs) = (usage(), started.elapsed().as_secs_f64());
+        let wakeups = after.runs.saturating_sub(before.runs);
+        let us = after.cpu.saturating_sub(before.cpu).as_secs_f64() * 1e6;
+        let line = format!("{server:<10} {wakeups:>4} wake-ups, {us:>6.0} µs CPU in {secs:.1} s");
+        let _ = writeln!(report, "  {line}");
     }
     Ok(())
 }
@@ -321,6 +313,7 @@ fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
+
 /// The figure of the book's "One thread, many clients": CPU per exchange at 500 × 100 and
 /// peak memory at `hold` connections, one bar per server. The book shows it as an image, which
 /// does not inherit the theme's text colour: a transparent background, mid-grey text and
@@ -332,28 +325,22 @@ fn figure(names: &[&str], cpu: &[f64], memory: &[f64], hold: usize, conditions: 
     let mut svg = format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 620 {height:.0}" width="620" height="{height:.0}" font-family="sans-serif" font-size="13" fill="#888888" stroke="none">"##
     );
-    let memory_title = format!(
-        "Peak resident memory, {} connections (MiB)",
-        thousands(hold)
-    );
+    let cpu_title = "Server CPU per exchange, 500 connections × 100 exchanges (µs)";
+    let hold = thousands(hold);
+    let memory_title = format!("Peak resident memory, {hold} connections (MiB)");
     let panels = [
-        (
-            "Server CPU per exchange, 500 connections × 100 exchanges (µs)",
-            cpu,
-            "#3b82f6",
-        ),
+        (cpu_title, cpu, "#3b82f6"),
         (&memory_title, memory, "#f59e0b"),
     ];
-    for (i, (title, values, colour)) in panels.iter().enumerate() {
+    for (i, (title, values, colour)) in panels.into_iter().enumerate() {
         let top = 10.0 + i as f64 * panel_h;
         let y = top + 16.0;
         let _ = write!(
             svg,
-            r#"
-  <text x="0" y="{y:.0}" font-weight="bold">{title}</text>"#
+            "\n  <text x=\"0\" y=\"{y:.0}\" font-weight=\"bold\">{title}</text>"
         );
-        let max = values.iter().copied().fold(0.0, f64::max).max(1e-9);
-        for (j, (name, value)) in names.iter().zip(values.iter()).enumerate() {
+        let max = values.iter().copied().fold(1e-9, f64::max);
+        for (j, (name, value)) in names.iter().zip(values).enumerate() {
             let y = top + 30.0 + j as f64 * (bar_h + 8.0);
             let (w, name_x, text_y) = (value / max * width, left - 8.0, y + 16.0);
             let value_x = left + w + 6.0;
@@ -366,16 +353,12 @@ fn figure(names: &[&str], cpu: &[f64], memory: &[f64], hold: usize, conditions: 
             );
         }
     }
-    let caption = [
-        "cargo xtask bench echo: 64-byte exchanges on loopback, release builds",
-        conditions,
-    ];
-    for (i, line) in caption.iter().enumerate() {
+    let caption = "cargo xtask bench echo: 64-byte exchanges on loopback, release builds";
+    for (i, line) in [caption, conditions].into_iter().enumerate() {
         let (y, line) = (height - 26.0 + i as f64 * 15.0, escape(line));
         let _ = write!(
             svg,
-            r#"
-  <text x="0" y="{y:.0}" font-size="11">{line}</text>"#
+            "\n  <text x=\"0\" y=\"{y:.0}\" font-size=\"11\">{line}</text>"
         );
     }
     svg + "\n</svg>\n"
@@ -383,15 +366,10 @@ fn figure(names: &[&str], cpu: &[f64], memory: &[f64], hold: usize, conditions: 
 
 /// `10000` as `10,000`.
 fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    let digits = n.to_string().into_bytes();
+    // Groups of three digits, counted from the right.
+    let groups = digits.rchunks(3).rev().map(String::from_utf8_lossy);
+    groups.collect::<Vec<_>>().join(",")
 }
 
 /// The ways to copy the file besides the lesson, each doing the same job with less care, as a
@@ -414,38 +392,29 @@ const TOOLS: [(&str, &str, &str); 3] = [
     ),
 ];
 
-/// Downloads a file of `size` bytes over loopback with file-download, and copies it with
-/// `cat`, nc and socat, on tmpfs (`/dev/shm`) and on disk (the target directory), every copy
-/// fsync'd before it counts as done (the lesson fsyncs before its rename). Each run times every
-/// copier once, in turn; "x cat" is the median of each run's own ratio of times (copier's over
-/// cat's: 1.10x is 10% slower), so that a slow moment of the machine weighs on both sides of a
-/// ratio alike.
-///
-/// `XTASK_DOWNLOAD_BIN=PATH` measures another build of file-download (an older commit's) in
-/// place of the one just built.
+/// Downloads a file of `size` bytes over loopback with file-download, and copies it with the
+/// [`TOOLS`], on tmpfs (`/dev/shm`) and on disk (the target directory), every copy fsync'd
+/// before it counts as done (the lesson fsyncs before its rename). Each run times every copier
+/// once, in turn; "x cat" is the median of each run's own ratio of times (copier's over cat's:
+/// 1.10x is 10% slower), so that a slow moment of the machine weighs on both sides of a ratio
+/// alike. `XTASK_DOWNLOAD_BIN=PATH` measures another build of file-download (an older
+/// commit's) in place of the one just built.
 fn download(bins: &Bins, target: &Path, size: u64, runs: usize) -> Result<()> {
     let other = std::env::var_os("XTASK_DOWNLOAD_BIN").map(PathBuf::from);
-    let lesson = other
-        .clone()
-        .unwrap_or_else(|| bins.dir.join("file-download"));
+    let lesson = other.clone().unwrap_or(bins.dir.join("file-download"));
     let tools: Vec<_> = TOOLS.iter().filter(|(tool, ..)| installed(tool)).collect();
     if tools.len() < TOOLS.len() {
         println!("not installed, so not compared: apt-get install netcat-openbsd socat");
     }
     // Which build was measured, when it is not the one just built.
-    let which = other
-        .map(|p| format!(", {}", p.display()))
-        .unwrap_or_default();
-    println!(
-        "{} MiB over loopback, median of {runs} runs{which}",
-        size >> 20
-    );
+    let which = other.map(|p| format!(", {}", p.display()));
+    let which = which.unwrap_or_default();
+    let mib = size >> 20;
+    println!("{mib} MiB over loopback, median of {runs} runs{which}");
     let mut places = vec![("disk", target.join("bench-download"))];
     if Path::new("/dev/shm").is_dir() {
-        places.insert(
-            0,
-            ("tmpfs", "/dev/shm/socket-lessons-bench-download".into()),
-        );
+        let tmpfs = PathBuf::from("/dev/shm/socket-lessons-bench-download");
+        places.insert(0, ("tmpfs", tmpfs));
     }
     for (place, dir) in places {
         println!(
@@ -632,20 +601,18 @@ pub struct HttpOptions {
     connections: u64,
 }
 
-/// `cargo xtask bench http`: http-server against nginx and `python3 -m http.server`, in one run,
-/// on loopback. A large file fetched by curl (MB/s, the median of a few runs), and one small
-/// file over keep-alive connections by wrk (requests per second, and the server's CPU time
-/// per request, read from /proc before and after).
-///
-/// nginx runs as Debian's nginx-light does, with one process (`master_process off`, so its
-/// one worker is the process measured), `sendfile on`, no access log, listening on 127.0.0.1
-/// only, from a configuration written to a scratch directory. http-server runs with
-/// `--quiet` (no line per request), as nginx without its access log.
+/// Runs of the large file per server: its speed on loopback moves from run to run by more
+/// than the servers differ (1,652 to 4,008 MB/s in one set of four benches here, every
+/// server alike), and a median of five runs said mostly how the machine went meanwhile.
+const RUNS: usize = 11;
+
+/// http-server against nginx (its configuration: xtask/nginx.conf) and `python3 -m
+/// http.server`, in one run: a large file fetched by curl (MB/s, the median of [`RUNS`]), and
+/// a small one over keep-alive connections by wrk (requests per second, and the server's CPU
+/// time per request). http-server runs with `--quiet`, as nginx without its access log.
 fn http(bins: &Bins, target: &Path, options: &HttpOptions) -> Result<()> {
     for tool in ["curl", "wrk"] {
-        if !installed(tool) {
-            bail!("{tool} not found (apt-get install {tool})");
-        }
+        ensure!(installed(tool), "{tool} not found (apt-get install {tool})");
     }
     let dir = target.join("bench-http");
     let root = dir.join("root");
@@ -687,7 +654,7 @@ fn http(bins: &Bins, target: &Path, options: &HttpOptions) -> Result<()> {
     let mut rates = vec![Vec::new(); servers.len()];
     for run in 0..RUNS {
         for k in 0..servers.len() {
-            // Rotate the order, so that no server always goes first.
+            // Rotated, so that no server always goes first.
             let s = (k + run) % servers.len();
             rates[s].push(curl_rate(servers[s].2, big)?);
         }
@@ -698,10 +665,9 @@ fn http(bins: &Bins, target: &Path, options: &HttpOptions) -> Result<()> {
     );
     for ((name, server, addr), rates) in servers.iter().zip(rates) {
         // The range too: a run's speed moves with the machine more than between servers.
-        let range = rates
-            .iter()
-            .fold((f64::MAX, 0.0_f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
-        let range = format!("{:.0}-{:.0}", range.0, range.1);
+        let lowest = rates.iter().copied().fold(f64::MAX, f64::min);
+        let highest = rates.iter().copied().fold(0.0, f64::max);
+        let range = format!("{lowest:.0}-{highest:.0}");
         let rate = median(rates);
         // From /proc/PID/stat, which counts the threads that have ended too (http-server's
         // connection threads end with wrk's connections; loadgen::usage sees only live ones).
@@ -713,69 +679,45 @@ fn http(bins: &Bins, target: &Path, options: &HttpOptions) -> Result<()> {
     Ok(())
 }
 
-/// Runs of the large file per server: its speed on loopback moves from run to run by more
-/// than the servers differ (1,652 to 4,008 MB/s in one set of four benches here, every
-/// server alike), and a median of five runs said mostly how the machine went meanwhile.
-const RUNS: usize = 11;
-
-/// nginx from a configuration written into `dir`: one worker serving `root` on `port`.
+/// nginx, its configuration xtask/nginx.conf filled in and written into `dir`.
 fn nginx(dir: &Path, root: &Path, port: u16) -> Result<Command> {
     let exe = ["/usr/sbin/nginx", "nginx"]
         .into_iter()
         .find(|n| installed(n))
         .context("not installed (apt-get install nginx-light)")?;
-    let conf = format!(
-        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dir}/nginx.pid;\n\
-         error_log {dir}/error.log;\nevents {{ worker_connections 4096; }}\n\
-         http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n\
-         \x20 client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n\
-         \x20 fastcgi_temp_path {dir}/fastcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n\
-         \x20 scgi_temp_path {dir}/scgi;\n  types {{ text/html html; }}\n\
-         \x20 server {{ listen 127.0.0.1:{port}; root {root}; }}\n}}\n",
-        dir = dir.display(),
-        root = root.display()
-    );
+    let conf = include_str!("../nginx.conf")
+        .replace("{dir}", &dir.to_string_lossy())
+        .replace("{root}", &root.to_string_lossy())
+        .replace("{port}", &port.to_string());
     let path = dir.join("nginx.conf");
     write(&path, conf)?;
     let mut cmd = Command::new(exe);
-    cmd.arg("-p")
-        .arg(dir)
-        .arg("-c")
-        .arg(path)
-        .stderr(Stdio::null());
+    cmd.arg("-p").arg(dir);
+    cmd.arg("-c").arg(path).stderr(Stdio::null());
     Ok(cmd)
 }
 
 /// curl fetching big.bin into /dev/null: MB/s.
 fn curl_rate(addr: SocketAddr, size: u64) -> Result<f64> {
     let mut curl = Command::new("curl");
-    curl.args([
-        "-sS",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{size_download} %{time_total}",
-    ]);
-    let out = curl.arg(format!("http://{addr}/big.bin")).output();
-    let out = out.context("cannot run curl")?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    curl.args(["-sS", "-o", "/dev/null"]);
+    curl.args(["-w", "%{size_download} %{time_total}"]);
+    let text = output(curl.arg(format!("http://{addr}/big.bin")))?;
     let (got, secs) = text.split_once(' ').unwrap_or_default();
     let (got, secs): (u64, f64) = (got.parse().unwrap_or(0), secs.parse().unwrap_or(0.0));
-    if got != size || secs <= 0.0 {
-        bail!("curl got {got} of {size} bytes from {addr}: {text}");
-    }
+    ensure!(
+        got == size && secs > 0.0,
+        "curl got {got} of {size} bytes from {addr}: {text}"
+    );
     Ok(got as f64 / secs / 1e6)
 }
 
 /// wrk on small.html: (requests, requests per second).
 fn wrk(addr: SocketAddr, options: &HttpOptions) -> Result<(u64, f64)> {
-    let out = Command::new("wrk")
-        .args(["-t1", "-c", &options.connections.to_string()])
-        .args(["-d", &format!("{}s", options.seconds)])
-        .arg(format!("http://{addr}/small.html"))
-        .output()
-        .context("cannot run wrk")?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    let mut wrk = Command::new("wrk");
+    wrk.args(["-t1", "-c", &options.connections.to_string()]);
+    wrk.args(["-d", &format!("{}s", options.seconds)]);
+    let text = output(wrk.arg(format!("http://{addr}/small.html")))?;
     // "  123456 requests in 5.00s, 150.00MB read" and "Requests/sec:  24691.20"
     let requests = text.lines().find(|l| l.contains(" requests in "));
     let requests = requests.and_then(|l| l.split_whitespace().next()?.parse().ok());
