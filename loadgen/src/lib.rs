@@ -15,21 +15,6 @@ use std::time::{Duration, Instant};
 /// The message of every exchange: 64 bytes, sent and echoed.
 pub const MESSAGE: [u8; 64] = [b'x'; 64];
 
-/// Raises this process's soft limit on open files to its hard limit, so that it can hold
-/// thousands of connections; the servers it starts inherit the new limit.
-/// Returns the soft limit before and after.
-pub fn raise_open_files_limit() -> io::Result<(u64, u64)> {
-    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-    let limit = getrlimit(Resource::Nofile);
-    let before = limit.current.unwrap_or(u64::MAX);
-    let raised = Rlimit {
-        current: limit.maximum,
-        maximum: limit.maximum,
-    };
-    setrlimit(Resource::Nofile, raised)?;
-    Ok((before, raised.current.unwrap_or(u64::MAX)))
-}
-
 /// What a burst of connects achieved.
 pub struct Burst {
     pub streams: Vec<TcpStream>,

@@ -75,7 +75,7 @@ fn main() -> ExitCode {
     // The servers raise their soft open-file limit to the hard one at start, and log it when
     // they do. Raised here first, they inherit it: a transcript reads the same on a machine
     // whose soft limit is 1,024 and on one where it is already the hard limit.
-    let _ = loadgen::raise_open_files_limit();
+    let _ = common::fdlimit::raise_limit();
     let result = match Command::parse() {
         Command::List => list(),
         Command::Demo { pair, step } => demo(&pair, step),
