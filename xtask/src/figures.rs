@@ -20,11 +20,9 @@ pub fn check(root: &Path, fix: bool) -> anyhow::Result<Vec<String>> {
         .filter(|p| p.parent() == Some(&dir));
     for name in svgs.filter_map(|p| Some(p.file_name()?.to_str()?.to_string())) {
         let (chinese, missing) = translate(&read(&dir.join(&name))?, &labels)?;
-        for label in missing {
-            problems.push(format!(
-                "figures/{name}: no Chinese for {label:?} in figures/zh-CN.tsv"
-            ));
-        }
+        let no_chinese =
+            |label| format!("figures/{name}: no Chinese for {label:?} in figures/zh-CN.tsv");
+        problems.extend(missing.iter().map(no_chinese));
         let out = dir.join("zh-CN").join(&name);
         if fs::read_to_string(&out).is_ok_and(|now| now == chinese) {
             continue;
@@ -56,23 +54,17 @@ const NUMBER: &str = r"(^|[^A-Za-z0-9])(0x[0-9A-Fa-f]*|[0-9]+(?:[.,][0-9]+)*)";
 /// The figure with each `<text>` and `<title>` label in Chinese, and the labels the table
 /// lacks (those with a letter outside their numbers: `0x20` or `13.1` needs no translation).
 fn translate(svg: &str, labels: &[(String, String)]) -> anyhow::Result<(String, Vec<String>)> {
-    let (tag, number) = (
-        Regex::new(r"(<(?:text|title)(?:\s[^>]*)?>)([^<]*)")?,
-        Regex::new(NUMBER)?,
-    );
+    let tag = Regex::new(r"(<(?:text|title)(?:\s[^>]*)?>)([^<]*)")?;
+    let number = Regex::new(NUMBER)?;
     let mut missing = Vec::new();
     let out = tag.replace_all(svg, |c: &Captures| {
         let (template, numbers) = numbers_out(&number, &c[2]);
         let chinese = match labels.iter().find(|(en, _)| *en == template) {
             Some((_, zh)) if zh == "=" => c[2].to_string(),
             // Each `{}` is the next of the label's numbers, in order.
-            Some((_, zh)) => {
-                let (mut numbers, mut parts) = (numbers.iter(), zh.split("{}"));
-                let first = parts.next().unwrap_or_default().to_string();
-                parts.fold(first, |out, part| {
-                    out + numbers.next().map_or("", String::as_str) + part
-                })
-            }
+            Some((_, zh)) => numbers
+                .iter()
+                .fold(zh.clone(), |zh, n| zh.replacen("{}", n, 1)),
             None => {
                 if template.chars().any(|c| c.is_ascii_alphabetic()) {
                     missing.push(c[2].to_string());
