@@ -1,11 +1,9 @@
-//! The pairs, and one script per pair: the same run is a demo (shown live), an e2e check
-//! (asserted) and a transcript in the book (shown as the script reached it).
+//! The pairs, and one script per pair, `xtask/scenes/NAME.scene`: the same run is a demo (shown
+//! live), an e2e check (asserted) and the book's transcript (`docs/src/transcripts/PAIR.txt`).
 //!
-//! A script is `xtask/scenes/NAME.scene`, one step a line, and reads like the transcript it
-//! makes (`docs/src/transcripts/PAIR.txt`). A step waits for the line it causes, never for a
-//! fixed time: the sender's "sent" before the receiver's "received", the client's "sending FIN"
-//! before the server's "closed the connection (FIN)". Every wait has the scene's timeout, so a
-//! hang fails the pair instead of blocking.
+//! A script has one step a line and reads like the transcript it makes. A step waits for the
+//! line it causes, never for a fixed time (the sender's "sent" before the receiver's
+//! "received"), and every wait has the scene's timeout, so a hang fails the pair.
 //!
 //! ```text
 //! start LABEL PROGRAM ARGS   start a server (or a client that binds), wait for its ready line
@@ -137,7 +135,11 @@ impl Pair {
         let scratch = tempfile::Builder::new()
             .prefix("socket-lessons-")
             .tempdir()?;
-        let mut run = Run::new(&bins.dir, scratch.path())?;
+        let mut run = Run {
+            bins: bins.dir.clone(),
+            scratch: scratch.path().into(),
+            ..Run::default()
+        };
         for dir in ["root", "here"] {
             let path = scratch.path().join(dir);
             mkdir(&path)?;
@@ -165,31 +167,18 @@ impl Pair {
 }
 
 /// A script being run: the programs it started, by label, and what `{NAME}` stands for.
-struct Run<'a> {
+#[derive(Default)]
+struct Run {
     /// Where the built lessons are.
-    bins: &'a Path,
-    scratch: &'a Path,
+    bins: PathBuf,
+    scratch: PathBuf,
+    /// Where the programs start: the last `cd`.
     dir: Option<PathBuf>,
     procs: HashMap<String, Proc>,
     vars: HashMap<String, String>,
-    /// `{NAME}`; the escapes of `send` and `file`.
-    name: Regex,
-    escape: Regex,
 }
 
-impl Run<'_> {
-    fn new<'a>(bins: &'a Path, scratch: &'a Path) -> anyhow::Result<Run<'a>> {
-        Ok(Run {
-            bins,
-            scratch,
-            dir: None,
-            procs: HashMap::new(),
-            vars: HashMap::new(),
-            name: Regex::new(r"\{([^{}]*)\}")?,
-            escape: Regex::new(r"\\(n|\\|u\{([^}]*)\})")?,
-        })
-    }
-
+impl Run {
     fn set(&mut self, name: &str, value: impl Into<String>) {
         self.vars.insert(name.to_string(), value.into());
     }
@@ -201,7 +190,7 @@ impl Run<'_> {
             Some(quoted) => quoted.split_once("' ").unwrap_or((quoted, "")),
             None => rest.split_once(' ').unwrap_or((rest, "")),
         };
-        let (label, text) = (&self.substitute(label), self.substitute(text));
+        let (label, text) = (&self.substitute(label)?, self.substitute(text)?);
         let path = self.scratch.join(label);
         let proc = self.procs.get(label).copied();
         let proc = proc.with_context(|| format!("no program is labelled {label}"));
@@ -222,7 +211,7 @@ impl Run<'_> {
                 self.set(&format!("{label}.port"), addr.port().to_string());
                 self.set(label, addr.to_string());
             }
-            "send" => s.send_line(proc?, &self.unescape(&text))?,
+            "send" => s.send_line(proc?, &unescape(&text)?)?,
             "eof" => s.close_stdin(proc?)?,
             "expect" => drop(s.expect(proc?, &text)?),
             "stderr" => drop(s.expect_on(proc?, Stream::Stderr, &text)?),
@@ -239,7 +228,7 @@ impl Run<'_> {
             }
             "kill" => s.kill(proc?)?,
             "cd" => self.dir = Some(path),
-            "file" => write(&path, self.unescape(&text))?,
+            "file" => write(&path, unescape(&text)?)?,
             "binary" => write(&path, pattern(text.parse().context("not a size")?))?,
             "head" => {
                 let (from, size) = text.split_once(' ').unwrap_or((&text, ""));
@@ -266,27 +255,16 @@ impl Run<'_> {
 
     /// `{NAME}` replaced by what NAME stands for, innermost first (`{{step}.port}`); other
     /// braces (curl's `%{http_code}`, an escape's `\u{1b}`) are kept.
-    fn substitute(&self, text: &str) -> String {
-        let mut text = text.to_string();
+    fn substitute(&self, text: &str) -> anyhow::Result<String> {
+        let (name, mut text) = (Regex::new(r"\{([^{}]*)\}")?, text.to_string());
         let named = |text: &str| {
-            let mut names = self.name.captures_iter(text);
+            let mut names = name.captures_iter(text);
             names.find_map(|c| Some((c.get(0)?.range(), self.vars.get(&c[1])?)))
         };
         while let Some((range, value)) = named(&text) {
             text.replace_range(range, value);
         }
-        text
-    }
-
-    /// `\n`, `\\` and `\u{HEX}` as the characters they name.
-    fn unescape(&self, text: &str) -> String {
-        let named = |c: &Captures| match &c[1] {
-            "n" => Some('\n'),
-            "\\" => Some('\\'),
-            _ => char::from_u32(u32::from_str_radix(&c[2], 16).ok()?),
-        };
-        let unescaped = |c: &Captures| named(c).unwrap_or(char::REPLACEMENT_CHARACTER).to_string();
-        self.escape.replace_all(text, unescaped).into_owned()
+        Ok(text)
     }
 
     /// PROGRAM ARGS as a command, run in the directory of the last `cd`.
@@ -297,10 +275,9 @@ impl Run<'_> {
             Command::new(self.bins.join(program))
         } else if program.ends_with(".py") {
             // -u: unbuffered, so each print reaches the pipe when it happens.
+            let peer = repo_root().join("xtask/peers").join(program);
             let mut python = Command::new("python3");
-            python
-                .arg("-u")
-                .arg(repo_root().join("xtask/peers").join(program));
+            python.arg("-u").arg(peer);
             python
         } else if program == "curl" {
             let mut curl = Command::new("curl");
@@ -315,6 +292,18 @@ impl Run<'_> {
         }
         Ok(cmd)
     }
+}
+
+/// `\n`, `\\` and `\u{HEX}` as the characters they name.
+fn unescape(text: &str) -> anyhow::Result<String> {
+    let escape = Regex::new(r"\\(n|\\|u\{([^}]*)\})")?;
+    let named = |c: &Captures| match &c[1] {
+        "n" => Some('\n'),
+        "\\" => Some('\\'),
+        _ => char::from_u32(u32::from_str_radix(&c[2], 16).ok()?),
+    };
+    let unescaped = |c: &Captures| named(c).unwrap_or(char::REPLACEMENT_CHARACTER).to_string();
+    Ok(escape.replace_all(text, unescaped).into_owned())
 }
 
 /// Words split at spaces; `'a b'` is one word.
@@ -335,11 +324,6 @@ fn bytes(path: &Path) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    /// A run with no programs to start, for what it does to text.
-    fn run() -> Run<'static> {
-        Run::new(Path::new(""), Path::new("")).unwrap()
-    }
-
     #[test]
     fn every_scene_exists_and_has_known_steps_only() {
         let known = "start connect run send eof expect stderr not-yet exit kill cd file binary \
@@ -357,17 +341,20 @@ mod tests {
 
     #[test]
     fn names_nest_and_other_braces_stay() {
-        let mut run = run();
+        let mut run = Run::default();
         run.set("step", "step4");
         run.set("step4.port", "5000");
         let text = "{{step}.port} %{http_code} \\u{1b} {nobody}";
-        assert_eq!(run.substitute(text), "5000 %{http_code} \\u{1b} {nobody}");
+        assert_eq!(
+            run.substitute(text).unwrap(),
+            "5000 %{http_code} \\u{1b} {nobody}"
+        );
     }
 
     #[test]
     fn quotes_keep_spaces_and_escapes_are_characters() {
         let words = split("-w '%{a} %{b}\\n' http://x/");
         assert_eq!(words, ["-w", "%{a} %{b}\\n", "http://x/"]);
-        assert_eq!(run().unescape("a\\n\\u{1b}[2J\\\\b"), "a\n\u{1b}[2J\\b");
+        assert_eq!(unescape("a\\n\\u{1b}[2J\\\\b").unwrap(), "a\n\u{1b}[2J\\b");
     }
 }
