@@ -7,21 +7,11 @@
 use regex::{Captures, Regex};
 use testkit::{Kind, Shown};
 
-/// One entry as a line, labelled and marked.
+/// One entry as a line, labelled and marked, with the keys a person presses where nothing
+/// else was typed.
 pub fn line(entry: &Shown) -> String {
-    let (mark, text) = marked(entry);
-    labelled(&entry.label, mark, &text)
-}
-
-fn labelled(label: &str, mark: char, text: &str) -> String {
-    format!("{label:>11} {mark} {text}").trim_end().to_string()
-}
-
-/// What an entry is (`$` started, `>` typed, `│` stdout, `!` stderr), and its text, with the
-/// keys a person presses where nothing else was typed.
-fn marked(entry: &Shown) -> (char, String) {
     let text = entry.text.clone();
-    match entry.kind {
+    let (mark, text) = match entry.kind {
         Kind::Started => ('$', text),
         Kind::Typed if text.is_empty() => ('>', "[Enter]".into()),
         // A typed escape sequence is shown, not obeyed by the terminal (or left in the book).
@@ -30,10 +20,12 @@ fn marked(entry: &Shown) -> (char, String) {
         Kind::EndOfInput => ('>', "[Ctrl-D]".into()),
         Kind::Stdout => ('│', text),
         Kind::Stderr => ('!', text),
-    }
+    };
+    let line = format!("{:>11} {mark} {text}", entry.label);
+    line.trim_end().to_string()
 }
 
-/// A whole transcript for the book: every entry as a line, made stable. Each rule replaces
+/// A whole transcript for the book: each entry's [`line`], made stable. Each rule replaces
 /// something that differs from run to run:
 ///
 /// - a port the OS chose, after `127.0.0.1:`, `[::1]:` or in Python's `('127.0.0.1', 45098)`,
@@ -46,17 +38,15 @@ fn marked(entry: &Shown) -> (char, String) {
 /// - a scratch directory `/tmp/socket-lessons-XXXXXX` loses its random part.
 pub fn for_the_book(shown: &[Shown]) -> anyhow::Result<String> {
     let host_port = Regex::new(r"(127\.0\.0\.1:|\[::1\]:|\('127\.0\.0\.1', )([0-9]+)")?;
-    // A duration (`40.27µs`, `0.01s`, `1.2ms,`) or a decimal number; an address stays.
+    // A duration (`40.27µs`, `0.01s`, `1.2ms,`) or a decimal number, not an address.
     let timing = Regex::new(r"^(?:[0-9.]+(?:µs|ms|ns|s)|[0-9]*\.[0-9]*)([,;:]*)$")?;
     let scratch = std::env::temp_dir().join("socket-lessons-");
-    let scratch = regex::escape(&scratch.to_string_lossy()) + "[A-Za-z0-9]*";
-    let scratch = Regex::new(&scratch)?;
+    let scratch = Regex::new(&(regex::escape(&scratch.to_string_lossy()) + "[A-Za-z0-9]*"))?;
     let (mut ports, mut packets) = (Vec::new(), Vec::new());
     let mut out = String::new();
     for entry in shown {
-        let (mark, text) = marked(entry);
+        let text = line(entry);
         let text = scratch.replace_all(&text, "/tmp/socket-lessons");
-        // Port 0 is typed, not chosen: the OS chooses when it sees it.
         let text = host_port.replace_all(&text, |c: &Captures| match &c[2] {
             "0" => c[0].to_string(),
             port => format!("{}{}", &c[1], number(&mut ports, port, 50_001)),
@@ -74,8 +64,7 @@ pub fn for_the_book(shown: &[Shown]) -> anyhow::Result<String> {
             };
             words.push(word);
         }
-        out += &labelled(&entry.label, mark, &words.join(" "));
-        out.push('\n');
+        out += &(words.join(" ") + "\n");
     }
     Ok(out)
 }
