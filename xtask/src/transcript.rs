@@ -25,15 +25,12 @@ pub fn line(entry: &Shown) -> String {
     line.trim_end().to_string()
 }
 
-/// A whole transcript for the book: each entry's [`line`], made stable. Each rule replaces
-/// something that differs from run to run:
-///
+/// A whole transcript for the book: each entry's [`line()`], with what differs between runs
+/// made stable:
 /// - a port the OS chose, after `127.0.0.1:`, `[::1]:` or in Python's `('127.0.0.1', 45098)`,
-///   becomes 50001, 50002, ... in order of first appearance, so one port keeps one number
-///   (port 0 stays: it was typed);
-///   a bare number that is such a port, typed or given as an argument, too;
-/// - a packet number of seven digits or more (feiq's come from the clock) becomes 1000001,
-///   1000002, ... in the same way;
+///   and then as a bare number typed or given as an argument, becomes 50001, 50002, ... in
+///   order of first appearance, so one port keeps one number (port 0 stays: it was typed);
+/// - a packet number of seven digits or more (feiq's come from the clock), likewise: 1000001...;
 /// - a duration (`40.27µs`, `0.01s`) or a rate (`12.5` before `MB/s`) becomes `…`;
 /// - a scratch directory `/tmp/socket-lessons-XXXXXX` loses its random part.
 pub fn for_the_book(shown: &[Shown]) -> anyhow::Result<String> {
