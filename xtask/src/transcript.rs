@@ -4,6 +4,7 @@
 //! line the program printed on stdout, `!` on stderr. For the book, whatever differs from run
 //! to run is made stable ([`for_the_book`]), so that regenerating the transcripts changes nothing.
 
+use common::text::printable;
 use regex::{Captures, Regex};
 use testkit::{Kind, Shown};
 
@@ -14,9 +15,8 @@ pub fn line(entry: &Shown) -> String {
     let (mark, text) = match entry.kind {
         Kind::Started => ('$', text),
         Kind::Typed if text.is_empty() => ('>', "[Enter]".into()),
-        // A typed escape sequence is shown, not obeyed by the terminal (or left in the book).
-        Kind::Typed if text.chars().any(char::is_control) => ('>', text.escape_debug().to_string()),
-        Kind::Typed => ('>', text),
+        // A typed escape sequence is shown as the lessons show a peer's, not obeyed by the terminal.
+        Kind::Typed => ('>', printable(&text).into_owned()),
         Kind::EndOfInput => ('>', "[Ctrl-D]".into()),
         Kind::Stdout => ('│', text),
         Kind::Stderr => ('!', text),
@@ -90,6 +90,7 @@ mod tests {
             ("seed", Kind::Started, "python3 -u udp_client.py 127.0.0.1 39257"),
             ("seed", Kind::Stdout, "('127.0.0.1', 51779)"),
             ("seed", Kind::Typed, "51779"),
+            ("seed", Kind::Typed, "\u{1b}[2J来自 'it'"),
             ("client", Kind::Stdout, "from [::1]:39257 got 51779 bytes"),
             ("send", Kind::Stdout, "sent packet 1795742171 to 127.0.0.1:39257"),
             ("send", Kind::Stdout, "packet 1795742171 acknowledged, packet 324244 not"),
@@ -104,6 +105,7 @@ mod tests {
        seed $ python3 -u udp_client.py 127.0.0.1 50001
        seed │ ('127.0.0.1', 50002)
        seed > 50002
+       seed > \\u{1b}[2J来自 'it'
      client │ from [::1]:50001 got 51779 bytes
        send │ sent packet 1000001 to 127.0.0.1:50001
        send │ packet 1000001 acknowledged, packet 324244 not
