@@ -15,15 +15,14 @@ pub fn check(root: &Path, fix: bool) -> anyhow::Result<Vec<String>> {
     let dir = root.join("docs/src/figures");
     let labels = parse_table(&read(&dir.join("zh-CN.tsv"))?);
     let mut problems = Vec::new();
-    let svgs = with_ext(&dir, "svg")
-        .into_iter()
-        .filter(|p| p.parent() == Some(&dir));
-    for name in svgs.filter_map(|p| Some(p.file_name()?.to_str()?.to_string())) {
-        let (chinese, missing) = translate(&read(&dir.join(&name))?, &labels)?;
+    let svgs = with_ext(&dir, "svg");
+    for svg in svgs.iter().filter(|p| p.parent() == Some(&dir)) {
+        let name = svg.file_name().unwrap_or_default().to_string_lossy();
+        let (chinese, missing) = translate(&read(svg)?, &labels)?;
         let no_chinese =
             |label| format!("figures/{name}: no Chinese for {label:?} in figures/zh-CN.tsv");
         problems.extend(missing.iter().map(no_chinese));
-        let out = dir.join("zh-CN").join(&name);
+        let out = dir.join("zh-CN").join(&*name);
         if fs::read_to_string(&out).is_ok_and(|now| now == chinese) {
             continue;
         }
