@@ -182,7 +182,6 @@ impl Run {
         self.vars.insert(name.to_string(), value.into());
     }
 
-    /// One line of the script.
     fn step(&mut self, s: &mut Scene, line: &str) -> anyhow::Result<()> {
         let (command, rest) = line.split_once(' ').unwrap_or((line, ""));
         let (label, text) = match rest.strip_prefix('\'') {

@@ -8,8 +8,7 @@ use common::text::printable;
 use regex::{Captures, Regex};
 use testkit::{Kind, Shown};
 
-/// One entry as a line, labelled and marked, with the keys a person presses where nothing
-/// else was typed.
+/// One entry as a line, labelled and marked (`[Enter]` or `[Ctrl-D]` where nothing was typed).
 pub fn line(entry: &Shown) -> String {
     let text = entry.text.clone();
     let (mark, text) = match entry.kind {
