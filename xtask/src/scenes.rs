@@ -149,16 +149,13 @@ impl Pair {
         run.set("step", self.name.split('-').next().unwrap_or_default());
         run.set("server-lesson", lesson(0));
         run.set("client-lesson", lesson(1));
-        for (n, line) in script.lines().enumerate() {
-            let line = line.trim_end();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
+        let lines = script.lines().map(str::trim_end).zip(1..);
+        for (line, n) in lines.filter(|(l, _)| !l.is_empty() && !l.starts_with('#')) {
             run.step(s, line).map_err(|e| {
                 // A scene's own failure carries the transcript, which `fail` adds again.
                 let what = e.downcast_ref::<Failure>().map(|f| f.what().to_string());
                 let what = what.unwrap_or(format!("{e:#}"));
-                s.fail(format!("{path}:{}: {what}", n + 1))
+                s.fail(format!("{path}:{n}: {what}"))
             })?;
         }
         Ok(())
