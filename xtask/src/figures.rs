@@ -59,17 +59,16 @@ fn translate(svg: &str, labels: &[(String, String)]) -> anyhow::Result<(String, 
     let out = tag.replace_all(svg, |c: &Captures| {
         let (template, numbers) = numbers_out(&number, &c[2]);
         let chinese = match labels.iter().find(|(en, _)| *en == template) {
-            Some((_, zh)) if zh == "=" => c[2].to_string(),
             // Each `{}` is the next of the label's numbers, in order.
-            Some((_, zh)) => numbers
+            Some((_, zh)) if zh != "=" => numbers
                 .iter()
                 .fold(zh.clone(), |zh, n| zh.replacen("{}", n, 1)),
-            None => {
-                if template.chars().any(|c| c.is_ascii_alphabetic()) {
-                    missing.push(c[2].to_string());
-                }
+            None if template.chars().any(|c| c.is_ascii_alphabetic()) => {
+                missing.push(c[2].to_string());
                 c[2].to_string()
             }
+            // `=` in the table, or only numbers.
+            _ => c[2].to_string(),
         };
         format!("{}{chinese}", &c[1])
     });
