@@ -46,15 +46,13 @@ fn parse_table(text: &str) -> Vec<(String, String)> {
     pairs.map(|(en, zh)| (en.into(), zh.into())).collect()
 }
 
-/// A number in a label (`13.1`, `10,000`, `0x00800120`) where a word starts, after what
-/// comes before it.
-const NUMBER: &str = r"(^|[^A-Za-z0-9])(0x[0-9A-Fa-f]*|[0-9]+(?:[.,][0-9]+)*)";
-
 /// The figure with each `<text>` and `<title>` label in Chinese, and the labels the table
 /// lacks (those with a letter outside their numbers: `0x20` or `13.1` needs no translation).
 fn translate(svg: &str, labels: &[(String, String)]) -> anyhow::Result<(String, Vec<String>)> {
     let tag = Regex::new(r"(<(?:text|title)(?:\s[^>]*)?>)([^<]*)")?;
-    let number = Regex::new(NUMBER)?;
+    // A number in a label (`13.1`, `10,000`, `0x00800120`) where a word starts, after what
+    // comes before it.
+    let number = Regex::new(r"(^|[^A-Za-z0-9])(0x[0-9A-Fa-f]*|[0-9]+(?:[.,][0-9]+)*)")?;
     let mut missing = Vec::new();
     let out = tag.replace_all(svg, |c: &Captures| {
         let (template, numbers) = numbers_out(&number, &c[2]);
