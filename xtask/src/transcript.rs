@@ -4,6 +4,8 @@
 //! line the program printed on stdout, `!` on stderr. For the book, whatever differs from run
 //! to run is made stable ([`for_the_book`]), so that regenerating the transcripts changes nothing.
 
+use std::collections::HashMap;
+
 use common::text::printable;
 use regex::{Captures, Regex};
 use testkit::{Kind, Shown};
@@ -38,7 +40,7 @@ pub fn for_the_book(shown: &[Shown]) -> anyhow::Result<String> {
     let timing = Regex::new(r"^(?:[0-9.]+(?:µs|ms|ns|s)|[0-9]*\.[0-9]*)([,;:]*)$")?;
     let scratch = std::env::temp_dir().join("socket-lessons-");
     let scratch = Regex::new(&(regex::escape(&scratch.to_string_lossy()) + "[A-Za-z0-9]*"))?;
-    let (mut ports, mut packets) = (Vec::new(), Vec::new());
+    let (mut ports, mut packets) = (HashMap::new(), HashMap::new());
     let mut out = String::new();
     for entry in shown {
         let text = line(entry);
@@ -51,7 +53,7 @@ pub fn for_the_book(shown: &[Shown]) -> anyhow::Result<String> {
         let mut words: Vec<String> = Vec::new();
         for word in text.split(' ') {
             let packet = words.last().is_some_and(|w| w == "packet");
-            let word = if typed && ports.iter().any(|p| p == word) {
+            let word = if typed && ports.contains_key(word) {
                 number(&mut ports, word, 50_001)
             } else if packet && word.len() >= 7 && word.chars().all(|c| c.is_ascii_digit()) {
                 number(&mut packets, word, 1_000_001)
@@ -66,12 +68,9 @@ pub fn for_the_book(shown: &[Shown]) -> anyhow::Result<String> {
 }
 
 /// The stable number of `value`: `first` for the first value seen, and so on.
-fn number(seen: &mut Vec<String>, value: &str, first: usize) -> String {
-    let index = seen.iter().position(|v| v == value).unwrap_or_else(|| {
-        seen.push(value.to_string());
-        seen.len() - 1
-    });
-    (first + index).to_string()
+fn number(seen: &mut HashMap<String, usize>, value: &str, first: usize) -> String {
+    let next = first + seen.len();
+    seen.entry(value.to_string()).or_insert(next).to_string()
 }
 
 #[cfg(test)]
