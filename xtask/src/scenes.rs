@@ -27,11 +27,11 @@
 //! ```
 //!
 //! PROGRAM is a lesson (`udp-server`), a step (`step2-flags`, an example of a lesson), one of
-//! the seed's programs in `xtask/peers/` (`udp_client.py`) or `curl`. A label, a PATH or one of
-//! ARGS with spaces is quoted: `'a b'`. A PATH or DIR is in the scene's scratch directory, which
-//! has `root/` (served, `{root}`) and `here/` (downloaded into, `{here}`). `{pair}` is the pair's
-//! name, `{step}` its first word, `{server-lesson}` and `{client-lesson}` its lessons; names
-//! nest (`{{step}.port}`), other braces stay. `#` starts a comment line.
+//! the seed's programs in `xtask/peers/` (`udp_client.py`) or `curl`. The word after the step,
+//! or one of ARGS, is quoted if it has spaces: `'a b'`. A PATH, FROM or DIR is in the scene's
+//! scratch directory, with `root/` (served, `{root}`) and `here/` (downloaded into, `{here}`).
+//! `{pair}` is the pair's name, `{step}` its first word, `{server-lesson}` and `{client-lesson}`
+//! its lessons; names nest (`{{step}.port}`), other braces stay. `#` starts a comment line.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
