@@ -319,6 +319,7 @@ mod tests {
         for pair in PAIRS {
             let path = repo_root().join(format!("xtask/scenes/{}.scene", pair.scene));
             let script = read(&path).unwrap();
+            assert!(!script.is_empty(), "{} is empty", path.display());
             let steps = script.lines().filter_map(|l| l.split(' ').next());
             for step in steps.filter(|s| !s.is_empty() && !s.starts_with('#')) {
                 let known = known.split_whitespace().any(|k| k == step);
