@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use crate::bins::{cargo, output};
+
 pub struct Lesson {
     /// The package, whose chapter is `docs/src/<name>.md`.
     pub name: &'static str,
@@ -50,10 +52,8 @@ pub fn feature_drift(root: &Path) -> anyhow::Result<Vec<String>> {
     let mut drift = Vec::new();
     for name in LESSONS.iter().map(|l| l.name) {
         for (package, on) in features(root, &["-p", name, "-e", "normal,build"])? {
-            let more: Vec<&String> = all
-                .get(&package)
-                .map(|every| every.difference(&on).collect())
-                .unwrap_or_default();
+            let every = all.get(&package).into_iter().flatten();
+            let more: Vec<_> = every.filter(|f| !on.contains(*f)).collect();
             if !more.is_empty() {
                 drift.push(format!(
                     "{name}: `cargo run -p {name}` builds {package} without {more:?}, which the \
@@ -67,25 +67,16 @@ pub fn feature_drift(root: &Path) -> anyhow::Result<Vec<String>> {
 
 /// Each package `cargo tree ARGS` shows, with the features it is built with.
 fn features(root: &Path, args: &[&str]) -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {
-    let mut cargo = crate::bins::cargo();
-    cargo
-        .args(["tree", "--prefix", "none", "-f", "{p}|{f}"])
-        .args(args)
-        .current_dir(root);
+    let mut cargo = cargo();
+    cargo.args(["tree", "--prefix", "none", "-f", "{p}|{f}"]);
+    let tree = output(cargo.args(args).current_dir(root))?;
     let mut found = BTreeMap::<String, BTreeSet<String>>::new();
-    for (package, on) in crate::bins::output(&mut cargo)?
-        .lines()
-        .filter_map(|l| l.split_once('|'))
-    {
-        let package = package.split(" (").next().unwrap_or(package).to_string();
-        let on = on
-            .trim_end_matches(" (*)")
-            .split(',')
-            .filter(|f| !f.is_empty());
-        found
-            .entry(package)
-            .or_default()
-            .extend(on.map(String::from));
+    for (package, on) in tree.lines().filter_map(|l| l.split_once('|')) {
+        // `NAME vVERSION (PATH)`, features `a,b`, and ` (*)` where cargo showed it before.
+        let package = package.split(" (").next().unwrap_or(package);
+        let on = on.trim_end_matches(" (*)").split(',');
+        let entry = found.entry(package.into()).or_default();
+        entry.extend(on.filter(|f| !f.is_empty()).map(String::from));
     }
     Ok(found)
 }

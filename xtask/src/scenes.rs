@@ -1,16 +1,14 @@
-//! The pairs, and one script per pair: the same run is a demo (shown live), an e2e check
-//! (asserted) and a transcript in the book (shown as the script reached it).
+//! The pairs, and one script per pair, `xtask/scenes/NAME.scene`: the same run is a demo (shown
+//! live), an e2e check (asserted) and the book's transcript (`docs/src/transcripts/PAIR.txt`).
 //!
-//! A script is `xtask/scenes/NAME.scene`, one step a line, and reads like the transcript it
-//! makes (`docs/src/transcripts/PAIR.txt`). Each step waits for the line it causes before the
-//! next step, never for a fixed time: the sender's "sent" before the receiver's "received", the
-//! client's "sending FIN" before the server's "closed the connection (FIN)". Every wait has the
-//! scene's timeout, so a hang fails the pair instead of blocking.
+//! A script has one step a line and reads like the transcript it makes. A step waits for the
+//! line it causes, never for a fixed time (the sender's "sent" before the receiver's
+//! "received"), and every wait has the scene's timeout, so a hang fails the pair.
 //!
 //! ```text
-//! start LABEL PROGRAM ARGS   start a server (or a client that binds), wait for its ready line;
-//!                            {LABEL} is the address in it, {LABEL.ip} and {LABEL.port} its parts
-//! connect LABEL PROGRAM ARGS start a TCP client, wait for "connected to"; {LABEL} is its address
+//! start LABEL PROGRAM ARGS   start a server (or a client that binds), wait for its ready line
+//! connect LABEL PROGRAM ARGS start a TCP client, wait for "connected to"; after either, {LABEL}
+//!                            is its own address, {LABEL.ip} and {LABEL.port} its parts
 //! run LABEL PROGRAM ARGS     start a program, wait for nothing
 //! send LABEL TEXT            type TEXT and Enter (`\n`, `\\` and `\u{1b}` are escapes)
 //! eof LABEL                  close its stdin (Ctrl-D)
@@ -29,14 +27,14 @@
 //! ```
 //!
 //! PROGRAM is a lesson (`udp-server`), a step (`step2-flags`, an example of a lesson), one of
-//! the seed's programs in `xtask/peers/` (`udp_client.py`) or `curl`. Arguments are split at
-//! spaces; `'...'` keeps one with spaces. A PATH or DIR is in the scene's scratch directory,
-//! which has `root/` (served, `{root}`) and `here/` (downloaded into, `{here}`). `{pair}` is the
-//! pair's name, `{step}` its first word, `{server-lesson}` and `{client-lesson}` its lessons.
-//! `#` starts a comment line.
+//! the seed's programs in `xtask/peers/` (`udp_client.py`) or `curl`. The word after the step,
+//! or one of ARGS, is quoted if it has spaces: `'a b'`. A PATH, FROM or DIR is in the scene's
+//! scratch directory, with `root/` (served, `{root}`) and `here/` (downloaded into, `{here}`).
+//! `{pair}` is the pair's name, `{step}` its first word, `{server-lesson}` and `{client-lesson}`
+//! its lessons; names nest (`{{step}.port}`), other braces stay. `#` starts a comment line.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use testkit::{Failure, Proc, Scene, Stream};
@@ -136,135 +134,111 @@ impl Pair {
         let scratch = tempfile::Builder::new()
             .prefix("socket-lessons-")
             .tempdir()?;
-        let mut run = Run::new(bins, scratch.path())?;
+        let mut run = Run {
+            bins: bins.dir.clone(),
+            scratch: scratch.path().into(),
+            ..Run::default()
+        };
         for dir in ["root", "here"] {
-            let path = run.path(dir);
+            let path = scratch.path().join(dir);
             mkdir(&path)?;
-            run.set(dir, path.to_string_lossy().into_owned());
+            run.set(dir, path.to_string_lossy());
         }
-        let (server, client) = (self.lessons.first(), self.lessons.get(1));
-        run.set("pair", self.name.into());
-        run.set(
-            "step",
-            self.name.split('-').next().unwrap_or(self.name).into(),
-        );
-        run.set("server-lesson", server.copied().unwrap_or_default().into());
-        run.set("client-lesson", client.copied().unwrap_or_default().into());
-        for (n, line) in script.lines().enumerate() {
-            let line = line.trim_end();
-            if !line.is_empty() && !line.starts_with('#') {
-                run.step(s, line).map_err(|e| {
-                    // A scene's own failure carries the transcript, which `fail` adds again.
-                    let what = e.downcast_ref::<Failure>().map(|f| f.what().to_string());
-                    s.fail(format!(
-                        "{path}:{}: {}",
-                        n + 1,
-                        what.unwrap_or(format!("{e:#}"))
-                    ))
-                })?;
-            }
+        let lesson = |i: usize| self.lessons.get(i).copied().unwrap_or_default();
+        run.set("pair", self.name);
+        run.set("step", self.name.split('-').next().unwrap_or_default());
+        run.set("server-lesson", lesson(0));
+        run.set("client-lesson", lesson(1));
+        let lines = script.lines().map(str::trim_end).zip(1..);
+        for (line, n) in lines.filter(|(l, _)| !l.is_empty() && !l.starts_with('#')) {
+            run.step(s, line).map_err(|e| {
+                // A scene's own failure carries the transcript, which `fail` adds again.
+                let what = e.downcast_ref::<Failure>().map(|f| f.what().to_string());
+                let what = what.unwrap_or(format!("{e:#}"));
+                s.fail(format!("{path}:{n}: {what}"))
+            })?;
         }
         Ok(())
     }
 }
 
 /// A script being run: the programs it started, by label, and what `{NAME}` stands for.
-struct Run<'a> {
-    bins: &'a Bins,
+#[derive(Default)]
+struct Run {
+    /// Where the built lessons are.
+    bins: PathBuf,
     scratch: PathBuf,
+    /// Where the programs start: the last `cd`.
     dir: Option<PathBuf>,
     procs: HashMap<String, Proc>,
     vars: HashMap<String, String>,
-    /// `{NAME}`; the escapes of `send` and `file`.
-    name: Regex,
-    escape: Regex,
 }
 
-impl Run<'_> {
-    fn new<'a>(bins: &'a Bins, scratch: &Path) -> anyhow::Result<Run<'a>> {
-        Ok(Run {
-            bins,
-            scratch: scratch.to_path_buf(),
-            dir: None,
-            procs: HashMap::new(),
-            vars: HashMap::new(),
-            name: Regex::new(r"\{([^{}]*)\}")?,
-            escape: Regex::new(r"\\(n|\\|u\{([^}]*)\})")?,
-        })
+impl Run {
+    fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.vars.insert(name.to_string(), value.into());
     }
 
-    fn set(&mut self, name: &str, value: String) {
-        self.vars.insert(name.to_string(), value);
-    }
-
-    /// One line of the script.
     fn step(&mut self, s: &mut Scene, line: &str) -> anyhow::Result<()> {
         let (command, rest) = line.split_once(' ').unwrap_or((line, ""));
-        // A label or a PATH with spaces is quoted: `file 'root/a <b>.txt' TEXT`.
         let (label, text) = match rest.strip_prefix('\'') {
             Some(quoted) => quoted.split_once("' ").unwrap_or((quoted, "")),
             None => rest.split_once(' ').unwrap_or((rest, "")),
         };
         let (label, text) = (&self.substitute(label), self.substitute(text));
-        let path = self.path(label);
-        let proc = || {
-            let p = self.procs.get(label).copied();
-            p.with_context(|| format!("no program is labelled {label}"))
-        };
+        let path = self.scratch.join(label);
+        let proc = self.procs.get(label).copied();
+        let proc = proc.with_context(|| format!("no program is labelled {label}"));
         match command {
-            "start" => {
-                let (p, addr) = s.start(label, self.command(&text)?)?;
+            "start" | "connect" | "run" => {
+                let p = s.spawn(label, self.command(&text)?)?;
+                self.procs.insert(label.into(), p);
+                let addr = match command {
+                    "start" => s.ready(p)?,
+                    "connect" => {
+                        let line = s.expect(p, "connected to")?;
+                        let from = line.rsplit(' ').next().unwrap_or_default();
+                        from.parse().context(format!("not an address: {from}"))?
+                    }
+                    _ => return Ok(()),
+                };
                 self.set(&format!("{label}.ip"), addr.ip().to_string());
                 self.set(&format!("{label}.port"), addr.port().to_string());
                 self.set(label, addr.to_string());
-                self.procs.insert(label.into(), p);
             }
-            "connect" => {
-                let p = s.spawn(label, self.command(&text)?)?;
-                let line = s.expect(p, "connected to")?;
-                self.set(
-                    label,
-                    line.rsplit(' ').next().unwrap_or_default().to_string(),
-                );
-                self.procs.insert(label.into(), p);
-            }
-            "run" => {
-                let p = s.spawn(label, self.command(&text)?)?;
-                self.procs.insert(label.into(), p);
-            }
-            "send" => s.send_line(proc()?, &self.unescape(&text))?,
-            "eof" => s.close_stdin(proc()?)?,
-            "expect" => drop(s.expect(proc()?, &text)?),
-            "stderr" => drop(s.expect_on(proc()?, Stream::Stderr, &text)?),
+            "send" => s.send_line(proc?, &unescape(&text)?)?,
+            "eof" => s.close_stdin(proc?)?,
+            "expect" => drop(s.expect(proc?, &text)?),
+            "stderr" => drop(s.expect_on(proc?, Stream::Stderr, &text)?),
             "not-yet" => {
-                let early = s.output(proc()?, Stream::Stdout);
+                let early = s.output(proc?, Stream::Stdout);
                 let early = early.iter().find(|l| l.starts_with(text.as_str()));
                 ensure!(early.is_none(), "unexpected: {label} printed {early:?}");
             }
-            "exit" if text.is_empty() => s.wait_success(proc()?)?,
+            "exit" if text.is_empty() => s.wait_success(proc?)?,
             "exit" => {
-                let status = s.wait(proc()?)?;
+                let status = s.wait(proc?)?;
                 let ok = status.code().is_some_and(|c| c.to_string() == text);
                 ensure!(ok, "unexpected: {label} exited with {status}, not {text}");
             }
-            "kill" => s.kill(proc()?)?,
+            "kill" => s.kill(proc?)?,
             "cd" => self.dir = Some(path),
-            "file" => write(&path, self.unescape(&text))?,
+            "file" => write(&path, unescape(&text)?)?,
             "binary" => write(&path, pattern(text.parse().context("not a size")?))?,
             "head" => {
                 let (from, size) = text.split_once(' ').unwrap_or((&text, ""));
                 let size: usize = size.parse().context("not a size")?;
-                let bytes = bytes(&self.path(from));
+                let bytes = std::fs::read(self.scratch.join(from)).context(from.to_string())?;
                 write(&path, bytes.get(..size).context("shorter than that")?)?;
             }
             "version" => {
                 use std::os::unix::fs::MetadataExt;
-                let meta = std::fs::metadata(self.path(&text)).context(text)?;
+                let meta = std::fs::metadata(self.scratch.join(&text)).context(text)?;
                 let (len, secs, nanos) = (meta.len(), meta.mtime(), meta.mtime_nsec());
                 write(&path, format!("{len}-{secs}.{nanos:09}\n"))?;
             }
             "same" => ensure!(
-                bytes(&path) == bytes(&self.path(&text)),
+                std::fs::read(&path).ok() == std::fs::read(self.scratch.join(&text)).ok(),
                 "unexpected: the bytes of {label}, not those of {text}"
             ),
             "exists" => ensure!(path.exists(), "unexpected: no {label}"),
@@ -274,38 +248,15 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// A path in the scratch directory.
-    fn path(&self, path: &str) -> PathBuf {
-        self.scratch.join(path)
-    }
-
-    /// `{NAME}` replaced by what NAME stands for, innermost first: `{{step}.port}` is the port
-    /// of the program labelled `{step}`. Other braces (curl's `%{http_code}`, an escape's
-    /// `\u{1b}`) are kept.
+    /// Each `{NAME}` replaced by what NAME stands for, until none is left, so that names nest
+    /// (`{{step}.port}`); other braces (curl's `%{http_code}`, an escape's `\u{1b}`) are kept.
     fn substitute(&self, text: &str) -> String {
         let mut text = text.to_string();
-        let named = |text: &str| {
-            let mut names = self.name.captures_iter(text);
-            names.find_map(|c| Some((c.get(0)?.range(), self.vars.get(&c[1])?)))
-        };
-        while let Some((range, value)) = named(&text) {
-            text.replace_range(range, value);
+        let braced = |name: &str| format!("{{{name}}}");
+        while let Some((name, value)) = self.vars.iter().find(|(n, _)| text.contains(&braced(n))) {
+            text = text.replace(&braced(name), value);
         }
         text
-    }
-
-    /// `\n`, `\\` and `\u{HEX}` as the characters they name.
-    fn unescape(&self, text: &str) -> String {
-        let named = |c: &Captures| match &c[1] {
-            "n" => '\n',
-            "\\" => '\\',
-            _ => u32::from_str_radix(&c[2], 16)
-                .ok()
-                .and_then(char::from_u32)
-                .unwrap_or(char::REPLACEMENT_CHARACTER),
-        };
-        let unescaped = |c: &Captures| named(c).to_string();
-        self.escape.replace_all(text, unescaped).into_owned()
     }
 
     /// PROGRAM ARGS as a command, run in the directory of the last `cd`.
@@ -313,20 +264,19 @@ impl Run<'_> {
         let words = split(text);
         let (program, args) = words.split_first().context("no program to run")?;
         let mut cmd = if LESSONS.iter().any(|l| l.name == program) {
-            Command::new(self.bins.dir.join(program))
+            Command::new(self.bins.join(program))
         } else if program.ends_with(".py") {
             // -u: unbuffered, so each print reaches the pipe when it happens.
+            let peer = repo_root().join("xtask/peers").join(program);
             let mut python = Command::new("python3");
-            python
-                .arg("-u")
-                .arg(repo_root().join("xtask/peers").join(program));
+            python.arg("-u").arg(peer);
             python
         } else if program == "curl" {
             let mut curl = Command::new("curl");
             curl.args(["-sS", "--max-time", "10"]);
             curl
         } else {
-            Command::new(self.bins.dir.join("examples").join(program))
+            Command::new(self.bins.join("examples").join(program))
         };
         cmd.args(args);
         if let Some(dir) = &self.dir {
@@ -334,6 +284,18 @@ impl Run<'_> {
         }
         Ok(cmd)
     }
+}
+
+/// `\n`, `\\` and `\u{HEX}` as the characters they name.
+fn unescape(text: &str) -> anyhow::Result<String> {
+    let escape = Regex::new(r"\\(n|\\|u\{([^}]*)\})")?;
+    let named = |c: &Captures| match &c[1] {
+        "n" => Some('\n'),
+        "\\" => Some('\\'),
+        _ => char::from_u32(u32::from_str_radix(&c[2], 16).ok()?),
+    };
+    let unescaped = |c: &Captures| named(c).unwrap_or(char::REPLACEMENT_CHARACTER).to_string();
+    Ok(escape.replace_all(text, unescaped).into_owned())
 }
 
 /// Words split at spaces; `'a b'` is one word.
@@ -346,53 +308,39 @@ fn split(text: &str) -> Vec<String> {
     words.collect()
 }
 
-fn bytes(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn every_scene_exists_and_has_known_steps_only() {
-        let steps = "start connect run send eof expect stderr not-yet exit kill cd file binary \
+        let known = "start connect run send eof expect stderr not-yet exit kill cd file binary \
                      head version same exists gone";
         for pair in PAIRS {
             let path = repo_root().join(format!("xtask/scenes/{}.scene", pair.scene));
-            let script = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(!script.is_empty(), "{} is missing", path.display());
-            for line in script
-                .lines()
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            {
-                let step = line.split(' ').next().unwrap_or(line);
-                let known = steps.split_whitespace().any(|s| s == step);
-                assert!(known, "{}: unknown step in {line:?}", path.display());
+            let script = read(&path).unwrap();
+            assert!(!script.is_empty(), "{} is empty", path.display());
+            let steps = script.lines().filter_map(|l| l.split(' ').next());
+            for step in steps.filter(|s| !s.is_empty() && !s.starts_with('#')) {
+                let known = known.split_whitespace().any(|k| k == step);
+                assert!(known, "{}: unknown step {step:?}", path.display());
             }
         }
     }
 
     #[test]
     fn names_nest_and_other_braces_stay() {
-        let bins = Bins {
-            dir: PathBuf::new(),
-        };
-        let mut run = Run::new(&bins, Path::new("")).unwrap();
-        run.set("step", "step4".into());
-        run.set("step4.port", "5000".into());
-        let text = "{{step}.port} %{http_code} \\u{1b} {nobody}";
-        assert_eq!(run.substitute(text), "5000 %{http_code} \\u{1b} {nobody}");
+        let mut run = Run::default();
+        run.set("step", "step4");
+        run.set("step4.port", "5000");
+        let text = run.substitute("{{step}.port} %{http_code} \\u{1b} {nobody}");
+        assert_eq!(text, "5000 %{http_code} \\u{1b} {nobody}");
     }
 
     #[test]
     fn quotes_keep_spaces_and_escapes_are_characters() {
         let words = split("-w '%{a} %{b}\\n' http://x/");
         assert_eq!(words, ["-w", "%{a} %{b}\\n", "http://x/"]);
-        let bins = Bins {
-            dir: PathBuf::new(),
-        };
-        let run = Run::new(&bins, Path::new("")).unwrap();
-        assert_eq!(run.unescape("a\\n\\u{1b}[2J\\\\b"), "a\n\u{1b}[2J\\b");
+        assert_eq!(unescape("a\\n\\u{1b}[2J\\\\b").unwrap(), "a\n\u{1b}[2J\\b");
     }
 }
