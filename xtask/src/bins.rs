@@ -68,7 +68,7 @@ pub fn build_in(
     })
 }
 
-/// The target directory this binary is in: it is <target>/<its profile>/xtask.
+/// The target directory this binary is in: it is `TARGET/PROFILE/xtask`.
 pub fn target_dir() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find xtask's own binary")?;
     let target = exe.ancestors().nth(2).unwrap_or(Path::new("."));
