@@ -26,6 +26,19 @@ pub mod unread_log;
 
 pub use busy::BusyPort;
 
+/// `len` bytes that are not text and differ everywhere, so that a shifted or repeated piece of
+/// a copy cannot go unnoticed (xorshift).
+pub fn pattern(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x1234_5678;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        (x >> 24) as u8
+    };
+    (0..len).map(|_| next()).collect()
+}
+
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;

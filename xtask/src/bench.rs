@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use common::fdlimit::Raised;
 use testkit::free_port::free_tcp_port;
-use testkit::{Proc, Scene};
+use testkit::{Proc, Scene, pattern};
 
 use crate::bins::{
-    Bins, Profile, build, installed, mkdir, output, pattern, read, repo_root, sh, target_dir, write,
+    Bins, Profile, build, installed, mkdir, output, read, repo_root, sh, target_dir, write,
 };
 use crate::flags::escape;
 

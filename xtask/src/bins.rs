@@ -139,13 +139,6 @@ pub fn mkdir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
 }
 
-/// `size` bytes that are not text: a pattern that repeats only every 256 bytes.
-pub fn pattern(size: u32) -> Vec<u8> {
-    (0..size)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect()
-}
-
 /// The workspace: the one `cargo run` runs this in (a copied checkout checks itself), or the one
 /// this binary was built from.
 pub fn repo_root() -> PathBuf {

@@ -37,12 +37,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use testkit::{Failure, Proc, Scene, Stream};
-
 use anyhow::{Context, bail, ensure};
 use regex::{Captures, Regex};
+use testkit::{Failure, Proc, Scene, Stream, pattern};
 
-use crate::bins::{Bins, installed, mkdir, pattern, read, repo_root, write};
+use crate::bins::{Bins, installed, mkdir, read, repo_root, write};
 use crate::manifest::LESSONS;
 
 pub struct Pair {

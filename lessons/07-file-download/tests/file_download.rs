@@ -14,20 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
-use testkit::{Failure, Proc, Scene, Stream};
-
-/// Bytes that differ everywhere, so that a shifted or repeated piece cannot go unnoticed.
-fn pattern(len: usize) -> Vec<u8> {
-    let mut x: u32 = 0x1234_5678;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 24) as u8
-        })
-        .collect()
-}
+use testkit::{Failure, Proc, Scene, Stream, pattern};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_file-download"))

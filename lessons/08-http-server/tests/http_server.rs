@@ -12,20 +12,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 use testkit::echo::holding;
-use testkit::{Failure, Proc, Scene};
-
-/// Bytes that differ everywhere, so that a shifted or repeated piece cannot go unnoticed.
-fn pattern(len: usize) -> Vec<u8> {
-    let mut x: u32 = 0x1234_5678;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 24) as u8
-        })
-        .collect()
-}
+use testkit::{Failure, Proc, Scene, pattern};
 
 /// A served directory: a text file, a binary file, a page, a subdirectory without an
 /// index, a hostile name, and a secret next to the root.
