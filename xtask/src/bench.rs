@@ -451,51 +451,47 @@ fn download_in(
             .replace("{dst}", &dst.to_string_lossy())
             .replace("{port}", &port.to_string())
     };
-    // times[copier][run]: seconds, and the client's peak memory.
-    let names: Vec<String> = tools.iter().map(|(t, ..)| format!("{t} + fsync")).collect();
+    // times[copier][run]: seconds, and the client's peak memory; the lesson last.
     let mut times = vec![Vec::new(); tools.len() + 1];
     for _ in 0..runs {
         for (i, times) in times.iter_mut().enumerate() {
             let _ = std::fs::remove_file(&dst);
             let measured = match tools.get(i) {
+                // The lesson fsyncs its copy itself, before its rename.
                 None => {
                     let mut get = Command::new(lesson);
-                    get.args(["get", "big.bin", "--to", &addr.to_string()])
-                        .current_dir(&out);
-                    measure(get)?
+                    get.args(["get", "big.bin", "--to", &addr.to_string()]);
+                    get.current_dir(&out);
+                    measure(get, None)?
                 }
-                Some((_, "", client)) => copy_and_fsync(copier(&fill(client, 0)), &dst)?,
                 Some((tool, server, client)) => {
                     let port = free_tcp_port()?;
-                    let _server = listening(sh(&fill(server, port)), port)
-                        .with_context(|| format!("{tool} did not listen"))?;
-                    copy_and_fsync(copier(&fill(client, port)), &dst)?
+                    let _server = match *server {
+                        "" => None,
+                        script => Some(
+                            listening(sh(&fill(script, port)), port)
+                                .with_context(|| format!("{tool} did not listen"))?,
+                        ),
+                    };
+                    measure(copier(&fill(client, port)), Some(&dst))?
                 }
             };
             // A copier that stopped early would look fast.
             let copied = std::fs::metadata(&dst).map_or(0, |m| m.len());
-            if copied != size {
-                bail!("copier {i} copied {copied} of {size} bytes");
-            }
+            ensure!(copied == size, "copier {i} copied {copied} of {size} bytes");
             times.push(measured);
         }
     }
     let server_peak = scene.pid(server).and_then(loadgen::usage);
     let server_peak = server_peak.map_or(0, |u| u.peak_rss_kb);
-    drop(scene);
-    for (name, mine) in names
-        .iter()
-        .map(String::as_str)
-        .chain(["file-download"])
-        .zip(&times)
-    {
+    let names = tools.iter().map(|(tool, ..)| format!("{tool} + fsync"));
+    for (name, mine) in names.chain(["file-download".into()]).zip(&times) {
         let secs = median(mine.iter().map(|r| r.0).collect());
-        let ratio = median(
-            mine.iter()
-                .zip(&times[0])
-                .map(|(m, cat)| m.0 / cat.0.max(1e-9))
-                .collect(),
-        );
+        let ratios = mine
+            .iter()
+            .zip(&times[0])
+            .map(|(m, cat)| m.0 / cat.0.max(1e-9));
+        let ratio = median(ratios.collect());
         let peak = mine.iter().map(|r| r.1).max().unwrap_or(0);
         let rate = size as f64 / secs.max(1e-9) / 1e6;
         println!("{name:<16} {secs:>8.2} {rate:>8.0} {ratio:>9.2}x {peak:>11} kB");
@@ -515,32 +511,19 @@ impl Drop for Running {
 }
 
 /// A contender's client script, run so that the process measured is the copier itself: the
-/// shell does the script's redirections and then `exec`s the copier in its own place, so the
-/// pid that [`measure`] samples becomes cat's, nc's or socat's (exec starts a fresh peak).
-/// Without `exec` it stayed the shell's, waiting for its child, and the "client peak" column
-/// was dash's for every contender.
+/// shell does the script's redirections and then `exec`s the copier in its own place (exec
+/// starts a fresh peak). Without `exec`, the "client peak" column was dash's for every
+/// contender.
 fn copier(script: &str) -> Command {
     sh(&format!("exec {script}"))
 }
 
-/// Runs a contender's `copier` to its end, then fsyncs its copy `dst` as `sync FILE` would
-/// (open, fsync), since the lesson's `get` fsyncs before its rename: the seconds include the
-/// fsync, as the lesson's do; the peak is the copier's alone. The fsync is done here, not by
-/// `&& sync` in the script, because after `exec` no shell is left to run it.
-fn copy_and_fsync(copier: Command, dst: &Path) -> Result<(f64, u64)> {
-    let started = Instant::now();
-    let (_, peak) = measure(copier)?;
-    File::open(dst)
-        .and_then(|file| file.sync_all())
-        .with_context(|| format!("cannot fsync {}", dst.display()))?;
-    Ok((started.elapsed().as_secs_f64(), peak))
-}
-
-/// Runs `cmd` to its end; returns the seconds it took and its peak memory in kB (VmHWM),
-/// sampled from /proc while it runs: the last sample before it exits. Not the largest: a
-/// shell that `exec`s a copier is sampled first, and its peak is not the copier's (VmHWM
-/// starts again at the exec, and only grows until the exit).
-fn measure(mut cmd: Command) -> Result<(f64, u64)> {
+/// Runs `cmd` to its end, then fsyncs `fsync` as `sync FILE` would (after `exec` no shell is
+/// left to do it), since the lesson's `get` fsyncs before its rename: the seconds both took,
+/// and the peak memory in kB (VmHWM) of `cmd`'s process, sampled from /proc while it runs.
+/// The last sample counts, not the largest: a shell that `exec`s a copier is sampled first,
+/// and VmHWM starts again at the exec.
+fn measure(mut cmd: Command, fsync: Option<&Path>) -> Result<(f64, u64)> {
     let started = Instant::now();
     let mut child = cmd
         .stdout(Stdio::null())
@@ -554,6 +537,11 @@ fn measure(mut cmd: Command) -> Result<(f64, u64)> {
             Some(status) => bail!("{cmd:?} failed: {status}"),
             None => thread::sleep(Duration::from_millis(10)),
         }
+    }
+    if let Some(path) = fsync {
+        File::open(path)
+            .and_then(|file| file.sync_all())
+            .with_context(|| format!("cannot fsync {}", path.display()))?;
     }
     Ok((started.elapsed().as_secs_f64(), peak))
 }
@@ -755,7 +743,7 @@ mod tests {
         // peak is under 2 MiB, so a peak over 64 MiB can only be awk's own.
         let hungry = "awk 'BEGIN { s = \"x\"; for (i = 0; i < 26; i++) s = s s; \
                       while (j++ < 5000000) ; }'";
-        let (_, peak) = measure(copier(hungry)).unwrap();
+        let (_, peak) = measure(copier(hungry), None).unwrap();
         assert!(peak > 64 << 10, "peak {peak} kB");
     }
 
