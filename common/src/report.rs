@@ -352,10 +352,10 @@ fn dual_stack_holder(bind: &CannotBind) -> Option<SocketAddr> {
     }
 }
 
-/// The local addresses on `port` in `/proc/net/{tcp,udp}{family}`: every UDP socket, and the
-/// TCP sockets that listen (state 0A), the only ones a bind with SO_REUSEADDR cannot share a
-/// port with. Empty where the table cannot be read.
-fn holders(proto: Proto, family: &str, port: u16) -> Vec<SocketAddr> {
+/// The local addresses on `port` in `/proc/net/{tcp,udp}{family}` (`family` is "" for IPv4,
+/// "6" for IPv6): every UDP socket, and the TCP sockets that listen (state 0A), the only ones
+/// a bind with SO_REUSEADDR cannot share a port with. Empty where the table cannot be read.
+pub fn holders(proto: Proto, family: &str, port: u16) -> Vec<SocketAddr> {
     let table = std::fs::read_to_string(format!("/proc/net/{proto}{family}")).unwrap_or_default();
     let holder = |line: &str| {
         let fields: Vec<&str> = line.split_whitespace().collect();

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use common::fdlimit::Raised;
+use common::report::{Proto, holders};
 use testkit::free_port::free_tcp_port;
 use testkit::{Proc, Scene, pattern};
 
@@ -550,10 +551,10 @@ fn measure(mut cmd: Command, fsync: Option<&Path>) -> Result<(f64, u64)> {
 /// test connection would use up a tool's one accept). Bounded: 10 s.
 fn listening(mut cmd: Command, port: u16) -> Result<Running> {
     let mut child = Running(cmd.stdout(Stdio::null()).spawn().context("cannot start")?);
-    let needle = format!("0100007F:{port:04X} 00000000:0000 0A");
+    let here = SocketAddr::from(([127, 0, 0, 1], port));
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(10) {
-        if std::fs::read_to_string("/proc/net/tcp").is_ok_and(|t| t.contains(&needle)) {
+        if holders(Proto::Tcp, "", port).contains(&here) {
             return Ok(child);
         }
         if let Some(status) = child.0.try_wait()? {
