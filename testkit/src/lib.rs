@@ -26,6 +26,15 @@ pub mod unread_log;
 
 pub use busy::BusyPort;
 
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread;
+use std::time::{Duration, Instant};
+
 /// `len` bytes that are not text and differ everywhere, so that a shifted or repeated piece of
 /// a copy cannot go unnoticed (xorshift).
 pub fn pattern(len: usize) -> Vec<u8> {
@@ -38,15 +47,6 @@ pub fn pattern(len: usize) -> Vec<u8> {
     };
     (0..len).map(|_| next()).collect()
 }
-
-use std::fmt;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::thread;
-use std::time::{Duration, Instant};
 
 /// Which output stream a line came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
