@@ -81,8 +81,8 @@ fn find(id: &str) -> anyhow::Result<&'static Exercise> {
 }
 
 /// The lessons of `exercises`, built in this workspace.
-fn build(exercises: &[Exercise]) -> anyhow::Result<Bins> {
-    let lessons: Vec<&str> = exercises.iter().map(|e| e.lesson).collect();
+fn build<'a>(exercises: impl IntoIterator<Item = &'a Exercise>) -> anyhow::Result<Bins> {
+    let lessons: Vec<&str> = exercises.into_iter().map(|e| e.lesson).collect();
     bins::build(&lessons, Profile::Lessons)
 }
 
@@ -106,7 +106,7 @@ fn list() -> anyhow::Result<()> {
 
 fn check(e: &Exercise, seed: u64) -> anyhow::Result<()> {
     let (id, lesson) = (e.id, e.lesson);
-    let bins = build(std::slice::from_ref(e))?;
+    let bins = build([e])?;
     let binary = bins.dir.join(lesson).display().to_string();
     println!("checking {id}: {}, against {binary} (seed {seed})", e.title);
     if let Err(failure) = exercises::run(e, &bins.dir, true, seed) {
